@@ -1,0 +1,29 @@
+// Package domain holds the election's types, its events and their JSON
+// contract, and the rules that decide which votes count. It does no I/O.
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInvalid is matched (errors.Is) by every validation failure, so callers
+// can tell input that can never be accepted from a transient failure.
+var ErrInvalid = errors.New("invalid")
+
+// ValidationError names the field that failed validation and why.
+type ValidationError struct {
+	Field   string
+	Problem string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Field, e.Problem)
+}
+
+// Is reports that a ValidationError is an ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,185 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+)
+
+// The topics of the public event contract. Each event is one JSON message;
+// the message key is the id that orders it (see Key methods).
+const (
+	TopicCandidates = "candidates"
+	TopicVoters     = "voters"
+	TopicVotes      = "votes"
+)
+
+// DeadLetterTopic names the topic where undecodable messages of topic go.
+func DeadLetterTopic(topic string) string { return topic + ".dlq" }
+
+// MaxEventSize bounds an event's payload; real events are a few hundred bytes.
+const MaxEventSize = 64 << 10
+
+// CandidateRegistered announces a candidate (or corrects one: the latest
+// event for a candidate_id wins).
+type CandidateRegistered struct{ Candidate Candidate }
+
+// VoterRegistered adds a voter to the register. Registration closes before
+// polls open: all of them precede the votes in the log.
+type VoterRegistered struct{ Voter Voter }
+
+// VoteCast records that a voter cast a ballot.
+type VoteCast struct{ Vote Vote }
+
+type candidateWire struct {
+	CandidateID string `json:"candidate_id"`
+	Name        string `json:"name"`
+	Party       string `json:"party"`
+	Biography   string `json:"biography"`
+	Platform    string `json:"platform"`
+	PhotoURL    string `json:"photo_url"`
+}
+
+type voterWire struct {
+	VoterID      string `json:"voter_id"`
+	Name         string `json:"name"`
+	Gender       string `json:"gender"`
+	BirthDate    string `json:"birth_date"`
+	Region       string `json:"region"`
+	City         string `json:"city"`
+	RegisteredAt string `json:"registered_at"`
+}
+
+type voteWire struct {
+	VoteID      string `json:"vote_id"`
+	VoterID     string `json:"voter_id"`
+	CandidateID string `json:"candidate_id"`
+	CastAt      string `json:"cast_at"`
+}
+
+// Key returns the message key: the candidate_id.
+func (e CandidateRegistered) Key() string { return e.Candidate.id }
+
+// Key returns the message key: the voter_id.
+func (e VoterRegistered) Key() string { return e.Voter.id }
+
+// Key returns the message key: the voter_id, so all of one voter's votes
+// share a partition and "first vote wins" follows log order.
+func (e VoteCast) Key() string { return e.Vote.voterID }
+
+// MarshalJSON encodes the event as the contract gives it.
+func (e CandidateRegistered) MarshalJSON() ([]byte, error) {
+	c := e.Candidate
+	return json.Marshal(candidateWire{c.id, c.name, c.party.name, c.biography, c.platform, c.photoURL})
+}
+
+// MarshalJSON encodes the event as the contract gives it.
+func (e VoterRegistered) MarshalJSON() ([]byte, error) {
+	v := e.Voter
+	return json.Marshal(voterWire{v.id, v.name, v.gender, v.birthDate.Format(time.DateOnly), v.region.name, v.city, v.registeredAt.Format(time.RFC3339Nano)})
+}
+
+// MarshalJSON encodes the event as the contract gives it.
+func (e VoteCast) MarshalJSON() ([]byte, error) {
+	v := e.Vote
+	return json.Marshal(voteWire{v.id, v.voterID, v.candidateID, v.castAt.Format(time.RFC3339Nano)})
+}
+
+// DecodeCandidateRegistered parses and validates a candidates message.
+// Errors match ErrInvalid and name the offending field.
+func DecodeCandidateRegistered(payload []byte) (CandidateRegistered, error) {
+	var w candidateWire
+	if err := decodeStrict(payload, &w); err != nil {
+		return CandidateRegistered{}, err
+	}
+	party, err := NewParty(w.Party)
+	if err != nil {
+		return CandidateRegistered{}, err
+	}
+	c, err := NewCandidate(w.CandidateID, w.Name, party, w.Biography, w.Platform, w.PhotoURL)
+	if err != nil {
+		return CandidateRegistered{}, err
+	}
+	return CandidateRegistered{Candidate: c}, nil
+}
+
+// DecodeVoterRegistered parses and validates a voters message.
+// Errors match ErrInvalid and name the offending field.
+func DecodeVoterRegistered(payload []byte) (VoterRegistered, error) {
+	var w voterWire
+	if err := decodeStrict(payload, &w); err != nil {
+		return VoterRegistered{}, err
+	}
+	if w.BirthDate == "" {
+		return VoterRegistered{}, invalid("birth_date", "is required")
+	}
+	birth, err := time.Parse(time.DateOnly, w.BirthDate)
+	if err != nil {
+		return VoterRegistered{}, invalid("birth_date", "must be a date as YYYY-MM-DD")
+	}
+	registered, err := parseTimestamp("registered_at", w.RegisteredAt)
+	if err != nil {
+		return VoterRegistered{}, err
+	}
+	region, err := NewRegion(w.Region)
+	if err != nil {
+		return VoterRegistered{}, err
+	}
+	v, err := NewVoter(w.VoterID, w.Name, w.Gender, birth, region, w.City, registered)
+	if err != nil {
+		return VoterRegistered{}, err
+	}
+	return VoterRegistered{Voter: v}, nil
+}
+
+// DecodeVoteCast parses and validates a votes message.
+// Errors match ErrInvalid and name the offending field.
+func DecodeVoteCast(payload []byte) (VoteCast, error) {
+	var w voteWire
+	if err := decodeStrict(payload, &w); err != nil {
+		return VoteCast{}, err
+	}
+	castAt, err := parseTimestamp("cast_at", w.CastAt)
+	if err != nil {
+		return VoteCast{}, err
+	}
+	v, err := NewVote(w.VoteID, w.VoterID, w.CandidateID, castAt)
+	if err != nil {
+		return VoteCast{}, err
+	}
+	return VoteCast{Vote: v}, nil
+}
+
+// decodeStrict reads exactly one JSON object. Unknown fields are allowed so
+// producers can add fields without breaking this consumer; wrong types,
+// trailing data and oversize payloads are not.
+func decodeStrict(payload []byte, into any) error {
+	if len(payload) > MaxEventSize {
+		return invalid("payload", "is larger than %d bytes", MaxEventSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if err := dec.Decode(into); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return invalid(typeErr.Field, "must be a JSON %s", typeErr.Type.Kind())
+		}
+		if errors.Is(err, io.EOF) {
+			return invalid("payload", "is empty")
+		}
+		return invalid("payload", "is not a JSON object: %s", trimJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return invalid("payload", "has data after the JSON object")
+	}
+	return nil
+}
+
+func trimJSONError(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}

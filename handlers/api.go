@@ -1,0 +1,210 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// ReadinessFunc reports why the service cannot serve yet (nil when ready).
+type ReadinessFunc func(ctx context.Context) error
+
+// API serves the read API. Its responses are aggregates only: no route
+// links a voter to a candidate.
+type API struct {
+	results *projections.Results
+	ready   ReadinessFunc
+	log     *slog.Logger
+}
+
+// NewAPI returns the read API over results.
+func NewAPI(results *projections.Results, ready ReadinessFunc, log *slog.Logger) (*API, error) {
+	if results == nil || ready == nil || log == nil {
+		return nil, errors.New("new api: nil results, readiness or logger")
+	}
+	return &API{results: results, ready: ready, log: log}, nil
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/summary", a.summary)
+	mux.HandleFunc("GET /api/v1/candidates", a.candidates)
+	mux.HandleFunc("GET /api/v1/regions", a.regions)
+	mux.HandleFunc("GET /api/v1/regions/{region}", a.region)
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, a.log, &httpError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+}
+
+type leaderJSON struct {
+	CandidateID string `json:"candidate_id"`
+	Name        string `json:"name"`
+	Party       string `json:"party"`
+	Votes       int64  `json:"votes"`
+}
+
+type summaryJSON struct {
+	RegisteredVoters int64            `json:"registered_voters"`
+	Candidates       int64            `json:"candidates"`
+	VotesCast        int64            `json:"votes_cast"`
+	Turnout          float64          `json:"turnout"`
+	Rejected         map[string]int64 `json:"rejected"`
+	DeadLettered     int64            `json:"dead_lettered"`
+	Leader           *leaderJSON      `json:"leader"`
+	UpdatedAt        *time.Time       `json:"updated_at"`
+}
+
+func (a *API) summary(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r, a.log) {
+		return
+	}
+	s, err := a.results.Summary(r.Context())
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	out := summaryJSON{
+		RegisteredVoters: s.RegisteredVoters, Candidates: s.Candidates, VotesCast: s.VotesCast,
+		Turnout: s.Turnout, Rejected: map[string]int64{}, DeadLettered: s.DeadLettered,
+	}
+	for reason, n := range s.Rejected {
+		out.Rejected[reason.String()] = n
+	}
+	if s.Leader != nil {
+		out.Leader = &leaderJSON{s.Leader.CandidateID, s.Leader.Name, s.Leader.Party, s.Leader.Votes}
+	}
+	if !s.UpdatedAt.IsZero() {
+		out.UpdatedAt = &s.UpdatedAt
+	}
+	writeJSON(w, r, a.log, out)
+}
+
+type candidateJSON struct {
+	CandidateID string  `json:"candidate_id"`
+	Name        string  `json:"name"`
+	Party       string  `json:"party"`
+	Votes       int64   `json:"votes"`
+	Share       float64 `json:"share"`
+}
+
+func (a *API) candidates(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r, a.log) {
+		return
+	}
+	cs, err := a.results.Candidates(r.Context())
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	out := make([]candidateJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, candidateJSON{c.CandidateID, c.Name, c.Party, c.Votes, c.Share})
+	}
+	writeJSON(w, r, a.log, map[string]any{"candidates": out})
+}
+
+type tallyJSON struct {
+	CandidateID string `json:"candidate_id"`
+	Votes       int64  `json:"votes"`
+}
+
+type regionJSON struct {
+	Region            string      `json:"region"`
+	RegisteredVoters  int64       `json:"registered_voters"`
+	VotesCast         int64       `json:"votes_cast"`
+	Turnout           float64     `json:"turnout"`
+	LeaderCandidateID *string     `json:"leader_candidate_id"`
+	Tallies           []tallyJSON `json:"tallies"`
+}
+
+func toRegionJSON(g projections.RegionResult) regionJSON {
+	out := regionJSON{Region: g.Region, RegisteredVoters: g.RegisteredVoters, VotesCast: g.VotesCast, Turnout: g.Turnout, Tallies: make([]tallyJSON, 0, len(g.Tallies))}
+	if g.LeaderCandidateID != "" {
+		out.LeaderCandidateID = &g.LeaderCandidateID
+	}
+	for _, t := range g.Tallies {
+		out.Tallies = append(out.Tallies, tallyJSON{t.CandidateID, t.Votes})
+	}
+	return out
+}
+
+func (a *API) regions(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r, a.log) {
+		return
+	}
+	gs, err := a.results.Regions(r.Context())
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	out := make([]regionJSON, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, toRegionJSON(g))
+	}
+	writeJSON(w, r, a.log, map[string]any{"regions": out})
+}
+
+func (a *API) region(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r, a.log) {
+		return
+	}
+	name, err := domain.NewRegion(r.PathValue("region"))
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	g, err := a.results.Region(r.Context(), name)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, r, a.log, toRegionJSON(g))
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, a.log, map[string]string{"status": "ok"})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.ready(ctx); err != nil {
+		writeError(w, r, a.log, &httpError{status: http.StatusServiceUnavailable, code: "not_ready", message: err.Error()})
+		return
+	}
+	writeJSON(w, r, a.log, map[string]string{"status": "ready"})
+}
+
+// noQuery refuses query parameters on routes that take none, naming the
+// first one, so a typo is reported rather than silently ignored.
+func noQuery(w http.ResponseWriter, r *http.Request, log *slog.Logger) bool {
+	q := r.URL.Query()
+	if len(q) == 0 {
+		return true
+	}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	writeError(w, r, log, &domain.ValidationError{Field: keys[0], Problem: "unknown query parameter"})
+	return false
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		log.Debug("write response", "path", r.URL.Path, "err", err)
+	}
+}

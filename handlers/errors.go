@@ -1,0 +1,70 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// httpError is an error that already knows its HTTP form.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+// errorStatuses is the one place where errors become HTTP statuses.
+var errorStatuses = []struct {
+	target error
+	status int
+	code   string
+}{
+	{domain.ErrInvalid, http.StatusBadRequest, "invalid"},
+	{projections.ErrNotFound, http.StatusNotFound, "not_found"},
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+// writeError answers with {"error":{"code","message","field"}}. Unexpected
+// errors are logged and answered 500 without their details.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var body errorBody
+	status := http.StatusInternalServerError
+	body.Error.Code, body.Error.Message = "internal", "internal error"
+
+	var he *httpError
+	var ve *domain.ValidationError
+	switch {
+	case errors.As(err, &he):
+		status, body.Error.Code, body.Error.Message = he.status, he.code, he.message
+	default:
+		for _, m := range errorStatuses {
+			if errors.Is(err, m.target) {
+				status, body.Error.Code, body.Error.Message = m.status, m.code, err.Error()
+				break
+			}
+		}
+	}
+	if errors.As(err, &ve) {
+		body.Error.Field, body.Error.Message = ve.Field, ve.Error()
+	}
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

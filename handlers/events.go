@@ -1,0 +1,125 @@
+// Package handlers holds the inbound adapters: Watermill message handlers
+// that feed the projector, and the HTTP read API.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// ErrPoison marks a message that can never be applied; the poison-queue
+// middleware moves such messages to <topic>.dlq and the stream goes on.
+var ErrPoison = errors.New("poison message")
+
+// EventHandlers decode the contract's events and hand them to the projector.
+type EventHandlers struct {
+	projector *projections.Projector
+	log       *slog.Logger
+}
+
+// NewEventHandlers returns handlers feeding projector.
+func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*EventHandlers, error) {
+	if projector == nil || log == nil {
+		return nil, errors.New("new event handlers: nil projector or logger")
+	}
+	return &EventHandlers{projector: projector, log: log}, nil
+}
+
+// Candidate handles a message of the candidates topic.
+func (h *EventHandlers) Candidate(msg *message.Message) error {
+	return handle(h, msg, domain.DecodeCandidateRegistered, h.projector.Candidate)
+}
+
+// Voter handles a message of the voters topic.
+func (h *EventHandlers) Voter(msg *message.Message) error {
+	return handle(h, msg, domain.DecodeVoterRegistered, h.projector.Voter)
+}
+
+// Vote handles a message of the votes topic.
+func (h *EventHandlers) Vote(msg *message.Message) error {
+	return handle(h, msg, domain.DecodeVoteCast, h.projector.Vote)
+}
+
+func handle[E any](h *EventHandlers, msg *message.Message,
+	decode func([]byte) (E, error), apply func(context.Context, projections.Envelope[E]) error,
+) error {
+	ctx := msg.Context()
+	pos := position(msg)
+	event, err := decode(msg.Payload)
+	if err != nil {
+		if recErr := h.projector.DeadLetter(ctx, pos, err.Error(), msg.Payload); recErr != nil {
+			return recErr // transient: retried, and decoded again
+		}
+		if key, ok := wmkafka.MessageKeyFromCtx(ctx); ok {
+			msg.Metadata.Set("key", string(key))
+		}
+		h.log.Warn("dead-lettering malformed event", "topic", pos.Topic, "partition", pos.Partition, "offset", pos.Offset, "err", err)
+		return fmt.Errorf("%w: %w", ErrPoison, err)
+	}
+	return apply(ctx, projections.Envelope[E]{Event: event, Position: pos})
+}
+
+func position(msg *message.Message) projections.Position {
+	ctx := msg.Context()
+	partition, _ := wmkafka.MessagePartitionFromCtx(ctx)
+	offset, _ := wmkafka.MessagePartitionOffsetFromCtx(ctx)
+	return projections.Position{Topic: message.SubscribeTopicFromCtx(ctx), Partition: partition, Offset: offset}
+}
+
+// Subscribers gives the subscriber (one consumer group each) for a topic.
+type Subscribers map[string]message.Subscriber
+
+// AddProjectionHandlers routes the three event topics to h. Each handler's
+// middleware, outermost first: the poison queue (only ErrPoison and panics
+// go to <topic>.dlq), the recoverer (a panic becomes an error, not a
+// crash), and retry with backoff for transient errors (a database outage, a
+// vote waiting for registration). A transient error that outlasts the
+// retries nacks the message, which Kafka redelivers: it is never
+// dead-lettered, so an outage loses nothing.
+func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message.Publisher, h *EventHandlers, logger watermill.LoggerAdapter) error {
+	routes := []struct {
+		topic string
+		fn    message.NoPublishHandlerFunc
+	}{
+		{domain.TopicCandidates, h.Candidate},
+		{domain.TopicVoters, h.Voter},
+		{domain.TopicVotes, h.Vote},
+	}
+	for _, r := range routes {
+		sub, ok := subs[r.topic]
+		if !ok {
+			return fmt.Errorf("add projection handlers: no subscriber for %s", r.topic)
+		}
+		poison, err := middleware.PoisonQueueWithFilter(dlq, domain.DeadLetterTopic(r.topic), isPoison)
+		if err != nil {
+			return fmt.Errorf("poison queue for %s: %w", r.topic, err)
+		}
+		retry := middleware.Retry{
+			MaxRetries:      6,
+			InitialInterval: 50 * time.Millisecond,
+			MaxInterval:     2 * time.Second,
+			Multiplier:      2,
+			ShouldRetry:     func(p middleware.RetryParams) bool { return !isPoison(p.Err) },
+			Logger:          logger,
+		}
+		handler := router.AddConsumerHandler("project-"+r.topic, r.topic, sub, r.fn)
+		handler.AddMiddleware(poison, middleware.Recoverer, retry.Middleware)
+	}
+	return nil
+}
+
+func isPoison(err error) bool {
+	var panicErr middleware.RecoveredPanicError
+	return errors.Is(err, ErrPoison) || errors.As(err, &panicErr)
+}

@@ -1,0 +1,142 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/votewatch/votewatch/domain"
+)
+
+// ProjectorConfig tunes the live projector's group commits.
+type ProjectorConfig struct {
+	// Votes tunes the votes batcher (the hot path).
+	Votes BatcherConfig
+	// Registrations tunes the candidates and voters batchers.
+	Registrations BatcherConfig
+}
+
+// Projector is the live write path: concurrent handlers submit events, which
+// are applied in group-committed batches, and each submitter learns its own
+// event's fate only after its batch has committed. Safe for concurrent use.
+type Projector struct {
+	store      *Store
+	candidates *Batcher[Envelope[domain.CandidateRegistered]]
+	voters     *Batcher[Envelope[domain.VoterRegistered]]
+	votes      *Batcher[Envelope[domain.VoteCast]]
+	stats      projectorStats
+}
+
+type projectorStats struct {
+	votesAccepted atomic.Int64
+	votesRejected atomic.Int64
+	votesPending  atomic.Int64
+	batches       atomic.Int64
+	deadLettered  atomic.Int64
+}
+
+// ProjectorStats are counters since the process started (redeliveries
+// included in Rejected, since a redelivered rejection is rejected again).
+type ProjectorStats struct {
+	VotesAccepted, VotesRejected, VotesPending, VoteBatches, DeadLettered int64
+}
+
+// NewProjector returns a projector writing through store. Call Run.
+func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Projector, error) {
+	if store == nil || log == nil {
+		return nil, errors.New("new projector: nil store or logger")
+	}
+	p := &Projector{store: store}
+	var err error
+	cfg.Votes.Name = "votes"
+	if p.votes, err = NewBatcher(cfg.Votes, p.applyVotes, log); err != nil {
+		return nil, err
+	}
+	cfg.Registrations.Name = "voters"
+	if p.voters, err = NewBatcher(cfg.Registrations, p.applyVoters, log); err != nil {
+		return nil, err
+	}
+	cfg.Registrations.Name = "candidates"
+	if p.candidates, err = NewBatcher(cfg.Registrations, p.applyCandidates, log); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Run applies batches until ctx ends, finishing those in flight.
+func (p *Projector) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { p.candidates.Run(ctx) })
+	wg.Go(func() { p.voters.Run(ctx) })
+	wg.Go(func() { p.votes.Run(ctx) })
+	wg.Wait()
+}
+
+// Candidate applies a candidate registration; it returns after commit.
+func (p *Projector) Candidate(ctx context.Context, e Envelope[domain.CandidateRegistered]) error {
+	return p.candidates.Submit(ctx, e)
+}
+
+// Voter applies a voter registration; it returns after commit.
+func (p *Projector) Voter(ctx context.Context, e Envelope[domain.VoterRegistered]) error {
+	return p.voters.Submit(ctx, e)
+}
+
+// Vote applies a vote; it returns after commit, or ErrRegistrationPending
+// when the vote must wait for registration to be projected.
+func (p *Projector) Vote(ctx context.Context, e Envelope[domain.VoteCast]) error {
+	return p.votes.Submit(ctx, e)
+}
+
+// DeadLetter records an event that can never be applied.
+func (p *Projector) DeadLetter(ctx context.Context, pos Position, reason string, payload []byte) error {
+	if err := p.store.RecordDeadLetter(ctx, pos, reason, payload); err != nil {
+		return err
+	}
+	p.stats.deadLettered.Add(1)
+	return nil
+}
+
+// Stats returns counters since the process started.
+func (p *Projector) Stats() ProjectorStats {
+	return ProjectorStats{
+		VotesAccepted: p.stats.votesAccepted.Load(), VotesRejected: p.stats.votesRejected.Load(),
+		VotesPending: p.stats.votesPending.Load(), VoteBatches: p.stats.batches.Load(),
+		DeadLettered: p.stats.deadLettered.Load(),
+	}
+}
+
+func (p *Projector) applyVotes(ctx context.Context, batch []Envelope[domain.VoteCast]) ([]error, error) {
+	res, err := p.store.ApplyVotes(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	p.stats.batches.Add(1)
+	p.stats.votesAccepted.Add(res.Accepted)
+	for _, n := range res.Rejected {
+		p.stats.votesRejected.Add(int64(n))
+	}
+	if len(res.Pending) == 0 {
+		return nil, nil
+	}
+	p.stats.votesPending.Add(int64(len(res.Pending)))
+	errs := make([]error, len(batch))
+	for _, i := range res.Pending {
+		v := batch[i].Event.Vote
+		// Never the candidate: logs must not link a voter to a choice.
+		errs[i] = fmt.Errorf("vote %s: %w", v.ID(), ErrRegistrationPending)
+	}
+	return errs, nil
+}
+
+func (p *Projector) applyVoters(ctx context.Context, batch []Envelope[domain.VoterRegistered]) ([]error, error) {
+	_, err := p.store.ApplyVoters(ctx, batch)
+	return nil, err
+}
+
+func (p *Projector) applyCandidates(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) ([]error, error) {
+	return nil, p.store.ApplyCandidates(ctx, batch)
+}

@@ -1,0 +1,221 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/sql/db"
+)
+
+// Summary is the election at a glance.
+type Summary struct {
+	RegisteredVoters int64
+	Candidates       int64
+	VotesCast        int64
+	// Turnout is VotesCast / RegisteredVoters (0 when nobody is registered).
+	Turnout float64
+	// Rejected counts rejected votes by reason; every reason is present.
+	Rejected     map[domain.RejectionReason]int64
+	DeadLettered int64
+	// Leader is nil until a vote has been counted.
+	Leader *CandidateResult
+	// UpdatedAt is when the projection last applied an event (zero if never).
+	UpdatedAt time.Time
+}
+
+// CandidateResult is one candidate's standing.
+type CandidateResult struct {
+	CandidateID string
+	Name        string
+	Party       string
+	Votes       int64
+	// Share is Votes / all counted votes (0 when none are counted).
+	Share float64
+}
+
+// RegionResult is one region's turnout and tallies.
+type RegionResult struct {
+	Region           string
+	RegisteredVoters int64
+	VotesCast        int64
+	Turnout          float64
+	// LeaderCandidateID is empty until a vote is counted in the region.
+	LeaderCandidateID string
+	// Tallies are sorted by votes, descending, then candidate_id.
+	Tallies []Tally
+}
+
+// Tally is a candidate's vote count within some scope.
+type Tally struct {
+	CandidateID string
+	Votes       int64
+}
+
+// Results reads the projection. Each method reads one consistent snapshot,
+// so a response never mixes tallies from before and after a batch.
+type Results struct {
+	pool *pgxpool.Pool
+}
+
+// NewResults returns a reader over pool.
+func NewResults(pool *pgxpool.Pool) (*Results, error) {
+	if pool == nil {
+		return nil, errors.New("new results: nil pool")
+	}
+	return &Results{pool: pool}, nil
+}
+
+func (r *Results) snapshot(ctx context.Context, fn func(q *db.Queries) error) error {
+	return pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error { return fn(db.New(tx)) })
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Summary returns the totals, rejections and the leader.
+func (r *Results) Summary(ctx context.Context) (Summary, error) {
+	var s Summary
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		t, err := q.GetTotals(ctx)
+		if err != nil {
+			return err
+		}
+		s = Summary{
+			RegisteredVoters: t.RegisteredVoters, Candidates: t.Candidates, VotesCast: t.VotesCast,
+			Turnout: ratio(t.VotesCast, t.RegisteredVoters), DeadLettered: t.DeadLettered,
+			Rejected: map[domain.RejectionReason]int64{},
+		}
+		if t.UpdatedAt.Valid {
+			s.UpdatedAt = t.UpdatedAt.Time
+		}
+		for _, reason := range domain.RejectionReasons() {
+			s.Rejected[reason] = 0
+		}
+		rows, err := q.ListRejectionTallies(ctx)
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			reason, err := domain.ParseRejectionReason(row.Reason)
+			if err != nil {
+				return err
+			}
+			s.Rejected[reason] = row.Count
+		}
+		cands, err := q.ListCandidateResults(ctx)
+		if err != nil {
+			return err
+		}
+		if len(cands) > 0 && cands[0].Votes > 0 {
+			c := cands[0]
+			s.Leader = &CandidateResult{c.CandidateID, c.Name, c.Party, c.Votes, ratio(c.Votes, t.VotesCast)}
+		}
+		return nil
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("read summary: %w", err)
+	}
+	return s, nil
+}
+
+// Candidates returns every registered candidate, most votes first.
+func (r *Results) Candidates(ctx context.Context) ([]CandidateResult, error) {
+	var out []CandidateResult
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		rows, err := q.ListCandidateResults(ctx)
+		if err != nil {
+			return err
+		}
+		var total int64
+		for _, c := range rows {
+			total += c.Votes
+		}
+		out = make([]CandidateResult, 0, len(rows))
+		for _, c := range rows {
+			out = append(out, CandidateResult{c.CandidateID, c.Name, c.Party, c.Votes, ratio(c.Votes, total)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read candidates: %w", err)
+	}
+	return out, nil
+}
+
+// Regions returns every region with a registered voter, by name.
+func (r *Results) Regions(ctx context.Context) ([]RegionResult, error) {
+	var out []RegionResult
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		regions, err := q.ListRegions(ctx)
+		if err != nil {
+			return err
+		}
+		tallies, err := q.ListRegionTallies(ctx)
+		if err != nil {
+			return err
+		}
+		byRegion := map[string][]Tally{}
+		for _, t := range tallies {
+			byRegion[t.Region] = append(byRegion[t.Region], Tally{t.CandidateID, t.Votes})
+		}
+		out = make([]RegionResult, 0, len(regions))
+		for _, g := range regions {
+			out = append(out, regionResult(g.Region, g.RegisteredVoters, g.VotesCast, byRegion[g.Region]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read regions: %w", err)
+	}
+	return out, nil
+}
+
+// Region returns one region, or ErrNotFound.
+func (r *Results) Region(ctx context.Context, region domain.Region) (RegionResult, error) {
+	var out RegionResult
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		g, err := q.GetRegion(ctx, region.String())
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := q.ListTalliesInRegion(ctx, region.String())
+		if err != nil {
+			return err
+		}
+		tallies := make([]Tally, 0, len(rows))
+		for _, t := range rows {
+			tallies = append(tallies, Tally{t.CandidateID, t.Votes})
+		}
+		out = regionResult(g.Region, g.RegisteredVoters, g.VotesCast, tallies)
+		return nil
+	})
+	if err != nil {
+		return RegionResult{}, fmt.Errorf("read region %q: %w", region, err)
+	}
+	return out, nil
+}
+
+func regionResult(name string, registered, cast int64, tallies []Tally) RegionResult {
+	if tallies == nil {
+		tallies = []Tally{}
+	}
+	g := RegionResult{Region: name, RegisteredVoters: registered, VotesCast: cast, Turnout: ratio(cast, registered), Tallies: tallies}
+	if len(tallies) > 0 && tallies[0].Votes > 0 {
+		g.LeaderCandidateID = tallies[0].CandidateID
+	}
+	return g
+}

@@ -1,0 +1,20 @@
+-- name: AdvanceOffsets :exec
+-- Moves each partition's next offset forward (never back: a redelivered
+-- older message must not rewind it). Partitions must be distinct.
+INSERT INTO applied_offsets AS t (topic, partition, next_offset, updated_at)
+SELECT @topic::text, p.partition, p.next_offset, now()
+FROM (SELECT unnest(@partitions::integer[]) AS partition, unnest(@next_offsets::bigint[]) AS next_offset) p
+ORDER BY p.partition
+ON CONFLICT (topic, partition) DO UPDATE
+SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at;
+
+-- name: ListAppliedOffsets :many
+SELECT topic, partition, next_offset, updated_at
+FROM applied_offsets
+WHERE topic = ANY(@topics::text[])
+ORDER BY topic, partition;
+
+-- name: RecordDeadLetter :exec
+INSERT INTO dead_letters (topic, partition, "offset", reason, payload)
+VALUES (@topic, @partition, @message_offset, @reason, @payload)
+ON CONFLICT (topic, partition, "offset") DO NOTHING;
