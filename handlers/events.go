@@ -111,7 +111,7 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 			MaxInterval:     2 * time.Second,
 			Multiplier:      2,
 			ShouldRetry:     func(p middleware.RetryParams) bool { return !isPoison(p.Err) },
-			Logger:          logger,
+			Logger:          retryLogger{logger},
 		}
 		handler := router.AddConsumerHandler("project-"+r.topic, r.topic, sub, r.fn)
 		handler.AddMiddleware(poison, middleware.Recoverer, retry.Middleware)
@@ -122,4 +122,17 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 func isPoison(err error) bool {
 	var panicErr middleware.RecoveredPanicError
 	return errors.Is(err, ErrPoison) || errors.As(err, &panicErr)
+}
+
+// retryLogger keeps expected waits out of the error log: a vote waiting for
+// its voter's registration to be projected is normal while registration
+// catches up, whereas a failing database is not.
+type retryLogger struct{ watermill.LoggerAdapter }
+
+func (l retryLogger) Error(msg string, err error, fields watermill.LogFields) {
+	if errors.Is(err, projections.ErrRegistrationPending) {
+		l.Debug(msg, fields.Add(watermill.LogFields{"err": err.Error()}))
+		return
+	}
+	l.LoggerAdapter.Error(msg, err, fields)
 }

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// closers runs cleanups in reverse order of registration.
+type closers []func()
+
+func (c *closers) add(f func()) { *c = append(*c, f) }
+func (c *closers) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+}
+
+// Run starts the embedded broker (unless KAFKA_BROKERS is set), the
+// database, the projector, the API and the simulator, and stops them all,
+// in reverse order, on Ctrl-C.
+func (c *DemoCmd) Run(env *Env) error {
+	ctx, log := env.Ctx, env.Log
+	var cleanup closers
+	defer cleanup.run()
+
+	dataDir := c.DataDir
+	if dataDir == "" {
+		var err error
+		if dataDir, err = postgres.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	if c.Fresh {
+		if c.DatabaseURL != "" || len(c.KafkaBrokers) > 0 {
+			return errors.New("--fresh discards the embedded broker's log and the private database; it does not touch DATABASE_URL or KAFKA_BROKERS")
+		}
+		log.Info("discarding the stored election", "dir", dataDir)
+		for _, sub := range []string{"kafka", "postgres"} {
+			if err := os.RemoveAll(filepath.Join(dataDir, sub)); err != nil {
+				return fmt.Errorf("discard %s: %w", sub, err)
+			}
+		}
+	}
+
+	// Searchable by others: the private PostgreSQL runs as the postgres
+	// user when votewatch runs as root. Its own directories stay private.
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	brokers := c.KafkaBrokers
+	if len(brokers) == 0 {
+		broker, err := kafka.StartBroker(kafka.BrokerConfig{
+			Port: c.KafkaPort, DataDir: filepath.Join(dataDir, "kafka"), Partitions: int(c.Partitions),
+		}, log)
+		if err != nil {
+			return fmt.Errorf("%w (is another votewatch demo running? choose another --kafka-port)", err)
+		}
+		cleanup.add(broker.Close)
+		brokers = []string{broker.Addr()}
+	}
+	kcfg := kafka.Config{Brokers: brokers, Partitions: c.Partitions}
+
+	pool, dbWhere, err := openDatabase(ctx, log, c.DatabaseFlags, filepath.Join(dataDir, "postgres"), &cleanup)
+	if err != nil {
+		return err
+	}
+	if err := migrate(ctx, log, pool); err != nil {
+		return err
+	}
+	if err := kafka.EnsureTopics(ctx, kcfg, kafka.EventTopics(c.Partitions)); err != nil {
+		return err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return err
+	}
+	cleanup.add(func() { _ = klog.Close() })
+
+	proj, err := newProjectorService(log, pool, kcfg, c.ProjectorFlags, klog)
+	if err != nil {
+		return err
+	}
+	srv, err := newHTTPServer(log, c.HTTP, pool)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return proj.Run(gctx) })
+	g.Go(func() error { return srv.Run(gctx) })
+	if c.Simulate {
+		sim, closeSim, err := newSimulator(log, kcfg, c.SimulationFlags, klog)
+		if err != nil {
+			return err
+		}
+		cleanup.add(closeSim)
+		g.Go(func() error { return sim.Run(gctx) })
+	}
+
+	fmt.Fprintf(env.Stdout, "\nvotewatch demo is running\n"+
+		"  dashboard and API  http://%s/\n"+
+		"  summary            http://%s/api/v1/summary\n"+
+		"  Kafka bootstrap    %s  (topics candidates, voters, votes)\n"+
+		"  PostgreSQL         %s\n"+
+		"Press Ctrl-C to stop.\n\n", srv.Addr(), srv.Addr(), strings.Join(brokers, ","), dbWhere)
+
+	err = g.Wait()
+	log.Info("stopping")
+	return err
+}
+
+// openDatabase connects to DATABASE_URL or, when it is empty and privateDir
+// is set, to a private cluster started there. It returns where it connected
+// (for people, without the password).
+func openDatabase(ctx context.Context, log *slog.Logger, f DatabaseFlags, privateDir string, cleanup *closers) (*pgxpool.Pool, string, error) {
+	dsn, where := f.DatabaseURL, "DATABASE_URL"
+	if dsn == "" {
+		if privateDir == "" {
+			return nil, "", errors.New("DATABASE_URL is not set")
+		}
+		start := time.Now()
+		cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{Dir: privateDir, Logger: log})
+		if err != nil {
+			return nil, "", err
+		}
+		cleanup.add(func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := cluster.Stop(stopCtx); err != nil {
+				log.Error("stop private PostgreSQL", "err", err)
+			}
+		})
+		dsn = cluster.DSN()
+		where = fmt.Sprintf("private cluster at 127.0.0.1:%d (data in %s)", cluster.Port(), privateDir)
+		log.Info("private PostgreSQL ready", "port", cluster.Port(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	pool, err := postgres.Connect(ctx, dsn, f.DBMaxConns)
+	if err != nil {
+		return nil, "", err
+	}
+	cleanup.add(pool.Close)
+	return pool, where, nil
+}
+
+func migrate(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool) error {
+	m, err := postgres.NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	n, err := m.Up(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("database migrated", "applied", n)
+	return nil
+}
+
+// projectorService is the live write path: a Watermill router with one
+// consumer group per topic feeding the projector's group commits.
+type projectorService struct {
+	log       *slog.Logger
+	router    *message.Router
+	projector *projections.Projector
+	closers   closers
+}
+
+func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f ProjectorFlags, klog *kafka.Log) (*projectorService, error) {
+	s := &projectorService{log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closers.run()
+		}
+	}()
+	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+
+	store, err := projections.NewStore(pool, klog.HighWatermarks)
+	if err != nil {
+		return nil, err
+	}
+	if s.projector, err = projections.NewProjector(store, projections.ProjectorConfig{
+		Votes:         projections.BatcherConfig{MaxBatch: f.BatchSize, Writers: f.Writers},
+		Registrations: projections.BatcherConfig{MaxBatch: 2000, Writers: 1},
+	}, log); err != nil {
+		return nil, err
+	}
+	events, err := handlers.NewEventHandlers(s.projector, log)
+	if err != nil {
+		return nil, err
+	}
+	dlq, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	s.closers.add(func() { _ = dlq.Close() })
+
+	subs := handlers.Subscribers{}
+	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+		sub, err := kafka.NewSubscriber(kcfg, kafka.SubscriberConfig{Group: f.Group + "." + topic, SessionTimeout: f.SessionTimeout}, wlog)
+		if err != nil {
+			return nil, err
+		}
+		s.closers.add(func() { _ = sub.Close() })
+		subs[topic] = sub
+	}
+	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlog); err != nil {
+		return nil, fmt.Errorf("new router: %w", err)
+	}
+	if err := handlers.AddProjectionHandlers(s.router, subs, dlq, events, wlog); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// Run consumes until ctx ends. Shutdown order matters: the router stops
+// taking messages and waits for handlers in flight, whose batches the
+// projector still commits; only then do the batchers stop.
+func (s *projectorService) Run(ctx context.Context) error {
+	defer s.closers.run()
+	batchCtx, stopBatches := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.projector.Run(batchCtx) })
+	err := s.router.Run(ctx)
+	stopBatches()
+	wg.Wait()
+	st := s.projector.Stats()
+	s.log.Info("projector stopped", "votes_accepted", st.VotesAccepted, "votes_rejected", st.VotesRejected,
+		"vote_batches", st.VoteBatches, "dead_lettered", st.DeadLettered)
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	return nil
+}
+
+// httpServer serves the API with timeouts set against slow clients.
+type httpServer struct {
+	log *slog.Logger
+	ln  net.Listener
+	srv *http.Server
+}
+
+func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool) (*httpServer, error) {
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		return nil, err
+	}
+	migrator, err := postgres.NewMigrator(pool)
+	if err != nil {
+		return nil, err
+	}
+	ready := func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("database unreachable: %w", err)
+		}
+		pending, err := migrator.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		if pending {
+			return errors.New("database migrations pending")
+		}
+		return nil
+	}
+	api, err := handlers.NewAPI(results, ready, log)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return &httpServer{log: log, ln: ln, srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *httpServer) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx ends, then drains open requests.
+func (s *httpServer) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	return nil
+}
+
+func newSimulator(log *slog.Logger, kcfg kafka.Config, f SimulationFlags, klog *kafka.Log) (*simulator.Simulator, func(), error) {
+	cfg, err := simulator.LoadElection(f.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	election, err := simulator.Generate(cfg, f.Voters, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	topicSize := func(ctx context.Context, topic string) (int64, error) {
+		hi, err := klog.HighWatermarks(ctx, topic)
+		if err != nil {
+			return 0, err
+		}
+		lo, err := klog.LowWatermarks(ctx, topic)
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		for p, h := range hi {
+			n += h - lo[p]
+		}
+		return n, nil
+	}
+	sim, err := simulator.New(simulator.Config{
+		Election: election, Rate: f.Rate, TopicSize: topicSize,
+		Faults: simulator.Faults{
+			Redeliveries: f.Redeliveries, DoubleVotes: f.DoubleVotes, UnknownVoters: f.UnknownVoters,
+			UnknownCandidates: f.UnknownCandidates, Malformed: f.Malformed,
+		},
+	}, pub, log.With("component", "simulator"))
+	if err != nil {
+		_ = pub.Close()
+		return nil, nil, err
+	}
+	return sim, func() { _ = pub.Close() }, nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import "time"
+
+// CLI is the command line: global flags and one struct per subcommand.
+// Every flag can also come from the environment variable it names.
+type CLI struct {
+	LogLevel  string `help:"Log level: debug, info, warn, error." default:"info" env:"VOTEWATCH_LOG_LEVEL"`
+	LogFormat string `help:"Log format: text or json." enum:"text,json" default:"text" env:"VOTEWATCH_LOG_FORMAT"`
+
+	Demo     DemoCmd     `cmd:"" help:"Run everything in one process: embedded Kafka, private Postgres, simulator, projector and API."`
+	Migrate  MigrateCmd  `cmd:"" help:"Apply the database migrations."`
+	Project  ProjectCmd  `cmd:"" help:"Run the projector: consume events and maintain the tallies."`
+	Serve    ServeCmd    `cmd:"" help:"Serve the read API."`
+	Simulate SimulateCmd `cmd:"" help:"Publish a simulated election to Kafka."`
+	Broker   BrokerCmd   `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
+}
+
+// DatabaseFlags locate PostgreSQL.
+type DatabaseFlags struct {
+	DatabaseURL string `help:"PostgreSQL URL; empty starts a private cluster from the installed server binaries (demo only)." env:"DATABASE_URL"`
+	DBMaxConns  int32  `help:"Maximum database connections." default:"8" env:"VOTEWATCH_DB_MAX_CONNS"`
+}
+
+// KafkaFlags locate Kafka.
+type KafkaFlags struct {
+	KafkaBrokers []string `help:"Kafka bootstrap addresses (comma-separated)." env:"KAFKA_BROKERS" sep:","`
+	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them." default:"64" env:"VOTEWATCH_PARTITIONS"`
+}
+
+// ProjectorFlags tune the projector.
+type ProjectorFlags struct {
+	Group          string        `help:"Consumer group prefix; each topic gets <group>.<topic>." default:"votewatch-projector" env:"VOTEWATCH_GROUP"`
+	BatchSize      int           `help:"Most votes applied in one transaction." default:"1000" env:"VOTEWATCH_BATCH_SIZE"`
+	Writers        int           `help:"Vote batches in flight at once." default:"2" env:"VOTEWATCH_WRITERS"`
+	SessionTimeout time.Duration `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
+}
+
+// SimulationFlags describe the simulated election.
+type SimulationFlags struct {
+	Config            string  `help:"Election config (JSON); empty uses the built-in 50 states + DC." type:"existingfile" env:"VOTEWATCH_ELECTION"`
+	Voters            int     `help:"Registered voters." default:"100000" env:"VOTEWATCH_VOTERS"`
+	Rate              float64 `help:"Votes per second." default:"500" env:"VOTEWATCH_RATE"`
+	Redeliveries      float64 `help:"Share of votes published twice (same vote_id)." default:"0.01"`
+	DoubleVotes       float64 `help:"Share of voters who try to vote twice." default:"0.005"`
+	UnknownVoters     float64 `help:"Share of votes followed by one from an unregistered voter." default:"0.002"`
+	UnknownCandidates float64 `help:"Share of votes followed by one for a candidate who does not stand." default:"0.002"`
+	Malformed         float64 `help:"Share of votes followed by a malformed message." default:"0.001"`
+}
+
+// DemoCmd runs the whole system in one process.
+type DemoCmd struct {
+	HTTP      string `help:"Address of the dashboard and API." default:"127.0.0.1:8080" env:"VOTEWATCH_HTTP"`
+	KafkaPort int    `help:"Port of the embedded Kafka broker on 127.0.0.1 (ignored with KAFKA_BROKERS)." default:"9092"`
+	DataDir   string `help:"Where the embedded broker's log and the private Postgres live (default: user cache dir)." env:"VOTEWATCH_DATA_DIR"`
+	Simulate  bool   `help:"Run the simulator (--simulate=false lets an external producer drive it)." default:"true" negatable:""`
+	Fresh     bool   `help:"Discard the stored election (broker log and database) and start a new one."`
+	DatabaseFlags
+	KafkaFlags
+	ProjectorFlags
+	SimulationFlags
+}
+
+// MigrateCmd applies migrations.
+type MigrateCmd struct {
+	DatabaseFlags
+}
+
+// ProjectCmd runs the projector against external Kafka and Postgres.
+type ProjectCmd struct {
+	DatabaseFlags
+	KafkaFlags
+	ProjectorFlags
+}
+
+// ServeCmd serves the read API.
+type ServeCmd struct {
+	HTTP string `help:"Listen address." default:"127.0.0.1:8080" env:"VOTEWATCH_HTTP"`
+	DatabaseFlags
+}
+
+// SimulateCmd publishes a simulated election.
+type SimulateCmd struct {
+	KafkaFlags
+	SimulationFlags
+}
+
+// BrokerCmd runs the embedded broker standalone.
+type BrokerCmd struct {
+	Port    int    `help:"Port on 127.0.0.1." default:"9092"`
+	DataDir string `help:"Keep the log here (empty: in memory)." env:"VOTEWATCH_BROKER_DATA_DIR"`
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/votewatch/votewatch/infra/kafka"
+)
+
+// Run applies the migrations to DATABASE_URL.
+func (c *MigrateCmd) Run(env *Env) error {
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	if err != nil {
+		return err
+	}
+	return migrate(env.Ctx, env.Log, pool)
+}
+
+// Run projects events from KAFKA_BROKERS into DATABASE_URL until stopped.
+// Several projector processes share the work as one consumer group.
+func (c *ProjectCmd) Run(env *Env) error {
+	if len(c.KafkaBrokers) == 0 {
+		return errors.New("KAFKA_BROKERS is not set")
+	}
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	if err != nil {
+		return err
+	}
+	if err := migrate(env.Ctx, env.Log, pool); err != nil {
+		return err
+	}
+	kcfg := kafka.Config{Brokers: c.KafkaBrokers, Partitions: c.Partitions}
+	if err := kafka.EnsureTopics(env.Ctx, kcfg, kafka.EventTopics(c.Partitions)); err != nil {
+		return err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return err
+	}
+	cleanup.add(func() { _ = klog.Close() })
+	proj, err := newProjectorService(env.Log, pool, kcfg, c.ProjectorFlags, klog)
+	if err != nil {
+		return err
+	}
+	env.Log.Info("projector running", "brokers", c.KafkaBrokers, "group", c.Group)
+	return proj.Run(env.Ctx)
+}
+
+// Run serves the read API from DATABASE_URL until stopped.
+func (c *ServeCmd) Run(env *Env) error {
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	if err != nil {
+		return err
+	}
+	srv, err := newHTTPServer(env.Log, c.HTTP, pool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "votewatch API on http://%s/\n", srv.Addr())
+	return srv.Run(env.Ctx)
+}
+
+// Run publishes a simulated election to KAFKA_BROKERS.
+func (c *SimulateCmd) Run(env *Env) error {
+	if len(c.KafkaBrokers) == 0 {
+		return errors.New("KAFKA_BROKERS is not set")
+	}
+	kcfg := kafka.Config{Brokers: c.KafkaBrokers, Partitions: c.Partitions}
+	if err := kafka.EnsureTopics(env.Ctx, kcfg, kafka.EventTopics(c.Partitions)); err != nil {
+		return err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return err
+	}
+	defer klog.Close()
+	sim, closeSim, err := newSimulator(env.Log, kcfg, c.SimulationFlags, klog)
+	if err != nil {
+		return err
+	}
+	defer closeSim()
+	return sim.Run(env.Ctx)
+}
+
+// Run serves the embedded broker on loopback until stopped.
+func (c *BrokerCmd) Run(env *Env) error {
+	broker, err := kafka.StartBroker(kafka.BrokerConfig{Port: c.Port, DataDir: c.DataDir}, env.Log)
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	fmt.Fprintf(env.Stdout, "KAFKA_BROKERS=%s\n", broker.Addr())
+	<-env.Ctx.Done()
+	return nil
+}

@@ -1,0 +1,91 @@
+// Command votewatch monitors an election in real time: votes arrive as
+// events on Kafka, are projected into exact tallies in PostgreSQL, and are
+// served by a read API.
+//
+// Where a vote goes, top to bottom:
+//
+//	simulate / any Kafka producer ──► topics candidates, voters, votes (keyed, murmur2)
+//	project:  Watermill router ──► handlers.EventHandlers (decode; malformed → <topic>.dlq)
+//	          ──► projections.Projector (group commit: one transaction per batch, ack after commit)
+//	          ──► Postgres tables (ballots, tallies, turnout, rejections, applied offsets)
+//	serve:    handlers.API ──► projections.Results ──► JSON
+//
+// demo runs all of it in one process on an embedded broker and a private
+// PostgreSQL. See app.go for the wiring.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run parses args and runs the chosen command; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	exitCode := -1
+	parser, err := kong.New(&cli,
+		kong.Name("votewatch"),
+		kong.Description("Real-time election monitoring: votes through Kafka into exact Postgres tallies, a read API and a live dashboard."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "votewatch:", err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if exitCode >= 0 {
+		return exitCode // --help
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "votewatch:", err)
+		return 2
+	}
+	log, err := newLogger(stderr, cli.LogLevel, cli.LogFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "votewatch:", err)
+		return 2
+	}
+	env := &Env{Ctx: ctx, Log: log, Stdout: stdout}
+	if err := kctx.Run(env); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("votewatch failed", "command", kctx.Command(), "err", err)
+		return 1
+	}
+	return 0
+}
+
+// Env is what every command runs with.
+type Env struct {
+	Ctx    context.Context
+	Log    *slog.Logger
+	Stdout io.Writer
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

@@ -1,0 +1,229 @@
+// Package simulator generates an election — candidates, a voter register
+// and votes — from a config and publishes it as contract events, for the
+// demo, tests and benchmarks.
+package simulator
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/brianvoe/gofakeit/v7"
+
+	"github.com/votewatch/votewatch/domain"
+)
+
+//go:embed default_election.json
+var defaultElection []byte
+
+// ElectionConfig describes an election to simulate (JSON).
+type ElectionConfig struct {
+	Name string `json:"name"`
+	// Seed makes the register and the order of votes reproducible.
+	Seed uint64 `json:"seed"`
+	// Turnout is the share of registered voters who vote (0–1].
+	Turnout    float64           `json:"turnout"`
+	Candidates []CandidateConfig `json:"candidates"`
+	Regions    []RegionConfig    `json:"regions"`
+}
+
+// CandidateConfig describes a candidate; a missing name is made up.
+type CandidateConfig struct {
+	CandidateID string `json:"candidate_id"`
+	Name        string `json:"name"`
+	Party       string `json:"party"`
+	// Popularity is the candidate's nationwide weight (default 1).
+	Popularity float64 `json:"popularity"`
+}
+
+// RegionConfig describes a region: its share of the voters (weight) and,
+// optionally, preferences per candidate_id that replace the generated lean.
+type RegionConfig struct {
+	Name        string             `json:"name"`
+	Weight      float64            `json:"weight"`
+	Preferences map[string]float64 `json:"preferences"`
+}
+
+// DefaultElection returns the built-in election: the 50 US states and DC,
+// weighted by population, with five candidates.
+func DefaultElection() ElectionConfig {
+	var cfg ElectionConfig
+	if err := json.Unmarshal(defaultElection, &cfg); err != nil {
+		// The file is embedded at build time and covered by tests.
+		panic(fmt.Sprintf("embedded default election: %v", err))
+	}
+	return cfg
+}
+
+// LoadElection reads an election config file; "" means the default.
+func LoadElection(path string) (ElectionConfig, error) {
+	if path == "" {
+		return DefaultElection(), nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ElectionConfig{}, fmt.Errorf("read election config: %w", err)
+	}
+	var cfg ElectionConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return ElectionConfig{}, fmt.Errorf("parse election config %s: %w", path, err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports what is wrong with the config.
+func (c ElectionConfig) Validate() error {
+	if len(c.Candidates) == 0 {
+		return errors.New("election config: no candidates")
+	}
+	if len(c.Regions) == 0 {
+		return errors.New("election config: no regions")
+	}
+	if c.Turnout <= 0 || c.Turnout > 1 {
+		return fmt.Errorf("election config: turnout %v is not in (0, 1]", c.Turnout)
+	}
+	seen := map[string]bool{}
+	for _, cand := range c.Candidates {
+		if seen[cand.CandidateID] {
+			return fmt.Errorf("election config: candidate %s twice", cand.CandidateID)
+		}
+		seen[cand.CandidateID] = true
+		if _, err := domain.NewParty(cand.Party); err != nil {
+			return fmt.Errorf("election config: candidate %s: %w", cand.CandidateID, err)
+		}
+	}
+	for _, r := range c.Regions {
+		if _, err := domain.NewRegion(r.Name); err != nil {
+			return fmt.Errorf("election config: %w", err)
+		}
+		if r.Weight <= 0 {
+			return fmt.Errorf("election config: region %s: weight must be positive", r.Name)
+		}
+	}
+	return nil
+}
+
+// Election is a generated election: who stands, who may vote, and how each
+// region leans.
+type Election struct {
+	Candidates []domain.CandidateRegistered
+	Voters     []domain.VoterRegistered
+	// prefs[r] are cumulative candidate weights for region index r.
+	prefs       [][]float64
+	voterRegion []int
+	turnout     float64
+	seed        uint64
+}
+
+// Generate builds the election with voters registered in total, spread
+// over the regions by weight (at least one each). The same config and
+// total always give the same election.
+func Generate(cfg ElectionConfig, voters int, now time.Time) (*Election, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if voters < len(cfg.Regions) {
+		return nil, fmt.Errorf("generate election: %d voters cannot cover %d regions", voters, len(cfg.Regions))
+	}
+	faker := gofakeit.New(cfg.Seed)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+	e := &Election{turnout: cfg.Turnout, seed: cfg.Seed}
+
+	for _, c := range cfg.Candidates {
+		name := c.Name
+		if name == "" {
+			name = faker.FirstName() + " " + faker.LastName()
+		}
+		party, _ := domain.NewParty(c.Party)
+		bio := fmt.Sprintf("%s is the %s candidate. %s", name, c.Party, faker.Sentence())
+		cand, err := domain.NewCandidate(c.CandidateID, name, party, bio, faker.Sentence(), "")
+		if err != nil {
+			return nil, fmt.Errorf("generate candidate %s: %w", c.CandidateID, err)
+		}
+		e.Candidates = append(e.Candidates, domain.CandidateRegistered{Candidate: cand})
+	}
+
+	var totalWeight float64
+	for _, r := range cfg.Regions {
+		totalWeight += r.Weight
+	}
+	counts := make([]int, len(cfg.Regions))
+	assigned := 0
+	for i, r := range cfg.Regions {
+		counts[i] = max(1, int(float64(voters)*r.Weight/totalWeight))
+		assigned += counts[i]
+	}
+	for i := 0; assigned < voters; i = (i + 1) % len(counts) {
+		counts[i]++
+		assigned++
+	}
+	for i := 0; assigned > voters; i = (i + 1) % len(counts) {
+		if counts[i] > 1 {
+			counts[i]--
+			assigned--
+		}
+	}
+
+	for _, r := range cfg.Regions {
+		cum := make([]float64, len(cfg.Candidates))
+		var acc float64
+		for j, c := range cfg.Candidates {
+			w, ok := r.Preferences[c.CandidateID]
+			if !ok {
+				pop := c.Popularity
+				if pop == 0 {
+					pop = 1
+				}
+				// A regional lean: strong swings so regions differ and the
+				// map shows more than one colour.
+				w = pop * (0.35 + 1.3*rng.Float64())
+			}
+			acc += w
+			cum[j] = acc
+		}
+		e.prefs = append(e.prefs, cum)
+	}
+
+	registered := now.Add(-30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	seq := 0
+	for ri, r := range cfg.Regions {
+		region, _ := domain.NewRegion(r.Name)
+		for range counts[ri] {
+			seq++
+			birth := now.AddDate(-18-rng.IntN(70), 0, -rng.IntN(365)).UTC().Truncate(24 * time.Hour)
+			gender := "female"
+			if g := rng.IntN(100); g < 48 {
+				gender = "male"
+			} else if g < 50 {
+				gender = "nonbinary"
+			}
+			v, err := domain.NewVoter(fmt.Sprintf("v-%08d", seq), faker.Name(), gender, birth, region, faker.City(),
+				registered.Add(time.Duration(seq)*time.Second))
+			if err != nil {
+				return nil, fmt.Errorf("generate voter %d: %w", seq, err)
+			}
+			e.Voters = append(e.Voters, domain.VoterRegistered{Voter: v})
+			e.voterRegion = append(e.voterRegion, ri)
+		}
+	}
+	return e, nil
+}
+
+// Turnout returns the share of voters who vote.
+func (e *Election) Turnout() float64 { return e.turnout }
+
+// choose picks a candidate for a voter of region ri, by its preferences.
+func (e *Election) choose(rng *rand.Rand, ri int) domain.CandidateRegistered {
+	cum := e.prefs[ri]
+	x := rng.Float64() * cum[len(cum)-1]
+	for j, c := range cum {
+		if x < c {
+			return e.Candidates[j]
+		}
+	}
+	return e.Candidates[len(e.Candidates)-1]
+}

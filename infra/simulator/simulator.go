@@ -1,0 +1,269 @@
+package simulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/votewatch/votewatch/domain"
+)
+
+// Faults are the shares of votes that come with a deliberate fault, so the
+// monitoring has something to catch. Each is a probability per vote.
+type Faults struct {
+	// Redeliveries publish the same vote message twice (same vote_id).
+	Redeliveries float64
+	// DoubleVotes add a second vote by the same voter (new vote_id).
+	DoubleVotes float64
+	// UnknownVoters add a vote by a voter who never registered.
+	UnknownVoters float64
+	// UnknownCandidates add a vote for a candidate who does not stand.
+	UnknownCandidates float64
+	// Malformed add a message that is not a valid vote event.
+	Malformed float64
+}
+
+// Config tunes a simulation run.
+type Config struct {
+	Election *Election
+	// Rate is votes per second (not counting fault messages).
+	Rate float64
+	// Faults injected among the votes.
+	Faults Faults
+	// TopicSize returns how many messages a topic holds, so a restarted
+	// simulation resumes where the log ends instead of starting over.
+	TopicSize func(ctx context.Context, topic string) (int64, error)
+}
+
+// Simulator publishes an election's events.
+type Simulator struct {
+	cfg Config
+	pub message.Publisher
+	log *slog.Logger
+}
+
+// New returns a simulator publishing through pub.
+func New(cfg Config, pub message.Publisher, log *slog.Logger) (*Simulator, error) {
+	if cfg.Election == nil || pub == nil || log == nil || cfg.TopicSize == nil {
+		return nil, errors.New("new simulator: nil election, publisher, logger or topic size func")
+	}
+	if cfg.Rate <= 0 {
+		return nil, fmt.Errorf("new simulator: rate %v must be positive", cfg.Rate)
+	}
+	return &Simulator{cfg: cfg, pub: pub, log: log}, nil
+}
+
+// Run registers the candidates and voters (unless the log already holds
+// them), then casts votes at the configured rate until every voting voter
+// has voted or ctx ends. Registration always precedes votes.
+func (s *Simulator) Run(ctx context.Context) error {
+	if err := s.Register(ctx); err != nil {
+		return err
+	}
+	return s.Vote(ctx)
+}
+
+// Register publishes the candidates and the register, skipping a topic the
+// log already holds in full (a restarted demo keeps its election).
+func (s *Simulator) Register(ctx context.Context) error {
+	e := s.cfg.Election
+	if err := publishAll(ctx, s, domain.TopicCandidates, e.Candidates); err != nil {
+		return err
+	}
+	return publishAll(ctx, s, domain.TopicVoters, e.Voters)
+}
+
+type keyedEvent interface {
+	Key() string
+	MarshalJSON() ([]byte, error)
+}
+
+func publishAll[E keyedEvent](ctx context.Context, s *Simulator, topic string, events []E) error {
+	have, err := s.cfg.TopicSize(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("size of %s: %w", topic, err)
+	}
+	if have >= int64(len(events)) {
+		s.log.Info("registration already in the log", "topic", topic, "messages", have)
+		return nil
+	}
+	const chunk = 2000
+	for i := 0; i < len(events); i += chunk {
+		msgs := make([]*message.Message, 0, chunk)
+		for _, ev := range events[i:min(i+chunk, len(events))] {
+			m, err := eventMessage(ev)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.pub.Publish(topic, msgs...); err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+	}
+	s.log.Info("registration published", "topic", topic, "events", len(events))
+	return nil
+}
+
+func eventMessage(ev keyedEvent) (*message.Message, error) {
+	payload, err := ev.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	m := message.NewMessage(watermill.NewUUID(), payload)
+	m.Metadata.Set("key", ev.Key())
+	return m, nil
+}
+
+// Vote casts the votes, resuming after those already in the log.
+func (s *Simulator) Vote(ctx context.Context) error {
+	plan := NewVotePlan(s.cfg.Election, s.cfg.Faults)
+	have, err := s.cfg.TopicSize(ctx, domain.TopicVotes)
+	if err != nil {
+		return fmt.Errorf("size of votes: %w", err)
+	}
+	var skipped int64
+	for skipped < have {
+		step, ok := plan.Next(time.Now())
+		if !ok {
+			s.log.Info("every vote is already in the log", "messages", have)
+			return nil
+		}
+		skipped += int64(len(step))
+	}
+	if have > 0 {
+		s.log.Info("resuming voting", "messages_in_log", have, "votes_done", plan.Done())
+	}
+	s.log.Info("polls open", "voters", len(s.cfg.Election.Voters), "expected_votes", plan.Total(), "rate", s.cfg.Rate)
+
+	const tick = 20 * time.Millisecond
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	perTick := s.cfg.Rate * tick.Seconds()
+	var budget float64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		budget += perTick
+		var msgs []*message.Message
+		for ; budget >= 1; budget-- {
+			step, ok := plan.Next(time.Now())
+			if !ok {
+				break
+			}
+			msgs = append(msgs, step...)
+		}
+		if len(msgs) > 0 {
+			if err := s.pub.Publish(domain.TopicVotes, msgs...); err != nil {
+				return fmt.Errorf("publish votes: %w", err)
+			}
+		}
+		if plan.Done() == plan.Total() {
+			s.log.Info("polls closed: every voting voter has voted", "votes", plan.Total())
+			return nil
+		}
+	}
+}
+
+// VotePlan yields the election's votes in a fixed order: the same election
+// and faults always give the same vote ids, voters and choices.
+type VotePlan struct {
+	e      *Election
+	faults Faults
+	rng    *rand.Rand
+	order  []int
+	total  int
+	next   int
+}
+
+// NewVotePlan plans who votes, in which order and for whom.
+func NewVotePlan(e *Election, faults Faults) *VotePlan {
+	rng := rand.New(rand.NewPCG(e.seed, 2))
+	order := rng.Perm(len(e.Voters))
+	total := int(float64(len(e.Voters)) * e.turnout)
+	return &VotePlan{e: e, faults: faults, rng: rng, order: order, total: total}
+}
+
+// Total returns how many voters will vote.
+func (p *VotePlan) Total() int { return p.total }
+
+// Done returns how many voters have voted so far.
+func (p *VotePlan) Done() int { return p.next }
+
+// Next returns the messages of the next voter's vote (the vote, then any
+// fault messages), or false when everyone has voted.
+func (p *VotePlan) Next(now time.Time) ([]*message.Message, bool) {
+	if p.next >= p.total {
+		return nil, false
+	}
+	vi := p.order[p.next]
+	p.next++
+	voter := p.e.Voters[vi].Voter
+	cand := p.e.choose(p.rng, p.e.voterRegion[vi])
+	// Draw every fault decision each time so the stream of random numbers,
+	// and so the plan, does not depend on the fault settings' outcomes.
+	draws := [5]float64{p.rng.Float64(), p.rng.Float64(), p.rng.Float64(), p.rng.Float64(), p.rng.Float64()}
+	other := p.e.Candidates[p.rng.IntN(len(p.e.Candidates))].Candidate.ID()
+
+	vote := p.voteMessage(voter.ID(), cand.Candidate.ID(), now)
+	msgs := []*message.Message{vote}
+	if draws[0] < p.faults.Redeliveries {
+		msgs = append(msgs, vote.Copy())
+	}
+	if draws[1] < p.faults.DoubleVotes {
+		msgs = append(msgs, p.voteMessage(voter.ID(), other, now.Add(time.Millisecond)))
+	}
+	if draws[2] < p.faults.UnknownVoters {
+		msgs = append(msgs, p.voteMessage(fmt.Sprintf("v-unregistered-%d", p.next), other, now))
+	}
+	if draws[3] < p.faults.UnknownCandidates {
+		msgs = append(msgs, p.voteMessage(voter.ID(), "c-not-standing", now))
+	}
+	if draws[4] < p.faults.Malformed {
+		bad := message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprintf(`{"vote_id":"not-a-uuid","voter_id":%q,"cast_at":"yesterday"}`, voter.ID())))
+		bad.Metadata.Set("key", voter.ID())
+		msgs = append(msgs, bad)
+	}
+	return msgs, true
+}
+
+func (p *VotePlan) voteMessage(voterID, candidateID string, at time.Time) *message.Message {
+	id := p.uuid()
+	v, err := domain.NewVote(id, voterID, candidateID, at)
+	if err != nil {
+		// Every input here is generated and valid by construction.
+		panic(fmt.Sprintf("simulated vote: %v", err))
+	}
+	payload, _ := json.Marshal(domain.VoteCast{Vote: v})
+	m := message.NewMessage(watermill.NewUUID(), payload)
+	m.Metadata.Set("key", voterID)
+	return m
+}
+
+// uuid returns a version-4 UUID drawn from the plan's seeded generator, so
+// a resumed simulation republishes the same vote ids.
+func (p *VotePlan) uuid() string {
+	var b [16]byte
+	for i := 0; i < 16; i += 8 {
+		x := p.rng.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(x >> (8 * j))
+		}
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

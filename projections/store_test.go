@@ -1,0 +1,392 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+var castAt = time.Date(2026, 11, 3, 14, 5, 0, 0, time.UTC)
+
+// fixture is a store over a fresh database with two candidates and five
+// voters registered: v1–v3 in region A, v4–v5 in region B.
+type fixture struct {
+	pool    *pgxpool.Pool
+	store   *projections.Store
+	results *projections.Results
+	// registrationEnd is what the log reports as the end of the voters
+	// topic (partition 0); tests move it to simulate registrations that
+	// are published but not yet projected.
+	mu              sync.Mutex
+	registrationEnd int64
+	offset          int64
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{pool: testutil.Pool(t)}
+	var err error
+	f.store, err = projections.NewStore(f.pool, func(_ context.Context, topic string) (map[int32]int64, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if topic == domain.TopicVoters {
+			return map[int32]int64{0: f.registrationEnd}, nil
+		}
+		return map[int32]int64{}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.results, err = projections.NewResults(f.pool); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	party, _ := domain.NewParty("Civic Alliance")
+	var cands []projections.Envelope[domain.CandidateRegistered]
+	for i, id := range []string{"c1", "c2"} {
+		c, err := domain.NewCandidate(id, "Candidate "+id, party, "", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{
+			Event: domain.CandidateRegistered{Candidate: c}, Position: projections.Position{Topic: domain.TopicCandidates, Offset: int64(i)}})
+	}
+	if err := f.store.ApplyCandidates(ctx, cands); err != nil {
+		t.Fatal(err)
+	}
+	f.register(t, "v1", "A")
+	f.register(t, "v2", "A")
+	f.register(t, "v3", "A")
+	f.register(t, "v4", "B")
+	f.register(t, "v5", "B")
+	return f
+}
+
+func (f *fixture) register(t *testing.T, voterID, region string) {
+	t.Helper()
+	r, _ := domain.NewRegion(region)
+	v, err := domain.NewVoter(voterID, "Voter "+voterID, "female", castAt.AddDate(-40, 0, 0), r, "Springfield", castAt.AddDate(0, -1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	pos := projections.Position{Topic: domain.TopicVoters, Offset: f.registrationEnd}
+	f.registrationEnd++
+	f.mu.Unlock()
+	if _, err := f.store.ApplyVoters(context.Background(), []projections.Envelope[domain.VoterRegistered]{
+		{Event: domain.VoterRegistered{Voter: v}, Position: pos}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// vote builds a vote envelope; n makes the vote_id.
+func (f *fixture) vote(t *testing.T, n int, voterID, candidateID string) projections.Envelope[domain.VoteCast] {
+	t.Helper()
+	v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voterID, candidateID, castAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.offset++
+	return projections.Envelope[domain.VoteCast]{Event: domain.VoteCast{Vote: v}, Position: projections.Position{Topic: domain.TopicVotes, Offset: f.offset}}
+}
+
+// snapshot is every figure the read side serves.
+type snapshot struct {
+	Summary    projections.Summary
+	Candidates []projections.CandidateResult
+	Regions    []projections.RegionResult
+}
+
+func (f *fixture) snapshot(t *testing.T) snapshot {
+	t.Helper()
+	ctx := context.Background()
+	s, err := f.results.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.UpdatedAt = time.Time{} // moves with every apply, even a no-op
+	c, err := f.results.Candidates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.results.Regions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snapshot{s, c, r}
+}
+
+func (f *fixture) votesFor(t *testing.T, candidateID string) int64 {
+	t.Helper()
+	for _, c := range f.snapshot(t).Candidates {
+		if c.CandidateID == candidateID {
+			return c.Votes
+		}
+	}
+	t.Fatalf("candidate %s missing", candidateID)
+	return 0
+}
+
+func TestApplyVotes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		batches      func(f *fixture, t *testing.T) [][]projections.Envelope[domain.VoteCast]
+		wantC1       int64
+		wantC2       int64
+		wantRejected map[domain.RejectionReason]int64
+	}{
+		{
+			name: "each voter's vote counts for their candidate",
+			batches: func(f *fixture, t *testing.T) [][]projections.Envelope[domain.VoteCast] {
+				return [][]projections.Envelope[domain.VoteCast]{{f.vote(t, 1, "v1", "c1"), f.vote(t, 2, "v2", "c2"), f.vote(t, 3, "v4", "c1")}}
+			},
+			wantC1: 2, wantC2: 1,
+		},
+		{
+			name: "first vote of a voter wins, a later one is rejected as duplicate_voter",
+			batches: func(f *fixture, t *testing.T) [][]projections.Envelope[domain.VoteCast] {
+				return [][]projections.Envelope[domain.VoteCast]{{f.vote(t, 1, "v1", "c1")}, {f.vote(t, 2, "v1", "c2")}}
+			},
+			wantC1: 1, wantRejected: map[domain.RejectionReason]int64{domain.RejectDuplicateVoter: 1},
+		},
+		{
+			name: "two votes of one voter in one batch: the earlier in the log wins",
+			batches: func(f *fixture, t *testing.T) [][]projections.Envelope[domain.VoteCast] {
+				return [][]projections.Envelope[domain.VoteCast]{{f.vote(t, 1, "v1", "c2"), f.vote(t, 2, "v1", "c1")}}
+			},
+			wantC2: 1, wantRejected: map[domain.RejectionReason]int64{domain.RejectDuplicateVoter: 1},
+		},
+		{
+			name: "the same vote_id delivered again changes nothing, across and within batches",
+			batches: func(f *fixture, t *testing.T) [][]projections.Envelope[domain.VoteCast] {
+				a, b := f.vote(t, 1, "v1", "c1"), f.vote(t, 2, "v2", "c1")
+				return [][]projections.Envelope[domain.VoteCast]{{a, b, a}, {b}, {a, a}}
+			},
+			wantC1: 2,
+		},
+		{
+			name: "a redelivered rejection is recorded once",
+			batches: func(f *fixture, t *testing.T) [][]projections.Envelope[domain.VoteCast] {
+				first, second := f.vote(t, 1, "v3", "c1"), f.vote(t, 2, "v3", "c2")
+				return [][]projections.Envelope[domain.VoteCast]{{first, second}, {second}, {second, first}}
+			},
+			wantC1: 1, wantRejected: map[domain.RejectionReason]int64{domain.RejectDuplicateVoter: 1},
+		},
+		{
+			name: "unknown voter and unknown candidate are rejected once registration is complete",
+			batches: func(f *fixture, t *testing.T) [][]projections.Envelope[domain.VoteCast] {
+				return [][]projections.Envelope[domain.VoteCast]{
+					{f.vote(t, 1, "nobody", "c1"), f.vote(t, 2, "v5", "c-none"), f.vote(t, 3, "v4", "c2")},
+					{f.vote(t, 1, "nobody", "c1")},
+				}
+			},
+			wantC2: 1, wantRejected: map[domain.RejectionReason]int64{domain.RejectUnknownVoter: 1, domain.RejectUnknownCandidate: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			for _, batch := range tt.batches(f, t) {
+				res, err := f.store.ApplyVotes(context.Background(), batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Pending) != 0 {
+					t.Fatalf("pending %v with registration complete", res.Pending)
+				}
+			}
+			s := f.snapshot(t)
+			if got, want := f.votesFor(t, "c1"), tt.wantC1; got != want {
+				t.Errorf("c1 votes = %d, want %d", got, want)
+			}
+			if got, want := f.votesFor(t, "c2"), tt.wantC2; got != want {
+				t.Errorf("c2 votes = %d, want %d", got, want)
+			}
+			if got, want := s.Summary.VotesCast, tt.wantC1+tt.wantC2; got != want {
+				t.Errorf("votes cast = %d, want %d", got, want)
+			}
+			for _, reason := range domain.RejectionReasons() {
+				if got, want := s.Summary.Rejected[reason], tt.wantRejected[reason]; got != want {
+					t.Errorf("rejected %s = %d, want %d", reason, got, want)
+				}
+			}
+			var regionSum int64
+			for _, r := range s.Regions {
+				var tallied int64
+				for _, tl := range r.Tallies {
+					tallied += tl.Votes
+				}
+				if tallied != r.VotesCast {
+					t.Errorf("region %s: tallies sum to %d, votes_cast %d", r.Region, tallied, r.VotesCast)
+				}
+				regionSum += r.VotesCast
+			}
+			if regionSum != s.Summary.VotesCast {
+				t.Errorf("regions sum to %d votes, summary says %d", regionSum, s.Summary.VotesCast)
+			}
+		})
+	}
+}
+
+func TestApplyVotesTwiceChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	batch := []projections.Envelope[domain.VoteCast]{
+		f.vote(t, 1, "v1", "c1"), f.vote(t, 2, "v2", "c2"), f.vote(t, 3, "v2", "c1"),
+		f.vote(t, 4, "v4", "c1"), f.vote(t, 5, "ghost", "c1"), f.vote(t, 6, "v5", "c9"),
+	}
+	if _, err := f.store.ApplyVotes(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	before := f.snapshot(t)
+	res, err := f.store.ApplyVotes(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 0 {
+		t.Errorf("re-applying accepted %d votes, want 0", res.Accepted)
+	}
+	after := f.snapshot(t)
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("re-applying the batch changed the projection:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if got, want := before.Summary.VotesCast, int64(3); got != want {
+		t.Errorf("votes cast = %d, want %d", got, want)
+	}
+}
+
+func TestUnknownVoterWaitsForRegistration(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+
+	// v6's registration is in the log but not projected yet.
+	f.mu.Lock()
+	f.registrationEnd++
+	f.mu.Unlock()
+	early := f.vote(t, 1, "v6", "c1")
+	res, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{f.vote(t, 2, "v1", "c2"), early})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pending) != 1 || res.Pending[0] != 1 {
+		t.Fatalf("pending = %v, want [1]", res.Pending)
+	}
+	if got := f.snapshot(t).Summary.Rejected[domain.RejectUnknownVoter]; got != 0 {
+		t.Fatalf("a vote waiting for registration was rejected (%d)", got)
+	}
+
+	// The registration lands (at the offset the log announced); the vote
+	// is retried and now counts.
+	f.mu.Lock()
+	f.registrationEnd--
+	f.mu.Unlock()
+	f.register(t, "v6", "B")
+	res, err = f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{early})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 1 || len(res.Pending) != 0 {
+		t.Fatalf("after registration: accepted %d, pending %v; want 1, none", res.Accepted, res.Pending)
+	}
+	if got := f.votesFor(t, "c1"); got != 1 {
+		t.Errorf("c1 votes = %d, want 1", got)
+	}
+}
+
+func TestConcurrentBatchesCountExactly(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for i := 7; i <= 400; i++ {
+		f.register(t, fmt.Sprintf("v%d", i), []string{"A", "B", "C"}[i%3])
+	}
+	// Eight writers apply overlapping batches (every vote appears in two
+	// of them) at once: row locks in key order and deadlock retries must
+	// still count each vote exactly once.
+	var votes []projections.Envelope[domain.VoteCast]
+	for i := 7; i <= 400; i++ {
+		votes = append(votes, f.vote(t, i, fmt.Sprintf("v%d", i), []string{"c1", "c2"}[i%2]))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < len(votes); i += 8 {
+				end := min(i+40, len(votes))
+				if _, err := f.store.ApplyVotes(ctx, votes[i:end]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got, want := f.snapshot(t).Summary.VotesCast, int64(len(votes)); got != want {
+		t.Errorf("votes cast = %d, want %d", got, want)
+	}
+}
+
+func TestBatcherReportsFailureToEverySubmitter(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("commit failed")
+	var calls sync.Mutex
+	applied := 0
+	b, err := projections.NewBatcher(projections.BatcherConfig{Name: "test", MaxBatch: 10, Writers: 1},
+		func(_ context.Context, items []int) ([]error, error) {
+			calls.Lock()
+			defer calls.Unlock()
+			applied++
+			if applied == 1 {
+				return nil, boom
+			}
+			errs := make([]error, len(items))
+			for i, it := range items {
+				if it%2 == 1 {
+					errs[i] = fmt.Errorf("item %d: %w", it, projections.ErrRegistrationPending)
+				}
+			}
+			return errs, nil
+		}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+
+	if err := b.Submit(ctx, 2); !errors.Is(err, boom) {
+		t.Fatalf("first batch: err = %v, want the commit failure (the message must not be acked)", err)
+	}
+	if err := b.Submit(ctx, 2); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if err := b.Submit(ctx, 3); !errors.Is(err, projections.ErrRegistrationPending) {
+		t.Fatalf("item error: %v, want ErrRegistrationPending", err)
+	}
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	if err := b.Submit(context.Background(), 4); !errors.Is(err, projections.ErrBatcherClosed) {
+		t.Fatalf("after close: %v, want ErrBatcherClosed", err)
+	}
+}
