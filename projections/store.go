@@ -204,6 +204,11 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		}
 		pending := map[int]bool{}
 		for _, r := range rows {
+			if r.Reason == reasonUnapplied {
+				pending[int(r.Ord)] = true
+				res.Pending = append(res.Pending, int(r.Ord))
+				continue
+			}
 			reason, err := domain.ParseRejectionReason(r.Reason)
 			if err != nil {
 				return fmt.Errorf("classify vote %d: %w", r.Ord, err)
@@ -229,9 +234,13 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 	return res, nil
 }
 
+// reasonUnapplied marks a vote that RecordRejections found registered but
+// without a ballot: its registration committed after ApplyVotes looked.
+const reasonUnapplied = "unapplied"
+
 func hasUnknown(rows []db.RecordRejectionsRow) bool {
 	for _, r := range rows {
-		if r.Reason != domain.RejectDuplicateVoter.String() {
+		if r.Reason == domain.RejectUnknownVoter.String() || r.Reason == domain.RejectUnknownCandidate.String() {
 			return true
 		}
 	}

@@ -55,7 +55,8 @@ SELECT count(*)::bigint AS accepted FROM inserted;
 -- while ApplyVotes waited on its row lock, so a redelivery is never mistaken
 -- for a second vote. Unknown voter/candidate rejections are only recorded
 -- when @record_unknown is set (registration is known to be complete);
--- otherwise they are returned so the caller can retry them later.
+-- otherwise they are returned so the caller can retry them later, as are
+-- votes whose registration landed between the two statements ('unapplied').
 WITH input AS (
     SELECT unnest(@ords::integer[])             AS ord,
            unnest(@vote_ids::text[])::uuid      AS vote_id,
@@ -68,7 +69,10 @@ classified AS (
         (CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
             WHEN c.candidate_id IS NULL THEN 'unknown_candidate'
-            WHEN b.vote_id IS DISTINCT FROM i.vote_id THEN 'duplicate_voter'
+            -- Registered now but not when ApplyVotes ran (it committed in
+            -- between): not applied yet, never a duplicate. Retry it.
+            WHEN b.voter_id IS NULL THEN 'unapplied'
+            WHEN b.vote_id <> i.vote_id THEN 'duplicate_voter'
         END)::text AS reason
     FROM input i
     LEFT JOIN voters v ON v.voter_id = i.voter_id
@@ -80,7 +84,8 @@ recorded AS (
     INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
     SELECT k.vote_id, k.reason, k.voter_id, k.cast_at
     FROM classified k
-    WHERE k.reason IS NOT NULL AND (@record_unknown::boolean OR k.reason = 'duplicate_voter')
+    WHERE k.reason = 'duplicate_voter'
+       OR (@record_unknown::boolean AND k.reason IN ('unknown_voter', 'unknown_candidate'))
     ORDER BY k.vote_id
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING reason
