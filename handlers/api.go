@@ -34,15 +34,27 @@ func NewAPI(results *projections.Results, ready ReadinessFunc, log *slog.Logger)
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/summary", a.summary)
-	mux.HandleFunc("GET /api/v1/candidates", a.candidates)
-	mux.HandleFunc("GET /api/v1/regions", a.regions)
-	mux.HandleFunc("GET /api/v1/regions/{region}", a.region)
-	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("/api/v1/summary", a.onlyGET(a.summary))
+	mux.HandleFunc("/api/v1/candidates", a.onlyGET(a.candidates))
+	mux.HandleFunc("/api/v1/regions", a.onlyGET(a.regions))
+	mux.HandleFunc("/api/v1/regions/{region}", a.onlyGET(a.region))
+	mux.HandleFunc("/healthz", a.onlyGET(a.healthz))
+	mux.HandleFunc("/readyz", a.onlyGET(a.readyz))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, &httpError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
+}
+
+// onlyGET answers other methods with a JSON 405 (the mux's own is text).
+func (a *API) onlyGET(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, r, a.log, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: r.Method + " is not allowed here; use GET"})
+			return
+		}
+		h(w, r)
+	}
 }
 
 type leaderJSON struct {

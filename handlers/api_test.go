@@ -1,0 +1,241 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// seededAPI serves a real database holding two candidates, voters v-1..v-6
+// in regions North and South, and a few votes, one of them rejected.
+func seededAPI(t *testing.T, ready handlers.ReadinessFunc) *httptest.Server {
+	t.Helper()
+	pool := testutil.Pool(t)
+	ctx := context.Background()
+	store, err := projections.NewStore(pool, func(context.Context, string) (map[int32]int64, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	party, _ := domain.NewParty("Civic")
+	var cands []projections.Envelope[domain.CandidateRegistered]
+	for _, id := range []string{"c-ada", "c-bob"} {
+		c, _ := domain.NewCandidate(id, "Name "+id, party, "", "", "")
+		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{Event: domain.CandidateRegistered{Candidate: c}})
+	}
+	if err := store.ApplyCandidates(ctx, cands); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
+	var voters []projections.Envelope[domain.VoterRegistered]
+	for i := 1; i <= 6; i++ {
+		region, _ := domain.NewRegion([]string{"North", "South"}[i%2])
+		v, err := domain.NewVoter(fmt.Sprintf("v-%d", i), "Voter", "female", at.AddDate(-30, 0, 0), region, "Town", at.AddDate(0, -1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		voters = append(voters, projections.Envelope[domain.VoterRegistered]{Event: domain.VoterRegistered{Voter: v}})
+	}
+	if _, err := store.ApplyVoters(ctx, voters); err != nil {
+		t.Fatal(err)
+	}
+	var votes []projections.Envelope[domain.VoteCast]
+	for i, pick := range []struct{ voter, cand string }{{"v-1", "c-ada"}, {"v-2", "c-ada"}, {"v-3", "c-bob"}, {"v-1", "c-bob"}} {
+		v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", i), pick.voter, pick.cand, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		votes = append(votes, projections.Envelope[domain.VoteCast]{Event: domain.VoteCast{Vote: v}, Position: projections.Position{Topic: "votes", Offset: int64(i)}})
+	}
+	if _, err := store.ApplyVotes(ctx, votes); err != nil {
+		t.Fatal(err)
+	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := handlers.NewAPI(results, ready, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func fetch(t *testing.T, method, url string) (int, map[string]any, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s %s: Content-Type %q, want JSON", method, url, ct)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("%s %s: not JSON: %s", method, url, raw)
+	}
+	return resp.StatusCode, body, string(raw)
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestEndpointShapes(t *testing.T) {
+	t.Parallel()
+	srv := seededAPI(t, func(context.Context) error { return nil })
+	tests := []struct {
+		path     string
+		wantKeys []string
+		check    func(t *testing.T, body map[string]any)
+	}{
+		{"/api/v1/summary", []string{"candidates", "dead_lettered", "leader", "registered_voters", "rejected", "turnout", "updated_at", "votes_cast"},
+			func(t *testing.T, b map[string]any) {
+				if b["votes_cast"] != 3.0 || b["registered_voters"] != 6.0 || b["turnout"] != 0.5 {
+					t.Errorf("totals: %v", b)
+				}
+				if got := keys(b["rejected"].(map[string]any)); !slices.Equal(got, []string{"duplicate_voter", "unknown_candidate", "unknown_voter"}) {
+					t.Errorf("rejected keys %v", got)
+				}
+				if b["rejected"].(map[string]any)["duplicate_voter"] != 1.0 {
+					t.Errorf("rejected: %v", b["rejected"])
+				}
+				leader := b["leader"].(map[string]any)
+				if got := keys(leader); !slices.Equal(got, []string{"candidate_id", "name", "party", "votes"}) || leader["candidate_id"] != "c-ada" || leader["votes"] != 2.0 {
+					t.Errorf("leader %v", leader)
+				}
+			}},
+		{"/api/v1/candidates", []string{"candidates"}, func(t *testing.T, b map[string]any) {
+			cs := b["candidates"].([]any)
+			first := cs[0].(map[string]any)
+			if got := keys(first); !slices.Equal(got, []string{"candidate_id", "name", "party", "share", "votes"}) {
+				t.Errorf("candidate keys %v", got)
+			}
+			if first["candidate_id"] != "c-ada" || first["share"] != 2.0/3 {
+				t.Errorf("first candidate %v", first)
+			}
+		}},
+		{"/api/v1/regions", []string{"regions"}, func(t *testing.T, b map[string]any) {
+			rs := b["regions"].([]any)
+			if len(rs) != 2 {
+				t.Fatalf("regions %v", rs)
+			}
+			r := rs[0].(map[string]any)
+			if got := keys(r); !slices.Equal(got, []string{"leader_candidate_id", "region", "registered_voters", "tallies", "turnout", "votes_cast"}) {
+				t.Errorf("region keys %v", got)
+			}
+		}},
+		{"/api/v1/regions/South", []string{"leader_candidate_id", "region", "registered_voters", "tallies", "turnout", "votes_cast"}, func(t *testing.T, b map[string]any) {
+			// South holds v-1 and v-3 (odd), who voted c-ada and c-bob.
+			if b["votes_cast"] != 2.0 || b["registered_voters"] != 3.0 {
+				t.Errorf("South: %v", b)
+			}
+			tallies := b["tallies"].([]any)
+			if got := keys(tallies[0].(map[string]any)); !slices.Equal(got, []string{"candidate_id", "votes"}) {
+				t.Errorf("tally keys %v", got)
+			}
+		}},
+		{"/healthz", []string{"status"}, nil},
+		{"/readyz", []string{"status"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			code, body, _ := fetch(t, http.MethodGet, srv.URL+tt.path)
+			if code != http.StatusOK {
+				t.Fatalf("status %d: %v", code, body)
+			}
+			if got := keys(body); !slices.Equal(got, tt.wantKeys) {
+				t.Errorf("keys = %v, want %v", got, tt.wantKeys)
+			}
+			if tt.check != nil {
+				tt.check(t, body)
+			}
+		})
+	}
+}
+
+func TestBadRequestsGetJSONErrors(t *testing.T) {
+	t.Parallel()
+	srv := seededAPI(t, func(context.Context) error { return nil })
+	tests := []struct {
+		name      string
+		method    string
+		path      string
+		wantCode  int
+		wantField string
+	}{
+		{"unknown region", "GET", "/api/v1/regions/Atlantis", 404, ""},
+		{"region with a slash", "GET", "/api/v1/regions/A%2FB", 400, "region"},
+		{"region with markup", "GET", "/api/v1/regions/%3Cscript%3E", 400, "region"},
+		{"region with SQL", "GET", "/api/v1/regions/x';DROP%20TABLE%20ballots;--", 400, "region"},
+		{"unknown query parameter", "GET", "/api/v1/summary?voter_id=v-1", 400, "voter_id"},
+		{"unknown endpoint", "GET", "/api/v1/ballots", 404, ""},
+		{"wrong method", "POST", "/api/v1/summary", 405, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body, raw := fetch(t, tt.method, srv.URL+tt.path)
+			if code != tt.wantCode {
+				t.Fatalf("status = %d, want %d: %s", code, tt.wantCode, raw)
+			}
+			e, ok := body["error"].(map[string]any)
+			if !ok || e["code"] == "" || e["message"] == "" {
+				t.Fatalf("no error object: %s", raw)
+			}
+			if field, _ := e["field"].(string); field != tt.wantField {
+				t.Errorf("field = %q, want %q", field, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestReadinessFailureIs503(t *testing.T) {
+	t.Parallel()
+	srv := seededAPI(t, func(context.Context) error { return errors.New("database migrations pending") })
+	code, body, _ := fetch(t, http.MethodGet, srv.URL+"/readyz")
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %v", code, body)
+	}
+	if code, _, _ := fetch(t, http.MethodGet, srv.URL+"/healthz"); code != http.StatusOK {
+		t.Errorf("healthz = %d while not ready; liveness must not depend on readiness", code)
+	}
+}
+
+// No response may link a voter to a candidate; none even names a voter.
+func TestNoResponseNamesAVoter(t *testing.T) {
+	t.Parallel()
+	srv := seededAPI(t, func(context.Context) error { return nil })
+	for _, path := range []string{"/api/v1/summary", "/api/v1/candidates", "/api/v1/regions", "/api/v1/regions/North", "/api/v1/regions/South", "/healthz", "/readyz"} {
+		_, _, raw := fetch(t, http.MethodGet, srv.URL+path)
+		if strings.Contains(raw, "v-") || strings.Contains(raw, "voter_id") {
+			t.Errorf("%s reveals a voter: %s", path, raw)
+		}
+	}
+}
