@@ -38,6 +38,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/candidates", a.onlyGET(a.candidates))
 	mux.HandleFunc("/api/v1/regions", a.onlyGET(a.regions))
 	mux.HandleFunc("/api/v1/regions/{region}", a.onlyGET(a.region))
+	mux.HandleFunc("/api/v1/dashboard", a.onlyGET(a.dashboard))
+	mux.HandleFunc("/api/v1/timeline", a.onlyGET(a.timeline))
+	mux.HandleFunc("/api/v1/results.csv", a.onlyGET(a.resultsCSV))
 	mux.HandleFunc("/healthz", a.onlyGET(a.healthz))
 	mux.HandleFunc("/readyz", a.onlyGET(a.readyz))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +79,7 @@ type summaryJSON struct {
 }
 
 func (a *API) summary(w http.ResponseWriter, r *http.Request) {
-	if !noQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log) {
 		return
 	}
 	s, err := a.results.Summary(r.Context())
@@ -84,19 +87,7 @@ func (a *API) summary(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	out := summaryJSON{
-		RegisteredVoters: s.RegisteredVoters, Candidates: s.Candidates, VotesCast: s.VotesCast,
-		Turnout: s.Turnout, Rejected: map[string]int64{}, DeadLettered: s.DeadLettered,
-	}
-	for reason, n := range s.Rejected {
-		out.Rejected[reason.String()] = n
-	}
-	if s.Leader != nil {
-		out.Leader = &leaderJSON{s.Leader.CandidateID, s.Leader.Name, s.Leader.Party, s.Leader.Votes}
-	}
-	if !s.UpdatedAt.IsZero() {
-		out.UpdatedAt = &s.UpdatedAt
-	}
+	out := toSummaryJSON(s)
 	writeJSON(w, r, a.log, out)
 }
 
@@ -109,7 +100,7 @@ type candidateJSON struct {
 }
 
 func (a *API) candidates(w http.ResponseWriter, r *http.Request) {
-	if !noQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log) {
 		return
 	}
 	cs, err := a.results.Candidates(r.Context())
@@ -117,10 +108,7 @@ func (a *API) candidates(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	out := make([]candidateJSON, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, candidateJSON{c.CandidateID, c.Name, c.Party, c.Votes, c.Share})
-	}
+	out := toCandidatesJSON(cs)
 	writeJSON(w, r, a.log, map[string]any{"candidates": out})
 }
 
@@ -150,7 +138,7 @@ func toRegionJSON(g projections.RegionResult) regionJSON {
 }
 
 func (a *API) regions(w http.ResponseWriter, r *http.Request) {
-	if !noQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log) {
 		return
 	}
 	gs, err := a.results.Regions(r.Context())
@@ -166,7 +154,7 @@ func (a *API) regions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) region(w http.ResponseWriter, r *http.Request) {
-	if !noQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log) {
 		return
 	}
 	name, err := domain.NewRegion(r.PathValue("region"))
@@ -196,16 +184,18 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, a.log, map[string]string{"status": "ready"})
 }
 
-// noQuery refuses query parameters on routes that take none, naming the
-// first one, so a typo is reported rather than silently ignored.
-func noQuery(w http.ResponseWriter, r *http.Request, log *slog.Logger) bool {
+// allowQuery refuses query parameters other than allowed, naming the
+// first, so a typo is reported rather than silently ignored.
+func allowQuery(w http.ResponseWriter, r *http.Request, log *slog.Logger, allowed ...string) bool {
 	q := r.URL.Query()
-	if len(q) == 0 {
-		return true
-	}
 	keys := make([]string, 0, len(q))
 	for k := range q {
-		keys = append(keys, k)
+		if !slices.Contains(allowed, k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return true
 	}
 	slices.Sort(keys)
 	writeError(w, r, log, &domain.ValidationError{Field: keys[0], Problem: "unknown query parameter"})

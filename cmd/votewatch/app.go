@@ -255,11 +255,13 @@ func (s *projectorService) Run(ctx context.Context) error {
 	return nil
 }
 
-// httpServer serves the API with timeouts set against slow clients.
+// httpServer serves the API, the dashboard and its live stream, with
+// timeouts set against slow clients.
 type httpServer struct {
-	log *slog.Logger
-	ln  net.Listener
-	srv *http.Server
+	log    *slog.Logger
+	ln     net.Listener
+	srv    *http.Server
+	stream *handlers.Stream
 }
 
 func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool) (*httpServer, error) {
@@ -288,13 +290,18 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool) (*httpServ
 	if err != nil {
 		return nil, err
 	}
+	stream, err := handlers.NewStream(results, handlers.StreamConfig{}, log)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	api.Register(mux)
+	handlers.RegisterDashboard(mux, stream)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	return &httpServer{log: log, ln: ln, srv: &http.Server{
+	return &httpServer{log: log, ln: ln, stream: stream, srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -307,8 +314,12 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool) (*httpServ
 // Addr returns the address the server listens on.
 func (s *httpServer) Addr() string { return s.ln.Addr().String() }
 
-// Run serves until ctx ends, then drains open requests.
+// Run serves until ctx ends, then ends the live streams and drains open
+// requests.
 func (s *httpServer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.stream.Run(ctx) })
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {

@@ -411,3 +411,10 @@ func TestFailedBatchIsNotAckedAndIsRedelivered(t *testing.T) {
 		t.Errorf("after recovery: votes_cast %d, duplicate_voter %d; want 20, 0", s.VotesCast, s.Rejected["duplicate_voter"])
 	}
 }
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.DiscardHandler)
+}

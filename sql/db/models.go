@@ -46,6 +46,13 @@ type DeadLetter struct {
 	ReceivedAt pgtype.Timestamptz
 }
 
+type DemographicTally struct {
+	Dimension   string
+	Bucket      string
+	CandidateID string
+	Votes       int64
+}
+
 type Region struct {
 	Region           string
 	RegisteredVoters int64

@@ -31,7 +31,7 @@ inserted AS (
     FROM eligible e
     ORDER BY e.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING candidate_id, region, cast_at
+    RETURNING voter_id, candidate_id, region, cast_at
 ),
 candidate_counts AS (
     INSERT INTO candidate_tallies AS t (candidate_id, votes)
@@ -54,6 +54,20 @@ minutes AS (
     SELECT date_trunc('minute', n.cast_at), n.candidate_id, count(*) FROM inserted n
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (minute, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
+),
+demographics AS (
+    INSERT INTO demographic_tallies AS t (dimension, bucket, candidate_id, votes)
+    SELECT d.dimension, d.bucket, d.candidate_id, count(*)
+    FROM (
+        SELECT 'gender' AS dimension, v.gender AS bucket, n.candidate_id
+        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
+        UNION ALL
+        SELECT 'age_band', age_band(v.birth_date, n.cast_at), n.candidate_id
+        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
+    ) d
+    GROUP BY d.dimension, d.bucket, d.candidate_id
+    ORDER BY d.dimension, d.bucket, d.candidate_id
+    ON CONFLICT (dimension, bucket, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT count(*)::bigint AS accepted FROM inserted
 `
@@ -70,6 +84,8 @@ type ApplyVotesParams struct {
 // every tally, in one statement. The voter_id key makes the first vote of a
 // voter win (in batch order: ord) and a redelivered vote a no-op; upserts run
 // in key order so concurrent writers lock rows in the same order.
+// Joined with voters (one row per voter), never back with the batch, which
+// may hold a voter twice.
 func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (int64, error) {
 	row := q.db.QueryRow(ctx, applyVotes,
 		arg.Ords,

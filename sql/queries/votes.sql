@@ -22,7 +22,7 @@ inserted AS (
     FROM eligible e
     ORDER BY e.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING candidate_id, region, cast_at
+    RETURNING voter_id, candidate_id, region, cast_at
 ),
 candidate_counts AS (
     INSERT INTO candidate_tallies AS t (candidate_id, votes)
@@ -45,6 +45,22 @@ minutes AS (
     SELECT date_trunc('minute', n.cast_at), n.candidate_id, count(*) FROM inserted n
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (minute, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
+),
+-- Joined with voters (one row per voter), never back with the batch, which
+-- may hold a voter twice.
+demographics AS (
+    INSERT INTO demographic_tallies AS t (dimension, bucket, candidate_id, votes)
+    SELECT d.dimension, d.bucket, d.candidate_id, count(*)
+    FROM (
+        SELECT 'gender' AS dimension, v.gender AS bucket, n.candidate_id
+        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
+        UNION ALL
+        SELECT 'age_band', age_band(v.birth_date, n.cast_at), n.candidate_id
+        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
+    ) d
+    GROUP BY d.dimension, d.bucket, d.candidate_id
+    ORDER BY d.dimension, d.bucket, d.candidate_id
+    ON CONFLICT (dimension, bucket, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT count(*)::bigint AS accepted FROM inserted;
 

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/testutil"
+)
+
+// browser starts headless Chromium (Debian's chromium package) with a fresh
+// profile and no background traffic.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed (apt-get install chromium; .ci/run does it)")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 768),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+func digits(s string) int64 {
+	n, _ := strconv.ParseInt(strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s), 10, 64)
+	return n
+}
+
+// publishElection publishes the default US election's register and the
+// next n votes of its plan.
+func publishElection(t *testing.T, cfg kafka.Config, e *simulator.Election, plan *simulator.VotePlan, register bool, n int) {
+	t.Helper()
+	pub, err := kafka.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if register {
+		sim, err := simulator.New(simulator.Config{Election: e, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil }},
+			pub, testLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sim.Register(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		msgs, ok := plan.Next(time.Now())
+		if !ok {
+			t.Fatal("the plan ran out of votes")
+		}
+		if err := pub.Publish(domain.TopicVotes, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
+	p := startPipeline(t, 8)
+	e, err := simulator.Generate(simulator.DefaultElection(), 1500, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := simulator.NewVotePlan(e, simulator.Faults{})
+	publishElection(t, p.kafka, e, plan, true, 600)
+	waitForVotes(t, p, 600)
+
+	ctx := browser(t)
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	waitText := func(sel string, want func(string) bool, what string) {
+		t.Helper()
+		testutil.Eventually(t, 20*time.Second, what, func() (bool, string) {
+			s := text(sel)
+			return want(s), s
+		})
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.api+"/"), chromedp.WaitVisible(chromedp.ID("votes-cast"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText("#votes-cast", func(s string) bool { return digits(s) == 600 }, "the page to show 600 votes")
+
+	var s summaryResp
+	p.get(t, "/api/v1/summary", &s)
+	if got := digits(text("#registered-voters")); got != s.RegisteredVoters {
+		t.Errorf("page registered voters %d, API %d", got, s.RegisteredVoters)
+	}
+	if got := digits(text("#candidate-count")); got != s.Candidates {
+		t.Errorf("page candidates %d, API %d", got, s.Candidates)
+	}
+	if got, want := text("#turnout"), fmt.Sprintf("%.1f%%", s.Turnout*100); got != want {
+		t.Errorf("page turnout %q, API %q", got, want)
+	}
+	var cands struct {
+		Candidates []struct {
+			CandidateID string `json:"candidate_id"`
+			Name        string `json:"name"`
+			Votes       int64  `json:"votes"`
+		} `json:"candidates"`
+	}
+	p.get(t, "/api/v1/candidates", &cands)
+	if got, want := text("#leader-name"), cands.Candidates[0].Name; got != want || s.Leader.CandidateID != cands.Candidates[0].CandidateID {
+		t.Errorf("page leader %q, API %q", got, want)
+	}
+	if got := digits(text("#leader-votes")); got != s.Leader.Votes {
+		t.Errorf("page leader votes %d, API %d", got, s.Leader.Votes)
+	}
+	for _, c := range cands.Candidates {
+		sel := fmt.Sprintf(`#candidates-table tr[data-candidate-id=%q] .votes`, c.CandidateID)
+		if got := digits(text(sel)); got != c.Votes {
+			t.Errorf("page votes for %s: %d, API %d", c.CandidateID, got, c.Votes)
+		}
+	}
+
+	// One region, found through the table's pagination: show 100 rows.
+	var ca regionResp
+	p.get(t, "/api/v1/regions/CA", &ca)
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("page-size"), "100"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("page-size").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := digits(text(`#regions-table tr[data-region="CA"] .votes`)); got != ca.VotesCast {
+		t.Errorf("page CA votes %d, API %d", got, ca.VotesCast)
+	}
+	if got := digits(text(`#regions-table tr[data-region="CA"] .registered`)); got != ca.RegisteredVoters {
+		t.Errorf("page CA registered %d, API %d", got, ca.RegisteredVoters)
+	}
+	if got := text(`#map [data-region="CA"]`); !strings.HasPrefix(got, "CA") {
+		t.Errorf("map tile for CA reads %q", got)
+	}
+
+	// Pagination: 51 regions at 10 a page.
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("page-size"), "10"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("page-size").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#regions-table tbody tr").length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 10 || text("#page-info") != "Page 1 of 6" {
+		t.Errorf("page size 10: %d rows, %q; want 10, Page 1 of 6", rows, text("#page-info"))
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("next-page"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#page-info"); got != "Page 2 of 6" {
+		t.Errorf("after next: %q, want Page 2 of 6", got)
+	}
+
+	// Sorting: by votes, ascending then descending.
+	columnVotes := func() []int64 {
+		cells, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#regions-table tbody .votes")].map(c => c.textContent)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]int64, len(cells))
+		for i, c := range cells {
+			out[i] = digits(c)
+		}
+		return out
+	}
+	sortedBy := func(v []int64, asc bool) bool {
+		for i := 1; i < len(v); i++ {
+			if (asc && v[i] < v[i-1]) || (!asc && v[i] > v[i-1]) {
+				return false
+			}
+		}
+		return true
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-sort="votes"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if v := columnVotes(); !sortedBy(v, true) || text("#page-info") != "Page 1 of 6" {
+		t.Errorf("sorted ascending by votes: %v (%s)", v, text("#page-info"))
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-sort="votes"]`))); err != nil {
+		t.Fatal(err)
+	}
+	ariaSort, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('button[data-sort="votes"]').parentElement.getAttribute("aria-sort")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := columnVotes(); !sortedBy(v, false) || ariaSort != "descending" {
+		t.Errorf("sorted descending by votes: %v, aria-sort %q", v, ariaSort)
+	}
+
+	// Live: more votes arrive and the page follows without a reload.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+	publishElection(t, p.kafka, e, plan, false, 300)
+	waitText("#votes-cast", func(s string) bool { return digits(s) == 900 }, "the page to follow to 900 votes over SSE")
+	if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`)); err != nil || !still {
+		t.Errorf("the page reloaded (%v) instead of updating live", err)
+	}
+	if got := text("#connection"); got != "live" {
+		t.Errorf("connection status %q, want live", got)
+	}
+
+	screenshot(t, ctx)
+}
+
+func waitForVotes(t *testing.T, p *pipeline, n int64) {
+	t.Helper()
+	testutil.Eventually(t, 60*time.Second, fmt.Sprintf("%d votes projected", n), func() (bool, string) {
+		var s summaryResp
+		p.get(t, "/api/v1/summary", &s)
+		return s.VotesCast == n, fmt.Sprintf("%+v", s)
+	})
+}
+
+// screenshot saves the page, full length, to $VOTEWATCH_SCREENSHOT (the
+// README's picture is made this way) or to the test's temp dir.
+func screenshot(t *testing.T, ctx context.Context) {
+	t.Helper()
+	path := os.Getenv("VOTEWATCH_SCREENSHOT")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "dashboard.png")
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if len(png) < 10_000 {
+		t.Fatalf("screenshot is only %d bytes", len(png))
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dashboard screenshot: %s", path)
+}

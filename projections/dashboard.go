@@ -1,0 +1,182 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/votewatch/votewatch/sql/db"
+)
+
+// Dashboard is everything the live page shows. Each part is read in a
+// consistent snapshot of its own.
+type Dashboard struct {
+	Summary      Summary
+	Candidates   []CandidateResult
+	Regions      []RegionResult
+	Parties      []PartyResult
+	Demographics []DemographicTally
+	Timeline     []TimelinePoint
+	Rejections   []RecentRejection
+	DeadLetters  []RecentDeadLetter
+}
+
+// PartyResult is a party's total over its candidates.
+type PartyResult struct {
+	Party      string
+	Candidates int64
+	Votes      int64
+	Share      float64
+}
+
+// DemographicTally counts votes for a candidate from voters in one bucket
+// of a dimension ("gender" or "age_band").
+type DemographicTally struct {
+	Dimension, Bucket, CandidateID string
+	Votes                          int64
+}
+
+// TimelinePoint counts a candidate's votes cast in one minute.
+type TimelinePoint struct {
+	Minute      time.Time
+	CandidateID string
+	Votes       int64
+}
+
+// RecentRejection is a rejection as the public may see it: why and when,
+// never who or for whom.
+type RecentRejection struct {
+	Reason     string
+	CastAt     time.Time
+	RecordedAt time.Time
+}
+
+// RecentDeadLetter is a message that could not be applied.
+type RecentDeadLetter struct {
+	Topic      string
+	Partition  int32
+	Offset     int64
+	Reason     string
+	ReceivedAt time.Time
+}
+
+// DashboardOptions bound the lists a dashboard holds.
+type DashboardOptions struct {
+	TimelineMinutes int
+	Recent          int
+}
+
+// Watermark changes whenever a batch is applied; polling it is how live
+// clients learn that there is something new, without touching the tallies.
+func (r *Results) Watermark(ctx context.Context) (time.Time, error) {
+	t, err := db.New(r.pool).GetWatermark(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read watermark: %w", err)
+	}
+	return t.Time, nil
+}
+
+// Dashboard reads the page's data; see the Dashboard type.
+func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboard, error) {
+	var d Dashboard
+	var err error
+	// Each part reads in its own snapshot, which is fine: every part is
+	// internally consistent and the next push follows within a second.
+	if d.Summary, err = r.Summary(ctx); err != nil {
+		return Dashboard{}, err
+	}
+	if d.Candidates, err = r.Candidates(ctx); err != nil {
+		return Dashboard{}, err
+	}
+	if d.Regions, err = r.Regions(ctx); err != nil {
+		return Dashboard{}, err
+	}
+	if d.Timeline, err = r.Timeline(ctx, opt.TimelineMinutes); err != nil {
+		return Dashboard{}, err
+	}
+	err = r.snapshot(ctx, func(q *db.Queries) error {
+		parties, err := q.ListPartyResults(ctx)
+		if err != nil {
+			return err
+		}
+		var total int64
+		for _, p := range parties {
+			total += p.Votes
+		}
+		d.Parties = make([]PartyResult, 0, len(parties))
+		for _, p := range parties {
+			d.Parties = append(d.Parties, PartyResult{p.Party, p.Candidates, p.Votes, ratio(p.Votes, total)})
+		}
+		demo, err := q.ListDemographicTallies(ctx)
+		if err != nil {
+			return err
+		}
+		d.Demographics = make([]DemographicTally, 0, len(demo))
+		for _, x := range demo {
+			d.Demographics = append(d.Demographics, DemographicTally{x.Dimension, x.Bucket, x.CandidateID, x.Votes})
+		}
+		rej, err := q.ListRecentRejections(ctx, int32(opt.Recent))
+		if err != nil {
+			return err
+		}
+		d.Rejections = make([]RecentRejection, 0, len(rej))
+		for _, x := range rej {
+			d.Rejections = append(d.Rejections, RecentRejection{x.Reason, x.CastAt.Time, x.RecordedAt.Time})
+		}
+		dead, err := q.ListRecentDeadLetters(ctx, int32(opt.Recent))
+		if err != nil {
+			return err
+		}
+		d.DeadLetters = make([]RecentDeadLetter, 0, len(dead))
+		for _, x := range dead {
+			d.DeadLetters = append(d.DeadLetters, RecentDeadLetter{x.Topic, x.Partition, x.Offset, x.Reason, x.ReceivedAt.Time})
+		}
+		return nil
+	})
+	if err != nil {
+		return Dashboard{}, fmt.Errorf("read dashboard: %w", err)
+	}
+	return d, nil
+}
+
+// Timeline returns votes per minute per candidate over the last minutes
+// that have votes (up to 24 hours).
+func (r *Results) Timeline(ctx context.Context, minutes int) ([]TimelinePoint, error) {
+	minutes = min(max(minutes, 1), 24*60)
+	rows, err := db.New(r.pool).ListTimeline(ctx, int32(minutes))
+	if err != nil {
+		return nil, fmt.Errorf("read timeline: %w", err)
+	}
+	out := make([]TimelinePoint, 0, len(rows))
+	for _, x := range rows {
+		out = append(out, TimelinePoint{x.Minute.Time, x.CandidateID, x.Votes})
+	}
+	return out, nil
+}
+
+// ResultRow is one region × candidate line of the results export.
+type ResultRow struct {
+	Region, CandidateID, Name, Party               string
+	Votes, RegionVotesCast, RegionRegisteredVoters int64
+}
+
+// ResultRows returns every region × candidate, zeros included, in one
+// snapshot.
+func (r *Results) ResultRows(ctx context.Context) ([]ResultRow, error) {
+	var out []ResultRow
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		rows, err := q.ListResultRows(ctx)
+		if err != nil {
+			return err
+		}
+		out = make([]ResultRow, 0, len(rows))
+		for _, x := range rows {
+			out = append(out, ResultRow{x.Region, x.CandidateID, x.Name, x.Party, x.Votes, x.VotesCast, x.RegisteredVoters})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,39 @@
+-- name: GetWatermark :one
+-- Changes whenever the projection applies a batch: what live clients poll.
+SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at FROM applied_offsets;
+
+-- name: ListPartyResults :many
+SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
+FROM candidates c
+LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+GROUP BY c.party
+ORDER BY votes DESC, c.party;
+
+-- name: ListDemographicTallies :many
+SELECT dimension, bucket, candidate_id, votes
+FROM demographic_tallies
+ORDER BY dimension, bucket, candidate_id;
+
+-- name: ListTimeline :many
+-- The last @minutes minutes that have votes, per candidate.
+SELECT t.minute, t.candidate_id, t.votes
+FROM timeline t
+WHERE t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => @minutes::integer)
+ORDER BY t.minute, t.candidate_id;
+
+-- name: ListRecentRejections :many
+-- Reason and times only: never the voter, never the candidate.
+SELECT reason, cast_at, recorded_at FROM rejections ORDER BY recorded_at DESC, vote_id LIMIT @max_rows;
+
+-- name: ListRecentDeadLetters :many
+SELECT topic, partition, "offset", reason, received_at
+FROM dead_letters ORDER BY received_at DESC, topic, partition, "offset" LIMIT @max_rows;
+
+-- name: ListResultRows :many
+-- Every region × candidate, zeros included, for the results export.
+SELECT g.region, c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes,
+       g.votes_cast, g.registered_voters
+FROM regions g
+CROSS JOIN candidates c
+LEFT JOIN region_tallies t ON t.region = g.region AND t.candidate_id = c.candidate_id
+ORDER BY g.region, votes DESC, c.candidate_id;
