@@ -90,7 +90,9 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := simulator.NewVotePlan(e, simulator.Faults{})
+	// Faults add rejected and dead-lettered messages beside each counted
+	// vote, so the monitoring panel has something to show.
+	plan := simulator.NewVotePlan(e, simulator.Faults{Redeliveries: 0.03, DoubleVotes: 0.03, UnknownVoters: 0.02, UnknownCandidates: 0.02, Malformed: 0.02})
 	publishElection(t, p.kafka, e, plan, true, 600)
 	waitForVotes(t, p, 600)
 
@@ -125,6 +127,24 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 	}
 	if got, want := text("#turnout"), fmt.Sprintf("%.1f%%", s.Turnout*100); got != want {
 		t.Errorf("page turnout %q, API %q", got, want)
+	}
+	// Rejections may still be landing after the last counted vote: once the
+	// API's figures stop moving, the page must show exactly them.
+	var settled summaryResp
+	testutil.Eventually(t, 20*time.Second, "rejections to settle", func() (bool, string) {
+		prev := settled
+		settled = summaryResp{}
+		p.get(t, "/api/v1/summary", &settled)
+		time.Sleep(300 * time.Millisecond)
+		return fmt.Sprint(prev.Rejected, prev.DeadLettered) == fmt.Sprint(settled.Rejected, settled.DeadLettered), fmt.Sprintf("%+v", settled)
+	})
+	for _, reason := range []string{"duplicate_voter", "unknown_voter", "unknown_candidate"} {
+		want := settled.Rejected[reason]
+		waitText("#rej-"+reason, func(s string) bool { return digits(s) == want }, fmt.Sprintf("page to show %d %s rejections", want, reason))
+	}
+	waitText("#dead-lettered", func(s string) bool { return digits(s) == settled.DeadLettered }, "page to show the dead-lettered count")
+	if settled.DeadLettered == 0 || settled.Rejected["duplicate_voter"] == 0 {
+		t.Errorf("the injected faults left no trace: %+v", settled)
 	}
 	var cands struct {
 		Candidates []struct {
@@ -233,7 +253,29 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 		t.Errorf("connection status %q, want live", got)
 	}
 
+	// Every control is reachable by keyboard: sort headers, pager and map
+	// tiles are buttons, so Tab reaches them.
+	nonButtons, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("#map .tile, #regions-table th button")].filter(e => e.tagName !== "BUTTON" || e.tabIndex < 0).length`))
+	if err != nil || nonButtons != 0 {
+		t.Errorf("%d map tiles or sort headers are not focusable buttons (%v)", nonButtons, err)
+	}
+
 	screenshot(t, ctx)
+
+	// Readable at 1366×768 and on a phone: nothing wider than the screen.
+	for _, w := range []int64{1366, 390} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, 800)); err != nil {
+			t.Fatal(err)
+		}
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](
+			`new Promise(r => requestAnimationFrame(() => r(document.documentElement.scrollWidth - window.innerWidth)))`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if overflow > 0 {
+			t.Errorf("at %d px wide the page scrolls sideways by %d px", w, overflow)
+		}
+	}
 }
 
 func waitForVotes(t *testing.T, p *pipeline, n int64) {
@@ -264,4 +306,64 @@ func screenshot(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	t.Logf("dashboard screenshot: %s", path)
+}
+
+func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
+	p := startPipeline(t, 4)
+	e, err := simulator.Generate(simulator.DefaultElection(), 200, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := simulator.NewVotePlan(e, simulator.Faults{})
+	publishElection(t, p.kafka, e, plan, true, 50)
+	waitForVotes(t, p, 50)
+
+	// A second server over the same database, which this test restarts.
+	srv, err := newHTTPServer(testLogger(), "127.0.0.1:0", p.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
+	ctx1, stop1 := context.WithCancel(context.Background())
+	done1 := make(chan struct{})
+	go func() { _ = srv.Run(ctx1); close(done1) }()
+
+	ctx := browser(t)
+	text := func(sel string) string {
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/"), chromedp.WaitVisible(chromedp.ID("votes-cast")),
+		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "page live with 50 votes", func() (bool, string) {
+		return digits(text("#votes-cast")) == 50 && text("#connection") == "live", text("#connection")
+	})
+
+	stop1()
+	<-done1
+	testutil.Eventually(t, 20*time.Second, "page to notice the server is gone", func() (bool, string) {
+		s := text("#connection")
+		return s != "live", s
+	})
+	publishElection(t, p.kafka, e, plan, false, 25)
+	waitForVotes(t, p, 75)
+
+	srv2, err := newHTTPServer(testLogger(), addr, p.pool)
+	if err != nil {
+		t.Fatalf("restart on %s: %v", addr, err)
+	}
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	go func() { _ = srv2.Run(ctx2) }()
+	testutil.Eventually(t, 30*time.Second, "page to reconnect and show 75 votes", func() (bool, string) {
+		return digits(text("#votes-cast")) == 75 && text("#connection") == "live", text("#votes-cast") + " " + text("#connection")
+	})
+	if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`)); err != nil || !still {
+		t.Errorf("the page reloaded (%v) instead of reconnecting", err)
+	}
 }
