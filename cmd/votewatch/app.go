@@ -79,8 +79,6 @@ func (c *DemoCmd) Run(env *Env) error {
 		cleanup.add(broker.Close)
 		brokers = []string{broker.Addr()}
 	}
-	kcfg := kafka.Config{Brokers: brokers, Partitions: c.Partitions}
-
 	pool, dbWhere, err := openDatabase(ctx, log, c.DatabaseFlags, filepath.Join(dataDir, "postgres"), &cleanup)
 	if err != nil {
 		return err
@@ -88,14 +86,10 @@ func (c *DemoCmd) Run(env *Env) error {
 	if err := migrate(ctx, log, pool); err != nil {
 		return err
 	}
-	if err := kafka.EnsureTopics(ctx, kcfg, kafka.EventTopics(c.Partitions)); err != nil {
-		return err
-	}
-	klog, err := kafka.NewLog(kcfg)
+	kcfg, klog, err := openKafka(ctx, c.KafkaFlags, brokers, &cleanup)
 	if err != nil {
 		return err
 	}
-	cleanup.add(func() { _ = klog.Close() })
 
 	proj, err := newProjectorService(log, pool, kcfg, c.ProjectorFlags, klog)
 	if err != nil {
@@ -161,6 +155,21 @@ func openDatabase(ctx context.Context, log *slog.Logger, f DatabaseFlags, privat
 	}
 	cleanup.add(pool.Close)
 	return pool, where, nil
+}
+
+// openKafka creates the event topics that are missing and opens a client
+// for log positions.
+func openKafka(ctx context.Context, f KafkaFlags, brokers []string, cleanup *closers) (kafka.Config, *kafka.Log, error) {
+	kcfg := kafka.Config{Brokers: brokers, Partitions: f.Partitions}
+	if err := kafka.EnsureTopics(ctx, kcfg, kafka.EventTopics(f.Partitions)); err != nil {
+		return kafka.Config{}, nil, err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return kafka.Config{}, nil, err
+	}
+	cleanup.add(func() { _ = klog.Close() })
+	return kcfg, klog, nil
 }
 
 func migrate(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool) error {

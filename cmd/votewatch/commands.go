@@ -33,15 +33,10 @@ func (c *ProjectCmd) Run(env *Env) error {
 	if err := migrate(env.Ctx, env.Log, pool); err != nil {
 		return err
 	}
-	kcfg := kafka.Config{Brokers: c.KafkaBrokers, Partitions: c.Partitions}
-	if err := kafka.EnsureTopics(env.Ctx, kcfg, kafka.EventTopics(c.Partitions)); err != nil {
-		return err
-	}
-	klog, err := kafka.NewLog(kcfg)
+	kcfg, klog, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
-	cleanup.add(func() { _ = klog.Close() })
 	proj, err := newProjectorService(env.Log, pool, kcfg, c.ProjectorFlags, klog)
 	if err != nil {
 		return err
@@ -71,15 +66,12 @@ func (c *SimulateCmd) Run(env *Env) error {
 	if len(c.KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS is not set")
 	}
-	kcfg := kafka.Config{Brokers: c.KafkaBrokers, Partitions: c.Partitions}
-	if err := kafka.EnsureTopics(env.Ctx, kcfg, kafka.EventTopics(c.Partitions)); err != nil {
-		return err
-	}
-	klog, err := kafka.NewLog(kcfg)
+	var cleanup closers
+	defer cleanup.run()
+	kcfg, klog, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
-	defer klog.Close()
 	sim, closeSim, err := newSimulator(env.Log, kcfg, c.SimulationFlags, klog)
 	if err != nil {
 		return err
