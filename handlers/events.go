@@ -74,7 +74,8 @@ func position(msg *message.Message) projections.Position {
 	ctx := msg.Context()
 	partition, _ := wmkafka.MessagePartitionFromCtx(ctx)
 	offset, _ := wmkafka.MessagePartitionOffsetFromCtx(ctx)
-	return projections.Position{Topic: message.SubscribeTopicFromCtx(ctx), Partition: partition, Offset: offset}
+	at, _ := wmkafka.MessageTimestampFromCtx(ctx)
+	return projections.Position{Topic: message.SubscribeTopicFromCtx(ctx), Partition: partition, Offset: offset, Time: at}
 }
 
 // Subscribers gives the subscriber (one consumer group each) for a topic.

@@ -73,7 +73,12 @@ func NewResults(pool *pgxpool.Pool) (*Results, error) {
 
 func (r *Results) snapshot(ctx context.Context, fn func(q *db.Queries) error) error {
 	return pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
-		func(tx pgx.Tx) error { return fn(db.New(tx)) })
+		func(tx pgx.Tx) error {
+			if err := holdSwapLock(ctx, tx); err != nil {
+				return err
+			}
+			return fn(db.New(tx))
+		})
 }
 
 func ratio(a, b int64) float64 {

@@ -32,6 +32,9 @@ type Position struct {
 	Topic     string
 	Partition int32
 	Offset    int64
+	// Time is when the event happened (the Kafka timestamp, or the vote's
+	// cast_at); zero when unknown. It measures staleness.
+	Time time.Time
 }
 
 // Envelope is an event with its position in the log.
@@ -51,10 +54,14 @@ type HighWatermarksFunc func(ctx context.Context, topic string) (map[int32]int64
 type Store struct {
 	pool           *pgxpool.Pool
 	highWatermarks HighWatermarksFunc
+	// live stores write the projection readers see, and so hold the swap
+	// lock shared in each transaction; a replay's store does not.
+	live bool
 }
 
-// NewStore returns a Store writing through pool. highWatermarks reports the
-// registration topics' ends (see HighWatermarksFunc).
+// NewStore returns a Store writing the live projection through pool.
+// highWatermarks reports the registration topics' ends (see
+// HighWatermarksFunc).
 func NewStore(pool *pgxpool.Pool, highWatermarks HighWatermarksFunc) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("new store: nil pool")
@@ -62,7 +69,7 @@ func NewStore(pool *pgxpool.Pool, highWatermarks HighWatermarksFunc) (*Store, er
 	if highWatermarks == nil {
 		return nil, errors.New("new store: nil high watermarks func")
 	}
-	return &Store{pool: pool, highWatermarks: highWatermarks}, nil
+	return &Store{pool: pool, highWatermarks: highWatermarks, live: true}, nil
 }
 
 // maxTxAttempts bounds retries of a transaction that lost a deadlock or a
@@ -74,7 +81,14 @@ const maxTxAttempts = 5
 func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(db.New(tx)) })
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if s.live {
+				if err := holdSwapLock(ctx, tx); err != nil {
+					return err
+				}
+			}
+			return fn(db.New(tx))
+		})
 		var pgErr *pgconn.PgError
 		if err == nil || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
 			return err
@@ -223,7 +237,9 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		done := make([]Position, 0, len(batch))
 		for i, e := range batch {
 			if !pending[i] {
-				done = append(done, e.Position)
+				pos := e.Position
+				pos.Time = e.Event.Vote.CastAt()
+				done = append(done, pos)
 			}
 		}
 		return advance(ctx, q, done)
@@ -306,10 +322,14 @@ func advance(ctx context.Context, q *db.Queries, done []Position) error {
 		partition int32
 	}
 	next := map[tp]int64{}
+	latest := map[tp]time.Time{}
 	for _, p := range done {
 		k := tp{p.Topic, p.Partition}
 		if cur, ok := next[k]; !ok || p.Offset+1 > cur {
 			next[k] = p.Offset + 1
+		}
+		if p.Time.After(latest[k]) {
+			latest[k] = p.Time
 		}
 	}
 	byTopic := map[string]*db.AdvanceOffsetsParams{}
@@ -321,6 +341,7 @@ func advance(ctx context.Context, q *db.Queries, done []Position) error {
 		}
 		p.Partitions = append(p.Partitions, k.partition)
 		p.NextOffsets = append(p.NextOffsets, off)
+		p.LastEventAts = append(p.LastEventAts, pgtype.Timestamptz{Time: latest[k], Valid: !latest[k].IsZero()})
 	}
 	for topic, p := range byTopic {
 		if err := q.AdvanceOffsets(ctx, *p); err != nil {

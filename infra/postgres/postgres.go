@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -18,13 +19,25 @@ import (
 	"github.com/votewatch/votewatch/sql/schema"
 )
 
-// Connect opens a pool to dsn and checks that the server answers. Sessions
-// run in UTC so timestamps group into the same minutes wherever it runs.
+// Schema is where the live projection's tables live. A replay builds a
+// new projection in another schema and swaps the two names.
+const Schema = "votewatch"
+
+// Connect opens a pool to dsn whose sessions use the live projection
+// schema, and checks that the server answers.
 func Connect(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
+	return ConnectSchema(ctx, dsn, Schema, maxConns)
+}
+
+// ConnectSchema opens a pool whose sessions resolve table names in schema.
+// Sessions run in UTC so timestamps group into the same minutes wherever
+// the server runs.
+func ConnectSchema(ctx context.Context, dsn, schema string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "votewatch"
 	if maxConns > 0 {
@@ -43,10 +56,11 @@ func Connect(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, er
 	return pool, nil
 }
 
-// Migrator applies the embedded schema migrations.
+// Migrator applies the embedded schema migrations to the pool's schema.
 type Migrator struct {
 	db       *sql.DB
 	provider *goose.Provider
+	schema   string
 }
 
 // NewMigrator returns a migrator over pool. Concurrent migrators (several
@@ -65,11 +79,19 @@ func NewMigrator(pool *pgxpool.Pool) (*Migrator, error) {
 		db.Close()
 		return nil, fmt.Errorf("new migrator: %w", err)
 	}
-	return &Migrator{db: db, provider: provider}, nil
+	target := pool.Config().ConnConfig.RuntimeParams["search_path"]
+	if target == "" {
+		target = pgx.Identifier{Schema}.Sanitize()
+	}
+	return &Migrator{db: db, provider: provider, schema: target}, nil
 }
 
-// Up applies every pending migration and returns how many ran.
+// Up creates the pool's schema if needed, applies every pending migration
+// in it and returns how many ran.
 func (m *Migrator) Up(ctx context.Context) (int, error) {
+	if _, err := m.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+m.schema); err != nil {
+		return 0, fmt.Errorf("create schema: %w", err)
+	}
 	results, err := m.provider.Up(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("migrate up: %w", err)

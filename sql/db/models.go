@@ -9,10 +9,11 @@ import (
 )
 
 type AppliedOffset struct {
-	Topic      string
-	Partition  int32
-	NextOffset int64
-	UpdatedAt  pgtype.Timestamptz
+	Topic       string
+	Partition   int32
+	NextOffset  int64
+	UpdatedAt   pgtype.Timestamptz
+	LastEventAt pgtype.Timestamptz
 }
 
 type Ballot struct {
@@ -53,6 +54,13 @@ type DemographicTally struct {
 	Votes       int64
 }
 
+type ProjectionMetum struct {
+	Singleton  bool
+	BuiltAt    pgtype.Timestamptz
+	BuiltBy    string
+	Watermarks []byte
+}
+
 type Region struct {
 	Region           string
 	RegisteredVoters int64
@@ -76,6 +84,15 @@ type Rejection struct {
 type RejectionTally struct {
 	Reason string
 	Count  int64
+}
+
+type StagedVote struct {
+	Partition   int32
+	Offset      int64
+	VoteID      pgtype.UUID
+	VoterID     string
+	CandidateID string
+	CastAt      pgtype.Timestamptz
 }
 
 type Timeline struct {

@@ -7,32 +7,42 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const advanceOffsets = `-- name: AdvanceOffsets :exec
-INSERT INTO applied_offsets AS t (topic, partition, next_offset, updated_at)
-SELECT $1::text, p.partition, p.next_offset, now()
-FROM (SELECT unnest($2::integer[]) AS partition, unnest($3::bigint[]) AS next_offset) p
+INSERT INTO applied_offsets AS t (topic, partition, next_offset, updated_at, last_event_at)
+SELECT $1::text, p.partition, p.next_offset, now(), p.last_event_at
+FROM (SELECT unnest($2::integer[]) AS partition, unnest($3::bigint[]) AS next_offset,
+             unnest($4::timestamptz[]) AS last_event_at) p
 ORDER BY p.partition
 ON CONFLICT (topic, partition) DO UPDATE
-SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at
+SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at,
+    last_event_at = GREATEST(t.last_event_at, excluded.last_event_at)
 `
 
 type AdvanceOffsetsParams struct {
-	Topic       string
-	Partitions  []int32
-	NextOffsets []int64
+	Topic        string
+	Partitions   []int32
+	NextOffsets  []int64
+	LastEventAts []pgtype.Timestamptz
 }
 
 // Moves each partition's next offset forward (never back: a redelivered
 // older message must not rewind it). Partitions must be distinct.
 func (q *Queries) AdvanceOffsets(ctx context.Context, arg AdvanceOffsetsParams) error {
-	_, err := q.db.Exec(ctx, advanceOffsets, arg.Topic, arg.Partitions, arg.NextOffsets)
+	_, err := q.db.Exec(ctx, advanceOffsets,
+		arg.Topic,
+		arg.Partitions,
+		arg.NextOffsets,
+		arg.LastEventAts,
+	)
 	return err
 }
 
 const listAppliedOffsets = `-- name: ListAppliedOffsets :many
-SELECT topic, partition, next_offset, updated_at
+SELECT topic, partition, next_offset, updated_at, last_event_at
 FROM applied_offsets
 WHERE topic = ANY($1::text[])
 ORDER BY topic, partition
@@ -52,6 +62,7 @@ func (q *Queries) ListAppliedOffsets(ctx context.Context, topics []string) ([]Ap
 			&i.Partition,
 			&i.NextOffset,
 			&i.UpdatedAt,
+			&i.LastEventAt,
 		); err != nil {
 			return nil, err
 		}
