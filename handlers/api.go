@@ -21,15 +21,17 @@ type ReadinessFunc func(ctx context.Context) error
 type API struct {
 	results *projections.Results
 	ready   ReadinessFunc
+	logEnds projections.HighWatermarksFunc
 	log     *slog.Logger
 }
 
-// NewAPI returns the read API over results.
-func NewAPI(results *projections.Results, ready ReadinessFunc, log *slog.Logger) (*API, error) {
+// NewAPI returns the read API over results. logEnds reads the log's ends
+// for the status route's lag; it may be nil (lag is then reported unknown).
+func NewAPI(results *projections.Results, ready ReadinessFunc, logEnds projections.HighWatermarksFunc, log *slog.Logger) (*API, error) {
 	if results == nil || ready == nil || log == nil {
 		return nil, errors.New("new api: nil results, readiness or logger")
 	}
-	return &API{results: results, ready: ready, log: log}, nil
+	return &API{results: results, ready: ready, logEnds: logEnds, log: log}, nil
 }
 
 // Register adds the API's routes to mux.
@@ -39,6 +41,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/regions", a.onlyGET(a.regions))
 	mux.HandleFunc("/api/v1/regions/{region}", a.onlyGET(a.region))
 	mux.HandleFunc("/api/v1/dashboard", a.onlyGET(a.dashboard))
+	mux.HandleFunc("/api/v1/status", a.onlyGET(a.status))
 	mux.HandleFunc("/api/v1/timeline", a.onlyGET(a.timeline))
 	mux.HandleFunc("/api/v1/results.csv", a.onlyGET(a.resultsCSV))
 	mux.HandleFunc("/healthz", a.onlyGET(a.healthz))

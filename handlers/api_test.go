@@ -69,7 +69,7 @@ func seededAPI(t *testing.T, ready handlers.ReadinessFunc) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := handlers.NewAPI(results, ready, slog.New(slog.DiscardHandler))
+	api, err := handlers.NewAPI(results, ready, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

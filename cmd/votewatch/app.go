@@ -95,7 +95,7 @@ func (c *DemoCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(log, c.HTTP, pool)
+	srv, err := newHTTPServer(log, c.HTTP, pool, klog.HighWatermarks)
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ type httpServer struct {
 	stream *handlers.Stream
 }
 
-func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool) (*httpServer, error) {
+func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc) (*httpServer, error) {
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		return nil, err
@@ -295,7 +295,7 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool) (*httpServ
 		}
 		return nil
 	}
-	api, err := handlers.NewAPI(results, ready, log)
+	api, err := handlers.NewAPI(results, ready, logEnds, log)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,49 @@ type CLI struct {
 	Serve    ServeCmd    `cmd:"" help:"Serve the read API."`
 	Simulate SimulateCmd `cmd:"" help:"Publish a simulated election to Kafka."`
 	Broker   BrokerCmd   `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
+	Replay   ReplayCmd   `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
+	Verify   VerifyCmd   `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
+	Status   StatusCmd   `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
+	DLQ      DLQCmd      `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
+}
+
+// AdminFlags locate the database and Kafka for the maintenance commands;
+// without DATABASE_URL or KAFKA_BROKERS they attach to a running demo.
+type AdminFlags struct {
+	DatabaseURL  string   `help:"PostgreSQL URL (default: the running demo's private cluster)." env:"DATABASE_URL"`
+	KafkaBrokers []string `help:"Kafka bootstrap addresses (default: the demo's broker)." env:"KAFKA_BROKERS" sep:"," default:"127.0.0.1:9092"`
+	DataDir      string   `help:"The demo's data dir, to find its private cluster (default: user cache dir)." env:"VOTEWATCH_DATA_DIR"`
+}
+
+// ReplayCmd rebuilds the projection from the log.
+type ReplayCmd struct {
+	AdminFlags
+	Verify      bool `help:"Rebuild and compare with the live projection table by table; swap nothing. Exits 1 if they differ."`
+	KeepRetired bool `help:"After a swap, keep the replaced projection as <schema>_retired_<time>."`
+	KeepRebuilt bool `help:"With --verify, keep the rebuilt schema for inspection."`
+}
+
+// VerifyCmd audits the projection.
+type VerifyCmd struct {
+	AdminFlags
+}
+
+// StatusCmd shows the projection's state.
+type StatusCmd struct {
+	AdminFlags
+	JSON bool `help:"Print JSON (as GET /api/v1/status)." name:"json"`
+}
+
+// DLQCmd groups dead-letter commands.
+type DLQCmd struct {
+	Replay DLQReplayCmd `cmd:"" help:"Re-publish dead-lettered messages to their topic (after a fix); messages still invalid are reported, not re-published."`
+}
+
+// DLQReplayCmd re-publishes dead letters.
+type DLQReplayCmd struct {
+	AdminFlags
+	Topic  string `help:"Topic whose dead letters to re-publish." enum:"votes,voters,candidates" default:"votes"`
+	DryRun bool   `help:"Show what would be re-published; publish nothing."`
 }
 
 // DatabaseFlags locate PostgreSQL.

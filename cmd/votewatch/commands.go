@@ -53,7 +53,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(env.Log, c.HTTP, pool)
+	srv, err := newHTTPServer(env.Log, c.HTTP, pool, nil)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
@@ -26,13 +27,20 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // Postgres, the projector and the API, wired as the demo wires them.
 type pipeline struct {
 	kafka kafka.Config
+	dsn   string
 	pool  *pgxpool.Pool
+	klog  *kafka.Log
 	api   string
 }
 
 func startPipeline(t *testing.T, partitions int32) *pipeline {
 	t.Helper()
-	p := &pipeline{kafka: testutil.Kafka(t, partitions), pool: testutil.Pool(t)}
+	p := &pipeline{kafka: testutil.Kafka(t, partitions), dsn: testutil.DatabaseURL(t)}
+	var err error
+	if p.pool, err = postgres.Connect(context.Background(), p.dsn, 16); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.pool.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -41,6 +49,7 @@ func startPipeline(t *testing.T, partitions int32) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.klog = klog
 	t.Cleanup(func() { _ = klog.Close() })
 	proj, err := newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
 		Group: "test-projector", BatchSize: 100, Writers: 2, SessionTimeout: 6 * time.Second,
@@ -48,7 +57,7 @@ func startPipeline(t *testing.T, partitions int32) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newHTTPServer(log, "127.0.0.1:0", p.pool)
+	srv, err := newHTTPServer(log, "127.0.0.1:0", p.pool, klog.HighWatermarks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -348,3 +348,25 @@ func DefaultDir() (string, error) {
 	}
 	return dir, nil
 }
+
+// AttachCluster returns a connection string for the private cluster in dir
+// if it is running (started by a votewatch demo), so other commands can
+// work beside the demo without being told where its database is.
+func AttachCluster(dir string) (string, error) {
+	c := &Cluster{cfg: ClusterConfig{Dir: dir}}
+	pw, err := os.ReadFile(c.pwFile())
+	if err != nil {
+		return "", fmt.Errorf("no private cluster in %s: %w", dir, err)
+	}
+	pid, err := os.ReadFile(filepath.Join(c.dataDir(), "postmaster.pid"))
+	if err != nil {
+		return "", fmt.Errorf("the private cluster in %s is not running (start votewatch demo) or set DATABASE_URL", dir)
+	}
+	lines := strings.Split(string(pid), "\n")
+	if len(lines) < 4 {
+		return "", fmt.Errorf("unreadable postmaster.pid in %s", c.dataDir())
+	}
+	c.password = strings.TrimSpace(string(pw))
+	c.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+	return c.DSN(), nil
+}

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// openAdmin connects the maintenance commands: DATABASE_URL, or the running
+// demo's private cluster.
+func openAdmin(ctx context.Context, log *slog.Logger, f AdminFlags, cleanup *closers) (*pgxpool.Pool, string, error) {
+	dsn := f.DatabaseURL
+	if dsn == "" {
+		dir := f.DataDir
+		if dir == "" {
+			var err error
+			if dir, err = postgres.DefaultDir(); err != nil {
+				return nil, "", err
+			}
+		}
+		var err error
+		if dsn, err = postgres.AttachCluster(dir + "/postgres"); err != nil {
+			return nil, "", fmt.Errorf("DATABASE_URL is not set and %w", err)
+		}
+	}
+	pool, err := postgres.Connect(ctx, dsn, 8)
+	if err != nil {
+		return nil, "", err
+	}
+	cleanup.add(pool.Close)
+	return pool, dsn, nil
+}
+
+// replayLog reads the log for a replay through the Kafka infrastructure.
+type replayLog struct {
+	cfg kafka.Config
+	log *kafka.Log
+}
+
+func (l replayLog) HighWatermarks(ctx context.Context, topic string) (map[int32]int64, error) {
+	return l.log.HighWatermarks(ctx, topic)
+}
+
+func (l replayLog) LowWatermarks(ctx context.Context, topic string) (map[int32]int64, error) {
+	return l.log.LowWatermarks(ctx, topic)
+}
+
+func (l replayLog) ReadRange(ctx context.Context, topic string, from, to map[int32]int64, fn func([]projections.LogRecord) error) error {
+	buf := make([]projections.LogRecord, 0, 8192)
+	return kafka.ReadRange(ctx, l.cfg, topic, from, to, func(recs []kafka.Record) error {
+		buf = buf[:0]
+		for _, r := range recs {
+			buf = append(buf, projections.LogRecord(r))
+		}
+		return fn(buf)
+	})
+}
+
+// newRebuilder wires a Rebuilder to the database and the log.
+func newRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log) (*projections.Rebuilder, error) {
+	open := func(ctx context.Context, schema string) (*pgxpool.Pool, error) {
+		p, err := postgres.ConnectSchema(ctx, dsn, schema, 4)
+		if err != nil {
+			return nil, err
+		}
+		if err := migrate(ctx, log, p); err != nil {
+			p.Close()
+			return nil, err
+		}
+		return p, nil
+	}
+	return projections.NewRebuilder(pool, postgres.Schema, open, replayLog{kcfg, klog}, log)
+}
+
+// Run rebuilds the projection and swaps it in, or verifies it.
+func (c *ReplayCmd) Run(env *Env) error {
+	var cleanup closers
+	defer cleanup.run()
+	pool, dsn, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	if err != nil {
+		return err
+	}
+	kcfg := kafka.Config{Brokers: c.KafkaBrokers}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return err
+	}
+	cleanup.add(func() { _ = klog.Close() })
+	rb, err := newRebuilder(env.Log, pool, dsn, kcfg, klog)
+	if err != nil {
+		return err
+	}
+	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, Progress: newProgress(env)}
+	if c.Verify {
+		opt.Mode = projections.ReplayVerify
+	}
+	rep, err := rb.Run(env.Ctx, opt)
+	if err != nil {
+		return err
+	}
+	printReport(env.Stdout, rep)
+	if c.Verify && len(rep.Differences) > 0 {
+		fmt.Fprint(env.Stdout, projections.FormatDiffs(rep.Differences))
+		return errors.New("the rebuilt projection differs from the live one")
+	}
+	return nil
+}
+
+// newProgress shows a progress bar on a terminal and a log line every five
+// seconds otherwise.
+func newProgress(env *Env) func(done, total int64) {
+	if f, ok := env.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		return func(done, total int64) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("replaying events"),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth())
+			}
+			_ = bar.Set64(done)
+		}
+	}
+	var last time.Time
+	start := time.Now()
+	return func(done, total int64) {
+		if time.Since(last) < 5*time.Second && done < total {
+			return
+		}
+		last = time.Now()
+		rate := float64(done) / max(time.Since(start).Seconds(), 0.001)
+		var eta time.Duration
+		if rate > 0 {
+			eta = time.Duration(float64(total-done)/rate) * time.Second
+		}
+		env.Log.Info("replaying", "done", done, "total", total, "events_per_s", int(rate), "eta", eta.Round(time.Second))
+	}
+}
+
+func printReport(w io.Writer, rep projections.ReplayReport) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var events int64
+	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+		fmt.Fprintf(tw, "events read from %s\t%d\n", t, rep.EventsRead[t])
+		events += rep.EventsRead[t]
+	}
+	fmt.Fprintf(tw, "caught up after the snapshot\t%d\n", rep.CaughtUp)
+	fmt.Fprintf(tw, "votes counted\t%d\n", rep.Ballots)
+	for _, r := range domain.RejectionReasons() {
+		fmt.Fprintf(tw, "rejected: %s\t%d\n", r, rep.Rejected[r.String()])
+	}
+	fmt.Fprintf(tw, "dead-lettered\t%d\n", rep.DeadLettered)
+	fmt.Fprintf(tw, "duration\t%s\n", rep.Duration.Round(time.Millisecond))
+	fmt.Fprintf(tw, "rate\t%.0f events/s\n", rep.Rate())
+	if rep.BulkVoteTime > 0 {
+		fmt.Fprintf(tw, "bulk votes\t%d in %s (%.0f/s)\n", rep.BulkVotes, rep.BulkVoteTime.Round(time.Millisecond), float64(rep.BulkVotes)/rep.BulkVoteTime.Seconds())
+	}
+	fmt.Fprintf(tw, "live path held for the final step\t%s\n", rep.LockedFor.Round(time.Millisecond))
+	switch {
+	case rep.Swapped:
+		fmt.Fprintf(tw, "result\tswapped in: the rebuilt projection is live\n")
+		if rep.Retired != "" {
+			fmt.Fprintf(tw, "previous projection kept as\t%s\n", rep.Retired)
+		}
+	case len(rep.Differences) == 0:
+		fmt.Fprintf(tw, "result\tidentical to the live projection (%d tables compared)\n", rep.VerifiedTable)
+	default:
+		fmt.Fprintf(tw, "result\tDIFFERS from the live projection in %d of %d tables\n", len(rep.Differences), rep.VerifiedTable)
+	}
+	_ = tw.Flush()
+	_ = events
+}
+
+// Run audits the projection's internal consistency.
+func (c *VerifyCmd) Run(env *Env) error {
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	if err != nil {
+		return err
+	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		return err
+	}
+	checks, err := results.Audit(env.Ctx)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, ch := range checks {
+		mark := "ok  "
+		if !ch.OK {
+			mark = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(env.Stdout, "%s  %s\n", mark, ch.Name)
+		if !ch.OK && ch.Detail != "" {
+			fmt.Fprintf(env.Stdout, "      %s\n", ch.Detail)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d checks failed; `votewatch replay` rebuilds the projection from the log", failed, len(checks))
+	}
+	return nil
+}
+
+// Run prints the projection's state.
+func (c *StatusCmd) Run(env *Env) error {
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	if err != nil {
+		return err
+	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		return err
+	}
+	var ends projections.HighWatermarksFunc
+	if klog, err := kafka.NewLog(kafka.Config{Brokers: c.KafkaBrokers}); err == nil {
+		cleanup.add(func() { _ = klog.Close() })
+		ends = klog.HighWatermarks
+	} else {
+		env.Log.Warn("kafka unreachable: lag unknown", "err", err)
+	}
+	st, err := results.Status(env.Ctx, ends)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(handlers.StatusJSON(st))
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "projection built\t%s by %s\n", st.BuiltAt.Local().Format(time.DateTime), st.BuiltBy)
+	fmt.Fprintf(tw, "votes counted\t%d\n", st.VotesCast)
+	for _, r := range domain.RejectionReasons() {
+		fmt.Fprintf(tw, "rejected: %s\t%d\n", r, st.Rejected[r.String()])
+	}
+	fmt.Fprintf(tw, "dead-lettered\t%d\n", st.DeadLettered)
+	if !st.NewestEvent.IsZero() {
+		fmt.Fprintf(tw, "newest event applied\t%s (%s ago)\n", st.NewestEvent.Local().Format(time.DateTime), st.Staleness.Round(time.Millisecond))
+	}
+	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+		lag := "unknown"
+		if st.LogReachable {
+			lag = fmt.Sprint(st.Lag[t])
+		}
+		fmt.Fprintf(tw, "%s\t%d applied, lag %s\n", t, st.EventsApplied[t], lag)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(env.Stdout)
+	tw = tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "topic\tpartition\tapplied\tend\tlag\t")
+	for _, p := range st.Partitions {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", p.Topic, p.Partition, p.Applied, p.End, p.Lag)
+	}
+	return tw.Flush()
+}
+
+// Run re-publishes dead letters whose payload now decodes. Progress is a
+// consumer group's committed offsets, so running it again re-publishes
+// nothing twice; and re-publishing is harmless anyway (applying is
+// idempotent).
+func (c *DLQReplayCmd) Run(env *Env) error {
+	kcfg := kafka.Config{Brokers: c.KafkaBrokers}
+	dlq := domain.DeadLetterTopic(c.Topic)
+	group := "votewatch-dlq-replay." + c.Topic
+	from, err := kafka.CommittedOffsets(env.Ctx, kcfg, group, dlq)
+	if err != nil {
+		return err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return err
+	}
+	defer klog.Close()
+	to, err := klog.HighWatermarks(env.Ctx, dlq)
+	if err != nil {
+		return err
+	}
+	decode := map[string]func([]byte) error{
+		domain.TopicVotes:      func(b []byte) error { _, err := domain.DecodeVoteCast(b); return err },
+		domain.TopicVoters:     func(b []byte) error { _, err := domain.DecodeVoterRegistered(b); return err },
+		domain.TopicCandidates: func(b []byte) error { _, err := domain.DecodeCandidateRegistered(b); return err },
+	}[c.Topic]
+	var pub *kafka.Publisher
+	if !c.DryRun {
+		if pub, err = kafka.NewPublisher(kcfg); err != nil {
+			return err
+		}
+		defer pub.Close()
+	}
+	var fixed, still int
+	err = kafka.ReadRange(env.Ctx, kcfg, dlq, from, to, func(recs []kafka.Record) error {
+		var msgs []*message.Message
+		for _, r := range recs {
+			if err := decode(r.Value); err != nil {
+				still++
+				fmt.Fprintf(env.Stdout, "still invalid  %s/%d@%d: %v\n", dlq, r.Partition, r.Offset, err)
+				continue
+			}
+			fixed++
+			verb := "re-publish"
+			if c.DryRun {
+				verb = "would re-publish"
+			}
+			fmt.Fprintf(env.Stdout, "%s  %s/%d@%d → %s (key %q)\n", verb, dlq, r.Partition, r.Offset, c.Topic, r.Key)
+			m := message.NewMessage(watermill.NewUUID(), slices.Clone(r.Value))
+			m.Metadata.Set(kafka.KeyMetadata, string(r.Key))
+			msgs = append(msgs, m)
+		}
+		if c.DryRun || len(msgs) == 0 {
+			return nil
+		}
+		return pub.Publish(c.Topic, msgs...)
+	})
+	if err != nil {
+		return err
+	}
+	if !c.DryRun {
+		if err := kafka.CommitOffsets(env.Ctx, kcfg, group, dlq, to); err != nil {
+			return err
+		}
+	}
+	summary := fmt.Sprintf("%d dead letters decode now and %s; %d are still invalid and stay on %s", fixed,
+		map[bool]string{true: "would be re-published (dry run)", false: "were re-published to " + c.Topic}[c.DryRun], still, dlq)
+	fmt.Fprintln(env.Stdout, strings.TrimSpace(summary))
+	return nil
+}

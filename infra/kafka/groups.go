@@ -1,0 +1,59 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func admin(cfg Config) (*kadm.Client, *kgo.Client, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to kafka %v: %w", cfg.Brokers, err)
+	}
+	return kadm.NewClient(cl), cl, nil
+}
+
+// CommittedOffsets returns group's committed offsets in topic (partitions
+// without a commit are absent, i.e. start at 0).
+func CommittedOffsets(ctx context.Context, cfg Config, group, topic string) (map[int32]int64, error) {
+	adm, cl, err := admin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	resp, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("fetch offsets of %s: %w", group, err)
+	}
+	out := map[int32]int64{}
+	for p, o := range resp[topic] {
+		if o.Err == nil {
+			out[p] = o.At
+		}
+	}
+	return out, nil
+}
+
+// CommitOffsets records group's position in topic.
+func CommitOffsets(ctx context.Context, cfg Config, group, topic string, offsets map[int32]int64) error {
+	adm, cl, err := admin(cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var os kadm.Offsets
+	for p, at := range offsets {
+		os.Add(kadm.Offset{Topic: topic, Partition: p, At: at, LeaderEpoch: -1})
+	}
+	resp, err := adm.CommitOffsets(ctx, group, os)
+	if err != nil {
+		return fmt.Errorf("commit offsets of %s: %w", group, err)
+	}
+	if err := resp.Error(); err != nil {
+		return fmt.Errorf("commit offsets of %s: %w", group, err)
+	}
+	return nil
+}

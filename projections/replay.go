@@ -1,0 +1,637 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/sql/db"
+)
+
+// ErrReplayRunning is returned when another replay holds the replay lock.
+var ErrReplayRunning = errors.New("another replay is running")
+
+// replayLockKey serialises replays (a session lock: a killed replay
+// releases it with its connection).
+const replayLockKey int64 = 0x766f7465_7265706c // "votereplay"
+
+// LogRecord is one message as a replay reads it.
+type LogRecord struct {
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Time      time.Time
+}
+
+// ReplayLog is the event log as a replay reads it: partition by partition,
+// directly, between offsets.
+type ReplayLog interface {
+	HighWatermarks(ctx context.Context, topic string) (map[int32]int64, error)
+	LowWatermarks(ctx context.Context, topic string) (map[int32]int64, error)
+	// ReadRange hands fn the records of topic from from[p] up to, not
+	// including, to[p], in log order per partition. fn must not keep the
+	// slice.
+	ReadRange(ctx context.Context, topic string, from, to map[int32]int64, fn func([]LogRecord) error) error
+}
+
+// SchemaOpener opens a pool whose sessions use schema, creating and
+// migrating the schema first.
+type SchemaOpener func(ctx context.Context, schema string) (*pgxpool.Pool, error)
+
+// ReplayMode says what a replay does with the projection it rebuilt.
+type ReplayMode int
+
+const (
+	// ReplaySwap makes the rebuilt projection the live one.
+	ReplaySwap ReplayMode = iota
+	// ReplayVerify compares the rebuilt projection with the live one and
+	// changes nothing.
+	ReplayVerify
+)
+
+// ReplayOptions tune one replay.
+type ReplayOptions struct {
+	Mode ReplayMode
+	// KeepRetired keeps the replaced projection (as <schema>_retired_<time>)
+	// after a swap, for inspection or rollback.
+	KeepRetired bool
+	// KeepRebuilt keeps a verify run's rebuilt schema.
+	KeepRebuilt bool
+	// Progress is called as events are read, with the total to read.
+	Progress func(done, total int64)
+}
+
+// TableDiff is how a table differs between the live and rebuilt projection.
+type TableDiff struct {
+	Table       string
+	OnlyLive    int64
+	OnlyRebuilt int64
+	// Examples are a few differing rows, prefixed "live:" or "rebuilt:".
+	Examples []string
+}
+
+// ReplayReport says what a replay did.
+type ReplayReport struct {
+	Schema        string
+	EventsRead    map[string]int64
+	Ballots       int64
+	Rejected      map[string]int64
+	DeadLettered  int64
+	CaughtUp      int64
+	Duration      time.Duration
+	BulkVotes     int64
+	BulkVoteTime  time.Duration
+	Swapped       bool
+	Retired       string
+	Differences   []TableDiff
+	Watermarks    map[string]map[int32]int64
+	LockedFor     time.Duration
+	VerifiedTable int
+}
+
+// Rate is events read per second over the whole replay.
+func (r ReplayReport) Rate() float64 {
+	var n int64
+	for _, v := range r.EventsRead {
+		n += v
+	}
+	return float64(n) / r.Duration.Seconds()
+}
+
+// Rebuilder rebuilds the projection from the log into a fresh schema while
+// the live one keeps serving, then verifies it against the live one or
+// swaps it in.
+type Rebuilder struct {
+	live       *pgxpool.Pool
+	liveSchema string
+	open       SchemaOpener
+	log        ReplayLog
+	logger     *slog.Logger
+}
+
+// NewRebuilder returns a rebuilder for the projection in liveSchema, read
+// and swapped through live.
+func NewRebuilder(live *pgxpool.Pool, liveSchema string, open SchemaOpener, log ReplayLog, logger *slog.Logger) (*Rebuilder, error) {
+	if live == nil || open == nil || log == nil || logger == nil || liveSchema == "" {
+		return nil, errors.New("new rebuilder: missing pool, schema, opener, log or logger")
+	}
+	return &Rebuilder{live: live, liveSchema: liveSchema, open: open, log: log, logger: logger}, nil
+}
+
+var replayTopics = []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes}
+
+// Run rebuilds the projection from offset 0 up to the end of the log as of
+// its start, catches up with what arrived meanwhile, and then swaps or
+// verifies (opt.Mode). The live projection is untouched until the swap,
+// which is one transaction: a replay that fails or is killed at any point
+// leaves it as it was, and the next replay starts over.
+func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, error) {
+	start := time.Now()
+	rep := ReplayReport{EventsRead: map[string]int64{}, Rejected: map[string]int64{}}
+
+	lock, err := r.live.Acquire(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("replay: %w", err)
+	}
+	defer lock.Release()
+	var got bool
+	if err := lock.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", replayLockKey).Scan(&got); err != nil {
+		return rep, fmt.Errorf("replay lock: %w", err)
+	}
+	if !got {
+		return rep, ErrReplayRunning
+	}
+	defer func() { _, _ = lock.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", replayLockKey) }()
+
+	if err := r.dropSchemas(ctx, r.liveSchema+"_replay_%"); err != nil {
+		return rep, err
+	}
+	rep.Schema = fmt.Sprintf("%s_replay_%s", r.liveSchema, time.Now().UTC().Format("20060102_150405"))
+	pool, err := r.open(ctx, rep.Schema)
+	if err != nil {
+		return rep, fmt.Errorf("create %s: %w", rep.Schema, err)
+	}
+	keep := false
+	defer func() {
+		pool.Close()
+		if !keep {
+			if err := r.dropSchema(context.WithoutCancel(ctx), rep.Schema); err != nil {
+				r.logger.Warn("drop rebuilt schema", "schema", rep.Schema, "err", err)
+			}
+		}
+	}()
+	store := &Store{pool: pool, highWatermarks: r.log.HighWatermarks}
+
+	// The log's end now is what this replay rebuilds; whatever arrives
+	// later is caught up incrementally.
+	low := map[string]map[int32]int64{}
+	rep.Watermarks = map[string]map[int32]int64{}
+	var total int64
+	for _, t := range replayTopics {
+		if low[t], err = r.log.LowWatermarks(ctx, t); err != nil {
+			return rep, err
+		}
+		if rep.Watermarks[t], err = r.log.HighWatermarks(ctx, t); err != nil {
+			return rep, err
+		}
+		for p, h := range rep.Watermarks[t] {
+			total += h - low[t][p]
+		}
+	}
+	var done atomic.Int64
+	progress := func(n int) {
+		v := done.Add(int64(n))
+		if opt.Progress != nil {
+			opt.Progress(v, total)
+		}
+	}
+	progress(0)
+
+	// Registrations first: a vote is decided against the full register.
+	for _, t := range replayTopics[:2] {
+		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
+		if err != nil {
+			return rep, err
+		}
+		rep.EventsRead[t] = n
+	}
+	bulkStart := time.Now()
+	n, err := r.bulkVotes(ctx, pool, store, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
+	if err != nil {
+		return rep, err
+	}
+	rep.EventsRead[domain.TopicVotes] = n
+	rep.BulkVotes, rep.BulkVoteTime = n, time.Since(bulkStart)
+
+	// Catch up with events published during the rebuild, a few rounds, so
+	// the last step, done under the swap lock, is short.
+	for round := 0; round < 5; round++ {
+		n, err := r.catchUp(ctx, pool, store, nil)
+		if err != nil {
+			return rep, err
+		}
+		rep.CaughtUp += n
+		if n < 2000 {
+			break
+		}
+	}
+
+	if opt.Mode == ReplayVerify {
+		if err := r.waitForLive(ctx, pool); err != nil {
+			return rep, err
+		}
+	}
+	// The final step: with every live reader and writer held off, bring the
+	// rebuilt projection exactly to where the live one is, then compare or
+	// swap.
+	tx, err := r.live.Begin(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("begin swap: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	lockedAt := time.Now()
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", swapLockKey); err != nil {
+		return rep, fmt.Errorf("take swap lock: %w", err)
+	}
+	liveOffsets, err := appliedOffsets(ctx, db.New(tx))
+	if err != nil {
+		return rep, err
+	}
+	n, err = r.catchUp(ctx, pool, store, liveOffsets)
+	if err != nil {
+		return rep, err
+	}
+	rep.CaughtUp += n
+	if err := r.summarise(ctx, pool, &rep); err != nil {
+		return rep, err
+	}
+
+	if opt.Mode == ReplayVerify {
+		rep.Differences, rep.VerifiedTable, err = compareProjections(ctx, tx, r.liveSchema, rep.Schema)
+		rep.LockedFor = time.Since(lockedAt)
+		keep = opt.KeepRebuilt
+		rep.Duration = time.Since(start)
+		return rep, err
+	}
+
+	marks, _ := json.Marshal(rep.Watermarks)
+	if err := db.New(pool).MarkBuilt(ctx, db.MarkBuiltParams{BuiltBy: "replay", Watermarks: marks}); err != nil {
+		return rep, fmt.Errorf("mark rebuilt projection: %w", err)
+	}
+	rep.Retired = fmt.Sprintf("%s_retired_%s", r.liveSchema, time.Now().UTC().Format("20060102_150405"))
+	if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER SCHEMA %s RENAME TO %s; ALTER SCHEMA %s RENAME TO %s",
+		ident(r.liveSchema), ident(rep.Retired), ident(rep.Schema), ident(r.liveSchema))); err != nil {
+		return rep, fmt.Errorf("swap schemas: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return rep, fmt.Errorf("commit swap: %w", err)
+	}
+	rep.LockedFor = time.Since(lockedAt)
+	rep.Swapped, keep = true, true // the rebuilt schema is live now
+	if !opt.KeepRetired {
+		if err := r.dropSchema(ctx, rep.Retired); err != nil {
+			return rep, err
+		}
+		rep.Retired = ""
+	}
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+func (r *Rebuilder) dropSchema(ctx context.Context, schema string) error {
+	if _, err := r.live.Exec(ctx, "DROP SCHEMA IF EXISTS "+ident(schema)+" CASCADE"); err != nil {
+		return fmt.Errorf("drop schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// dropSchemas removes what killed replays left behind.
+func (r *Rebuilder) dropSchemas(ctx context.Context, like string) error {
+	rows, err := r.live.Query(ctx, "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", like)
+	if err != nil {
+		return fmt.Errorf("list stale schemas: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list stale schemas: %w", err)
+	}
+	for _, n := range names {
+		r.logger.Info("dropping what an earlier replay left", "schema", n)
+		if err := r.dropSchema(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appliedOffsets(ctx context.Context, q *db.Queries) (map[string]map[int32]int64, error) {
+	rows, err := q.ListAppliedOffsets(ctx, replayTopics)
+	if err != nil {
+		return nil, fmt.Errorf("read applied offsets: %w", err)
+	}
+	out := map[string]map[int32]int64{}
+	for _, t := range replayTopics {
+		out[t] = map[int32]int64{}
+	}
+	for _, row := range rows {
+		out[row.Topic][row.Partition] = row.NextOffset
+	}
+	return out, nil
+}
+
+// catchUp applies, topic by topic (registrations first), what lies between
+// the rebuilt projection's applied offsets and to (the log's end when nil).
+func (r *Rebuilder) catchUp(ctx context.Context, pool *pgxpool.Pool, store *Store, to map[string]map[int32]int64) (int64, error) {
+	var total int64
+	for _, t := range replayTopics {
+		from, err := appliedOffsets(ctx, db.New(pool))
+		if err != nil {
+			return total, err
+		}
+		end := map[int32]int64{}
+		if to != nil {
+			end = to[t]
+		} else if end, err = r.log.HighWatermarks(ctx, t); err != nil {
+			return total, err
+		}
+		n, err := r.applyRange(ctx, store, t, from[t], end, func(int) {})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// waitForLive waits until the live projection has applied at least what
+// the rebuilt one has, so the two can be compared at the same position.
+func (r *Rebuilder) waitForLive(ctx context.Context, pool *pgxpool.Pool) error {
+	rebuilt, err := appliedOffsets(ctx, db.New(pool))
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		live, err := appliedOffsets(ctx, db.New(r.live))
+		if err != nil {
+			return err
+		}
+		behind := 0
+		for t, parts := range rebuilt {
+			for p, off := range parts {
+				if live[t][p] < off {
+					behind++
+				}
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the live projection is behind the log on %d partitions and not catching up; is the projector running? (compare needs both at one position)", behind)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// applyRange applies a topic's events between offsets through store, in
+// the live path's batches, and returns how many it read.
+func (r *Rebuilder) applyRange(ctx context.Context, store *Store, topic string, from, to map[int32]int64, progress func(int)) (int64, error) {
+	var n int64
+	err := r.log.ReadRange(ctx, topic, from, to, func(recs []LogRecord) error {
+		n += int64(len(recs))
+		defer progress(len(recs))
+		for chunk := range slices.Chunk(recs, 5000) {
+			if err := applyRecords(ctx, store, topic, chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("replay %s: %w", topic, err)
+	}
+	return n, nil
+}
+
+func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRecord) error {
+	switch topic {
+	case domain.TopicCandidates:
+		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeCandidateRegistered)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		return store.ApplyCandidates(ctx, batch)
+	case domain.TopicVoters:
+		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeVoterRegistered)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		_, err = store.ApplyVoters(ctx, batch)
+		return err
+	default:
+		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeVoteCast)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		// Registrations were applied first, so nothing should wait; if the
+		// register grew meanwhile, apply nothing partially: report it.
+		res, err := store.ApplyVotes(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if len(res.Pending) > 0 {
+			return fmt.Errorf("%d votes refer to registrations published after them; run the replay again", len(res.Pending))
+		}
+		return nil
+	}
+}
+
+// decodeRecords decodes records, recording undecodable ones as dead
+// letters (not republished: the dead-letter topic already holds them).
+func decodeRecords[E any](ctx context.Context, store *Store, topic string, recs []LogRecord, decode func([]byte) (E, error)) ([]Envelope[E], error) {
+	out := make([]Envelope[E], 0, len(recs))
+	for _, rec := range recs {
+		pos := Position{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
+		ev, err := decode(rec.Value)
+		if err != nil {
+			if err := store.RecordDeadLetter(ctx, pos, err.Error(), rec.Value); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out = append(out, Envelope[E]{Event: ev, Position: pos})
+	}
+	return out, nil
+}
+
+// bulkVotes loads votes with COPY into staged_votes and folds them in with
+// set-based SQL: the replay's fast path.
+func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, from, to map[int32]int64, progress func(int)) (int64, error) {
+	const flushAt = 50_000
+	rows := make([][]any, 0, flushAt)
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		_, err := pool.CopyFrom(ctx, pgx.Identifier{"staged_votes"},
+			[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at"}, pgx.CopyFromRows(rows))
+		rows = rows[:0]
+		if err != nil {
+			return fmt.Errorf("copy votes: %w", err)
+		}
+		return nil
+	}
+	var n int64
+	err := r.log.ReadRange(ctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
+		n += int64(len(recs))
+		defer progress(len(recs))
+		for _, rec := range recs {
+			ev, err := domain.DecodeVoteCast(rec.Value)
+			if err != nil {
+				pos := Position{Topic: domain.TopicVotes, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
+				if err := store.RecordDeadLetter(ctx, pos, err.Error(), rec.Value); err != nil {
+					return err
+				}
+				continue
+			}
+			v := ev.Vote
+			id, err := uuid.Parse(v.ID())
+			if err != nil {
+				return fmt.Errorf("vote id %q: %w", v.ID(), err)
+			}
+			rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt()})
+			if len(rows) == flushAt {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return n, fmt.Errorf("replay votes: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		// The fold sorts every staged vote twice; let it do so in memory.
+		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
+			return err
+		}
+		if _, err := q.FoldStagedBallots(ctx); err != nil {
+			return fmt.Errorf("fold ballots: %w", err)
+		}
+		if _, err := q.FoldStagedRejections(ctx); err != nil {
+			return fmt.Errorf("fold rejections: %w", err)
+		}
+		if err := q.RecountTallies(ctx); err != nil {
+			return fmt.Errorf("count tallies: %w", err)
+		}
+		staged, err := q.StagedPositions(ctx)
+		if err != nil {
+			return fmt.Errorf("staged positions: %w", err)
+		}
+		p := db.AdvanceOffsetsParams{Topic: domain.TopicVotes}
+		for _, s := range staged {
+			p.Partitions = append(p.Partitions, s.Partition)
+			p.NextOffsets = append(p.NextOffsets, s.NextOffset)
+			p.LastEventAts = append(p.LastEventAts, s.LastEventAt)
+		}
+		if err := q.AdvanceOffsets(ctx, p); err != nil {
+			return fmt.Errorf("advance offsets: %w", err)
+		}
+		return q.ClearStagedVotes(ctx)
+	})
+	if err != nil {
+		return n, fmt.Errorf("fold staged votes: %w", err)
+	}
+	return n, nil
+}
+
+func (r *Rebuilder) summarise(ctx context.Context, pool *pgxpool.Pool, rep *ReplayReport) error {
+	q := db.New(pool)
+	t, err := q.GetTotals(ctx)
+	if err != nil {
+		return fmt.Errorf("summarise rebuilt projection: %w", err)
+	}
+	rep.Ballots, rep.DeadLettered = t.VotesCast, t.DeadLettered
+	rows, err := q.ListRejectionTallies(ctx)
+	if err != nil {
+		return fmt.Errorf("summarise rebuilt projection: %w", err)
+	}
+	for _, reason := range domain.RejectionReasons() {
+		rep.Rejected[reason.String()] = 0
+	}
+	for _, row := range rows {
+		rep.Rejected[row.Reason] = row.Count
+	}
+	return nil
+}
+
+// compared lists each projection table with the columns that must agree
+// (times of recording are left out: they say when, not what).
+var compared = []struct{ table, columns string }{
+	{"candidates", "candidate_id, name, party, biography, platform, photo_url"},
+	{"voters", "voter_id, gender, birth_date, region, city, registered_at"},
+	{"ballots", "voter_id, vote_id, candidate_id, region, cast_at"},
+	{"rejections", "vote_id, reason, voter_id, cast_at"},
+	{"candidate_tallies", "candidate_id, votes"},
+	{"regions", "region, registered_voters, votes_cast"},
+	{"region_tallies", "region, candidate_id, votes"},
+	{"rejection_tallies", "reason, count"},
+	{"timeline", "minute, candidate_id, votes"},
+	{"demographic_tallies", "dimension, bucket, candidate_id, votes"},
+	{"dead_letters", `topic, partition, "offset", reason, payload`},
+	{"applied_offsets", "topic, partition, next_offset"},
+}
+
+// compareProjections diffs every table of two projection schemas.
+func compareProjections(ctx context.Context, tx pgx.Tx, live, rebuilt string) ([]TableDiff, int, error) {
+	var diffs []TableDiff
+	for _, c := range compared {
+		a, b := ident(live)+"."+ident(c.table), ident(rebuilt)+"."+ident(c.table)
+		q := fmt.Sprintf(`SELECT 'live', row(x.*)::text FROM (SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s) x
+			UNION ALL SELECT 'rebuilt', row(y.*)::text FROM (SELECT %[1]s FROM %[3]s EXCEPT ALL SELECT %[1]s FROM %[2]s) y`, c.columns, a, b)
+		rows, err := tx.Query(ctx, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("compare %s: %w", c.table, err)
+		}
+		d := TableDiff{Table: c.table}
+		for rows.Next() {
+			var side, row string
+			if err := rows.Scan(&side, &row); err != nil {
+				rows.Close()
+				return nil, 0, fmt.Errorf("compare %s: %w", c.table, err)
+			}
+			if side == "live" {
+				d.OnlyLive++
+			} else {
+				d.OnlyRebuilt++
+			}
+			if len(d.Examples) < 5 {
+				d.Examples = append(d.Examples, side+": "+row)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, 0, fmt.Errorf("compare %s: %w", c.table, err)
+		}
+		if d.OnlyLive+d.OnlyRebuilt > 0 {
+			diffs = append(diffs, d)
+		}
+	}
+	return diffs, len(compared), nil
+}
+
+// FormatDiffs renders differences for people.
+func FormatDiffs(diffs []TableDiff) string {
+	var b strings.Builder
+	for _, d := range diffs {
+		fmt.Fprintf(&b, "%s: %d rows only in the live projection, %d only in the rebuilt one\n", d.Table, d.OnlyLive, d.OnlyRebuilt)
+		for _, e := range d.Examples {
+			fmt.Fprintf(&b, "    %s\n", e)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,147 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/sql/db"
+)
+
+// AuditCheck is one internal consistency check of the projection.
+type AuditCheck struct {
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// Audit checks, in one snapshot, that the projection agrees with itself:
+// tallies with ballots, regions with tallies and the register, rejection
+// counts with rejections, and that turnout never exceeds 100 %.
+func (r *Results) Audit(ctx context.Context) ([]AuditCheck, error) {
+	var out []AuditCheck
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		rows, err := q.AuditProjection(ctx)
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			out = append(out, AuditCheck{row.CheckName, row.Ok, row.Detail})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit projection: %w", err)
+	}
+	return out, nil
+}
+
+// PartitionStatus is how far the projection has got in one partition.
+type PartitionStatus struct {
+	Topic     string
+	Partition int32
+	// Applied is the next offset to apply; End the log's end (-1 unknown).
+	Applied, End int64
+	Lag          int64
+	LastEventAt  time.Time
+}
+
+// Status is the state of the projection at a glance.
+type Status struct {
+	BuiltAt       time.Time
+	BuiltBy       string
+	Partitions    []PartitionStatus
+	EventsApplied map[string]int64
+	Lag           map[string]int64
+	// NewestEvent is the newest event time applied; Staleness is now minus
+	// it (zero when nothing is applied).
+	NewestEvent  time.Time
+	Staleness    time.Duration
+	VotesCast    int64
+	Rejected     map[string]int64
+	DeadLettered int64
+	UpdatedAt    time.Time
+	// LogReachable is false when the log's ends could not be read, in which
+	// case End and Lag are unknown.
+	LogReachable bool
+}
+
+// Status reads the projection's state; ends (may be nil) gives the log's
+// ends for lag.
+func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, error) {
+	st := Status{EventsApplied: map[string]int64{}, Lag: map[string]int64{}, Rejected: map[string]int64{}}
+	var applied []db.AppliedOffset
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		meta, err := q.GetProjectionMeta(ctx)
+		if err != nil {
+			return err
+		}
+		st.BuiltAt, st.BuiltBy = meta.BuiltAt.Time, meta.BuiltBy
+		if applied, err = q.ListAppliedOffsets(ctx, replayTopics); err != nil {
+			return err
+		}
+		t, err := q.GetTotals(ctx)
+		if err != nil {
+			return err
+		}
+		st.VotesCast, st.DeadLettered, st.UpdatedAt = t.VotesCast, t.DeadLettered, t.UpdatedAt.Time
+		for _, reason := range domain.RejectionReasons() {
+			st.Rejected[reason.String()] = 0
+		}
+		rows, err := q.ListRejectionTallies(ctx)
+		for _, row := range rows {
+			st.Rejected[row.Reason] = row.Count
+		}
+		return err
+	})
+	if err != nil {
+		return Status{}, fmt.Errorf("read status: %w", err)
+	}
+	type key struct {
+		topic string
+		p     int32
+	}
+	have := map[key]db.AppliedOffset{}
+	for _, a := range applied {
+		have[key{a.Topic, a.Partition}] = a
+		st.EventsApplied[a.Topic] += a.NextOffset
+		if a.LastEventAt.Valid && a.LastEventAt.Time.After(st.NewestEvent) {
+			st.NewestEvent = a.LastEventAt.Time
+		}
+	}
+	if !st.NewestEvent.IsZero() {
+		st.Staleness = time.Since(st.NewestEvent)
+	}
+	st.LogReachable = ends != nil
+	for _, topic := range replayTopics {
+		var hwm map[int32]int64
+		if ends != nil {
+			if hwm, err = ends(ctx, topic); err != nil {
+				st.LogReachable = false
+				hwm = nil
+			}
+		}
+		parts := map[int32]bool{}
+		for p := range hwm {
+			parts[p] = true
+		}
+		for k := range have {
+			if k.topic == topic {
+				parts[k.p] = true
+			}
+		}
+		for _, p := range slices.Sorted(maps.Keys(parts)) {
+			a := have[key{topic, p}]
+			ps := PartitionStatus{Topic: topic, Partition: p, Applied: a.NextOffset, End: -1, Lag: -1, LastEventAt: a.LastEventAt.Time}
+			if end, ok := hwm[p]; ok {
+				ps.End, ps.Lag = end, max(0, end-a.NextOffset)
+				st.Lag[topic] += ps.Lag
+			}
+			st.Partitions = append(st.Partitions, ps)
+		}
+	}
+	return st, nil
+}
