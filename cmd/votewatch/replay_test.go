@@ -13,8 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
 )
 
 func (p *pipeline) rebuilder(t *testing.T) *projections.Rebuilder {
