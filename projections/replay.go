@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/sql/db"
@@ -467,67 +468,93 @@ func decodeRecords[E any](ctx context.Context, store *Store, topic string, recs 
 // set-based SQL: the replay's fast path.
 func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, from, to map[int32]int64, progress func(int)) (int64, error) {
 	const flushAt = 50_000
-	rows := make([][]any, 0, flushAt)
-	flush := func() error {
-		if len(rows) == 0 {
-			return nil
-		}
-		_, err := pool.CopyFrom(ctx, pgx.Identifier{"staged_votes"},
-			[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at"}, pgx.CopyFromRows(rows))
-		rows = rows[:0]
-		if err != nil {
-			return fmt.Errorf("copy votes: %w", err)
-		}
-		return nil
-	}
-	var n int64
-	err := r.log.ReadRange(ctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
-		n += int64(len(recs))
-		defer progress(len(recs))
-		for _, rec := range recs {
-			ev, err := domain.DecodeVoteCast(rec.Value)
-			if err != nil {
-				pos := Position{Topic: domain.TopicVotes, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
-				if err := store.RecordDeadLetter(ctx, pos, err.Error(), rec.Value); err != nil {
-					return err
-				}
-				continue
-			}
-			v := ev.Vote
-			id, err := uuid.Parse(v.ID())
-			if err != nil {
-				return fmt.Errorf("vote id %q: %w", v.ID(), err)
-			}
-			rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt()})
-			if len(rows) == flushAt {
-				if err := flush(); err != nil {
-					return err
-				}
+	started := time.Now()
+	// Reading and decoding overlap with COPY: one goroutine fills chunks,
+	// another writes them.
+	chunks := make(chan [][]any, 2)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		for rows := range chunks {
+			if _, err := pool.CopyFrom(gctx, pgx.Identifier{"staged_votes"},
+				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at"}, pgx.CopyFromRows(rows)); err != nil {
+				return fmt.Errorf("copy votes: %w", err)
 			}
 		}
 		return nil
 	})
-	if err == nil {
-		err = flush()
-	}
-	if err != nil {
+	var n int64
+	g.Go(func() error {
+		defer close(chunks)
+		rows := make([][]any, 0, flushAt)
+		send := func() error {
+			select {
+			case chunks <- rows:
+				rows = make([][]any, 0, flushAt)
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		err := r.log.ReadRange(gctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
+			n += int64(len(recs))
+			defer progress(len(recs))
+			for _, rec := range recs {
+				ev, err := domain.DecodeVoteCast(rec.Value)
+				if err != nil {
+					pos := Position{Topic: domain.TopicVotes, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
+					if err := store.RecordDeadLetter(gctx, pos, err.Error(), rec.Value); err != nil {
+						return err
+					}
+					continue
+				}
+				v := ev.Vote
+				id, err := uuid.Parse(v.ID())
+				if err != nil {
+					return fmt.Errorf("vote id %q: %w", v.ID(), err)
+				}
+				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt()})
+				if len(rows) == flushAt {
+					if err := send(); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err == nil && len(rows) > 0 {
+			err = send()
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return n, fmt.Errorf("replay votes: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	loaded := time.Now()
+	defer func() { r.logger.Info("bulk votes", "votes", n, "load", loaded.Sub(started), "fold", time.Since(loaded)) }()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		step := time.Now()
+		lap := func(what string) {
+			r.logger.Debug("fold step", "step", what, "took", time.Since(step))
+			step = time.Now()
+		}
+		defer lap("offsets")
 		// The fold sorts every staged vote twice; let it do so in memory.
 		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
 			return err
 		}
-		if _, err := q.FoldStagedBallots(ctx); err != nil {
-			return fmt.Errorf("fold ballots: %w", err)
+		if _, err := q.FoldStagedVotes(ctx); err != nil {
+			return fmt.Errorf("fold ballots and tallies: %w", err)
 		}
+		lap("ballots and tallies")
 		if _, err := q.FoldStagedRejections(ctx); err != nil {
 			return fmt.Errorf("fold rejections: %w", err)
 		}
-		if err := q.RecountTallies(ctx); err != nil {
-			return fmt.Errorf("count tallies: %w", err)
+		lap("rejections")
+		if err := q.CountRejections(ctx); err != nil {
+			return fmt.Errorf("count rejections: %w", err)
 		}
+		lap("rejection counts")
 		staged, err := q.StagedPositions(ctx)
 		if err != nil {
 			return fmt.Errorf("staged positions: %w", err)

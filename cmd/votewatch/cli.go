@@ -18,6 +18,16 @@ type CLI struct {
 	Verify   VerifyCmd   `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
 	Status   StatusCmd   `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
 	DLQ      DLQCmd      `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
+	Bench    BenchCmd    `cmd:"" help:"Measure, in one run on this machine, the COPY ceiling and the replay rate (see BENCHMARKS.md)."`
+}
+
+// BenchCmd measures throughput on an embedded broker and a private (or
+// DATABASE_URL) PostgreSQL.
+type BenchCmd struct {
+	Votes       int    `help:"Votes in the benchmark election." default:"500000"`
+	Quick       bool   `help:"A small run (50,000 votes) for CI smoke tests."`
+	DatabaseURL string `help:"PostgreSQL to use (default: a private cluster in a temporary directory)." env:"DATABASE_URL"`
+	JSONOut     string `help:"Also write the results as JSON to this file." name:"json-out"`
 }
 
 // AdminFlags locate the database and Kafka for the maintenance commands;

@@ -20,29 +20,15 @@ func (q *Queries) ClearStagedVotes(ctx context.Context) error {
 	return err
 }
 
-const foldStagedBallots = `-- name: FoldStagedBallots :execrows
-
-INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at)
-SELECT DISTINCT ON (s.voter_id) s.voter_id, s.vote_id, s.candidate_id, v.region, s.cast_at
-FROM staged_votes s
-JOIN voters v ON v.voter_id = s.voter_id
-JOIN candidates c ON c.candidate_id = s.candidate_id
-ORDER BY s.voter_id, s.partition, s."offset"
-ON CONFLICT (voter_id) DO NOTHING
+const countRejections = `-- name: CountRejections :exec
+INSERT INTO rejection_tallies (reason, count)
+SELECT r.reason, count(*) FROM rejections r GROUP BY r.reason
 `
 
-// The bulk path of a replay. Votes are COPYed into staged_votes, then
-// folded in set-wise by these statements, in this order, into a fresh
-// projection whose candidates and voters are already registered. The rules
-// are the live path's: the first eligible vote of a voter in log order wins
-// (all of a voter's votes share a partition, so offset order is log order);
-// every vote_id is decided once, at its first occurrence.
-func (q *Queries) FoldStagedBallots(ctx context.Context) (int64, error) {
-	result, err := q.db.Exec(ctx, foldStagedBallots)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// Rejection tallies of a fresh projection, from its rejections.
+func (q *Queries) CountRejections(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, countRejections)
+	return err
 }
 
 const foldStagedRejections = `-- name: FoldStagedRejections :execrows
@@ -56,7 +42,9 @@ FROM (
             WHEN b.vote_id <> f.vote_id THEN 'duplicate_voter'
         END AS reason
     FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at
-          FROM staged_votes s ORDER BY s.vote_id, s.partition, s."offset") f
+          FROM staged_votes s
+          WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.voter_id = s.voter_id AND x.vote_id = s.vote_id)
+          ORDER BY s.vote_id, s.partition, s."offset") f
     LEFT JOIN voters v ON v.voter_id = f.voter_id
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
     LEFT JOIN ballots b ON b.voter_id = f.voter_id
@@ -65,12 +53,80 @@ WHERE k.reason IS NOT NULL
 ON CONFLICT (vote_id) DO NOTHING
 `
 
+// Only staged votes that did not become a ballot can be rejections (the
+// anti-join leaves few rows to classify: redeliveries and real rejects).
 func (q *Queries) FoldStagedRejections(ctx context.Context) (int64, error) {
 	result, err := q.db.Exec(ctx, foldStagedRejections)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const foldStagedVotes = `-- name: FoldStagedVotes :one
+
+WITH winners AS MATERIALIZED (
+    SELECT DISTINCT ON (s.voter_id) s.voter_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date
+    FROM staged_votes s
+    JOIN voters v ON v.voter_id = s.voter_id
+    JOIN candidates c ON c.candidate_id = s.candidate_id
+    ORDER BY s.voter_id, s.partition, s."offset"
+),
+inserted AS (
+    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at)
+    SELECT w.voter_id, w.vote_id, w.candidate_id, w.region, w.cast_at FROM winners w
+),
+counts AS MATERIALIZED (
+    SELECT w.region, w.candidate_id, date_trunc('minute', w.cast_at) AS minute, count(*) AS n
+    FROM winners w GROUP BY 1, 2, 3
+),
+candidates_counted AS (
+    INSERT INTO candidate_tallies (candidate_id, votes)
+    SELECT k.candidate_id, sum(k.n) FROM counts k GROUP BY k.candidate_id
+),
+regions_counted AS (
+    INSERT INTO region_tallies (region, candidate_id, votes)
+    SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
+),
+turnout AS (
+    UPDATE regions g SET votes_cast = t.n
+    FROM (SELECT k.region, sum(k.n) AS n FROM counts k GROUP BY k.region) t
+    WHERE g.region = t.region
+),
+minutes AS (
+    INSERT INTO timeline (minute, candidate_id, votes)
+    SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
+),
+demographics AS (
+    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
+    SELECT x.dimension, x.bucket, g.candidate_id, sum(g.n)
+    FROM (
+        SELECT w.candidate_id, w.gender, w.birth_date, (w.cast_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
+        FROM winners w GROUP BY 1, 2, 3, 4
+    ) g
+    CROSS JOIN LATERAL (VALUES ('gender', g.gender), ('age_band', age_band(g.birth_date, g.day::timestamp AT TIME ZONE 'UTC'))) x(dimension, bucket)
+    GROUP BY x.dimension, x.bucket, g.candidate_id
+)
+SELECT count(*)::bigint AS ballots FROM winners
+`
+
+// The bulk path of a replay. Votes are COPYed into staged_votes, then
+// folded in set-wise by these statements, in this order, into a fresh
+// projection whose candidates and voters are already registered. The rules
+// are the live path's: the first eligible vote of a voter in log order wins
+// (all of a voter's votes share a partition, so offset order is log order);
+// every vote_id is decided once, at its first occurrence.
+// Inserts the ballots (the first eligible vote of each voter) and every
+// vote tally from one sorted pass over the staged votes, joined once with
+// the register. Only for a fresh projection: its ballots and tallies must
+// be empty, and nothing else may write it.
+// Age bands are computed per group (voters born the same day who voted the
+// same day for the same candidate), not per ballot: far fewer calls.
+func (q *Queries) FoldStagedVotes(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, foldStagedVotes)
+	var ballots int64
+	err := row.Scan(&ballots)
+	return ballots, err
 }
 
 const getProjectionMeta = `-- name: GetProjectionMeta :one
@@ -101,49 +157,6 @@ type MarkBuiltParams struct {
 
 func (q *Queries) MarkBuilt(ctx context.Context, arg MarkBuiltParams) error {
 	_, err := q.db.Exec(ctx, markBuilt, arg.BuiltBy, arg.Watermarks)
-	return err
-}
-
-const recountTallies = `-- name: RecountTallies :exec
-WITH
-candidates_counted AS (
-    INSERT INTO candidate_tallies (candidate_id, votes)
-    SELECT b.candidate_id, count(*) FROM ballots b GROUP BY b.candidate_id
-),
-regions_counted AS (
-    INSERT INTO region_tallies (region, candidate_id, votes)
-    SELECT b.region, b.candidate_id, count(*) FROM ballots b GROUP BY b.region, b.candidate_id
-),
-turnout AS (
-    UPDATE regions g SET votes_cast = n.votes
-    FROM (SELECT b.region, count(*) AS votes FROM ballots b GROUP BY b.region) n
-    WHERE g.region = n.region
-),
-minutes AS (
-    INSERT INTO timeline (minute, candidate_id, votes)
-    SELECT date_trunc('minute', b.cast_at), b.candidate_id, count(*) FROM ballots b GROUP BY 1, 2
-),
-demographics AS (
-    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
-    SELECT d.dimension, d.bucket, d.candidate_id, count(*)
-    FROM (
-        SELECT 'gender' AS dimension, v.gender AS bucket, b.candidate_id
-        FROM ballots b JOIN voters v ON v.voter_id = b.voter_id
-        UNION ALL
-        SELECT 'age_band', age_band(v.birth_date, b.cast_at), b.candidate_id
-        FROM ballots b JOIN voters v ON v.voter_id = b.voter_id
-    ) d
-    GROUP BY d.dimension, d.bucket, d.candidate_id
-)
-INSERT INTO rejection_tallies (reason, count)
-SELECT r.reason, count(*) FROM rejections r GROUP BY r.reason
-`
-
-// Computes every vote tally from ballots and rejections. Only for a fresh
-// projection whose tallies are still empty and that nothing else writes (a
-// replay's, right after its bulk load).
-func (q *Queries) RecountTallies(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, recountTallies)
 	return err
 }
 

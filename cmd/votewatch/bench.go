@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// benchResult is one measured figure.
+type benchResult struct {
+	Name    string  `json:"name"`
+	Count   int64   `json:"count"`
+	Seconds float64 `json:"seconds"`
+	PerSec  float64 `json:"per_second"`
+	Note    string  `json:"note,omitempty"`
+}
+
+// Run publishes an election to an in-memory broker, then measures in the
+// same run the rate at which this PostgreSQL COPYs the ballot rows (the
+// ceiling for the projection's writes) and the rate of a full replay.
+func (c *BenchCmd) Run(env *Env) error {
+	ctx, log := env.Ctx, env.Log
+	if c.Quick {
+		c.Votes = 50_000
+	}
+	var cleanup closers
+	defer cleanup.run()
+
+	dsn := c.DatabaseURL
+	if dsn == "" {
+		dir, err := os.MkdirTemp("", "votewatch-bench-")
+		if err != nil {
+			return err
+		}
+		_ = os.Chmod(dir, 0o755)
+		cleanup.add(func() { _ = os.RemoveAll(dir) })
+		cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{Dir: dir, Logger: log})
+		if err != nil {
+			return err
+		}
+		cleanup.add(func() { _ = cluster.Stop(context.Background()) })
+		dsn = cluster.DSN()
+	}
+	pool, err := postgres.Connect(ctx, dsn, 8)
+	if err != nil {
+		return err
+	}
+	cleanup.add(pool.Close)
+	if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+postgres.Schema+" CASCADE; DROP SCHEMA IF EXISTS bench CASCADE"); err != nil {
+		return fmt.Errorf("reset benchmark database: %w", err)
+	}
+	if err := migrate(ctx, log, pool); err != nil {
+		return err
+	}
+	broker, err := kafka.StartBroker(kafka.BrokerConfig{}, log)
+	if err != nil {
+		return err
+	}
+	cleanup.add(broker.Close)
+	kcfg, klog, err := openKafka(ctx, KafkaFlags{Partitions: 64}, []string{broker.Addr()}, &cleanup)
+	if err != nil {
+		return err
+	}
+
+	cfg := simulator.DefaultElection()
+	voters := int(math.Ceil(float64(c.Votes)/cfg.Turnout)) + 1
+	election, err := simulator.Generate(cfg, voters, time.Now())
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return err
+	}
+	cleanup.add(func() { _ = pub.Close() })
+	sim, err := simulator.New(simulator.Config{Election: election, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil }}, pub, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "publishing %d voters and %d votes…\n", voters, c.Votes)
+	if err := sim.Register(ctx); err != nil {
+		return err
+	}
+	region := map[string]string{}
+	for _, v := range election.Voters {
+		region[v.Voter.ID()] = v.Voter.Region().String()
+	}
+	plan := simulator.NewVotePlan(election, simulator.Faults{})
+	rows := make([][]any, 0, c.Votes)
+	batch := make([]*message.Message, 0, 5000)
+	for len(rows) < c.Votes {
+		msgs, ok := plan.Next(time.Now())
+		if !ok {
+			break
+		}
+		ev, err := domain.DecodeVoteCast(msgs[0].Payload)
+		if err != nil {
+			return err
+		}
+		v := ev.Vote
+		id, _ := uuid.Parse(v.ID())
+		rows = append(rows, []any{v.VoterID(), id, v.CandidateID(), region[v.VoterID()], v.CastAt()})
+		batch = append(batch, msgs...)
+		if len(batch) >= 5000 {
+			if err := pub.Publish(domain.TopicVotes, batch...); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := pub.Publish(domain.TopicVotes, batch...); err != nil {
+		return err
+	}
+
+	var results []benchResult
+	// 1. The ceiling: COPY the same ballot rows into a table with the same
+	// key as ballots.
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA bench; CREATE TABLE bench.ballots (LIKE `+postgres.Schema+`.ballots INCLUDING ALL)`); err != nil {
+		return fmt.Errorf("create copy target: %w", err)
+	}
+	start := time.Now()
+	n, err := pool.CopyFrom(ctx, pgx.Identifier{"bench", "ballots"}, []string{"voter_id", "vote_id", "candidate_id", "region", "cast_at"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("copy ballots: %w", err)
+	}
+	copyTime := time.Since(start)
+	results = append(results, benchResult{Name: "copy_limit", Count: n, Seconds: copyTime.Seconds(), PerSec: float64(n) / copyTime.Seconds(),
+		Note: "COPY of the ballot rows into a table with ballots' indexes"})
+
+	// 2. A full replay of the election from the log.
+	rb, err := newRebuilder(log, pool, dsn, kcfg, klog)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	rep, err := rb.Run(ctx, projections.ReplayOptions{Mode: projections.ReplaySwap})
+	if err != nil {
+		return err
+	}
+	results = append(results,
+		benchResult{Name: "replay_votes", Count: rep.BulkVotes, Seconds: rep.BulkVoteTime.Seconds(), PerSec: float64(rep.BulkVotes) / rep.BulkVoteTime.Seconds(),
+			Note: "votes read from Kafka, decoded, COPYed to staging and folded into every tally"},
+		benchResult{Name: "replay_total", Count: rep.EventsRead[domain.TopicCandidates] + rep.EventsRead[domain.TopicVoters] + rep.EventsRead[domain.TopicVotes],
+			Seconds: rep.Duration.Seconds(), PerSec: rep.Rate(), Note: "every event (voters too), schema creation to swap"},
+	)
+	if rep.Ballots != int64(len(rows)) {
+		return fmt.Errorf("replay counted %d votes, want %d", rep.Ballots, len(rows))
+	}
+
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nmeasure\tcount\tseconds\tper second\tnote")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\n", r.Name, r.Count, r.Seconds, r.PerSec, r.Note)
+	}
+	ratio := results[1].PerSec / results[0].PerSec
+	fmt.Fprintf(tw, "replay votes / COPY limit\t\t\t%.2f\t\n", ratio)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if c.JSONOut != "" {
+		out, _ := json.MarshalIndent(map[string]any{"votes": c.Votes, "cpus": runtime.NumCPU(), "results": results, "replay_over_copy": ratio}, "", "  ")
+		if err := os.WriteFile(c.JSONOut, append(out, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
