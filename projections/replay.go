@@ -530,7 +530,9 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 		return n, fmt.Errorf("replay votes: %w", err)
 	}
 	loaded := time.Now()
-	defer func() { r.logger.Info("bulk votes", "votes", n, "load", loaded.Sub(started), "fold", time.Since(loaded)) }()
+	defer func() {
+		r.logger.Info("bulk votes", "votes", n, "load", loaded.Sub(started), "fold", time.Since(loaded))
+	}()
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		step := time.Now()
