@@ -202,3 +202,44 @@ func TestInterruptedReplayLeavesLiveUntouched(t *testing.T) {
 		t.Errorf("after the second replay:\nbefore %+v\nafter  %+v", before, after)
 	}
 }
+
+func TestDLQReplayRepublishesWhatDecodesNow(t *testing.T) {
+	p := startPipeline(t, 4)
+	e := buildElection()
+	p.produce(t, e.records...)
+	p.waitFor(t, e, 0)
+
+	// A vote dead-lettered by an older, stricter decoder: valid today.
+	voter := e.voterIDs[230]
+	p.produce(t, record("votes.dlq", voter, vote(99_999, voter, "c-cy")))
+
+	code, out := p.cli(t, "dlq", "replay", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would re-publish") || !strings.Contains(out, "still invalid") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+	var s summaryResp
+	p.get(t, "/api/v1/summary", &s)
+	if s.VotesCast != e.counted {
+		t.Fatalf("a dry run changed the count: %d, want %d", s.VotesCast, e.counted)
+	}
+
+	code, out = p.cli(t, "dlq", "replay")
+	if code != 0 || !strings.Contains(out, "1 dead letters decode now") {
+		t.Fatalf("dlq replay: exit %d\n%s", code, out)
+	}
+	testutil.Eventually(t, 30*time.Second, "the re-published vote counted", func() (bool, string) {
+		s = summaryResp{}
+		p.get(t, "/api/v1/summary", &s)
+		return s.VotesCast == e.counted+1, fmt.Sprintf("%+v", s)
+	})
+	// Running it again re-publishes nothing: its progress is committed.
+	code, out = p.cli(t, "dlq", "replay")
+	if code != 0 || !strings.Contains(out, "0 dead letters decode now") {
+		t.Errorf("second dlq replay: exit %d\n%s", code, out)
+	}
+	time.Sleep(time.Second)
+	p.get(t, "/api/v1/summary", &s)
+	if s.VotesCast != e.counted+1 {
+		t.Errorf("votes cast %d after a second dlq replay, want %d", s.VotesCast, e.counted+1)
+	}
+}

@@ -2,9 +2,11 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -25,6 +27,9 @@ func CommittedOffsets(ctx context.Context, cfg Config, group, topic string) (map
 	}
 	defer cl.Close()
 	resp, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return map[int32]int64{}, nil // never committed: start at the beginning
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch offsets of %s: %w", group, err)
 	}
