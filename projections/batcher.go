@@ -28,6 +28,12 @@ type BatcherConfig struct {
 	Writers int
 	// ApplyTimeout bounds one batch, including its retries (default 30s).
 	ApplyTimeout time.Duration
+	// Linger is how long a writer waits, after the first item of a batch,
+	// for more to arrive (0: none). With one message in flight per
+	// partition, messages come in bursts as a commit acknowledges many at
+	// once; a millisecond or two of patience turns those bursts into one
+	// batch instead of many tiny ones.
+	Linger time.Duration
 }
 
 func (c *BatcherConfig) setDefaults() {
@@ -44,8 +50,8 @@ func (c *BatcherConfig) setDefaults() {
 
 // Validate reports a configuration that cannot work.
 func (c BatcherConfig) Validate() error {
-	if c.MaxBatch < 1 || c.Writers < 1 || c.ApplyTimeout <= 0 {
-		return fmt.Errorf("batcher %q: MaxBatch, Writers and ApplyTimeout must be positive", c.Name)
+	if c.MaxBatch < 1 || c.Writers < 1 || c.ApplyTimeout <= 0 || c.Linger < 0 {
+		return fmt.Errorf("batcher %q: MaxBatch, Writers and ApplyTimeout must be positive, Linger not negative", c.Name)
 	}
 	return nil
 }
@@ -57,9 +63,9 @@ type request[T any] struct {
 
 // Batcher is a group commit: concurrent Submit calls are gathered into one
 // transaction, and each caller returns only after the transaction holding
-// its item has committed. No linger is added: a batch is whatever arrived
-// while the previous one was being written, so batches grow with load and
-// an idle system answers at once.
+// its item has committed. A batch is whatever arrived while the previous
+// one was being written, plus what arrives within Linger, so batches grow
+// with load.
 type Batcher[T any] struct {
 	cfg    BatcherConfig
 	apply  ApplyFunc[T]
@@ -128,14 +134,32 @@ func (b *Batcher[T]) write(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		var linger <-chan time.Time
+		var timer *time.Timer
+		if b.cfg.Linger > 0 {
+			timer = time.NewTimer(b.cfg.Linger)
+			linger = timer.C
+		}
 	gather:
 		for len(batch) < b.cfg.MaxBatch {
+			if linger == nil {
+				select {
+				case r := <-b.reqs:
+					batch = append(batch, r)
+				default:
+					break gather
+				}
+				continue
+			}
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
-			default:
+			case <-linger:
 				break gather
 			}
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		for _, r := range batch {
 			items = append(items, r.item)

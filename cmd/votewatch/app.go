@@ -210,7 +210,7 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 		return nil, err
 	}
 	if s.projector, err = projections.NewProjector(store, projections.ProjectorConfig{
-		Votes:         projections.BatcherConfig{MaxBatch: f.BatchSize, Writers: f.Writers},
+		Votes:         projections.BatcherConfig{MaxBatch: f.BatchSize, Writers: f.Writers, Linger: f.Linger},
 		Registrations: projections.BatcherConfig{MaxBatch: 2000, Writers: 1},
 	}, log); err != nil {
 		return nil, err

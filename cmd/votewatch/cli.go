@@ -24,10 +24,14 @@ type CLI struct {
 // BenchCmd measures throughput on an embedded broker and a private (or
 // DATABASE_URL) PostgreSQL.
 type BenchCmd struct {
-	Votes       int    `help:"Votes in the benchmark election." default:"500000"`
-	Quick       bool   `help:"A small run (50,000 votes) for CI smoke tests."`
-	DatabaseURL string `help:"PostgreSQL to use (default: a private cluster in a temporary directory)." env:"DATABASE_URL"`
-	JSONOut     string `help:"Also write the results as JSON to this file." name:"json-out"`
+	Votes       int           `help:"Votes in the benchmark election." default:"500000"`
+	Quick       bool          `help:"A small run (50,000 votes) for CI smoke tests."`
+	DatabaseURL string        `help:"PostgreSQL to use (default: a private cluster in a temporary directory)." env:"DATABASE_URL"`
+	JSONOut     string        `help:"Also write the results as JSON to this file." name:"json-out"`
+	Partitions  int32         `help:"Partitions of the benchmark topics." default:"64"`
+	Live        bool          `help:"Also measure the live projector (Kafka → Watermill → group commit) on the same votes." default:"true" negatable:""`
+	Writers     int           `help:"Live projector: vote batches in flight." default:"2"`
+	Linger      time.Duration `help:"Live projector: how long a vote batch waits to fill." default:"3ms"`
 }
 
 // AdminFlags locate the database and Kafka for the maintenance commands;
@@ -78,7 +82,7 @@ type DatabaseFlags struct {
 // KafkaFlags locate Kafka.
 type KafkaFlags struct {
 	KafkaBrokers []string `help:"Kafka bootstrap addresses (comma-separated)." env:"KAFKA_BROKERS" sep:","`
-	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them." default:"64" env:"VOTEWATCH_PARTITIONS"`
+	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them; the projector keeps one message in flight per partition." default:"256" env:"VOTEWATCH_PARTITIONS"`
 }
 
 // ProjectorFlags tune the projector.
@@ -86,6 +90,7 @@ type ProjectorFlags struct {
 	Group          string        `help:"Consumer group prefix; each topic gets <group>.<topic>." default:"votewatch-projector" env:"VOTEWATCH_GROUP"`
 	BatchSize      int           `help:"Most votes applied in one transaction." default:"1000" env:"VOTEWATCH_BATCH_SIZE"`
 	Writers        int           `help:"Vote batches in flight at once." default:"2" env:"VOTEWATCH_WRITERS"`
+	Linger         time.Duration `help:"How long a vote batch waits to fill after its first vote." default:"3ms" env:"VOTEWATCH_LINGER"`
 	SessionTimeout time.Duration `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
 }
 

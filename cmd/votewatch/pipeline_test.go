@@ -52,7 +52,7 @@ func startPipeline(t *testing.T, partitions int32) *pipeline {
 	p.klog = klog
 	t.Cleanup(func() { _ = klog.Close() })
 	proj, err := newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
-		Group: "test-projector", BatchSize: 100, Writers: 2, SessionTimeout: 6 * time.Second,
+		Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
 	}, klog)
 	if err != nil {
 		t.Fatal(err)

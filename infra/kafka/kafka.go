@@ -15,7 +15,7 @@ import (
 type Config struct {
 	// Brokers are the bootstrap addresses (host:port).
 	Brokers []string
-	// Partitions is the partition count of the event topics (default 64).
+	// Partitions is the partition count of the event topics (default 256).
 	// The projector holds one message in flight per partition, so this
 	// bounds its concurrency.
 	Partitions int32
@@ -27,7 +27,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Partitions == 0 {
-		c.Partitions = 64
+		c.Partitions = 256
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = 1
