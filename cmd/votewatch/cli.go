@@ -28,7 +28,7 @@ type BenchCmd struct {
 	Quick       bool          `help:"A small run (50,000 votes) for CI smoke tests."`
 	DatabaseURL string        `help:"PostgreSQL to use (default: a private cluster in a temporary directory)." env:"DATABASE_URL"`
 	JSONOut     string        `help:"Also write the results as JSON to this file." name:"json-out"`
-	Partitions  int32         `help:"Partitions of the benchmark topics." default:"64"`
+	Partitions  int32         `help:"Partitions of the benchmark topics." default:"256"`
 	Live        bool          `help:"Also measure the live projector (Kafka → Watermill → group commit) on the same votes." default:"true" negatable:""`
 	Writers     int           `help:"Live projector: vote batches in flight." default:"2"`
 	Linger      time.Duration `help:"Live projector: how long a vote batch waits to fill." default:"3ms"`
