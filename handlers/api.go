@@ -23,6 +23,40 @@ type API struct {
 	ready   ReadinessFunc
 	logEnds projections.HighWatermarksFunc
 	log     *slog.Logger
+	live    *Stream
+}
+
+// ServeFromSnapshots makes the summary, candidates and regions routes
+// answer from live's in-memory snapshot (at most its poll interval old)
+// instead of querying per request, with an ETag so clients and CDNs can
+// revalidate cheaply. Call before serving.
+func (a *API) ServeFromSnapshots(live *Stream) { a.live = live }
+
+// fromSnapshot answers from the cached snapshot when there is one; pick
+// chooses the answer (nil: not in the snapshot).
+func (a *API) fromSnapshot(w http.ResponseWriter, r *http.Request, pick func(*snapshot) []byte) bool {
+	if a.live == nil {
+		return false
+	}
+	snap := a.live.cached()
+	if snap == nil {
+		return false
+	}
+	body := pick(snap)
+	if body == nil {
+		return false
+	}
+	h := w.Header()
+	h.Set("ETag", snap.etag)
+	h.Set("Cache-Control", "public, max-age=1")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if match := r.Header.Get("If-None-Match"); match != "" && match == snap.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(body)
+	return true
 }
 
 // NewAPI returns the read API over results. logEnds reads the log's ends
@@ -82,7 +116,7 @@ type summaryJSON struct {
 }
 
 func (a *API) summary(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log) || a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.summary }) {
 		return
 	}
 	s, err := a.results.Summary(r.Context())
@@ -103,7 +137,7 @@ type candidateJSON struct {
 }
 
 func (a *API) candidates(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log) || a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.candidates }) {
 		return
 	}
 	cs, err := a.results.Candidates(r.Context())
@@ -141,7 +175,7 @@ func toRegionJSON(g projections.RegionResult) regionJSON {
 }
 
 func (a *API) regions(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log) || a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.regions }) {
 		return
 	}
 	gs, err := a.results.Regions(r.Context())
@@ -163,6 +197,9 @@ func (a *API) region(w http.ResponseWriter, r *http.Request) {
 	name, err := domain.NewRegion(r.PathValue("region"))
 	if err != nil {
 		writeError(w, r, a.log, err)
+		return
+	}
+	if a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.region[name.String()] }) {
 		return
 	}
 	g, err := a.results.Region(r.Context(), name)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,8 +16,11 @@ import (
 // StreamConfig tunes the live stream.
 type StreamConfig struct {
 	// Poll is how often the projection's watermark is checked (default
-	// 200ms): the bound on how stale a pushed page can be.
+	// 50ms): the bound on how stale a cached answer can be.
 	Poll time.Duration
+	// PushEvery is the least time between two pushes to browsers (default
+	// 200ms), so a busy election does not flood them.
+	PushEvery time.Duration
 	// Heartbeat keeps idle connections open through proxies (default 15s).
 	Heartbeat time.Duration
 	// MaxClients caps concurrent subscribers (default 2000).
@@ -32,10 +36,23 @@ type Stream struct {
 	results *projections.Results
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	clients map[chan []byte]struct{}
-	latest  []byte
-	done    chan struct{}
+	mu       sync.Mutex
+	clients  map[chan []byte]struct{}
+	latest   []byte
+	snap     *snapshot
+	lastPush time.Time
+	pending  bool // a snapshot not yet pushed to browsers
+	done     chan struct{}
+}
+
+// snapshot is the read API's answers, encoded once per projection change
+// and served to every reader from memory.
+type snapshot struct {
+	etag       string
+	summary    []byte
+	candidates []byte
+	regions    []byte
+	region     map[string][]byte
 }
 
 // NewStream returns a stream over results. Call Run.
@@ -44,7 +61,10 @@ func NewStream(results *projections.Results, cfg StreamConfig, log *slog.Logger)
 		return nil, errors.New("new stream: nil results or logger")
 	}
 	if cfg.Poll == 0 {
-		cfg.Poll = 200 * time.Millisecond
+		cfg.Poll = 50 * time.Millisecond
+	}
+	if cfg.PushEvery == 0 {
+		cfg.PushEvery = 200 * time.Millisecond
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = 15 * time.Second
@@ -67,12 +87,14 @@ func (s *Stream) Run(ctx context.Context) {
 			s.log.Warn("live stream: read watermark", "err", err)
 		}
 		if err == nil && (s.current() == nil || !mark.Equal(seen)) {
-			if b, err := dashboardBytes(ctx, s.results); err == nil {
+			if b, snap, err := s.build(ctx, mark); err == nil {
 				seen = mark
-				s.publish(b)
+				s.publish(b, snap)
 			} else if ctx.Err() == nil {
 				s.log.Warn("live stream: read dashboard", "err", err)
 			}
+		} else if s.pushDue() {
+			s.push()
 		}
 		select {
 		case <-ctx.Done():
@@ -88,17 +110,68 @@ func (s *Stream) current() []byte {
 	return s.latest
 }
 
-func (s *Stream) publish(b []byte) {
+// build reads the projection once and encodes every cached answer.
+func (s *Stream) build(ctx context.Context, mark time.Time) ([]byte, *snapshot, error) {
+	d, err := s.results.Dashboard(ctx, dashboardOptions)
+	if err != nil {
+		return nil, nil, err
+	}
+	dj := toDashboardJSON(d, time.Now())
+	snap := &snapshot{etag: fmt.Sprintf(`"%x"`, mark.UnixNano()), region: map[string][]byte{}}
+	enc := func(v any) ([]byte, error) {
+		b, err := json.Marshal(v)
+		return append(b, '\n'), err
+	}
+	var errs [4]error
+	snap.summary, errs[0] = enc(dj.Summary)
+	snap.candidates, errs[1] = enc(map[string]any{"candidates": dj.Candidates})
+	snap.regions, errs[2] = enc(map[string]any{"regions": dj.Regions})
+	for _, g := range dj.Regions {
+		snap.region[g.Region], _ = enc(g)
+	}
+	b, err := json.Marshal(dj)
+	errs[3] = err
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return b, snap, nil
+}
+
+func (s *Stream) publish(b []byte, snap *snapshot) {
+	s.mu.Lock()
+	s.latest, s.snap, s.pending = b, snap, true
+	s.mu.Unlock()
+	if s.pushDue() {
+		s.push()
+	}
+}
+
+func (s *Stream) pushDue() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.latest = b
+	return s.pending && time.Since(s.lastPush) >= s.cfg.PushEvery
+}
+
+// push sends the newest dashboard to every browser; a client still busy
+// with the previous one gets only the newest.
+func (s *Stream) push() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastPush, s.pending = time.Now(), false
 	for ch := range s.clients {
-		select { // keep only the newest snapshot per client
+		select {
 		case <-ch:
 		default:
 		}
-		ch <- b
+		ch <- s.latest
 	}
+}
+
+// cached returns the current snapshot, or nil before the first one.
+func (s *Stream) cached() *snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snap
 }
 
 func (s *Stream) subscribe() (chan []byte, bool) {

@@ -303,6 +303,7 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 	if err != nil {
 		return nil, err
 	}
+	api.ServeFromSnapshots(stream)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	handlers.RegisterDashboard(mux, stream)

@@ -427,3 +427,46 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+func TestReadAPIServesSnapshotsWithETags(t *testing.T) {
+	p := startPipeline(t, 4)
+	e := buildElection()
+	p.produce(t, e.records...)
+	p.waitFor(t, e, 0)
+	for _, path := range []string{"/api/v1/summary", "/api/v1/candidates", "/api/v1/regions", "/api/v1/regions/North"} {
+		resp, err := http.Get(p.api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		etag := resp.Header.Get("ETag")
+		if resp.StatusCode != http.StatusOK || etag == "" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age") {
+			t.Fatalf("GET %s: %d, ETag %q, Cache-Control %q", path, resp.StatusCode, etag, resp.Header.Get("Cache-Control"))
+		}
+		req, _ := http.NewRequest(http.MethodGet, p.api+path, nil)
+		req.Header.Set("If-None-Match", etag)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotModified {
+			t.Errorf("GET %s with its ETag: %d, want 304", path, resp.StatusCode)
+		}
+	}
+	// A new vote changes the snapshot, and so the ETag.
+	var before summaryResp
+	resp, _ := http.Get(p.api + "/api/v1/summary")
+	old := resp.Header.Get("ETag")
+	resp.Body.Close()
+	p.get(t, "/api/v1/summary", &before)
+	p.produce(t, record("votes", e.voterIDs[239], vote(77_777, e.voterIDs[239], "c-ada")))
+	testutil.Eventually(t, 10*time.Second, "a new ETag after a vote", func() (bool, string) {
+		resp, err := http.Get(p.api + "/api/v1/summary")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.Header.Get("ETag") != old, resp.Header.Get("ETag")
+	})
+}
