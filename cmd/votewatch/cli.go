@@ -32,6 +32,8 @@ type BenchCmd struct {
 	Live        bool          `help:"Also measure the live projector (Kafka → Watermill → group commit) on the same votes." default:"true" negatable:""`
 	Writers     int           `help:"Live projector: vote batches in flight." default:"2"`
 	Linger      time.Duration `help:"Live projector: how long a vote batch waits to fill." default:"3ms"`
+
+	brokers []string
 }
 
 // AdminFlags locate the database and Kafka for the maintenance commands;
