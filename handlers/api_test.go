@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,109 @@ func TestNoResponseNamesAVoter(t *testing.T) {
 		if strings.Contains(raw, "v-") || strings.Contains(raw, "voter_id") {
 			t.Errorf("%s reveals a voter: %s", path, raw)
 		}
+	}
+}
+
+func TestResultsCSVHasEveryRegionAndCandidate(t *testing.T) {
+	t.Parallel()
+	srv := seededAPI(t, func(context.Context) error { return nil })
+	resp, err := http.Get(srv.URL + "/api/v1/results.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	records, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(records[0], ","); got != "region,candidate_id,candidate,party,votes,share_of_region,region_votes_cast,region_registered_voters,region_turnout" {
+		t.Errorf("header %s", got)
+	}
+	// 2 regions × 2 candidates, zeros included; 3 votes counted in all.
+	if len(records) != 5 {
+		t.Fatalf("%d rows, want 4 and a header: %v", len(records)-1, records)
+	}
+	var total int
+	for _, r := range records[1:] {
+		n, err := strconv.Atoi(r[4])
+		if err != nil {
+			t.Fatalf("votes %q", r[4])
+		}
+		total += n
+	}
+	if total != 3 {
+		t.Errorf("votes in the export sum to %d, want 3", total)
+	}
+}
+
+func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
+	t.Parallel()
+	pool := testutil.Pool(t)
+	store, _ := projections.NewStore(pool, func(context.Context, string) (map[int32]int64, error) { return nil, nil })
+	party, _ := domain.NewParty("=HYPERLINK(\"x\")")
+	c, _ := domain.NewCandidate("c-x", "+cmd", party, "", "", "")
+	if err := store.ApplyCandidates(context.Background(), []projections.Envelope[domain.CandidateRegistered]{{Event: domain.CandidateRegistered{Candidate: c}}}); err != nil {
+		t.Fatal(err)
+	}
+	region, _ := domain.NewRegion("North")
+	at := time.Now().UTC()
+	v, _ := domain.NewVoter("v-1", "N", "f", at.AddDate(-30, 0, 0), region, "C", at)
+	if _, err := store.ApplyVoters(context.Background(), []projections.Envelope[domain.VoterRegistered]{{Event: domain.VoterRegistered{Voter: v}}}); err != nil {
+		t.Fatal(err)
+	}
+	results, _ := projections.NewResults(pool)
+	api, _ := handlers.NewAPI(results, func(context.Context) error { return nil }, nil, slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/results.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(body), ",+cmd") || strings.Contains(string(body), `,"=HYPERLINK`) {
+		t.Errorf("a cell starts with a formula character:\n%s", body)
+	}
+}
+
+func TestTimelineAndDashboard(t *testing.T) {
+	t.Parallel()
+	srv := seededAPI(t, func(context.Context) error { return nil })
+	code, body, _ := fetch(t, http.MethodGet, srv.URL+"/api/v1/timeline?minutes=30")
+	if code != http.StatusOK || body["minutes"] != 30.0 {
+		t.Fatalf("timeline: %d %v", code, body)
+	}
+	points := body["timeline"].([]any)
+	if len(points) != 1 {
+		t.Fatalf("timeline points %v, want the one minute of votes", points)
+	}
+	votes := points[0].(map[string]any)["votes"].(map[string]any)
+	if votes["c-ada"] != 2.0 || votes["c-bob"] != 1.0 {
+		t.Errorf("timeline votes %v", votes)
+	}
+	for _, bad := range []string{"0", "1441", "ten", "-5"} {
+		if code, body, _ := fetch(t, http.MethodGet, srv.URL+"/api/v1/timeline?minutes="+bad); code != http.StatusBadRequest ||
+			body["error"].(map[string]any)["field"] != "minutes" {
+			t.Errorf("minutes=%s: %d %v", bad, code, body)
+		}
+	}
+	code, body, raw := fetch(t, http.MethodGet, srv.URL+"/api/v1/dashboard")
+	if code != http.StatusOK {
+		t.Fatalf("dashboard: %d", code)
+	}
+	if got := keys(body); !slices.Equal(got, []string{"breakdowns", "candidates", "generated_at", "monitoring", "parties", "regions", "summary", "timeline"}) {
+		t.Errorf("dashboard keys %v", got)
+	}
+	if strings.Contains(raw, "v-") {
+		t.Errorf("the dashboard names a voter: %s", raw)
+	}
+	gender := body["breakdowns"].(map[string]any)["gender"].([]any)
+	if len(gender) != 1 || gender[0].(map[string]any)["votes"] != 3.0 {
+		t.Errorf("gender breakdown %v", gender)
 	}
 }
