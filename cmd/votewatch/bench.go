@@ -224,20 +224,11 @@ func (c *BenchCmd) Run(env *Env) error {
 // fast as the broker takes them and timed from the first counted vote to
 // the last.
 func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, voters int64, publishVotes func() error) (benchResult, error) {
-	proj, err := newProjectorService(env.Log, pool, kcfg, ProjectorFlags{
-		Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second,
-	}, klog)
+	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, c.liveFlags())
 	if err != nil {
 		return benchResult{}, err
 	}
-	results, err := projections.NewResults(pool)
-	if err != nil {
-		return benchResult{}, err
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- proj.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	defer stop()
 	wait := func(cond func(projections.Summary) bool) (projections.Summary, error) {
 		for {
 			s, err := results.Summary(ctx)
@@ -275,4 +266,27 @@ func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool
 	n := int64(c.Votes) - first.VotesCast
 	return benchResult{Name: "live_votes", Count: n, Seconds: elapsed.Seconds(), PerSec: float64(n) / elapsed.Seconds(),
 		Note: fmt.Sprintf("Kafka → Watermill (%d partitions) → group commit, durable, ack after commit", c.Partitions)}, nil
+}
+
+// liveFlags configure the benchmark's live projector.
+func (c *BenchCmd) liveFlags() ProjectorFlags {
+	return ProjectorFlags{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second}
+}
+
+// runProjector runs a projector over pool in the background; stop ends it
+// and waits. done reports if it stops by itself.
+func runProjector(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, f ProjectorFlags) (*projections.Results, <-chan error, func(), error) {
+	proj, err := newProjectorService(env.Log, pool, kcfg, f, klog)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() { err := proj.Run(runCtx); done <- err; close(finished) }()
+	return results, done, func() { cancel(); <-finished }, nil
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
-	"github.com/votewatch/votewatch/projections"
 )
 
 // phase is how long the freshness phase offers votes (the read phase lasts
@@ -60,20 +59,13 @@ func (c *BenchCmd) measureNaive(ctx context.Context, env *Env, dsn string, live 
 			return benchResult{}, err
 		}
 	}
-	proj, err := newProjectorService(env.Log, pool, kcfg, ProjectorFlags{
+	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, ProjectorFlags{
 		Group: "bench-naive", BatchSize: 1, Writers: int(c.Partitions), SessionTimeout: 10 * time.Second,
-	}, klog)
+	})
 	if err != nil {
 		return benchResult{}, err
 	}
-	results, err := projections.NewResults(pool)
-	if err != nil {
-		return benchResult{}, err
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- proj.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	defer stop()
 	sample := min(int64(c.Votes), 20_000)
 	fmt.Fprintf(env.Stdout, "naive baseline: one transaction per message, %d votes…\n", sample)
 	var first time.Time
@@ -104,19 +96,17 @@ func (c *BenchCmd) measureNaive(ctx context.Context, env *Env, dsn string, live 
 // and (2) the API's throughput with 64 concurrent clients while votes flow.
 func (c *BenchCmd) measureReads(ctx context.Context, env *Env, pool *pgxpool.Pool, klog *kafka.Log, plan *simulator.VotePlan, pub *kafka.Publisher) ([]benchResult, error) {
 	kcfg := kafka.Config{Brokers: c.brokers, Partitions: c.Partitions}
-	proj, err := newProjectorService(env.Log, pool, kcfg, ProjectorFlags{
-		Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second,
-	}, klog)
+	_, _, stopProjector, err := runProjector(ctx, env, pool, kcfg, klog, c.liveFlags())
 	if err != nil {
 		return nil, err
 	}
+	defer stopProjector()
 	srv, err := newHTTPServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks)
 	if err != nil {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = proj.Run(runCtx) })
 	wg.Go(func() { _ = srv.Run(runCtx) })
 	defer func() { stop(); wg.Wait() }()
 	base := "http://" + srv.Addr()

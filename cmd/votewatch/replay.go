@@ -51,6 +51,15 @@ func openAdmin(ctx context.Context, log *slog.Logger, f AdminFlags, cleanup *clo
 	return pool, dsn, nil
 }
 
+// openResults connects the read side for a maintenance command.
+func openResults(env *Env, f AdminFlags, cleanup *closers) (*projections.Results, error) {
+	pool, _, err := openAdmin(env.Ctx, env.Log, f, cleanup)
+	if err != nil {
+		return nil, err
+	}
+	return projections.NewResults(pool)
+}
+
 // replayLog reads the log for a replay through the Kafka infrastructure.
 type replayLog struct {
 	cfg kafka.Config
@@ -159,10 +168,8 @@ func newProgress(env *Env) func(done, total int64) {
 func printReport(w io.Writer, rep projections.ReplayReport) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	var events int64
 	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
 		fmt.Fprintf(tw, "events read from %s\t%d\n", t, rep.EventsRead[t])
-		events += rep.EventsRead[t]
 	}
 	fmt.Fprintf(tw, "caught up after the snapshot\t%d\n", rep.CaughtUp)
 	fmt.Fprintf(tw, "votes counted\t%d\n", rep.Ballots)
@@ -188,18 +195,13 @@ func printReport(w io.Writer, rep projections.ReplayReport) {
 		fmt.Fprintf(tw, "result\tDIFFERS from the live projection in %d of %d tables\n", len(rep.Differences), rep.VerifiedTable)
 	}
 	_ = tw.Flush()
-	_ = events
 }
 
 // Run audits the projection's internal consistency.
 func (c *VerifyCmd) Run(env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
-	if err != nil {
-		return err
-	}
-	results, err := projections.NewResults(pool)
+	results, err := openResults(env, c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -229,11 +231,7 @@ func (c *VerifyCmd) Run(env *Env) error {
 func (c *StatusCmd) Run(env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
-	if err != nil {
-		return err
-	}
-	results, err := projections.NewResults(pool)
+	results, err := openResults(env, c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
