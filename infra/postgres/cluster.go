@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -252,13 +253,21 @@ func (c *Cluster) start(ctx context.Context) error {
 		c.port = port
 		opts = append(opts, "-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(port))
 	}
-	keys := make([]string, 0, len(c.cfg.Settings))
-	for k := range c.cfg.Settings {
+	settings := map[string]string{
+		// Modest, for a laptop: the projection's working set in memory, and
+		// checkpoints not in the middle of every burst of votes.
+		"shared_buffers":     "512MB",
+		"max_wal_size":       "4GB",
+		"checkpoint_timeout": "15min",
+	}
+	maps.Copy(settings, c.cfg.Settings)
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		opts = append(opts, "-c", k+"="+c.cfg.Settings[k])
+		opts = append(opts, "-c", k+"="+settings[k])
 	}
 	err := c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-l", filepath.Join(c.cfg.Dir, "postgres.log"),
 		"-w", "-t", "60", "-o", quoteOpts(opts), "start")
