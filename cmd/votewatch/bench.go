@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"text/tabwriter"
 	"time"
 
@@ -31,9 +32,11 @@ type benchResult struct {
 	Note    string  `json:"note,omitempty"`
 }
 
-// Run publishes an election to an in-memory broker, then measures in the
-// same run the rate at which this PostgreSQL COPYs the ballot rows (the
-// ceiling for the projection's writes) and the rate of a full replay.
+// Run publishes an election to an embedded broker and measures, in one run
+// on the same data: the live projector, the naive one-transaction-per-message
+// baseline, freshness and read API load while votes flow, the rate at which
+// this PostgreSQL COPYs the ballot rows (the ceiling for the projection's
+// writes) and a full replay.
 func (c *BenchCmd) Run(env *Env) error {
 	ctx, log := env.Ctx, env.Log
 	if c.Quick {
@@ -249,6 +252,13 @@ func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool
 		return benchResult{}, err
 	}
 	fmt.Fprintf(env.Stdout, "live projector: polls open, publishing %d votes…\n", c.Votes)
+	if c.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(c.CPUProfile)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer stopProfile()
+	}
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- publishVotes() }()
 	first, err := wait(func(s projections.Summary) bool { return s.VotesCast > 0 })
@@ -266,6 +276,20 @@ func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool
 	n := int64(c.Votes) - first.VotesCast
 	return benchResult{Name: "live_votes", Count: n, Seconds: elapsed.Seconds(), PerSec: float64(n) / elapsed.Seconds(),
 		Note: fmt.Sprintf("Kafka → Watermill (%d partitions) → group commit, durable, ack after commit", c.Partitions)}, nil
+}
+
+// startCPUProfile profiles this process (broker, publisher, projector)
+// until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // liveFlags configure the benchmark's live projector.

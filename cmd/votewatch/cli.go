@@ -18,7 +18,7 @@ type CLI struct {
 	Verify   VerifyCmd   `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
 	Status   StatusCmd   `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
 	DLQ      DLQCmd      `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
-	Bench    BenchCmd    `cmd:"" help:"Measure, in one run on this machine, the COPY ceiling and the replay rate (see BENCHMARKS.md)."`
+	Bench    BenchCmd    `cmd:"" help:"Measure, in one run on this machine: COPY ceiling, naive baseline, live path, freshness, read API, replay (see BENCHMARKS.md)."`
 }
 
 // BenchCmd measures throughput on an embedded broker and a private (or
@@ -32,6 +32,7 @@ type BenchCmd struct {
 	Live        bool          `help:"Also measure the live projector (Kafka → Watermill → group commit) on the same votes." default:"true" negatable:""`
 	Writers     int           `help:"Live projector: vote batches in flight." default:"2"`
 	Linger      time.Duration `help:"Live projector: how long a vote batch waits to fill." default:"3ms"`
+	CPUProfile  string        `help:"Write a CPU profile of this process during the live phase to this file (go tool pprof)." name:"cpu-profile"`
 
 	brokers []string
 }
