@@ -30,6 +30,8 @@ type benchResult struct {
 	Seconds float64 `json:"seconds"`
 	PerSec  float64 `json:"per_second"`
 	Note    string  `json:"note,omitempty"`
+	// PeakRSSMiB is set by the memory phase.
+	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
 }
 
 // Run publishes an election to an embedded broker and measures, in one run
@@ -195,6 +197,14 @@ func (c *BenchCmd) Run(env *Env) error {
 		return fmt.Errorf("replay counted %d votes, want %d", rep.Ballots, want)
 	}
 
+	if c.MemoryVotes > 0 && !c.Quick {
+		mem, err := c.measureMemory(ctx, env, pool, dsn)
+		if err != nil {
+			return err
+		}
+		results = append(results, mem...)
+	}
+
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nmeasure\tcount\tseconds\tper second\tnote")
 	for _, r := range results {
@@ -210,6 +220,11 @@ func (c *BenchCmd) Run(env *Env) error {
 		fmt.Fprintf(tw, "live votes / naive baseline\t\t\t%.1f\t\n", live.PerSec/byName["naive_votes"].PerSec)
 	}
 	fmt.Fprintf(tw, "replay votes / COPY limit\t\t\t%.2f\t\n", ratio)
+	if c.MemoryVotes > 0 && !c.Quick {
+		last := results[len(results)-1]
+		first := results[len(results)-2]
+		fmt.Fprintf(tw, "projector peak RSS after %d / after %d votes\t\t\t%.2f\t\n", last.Count, first.Count, last.PeakRSSMiB/first.PeakRSSMiB)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
