@@ -78,8 +78,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/status", a.onlyGET(a.status))
 	mux.HandleFunc("/api/v1/timeline", a.onlyGET(a.timeline))
 	mux.HandleFunc("/api/v1/results.csv", a.onlyGET(a.resultsCSV))
-	mux.HandleFunc("/healthz", a.onlyGET(a.healthz))
-	mux.HandleFunc("/readyz", a.onlyGET(a.readyz))
+	RegisterProbes(mux, a.ready, a.log)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, &httpError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
@@ -210,18 +209,21 @@ func (a *API) region(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, a.log, toRegionJSON(g))
 }
 
-func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, a.log, map[string]string{"status": "ok"})
-}
-
-func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := a.ready(ctx); err != nil {
-		writeError(w, r, a.log, &httpError{status: http.StatusServiceUnavailable, code: "not_ready", message: err.Error()})
-		return
-	}
-	writeJSON(w, r, a.log, map[string]string{"status": "ready"})
+// RegisterProbes adds /healthz (the process answers) and /readyz (ready
+// says it can do its work: 503 with the reason otherwise) to mux.
+func RegisterProbes(mux *http.ServeMux, ready ReadinessFunc, log *slog.Logger) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, r, log, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			writeError(w, r, log, &httpError{status: http.StatusServiceUnavailable, code: "not_ready", message: err.Error()})
+			return
+		}
+		writeJSON(w, r, log, map[string]string{"status": "ready"})
+	})
 }
 
 // allowQuery refuses query parameters other than allowed, naming the

@@ -34,6 +34,9 @@ type BatcherConfig struct {
 	// once; a millisecond or two of patience turns those bursts into one
 	// batch instead of many tiny ones.
 	Linger time.Duration
+	// Observe, if set, is told of every batch applied: its size, how long
+	// it took (retries included) and whether it failed.
+	Observe func(batcher string, size int, took time.Duration, err error)
 }
 
 func (c *BatcherConfig) setDefaults() {
@@ -167,8 +170,12 @@ func (b *Batcher[T]) write(ctx context.Context) {
 		// The batch is finished even if ctx ends meanwhile: its callers
 		// are waiting, and a commit in flight should land.
 		applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.ApplyTimeout)
+		started := time.Now()
 		errs, err := b.apply(applyCtx, items)
 		cancel()
+		if b.cfg.Observe != nil {
+			b.cfg.Observe(b.cfg.Name, len(items), time.Since(started), err)
+		}
 		if err != nil {
 			b.log.Warn("batch failed; its messages will be redelivered", "size", len(batch), "err", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/projections"
@@ -91,11 +92,12 @@ func (c *DemoCmd) Run(env *Env) error {
 		return err
 	}
 
-	proj, err := newProjectorService(log, pool, kcfg, c.ProjectorFlags, klog)
+	m := metrics.New()
+	proj, err := newProjectorService(log, pool, kcfg, c.ProjectorFlags, klog, m)
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(log, c.HTTP, pool, klog.HighWatermarks)
+	srv, err := newHTTPServer(log, c.HTTP, pool, klog.HighWatermarks, m)
 	if err != nil {
 		return err
 	}
@@ -195,7 +197,7 @@ type projectorService struct {
 	closers   closers
 }
 
-func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f ProjectorFlags, klog *kafka.Log) (*projectorService, error) {
+func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f ProjectorFlags, klog *kafka.Log, m *metrics.Metrics) (*projectorService, error) {
 	s := &projectorService{log: log}
 	ok := false
 	defer func() {
@@ -210,11 +212,12 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 		return nil, err
 	}
 	if s.projector, err = projections.NewProjector(store, projections.ProjectorConfig{
-		Votes:         projections.BatcherConfig{MaxBatch: f.BatchSize, Writers: f.Writers, Linger: f.Linger},
-		Registrations: projections.BatcherConfig{MaxBatch: 2000, Writers: 1},
+		Votes:         projections.BatcherConfig{MaxBatch: f.BatchSize, Writers: f.Writers, Linger: f.Linger, Observe: m.ObserveBatch},
+		Registrations: projections.BatcherConfig{MaxBatch: 2000, Writers: 1, Observe: m.ObserveBatch},
 	}, log); err != nil {
 		return nil, err
 	}
+	m.Projector(s.projector.Stats)
 	events, err := handlers.NewEventHandlers(s.projector, log)
 	if err != nil {
 		return nil, err
@@ -237,6 +240,7 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlog); err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
+	m.Router(s.router)
 	if err := handlers.AddProjectionHandlers(s.router, subs, dlq, events, wlog); err != nil {
 		return nil, err
 	}
@@ -273,28 +277,16 @@ type httpServer struct {
 	stream *handlers.Stream
 }
 
-func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc) (*httpServer, error) {
+func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics) (*httpServer, error) {
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		return nil, err
 	}
-	migrator, err := postgres.NewMigrator(pool)
+	ready, err := readiness(pool)
 	if err != nil {
 		return nil, err
 	}
-	ready := func(ctx context.Context) error {
-		if err := pool.Ping(ctx); err != nil {
-			return fmt.Errorf("database unreachable: %w", err)
-		}
-		pending, err := migrator.Pending(ctx)
-		if err != nil {
-			return err
-		}
-		if pending {
-			return errors.New("database migrations pending")
-		}
-		return nil
-	}
+	m.Projection(projectionStatus(results, logEnds))
 	api, err := handlers.NewAPI(results, ready, logEnds, log)
 	if err != nil {
 		return nil, err
@@ -307,12 +299,60 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 	mux := http.NewServeMux()
 	api.Register(mux)
 	handlers.RegisterDashboard(mux, stream)
+	mux.Handle("GET /metrics", m.Handler())
+	return listen(log, addr, m.InstrumentHTTP(mux), stream)
+}
+
+// readiness reports whether the database is reachable and migrated.
+func readiness(pool *pgxpool.Pool) (func(context.Context) error, error) {
+	migrator, err := postgres.NewMigrator(pool)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("database unreachable: %w", err)
+		}
+		pending, err := migrator.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		if pending {
+			return errors.New("database migrations pending")
+		}
+		return nil
+	}, nil
+}
+
+// newOpsServer serves a projector process's /metrics, /healthz and /readyz
+// (503 while the database is unreachable or not migrated).
+func newOpsServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics) (*httpServer, error) {
+	ready, err := readiness(pool)
+	if err != nil {
+		return nil, err
+	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		return nil, err
+	}
+	m.Projection(projectionStatus(results, logEnds))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	handlers.RegisterProbes(mux, ready, log)
+	return listen(log, addr, m.InstrumentHTTP(mux), nil)
+}
+
+func projectionStatus(results *projections.Results, logEnds projections.HighWatermarksFunc) metrics.StatusFunc {
+	return func(ctx context.Context) (projections.Status, error) { return results.Status(ctx, logEnds) }
+}
+
+func listen(log *slog.Logger, addr string, h http.Handler, stream *handlers.Stream) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	return &httpServer{log: log, ln: ln, stream: stream, srv: &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -329,7 +369,9 @@ func (s *httpServer) Addr() string { return s.ln.Addr().String() }
 func (s *httpServer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { s.stream.Run(ctx) })
+	if s.stream != nil {
+		wg.Go(func() { s.stream.Run(ctx) })
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {

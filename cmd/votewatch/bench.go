@@ -18,6 +18,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/projections"
@@ -315,7 +316,7 @@ func (c *BenchCmd) liveFlags() ProjectorFlags {
 // runProjector runs a projector over pool in the background; stop ends it
 // and waits. done reports if it stops by itself.
 func runProjector(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, f ProjectorFlags) (*projections.Results, <-chan error, func(), error) {
-	proj, err := newProjectorService(env.Log, pool, kcfg, f, klog)
+	proj, err := newProjectorService(env.Log, pool, kcfg, f, klog, metrics.New())
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
 )
@@ -101,7 +102,7 @@ func (c *BenchCmd) measureReads(ctx context.Context, env *Env, pool *pgxpool.Poo
 		return nil, err
 	}
 	defer stopProjector()
-	srv, err := newHTTPServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks)
+	srv, err := newHTTPServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks, metrics.New())
 	if err != nil {
 		return nil, err
 	}

@@ -130,6 +130,7 @@ type MigrateCmd struct {
 
 // ProjectCmd runs the projector against external Kafka and Postgres.
 type ProjectCmd struct {
+	MetricsAddr string `help:"Serve /metrics, /healthz and /readyz on this address (empty: off)." env:"VOTEWATCH_METRICS_ADDR"`
 	DatabaseFlags
 	KafkaFlags
 	ProjectorFlags

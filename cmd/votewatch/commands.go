@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/metrics"
 )
 
 // Run applies the migrations to DATABASE_URL.
@@ -37,12 +40,23 @@ func (c *ProjectCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	proj, err := newProjectorService(env.Log, pool, kcfg, c.ProjectorFlags, klog)
+	m := metrics.New()
+	proj, err := newProjectorService(env.Log, pool, kcfg, c.ProjectorFlags, klog, m)
 	if err != nil {
 		return err
 	}
+	g, ctx := errgroup.WithContext(env.Ctx)
+	if c.MetricsAddr != "" {
+		ops, err := newOpsServer(env.Log, c.MetricsAddr, pool, klog.HighWatermarks, m)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return ops.Run(ctx) })
+		env.Log.Info("metrics served", "addr", "http://"+ops.Addr()+"/metrics")
+	}
 	env.Log.Info("projector running", "brokers", c.KafkaBrokers, "group", c.Group)
-	return proj.Run(env.Ctx)
+	g.Go(func() error { return proj.Run(ctx) })
+	return g.Wait()
 }
 
 // Run serves the read API from DATABASE_URL until stopped.
@@ -53,7 +67,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(env.Log, c.HTTP, pool, nil)
+	srv, err := newHTTPServer(env.Log, c.HTTP, pool, nil, metrics.New())
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
@@ -31,9 +32,20 @@ type pipeline struct {
 	pool  *pgxpool.Pool
 	klog  *kafka.Log
 	api   string
+	// metrics is the registry shared by the projector and the API, as in
+	// the demo.
+	metrics *metrics.Metrics
 }
 
 func startPipeline(t *testing.T, partitions int32) *pipeline {
+	t.Helper()
+	return startSystem(t, partitions, true)
+}
+
+// startSystem starts the broker, the database and the read API, and the
+// in-process projector when withProjector (tests of projector processes
+// run their own).
+func startSystem(t *testing.T, partitions int32, withProjector bool) *pipeline {
 	t.Helper()
 	p := &pipeline{kafka: testutil.Kafka(t, partitions), dsn: testutil.DatabaseURL(t)}
 	var err error
@@ -51,24 +63,32 @@ func startPipeline(t *testing.T, partitions int32) *pipeline {
 	}
 	p.klog = klog
 	t.Cleanup(func() { _ = klog.Close() })
-	proj, err := newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
-		Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
-	}, klog)
-	if err != nil {
+	p.metrics = metrics.New()
+	var proj *projectorService
+	if withProjector {
+		proj, err = newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
+			Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
+		}, klog, p.metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else if err := migrate(context.Background(), log, p.pool); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newHTTPServer(log, "127.0.0.1:0", p.pool, klog.HighWatermarks)
+	srv, err := newHTTPServer(log, "127.0.0.1:0", p.pool, klog.HighWatermarks, p.metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.api = "http://" + srv.Addr()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := proj.Run(ctx); err != nil {
-			t.Errorf("projector: %v", err)
-		}
-	})
+	if proj != nil {
+		wg.Go(func() {
+			if err := proj.Run(ctx); err != nil {
+				t.Errorf("projector: %v", err)
+			}
+		})
+	}
 	wg.Go(func() { _ = srv.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return p

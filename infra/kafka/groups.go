@@ -62,3 +62,39 @@ func CommitOffsets(ctx context.Context, cfg Config, group, topic string, offsets
 	}
 	return nil
 }
+
+// GroupAssignment returns, for each member of a consumer group, the
+// partitions of topic it was assigned (members with none are listed with
+// none: more members than partitions leaves some idle).
+func GroupAssignment(ctx context.Context, cfg Config, group, topic string) (map[string][]int32, error) {
+	adm, cl, err := admin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("describe group %s: %w", group, err)
+	}
+	g, ok := described[group]
+	if !ok {
+		return nil, fmt.Errorf("describe group %s: not in the answer", group)
+	}
+	if g.Err != nil {
+		return nil, fmt.Errorf("describe group %s: %w", group, g.Err)
+	}
+	out := make(map[string][]int32, len(g.Members))
+	for _, m := range g.Members {
+		out[m.MemberID] = nil
+		a, ok := m.Assigned.AsConsumer()
+		if !ok {
+			continue
+		}
+		for _, t := range a.Topics {
+			if t.Topic == topic {
+				out[m.MemberID] = append(out[m.MemberID], t.Partitions...)
+			}
+		}
+	}
+	return out, nil
+}

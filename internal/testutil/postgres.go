@@ -46,6 +46,9 @@ func Main(m *testing.M) {
 		cancel()
 		_ = os.RemoveAll(pg.dir)
 	}
+	if bin.dir != "" {
+		_ = os.RemoveAll(bin.dir)
+	}
 	os.Exit(code)
 }
 

@@ -1,0 +1,197 @@
+// Package metrics exposes votewatch's Prometheus metrics: the projector's
+// batches and counters, the Watermill router, the projection's state
+// (read from the database at scrape time, so every process reports the same
+// exact figures) and HTTP request latencies.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	wmmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/votewatch/votewatch/projections"
+)
+
+const namespace = "votewatch"
+
+// Metrics is one process's registry. Create one per process with New.
+type Metrics struct {
+	reg          *prometheus.Registry
+	batchSize    *prometheus.HistogramVec
+	applySeconds *prometheus.HistogramVec
+	httpSeconds  *prometheus.HistogramVec
+}
+
+// New returns a registry with the Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "projector", Name: "batch_size",
+			Help:    "Events applied per group-commit transaction.",
+			Buckets: []float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000},
+		}, []string{"batcher"}),
+		applySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "projector", Name: "apply_seconds",
+			Help:    "Time to apply and commit one batch, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"batcher", "outcome"}),
+		httpSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "http", Name: "request_duration_seconds",
+			Help:    "HTTP requests by route pattern, method and status code.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}, []string{"route", "method", "code"}),
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.batchSize, m.applySeconds, m.httpSeconds)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// ObserveBatch records one projector batch (projections.BatcherConfig's
+// Observe hook).
+func (m *Metrics) ObserveBatch(batcher string, size int, took time.Duration, err error) {
+	outcome := "committed"
+	if err != nil {
+		outcome = "failed"
+	}
+	m.batchSize.WithLabelValues(batcher).Observe(float64(size))
+	m.applySeconds.WithLabelValues(batcher, outcome).Observe(took.Seconds())
+}
+
+// Router adds Watermill's metrics to a router: messages received per topic
+// and handler execution time per handler, dead-letter publishes included.
+// Call before adding handlers.
+func (m *Metrics) Router(r *message.Router) {
+	wmmetrics.NewPrometheusMetricsBuilder(m.reg, namespace, "watermill").AddPrometheusRouterMetrics(r)
+}
+
+// Projector exports the projector's counters since this process started.
+func (m *Metrics) Projector(stats func() projections.ProjectorStats) {
+	counter := func(name, help string, v func(projections.ProjectorStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Subsystem: "projector", Name: name, Help: help},
+			func() float64 { return float64(v(stats())) })
+	}
+	m.reg.MustRegister(
+		counter("votes_accepted_total", "Votes this process counted.", func(s projections.ProjectorStats) int64 { return s.VotesAccepted }),
+		counter("votes_rejected_total", "Votes this process rejected (redeliveries of a rejection included).", func(s projections.ProjectorStats) int64 { return s.VotesRejected }),
+		counter("votes_pending_total", "Votes that arrived before their voter's registration and were retried.", func(s projections.ProjectorStats) int64 { return s.VotesPending }),
+		counter("vote_batches_total", "Vote batches this process committed.", func(s projections.ProjectorStats) int64 { return s.VoteBatches }),
+		counter("dead_lettered_total", "Messages this process sent to a dead-letter topic.", func(s projections.ProjectorStats) int64 { return s.DeadLettered }),
+	)
+}
+
+// StatusFunc reads the projection's state (projections.Results.Status with
+// the log's ends).
+type StatusFunc func(ctx context.Context) (projections.Status, error)
+
+// Projection exports the projection's state, read at scrape time: totals,
+// rejections by reason, consumer lag per partition and freshness.
+func (m *Metrics) Projection(status StatusFunc) {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+	}
+	m.reg.MustRegister(&projectionCollector{
+		status:    status,
+		votesCast: desc("projection_votes_cast", "Votes counted in the projection."),
+		rejected:  desc("projection_rejections", "Votes rejected, by reason.", "reason"),
+		dead:      desc("projection_dead_lettered", "Messages dead-lettered."),
+		applied:   desc("projection_events_applied", "Events applied, by topic (next offsets summed over partitions).", "topic"),
+		lag:       desc("consumer_lag", "Events in the log not yet applied, by partition.", "topic", "partition"),
+		staleness: desc("projection_staleness_seconds", "Now minus the newest applied event time (freshness)."),
+		up:        desc("projection_up", "1 if the projection's state could be read at this scrape."),
+		logUp:     desc("log_reachable", "1 if the Kafka log's ends could be read (lag is known)."),
+	})
+}
+
+// projectionCollector reads the projection's state from the database on
+// every scrape, so the figures are the committed ones, whichever process
+// committed them.
+type projectionCollector struct {
+	status                                                        StatusFunc
+	votesCast, rejected, dead, applied, lag, staleness, up, logUp *prometheus.Desc
+}
+
+func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.votesCast, c.rejected, c.dead, c.applied, c.lag, c.staleness, c.up, c.logUp} {
+		ch <- d
+	}
+}
+
+func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	st, err := c.status(ctx)
+	if err != nil {
+		gauge(c.up, 0)
+		return
+	}
+	gauge(c.up, 1)
+	gauge(c.votesCast, float64(st.VotesCast))
+	gauge(c.dead, float64(st.DeadLettered))
+	gauge(c.staleness, st.Staleness.Seconds())
+	for reason, n := range st.Rejected {
+		gauge(c.rejected, float64(n), reason)
+	}
+	for topic, n := range st.EventsApplied {
+		gauge(c.applied, float64(n), topic)
+	}
+	if !st.LogReachable {
+		gauge(c.logUp, 0)
+		return
+	}
+	gauge(c.logUp, 1)
+	for _, p := range st.Partitions {
+		gauge(c.lag, float64(p.Lag), p.Topic, strconv.Itoa(int(p.Partition)))
+	}
+}
+
+// InstrumentHTTP records each request's duration by the route pattern
+// that served it (never the raw path: ids in paths would explode the label
+// set).
+func (m *Metrics) InstrumentHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern // set by ServeMux on this request
+		if route == "" {
+			route = "unmatched"
+		}
+		m.httpSeconds.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Flush keeps Server-Sent Events streaming through the recorder.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

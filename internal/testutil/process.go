@@ -1,0 +1,118 @@
+package testutil
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin is the votewatch binary the tests run as separate processes, built
+// once per test binary and removed by Main.
+var bin struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// Binary builds cmd/votewatch (once per test binary) and returns its path.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	bin.once.Do(func() {
+		if bin.dir, bin.err = os.MkdirTemp("", "votewatch-bin-"); bin.err != nil {
+			return
+		}
+		bin.path = filepath.Join(bin.dir, "votewatch")
+		out, err := exec.Command("go", "build", "-o", bin.path, "github.com/votewatch/votewatch/cmd/votewatch").CombinedOutput()
+		if err != nil {
+			bin.err = &buildError{err: err, out: out}
+		}
+	})
+	if bin.err != nil {
+		tb.Fatalf("build votewatch: %v", bin.err)
+	}
+	return bin.path
+}
+
+type buildError struct {
+	err error
+	out []byte
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out) }
+
+// Process is a votewatch process started by a test. Its output is kept
+// and shown if the test fails.
+type Process struct {
+	cmd    *exec.Cmd
+	out    syncBuffer
+	exited chan struct{}
+	err    error
+}
+
+// Start runs the votewatch binary with args; the test's cleanup stops it.
+func Start(tb testing.TB, args ...string) *Process {
+	tb.Helper()
+	p := &Process{cmd: exec.Command(Binary(tb), args...), exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatalf("start votewatch %v: %v", args, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	tb.Cleanup(func() {
+		p.Stop()
+		if tb.Failed() {
+			tb.Logf("votewatch %v (pid %d) said:\n%s", args, p.cmd.Process.Pid, p.out.String())
+		}
+	})
+	return p
+}
+
+// Kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Stop ends the process with SIGTERM (a graceful shutdown), killing it if it
+// has not ended after 30 s, and returns how it ended.
+func (p *Process) Stop() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		p.Kill()
+	}
+	return p.err
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
