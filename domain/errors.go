@@ -27,3 +27,7 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
+
+// ErrVoteIDReused is returned when a vote_id already accepted arrives with
+// different content: a retry must repeat the vote exactly.
+var ErrVoteIDReused = errors.New("vote_id was already used for a different vote")

@@ -245,9 +245,14 @@ func allowQuery(w http.ResponseWriter, r *http.Request, log *slog.Logger, allowe
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, v any) {
+	writeJSONStatus(w, r, log, http.StatusOK, v)
+}
+
+func writeJSONStatus(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		log.Debug("write response", "path", r.URL.Path, "err", err)
 	}

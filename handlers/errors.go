@@ -15,6 +15,7 @@ type httpError struct {
 	status  int
 	code    string
 	message string
+	field   string // the request part at fault, when one is
 }
 
 func (e *httpError) Error() string { return e.message }
@@ -27,6 +28,7 @@ var errorStatuses = []struct {
 }{
 	{domain.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{projections.ErrNotFound, http.StatusNotFound, "not_found"},
+	{domain.ErrVoteIDReused, http.StatusConflict, "conflict"},
 }
 
 type errorBody struct {
@@ -48,7 +50,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var ve *domain.ValidationError
 	switch {
 	case errors.As(err, &he):
-		status, body.Error.Code, body.Error.Message = he.status, he.code, he.message
+		status, body.Error.Code, body.Error.Message, body.Error.Field = he.status, he.code, he.message, he.field
 	default:
 		for _, m := range errorStatuses {
 			if errors.Is(err, m.target) {

@@ -97,7 +97,18 @@ func (c *DemoCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(log, c.HTTP, pool, klog.HighWatermarks, m)
+	stations, err := c.stations()
+	if err != nil {
+		return err
+	}
+	if len(stations) == 0 {
+		stations = []handlers.Station{demoStation()}
+	}
+	intake, err := newIntake(log, pool, kcfg, c.IntakeFlags, stations, m, &cleanup)
+	if err != nil {
+		return err
+	}
+	srv, err := newHTTPServer(log, c.HTTP, pool, klog.HighWatermarks, m, intake)
 	if err != nil {
 		return err
 	}
@@ -105,6 +116,7 @@ func (c *DemoCmd) Run(env *Env) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return proj.Run(gctx) })
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return intake.relay(gctx) })
 	if c.Simulate {
 		sim, closeSim, err := newSimulator(log, kcfg, c.SimulationFlags, klog)
 		if err != nil {
@@ -119,7 +131,9 @@ func (c *DemoCmd) Run(env *Env) error {
 		"  summary            http://%s/api/v1/summary\n"+
 		"  Kafka bootstrap    %s  (topics candidates, voters, votes)\n"+
 		"  PostgreSQL         %s\n"+
-		"Press Ctrl-C to stop.\n\n", srv.Addr(), srv.Addr(), strings.Join(brokers, ","), dbWhere)
+		"  intake API         POST http://%s/api/v1/votes  (station %s: Authorization: Bearer %s)\n"+
+		"Press Ctrl-C to stop.\n\n", srv.Addr(), srv.Addr(), strings.Join(brokers, ","), dbWhere,
+		srv.Addr(), stations[0].Name, demoToken(stations[0]))
 
 	err = g.Wait()
 	log.Info("stopping")
@@ -277,7 +291,7 @@ type httpServer struct {
 	stream *handlers.Stream
 }
 
-func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics) (*httpServer, error) {
+func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *intakeService) (*httpServer, error) {
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		return nil, err
@@ -299,6 +313,9 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 	mux := http.NewServeMux()
 	api.Register(mux)
 	handlers.RegisterDashboard(mux, stream)
+	if intake != nil {
+		intake.api.Register(mux)
+	}
 	mux.Handle("GET /metrics", m.Handler())
 	return listen(log, addr, m.InstrumentHTTP(mux), stream)
 }

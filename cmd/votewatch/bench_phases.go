@@ -102,7 +102,7 @@ func (c *BenchCmd) measureReads(ctx context.Context, env *Env, pool *pgxpool.Poo
 		return nil, err
 	}
 	defer stopProjector()
-	srv, err := newHTTPServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks, metrics.New())
+	srv, err := newHTTPServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks, metrics.New(), nil)
 	if err != nil {
 		return nil, err
 	}

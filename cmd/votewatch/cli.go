@@ -11,7 +11,7 @@ type CLI struct {
 	Demo     DemoCmd     `cmd:"" help:"Run everything in one process: embedded Kafka, private Postgres, simulator, projector and API."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply the database migrations."`
 	Project  ProjectCmd  `cmd:"" help:"Run the projector: consume events and maintain the tallies."`
-	Serve    ServeCmd    `cmd:"" help:"Serve the read API."`
+	Serve    ServeCmd    `cmd:"" help:"Serve the read API and dashboard, and the polling stations' intake API when station tokens are set."`
 	Simulate SimulateCmd `cmd:"" help:"Publish a simulated election to Kafka."`
 	Broker   BrokerCmd   `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
 	Replay   ReplayCmd   `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
@@ -121,6 +121,7 @@ type DemoCmd struct {
 	KafkaFlags
 	ProjectorFlags
 	SimulationFlags
+	IntakeFlags
 }
 
 // MigrateCmd applies migrations.
@@ -140,6 +141,8 @@ type ProjectCmd struct {
 type ServeCmd struct {
 	HTTP string `help:"Listen address." default:"127.0.0.1:8080" env:"VOTEWATCH_HTTP"`
 	DatabaseFlags
+	KafkaFlags
+	IntakeFlags
 }
 
 // SimulateCmd publishes a simulated election.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
+	"github.com/votewatch/votewatch/projections"
 )
 
 // Run applies the migrations to DATABASE_URL.
@@ -67,12 +68,36 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(env.Log, c.HTTP, pool, nil, metrics.New())
+	m := metrics.New()
+	stations, err := c.stations()
+	if err != nil {
+		return err
+	}
+	var kcfg kafka.Config
+	var logEnds projections.HighWatermarksFunc
+	if len(c.KafkaBrokers) > 0 {
+		var klog *kafka.Log
+		if kcfg, klog, err = openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup); err != nil {
+			return err
+		}
+		logEnds = klog.HighWatermarks
+	}
+	intake, err := newIntake(env.Log, pool, kcfg, c.IntakeFlags, stations, m, &cleanup)
+	if err != nil {
+		return err
+	}
+	srv, err := newHTTPServer(env.Log, c.HTTP, pool, logEnds, m, intake)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "votewatch API on http://%s/\n", srv.Addr())
-	return srv.Run(env.Ctx)
+	g, ctx := errgroup.WithContext(env.Ctx)
+	g.Go(func() error { return srv.Run(ctx) })
+	if intake != nil {
+		env.Log.Info("intake API enabled", "stations", len(stations))
+		g.Go(func() error { return intake.relay(ctx) })
+	}
+	return g.Wait()
 }
 
 // Run publishes a simulated election to KAFKA_BROKERS.

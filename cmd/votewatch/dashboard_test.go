@@ -320,7 +320,7 @@ func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	waitForVotes(t, p, 50)
 
 	// A second server over the same database, which this test restarts.
-	srv, err := newHTTPServer(testLogger(), "127.0.0.1:0", p.pool, nil, metrics.New())
+	srv, err := newHTTPServer(testLogger(), "127.0.0.1:0", p.pool, nil, metrics.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	publishElection(t, p.kafka, e, plan, false, 25)
 	waitForVotes(t, p, 75)
 
-	srv2, err := newHTTPServer(testLogger(), addr, p.pool, nil, metrics.New())
+	srv2, err := newHTTPServer(testLogger(), addr, p.pool, nil, metrics.New(), nil)
 	if err != nil {
 		t.Fatalf("restart on %s: %v", addr, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
@@ -39,15 +40,33 @@ type pipeline struct {
 
 func startPipeline(t *testing.T, partitions int32) *pipeline {
 	t.Helper()
-	return startSystem(t, partitions, true)
+	return startSystem(t, system{partitions: partitions, projector: true})
 }
 
-// startSystem starts the broker, the database and the read API, and the
-// in-process projector when withProjector (tests of projector processes
-// run their own).
-func startSystem(t *testing.T, partitions int32, withProjector bool) *pipeline {
+// system says what startSystem runs.
+type system struct {
+	partitions int32
+	// projector runs the projector in-process (tests of projector
+	// processes run their own).
+	projector bool
+	// kafka is a broker the test manages (default: a fresh one).
+	kafka *kafka.Config
+	// stations enable the intake API.
+	stations []handlers.Station
+	// stationRate is each station's votes/s (default 1000).
+	stationRate float64
+}
+
+// startSystem starts the database and the read API, the broker unless the
+// test brings one, and what sys asks for, wired as the demo wires them.
+func startSystem(t *testing.T, sys system) *pipeline {
 	t.Helper()
-	p := &pipeline{kafka: testutil.Kafka(t, partitions), dsn: testutil.DatabaseURL(t)}
+	p := &pipeline{dsn: testutil.DatabaseURL(t)}
+	if sys.kafka != nil {
+		p.kafka = *sys.kafka
+	} else {
+		p.kafka = testutil.Kafka(t, sys.partitions)
+	}
 	var err error
 	if p.pool, err = postgres.Connect(context.Background(), p.dsn, 16); err != nil {
 		t.Fatal(err)
@@ -65,7 +84,7 @@ func startSystem(t *testing.T, partitions int32, withProjector bool) *pipeline {
 	t.Cleanup(func() { _ = klog.Close() })
 	p.metrics = metrics.New()
 	var proj *projectorService
-	if withProjector {
+	if sys.projector {
 		proj, err = newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
 			Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
 		}, klog, p.metrics)
@@ -75,7 +94,16 @@ func startSystem(t *testing.T, partitions int32, withProjector bool) *pipeline {
 	} else if err := migrate(context.Background(), log, p.pool); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newHTTPServer(log, "127.0.0.1:0", p.pool, klog.HighWatermarks, p.metrics)
+	var cleanup closers
+	t.Cleanup(cleanup.run)
+	if sys.stationRate == 0 {
+		sys.stationRate = 1000
+	}
+	intake, err := newIntake(log, p.pool, p.kafka, IntakeFlags{StationRate: sys.stationRate, StationBurst: 1000}, sys.stations, p.metrics, &cleanup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newHTTPServer(log, "127.0.0.1:0", p.pool, klog.HighWatermarks, p.metrics, intake)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +118,13 @@ func startSystem(t *testing.T, partitions int32, withProjector bool) *pipeline {
 		})
 	}
 	wg.Go(func() { _ = srv.Run(ctx) })
+	if intake != nil {
+		wg.Go(func() {
+			if err := intake.relay(ctx); err != nil {
+				t.Errorf("relay: %v", err)
+			}
+		})
+	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return p
 }

@@ -22,7 +22,7 @@ func TestProjectorProcessesShareThePartitionsAndSurviveOneDying(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	const partitions, processes = 12, 3
-	p := startSystem(t, partitions, false)
+	p := startSystem(t, system{partitions: partitions})
 	project := func() *testutil.Process {
 		return testutil.Start(t, "--log-level", "warn", "project",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","),

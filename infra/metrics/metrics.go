@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -158,6 +159,30 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range st.Partitions {
 		gauge(c.lag, float64(p.Lag), p.Topic, strconv.Itoa(int(p.Partition)))
 	}
+}
+
+// Outbox exports the intake's backlog: votes accepted but not yet relayed
+// to Kafka, and how long the oldest has waited.
+func (m *Metrics) Outbox(backlog func(ctx context.Context) (int64, time.Duration, error)) {
+	read := func(pick func(int64, time.Duration) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, age, err := backlog(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return pick(n, age)
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "outbox", Name: "pending",
+			Help: "Votes accepted by the intake API and not yet relayed to Kafka."},
+			read(func(n int64, _ time.Duration) float64 { return float64(n) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "outbox", Name: "oldest_seconds",
+			Help: "How long the oldest vote waiting in the outbox has waited."},
+			read(func(_ int64, age time.Duration) float64 { return age.Seconds() })),
+	)
 }
 
 // InstrumentHTTP records each request's duration by the route pattern

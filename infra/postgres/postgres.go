@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,11 +57,14 @@ func ConnectSchema(ctx context.Context, dsn, schema string, maxConns int32) (*pg
 	return pool, nil
 }
 
-// Migrator applies the embedded schema migrations to the pool's schema.
+// Migrator applies the embedded schema migrations: the projection's, to
+// the pool's schema, and the intake's, to its own schema (which a replay
+// never rebuilds).
 type Migrator struct {
-	db       *sql.DB
-	provider *goose.Provider
-	schema   string
+	db         *sql.DB
+	projection *goose.Provider
+	intake     *goose.Provider
+	schema     string
 }
 
 // NewMigrator returns a migrator over pool. Concurrent migrators (several
@@ -69,43 +73,63 @@ func NewMigrator(pool *pgxpool.Pool) (*Migrator, error) {
 	if pool == nil {
 		return nil, errors.New("new migrator: nil pool")
 	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return nil, fmt.Errorf("new migrator: %w", err)
-	}
 	db := stdlib.OpenDBFromPool(pool)
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, schema.Migrations, goose.WithSessionLocker(locker))
+	provider := func(fsys fs.FS, opts ...goose.ProviderOption) (*goose.Provider, error) {
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		return goose.NewProvider(goose.DialectPostgres, db, fsys, append(opts, goose.WithSessionLocker(locker))...)
+	}
+	projection, err := provider(schema.Migrations)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("new migrator: %w", err)
+	}
+	intake, err := provider(schema.IntakeMigrations(), goose.WithTableName(schema.IntakeSchema+".goose_db_version"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("new migrator: intake: %w", err)
 	}
 	target := pool.Config().ConnConfig.RuntimeParams["search_path"]
 	if target == "" {
 		target = pgx.Identifier{Schema}.Sanitize()
 	}
-	return &Migrator{db: db, provider: provider, schema: target}, nil
+	return &Migrator{db: db, projection: projection, intake: intake, schema: target}, nil
 }
 
-// Up creates the pool's schema if needed, applies every pending migration
-// in it and returns how many ran.
+// Up creates the schemas if needed, applies every pending migration and
+// returns how many ran.
 func (m *Migrator) Up(ctx context.Context) (int, error) {
-	if _, err := m.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+m.schema); err != nil {
-		return 0, fmt.Errorf("create schema: %w", err)
+	n := 0
+	for _, step := range []struct {
+		schema   string
+		provider *goose.Provider
+	}{{m.schema, m.projection}, {pgx.Identifier{schema.IntakeSchema}.Sanitize(), m.intake}} {
+		if _, err := m.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+step.schema); err != nil {
+			return n, fmt.Errorf("create schema %s: %w", step.schema, err)
+		}
+		results, err := step.provider.Up(ctx)
+		if err != nil {
+			return n, fmt.Errorf("migrate %s up: %w", step.schema, err)
+		}
+		n += len(results)
 	}
-	results, err := m.provider.Up(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("migrate up: %w", err)
-	}
-	return len(results), nil
+	return n, nil
 }
 
 // Pending reports whether migrations remain to be applied.
 func (m *Migrator) Pending(ctx context.Context) (bool, error) {
-	pending, err := m.provider.HasPending(ctx)
-	if err != nil {
-		return false, fmt.Errorf("check migrations: %w", err)
+	for _, p := range []*goose.Provider{m.projection, m.intake} {
+		pending, err := p.HasPending(ctx)
+		if err != nil {
+			return false, fmt.Errorf("check migrations: %w", err)
+		}
+		if pending {
+			return true, nil
+		}
 	}
-	return pending, nil
+	return false, nil
 }
 
 // Close releases the migrator's connection handle (not the pool).

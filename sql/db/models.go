@@ -54,6 +54,22 @@ type DemographicTally struct {
 	Votes       int64
 }
 
+type IntakeOutbox struct {
+	Offset    int64
+	Uuid      string
+	Payload   []byte
+	Metadata  []byte
+	Acked     bool
+	CreatedAt pgtype.Timestamptz
+}
+
+type IntakeVote struct {
+	VoteID     pgtype.UUID
+	Station    string
+	Digest     []byte
+	ReceivedAt pgtype.Timestamptz
+}
+
 type ProjectionMetum struct {
 	Singleton  bool
 	BuiltAt    pgtype.Timestamptz

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/metrics"
+	"github.com/votewatch/votewatch/infra/outbox"
+)
+
+// IntakeFlags configure the polling stations' write API.
+type IntakeFlags struct {
+	StationTokens     []string `help:"Polling-station tokens as station=token, comma-separated; enables POST /api/v1/votes. Prefer the file: env vars show up in process listings." env:"VOTEWATCH_STATION_TOKENS" sep:","`
+	StationTokensFile string   `help:"File of station tokens: one 'station token' per line, 'revoked' after the token to refuse a station with 403; # starts a comment." env:"VOTEWATCH_STATION_TOKENS_FILE" type:"existingfile"`
+	StationRate       float64  `help:"Votes per second allowed per station (sustained)." default:"50" env:"VOTEWATCH_STATION_RATE"`
+	StationBurst      int      `help:"Votes a station may send at once (a batch counts each)." default:"1000" env:"VOTEWATCH_STATION_BURST"`
+}
+
+// stations reads the configured station tokens (none: the intake is off).
+func (f IntakeFlags) stations() ([]handlers.Station, error) {
+	var out []handlers.Station
+	for _, entry := range f.StationTokens {
+		name, token, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		if !ok || name == "" || token == "" {
+			return nil, errors.New("VOTEWATCH_STATION_TOKENS: each entry must be station=token")
+		}
+		out = append(out, handlers.Station{Name: name, Token: token})
+	}
+	if f.StationTokensFile == "" {
+		return out, nil
+	}
+	file, err := os.Open(f.StationTokensFile)
+	if err != nil {
+		return nil, fmt.Errorf("station tokens: %w", err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	for line := 1; sc.Scan(); line++ {
+		text, _, _ := strings.Cut(sc.Text(), "#")
+		fields := strings.Fields(text)
+		switch {
+		case len(fields) == 0:
+			continue
+		case len(fields) == 2, len(fields) == 3 && fields[2] == "revoked":
+			out = append(out, handlers.Station{Name: fields[0], Token: fields[1], Revoked: len(fields) == 3})
+		default:
+			// Never echo the line: it holds a token.
+			return nil, fmt.Errorf("%s:%d: want 'station token' or 'station token revoked'", f.StationTokensFile, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("station tokens: %w", err)
+	}
+	return out, nil
+}
+
+// intakeService is the write API and the relay that drains its outbox to
+// Kafka.
+type intakeService struct {
+	api   *handlers.Intake
+	relay func(ctx context.Context) error
+}
+
+// newIntake builds the intake when station tokens are configured (nil
+// otherwise). Accepted votes go to the outbox in PostgreSQL; the relay,
+// which must run alongside, forwards them to Kafka.
+func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f IntakeFlags, stations []handlers.Station, m *metrics.Metrics, cleanup *closers) (*intakeService, error) {
+	if len(stations) == 0 {
+		return nil, nil
+	}
+	if len(kcfg.Brokers) == 0 {
+		return nil, errors.New("the intake API relays votes to Kafka: set KAFKA_BROKERS")
+	}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "outbox"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	box, err := outbox.New(pool, wlog)
+	if err != nil {
+		return nil, err
+	}
+	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst}, log)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	cleanup.add(func() { _ = pub.Close() })
+	relay, err := box.NewRelay(pub)
+	if err != nil {
+		return nil, err
+	}
+	m.Outbox(box.Backlog)
+	return &intakeService{api: api, relay: func(ctx context.Context) error {
+		if err := relay.Run(ctx); err != nil {
+			return fmt.Errorf("outbox relay: %w", err)
+		}
+		return nil
+	}}, nil
+}
+
+// demoToken shows the demo's own token; configured tokens are secrets and
+// are never printed.
+func demoToken(s handlers.Station) string {
+	if s.Name == "demo-station" && strings.HasPrefix(s.Token, "demo-") {
+		return s.Token
+	}
+	return "<your token>"
+}
+
+// demoStation makes a station token for the demo, so the intake API can be
+// tried without configuring one.
+func demoStation() handlers.Station {
+	return handlers.Station{Name: "demo-station", Token: "demo-" + rand.Text()}
+}

@@ -1,0 +1,354 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/votewatch/votewatch/domain"
+)
+
+// VoteIntake stores votes durably before they are acknowledged. Accept
+// returns how many were new (the rest were retries of accepted votes).
+type VoteIntake interface {
+	Accept(ctx context.Context, station string, votes []domain.VoteCast) (int, error)
+}
+
+// Station is a polling-station terminal allowed to submit votes.
+type Station struct {
+	Name  string
+	Token string
+	// Revoked stations are known but refused (403): a lost or compromised
+	// terminal is revoked rather than forgotten, so its attempts are told
+	// apart from random guesses and logged.
+	Revoked bool
+}
+
+// MinTokenLength is the shortest station token accepted: tokens must be
+// unguessable, not passwords.
+const MinTokenLength = 16
+
+// IntakeConfig configures the intake endpoints.
+type IntakeConfig struct {
+	Stations []Station
+	// Rate is the sustained votes per second allowed per station, Burst how
+	// many at once (a batch counts each vote; default: MaxBatch).
+	Rate  float64
+	Burst int
+}
+
+const (
+	// MaxBatch is the most votes one POST /api/v1/votes:batch may carry.
+	MaxBatch = 1000
+	// One vote is a few hundred bytes; the limits leave room for whitespace.
+	maxVoteBody  = 8 << 10
+	maxBatchBody = 1 << 20
+)
+
+// Intake is the write side's HTTP API for polling stations.
+type Intake struct {
+	intake   VoteIntake
+	log      *slog.Logger
+	stations []station
+	limit    rate.Limit
+	burst    int
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+type station struct {
+	name    string
+	digest  [sha256.Size]byte
+	revoked bool
+}
+
+// NewIntake returns the intake endpoints; each station needs a token of at
+// least MinTokenLength characters, unique across stations.
+func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, error) {
+	if intake == nil || log == nil {
+		return nil, errors.New("new intake: nil intake or logger")
+	}
+	if len(cfg.Stations) == 0 {
+		return nil, errors.New("new intake: no station tokens configured")
+	}
+	if cfg.Rate <= 0 {
+		return nil, fmt.Errorf("new intake: rate %v must be positive", cfg.Rate)
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = MaxBatch
+	}
+	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{}}
+	seen := map[[sha256.Size]byte]string{}
+	for _, s := range cfg.Stations {
+		if s.Name == "" {
+			return nil, errors.New("new intake: a station without a name")
+		}
+		if len(s.Token) < MinTokenLength {
+			return nil, fmt.Errorf("new intake: station %s: token shorter than %d characters", s.Name, MinTokenLength)
+		}
+		d := sha256.Sum256([]byte(s.Token))
+		if other, ok := seen[d]; ok {
+			return nil, fmt.Errorf("new intake: stations %s and %s share a token", other, s.Name)
+		}
+		seen[d] = s.Name
+		in.stations = append(in.stations, station{name: s.Name, digest: d, revoked: s.Revoked})
+	}
+	return in, nil
+}
+
+// Register adds POST /api/v1/votes and POST /api/v1/votes:batch to mux.
+func (in *Intake) Register(mux *http.ServeMux) {
+	mux.HandleFunc("/api/v1/votes", in.onlyPOST(in.vote))
+	mux.HandleFunc("/api/v1/votes:batch", in.onlyPOST(in.batch))
+}
+
+func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeError(w, r, in.log, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: r.Method + " is not allowed here; use POST"})
+			return
+		}
+		name, err := in.authenticate(r)
+		if err != nil {
+			if he := (*httpError)(nil); errors.As(err, &he) && he.status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="votewatch intake"`)
+			}
+			writeError(w, r, in.log, err)
+			return
+		}
+		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || ct != "application/json" {
+			writeError(w, r, in.log, &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+				message: "Content-Type must be application/json", field: "Content-Type"})
+			return
+		}
+		h(w, r, name)
+	}
+}
+
+// authenticate finds the station whose token the request bears. Every
+// configured token is compared, in constant time, whatever matches.
+func (in *Intake) authenticate(r *http.Request) (string, error) {
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", &httpError{status: http.StatusUnauthorized, code: "unauthorized", field: "Authorization",
+			message: "a station token is required: Authorization: Bearer <token>"}
+	}
+	presented := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
+	found := -1
+	for i := range in.stations {
+		if subtle.ConstantTimeCompare(presented[:], in.stations[i].digest[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return "", &httpError{status: http.StatusUnauthorized, code: "unauthorized", field: "Authorization", message: "unknown station token"}
+	}
+	s := in.stations[found]
+	if s.revoked {
+		in.log.Warn("revoked station tried to submit votes", "station", s.name, "remote", r.RemoteAddr)
+		return "", &httpError{status: http.StatusForbidden, code: "forbidden", field: "Authorization", message: "station " + s.name + " is revoked"}
+	}
+	return s.name, nil
+}
+
+// allow takes n votes from the station's budget, or says when to retry.
+func (in *Intake) allow(name string, n int) (time.Duration, bool) {
+	in.mu.Lock()
+	lim, ok := in.limiters[name]
+	if !ok {
+		lim = rate.NewLimiter(in.limit, in.burst)
+		in.limiters[name] = lim
+	}
+	in.mu.Unlock()
+	res := lim.ReserveN(time.Now(), n)
+	if !res.OK() {
+		return 0, false
+	}
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return d, false
+	}
+	return 0, true
+}
+
+type voteResponse struct {
+	VoteID string `json:"vote_id"`
+	// Status is "accepted" the first time, "duplicate" for a retry.
+	Status string `json:"status"`
+}
+
+type batchResponse struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+}
+
+func (in *Intake) vote(w http.ResponseWriter, r *http.Request, name string) {
+	body, err := readBody(w, r, maxVoteBody)
+	if err != nil {
+		writeError(w, r, in.log, err)
+		return
+	}
+	ev, err := decodeVote(body, "")
+	if err != nil {
+		writeError(w, r, in.log, err)
+		return
+	}
+	n, ok := in.accept(w, r, name, []domain.VoteCast{ev})
+	if !ok {
+		return
+	}
+	resp := voteResponse{VoteID: ev.Vote.ID(), Status: "accepted"}
+	if n == 0 {
+		resp.Status = "duplicate"
+	}
+	writeJSONStatus(w, r, in.log, http.StatusAccepted, resp)
+}
+
+func (in *Intake) batch(w http.ResponseWriter, r *http.Request, name string) {
+	body, err := readBody(w, r, maxBatchBody)
+	if err != nil {
+		writeError(w, r, in.log, err)
+		return
+	}
+	var req struct {
+		Votes []json.RawMessage `json:"votes"`
+	}
+	if err := strictJSON(body, &req); err != nil {
+		writeError(w, r, in.log, err)
+		return
+	}
+	switch {
+	case len(req.Votes) == 0:
+		writeError(w, r, in.log, &domain.ValidationError{Field: "votes", Problem: "must hold at least one vote"})
+		return
+	case len(req.Votes) > MaxBatch:
+		writeError(w, r, in.log, &domain.ValidationError{Field: "votes", Problem: fmt.Sprintf("holds %d votes; at most %d per batch", len(req.Votes), MaxBatch)})
+		return
+	}
+	votes := make([]domain.VoteCast, len(req.Votes))
+	for i, raw := range req.Votes {
+		if votes[i], err = decodeVote(raw, fmt.Sprintf("votes[%d].", i)); err != nil {
+			writeError(w, r, in.log, err)
+			return
+		}
+	}
+	n, ok := in.accept(w, r, name, votes)
+	if !ok {
+		return
+	}
+	writeJSONStatus(w, r, in.log, http.StatusAccepted, batchResponse{Accepted: n, Duplicates: len(votes) - n})
+}
+
+// accept applies the station's rate limit and stores the votes; it answers
+// the request itself when it fails.
+func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, votes []domain.VoteCast) (int, bool) {
+	if wait, ok := in.allow(name, len(votes)); !ok {
+		msg := fmt.Sprintf("station %s is over its rate of %.0f votes/s", name, float64(in.limit))
+		if wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		} else {
+			msg = fmt.Sprintf("%d votes at once exceed station %s's burst of %d", len(votes), name, in.burst)
+		}
+		writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", message: msg})
+		return 0, false
+	}
+	n, err := in.intake.Accept(r.Context(), name, votes)
+	if err != nil {
+		if !errors.Is(err, domain.ErrVoteIDReused) {
+			// Nothing was stored: the station must retry, and may safely.
+			err = &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the vote could not be stored; retry: " + err.Error()}
+			in.log.Error("intake failed", "station", name, "votes", len(votes), "err", err)
+		}
+		writeError(w, r, in.log, err)
+		return 0, false
+	}
+	in.log.Debug("votes accepted", "station", name, "new", n, "retried", len(votes)-n)
+	return n, true
+}
+
+// readBody reads at most limit bytes, refusing larger bodies with 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, code: "too_large", field: "body",
+				message: fmt.Sprintf("the body is larger than %d bytes", limit)}
+		}
+		return nil, &httpError{status: http.StatusBadRequest, code: "invalid", field: "body", message: "could not read the body: " + err.Error()}
+	}
+	return body, nil
+}
+
+// voteFields is the contract's vote, to refuse fields it does not have:
+// a terminal sending "candidate" instead of "candidate_id" must hear so,
+// not have its vote fail later as incomplete.
+type voteFields struct {
+	VoteID      json.RawMessage `json:"vote_id"`
+	VoterID     json.RawMessage `json:"voter_id"`
+	CandidateID json.RawMessage `json:"candidate_id"`
+	CastAt      json.RawMessage `json:"cast_at"`
+}
+
+// decodeVote validates one vote against the contract; errors name the
+// field, prefixed with where the vote sits in the request.
+func decodeVote(raw []byte, prefix string) (domain.VoteCast, error) {
+	err := strictJSON(raw, &voteFields{})
+	var ev domain.VoteCast
+	if err == nil {
+		ev, err = domain.DecodeVoteCast(raw)
+	}
+	var ve *domain.ValidationError
+	if err == nil || !errors.As(err, &ve) {
+		return ev, err
+	}
+	field := prefix + ve.Field
+	if (ve.Field == "body" || ve.Field == "payload") && prefix != "" {
+		field = strings.TrimSuffix(prefix, ".") // the item itself is at fault
+	} else if ve.Field == "payload" {
+		field = "body"
+	}
+	return domain.VoteCast{}, &domain.ValidationError{Field: field, Problem: ve.Problem}
+}
+
+// strictJSON decodes one JSON object with no unknown fields.
+func strictJSON(raw []byte, into any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return &domain.ValidationError{Field: typeErr.Field, Problem: "must be a JSON " + typeErr.Type.Kind().String()}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return &domain.ValidationError{Field: field, Problem: "is not a field of this request"}
+		case errors.Is(err, io.EOF):
+			return &domain.ValidationError{Field: "body", Problem: "is empty"}
+		default:
+			return &domain.ValidationError{Field: "body", Problem: "is not a JSON object: " + err.Error()}
+		}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &domain.ValidationError{Field: "body", Problem: "has data after the JSON object"}
+	}
+	return nil
+}
