@@ -233,4 +233,3 @@ func portOf(t *testing.T, addr string) int {
 	}
 	return port
 }
-
