@@ -14,6 +14,7 @@ type CLI struct {
 	Serve    ServeCmd    `cmd:"" help:"Serve the read API and dashboard, and the polling stations' intake API when station tokens are set."`
 	Simulate SimulateCmd `cmd:"" help:"Publish a simulated election to Kafka."`
 	Broker   BrokerCmd   `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
+	Import   ImportCmd   `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
 	Replay   ReplayCmd   `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd   `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
 	Status   StatusCmd   `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`

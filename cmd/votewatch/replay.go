@@ -119,7 +119,7 @@ func (c *ReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, Progress: newProgress(env)}
+	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, Progress: newProgress(env, "replaying events", "events")}
 	if c.Verify {
 		opt.Mode = projections.ReplayVerify
 	}
@@ -137,13 +137,13 @@ func (c *ReplayCmd) Run(env *Env) error {
 
 // newProgress shows a progress bar on a terminal and a log line every five
 // seconds otherwise.
-func newProgress(env *Env) func(done, total int64) {
+func newProgress(env *Env, doing, unit string) func(done, total int64) {
 	if f, ok := env.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		var bar *progressbar.ProgressBar
 		return func(done, total int64) {
 			if bar == nil {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("replaying events"),
-					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(doing),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString(unit),
 					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth())
 			}
 			_ = bar.Set64(done)
@@ -161,7 +161,7 @@ func newProgress(env *Env) func(done, total int64) {
 		if rate > 0 {
 			eta = time.Duration(float64(total-done)/rate) * time.Second
 		}
-		env.Log.Info("replaying", "done", done, "total", total, "events_per_s", int(rate), "eta", eta.Round(time.Second))
+		env.Log.Info(doing, "done", done, "total", total, unit+"_per_s", int(rate), "eta", eta.Round(time.Second))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -12,6 +13,24 @@ import (
 // KeyMetadata is the message metadata entry whose value becomes the Kafka
 // message key (and so, through murmur2, the partition).
 const KeyMetadata = "key"
+
+// Event is a domain event as the contract puts it on the log: JSON, keyed
+// by the id that orders it.
+type Event interface {
+	MarshalJSON() ([]byte, error)
+	Key() string
+}
+
+// EventMessage encodes ev as a message whose Kafka key is ev's key.
+func EventMessage(ev Event) (*message.Message, error) {
+	payload, err := ev.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	m := message.NewMessage(watermill.NewUUID(), payload)
+	m.Metadata.Set(KeyMetadata, ev.Key())
+	return m, nil
+}
 
 // Publisher is a Watermill publisher that sends all messages of one Publish
 // call in a single produce request per broker. Watermill's own Kafka

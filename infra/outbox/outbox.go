@@ -104,8 +104,10 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 			continue
 		}
 		delete(isNew, id) // a vote repeated within the request goes out once
-		m := message.NewMessage(watermill.NewUUID(), payloads[id])
-		m.Metadata.Set(kafka.KeyMetadata, v.Key())
+		m, err := kafka.EventMessage(v)
+		if err != nil {
+			return 0, err
+		}
 		msgs = append(msgs, m)
 	}
 	if len(msgs) == 0 {

@@ -2,7 +2,6 @@ package simulator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/kafka"
 )
 
 // Faults are the shares of votes that come with a deliberate fault, so the
@@ -80,12 +80,7 @@ func (s *Simulator) Register(ctx context.Context) error {
 	return publishAll(ctx, s, domain.TopicVoters, e.Voters)
 }
 
-type keyedEvent interface {
-	Key() string
-	MarshalJSON() ([]byte, error)
-}
-
-func publishAll[E keyedEvent](ctx context.Context, s *Simulator, topic string, events []E) error {
+func publishAll[E kafka.Event](ctx context.Context, s *Simulator, topic string, events []E) error {
 	have, err := s.cfg.TopicSize(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("size of %s: %w", topic, err)
@@ -98,7 +93,7 @@ func publishAll[E keyedEvent](ctx context.Context, s *Simulator, topic string, e
 	for i := 0; i < len(events); i += chunk {
 		msgs := make([]*message.Message, 0, chunk)
 		for _, ev := range events[i:min(i+chunk, len(events))] {
-			m, err := eventMessage(ev)
+			m, err := kafka.EventMessage(ev)
 			if err != nil {
 				return err
 			}
@@ -113,16 +108,6 @@ func publishAll[E keyedEvent](ctx context.Context, s *Simulator, topic string, e
 	}
 	s.log.Info("registration published", "topic", topic, "events", len(events))
 	return nil
-}
-
-func eventMessage(ev keyedEvent) (*message.Message, error) {
-	payload, err := ev.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	m := message.NewMessage(watermill.NewUUID(), payload)
-	m.Metadata.Set("key", ev.Key())
-	return m, nil
 }
 
 // Vote casts the votes, resuming after those already in the log.
@@ -247,9 +232,10 @@ func (p *VotePlan) voteMessage(voterID, candidateID string, at time.Time) *messa
 		// Every input here is generated and valid by construction.
 		panic(fmt.Sprintf("simulated vote: %v", err))
 	}
-	payload, _ := json.Marshal(domain.VoteCast{Vote: v})
-	m := message.NewMessage(watermill.NewUUID(), payload)
-	m.Metadata.Set("key", voterID)
+	m, err := kafka.EventMessage(domain.VoteCast{Vote: v})
+	if err != nil {
+		panic(fmt.Sprintf("simulated vote: %v", err)) // a valid vote always encodes
+	}
 	return m
 }
 
