@@ -176,7 +176,10 @@ func openDatabase(ctx context.Context, log *slog.Logger, f DatabaseFlags, privat
 // openKafka creates the event topics that are missing and opens a client
 // for log positions.
 func openKafka(ctx context.Context, f KafkaFlags, brokers []string, cleanup *closers) (kafka.Config, *kafka.Log, error) {
-	kcfg := kafka.Config{Brokers: brokers, Partitions: f.Partitions}
+	kcfg, err := f.kafkaConfig(brokers, f.Partitions)
+	if err != nil {
+		return kafka.Config{}, nil, err
+	}
 	if err := kafka.EnsureTopics(ctx, kcfg, kafka.EventTopics(f.Partitions)); err != nil {
 		return kafka.Config{}, nil, err
 	}
@@ -444,4 +447,31 @@ func newSimulator(log *slog.Logger, kcfg kafka.Config, f SimulationFlags, klog *
 		return nil, nil, err
 	}
 	return sim, func() { _ = pub.Close() }, nil
+}
+
+// kafkaConfig is how to reach brokers with these security settings.
+func (f KafkaSecurityFlags) kafkaConfig(brokers []string, partitions int32) (kafka.Config, error) {
+	cfg := kafka.Config{Brokers: brokers, Partitions: partitions}
+	if f.KafkaTLS || f.KafkaTLSCAFile != "" {
+		tlsCfg, err := kafka.TLSConfig(f.KafkaTLSCAFile)
+		if err != nil {
+			return kafka.Config{}, err
+		}
+		cfg.TLS = tlsCfg
+	}
+	if f.KafkaSASLMechanism != "" {
+		password := f.KafkaSASLPassword
+		if f.KafkaSASLPasswordFile != "" {
+			b, err := os.ReadFile(f.KafkaSASLPasswordFile)
+			if err != nil {
+				return kafka.Config{}, fmt.Errorf("kafka SASL password: %w", err)
+			}
+			password = strings.TrimSpace(string(b))
+		}
+		cfg.SASL = &kafka.SASL{Mechanism: f.KafkaSASLMechanism, User: f.KafkaSASLUsername, Password: password}
+		if err := cfg.SASL.Validate(); err != nil {
+			return kafka.Config{}, err
+		}
+	}
+	return cfg, nil
 }

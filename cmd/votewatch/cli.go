@@ -45,6 +45,7 @@ type AdminFlags struct {
 	DatabaseURL  string   `help:"PostgreSQL URL (default: the running demo's private cluster)." env:"DATABASE_URL"`
 	KafkaBrokers []string `help:"Kafka bootstrap addresses (default: the demo's broker)." env:"KAFKA_BROKERS" sep:"," default:"127.0.0.1:9092"`
 	DataDir      string   `help:"The demo's data dir, to find its private cluster (default: user cache dir)." env:"VOTEWATCH_DATA_DIR"`
+	KafkaSecurityFlags
 }
 
 // ReplayCmd rebuilds the projection from the log.
@@ -88,6 +89,17 @@ type DatabaseFlags struct {
 type KafkaFlags struct {
 	KafkaBrokers []string `help:"Kafka bootstrap addresses (comma-separated)." env:"KAFKA_BROKERS" sep:","`
 	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them; the projector keeps one message in flight per partition." default:"256" env:"VOTEWATCH_PARTITIONS"`
+	KafkaSecurityFlags
+}
+
+// KafkaSecurityFlags reach a managed Kafka over TLS with SASL.
+type KafkaSecurityFlags struct {
+	KafkaTLS              bool   `help:"Connect to Kafka over TLS." env:"KAFKA_TLS"`
+	KafkaTLSCAFile        string `help:"PEM file of the CA that signed the brokers' certificates (default: the system's CAs)." env:"KAFKA_TLS_CA_FILE" type:"existingfile"`
+	KafkaSASLMechanism    string `help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)." env:"KAFKA_SASL_MECHANISM" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" default:""`
+	KafkaSASLUsername     string `help:"SASL username." env:"KAFKA_SASL_USERNAME"`
+	KafkaSASLPassword     string `help:"SASL password (prefer --kafka-sasl-password-file: flags and env show up in process listings)." env:"KAFKA_SASL_PASSWORD"`
+	KafkaSASLPasswordFile string `help:"File holding the SASL password." env:"KAFKA_SASL_PASSWORD_FILE" type:"existingfile"`
 }
 
 // ProjectorFlags tune the projector.

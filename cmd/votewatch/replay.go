@@ -109,7 +109,10 @@ func (c *ReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	kcfg := kafka.Config{Brokers: c.KafkaBrokers}
+	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	if err != nil {
+		return err
+	}
 	klog, err := kafka.NewLog(kcfg)
 	if err != nil {
 		return err
@@ -236,7 +239,11 @@ func (c *StatusCmd) Run(env *Env) error {
 		return err
 	}
 	var ends projections.HighWatermarksFunc
-	if klog, err := kafka.NewLog(kafka.Config{Brokers: c.KafkaBrokers}); err == nil {
+	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	if err != nil {
+		return err
+	}
+	if klog, err := kafka.NewLog(kcfg); err == nil {
 		cleanup.add(func() { _ = klog.Close() })
 		ends = klog.HighWatermarks
 	} else {
@@ -283,7 +290,10 @@ func (c *StatusCmd) Run(env *Env) error {
 // nothing twice; and re-publishing is harmless anyway (applying is
 // idempotent).
 func (c *DLQReplayCmd) Run(env *Env) error {
-	kcfg := kafka.Config{Brokers: c.KafkaBrokers}
+	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	if err != nil {
+		return err
+	}
 	dlq := domain.DeadLetterTopic(c.Topic)
 	group := "votewatch-dlq-replay." + c.Topic
 	from, err := kafka.CommittedOffsets(env.Ctx, kcfg, group, dlq)

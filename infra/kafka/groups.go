@@ -11,7 +11,7 @@ import (
 )
 
 func admin(cfg Config) (*kadm.Client, *kgo.Client, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	cl, err := kgo.NewClient(cfg.kgoOpts()...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to kafka %v: %w", cfg.Brokers, err)
 	}

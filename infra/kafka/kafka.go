@@ -4,6 +4,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -23,6 +24,17 @@ type Config struct {
 	ReplicationFactor int16
 	// ClientID names this process to the brokers (default "votewatch").
 	ClientID string
+	// TLS, when set, encrypts every connection (see TLSConfig).
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection.
+	SASL *SASL
+}
+
+func (c Config) clientID() string {
+	if c.ClientID == "" {
+		return "votewatch"
+	}
+	return c.ClientID
 }
 
 func (c *Config) setDefaults() {
@@ -45,7 +57,7 @@ func (c Config) Validate() error {
 	if c.Partitions < 1 || c.ReplicationFactor < 1 {
 		return errors.New("kafka: partitions and replication factor must be positive")
 	}
-	return nil
+	return c.SASL.Validate()
 }
 
 // ProtocolVersion is the Kafka protocol version spoken. 2.1 is the oldest
@@ -68,6 +80,7 @@ func (c Config) saramaConfig() *sarama.Config {
 	sc.Producer.MaxMessageBytes = 4 << 20
 	sc.Metadata.Retry.Max = 10
 	sc.Metadata.Retry.Backoff = 500 * time.Millisecond
+	c.secureSarama(sc)
 	return sc
 }
 
