@@ -8,18 +8,19 @@ type CLI struct {
 	LogLevel  string `help:"Log level: debug, info, warn, error." default:"info" env:"VOTEWATCH_LOG_LEVEL"`
 	LogFormat string `help:"Log format: text or json." enum:"text,json" default:"text" env:"VOTEWATCH_LOG_FORMAT"`
 
-	Demo     DemoCmd     `cmd:"" help:"Run everything in one process: embedded Kafka, private Postgres, simulator, projector and API."`
-	Migrate  MigrateCmd  `cmd:"" help:"Apply the database migrations."`
-	Project  ProjectCmd  `cmd:"" help:"Run the projector: consume events and maintain the tallies."`
-	Serve    ServeCmd    `cmd:"" help:"Serve the read API and dashboard, and the polling stations' intake API when station tokens are set."`
-	Simulate SimulateCmd `cmd:"" help:"Publish a simulated election to Kafka."`
-	Broker   BrokerCmd   `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
-	Import   ImportCmd   `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
-	Replay   ReplayCmd   `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
-	Verify   VerifyCmd   `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
-	Status   StatusCmd   `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
-	DLQ      DLQCmd      `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
-	Bench    BenchCmd    `cmd:"" help:"Measure, in one run on this machine: COPY ceiling, naive baseline, live path, freshness, read API, replay (see BENCHMARKS.md)."`
+	Demo     DemoCmd        `cmd:"" help:"Run everything in one process: embedded Kafka, private Postgres, simulator, projector and API."`
+	Migrate  MigrateCmd     `cmd:"" help:"Apply the database migrations."`
+	Project  ProjectCmd     `cmd:"" help:"Run the projector: consume events and maintain the tallies."`
+	Serve    ServeCmd       `cmd:"" help:"Serve the read API and dashboard, and the polling stations' intake API when station tokens are set."`
+	Simulate SimulateCmd    `cmd:"" help:"Publish a simulated election to Kafka."`
+	Broker   BrokerCmd      `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
+	Import   ImportCmd      `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
+	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
+	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
+	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
+	Status   StatusCmd      `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
+	DLQ      DLQCmd         `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
+	Bench    BenchCmd       `cmd:"" help:"Measure, in one run on this machine: COPY ceiling, naive baseline, live path, freshness, read API, replay (see BENCHMARKS.md)."`
 }
 
 // BenchCmd measures throughput on an embedded broker and a private (or

@@ -38,14 +38,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	exitCode := -1
-	parser, err := kong.New(&cli,
-		kong.Name("votewatch"),
-		kong.Description("Real-time election monitoring: votes through Kafka into exact Postgres tallies, a read API and a live dashboard."),
-		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exitCode = code }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := newParser(&cli, stdout, stderr, func(code int) { exitCode = code })
 	if err != nil {
 		fmt.Fprintln(stderr, "votewatch:", err)
 		return 2
@@ -69,6 +62,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// newParser is the command line's parser; exit is called instead of
+// os.Exit (after --help, say).
+func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
+	return kong.New(cli,
+		kong.Name("votewatch"),
+		kong.Description("Real-time election monitoring: votes through Kafka into exact Postgres tallies, a read API and a live dashboard."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(exit),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
 }
 
 // Env is what every command runs with.

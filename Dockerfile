@@ -1,0 +1,15 @@
+# syntax=docker/dockerfile:1
+# One static binary in a distroless image (no shell, non-root).
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/votewatch ./cmd/votewatch
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/votewatch /votewatch
+USER nonroot:nonroot
+EXPOSE 8080 9100
+ENTRYPOINT ["/votewatch"]
+CMD ["--help"]
