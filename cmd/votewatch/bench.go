@@ -140,7 +140,7 @@ func (c *BenchCmd) Run(env *Env) error {
 	var results []benchResult
 	var extraCounted int64
 	if c.Live {
-		r, err := c.measureLive(ctx, env, pool, kcfg, klog, int64(voters), publishVotes)
+		r, err := c.measureLive(ctx, env, pool, dsn, kcfg, klog, int64(voters), publishVotes)
 		if err != nil {
 			return err
 		}
@@ -242,8 +242,18 @@ func (c *BenchCmd) Run(env *Env) error {
 // (registration closes before polls open), then the votes are published as
 // fast as the broker takes them and timed from the first counted vote to
 // the last.
-func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, voters int64, publishVotes func() error) (benchResult, error) {
-	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, c.liveFlags())
+func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log, voters int64, publishVotes func() error) (benchResult, error) {
+	var results *projections.Results
+	var done <-chan error
+	var stop func()
+	var err error
+	where := "in this process"
+	if c.Processes > 0 {
+		results, done, stop, err = c.runProjectorProcesses(ctx, pool, dsn, c.Processes)
+		where = fmt.Sprintf("in %d projector processes", c.Processes)
+	} else {
+		results, done, stop, err = runProjector(ctx, env, pool, kcfg, klog, c.liveFlags())
+	}
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -291,7 +301,7 @@ func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool
 	elapsed := time.Since(start)
 	n := int64(c.Votes) - first.VotesCast
 	return benchResult{Name: "live_votes", Count: n, Seconds: elapsed.Seconds(), PerSec: float64(n) / elapsed.Seconds(),
-		Note: fmt.Sprintf("Kafka → Watermill (%d partitions) → group commit, durable, ack after commit", c.Partitions)}, nil
+		Note: fmt.Sprintf("Kafka → Watermill (%d partitions) → group commit %s, durable, ack after commit", c.Partitions, where)}, nil
 }
 
 // startCPUProfile profiles this process (broker, publisher, projector)

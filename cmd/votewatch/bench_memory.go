@@ -66,7 +66,7 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 	if err != nil {
 		return nil, err
 	}
-	proc, err := c.startProjectorProcess(ctx, dsn, broker.Addr())
+	proc, err := c.startProjectorProcess(ctx, dsn, broker.Addr(), "bench-memory")
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ type projectorProcess struct {
 	err    error
 }
 
-func (c *BenchCmd) startProjectorProcess(ctx context.Context, dsn, brokers string) (*projectorProcess, error) {
+func (c *BenchCmd) startProjectorProcess(ctx context.Context, dsn, brokers, group string) (*projectorProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("memory phase: find own binary: %w", err)
@@ -172,7 +172,7 @@ func (c *BenchCmd) startProjectorProcess(ctx context.Context, dsn, brokers strin
 	f := c.liveFlags()
 	cmd := exec.CommandContext(ctx, exe, "--log-level", "warn", "project",
 		"--database-url", dsn, "--kafka-brokers", brokers, "--partitions", strconv.Itoa(int(c.Partitions)),
-		"--group", "bench-memory", "--writers", strconv.Itoa(f.Writers), "--linger", f.Linger.String())
+		"--group", group, "--writers", strconv.Itoa(f.Writers), "--linger", f.Linger.String())
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
@@ -182,6 +182,32 @@ func (c *BenchCmd) startProjectorProcess(ctx context.Context, dsn, brokers strin
 	p := &projectorProcess{cmd: cmd, exited: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	return p, nil
+}
+
+// runProjectorProcesses runs n `votewatch project` processes in one
+// consumer group; done reports the first to exit, stop ends them all.
+func (c *BenchCmd) runProjectorProcesses(ctx context.Context, pool *pgxpool.Pool, dsn string, n int) (*projections.Results, <-chan error, func(), error) {
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var procs []*projectorProcess
+	stop := func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}
+	done := make(chan error, n)
+	for range n {
+		p, err := c.startProjectorProcess(ctx, dsn, c.brokers[0], c.liveFlags().Group)
+		if err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+		procs = append(procs, p)
+		go func() { <-p.exited; done <- fmt.Errorf("projector process %d: %v", p.cmd.Process.Pid, p.err) }()
+	}
+	return results, done, stop, nil
 }
 
 // stop ends the projector with SIGTERM (it finishes the batch in flight)

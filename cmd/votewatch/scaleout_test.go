@@ -90,5 +90,9 @@ func TestProjectorProcessesShareThePartitionsAndSurviveOneDying(t *testing.T) {
 		if proc.Exited() {
 			t.Error("a surviving projector process exited")
 		}
+		// SIGTERM is a graceful stop: exit status 0.
+		if err := proc.Stop(); err != nil {
+			t.Errorf("projector after SIGTERM: %v", err)
+		}
 	}
 }
