@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 
 // seededAPI serves a real database holding two candidates, voters v-1..v-6
 // in regions North and South, and a few votes, one of them rejected.
-func seededAPI(t *testing.T, ready handlers.ReadinessFunc) *httptest.Server {
+func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 	t.Helper()
 	pool := testutil.Pool(t)
 	ctx := context.Background()

@@ -1,0 +1,69 @@
+package domain
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// fuzzDecoder checks a topic's decoder on arbitrary bytes: it never panics,
+// every refusal is an ErrInvalid naming a field, and what it accepts
+// encodes back to a payload that decodes to the same event.
+func fuzzDecoder[E json.Marshaler](f *testing.F, decode func([]byte) (E, error), seeds ...string) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		ev, err := decode(payload)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.Is(err, ErrInvalid) || !errors.As(err, &ve) || ve.Field == "" || ve.Problem == "" {
+				t.Fatalf("refusal %v is not a ValidationError naming a field", err)
+			}
+			return
+		}
+		again, err := ev.MarshalJSON()
+		if err != nil {
+			t.Fatalf("accepted %q but cannot encode it: %v", payload, err)
+		}
+		back, err := decode(again)
+		if err != nil {
+			t.Fatalf("accepted %q but refuses its own encoding %q: %v", payload, again, err)
+		}
+		if !reflect.DeepEqual(normalise(t, ev), normalise(t, back)) {
+			t.Fatalf("round trip changed the event: %q → %q", payload, again)
+		}
+	})
+}
+
+// normalise compares events by their contract encoding (times may carry
+// different locations and still be the same instant).
+func normalise[E json.Marshaler](t *testing.T, ev E) string {
+	b, err := ev.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func FuzzDecodeVoteCast(f *testing.F) {
+	fuzzDecoder(f, DecodeVoteCast,
+		`{"vote_id":"01900000-0000-7000-8000-000000000001","voter_id":"v-1","candidate_id":"c-ada","cast_at":"2026-11-03T15:04:05Z"}`,
+		`{"vote_id":"01900000-0000-7000-8000-000000000001","voter_id":"v-1","candidate_id":"c-ada","cast_at":"2026-11-03T15:04:05.123456789+02:00","extra":1}`,
+		`{"vote_id":"nope","voter_id":7}`, `{{`, `[]`, `null`, `"x"`, ``)
+}
+
+func FuzzDecodeVoterRegistered(f *testing.F) {
+	fuzzDecoder(f, DecodeVoterRegistered,
+		`{"voter_id":"v-1","name":"Ann","gender":"female","birth_date":"1980-05-17","region":"New York","city":"Albany","registered_at":"2026-10-01T09:00:00Z"}`,
+		`{"voter_id":"v-1","name":"Ann","gender":"x","birth_date":"17/05/1980","region":"","city":"","registered_at":"soon"}`,
+		`{"voter_id":"` + string(make([]byte, 70)) + `"}`, `{}`)
+}
+
+func FuzzDecodeCandidateRegistered(f *testing.F) {
+	fuzzDecoder(f, DecodeCandidateRegistered,
+		`{"candidate_id":"c-ada","name":"Ada","party":"Analytical","biography":"","platform":"","photo_url":""}`,
+		`{"candidate_id":"c-ada","name":"","party":"P","photo_url":"javascript:alert(1)"}`,
+		`{"candidate_id":7}`)
+}
