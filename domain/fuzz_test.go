@@ -58,7 +58,7 @@ func FuzzDecodeVoterRegistered(f *testing.F) {
 	fuzzDecoder(f, DecodeVoterRegistered,
 		`{"voter_id":"v-1","name":"Ann","gender":"female","birth_date":"1980-05-17","region":"New York","city":"Albany","registered_at":"2026-10-01T09:00:00Z"}`,
 		`{"voter_id":"v-1","name":"Ann","gender":"x","birth_date":"17/05/1980","region":"","city":"","registered_at":"soon"}`,
-		`{"voter_id":"` + string(make([]byte, 70)) + `"}`, `{}`)
+		`{"voter_id":"`+string(make([]byte, 70))+`"}`, `{}`)
 }
 
 func FuzzDecodeCandidateRegistered(f *testing.F) {
