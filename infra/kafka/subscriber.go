@@ -56,6 +56,11 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 	saramaCfg.Consumer.Offsets.AutoCommit.Interval = sc.CommitInterval
 	saramaCfg.Consumer.Group.Session.Timeout = sc.SessionTimeout
 	saramaCfg.Consumer.Group.Heartbeat.Interval = sc.SessionTimeout / 3
+	// How long a rebalance waits for members to rejoin. sarama's default
+	// (60 s) lets a killed member stall the group for a minute after every
+	// crash, longer than a join request may take (Net.ReadTimeout, 30 s),
+	// so repeated crashes wedge it. Live members rejoin within a batch.
+	saramaCfg.Consumer.Group.Rebalance.Timeout = sc.SessionTimeout + 2*time.Second
 	sub, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
 		Brokers:               cfg.Brokers,
 		Unmarshaler:           wmkafka.DefaultMarshaler{},
