@@ -55,13 +55,18 @@ type system struct {
 	stations []handlers.Station
 	// stationRate is each station's votes/s (default 1000).
 	stationRate float64
+	// dsn is a database the test manages (default: a fresh one).
+	dsn string
 }
 
 // startSystem starts the database and the read API, the broker unless the
 // test brings one, and what sys asks for, wired as the demo wires them.
 func startSystem(t *testing.T, sys system) *pipeline {
 	t.Helper()
-	p := &pipeline{dsn: testutil.DatabaseURL(t)}
+	p := &pipeline{dsn: sys.dsn}
+	if p.dsn == "" {
+		p.dsn = testutil.DatabaseURL(t)
+	}
 	if sys.kafka != nil {
 		p.kafka = *sys.kafka
 	} else {
@@ -83,6 +88,9 @@ func startSystem(t *testing.T, sys system) *pipeline {
 	p.klog = klog
 	t.Cleanup(func() { _ = klog.Close() })
 	p.metrics = metrics.New()
+	if err := migrate(context.Background(), log, p.pool); err != nil {
+		t.Fatal(err)
+	}
 	var proj *projectorService
 	if sys.projector {
 		proj, err = newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
@@ -91,8 +99,6 @@ func startSystem(t *testing.T, sys system) *pipeline {
 		if err != nil {
 			t.Fatal(err)
 		}
-	} else if err := migrate(context.Background(), log, p.pool); err != nil {
-		t.Fatal(err)
 	}
 	var cleanup closers
 	t.Cleanup(cleanup.run)
