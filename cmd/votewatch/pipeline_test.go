@@ -57,6 +57,8 @@ type system struct {
 	stationRate float64
 	// dsn is a database the test manages (default: a fresh one).
 	dsn string
+	// logs receives every log line, debug included.
+	logs io.Writer
 }
 
 // startSystem starts the database and the read API, the broker unless the
@@ -80,6 +82,9 @@ func startSystem(t *testing.T, sys system) *pipeline {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if sys.logs != nil {
+		log = slog.New(slog.NewTextHandler(sys.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	klog, err := kafka.NewLog(p.kafka)
 	if err != nil {

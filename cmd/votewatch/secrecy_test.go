@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects log output written from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Ballot secrecy: no route of the API or the dashboard ever names a voter
+// (so none can link a voter to a candidate), and no log line, at any level,
+// names a voter together with a candidate.
+func TestNothingLinksAVoterToTheirChoice(t *testing.T) {
+	logs := &lockedBuffer{}
+	p := startSystem(t, system{partitions: 4, projector: true, stations: testStations, logs: logs})
+	e := buildElection()
+	p.produce(t, e.records...)
+	p.waitFor(t, e, 0)
+	// A vote through the intake API too, and a rejected one.
+	if code, body, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", intakeVote(9001, e.voterIDs[230], "c-bob")); code != http.StatusAccepted {
+		t.Fatalf("intake: %d %v", code, body)
+	}
+	if code, _, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", intakeVote(9002, e.voterIDs[230], "c-ada")); code != http.StatusAccepted {
+		t.Fatal("intake: second vote refused at the door")
+	}
+	e.rejected["duplicate_voter"]++
+	p.waitFor(t, e, 1)
+
+	voters := append([]string{"stranger-"}, e.voterIDs...)
+	routes := []string{"/", "/assets/app.js", "/assets/style.css", "/api/v1/summary", "/api/v1/candidates", "/api/v1/regions",
+		"/api/v1/regions/North", "/api/v1/dashboard", "/api/v1/status", "/api/v1/timeline?minutes=1440", "/api/v1/results.csv",
+		"/metrics", "/healthz", "/readyz", "/api/v1/nope"}
+	for _, route := range routes {
+		resp, err := http.Get(p.api + route)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, v := range voters {
+			if strings.Contains(string(body), v) {
+				t.Errorf("GET %s names voter %s", route, v)
+				break
+			}
+		}
+	}
+	// The live stream's first event.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.api+"/api/v1/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "data:") {
+			for _, v := range voters {
+				if strings.Contains(line, v) {
+					t.Errorf("the live stream names voter %s", v)
+				}
+			}
+			break
+		}
+	}
+	resp.Body.Close()
+
+	lines := strings.Split(logs.String(), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("only %d log lines captured: is the test looking at the logs at all?", len(lines))
+	}
+	for _, line := range lines {
+		for _, v := range voters {
+			if !strings.Contains(line, v) {
+				continue
+			}
+			for _, c := range []string{"c-ada", "c-bob", "c-cy", "c-nobody"} {
+				if strings.Contains(line, c) {
+					t.Errorf("a log line links voter %s to candidate %s: %s", v, c, line)
+				}
+			}
+		}
+	}
+}
