@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One static binary in a distroless image (no shell, non-root).
-FROM golang:1.26-bookworm AS build
+FROM golang:1.27-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -97,7 +97,7 @@ func TestCrashAnywhereLosesNothingAndCountsNothingTwice(t *testing.T) {
 	}
 	p := startSystem(t, system{partitions: 64})
 	project := func() *testutil.Process {
-		return testutil.Start(t, "--log-level", "warn", "project",
+		return testutil.Start(t, "--log-level", "info", "project",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","),
 			"--group", "test-crash", "--session-timeout", "2s")
 	}
@@ -137,6 +137,23 @@ func TestCrashAnywhereLosesNothingAndCountsNothingTwice(t *testing.T) {
 		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
 		t.Logf("kill %d at %d votes counted", i+1, counted())
 		proc.Kill()
+		proc = project()
+	}
+	// Then graceful stops under load: SIGTERM finishes the batches in flight
+	// and exits 0; the next process resumes where it stopped.
+	for i := range 2 {
+		before := counted()
+		testutil.Eventually(t, 60*time.Second, "the restarted projector projecting", func() (bool, string) {
+			n := counted()
+			return n > before+500 || n >= int64(votes), fmt.Sprintf("%d votes", n)
+		})
+		t.Logf("SIGTERM %d at %d votes counted", i+1, counted())
+		if err := proc.Stop(); err != nil {
+			t.Errorf("SIGTERM under load: %v\n%s", err, proc.Output())
+		}
+		if out := proc.Output(); !strings.Contains(out, "projector stopped") || strings.Contains(out, "batch failed") {
+			t.Errorf("SIGTERM under load did not stop cleanly:\n%s", out)
+		}
 		proc = project()
 	}
 	wg.Wait()

@@ -90,6 +90,9 @@ func (p *Process) Stop() error {
 	return p.err
 }
 
+// Output returns what the process has written so far.
+func (p *Process) Output() string { return p.out.String() }
+
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
 	select {
