@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,44 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// The dashboard is served with a policy that allows this origin only and no
+// inline script, and the page has none.
+func TestDashboardSecurityHeaders(t *testing.T) {
+	p := startSystem(t, system{partitions: 1})
+	for _, path := range []string{"/", "/assets/app.js"} {
+		resp, err := http.Get(p.api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %s", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "http") {
+			t.Errorf("%s: CSP %q allows inline code or other origins", path, csp)
+		}
+		for header, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+			if got := resp.Header.Get(header); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, header, got, want)
+			}
+		}
+		if path == "/" {
+			for _, tag := range strings.Split(string(body), "<script")[1:] {
+				if end := strings.Index(tag, ">"); end < 0 || !strings.Contains(tag[:end], "src=") {
+					t.Errorf("the page has an inline script: <script%s", tag[:min(len(tag), 80)])
+				}
+			}
+			if strings.Contains(string(body), "https://") || strings.Contains(string(body), "http://") {
+				t.Error("the page refers to another origin")
+			}
+		}
+	}
 }
 
 // Ballot secrecy: no route of the API or the dashboard ever names a voter
@@ -87,6 +126,17 @@ func TestNothingLinksAVoterToTheirChoice(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
+
+	// Secrets never reach the logs.
+	dbPassword := ""
+	if u, err := url.Parse(p.dsn); err == nil {
+		dbPassword, _ = u.User.Password()
+	}
+	for name, secret := range map[string]string{"station token": stationToken, "revoked token": revokedToken, "database password": dbPassword} {
+		if secret != "" && strings.Contains(logs.String(), secret) {
+			t.Errorf("the logs contain the %s", name)
+		}
+	}
 
 	lines := strings.Split(logs.String(), "\n")
 	if len(lines) < 10 {
