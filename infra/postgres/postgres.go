@@ -86,7 +86,12 @@ func NewMigrator(pool *pgxpool.Pool) (*Migrator, error) {
 		db.Close()
 		return nil, fmt.Errorf("new migrator: %w", err)
 	}
-	intake, err := provider(schema.IntakeMigrations(), goose.WithTableName(schema.IntakeSchema+".goose_db_version"))
+	intakeFS, err := schema.IntakeMigrations()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("new migrator: intake: %w", err)
+	}
+	intake, err := provider(intakeFS, goose.WithTableName(schema.IntakeSchema+".goose_db_version"))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("new migrator: intake: %w", err)

@@ -19,10 +19,6 @@ var intake embed.FS
 const IntakeSchema = "intake"
 
 // IntakeMigrations returns the intake's goose migrations.
-func IntakeMigrations() fs.FS {
-	sub, err := fs.Sub(intake, "intake")
-	if err != nil {
-		panic(err) // the directory is embedded at build time
-	}
-	return sub
+func IntakeMigrations() (fs.FS, error) {
+	return fs.Sub(intake, "intake")
 }
