@@ -61,12 +61,6 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 	// crash, longer than a join request may take (Net.ReadTimeout, 30 s),
 	// so repeated crashes wedge it. Live members rejoin within a batch.
 	saramaCfg.Consumer.Group.Rebalance.Timeout = sc.SessionTimeout + 2*time.Second
-	// Read-ahead is memory per partition, and the projector takes about
-	// one message per partition per commit (~50/s): 256 KiB and 64
-	// messages of buffer are seconds of work, where sarama's defaults
-	// (1 MiB, 256) held over 1 GiB while a 5M-voter register was read.
-	saramaCfg.Consumer.Fetch.Default = 256 << 10
-	saramaCfg.ChannelBufferSize = 64
 	sub, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
 		Brokers:               cfg.Brokers,
 		Unmarshaler:           wmkafka.DefaultMarshaler{},
