@@ -101,8 +101,12 @@ func (c *DemoCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	// Configured tokens are secrets and are never printed; the demo's own
+	// is, so the intake API can be tried at once.
+	shownToken := "<your token>"
 	if len(stations) == 0 {
-		stations = []handlers.Station{demoStation()}
+		demo := demoStation()
+		stations, shownToken = []handlers.Station{demo}, demo.Token
 	}
 	intake, err := newIntake(log, pool, kcfg, c.IntakeFlags, stations, m, &cleanup)
 	if err != nil {
@@ -133,7 +137,7 @@ func (c *DemoCmd) Run(env *Env) error {
 		"  PostgreSQL         %s\n"+
 		"  intake API         POST http://%s/api/v1/votes  (station %s: Authorization: Bearer %s)\n"+
 		"Press Ctrl-C to stop.\n\n", srv.Addr(), srv.Addr(), strings.Join(brokers, ","), dbWhere,
-		srv.Addr(), stations[0].Name, demoToken(stations[0]))
+		srv.Addr(), stations[0].Name, shownToken)
 
 	err = g.Wait()
 	log.Info("stopping")
@@ -214,6 +218,12 @@ type projectorService struct {
 	closers   closers
 }
 
+// watermillLogger adapts log for Watermill, whose info lines (one per
+// subscription and reconnect) are our debug.
+func watermillLogger(log *slog.Logger, component string) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(log.With("component", component), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+}
+
 func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f ProjectorFlags, klog *kafka.Log, m *metrics.Metrics) (*projectorService, error) {
 	s := &projectorService{log: log}
 	ok := false
@@ -222,7 +232,7 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 			s.closers.run()
 		}
 	}()
-	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wlog := watermillLogger(log, "watermill")
 
 	store, err := projections.NewStore(pool, klog.HighWatermarks)
 	if err != nil {

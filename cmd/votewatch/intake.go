@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/handlers"
@@ -82,8 +81,7 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 	if len(kcfg.Brokers) == 0 {
 		return nil, errors.New("the intake API relays votes to Kafka: set KAFKA_BROKERS")
 	}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "outbox"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	box, err := outbox.New(pool, wlog)
+	box, err := outbox.New(pool, watermillLogger(log, "outbox"))
 	if err != nil {
 		return nil, err
 	}
@@ -107,15 +105,6 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 		}
 		return nil
 	}}, nil
-}
-
-// demoToken shows the demo's own token; configured tokens are secrets and
-// are never printed.
-func demoToken(s handlers.Station) string {
-	if s.Name == "demo-station" && strings.HasPrefix(s.Token, "demo-") {
-		return s.Token
-	}
-	return "<your token>"
 }
 
 // demoStation makes a station token for the demo, so the intake API can be

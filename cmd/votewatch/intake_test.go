@@ -12,7 +12,6 @@ import (
 
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
@@ -165,16 +164,7 @@ func TestIntakeKeepsAcceptingWhileKafkaIsDownAndLosesNothing(t *testing.T) {
 	defer func() { broker.Close() }()
 	p := startSystem(t, system{projector: true, kafka: &kcfg, stations: testStations})
 
-	e, err := simulator.Generate(simulator.DefaultElection(), 400, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	publishElection(t, p.kafka, e, simulator.NewVotePlan(e, simulator.Faults{}), true, 0)
-	testutil.Eventually(t, 30*time.Second, "the register projected", func() (bool, string) {
-		var s summaryResp
-		p.get(t, "/api/v1/summary", &s)
-		return s.RegisteredVoters == int64(len(e.Voters)), fmt.Sprintf("%+v", s)
-	})
+	e := p.registerElection(t, 400)
 	candidates := e.Candidates
 	var votes []string
 	for i, v := range e.Voters[:150] {
@@ -204,6 +194,9 @@ func TestIntakeKeepsAcceptingWhileKafkaIsDownAndLosesNothing(t *testing.T) {
 	}
 	if pending == 0 {
 		t.Error("the outbox is empty while Kafka is down: where did the votes go?")
+	}
+	if got := scrape(t, p.api+"/metrics")["votewatch_outbox_pending"]; got != float64(pending) {
+		t.Errorf("votewatch_outbox_pending = %v, want %d", got, pending)
 	}
 
 	if broker, err = kafka.StartBroker(kafka.BrokerConfig{Port: portOf(t, addr), DataDir: brokerDir}, testLogger()); err != nil {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,9 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
-	"github.com/votewatch/votewatch/internal/testutil"
 )
 
 // newFaultProxy starts a toxiproxy TCP proxy on a free loopback port in
@@ -71,19 +67,7 @@ func TestNetworkFaultsLoseNothing(t *testing.T) {
 	ctx := context.Background()
 
 	// PostgreSQL on TCP, behind a proxy.
-	dir, err := os.MkdirTemp("", "votewatch-netfault-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{Dir: dir, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop(context.Background()) })
+	cluster, _ := startPrivateCluster(t, false)
 	pgProxy := newFaultProxy(t, "postgres", "127.0.0.1:"+strconv.Itoa(cluster.Port()))
 	dsn, err := url.Parse(cluster.DSN())
 	if err != nil {
@@ -114,18 +98,9 @@ func TestNetworkFaultsLoseNothing(t *testing.T) {
 	}
 
 	p := startSystem(t, system{projector: true, kafka: &kcfg, dsn: dsn.String()})
-	e, err := simulator.Generate(simulator.DefaultElection(), 20_000, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	publishElection(t, p.kafka, e, nil, true, 0)
-	testutil.Eventually(t, 60*time.Second, "the register projected", func() (bool, string) {
-		var s summaryResp
-		p.get(t, "/api/v1/summary", &s)
-		return s.RegisteredVoters == int64(len(e.Voters)), ""
-	})
+	e := p.registerElection(t, 20_000)
 	plan := simulator.NewVotePlan(e, simulator.Faults{Redeliveries: 0.01, DoubleVotes: 0.01})
-	want := truth{rejected: map[string]int64{"duplicate_voter": 0, "unknown_voter": 0, "unknown_candidate": 0}}
+	want := newTruth()
 	publish := func(n int) {
 		t.Helper()
 		if err := publishWithFaults(p.kafka, e, plan, n, &want); err != nil {
@@ -134,12 +109,7 @@ func TestNetworkFaultsLoseNothing(t *testing.T) {
 	}
 	settle := func(what string) {
 		t.Helper()
-		testutil.Eventually(t, 90*time.Second, what, func() (bool, string) {
-			var s summaryResp
-			p.get(t, "/api/v1/summary", &s)
-			return s.VotesCast == want.counted && s.Rejected["duplicate_voter"] == want.rejected["duplicate_voter"],
-				fmt.Sprintf("%d/%d votes, %d/%d duplicates", s.VotesCast, want.counted, s.Rejected["duplicate_voter"], want.rejected["duplicate_voter"])
-		})
+		p.settle(t, want, 90*time.Second, what)
 	}
 
 	// 1. Latency with jitter on both links, both ways.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"sync"
@@ -18,13 +17,12 @@ import (
 // retries with backoff (never dead-letters a vote for it), /readyz says
 // not ready meanwhile, and once the database is back everything is counted
 // exactly once.
-func TestDatabaseOutageLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("stops and starts a PostgreSQL cluster")
-	}
-	// Not t.TempDir: the server may run as the postgres user, who must be
-	// able to reach the directory.
-	dir, err := os.MkdirTemp("", "votewatch-outage-")
+// startPrivateCluster starts a PostgreSQL of the test's own (one it may
+// stop), stopped and removed at cleanup. Not in t.TempDir: the server may
+// run as the postgres user, who must be able to reach the directory.
+func startPrivateCluster(t *testing.T, socketOnly bool) (*postgres.Cluster, postgres.ClusterConfig) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "votewatch-private-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,27 +30,26 @@ func TestDatabaseOutageLosesNothing(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	cfg := postgres.ClusterConfig{Dir: dir, SocketOnly: true, Logger: testLogger()}
-	cluster, err := postgres.StartCluster(ctx, cfg)
+	cfg := postgres.ClusterConfig{Dir: dir, SocketOnly: socketOnly, Logger: testLogger()}
+	cluster, err := postgres.StartCluster(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cluster.Stop(context.Background()) })
+	return cluster, cfg
+}
+
+func TestDatabaseOutageLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops and starts a PostgreSQL cluster")
+	}
+	ctx := context.Background()
+	cluster, cfg := startPrivateCluster(t, true)
 	p := startSystem(t, system{partitions: 8, projector: true, dsn: cluster.DSN()})
 
-	e, err := simulator.Generate(simulator.DefaultElection(), 20_000, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	publishElection(t, p.kafka, e, nil, true, 0)
-	testutil.Eventually(t, 60*time.Second, "the register projected", func() (bool, string) {
-		var s summaryResp
-		p.get(t, "/api/v1/summary", &s)
-		return s.RegisteredVoters == int64(len(e.Voters)), ""
-	})
+	e := p.registerElection(t, 20_000)
 	plan := simulator.NewVotePlan(e, simulator.Faults{Redeliveries: 0.01, DoubleVotes: 0.01})
-	want := truth{rejected: map[string]int64{"duplicate_voter": 0, "unknown_voter": 0, "unknown_candidate": 0}}
+	want := newTruth()
 	if err := publishWithFaults(p.kafka, e, plan, 3_000, &want); err != nil {
 		t.Fatal(err)
 	}
@@ -78,18 +75,10 @@ func TestDatabaseOutageLosesNothing(t *testing.T) {
 		t.Fatal(pubErr)
 	}
 	time.Sleep(5 * time.Second)
-	if cluster, err = postgres.StartCluster(ctx, cfg); err != nil {
+	if _, err := postgres.StartCluster(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-
-	testutil.Eventually(t, 90*time.Second, "the projector catching up", func() (bool, string) {
-		var s summaryResp
-		if code := p.get(t, "/api/v1/summary", &s); code != http.StatusOK {
-			return false, fmt.Sprintf("summary: %d", code)
-		}
-		return s.VotesCast == want.counted && s.Rejected["duplicate_voter"] == want.rejected["duplicate_voter"],
-			fmt.Sprintf("%d/%d votes, %d/%d duplicates", s.VotesCast, want.counted, s.Rejected["duplicate_voter"], want.rejected["duplicate_voter"])
-	})
+	p.settle(t, want, 90*time.Second, "the projector catching up")
 	var s summaryResp
 	p.get(t, "/api/v1/summary", &s)
 	if s.DeadLettered != 0 {

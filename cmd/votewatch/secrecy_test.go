@@ -7,28 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/votewatch/votewatch/internal/testutil"
 )
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The dashboard is served with a policy that allows this origin only and no
 // inline script, and the page has none.
@@ -72,7 +55,7 @@ func TestDashboardSecurityHeaders(t *testing.T) {
 // (so none can link a voter to a candidate), and no log line, at any level,
 // names a voter together with a candidate.
 func TestNothingLinksAVoterToTheirChoice(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	p := startSystem(t, system{partitions: 4, projector: true, stations: testStations, logs: logs})
 	e := buildElection()
 	p.produce(t, e.records...)

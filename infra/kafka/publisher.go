@@ -27,9 +27,14 @@ func EventMessage(ev Event) (*message.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
 	}
+	return KeyedMessage(ev.Key(), payload), nil
+}
+
+// KeyedMessage is a message whose Kafka key is key.
+func KeyedMessage(key string, payload []byte) *message.Message {
 	m := message.NewMessage(watermill.NewUUID(), payload)
-	m.Metadata.Set(KeyMetadata, ev.Key())
-	return m, nil
+	m.Metadata.Set(KeyMetadata, key)
+	return m
 }
 
 // Publisher is a Watermill publisher that sends all messages of one Publish

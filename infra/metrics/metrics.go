@@ -6,7 +6,6 @@ package metrics
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -162,27 +161,31 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Outbox exports the intake's backlog: votes accepted but not yet relayed
-// to Kafka, and how long the oldest has waited.
+// to Kafka, and how long the oldest has waited (one query per scrape).
 func (m *Metrics) Outbox(backlog func(ctx context.Context) (int64, time.Duration, error)) {
-	read := func(pick func(int64, time.Duration) float64) func() float64 {
-		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			n, age, err := backlog(ctx)
-			if err != nil {
-				return math.NaN()
-			}
-			return pick(n, age)
-		}
+	m.reg.MustRegister(&outboxCollector{
+		backlog: backlog,
+		pending: prometheus.NewDesc(namespace+"_outbox_pending", "Votes accepted by the intake API and not yet relayed to Kafka.", nil, nil),
+		oldest:  prometheus.NewDesc(namespace+"_outbox_oldest_seconds", "How long the oldest vote waiting in the outbox has waited.", nil, nil),
+	})
+}
+
+type outboxCollector struct {
+	backlog         func(ctx context.Context) (int64, time.Duration, error)
+	pending, oldest *prometheus.Desc
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.pending; ch <- c.oldest }
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, age, err := c.backlog(ctx)
+	if err != nil {
+		return // the database is unreachable: projection_up says so; the scrape goes on
 	}
-	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "outbox", Name: "pending",
-			Help: "Votes accepted by the intake API and not yet relayed to Kafka."},
-			read(func(n int64, _ time.Duration) float64 { return float64(n) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "outbox", Name: "oldest_seconds",
-			Help: "How long the oldest vote waiting in the outbox has waited."},
-			read(func(_ int64, age time.Duration) float64 { return age.Seconds() })),
-	)
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age.Seconds())
 }
 
 // InstrumentHTTP records each request's duration by the route pattern

@@ -104,11 +104,7 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 			continue
 		}
 		delete(isNew, id) // a vote repeated within the request goes out once
-		m, err := kafka.EventMessage(v)
-		if err != nil {
-			return 0, err
-		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, kafka.KeyedMessage(v.Key(), payloads[id]))
 	}
 	if len(msgs) == 0 {
 		return 0, nil // every vote was a retry: nothing to store

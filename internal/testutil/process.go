@@ -49,7 +49,7 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out
 // and shown if the test fails.
 type Process struct {
 	cmd    *exec.Cmd
-	out    syncBuffer
+	out    SyncBuffer
 	exited chan struct{}
 	err    error
 }
@@ -103,18 +103,19 @@ func (p *Process) Exited() bool {
 	}
 }
 
-type syncBuffer struct {
+// SyncBuffer collects output written from many goroutines.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
