@@ -30,7 +30,7 @@ func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 	t.Helper()
 	pool := testutil.Pool(t)
 	ctx := context.Background()
-	store, err := projections.NewStore(pool, func(context.Context, string) (map[int32]int64, error) { return nil, nil })
+	store, err := projections.NewStore(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestResultsCSVHasEveryRegionAndCandidate(t *testing.T) {
 func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
 	t.Parallel()
 	pool := testutil.Pool(t)
-	store, _ := projections.NewStore(pool, func(context.Context, string) (map[int32]int64, error) { return nil, nil })
+	store, _ := projections.NewStore(pool)
 	party, _ := domain.NewParty("=HYPERLINK(\"x\")")
 	c, _ := domain.NewCandidate("c-x", "+cmd", party, "", "", "")
 	if err := store.ApplyCandidates(context.Background(), []projections.Envelope[domain.CandidateRegistered]{{Event: domain.CandidateRegistered{Candidate: c}}}); err != nil {

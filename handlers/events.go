@@ -36,14 +36,34 @@ func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*Even
 	return &EventHandlers{projector: projector, log: log}, nil
 }
 
-// Candidate handles a message of the candidates topic.
+// Candidate handles a message of the candidates topic: a registration or a
+// close marker.
 func (h *EventHandlers) Candidate(msg *message.Message) error {
+	if closed, err := h.closeMarker(msg); closed {
+		return err
+	}
 	return handle(h, msg, domain.DecodeCandidateRegistered, h.projector.Candidate)
 }
 
-// Voter handles a message of the voters topic.
+// Voter handles a message of the voters topic: a registration or a close
+// marker.
 func (h *EventHandlers) Voter(msg *message.Message) error {
+	if closed, err := h.closeMarker(msg); closed {
+		return err
+	}
 	return handle(h, msg, domain.DecodeVoterRegistered, h.projector.Voter)
+}
+
+// closeMarker applies msg when it is a registration close marker and
+// reports whether it was one.
+func (h *EventHandlers) closeMarker(msg *message.Message) (bool, error) {
+	if _, ok, _ := domain.DecodeRegistrationClosed(msg.Payload); !ok {
+		return false, nil
+	}
+	return true, handle(h, msg, func(payload []byte) (domain.RegistrationClosed, error) {
+		e, _, err := domain.DecodeRegistrationClosed(payload)
+		return e, err
+	}, h.projector.CloseRegistration)
 }
 
 // Vote handles a message of the votes topic.
@@ -85,7 +105,7 @@ type Subscribers map[string]message.Subscriber
 // middleware, outermost first: the poison queue (only ErrPoison and panics
 // go to <topic>.dlq), the recoverer (a panic becomes an error, not a
 // crash), and retry with backoff for transient errors (a database outage, a
-// vote waiting for registration). A transient error that outlasts the
+// vote batch that lost a deadlock). A transient error that outlasts the
 // retries nacks the message, which Kafka redelivers: it is never
 // dead-lettered, so an outage loses nothing.
 func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message.Publisher, h *EventHandlers, logger watermill.LoggerAdapter) error {
@@ -112,7 +132,7 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 			MaxInterval:     2 * time.Second,
 			Multiplier:      2,
 			ShouldRetry:     func(p middleware.RetryParams) bool { return !isPoison(p.Err) },
-			Logger:          retryLogger{logger},
+			Logger:          logger,
 		}
 		handler := router.AddConsumerHandler("project-"+r.topic, r.topic, sub, r.fn)
 		handler.AddMiddleware(poison, middleware.Recoverer, retry.Middleware)
@@ -125,15 +145,3 @@ func isPoison(err error) bool {
 	return errors.Is(err, ErrPoison) || errors.As(err, &panicErr)
 }
 
-// retryLogger keeps expected waits out of the error log: a vote waiting for
-// its voter's registration to be projected is normal while registration
-// catches up, whereas a failing database is not.
-type retryLogger struct{ watermill.LoggerAdapter }
-
-func (l retryLogger) Error(msg string, err error, fields watermill.LogFields) {
-	if errors.Is(err, projections.ErrRegistrationPending) {
-		l.Debug(msg, fields.Add(watermill.LogFields{"err": err.Error()}))
-		return
-	}
-	l.LoggerAdapter.Error(msg, err, fields)
-}

@@ -19,7 +19,7 @@ func BenchmarkApplyVotes(b *testing.B) {
 	for _, size := range []int{1, 64, 256, 1000} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			pool := testutil.Pool(b)
-			store, err := projections.NewStore(pool, func(context.Context, string) (map[int32]int64, error) { return nil, nil })
+			store, err := projections.NewStore(pool)
 			if err != nil {
 				b.Fatal(err)
 			}

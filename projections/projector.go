@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -33,7 +32,7 @@ type Projector struct {
 type projectorStats struct {
 	votesAccepted atomic.Int64
 	votesRejected atomic.Int64
-	votesPending  atomic.Int64
+	votesHeld     atomic.Int64
 	batches       atomic.Int64
 	deadLettered  atomic.Int64
 }
@@ -41,7 +40,7 @@ type projectorStats struct {
 // ProjectorStats are counters since the process started (redeliveries
 // included in Rejected, since a redelivered rejection is rejected again).
 type ProjectorStats struct {
-	VotesAccepted, VotesRejected, VotesPending, VoteBatches, DeadLettered int64
+	VotesAccepted, VotesRejected, VotesHeld, VoteBatches, DeadLettered int64
 }
 
 // NewProjector returns a projector writing through store. Call Run.
@@ -66,6 +65,12 @@ func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Project
 	return p, nil
 }
 
+// CloseRegistration applies a registration close marker. Markers are rare
+// and order every registration after them, so each is its own transaction.
+func (p *Projector) CloseRegistration(ctx context.Context, e Envelope[domain.RegistrationClosed]) error {
+	return p.store.CloseRegistration(ctx, e.Position, e.Event)
+}
+
 // Run applies batches until ctx ends, finishing those in flight.
 func (p *Projector) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -85,8 +90,8 @@ func (p *Projector) Voter(ctx context.Context, e Envelope[domain.VoterRegistered
 	return p.voters.Submit(ctx, e)
 }
 
-// Vote applies a vote; it returns after commit, or ErrRegistrationPending
-// when the vote must wait for registration to be projected.
+// Vote decides a vote (or holds it until its registration); it returns
+// after commit.
 func (p *Projector) Vote(ctx context.Context, e Envelope[domain.VoteCast]) error {
 	return p.votes.Submit(ctx, e)
 }
@@ -104,7 +109,7 @@ func (p *Projector) DeadLetter(ctx context.Context, pos Position, reason string,
 func (p *Projector) Stats() ProjectorStats {
 	return ProjectorStats{
 		VotesAccepted: p.stats.votesAccepted.Load(), VotesRejected: p.stats.votesRejected.Load(),
-		VotesPending: p.stats.votesPending.Load(), VoteBatches: p.stats.batches.Load(),
+		VotesHeld: p.stats.votesHeld.Load(), VoteBatches: p.stats.batches.Load(),
 		DeadLettered: p.stats.deadLettered.Load(),
 	}
 }
@@ -116,20 +121,11 @@ func (p *Projector) applyVotes(ctx context.Context, batch []Envelope[domain.Vote
 	}
 	p.stats.batches.Add(1)
 	p.stats.votesAccepted.Add(res.Accepted)
+	p.stats.votesHeld.Add(res.Held)
 	for _, n := range res.Rejected {
 		p.stats.votesRejected.Add(int64(n))
 	}
-	if len(res.Pending) == 0 {
-		return nil, nil
-	}
-	p.stats.votesPending.Add(int64(len(res.Pending)))
-	errs := make([]error, len(batch))
-	for _, i := range res.Pending {
-		v := batch[i].Event.Vote
-		// Never the candidate: logs must not link a voter to a choice.
-		errs[i] = fmt.Errorf("vote %s: %w", v.ID(), ErrRegistrationPending)
-	}
-	return errs, nil
+	return nil, nil
 }
 
 func (p *Projector) applyVoters(ctx context.Context, batch []Envelope[domain.VoterRegistered]) ([]error, error) {

@@ -173,7 +173,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 			}
 		}
 	}()
-	store := &Store{pool: pool, highWatermarks: r.log.HighWatermarks}
+	store := &Store{pool: pool}
 
 	// The log's end now is what this replay rebuilds; whatever arrives
 	// later is caught up incrementally.
@@ -416,34 +416,58 @@ func (r *Rebuilder) applyRange(ctx context.Context, store *Store, topic string, 
 func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRecord) error {
 	switch topic {
 	case domain.TopicCandidates:
-		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeCandidateRegistered)
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		return store.ApplyCandidates(ctx, batch)
+		return applyRegistrations(ctx, store, topic, recs, domain.DecodeCandidateRegistered, store.ApplyCandidates)
 	case domain.TopicVoters:
-		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeVoterRegistered)
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		_, err = store.ApplyVoters(ctx, batch)
-		return err
+		return applyRegistrations(ctx, store, topic, recs, domain.DecodeVoterRegistered,
+			func(ctx context.Context, batch []Envelope[domain.VoterRegistered]) error {
+				_, err := store.ApplyVoters(ctx, batch)
+				return err
+			})
 	default:
 		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeVoteCast)
 		if err != nil || len(batch) == 0 {
 			return err
 		}
-		// Registrations were applied first, so nothing should wait; if the
-		// register grew meanwhile, apply nothing partially: report it.
-		res, err := store.ApplyVotes(ctx, batch)
-		if err != nil {
+		_, err = store.ApplyVotes(ctx, batch)
+		return err
+	}
+}
+
+// applyRegistrations applies a registration topic's records in batches cut
+// at each close marker, so that the marker is recorded before anything
+// that follows it and a late registration is refused as it is live.
+func applyRegistrations[E any](ctx context.Context, store *Store, topic string, recs []LogRecord,
+	decode func([]byte) (E, error), apply func(context.Context, []Envelope[E]) error,
+) error {
+	flush := func(recs []LogRecord) error {
+		batch, err := decodeRecords(ctx, store, topic, recs, decode)
+		if err != nil || len(batch) == 0 {
 			return err
 		}
-		if len(res.Pending) > 0 {
-			return fmt.Errorf("%d votes refer to registrations published after them; run the replay again", len(res.Pending))
-		}
-		return nil
+		return apply(ctx, batch)
 	}
+	start := 0
+	for i, rec := range recs {
+		marker, ok, err := domain.DecodeRegistrationClosed(rec.Value)
+		if !ok {
+			continue
+		}
+		if err := flush(recs[start:i]); err != nil {
+			return err
+		}
+		start = i + 1
+		pos := Position{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
+		if err != nil {
+			if err := store.RecordDeadLetter(ctx, pos, err.Error(), rec.Value); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := store.CloseRegistration(ctx, pos, marker); err != nil {
+			return err
+		}
+	}
+	return flush(recs[start:])
 }
 
 // decodeRecords decodes records, recording undecodable ones as dead
@@ -545,6 +569,16 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
 			return err
 		}
+		closed, err := q.RegistrationClosed(ctx)
+		if err != nil {
+			return fmt.Errorf("registration closed: %w", err)
+		}
+		if !closed {
+			if _, err := q.HoldStagedVotes(ctx); err != nil {
+				return fmt.Errorf("hold votes: %w", err)
+			}
+			lap("holds")
+		}
 		if _, err := q.FoldStagedVotes(ctx); err != nil {
 			return fmt.Errorf("fold ballots and tallies: %w", err)
 		}
@@ -613,6 +647,9 @@ var compared = []struct{ table, columns string }{
 	{"demographic_tallies", "dimension, bucket, candidate_id, votes"},
 	{"dead_letters", `topic, partition, "offset", reason, payload`},
 	{"applied_offsets", "topic, partition, next_offset"},
+	{"held_votes", `vote_id, voter_id, candidate_id, cast_at, partition, "offset"`},
+	{"registration_closures", `topic, partition, "offset", partitions, closed_at`},
+	{"refused_registrations", `topic, partition, "offset"`},
 }
 
 // compareProjections diffs every table of two projection schemas.

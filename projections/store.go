@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,11 +22,6 @@ import (
 
 // ErrNotFound is returned when a requested region or candidate does not exist.
 var ErrNotFound = errors.New("not found")
-
-// ErrRegistrationPending is returned for a vote whose voter or candidate is
-// not registered yet while registration events are still being projected.
-// It is transient: retrying after registration catches up decides the vote.
-var ErrRegistrationPending = errors.New("registration not yet projected")
 
 // Position is where an event sits in the log.
 type Position struct {
@@ -50,26 +46,23 @@ type HighWatermarksFunc func(ctx context.Context, topic string) (map[int32]int64
 
 // Store applies events to the projection tables. It is safe for concurrent
 // use; concurrent batches lock tally rows in key order and a deadlocked
-// batch is retried.
+// batch is retried. Registrations and votes never interleave: a
+// registration holds the schema's registration lock exclusively, a vote
+// batch holds it shared, so a vote is always decided against a register
+// that cannot change under it.
 type Store struct {
-	pool           *pgxpool.Pool
-	highWatermarks HighWatermarksFunc
+	pool *pgxpool.Pool
 	// live stores write the projection readers see, and so hold the swap
 	// lock shared in each transaction; a replay's store does not.
 	live bool
 }
 
 // NewStore returns a Store writing the live projection through pool.
-// highWatermarks reports the registration topics' ends (see
-// HighWatermarksFunc).
-func NewStore(pool *pgxpool.Pool, highWatermarks HighWatermarksFunc) (*Store, error) {
+func NewStore(pool *pgxpool.Pool) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("new store: nil pool")
 	}
-	if highWatermarks == nil {
-		return nil, errors.New("new store: nil high watermarks func")
-	}
-	return &Store{pool: pool, highWatermarks: highWatermarks, live: true}, nil
+	return &Store{pool: pool, live: true}, nil
 }
 
 // maxTxAttempts bounds retries of a transaction that lost a deadlock or a
@@ -102,7 +95,9 @@ func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 	return err
 }
 
-// ApplyCandidates registers (or updates) the batch's candidates.
+// ApplyCandidates registers (or updates) the batch's candidates, refusing
+// those that come after their partition's close marker, and decides the
+// held votes that waited for them.
 func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) error {
 	p := db.ApplyCandidatesParams{}
 	for i, e := range batch {
@@ -114,9 +109,15 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 		p.Biographies = append(p.Biographies, c.Biography())
 		p.Platforms = append(p.Platforms, c.Platform())
 		p.PhotoUrls = append(p.PhotoUrls, c.PhotoURL())
+		p.Partitions = append(p.Partitions, e.Position.Partition)
+		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
-	err := s.inTx(ctx, func(q *db.Queries) error {
-		if err := q.ApplyCandidates(ctx, p); err != nil {
+	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+		registered, err := q.ApplyCandidates(ctx, p)
+		if err != nil {
+			return err
+		}
+		if err := s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIds: registered, VoterIds: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -127,7 +128,9 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 	return nil
 }
 
-// ApplyVoters registers the batch's voters and returns how many were new.
+// ApplyVoters registers the batch's voters, refusing those that come after
+// their partition's close marker, decides the held votes that waited for
+// them, and returns how many voters were new.
 func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRegistered]) (int64, error) {
 	p := db.ApplyVotersParams{}
 	for i, e := range batch {
@@ -139,14 +142,19 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 		p.Regions = append(p.Regions, v.Region().String())
 		p.Cities = append(p.Cities, v.City())
 		p.RegisteredAts = append(p.RegisteredAts, pgtype.Timestamptz{Time: v.RegisteredAt(), Valid: true})
+		p.Partitions = append(p.Partitions, e.Position.Partition)
+		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
 	var registered int64
-	err := s.inTx(ctx, func(q *db.Queries) error {
-		n, err := q.ApplyVoters(ctx, p)
+	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+		ids, err := q.ApplyVoters(ctx, p)
 		if err != nil {
 			return err
 		}
-		registered = n
+		registered = int64(len(ids))
+		if err := s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIds: ids, CandidateIds: []string{}}); err != nil {
+			return err
+		}
 		return advance(ctx, q, positions(batch))
 	})
 	if err != nil {
@@ -155,92 +163,109 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 	return registered, nil
 }
 
+// CloseRegistration records a close marker read at pos (a partition of the
+// candidates or voters topic). When it is the last marker registration
+// waited for, every held vote is decided.
+func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.RegistrationClosed) error {
+	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+		if err := q.CloseRegistration(ctx, db.CloseRegistrationParams{
+			Topic: pos.Topic, Partition: pos.Partition, MessageOffset: pos.Offset,
+			Partitions: int32(e.Partitions()), ClosedAt: pgtype.Timestamptz{Time: e.ClosedAt(), Valid: true},
+		}); err != nil {
+			return err
+		}
+		if err := s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIds: []string{}, CandidateIds: []string{}}); err != nil {
+			return err
+		}
+		return advance(ctx, q, []Position{pos})
+	})
+	if err != nil {
+		return fmt.Errorf("close registration on %s/%d: %w", pos.Topic, pos.Partition, err)
+	}
+	return nil
+}
+
+// inRegistrationTx runs fn in a transaction holding the registration lock
+// exclusively.
+func (s *Store) inRegistrationTx(ctx context.Context, fn func(q *db.Queries) error) error {
+	return s.inTx(ctx, func(q *db.Queries) error {
+		if err := q.LockRegistration(ctx); err != nil {
+			return fmt.Errorf("lock registration: %w", err)
+		}
+		return fn(q)
+	})
+}
+
+// release decides, in log order, the held votes that what was just
+// registered (or closed) makes decidable.
+func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVotesParams) error {
+	if !p.EveryVoter && len(p.VoterIds) == 0 && len(p.CandidateIds) == 0 {
+		return nil
+	}
+	closed, err := q.RegistrationClosed(ctx)
+	if err != nil {
+		return fmt.Errorf("registration closed: %w", err)
+	}
+	p.RegistrationClosed = closed
+	rows, err := q.ReleaseHeldVotes(ctx, p)
+	if err != nil {
+		return fmt.Errorf("release held votes: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Partition != rows[j].Partition {
+			return rows[i].Partition < rows[j].Partition
+		}
+		return rows[i].Offset < rows[j].Offset
+	})
+	in := voteInput{closed: closed}
+	for _, r := range rows {
+		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset)
+	}
+	_, err = decide(ctx, q, in)
+	return err
+}
+
 // VoteBatchResult tells what became of a batch of votes.
 type VoteBatchResult struct {
 	// Accepted counts votes that became ballots now (not redeliveries).
 	Accepted int64
+	// Held counts votes newly held: their voter or candidate is not
+	// registered while registration is open.
+	Held int64
 	// Rejected counts the batch's rejected votes by reason, redeliveries of
 	// earlier rejections included.
 	Rejected map[domain.RejectionReason]int
-	// Pending holds the indexes of votes that wait for registration
-	// (ErrRegistrationPending); nothing about them was written.
-	Pending []int
 }
 
-// ApplyVotes applies a batch of votes in one transaction: new ballots are
-// folded into every tally, rejections are recorded once per vote_id, and the
-// partitions' applied offsets advance. Votes whose voter or candidate is
-// unknown while registration is still being projected are left out and
-// reported in Pending; all others are decided.
+// ApplyVotes decides a batch of votes in one transaction, by the rule in
+// domain (Count): new ballots are folded into every tally, rejections are
+// recorded once per vote_id, votes that must wait for registration are
+// held, and the partitions' applied offsets advance past every vote.
+// Votes of one partition must be in offset order.
 func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast]) (VoteBatchResult, error) {
-	apply := db.ApplyVotesParams{}
-	for i, e := range batch {
-		v := e.Event.Vote
-		apply.Ords = append(apply.Ords, int32(i))
-		apply.VoteIds = append(apply.VoteIds, v.ID())
-		apply.VoterIds = append(apply.VoterIds, v.VoterID())
-		apply.CandidateIds = append(apply.CandidateIds, v.CandidateID())
-		apply.CastAts = append(apply.CastAts, pgtype.Timestamptz{Time: v.CastAt(), Valid: true})
-	}
-	classify := db.RecordRejectionsParams{
-		Ords: apply.Ords, VoteIds: apply.VoteIds, VoterIds: apply.VoterIds,
-		CandidateIds: apply.CandidateIds, CastAts: apply.CastAts,
-	}
-
 	var res VoteBatchResult
 	err := s.inTx(ctx, func(q *db.Queries) error {
-		res = VoteBatchResult{Rejected: map[domain.RejectionReason]int{}}
-		accepted, err := q.ApplyVotes(ctx, apply)
+		if err := q.ShareRegistration(ctx); err != nil {
+			return fmt.Errorf("share registration lock: %w", err)
+		}
+		closed, err := q.RegistrationClosed(ctx)
 		if err != nil {
-			return fmt.Errorf("insert ballots: %w", err)
+			return fmt.Errorf("registration closed: %w", err)
 		}
-		res.Accepted = accepted
-
-		classify.RecordUnknown = false
-		rows, err := q.RecordRejections(ctx, classify)
-		if err != nil {
-			return fmt.Errorf("record rejections: %w", err)
-		}
-		if hasUnknown(rows) {
-			// Only now is the registration log consulted: a fresh look at
-			// its end, taken after these votes were published, tells whether
-			// every registration they could refer to is already applied.
-			complete, err := s.registrationComplete(ctx, q)
-			if err != nil {
-				return err
-			}
-			if complete {
-				classify.RecordUnknown = true
-				if rows, err = q.RecordRejections(ctx, classify); err != nil {
-					return fmt.Errorf("record unknown rejections: %w", err)
-				}
-			}
-		}
-		pending := map[int]bool{}
-		for _, r := range rows {
-			if r.Reason == reasonUnapplied {
-				pending[int(r.Ord)] = true
-				res.Pending = append(res.Pending, int(r.Ord))
-				continue
-			}
-			reason, err := domain.ParseRejectionReason(r.Reason)
-			if err != nil {
-				return fmt.Errorf("classify vote %d: %w", r.Ord, err)
-			}
-			if reason != domain.RejectDuplicateVoter && !classify.RecordUnknown {
-				pending[int(r.Ord)] = true
-				res.Pending = append(res.Pending, int(r.Ord))
-				continue
-			}
-			res.Rejected[reason]++
-		}
+		in := voteInput{closed: closed}
 		done := make([]Position, 0, len(batch))
-		for i, e := range batch {
-			if !pending[i] {
-				pos := e.Position
-				pos.Time = e.Event.Vote.CastAt()
-				done = append(done, pos)
-			}
+		for _, e := range batch {
+			v := e.Event.Vote
+			in.add(v.ID(), v.VoterID(), v.CandidateID(), pgtype.Timestamptz{Time: v.CastAt(), Valid: true}, e.Position.Partition, e.Position.Offset)
+			pos := e.Position
+			pos.Time = v.CastAt()
+			done = append(done, pos)
+		}
+		if res, err = decide(ctx, q, in); err != nil {
+			return err
 		}
 		return advance(ctx, q, done)
 	})
@@ -250,43 +275,46 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 	return res, nil
 }
 
-// reasonUnapplied marks a vote that RecordRejections found registered but
-// without a ballot: its registration committed after ApplyVotes looked.
-const reasonUnapplied = "unapplied"
-
-func hasUnknown(rows []db.RecordRejectionsRow) bool {
-	for _, r := range rows {
-		if r.Reason == domain.RejectUnknownVoter.String() || r.Reason == domain.RejectUnknownCandidate.String() {
-			return true
-		}
-	}
-	return false
+// voteInput is a batch of votes as the decision statements take them.
+type voteInput struct {
+	closed bool
+	p      db.ApplyVotesParams
 }
 
-// registrationComplete reports whether every candidates and voters message
-// now in the log has been applied (or dead-lettered).
-func (s *Store) registrationComplete(ctx context.Context, q *db.Queries) (bool, error) {
-	topics := []string{domain.TopicCandidates, domain.TopicVoters}
-	applied, err := q.ListAppliedOffsets(ctx, topics)
+func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64) {
+	in.p.Ords = append(in.p.Ords, int32(len(in.p.Ords)))
+	in.p.VoteIds = append(in.p.VoteIds, voteID)
+	in.p.VoterIds = append(in.p.VoterIds, voterID)
+	in.p.CandidateIds = append(in.p.CandidateIds, candidateID)
+	in.p.CastAts = append(in.p.CastAts, castAt)
+	in.p.Partitions = append(in.p.Partitions, partition)
+	in.p.Offsets = append(in.p.Offsets, offset)
+}
+
+// decide runs the rule's two statements over in: ballots and holds first,
+// then the rejections, which must see the ballots just inserted.
+func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, error) {
+	in.p.RegistrationClosed = in.closed
+	applied, err := q.ApplyVotes(ctx, in.p)
 	if err != nil {
-		return false, fmt.Errorf("list applied offsets: %w", err)
+		return VoteBatchResult{}, fmt.Errorf("insert ballots: %w", err)
 	}
-	next := map[Position]int64{}
-	for _, a := range applied {
-		next[Position{Topic: a.Topic, Partition: a.Partition}] = a.NextOffset
+	rows, err := q.RecordRejections(ctx, db.RecordRejectionsParams{
+		Ords: in.p.Ords, VoteIds: in.p.VoteIds, VoterIds: in.p.VoterIds,
+		CandidateIds: in.p.CandidateIds, CastAts: in.p.CastAts,
+	})
+	if err != nil {
+		return VoteBatchResult{}, fmt.Errorf("record rejections: %w", err)
 	}
-	for _, topic := range topics {
-		hwms, err := s.highWatermarks(ctx, topic)
+	res := VoteBatchResult{Accepted: applied.Accepted, Held: applied.Held, Rejected: map[domain.RejectionReason]int{}}
+	for _, r := range rows {
+		reason, err := domain.ParseRejectionReason(r.Reason)
 		if err != nil {
-			return false, fmt.Errorf("high watermarks of %s: %w", topic, err)
+			return VoteBatchResult{}, fmt.Errorf("classify vote %d: %w", r.Ord, err)
 		}
-		for partition, hwm := range hwms {
-			if hwm > 0 && next[Position{Topic: topic, Partition: partition}] < hwm {
-				return false, nil
-			}
-		}
+		res.Rejected[reason]++
 	}
-	return true, nil
+	return res, nil
 }
 
 // RecordDeadLetter notes a message that can never be applied and moves its

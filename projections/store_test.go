@@ -22,14 +22,13 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 var castAt = time.Date(2026, 11, 3, 14, 5, 0, 0, time.UTC)
 
 // fixture is a store over a fresh database with two candidates and five
-// voters registered: v1–v3 in region A, v4–v5 in region B.
+// voters registered: v1–v3 in region A, v4–v5 in region B, each topic of
+// one partition. setup closes registration; setupOpen leaves it open.
 type fixture struct {
 	pool    *pgxpool.Pool
 	store   *projections.Store
 	results *projections.Results
-	// registrationEnd is what the log reports as the end of the voters
-	// topic (partition 0); tests move it to simulate registrations that
-	// are published but not yet projected.
+	// registrationEnd is the next offset of the voters topic.
 	mu              sync.Mutex
 	registrationEnd int64
 	offset          int64
@@ -37,16 +36,35 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
+	f := setupOpen(t)
+	f.closeRegistration(t, domain.TopicCandidates, 2)
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
+	return f
+}
+
+// closeRegistration applies a close marker at offset of topic's only
+// partition.
+func (f *fixture) closeRegistration(t *testing.T, topic string, offset int64) {
+	t.Helper()
+	marker, err := domain.NewRegistrationClosed(1, castAt.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: offset}, marker); err != nil {
+		t.Fatal(err)
+	}
+	if topic == domain.TopicVoters {
+		f.mu.Lock()
+		f.registrationEnd = max(f.registrationEnd, offset+1)
+		f.mu.Unlock()
+	}
+}
+
+func setupOpen(t *testing.T) *fixture {
+	t.Helper()
 	f := &fixture{pool: testutil.Pool(t)}
 	var err error
-	f.store, err = projections.NewStore(f.pool, func(_ context.Context, topic string) (map[int32]int64, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if topic == domain.TopicVoters {
-			return map[int32]int64{0: f.registrationEnd}, nil
-		}
-		return map[int32]int64{}, nil
-	})
+	f.store, err = projections.NewStore(f.pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,8 +224,8 @@ func TestApplyVotes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(res.Pending) != 0 {
-					t.Fatalf("pending %v with registration complete", res.Pending)
+				if res.Held != 0 {
+					t.Fatalf("held %d votes with registration closed", res.Held)
 				}
 			}
 			s := f.snapshot(t)
@@ -271,52 +289,96 @@ func TestApplyVotesTwiceChangesNothing(t *testing.T) {
 	}
 }
 
-func TestUnknownVoterWaitsForRegistration(t *testing.T) {
+func TestVoteIsHeldUntilItsVoterRegisters(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	f := setupOpen(t)
 	ctx := context.Background()
 
-	// v6's registration is in the log but not projected yet.
-	f.mu.Lock()
-	f.registrationEnd++
-	f.mu.Unlock()
-	early := f.vote(t, 1, "v6", "c1")
-	res, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{f.vote(t, 2, "v1", "c2"), early})
+	// v6 votes before its registration is read: the vote is held, and so is
+	// v6's second vote behind it, while v1's vote counts at once.
+	early, second := f.vote(t, 1, "v6", "c1"), f.vote(t, 3, "v6", "c2")
+	res, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{f.vote(t, 2, "v1", "c2"), early, second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Pending) != 1 || res.Pending[0] != 1 {
-		t.Fatalf("pending = %v, want [1]", res.Pending)
+	if res.Accepted != 1 || res.Held != 2 {
+		t.Fatalf("accepted %d, held %d; want 1 and 2", res.Accepted, res.Held)
 	}
 	if got := f.snapshot(t).Summary.Rejected[domain.RejectUnknownVoter]; got != 0 {
 		t.Fatalf("a vote waiting for registration was rejected (%d)", got)
 	}
 
-	// The registration lands (at the offset the log announced); the vote
-	// is retried and now counts.
-	f.mu.Lock()
-	f.registrationEnd--
-	f.mu.Unlock()
+	// The registration lands: the held votes are decided in log order, the
+	// first counts and the second is v6's duplicate, without a redelivery.
 	f.register(t, "v6", "B")
-	res, err = f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{early})
+	if got := f.votesFor(t, "c1"); got != 1 {
+		t.Errorf("c1 votes = %d, want 1", got)
+	}
+	if got := f.snapshot(t).Summary.Rejected[domain.RejectDuplicateVoter]; got != 1 {
+		t.Errorf("duplicate_voter = %d, want 1", got)
+	}
+
+	// Redelivered afterwards, neither changes anything.
+	before := f.snapshot(t)
+	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{early, second}); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.snapshot(t); !reflect.DeepEqual(before, after) {
+		t.Errorf("a redelivery changed decided votes:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+func TestHeldVotesAreDecidedWhenRegistrationCloses(t *testing.T) {
+	t.Parallel()
+	f := setupOpen(t)
+	ctx := context.Background()
+	// ghost never registers; v1's vote for an unregistered candidate holds
+	// v1's later vote for c1 behind it.
+	batch := []projections.Envelope[domain.VoteCast]{
+		f.vote(t, 1, "ghost", "c1"), f.vote(t, 2, "v1", "c9"), f.vote(t, 3, "v1", "c1"),
+	}
+	res, err := f.store.ApplyVotes(ctx, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Accepted != 1 || len(res.Pending) != 0 {
-		t.Fatalf("after registration: accepted %d, pending %v; want 1, none", res.Accepted, res.Pending)
+	if res.Held != 3 {
+		t.Fatalf("held %d, want 3", res.Held)
 	}
+	f.closeRegistration(t, domain.TopicCandidates, 2)
+	if got := f.snapshot(t).Summary.VotesCast; got != 0 {
+		t.Fatalf("votes cast with only candidates closed = %d, want 0", got)
+	}
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
+
+	s := f.snapshot(t)
 	if got := f.votesFor(t, "c1"); got != 1 {
-		t.Errorf("c1 votes = %d, want 1", got)
+		t.Errorf("c1 votes = %d, want 1 (v1's first eligible vote)", got)
+	}
+	for reason, want := range map[domain.RejectionReason]int64{domain.RejectUnknownVoter: 1, domain.RejectUnknownCandidate: 1} {
+		if got := s.Summary.Rejected[reason]; got != want {
+			t.Errorf("%s = %d, want %d", reason, got, want)
+		}
+	}
+
+	// A registration after its partition's marker is refused.
+	f.register(t, "ghost", "A")
+	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{f.vote(t, 4, "ghost", "c2")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.votesFor(t, "c2"); got != 0 {
+		t.Errorf("a late registration let ghost vote: c2 votes = %d", got)
 	}
 }
 
 func TestConcurrentBatchesCountExactly(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	f := setupOpen(t)
 	ctx := context.Background()
 	for i := 7; i <= 400; i++ {
 		f.register(t, fmt.Sprintf("v%d", i), []string{"A", "B", "C"}[i%3])
 	}
+	f.closeRegistration(t, domain.TopicCandidates, 2)
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
 	// Eight writers apply overlapping batches (every vote appears in two
 	// of them) at once: row locks in key order and deadlock retries must
 	// still count each vote exactly once.
@@ -350,6 +412,7 @@ func TestConcurrentBatchesCountExactly(t *testing.T) {
 func TestBatcherReportsFailureToEverySubmitter(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("commit failed")
+	errOdd := errors.New("odd item")
 	var calls sync.Mutex
 	applied := 0
 	b, err := projections.NewBatcher(projections.BatcherConfig{Name: "test", MaxBatch: 10, Writers: 1},
@@ -363,7 +426,7 @@ func TestBatcherReportsFailureToEverySubmitter(t *testing.T) {
 			errs := make([]error, len(items))
 			for i, it := range items {
 				if it%2 == 1 {
-					errs[i] = fmt.Errorf("item %d: %w", it, projections.ErrRegistrationPending)
+					errs[i] = fmt.Errorf("item %d: %w", it, errOdd)
 				}
 			}
 			return errs, nil
@@ -381,8 +444,8 @@ func TestBatcherReportsFailureToEverySubmitter(t *testing.T) {
 	if err := b.Submit(ctx, 2); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if err := b.Submit(ctx, 3); !errors.Is(err, projections.ErrRegistrationPending) {
-		t.Fatalf("item error: %v, want ErrRegistrationPending", err)
+	if err := b.Submit(ctx, 3); !errors.Is(err, errOdd) {
+		t.Fatalf("item error: %v, want the item's own error", err)
 	}
 	cancel()
 	time.Sleep(50 * time.Millisecond)

@@ -234,7 +234,7 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	}()
 	wlog := watermillLogger(log, "watermill")
 
-	store, err := projections.NewStore(pool, klog.HighWatermarks)
+	store, err := projections.NewStore(pool)
 	if err != nil {
 		return nil, err
 	}

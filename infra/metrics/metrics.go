@@ -86,7 +86,7 @@ func (m *Metrics) Projector(stats func() projections.ProjectorStats) {
 	m.reg.MustRegister(
 		counter("votes_accepted_total", "Votes this process counted.", func(s projections.ProjectorStats) int64 { return s.VotesAccepted }),
 		counter("votes_rejected_total", "Votes this process rejected (redeliveries of a rejection included).", func(s projections.ProjectorStats) int64 { return s.VotesRejected }),
-		counter("votes_pending_total", "Votes that arrived before their voter's registration and were retried.", func(s projections.ProjectorStats) int64 { return s.VotesPending }),
+		counter("votes_held_total", "Votes this process held until their voter's or candidate's registration (or registration's close).", func(s projections.ProjectorStats) int64 { return s.VotesHeld }),
 		counter("vote_batches_total", "Vote batches this process committed.", func(s projections.ProjectorStats) int64 { return s.VoteBatches }),
 		counter("dead_lettered_total", "Messages this process sent to a dead-letter topic.", func(s projections.ProjectorStats) int64 { return s.DeadLettered }),
 	)

@@ -54,6 +54,15 @@ type DemographicTally struct {
 	Votes       int64
 }
 
+type HeldVote struct {
+	VoteID      pgtype.UUID
+	VoterID     string
+	CandidateID string
+	CastAt      pgtype.Timestamptz
+	Partition   int32
+	Offset      int64
+}
+
 type IntakeOutbox struct {
 	Offset    int64
 	Uuid      string
@@ -77,6 +86,12 @@ type ProjectionMetum struct {
 	Watermarks []byte
 }
 
+type RefusedRegistration struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
 type Region struct {
 	Region           string
 	RegisteredVoters int64
@@ -87,6 +102,14 @@ type RegionTally struct {
 	Region      string
 	CandidateID string
 	Votes       int64
+}
+
+type RegistrationClosure struct {
+	Topic      string
+	Partition  int32
+	Offset     int64
+	Partitions int32
+	ClosedAt   pgtype.Timestamptz
 }
 
 type Rejection struct {

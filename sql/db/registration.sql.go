@@ -11,22 +11,38 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const applyCandidates = `-- name: ApplyCandidates :exec
-INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url)
-SELECT DISTINCT ON (i.candidate_id) i.candidate_id, i.name, i.party, i.biography, i.platform, i.photo_url
-FROM (
+const applyCandidates = `-- name: ApplyCandidates :many
+WITH input AS (
     SELECT unnest($1::integer[])          AS ord,
            unnest($2::text[])    AS candidate_id,
            unnest($3::text[])            AS name,
            unnest($4::text[])          AS party,
            unnest($5::text[])      AS biography,
            unnest($6::text[])        AS platform,
-           unnest($7::text[])       AS photo_url
-) i
-ORDER BY i.candidate_id, i.ord DESC
+           unnest($7::text[])       AS photo_url,
+           unnest($8::integer[])    AS partition,
+           unnest($9::bigint[])        AS "offset"
+),
+open AS (
+    SELECT i.ord, i.candidate_id, i.name, i.party, i.biography, i.platform, i.photo_url, i.partition, i."offset", EXISTS (SELECT 1 FROM registration_closures rc
+                        WHERE rc.topic = 'candidates' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
+    FROM input i
+),
+refused AS (
+    INSERT INTO refused_registrations (topic, partition, "offset")
+    SELECT 'candidates', o.partition, o."offset" FROM open o WHERE o.late
+    ORDER BY 2, 3
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url)
+SELECT DISTINCT ON (o.candidate_id) o.candidate_id, o.name, o.party, o.biography, o.platform, o.photo_url
+FROM open o
+WHERE NOT o.late
+ORDER BY o.candidate_id, o.ord DESC
 ON CONFLICT (candidate_id) DO UPDATE
 SET name = excluded.name, party = excluded.party, biography = excluded.biography,
     platform = excluded.platform, photo_url = excluded.photo_url
+RETURNING t.candidate_id
 `
 
 type ApplyCandidatesParams struct {
@@ -37,12 +53,14 @@ type ApplyCandidatesParams struct {
 	Biographies  []string
 	Platforms    []string
 	PhotoUrls    []string
+	Partitions   []int32
+	Offsets      []int64
 }
 
 // Registers or updates the batch's candidates; the latest event for a
 // candidate wins, so a corrected biography replaces the old one.
-func (q *Queries) ApplyCandidates(ctx context.Context, arg ApplyCandidatesParams) error {
-	_, err := q.db.Exec(ctx, applyCandidates,
+func (q *Queries) ApplyCandidates(ctx context.Context, arg ApplyCandidatesParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, applyCandidates,
 		arg.Ords,
 		arg.CandidateIds,
 		arg.Names,
@@ -50,11 +68,29 @@ func (q *Queries) ApplyCandidates(ctx context.Context, arg ApplyCandidatesParams
 		arg.Biographies,
 		arg.Platforms,
 		arg.PhotoUrls,
+		arg.Partitions,
+		arg.Offsets,
 	)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var candidate_id string
+		if err := rows.Scan(&candidate_id); err != nil {
+			return nil, err
+		}
+		items = append(items, candidate_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const applyVoters = `-- name: ApplyVoters :one
+const applyVoters = `-- name: ApplyVoters :many
+
 WITH input AS (
     SELECT unnest($1::integer[])               AS ord,
            unnest($2::text[])             AS voter_id,
@@ -62,22 +98,36 @@ WITH input AS (
            unnest($4::date[])           AS birth_date,
            unnest($5::text[])               AS region,
            unnest($6::text[])                AS city,
-           unnest($7::timestamptz[]) AS registered_at
+           unnest($7::timestamptz[]) AS registered_at,
+           unnest($8::integer[])         AS partition,
+           unnest($9::bigint[])             AS "offset"
+),
+open AS (
+    SELECT i.ord, i.voter_id, i.gender, i.birth_date, i.region, i.city, i.registered_at, i.partition, i."offset", EXISTS (SELECT 1 FROM registration_closures rc
+                        WHERE rc.topic = 'voters' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
+    FROM input i
+),
+refused AS (
+    INSERT INTO refused_registrations (topic, partition, "offset")
+    SELECT 'voters', o.partition, o."offset" FROM open o WHERE o.late
+    ORDER BY 2, 3
+    ON CONFLICT DO NOTHING
 ),
 inserted AS (
     INSERT INTO voters (voter_id, gender, birth_date, region, city, registered_at)
-    SELECT i.voter_id, i.gender, i.birth_date, i.region, i.city, i.registered_at
-    FROM input i
-    ORDER BY i.ord
+    SELECT o.voter_id, o.gender, o.birth_date, o.region, o.city, o.registered_at
+    FROM open o
+    WHERE NOT o.late
+    ORDER BY o.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING region
+    RETURNING voter_id, region
 ),
 counted AS (
     INSERT INTO regions AS t (region, registered_voters)
     SELECT n.region, count(*) FROM inserted n GROUP BY n.region ORDER BY n.region
     ON CONFLICT (region) DO UPDATE SET registered_voters = t.registered_voters + excluded.registered_voters
 )
-SELECT count(*)::bigint AS registered FROM inserted
+SELECT n.voter_id FROM inserted n
 `
 
 type ApplyVotersParams struct {
@@ -88,12 +138,18 @@ type ApplyVotersParams struct {
 	Regions       []string
 	Cities        []string
 	RegisteredAts []pgtype.Timestamptz
+	Partitions    []int32
+	Offsets       []int64
 }
 
+// Registrations. Each runs in a transaction that holds the registration
+// lock exclusively (votes hold it shared), then releases the held votes it
+// makes decidable. A registration after its partition's close marker is
+// refused and counted, never applied.
 // Registers the batch's voters; a voter registers once (the first event
 // wins) and only new registrations are counted into their region.
-func (q *Queries) ApplyVoters(ctx context.Context, arg ApplyVotersParams) (int64, error) {
-	row := q.db.QueryRow(ctx, applyVoters,
+func (q *Queries) ApplyVoters(ctx context.Context, arg ApplyVotersParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, applyVoters,
 		arg.Ords,
 		arg.VoterIds,
 		arg.Genders,
@@ -101,8 +157,90 @@ func (q *Queries) ApplyVoters(ctx context.Context, arg ApplyVotersParams) (int64
 		arg.Regions,
 		arg.Cities,
 		arg.RegisteredAts,
+		arg.Partitions,
+		arg.Offsets,
 	)
-	var registered int64
-	err := row.Scan(&registered)
-	return registered, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var voter_id string
+		if err := rows.Scan(&voter_id); err != nil {
+			return nil, err
+		}
+		items = append(items, voter_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const closeRegistration = `-- name: CloseRegistration :exec
+INSERT INTO registration_closures (topic, partition, "offset", partitions, closed_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (topic, partition) DO NOTHING
+`
+
+type CloseRegistrationParams struct {
+	Topic         string
+	Partition     int32
+	MessageOffset int64
+	Partitions    int32
+	ClosedAt      pgtype.Timestamptz
+}
+
+// Records a partition's close marker; the first marker of a partition is
+// the one that counts.
+func (q *Queries) CloseRegistration(ctx context.Context, arg CloseRegistrationParams) error {
+	_, err := q.db.Exec(ctx, closeRegistration,
+		arg.Topic,
+		arg.Partition,
+		arg.MessageOffset,
+		arg.Partitions,
+		arg.ClosedAt,
+	)
+	return err
+}
+
+const lockRegistration = `-- name: LockRegistration :exec
+SELECT pg_advisory_xact_lock(7001, hashtext(current_schema()))
+`
+
+// Taken by every registration (exclusive) before it writes. One lock per
+// schema: a replay building beside the live projection never waits on it.
+func (q *Queries) LockRegistration(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, lockRegistration)
+	return err
+}
+
+const registrationClosed = `-- name: RegistrationClosed :one
+WITH declared AS (
+    SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
+)
+SELECT coalesce(count(*) = 2 AND bool_and(
+           (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n),
+       false)::boolean AS closed
+FROM declared d
+`
+
+// Whether registration is closed: both topics carry a close marker on every
+// partition below the count their markers declare.
+func (q *Queries) RegistrationClosed(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, registrationClosed)
+	var closed bool
+	err := row.Scan(&closed)
+	return closed, err
+}
+
+const shareRegistration = `-- name: ShareRegistration :exec
+SELECT pg_advisory_xact_lock_shared(7001, hashtext(current_schema()))
+`
+
+// Taken by every vote batch (shared) before it reads the register.
+func (q *Queries) ShareRegistration(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, shareRegistration)
+	return err
 }

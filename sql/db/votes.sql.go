@@ -12,24 +12,49 @@ import (
 )
 
 const applyVotes = `-- name: ApplyVotes :one
+
 WITH input AS (
     SELECT unnest($1::integer[])             AS ord,
            unnest($2::text[])::uuid      AS vote_id,
            unnest($3::text[])           AS voter_id,
            unnest($4::text[])       AS candidate_id,
-           unnest($5::timestamptz[])     AS cast_at
+           unnest($5::timestamptz[])     AS cast_at,
+           unnest($6::integer[])       AS partition,
+           unnest($7::bigint[])           AS "offset"
 ),
-eligible AS (
-    SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, v.region
-    FROM input i
-    JOIN voters v ON v.voter_id = i.voter_id
-    JOIN candidates c ON c.candidate_id = i.candidate_id
+fresh AS (
+    SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, i.partition, i."offset" FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
+),
+looked AS (
+    SELECT f.ord, f.vote_id, f.voter_id, f.candidate_id, f.cast_at, f.partition, f."offset", v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
+           EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id
+                   AND (h.partition, h."offset") < (f.partition, f."offset")) AS blocked
+    FROM fresh f
+    LEFT JOIN voters v ON v.voter_id = f.voter_id
+    LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
+),
+marked AS (
+    SELECT l.ord, l.vote_id, l.voter_id, l.candidate_id, l.cast_at, l.partition, l."offset", l.region, l.voter_known, l.candidate_known, l.blocked, (NOT $8::boolean AND bool_or(l.blocked OR NOT l.voter_known OR NOT l.candidate_known)
+                 OVER (PARTITION BY l.voter_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
+    FROM looked l
+),
+held AS (
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset")
+    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset"
+    FROM marked m WHERE m.hold
+    ORDER BY m.vote_id
+    ON CONFLICT (vote_id) DO NOTHING
+    RETURNING vote_id
 ),
 inserted AS (
     INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at)
-    SELECT e.voter_id, e.vote_id, e.candidate_id, e.region, e.cast_at
-    FROM eligible e
-    ORDER BY e.ord
+    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at
+    FROM marked m
+    WHERE NOT m.hold AND m.voter_known AND m.candidate_known
+    ORDER BY m.ord
     ON CONFLICT (voter_id) DO NOTHING
     RETURNING voter_id, candidate_id, region, cast_at
 ),
@@ -69,34 +94,54 @@ demographics AS (
     ORDER BY d.dimension, d.bucket, d.candidate_id
     ON CONFLICT (dimension, bucket, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
 )
-SELECT count(*)::bigint AS accepted FROM inserted
+SELECT (SELECT count(*) FROM inserted)::bigint AS accepted, (SELECT count(*) FROM held)::bigint AS held
 `
 
 type ApplyVotesParams struct {
-	Ords         []int32
-	VoteIds      []string
-	VoterIds     []string
-	CandidateIds []string
-	CastAts      []pgtype.Timestamptz
+	Ords               []int32
+	VoteIds            []string
+	VoterIds           []string
+	CandidateIds       []string
+	CastAts            []pgtype.Timestamptz
+	Partitions         []int32
+	Offsets            []int64
+	RegistrationClosed bool
 }
 
-// Inserts the batch's ballots and folds only the newly inserted ones into
-// every tally, in one statement. The voter_id key makes the first vote of a
-// voter win (in batch order: ord) and a redelivered vote a no-op; upserts run
-// in key order so concurrent writers lock rows in the same order.
+type ApplyVotesRow struct {
+	Accepted int64
+	Held     int64
+}
+
+// The live decision rule (README, "How a vote is decided"; domain.Count is
+// its specification). A vote's transaction holds the registration lock
+// shared, so the register and its closure cannot change under it.
+// Decides the batch's votes that were not decided before, in batch order
+// (ord: log order within each partition). A vote whose voter or candidate
+// is not registered while registration is open is held, and so is every
+// later vote of that voter (an earlier held vote blocks them). The others
+// become ballots where they are their voter's first: the voter_id key makes
+// the first vote of a voter win and a redelivered vote a no-op. Only newly
+// inserted ballots are folded into the tallies, in key order so concurrent
+// writers lock rows in the same order. Rejections are recorded afterwards by
+// RecordRejections, in the same transaction.
+// Once decided (or held), a vote is never decided again.
 // Joined with voters (one row per voter), never back with the batch, which
 // may hold a voter twice.
-func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (int64, error) {
+func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVotesRow, error) {
 	row := q.db.QueryRow(ctx, applyVotes,
 		arg.Ords,
 		arg.VoteIds,
 		arg.VoterIds,
 		arg.CandidateIds,
 		arg.CastAts,
+		arg.Partitions,
+		arg.Offsets,
+		arg.RegistrationClosed,
 	)
-	var accepted int64
-	err := row.Scan(&accepted)
-	return accepted, err
+	var i ApplyVotesRow
+	err := row.Scan(&i.Accepted, &i.Held)
+	return i, err
 }
 
 const recordRejections = `-- name: RecordRejections :many
@@ -112,23 +157,20 @@ classified AS (
         (CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
             WHEN c.candidate_id IS NULL THEN 'unknown_candidate'
-            -- Registered now but not when ApplyVotes ran (it committed in
-            -- between): not applied yet, never a duplicate. Retry it.
-            WHEN b.voter_id IS NULL THEN 'unapplied'
             WHEN b.vote_id <> i.vote_id THEN 'duplicate_voter'
         END)::text AS reason
     FROM input i
     LEFT JOIN voters v ON v.voter_id = i.voter_id
     LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
     LEFT JOIN ballots b ON b.voter_id = i.voter_id
+    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
     ORDER BY i.vote_id, i.ord
 ),
 recorded AS (
     INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
     SELECT k.vote_id, k.reason, k.voter_id, k.cast_at
     FROM classified k
-    WHERE k.reason = 'duplicate_voter'
-       OR ($6::boolean AND k.reason IN ('unknown_voter', 'unknown_candidate'))
+    WHERE k.reason IS NOT NULL
     ORDER BY k.vote_id
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING reason
@@ -142,12 +184,11 @@ SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k
 `
 
 type RecordRejectionsParams struct {
-	Ords          []int32
-	VoteIds       []string
-	VoterIds      []string
-	CandidateIds  []string
-	CastAts       []pgtype.Timestamptz
-	RecordUnknown bool
+	Ords         []int32
+	VoteIds      []string
+	VoterIds     []string
+	CandidateIds []string
+	CastAts      []pgtype.Timestamptz
 }
 
 type RecordRejectionsRow struct {
@@ -155,14 +196,12 @@ type RecordRejectionsRow struct {
 	Reason string
 }
 
-// Classifies the batch's votes that did not become a ballot and records each
-// rejection once per vote_id. Run after ApplyVotes in the same transaction:
-// as a separate statement it sees ballots that a concurrent writer committed
-// while ApplyVotes waited on its row lock, so a redelivery is never mistaken
-// for a second vote. Unknown voter/candidate rejections are only recorded
-// when @record_unknown is set (registration is known to be complete);
-// otherwise they are returned so the caller can retry them later, as are
-// votes whose registration landed between the two statements ('unapplied').
+// Records, once per vote_id, why the batch's votes that are neither a
+// ballot nor held did not count: unknown voter, unknown candidate (only
+// possible once registration is closed: before, such votes are held), or a
+// second vote of a voter who has a ballot. Run after ApplyVotes in the same
+// transaction so it sees the ballots that ApplyVotes inserted; a redelivery
+// of a decided vote finds its ballot or its rejection and changes nothing.
 func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsParams) ([]RecordRejectionsRow, error) {
 	rows, err := q.db.Query(ctx, recordRejections,
 		arg.Ords,
@@ -170,7 +209,6 @@ func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsPara
 		arg.VoterIds,
 		arg.CandidateIds,
 		arg.CastAts,
-		arg.RecordUnknown,
 	)
 	if err != nil {
 		return nil, err
@@ -180,6 +218,76 @@ func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsPara
 	for rows.Next() {
 		var i RecordRejectionsRow
 		if err := rows.Scan(&i.Ord, &i.Reason); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const releaseHeldVotes = `-- name: ReleaseHeldVotes :many
+WITH chain AS (
+    SELECT h.vote_id,
+           (NOT $1::boolean AND bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL)
+            OVER (PARTITION BY h.voter_id ORDER BY h.partition, h."offset" ROWS UNBOUNDED PRECEDING)) AS waits
+    FROM held_votes h
+    LEFT JOIN voters v ON v.voter_id = h.voter_id
+    LEFT JOIN candidates c ON c.candidate_id = h.candidate_id
+    WHERE $2::boolean
+       OR h.voter_id = ANY($3::text[])
+       OR h.voter_id IN (SELECT x.voter_id FROM held_votes x WHERE x.candidate_id = ANY($4::text[]))
+)
+DELETE FROM held_votes h USING chain k
+WHERE h.vote_id = k.vote_id AND NOT k.waits
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset"
+`
+
+type ReleaseHeldVotesParams struct {
+	RegistrationClosed bool
+	EveryVoter         bool
+	VoterIds           []string
+	CandidateIds       []string
+}
+
+type ReleaseHeldVotesRow struct {
+	VoteID      string
+	VoterID     string
+	CandidateID string
+	CastAt      pgtype.Timestamptz
+	Partition   int32
+	Offset      int64
+}
+
+// Takes out of held_votes the votes that can now be decided, in log order:
+// of each voter named (directly, or through a held vote for one of the
+// candidates named), or of every voter when @every_voter is set, the held
+// votes before the first that must still wait. The caller decides them
+// with ApplyVotes in the same transaction.
+func (q *Queries) ReleaseHeldVotes(ctx context.Context, arg ReleaseHeldVotesParams) ([]ReleaseHeldVotesRow, error) {
+	rows, err := q.db.Query(ctx, releaseHeldVotes,
+		arg.RegistrationClosed,
+		arg.EveryVoter,
+		arg.VoterIds,
+		arg.CandidateIds,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReleaseHeldVotesRow{}
+	for rows.Next() {
+		var i ReleaseHeldVotesRow
+		if err := rows.Scan(
+			&i.VoteID,
+			&i.VoterID,
+			&i.CandidateID,
+			&i.CastAt,
+			&i.Partition,
+			&i.Offset,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

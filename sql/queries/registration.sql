@@ -1,4 +1,9 @@
--- name: ApplyVoters :one
+-- Registrations. Each runs in a transaction that holds the registration
+-- lock exclusively (votes hold it shared), then releases the held votes it
+-- makes decidable. A registration after its partition's close marker is
+-- refused and counted, never applied.
+
+-- name: ApplyVoters :many
 -- Registers the batch's voters; a voter registers once (the first event
 -- wins) and only new registrations are counted into their region.
 WITH input AS (
@@ -8,38 +13,95 @@ WITH input AS (
            unnest(@birth_dates::date[])           AS birth_date,
            unnest(@regions::text[])               AS region,
            unnest(@cities::text[])                AS city,
-           unnest(@registered_ats::timestamptz[]) AS registered_at
+           unnest(@registered_ats::timestamptz[]) AS registered_at,
+           unnest(@partitions::integer[])         AS partition,
+           unnest(@offsets::bigint[])             AS "offset"
+),
+open AS (
+    SELECT i.*, EXISTS (SELECT 1 FROM registration_closures rc
+                        WHERE rc.topic = 'voters' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
+    FROM input i
+),
+refused AS (
+    INSERT INTO refused_registrations (topic, partition, "offset")
+    SELECT 'voters', o.partition, o."offset" FROM open o WHERE o.late
+    ORDER BY 2, 3
+    ON CONFLICT DO NOTHING
 ),
 inserted AS (
     INSERT INTO voters (voter_id, gender, birth_date, region, city, registered_at)
-    SELECT i.voter_id, i.gender, i.birth_date, i.region, i.city, i.registered_at
-    FROM input i
-    ORDER BY i.ord
+    SELECT o.voter_id, o.gender, o.birth_date, o.region, o.city, o.registered_at
+    FROM open o
+    WHERE NOT o.late
+    ORDER BY o.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING region
+    RETURNING voter_id, region
 ),
 counted AS (
     INSERT INTO regions AS t (region, registered_voters)
     SELECT n.region, count(*) FROM inserted n GROUP BY n.region ORDER BY n.region
     ON CONFLICT (region) DO UPDATE SET registered_voters = t.registered_voters + excluded.registered_voters
 )
-SELECT count(*)::bigint AS registered FROM inserted;
+SELECT n.voter_id FROM inserted n;
 
--- name: ApplyCandidates :exec
+-- name: ApplyCandidates :many
 -- Registers or updates the batch's candidates; the latest event for a
 -- candidate wins, so a corrected biography replaces the old one.
-INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url)
-SELECT DISTINCT ON (i.candidate_id) i.candidate_id, i.name, i.party, i.biography, i.platform, i.photo_url
-FROM (
+WITH input AS (
     SELECT unnest(@ords::integer[])          AS ord,
            unnest(@candidate_ids::text[])    AS candidate_id,
            unnest(@names::text[])            AS name,
            unnest(@parties::text[])          AS party,
            unnest(@biographies::text[])      AS biography,
            unnest(@platforms::text[])        AS platform,
-           unnest(@photo_urls::text[])       AS photo_url
-) i
-ORDER BY i.candidate_id, i.ord DESC
+           unnest(@photo_urls::text[])       AS photo_url,
+           unnest(@partitions::integer[])    AS partition,
+           unnest(@offsets::bigint[])        AS "offset"
+),
+open AS (
+    SELECT i.*, EXISTS (SELECT 1 FROM registration_closures rc
+                        WHERE rc.topic = 'candidates' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
+    FROM input i
+),
+refused AS (
+    INSERT INTO refused_registrations (topic, partition, "offset")
+    SELECT 'candidates', o.partition, o."offset" FROM open o WHERE o.late
+    ORDER BY 2, 3
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url)
+SELECT DISTINCT ON (o.candidate_id) o.candidate_id, o.name, o.party, o.biography, o.platform, o.photo_url
+FROM open o
+WHERE NOT o.late
+ORDER BY o.candidate_id, o.ord DESC
 ON CONFLICT (candidate_id) DO UPDATE
 SET name = excluded.name, party = excluded.party, biography = excluded.biography,
-    platform = excluded.platform, photo_url = excluded.photo_url;
+    platform = excluded.platform, photo_url = excluded.photo_url
+RETURNING t.candidate_id;
+
+-- name: CloseRegistration :exec
+-- Records a partition's close marker; the first marker of a partition is
+-- the one that counts.
+INSERT INTO registration_closures (topic, partition, "offset", partitions, closed_at)
+VALUES (@topic, @partition, @message_offset, @partitions, @closed_at)
+ON CONFLICT (topic, partition) DO NOTHING;
+
+-- name: RegistrationClosed :one
+-- Whether registration is closed: both topics carry a close marker on every
+-- partition below the count their markers declare.
+WITH declared AS (
+    SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
+)
+SELECT coalesce(count(*) = 2 AND bool_and(
+           (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n),
+       false)::boolean AS closed
+FROM declared d;
+
+-- name: LockRegistration :exec
+-- Taken by every registration (exclusive) before it writes. One lock per
+-- schema: a replay building beside the live projection never waits on it.
+SELECT pg_advisory_xact_lock(7001, hashtext(current_schema()));
+
+-- name: ShareRegistration :exec
+-- Taken by every vote batch (shared) before it reads the register.
+SELECT pg_advisory_xact_lock_shared(7001, hashtext(current_schema()));

@@ -3,7 +3,29 @@
 -- projection whose candidates and voters are already registered. The rules
 -- are the live path's: the first eligible vote of a voter in log order wins
 -- (all of a voter's votes share a partition, so offset order is log order);
--- every vote_id is decided once, at its first occurrence.
+-- every vote_id is decided once, at its first occurrence; while
+-- registration is open, HoldStagedVotes first holds what live would hold
+-- (domain.Count is the specification both follow).
+
+-- name: HoldStagedVotes :execrows
+-- Rule 4, for a replay whose register is open: each voter's votes from the
+-- first whose voter or candidate is not registered on are held (first
+-- occurrences of each vote_id, in log order). The folds below skip them.
+WITH firsts AS (
+    SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset"
+    FROM staged_votes s
+    ORDER BY s.vote_id, s.partition, s."offset"
+),
+marked AS (
+    SELECT f.*, bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL)
+                OVER (PARTITION BY f.voter_id ORDER BY f.partition, f."offset" ROWS UNBOUNDED PRECEDING) AS hold
+    FROM firsts f
+    LEFT JOIN voters v ON v.voter_id = f.voter_id
+    LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
+)
+INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset")
+SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset"
+FROM marked m WHERE m.hold;
 
 -- name: FoldStagedVotes :one
 -- Inserts the ballots (the first eligible vote of each voter) and every
@@ -15,6 +37,7 @@ WITH winners AS MATERIALIZED (
     FROM staged_votes s
     JOIN voters v ON v.voter_id = s.voter_id
     JOIN candidates c ON c.candidate_id = s.candidate_id
+    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
     ORDER BY s.voter_id, s.partition, s."offset"
 ),
 inserted AS (
@@ -71,6 +94,7 @@ FROM (
     FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at
           FROM staged_votes s
           WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.voter_id = s.voter_id AND x.vote_id = s.vote_id)
+            AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
           ORDER BY s.vote_id, s.partition, s."offset") f
     LEFT JOIN voters v ON v.voter_id = f.voter_id
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id

@@ -1,0 +1,175 @@
+package domain
+
+import "sort"
+
+// This file is the decision rule's specification: plain Go over a whole
+// log, with no I/O. The projector applies the same rule in SQL, batch by
+// batch, live and in replay; tests compare both with Count.
+//
+// The rule, which depends only on the content of the log:
+//
+//  1. Registration is open on a partition of the candidates or voters topic
+//     until that partition's close marker (RegistrationClosed). A
+//     registration after the marker is refused. A voter registers once (the
+//     first event wins); a candidate's latest registration wins.
+//  2. Registration is closed when both topics carry a marker on every
+//     partition their markers declare.
+//  3. A vote is decided at its first occurrence in the log; a redelivery
+//     changes nothing. All of a voter's votes share a partition, so log
+//     order is offset order.
+//  4. While registration is open, a vote whose voter or candidate is not
+//     registered is held, not decided, and holds every later vote of its
+//     voter. Held votes are decided, in log order, as soon as what they
+//     wait for is registered, or when registration closes.
+//  5. A vote is decided, in this order: unknown_voter if its voter never
+//     registered (in time), unknown_candidate likewise for its candidate,
+//     duplicate_voter if its voter already has a counted vote, and
+//     otherwise counted.
+//
+// So an election that never closes registration (contract v1, as the
+// README's kcat example runs it) counts every vote whose voter and
+// candidate are registered exactly as before, and leaves the others held
+// instead of guessing; replay reproduces live exactly, whatever order the
+// projector read the topics in.
+
+// LogEntry is one message of a topic partition as the rule reads it. Event
+// is a CandidateRegistered, VoterRegistered, RegistrationClosed or
+// VoteCast.
+type LogEntry struct {
+	Offset int64
+	Event  any
+}
+
+// ElectionLog is an election's log: per topic, each partition's entries in
+// offset order (index = partition).
+type ElectionLog struct {
+	Candidates [][]LogEntry
+	Voters     [][]LogEntry
+	Votes      [][]LogEntry
+}
+
+// Outcome is what the rule makes of a log.
+type Outcome struct {
+	// Counted maps each voter with a counted vote to that vote.
+	Counted map[string]Vote
+	// Rejected maps each rejected vote_id to why.
+	Rejected map[string]RejectionReason
+	// Held lists the vote_ids not decided yet, in log order.
+	Held []string
+	// Refused counts registrations refused for coming after their
+	// partition's close marker, per topic.
+	Refused map[string]int
+	// Closed tells whether registration is closed.
+	Closed bool
+	// Candidates and Voters are the register.
+	Candidates map[string]Candidate
+	Voters     map[string]Voter
+}
+
+// Count applies the rule to a whole log.
+func Count(log ElectionLog) Outcome {
+	out := Outcome{
+		Counted: map[string]Vote{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{},
+		Candidates: map[string]Candidate{}, Voters: map[string]Voter{},
+	}
+	candidatesClosed := register(log.Candidates, TopicCandidates, &out)
+	votersClosed := register(log.Voters, TopicVoters, &out)
+	out.Closed = candidatesClosed && votersClosed
+
+	seen := map[string]bool{}
+	blocked := map[string]bool{}
+	for _, partition := range log.Votes {
+		for _, entry := range partition {
+			vc, ok := entry.Event.(VoteCast)
+			if !ok {
+				continue
+			}
+			v := vc.Vote
+			if seen[v.ID()] {
+				continue
+			}
+			seen[v.ID()] = true
+			_, voterKnown := out.Voters[v.VoterID()]
+			_, candidateKnown := out.Candidates[v.CandidateID()]
+			if !out.Closed && (blocked[v.VoterID()] || !voterKnown || !candidateKnown) {
+				blocked[v.VoterID()] = true
+				out.Held = append(out.Held, v.ID())
+				continue
+			}
+			if reason, rejected := Decide(v, voterKnown, candidateKnown, hasCounted(out.Counted, v.VoterID())); rejected {
+				out.Rejected[v.ID()] = reason
+			} else {
+				out.Counted[v.VoterID()] = v
+			}
+		}
+	}
+	return out
+}
+
+// Decide is rule 5: why a vote is rejected, or rejected=false when it
+// counts.
+func Decide(v Vote, voterKnown, candidateKnown, voterHasCounted bool) (reason RejectionReason, rejected bool) {
+	switch {
+	case !voterKnown:
+		return RejectUnknownVoter, true
+	case !candidateKnown:
+		return RejectUnknownCandidate, true
+	case voterHasCounted:
+		return RejectDuplicateVoter, true
+	}
+	return RejectionReason{}, false
+}
+
+func hasCounted(counted map[string]Vote, voterID string) bool {
+	_, ok := counted[voterID]
+	return ok
+}
+
+// register applies rule 1 to one registration topic and reports rule 2's
+// half for it: whether every declared partition carries a marker.
+func register(partitions [][]LogEntry, topic string, out *Outcome) (closed bool) {
+	declared, marked := 0, map[int]bool{}
+	for p, entries := range partitions {
+		open := true
+		for _, entry := range entries {
+			switch e := entry.Event.(type) {
+			case RegistrationClosed:
+				if open {
+					open = false
+					marked[p] = true
+					declared = max(declared, e.Partitions())
+				}
+			case CandidateRegistered:
+				if !open {
+					out.Refused[topic]++
+					continue
+				}
+				out.Candidates[e.Candidate.ID()] = e.Candidate
+			case VoterRegistered:
+				if !open {
+					out.Refused[topic]++
+					continue
+				}
+				if _, ok := out.Voters[e.Voter.ID()]; !ok {
+					out.Voters[e.Voter.ID()] = e.Voter
+				}
+			}
+		}
+	}
+	if declared == 0 {
+		return false
+	}
+	for p := range declared {
+		if !marked[p] {
+			return false
+		}
+	}
+	return true
+}
+
+// SortedHeld returns o.Held sorted, for comparisons that ignore order.
+func (o Outcome) SortedHeld() []string {
+	h := append([]string(nil), o.Held...)
+	sort.Strings(h)
+	return h
+}
