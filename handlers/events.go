@@ -144,4 +144,3 @@ func isPoison(err error) bool {
 	var panicErr middleware.RecoveredPanicError
 	return errors.Is(err, ErrPoison) || errors.As(err, &panicErr)
 }
-

@@ -445,13 +445,17 @@ func newSimulator(log *slog.Logger, kcfg kafka.Config, f SimulationFlags, klog *
 		}
 		return n, nil
 	}
-	sim, err := simulator.New(simulator.Config{
+	simCfg := simulator.Config{
 		Election: election, Rate: f.Rate, TopicSize: topicSize,
 		Faults: simulator.Faults{
 			Redeliveries: f.Redeliveries, DoubleVotes: f.DoubleVotes, UnknownVoters: f.UnknownVoters,
 			UnknownCandidates: f.UnknownCandidates, Malformed: f.Malformed,
 		},
-	}, pub, log.With("component", "simulator"))
+	}
+	if f.CloseRegistration {
+		simCfg.CloseRegistration = func(context.Context) error { return kafka.CloseRegistration(pub, time.Now()) }
+	}
+	sim, err := simulator.New(simCfg, pub, log.With("component", "simulator"))
 	if err != nil {
 		_ = pub.Close()
 		return nil, nil, err

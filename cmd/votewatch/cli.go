@@ -15,6 +15,7 @@ type CLI struct {
 	Simulate SimulateCmd    `cmd:"" help:"Publish a simulated election to Kafka."`
 	Broker   BrokerCmd      `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
 	Import   ImportCmd      `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
+	Close    CloseCmd       `cmd:"" name:"close-registration" help:"Close registration: publish a close marker to every partition of the candidates and voters topics."`
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
@@ -123,6 +124,7 @@ type SimulationFlags struct {
 	UnknownVoters     float64 `help:"Share of votes followed by one from an unregistered voter." default:"0.002"`
 	UnknownCandidates float64 `help:"Share of votes followed by one for a candidate who does not stand." default:"0.002"`
 	Malformed         float64 `help:"Share of votes followed by a malformed message." default:"0.001"`
+	CloseRegistration bool    `help:"Close registration (publish the close markers) after the register, before the first vote. --close-registration=false leaves it open, as a contract v1 producer does." default:"true" negatable:""`
 }
 
 // DemoCmd runs the whole system in one process.
@@ -164,6 +166,11 @@ type ServeCmd struct {
 type SimulateCmd struct {
 	KafkaFlags
 	SimulationFlags
+}
+
+// CloseCmd closes registration.
+type CloseCmd struct {
+	KafkaFlags
 }
 
 // BrokerCmd runs the embedded broker standalone.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -19,6 +20,7 @@ type ImportCmd struct {
 	Candidates string `help:"Candidates CSV: header candidate_id,name,party[,biography,platform,photo_url]." type:"existingfile"`
 	Voters     string `help:"Voter roll CSV: header voter_id,name,gender,birth_date,region,city,registered_at." type:"existingfile"`
 	DryRun     bool   `help:"Validate the files and report; publish nothing."`
+	Close      bool   `name:"close-registration" help:"Then close registration (publish the close markers): later registrations are refused, and votes for anyone not registered are rejected."`
 	KafkaFlags
 }
 
@@ -70,6 +72,35 @@ func (c *ImportCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "published %d candidates and %d voters\n", len(candidates), len(voters))
+	if c.Close {
+		if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, "registration closed")
+	}
+	return nil
+}
+
+// Run publishes the registration close markers.
+func (c *CloseCmd) Run(env *Env) error {
+	if len(c.KafkaBrokers) == 0 {
+		return errors.New("KAFKA_BROKERS is not set")
+	}
+	var cleanup closers
+	defer cleanup.run()
+	kcfg, _, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "registration closed: a close marker is on every partition of candidates and voters")
 	return nil
 }
 

@@ -42,6 +42,7 @@ func KeyedMessage(key string, payload []byte) *message.Message {
 // publisher waits for one round trip per message (~9k msg/s here); batching
 // reaches ~125k msg/s, which the simulator and bulk tools need.
 type Publisher struct {
+	client    sarama.Client
 	producer  sarama.SyncProducer
 	marshaler wmkafka.Marshaler
 }
@@ -52,14 +53,24 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	producer, err := sarama.NewSyncProducer(cfg.Brokers, cfg.saramaConfig())
+	sc := cfg.saramaConfig()
+	keyed := sc.Producer.Partitioner
+	sc.Producer.Partitioner = func(topic string) sarama.Partitioner {
+		return choosablePartitioner{keyed(topic)}
+	}
+	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
+		return nil, fmt.Errorf("connect producer to %v: %w", cfg.Brokers, err)
+	}
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		_ = client.Close()
 		return nil, fmt.Errorf("connect producer to %v: %w", cfg.Brokers, err)
 	}
 	marshaler := wmkafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
 		return msg.Metadata.Get(KeyMetadata), nil
 	})
-	return &Publisher{producer: producer, marshaler: marshaler}, nil
+	return &Publisher{client: client, producer: producer, marshaler: marshaler}, nil
 }
 
 // Publish sends msgs to topic and returns once every one is acknowledged by
@@ -89,9 +100,58 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	return nil
 }
 
+// PublishToEveryPartition sends one message to each partition of topic,
+// in one produce request: the control events that must stand at a
+// position in every partition (registration close markers). payload is
+// given the partition count. It returns how many partitions it wrote to.
+func (p *Publisher) PublishToEveryPartition(topic string, payload func(partitions int) ([]byte, error)) (int, error) {
+	if err := p.client.RefreshMetadata(topic); err != nil {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	partitions, err := p.client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	body, err := payload(len(partitions))
+	if err != nil {
+		return 0, err
+	}
+	batch := make([]*sarama.ProducerMessage, 0, len(partitions))
+	for _, partition := range partitions {
+		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(body), Metadata: fixedPartition(partition)})
+	}
+	if err := p.producer.SendMessages(batch); err != nil {
+		return 0, fmt.Errorf("publish to every partition of %s: %w", topic, err)
+	}
+	return len(partitions), nil
+}
+
+// fixedPartition, as a message's Metadata, sends it to that partition.
+type fixedPartition int32
+
+// choosablePartitioner partitions by key, except messages that name their
+// partition.
+type choosablePartitioner struct{ keyed sarama.Partitioner }
+
+func (c choosablePartitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	if p, ok := m.Metadata.(fixedPartition); ok {
+		if int32(p) >= n {
+			return 0, fmt.Errorf("partition %d of %d", p, n)
+		}
+		return int32(p), nil
+	}
+	return c.keyed.Partition(m, n)
+}
+
+func (c choosablePartitioner) RequiresConsistency() bool { return c.keyed.RequiresConsistency() }
+
 // Close flushes and closes the producer.
 func (p *Publisher) Close() error {
-	if err := p.producer.Close(); err != nil {
+	err := p.producer.Close()
+	if cerr := p.client.Close(); err == nil && cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("close producer: %w", err)
 	}
 	return nil

@@ -40,6 +40,10 @@ type Config struct {
 	// TopicSize returns how many messages a topic holds, so a restarted
 	// simulation resumes where the log ends instead of starting over.
 	TopicSize func(ctx context.Context, topic string) (int64, error)
+	// CloseRegistration, when set, is called once the register is in the
+	// log and before the first vote, to close registration (publish the
+	// close markers; see kafka.CloseRegistration).
+	CloseRegistration func(ctx context.Context) error
 }
 
 // Simulator publishes an election's events.
@@ -77,7 +81,26 @@ func (s *Simulator) Register(ctx context.Context) error {
 	if err := publishAll(ctx, s, domain.TopicCandidates, e.Candidates); err != nil {
 		return err
 	}
-	return publishAll(ctx, s, domain.TopicVoters, e.Voters)
+	if err := publishAll(ctx, s, domain.TopicVoters, e.Voters); err != nil {
+		return err
+	}
+	if s.cfg.CloseRegistration == nil {
+		return nil
+	}
+	// Markers follow the register in the log: a topic holding more than the
+	// register holds them already (a restarted demo).
+	have, err := s.cfg.TopicSize(ctx, domain.TopicVoters)
+	if err != nil {
+		return fmt.Errorf("size of %s: %w", domain.TopicVoters, err)
+	}
+	if have > int64(len(e.Voters)) {
+		return nil
+	}
+	if err := s.cfg.CloseRegistration(ctx); err != nil {
+		return fmt.Errorf("close registration: %w", err)
+	}
+	s.log.Info("registration closed")
+	return nil
 }
 
 func publishAll[E kafka.Event](ctx context.Context, s *Simulator, topic string, events []E) error {
