@@ -65,8 +65,10 @@ func publishElection(t *testing.T, cfg kafka.Config, e *simulator.Election, plan
 	}
 	defer pub.Close()
 	if register {
-		sim, err := simulator.New(simulator.Config{Election: e, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil }},
-			pub, testLogger())
+		sim, err := simulator.New(simulator.Config{
+			Election: e, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil },
+			CloseRegistration: func(context.Context) error { return kafka.CloseRegistration(pub, time.Now()) },
+		}, pub, testLogger())
 		if err != nil {
 			t.Fatal(err)
 		}

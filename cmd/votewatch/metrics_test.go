@@ -42,7 +42,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 func TestMetricsReportTheProjectionExactly(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	p.get(t, "/api/v1/summary", nil)
 	p.get(t, "/api/v1/regions/North", nil)

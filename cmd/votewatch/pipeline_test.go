@@ -154,6 +154,27 @@ func (p *pipeline) produce(t *testing.T, records ...*kgo.Record) {
 	}
 }
 
+// produceElection publishes e's records, then closes registration, as a
+// real election does before its count is final: votes for anyone not
+// registered are held until then, and rejected after.
+func (p *pipeline) produceElection(t *testing.T, e *election) {
+	t.Helper()
+	p.produce(t, e.records...)
+	p.closeRegistration(t)
+}
+
+func (p *pipeline) closeRegistration(t *testing.T) {
+	t.Helper()
+	pub, err := kafka.NewPublisher(p.kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func record(topic, key string, payload any) *kgo.Record {
 	var value []byte
 	switch v := payload.(type) {
@@ -315,7 +336,7 @@ func TestPipelineProjectsEveryVoteExactlyOnce(t *testing.T) {
 	// Everything is published at once: votes reach the projector while
 	// registrations are still being applied, which must not turn a valid
 	// vote into an unknown_voter rejection.
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 
 	var wantDead int64
 	for _, n := range e.deadLettered {
@@ -497,7 +518,7 @@ func testLogger() *slog.Logger {
 func TestReadAPIServesSnapshotsWithETags(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	for _, path := range []string{"/api/v1/summary", "/api/v1/candidates", "/api/v1/regions", "/api/v1/regions/North"} {
 		resp, err := http.Get(p.api + path)

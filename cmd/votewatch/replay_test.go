@@ -76,7 +76,7 @@ func (p *pipeline) cli(t *testing.T, args ...string) (int, string) {
 func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {
 	p := startPipeline(t, 8)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 
 	// The last 40 registered voters vote while the replay runs: some of
@@ -127,7 +127,7 @@ func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {
 func TestReplayDetectsAndRepairsACorruptTally(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	before := p.everything(t)
 
@@ -169,7 +169,7 @@ func TestReplayDetectsAndRepairsACorruptTally(t *testing.T) {
 func TestInterruptedReplayLeavesLiveUntouched(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	before := p.everything(t)
 
@@ -206,7 +206,7 @@ func TestInterruptedReplayLeavesLiveUntouched(t *testing.T) {
 func TestDLQReplayRepublishesWhatDecodesNow(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 
 	// A vote dead-lettered by an older, stricter decoder: valid today.

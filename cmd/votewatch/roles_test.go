@@ -78,7 +78,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 
 	// The read API, connected as votewatch_reader.

@@ -58,7 +58,7 @@ func TestNothingLinksAVoterToTheirChoice(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
 	p := startSystem(t, system{partitions: 4, projector: true, stations: testStations, logs: logs})
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	// A vote through the intake API too, and a rejected one.
 	if code, body, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", intakeVote(9001, e.voterIDs[230], "c-bob")); code != http.StatusAccepted {

@@ -1,0 +1,483 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// The decision rule depends only on the log: whatever order the projector
+// reads the topics in, however often it is restarted and messages are
+// redelivered, the live projection ends where domain.Count says, and a
+// replay of the same log rebuilds it exactly.
+func TestEveryInterleavingDecidesAsTheLogSays(t *testing.T) {
+	t.Parallel()
+	runs := 40
+	if testing.Short() {
+		runs = 10
+	}
+	for seed := range uint64(runs) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, 0x5eed))
+			log := randomLog(rng)
+			want := domain.Count(log.spec())
+
+			pool := testutil.Pool(t)
+			store, err := projections.NewStore(pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deliver(t, rng, store, log)
+			got := readOutcome(t, pool)
+			if diff := compareOutcome(want, got); diff != "" {
+				t.Fatalf("live projection differs from domain.Count (log:\n%s)\n%s", log, diff)
+			}
+			checkAudit(t, pool)
+
+			rep := replayVerify(t, pool, log)
+			if len(rep.Differences) > 0 {
+				t.Fatalf("replay differs from live (log:\n%s)\n%s", log, projections.FormatDiffs(rep.Differences))
+			}
+		})
+	}
+}
+
+// testLog is a generated election log: per topic, per partition, records
+// in offset order.
+type testLog struct {
+	topics map[string][][]projections.LogRecord
+	events map[string][][]any
+}
+
+func (l *testLog) add(topic string, partition int, value []byte, event any) {
+	recs := l.topics[topic][partition]
+	l.topics[topic][partition] = append(recs, projections.LogRecord{Partition: int32(partition), Offset: int64(len(recs)), Value: value})
+	l.events[topic][partition] = append(l.events[topic][partition], event)
+}
+
+func (l *testLog) spec() domain.ElectionLog {
+	conv := func(topic string) [][]domain.LogEntry {
+		out := make([][]domain.LogEntry, len(l.events[topic]))
+		for p, evs := range l.events[topic] {
+			for o, ev := range evs {
+				out[p] = append(out[p], domain.LogEntry{Offset: int64(o), Event: ev})
+			}
+		}
+		return out
+	}
+	return domain.ElectionLog{Candidates: conv(domain.TopicCandidates), Voters: conv(domain.TopicVoters), Votes: conv(domain.TopicVotes)}
+}
+
+func (l *testLog) String() string {
+	var b strings.Builder
+	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+		for p, recs := range l.topics[topic] {
+			for _, r := range recs {
+				fmt.Fprintf(&b, "  %s/%d@%d %s\n", topic, p, r.Offset, r.Value)
+			}
+		}
+	}
+	return b.String()
+}
+
+var ruleAt = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
+
+// randomLog makes a small election with every kind of trouble: late and
+// repeated registrations, unknown voters and candidates, second votes,
+// redeliveries, and registration closed fully, partly or not at all.
+func randomLog(rng *rand.Rand) *testLog {
+	regParts, voteParts := 1+rng.IntN(3), 1+rng.IntN(3)
+	l := &testLog{topics: map[string][][]projections.LogRecord{}, events: map[string][][]any{}}
+	for topic, n := range map[string]int{domain.TopicCandidates: regParts, domain.TopicVoters: regParts, domain.TopicVotes: voteParts} {
+		l.topics[topic] = make([][]projections.LogRecord, n)
+		l.events[topic] = make([][]any, n)
+	}
+	encode := func(e interface{ MarshalJSON() ([]byte, error) }) []byte {
+		b, err := e.MarshalJSON()
+		if err != nil {
+			panic(err) // generated values are valid by construction
+		}
+		return b
+	}
+	party, _ := domain.NewParty("Party")
+	region, _ := domain.NewRegion("North")
+	partitionOf := func(id string, n int) int {
+		h := 0
+		for _, c := range id {
+			h = h*31 + int(c)
+		}
+		return h % n
+	}
+
+	// Registrations, with close markers dropped in at random points.
+	closing := rng.IntN(3) // 0: never closed, 1: every partition, 2: some
+	markerAt := map[string][]int{}
+	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters} {
+		markerAt[topic] = make([]int, regParts)
+		for p := range regParts {
+			markerAt[topic][p] = -1
+			if closing == 1 || (closing == 2 && rng.IntN(2) == 0) {
+				markerAt[topic][p] = rng.IntN(6)
+			}
+		}
+	}
+	marker, _ := domain.NewRegistrationClosed(regParts, ruleAt)
+	addRegistration := func(topic, id string, value []byte, event any) {
+		p := partitionOf(id, regParts)
+		if markerAt[topic][p] == len(l.topics[topic][p]) {
+			l.add(topic, p, encode(marker), marker)
+		}
+		l.add(topic, p, value, event)
+	}
+	var candidateIDs []string
+	for i := range 3 {
+		id := fmt.Sprintf("c%d", i)
+		candidateIDs = append(candidateIDs, id)
+		for range 1 + rng.IntN(2) { // a correction now and then
+			c, _ := domain.NewCandidate(id, fmt.Sprintf("Candidate %d.%d", i, rng.IntN(9)), party, "", "", "")
+			ev := domain.CandidateRegistered{Candidate: c}
+			addRegistration(domain.TopicCandidates, id, encode(ev), ev)
+		}
+	}
+	var voterIDs []string
+	for i := range 10 {
+		id := fmt.Sprintf("v%d", i)
+		voterIDs = append(voterIDs, id)
+		if rng.IntN(8) == 0 {
+			continue // never registers
+		}
+		for range 1 + rng.IntN(2) {
+			v, _ := domain.NewVoter(id, "Voter", "female", ruleAt.AddDate(-30, 0, 0), region, "Town", ruleAt.AddDate(0, -1, 0))
+			ev := domain.VoterRegistered{Voter: v}
+			addRegistration(domain.TopicVoters, id, encode(ev), ev)
+		}
+	}
+	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters} {
+		for p := range regParts {
+			if at := markerAt[topic][p]; at >= len(l.topics[topic][p]) {
+				l.add(topic, p, encode(marker), marker)
+			}
+		}
+	}
+
+	// Votes: known and unknown voters and candidates, second votes and
+	// redeliveries of the same message.
+	var cast []domain.VoteCast
+	for n := range 25 {
+		voter := voterIDs[rng.IntN(len(voterIDs))]
+		if rng.IntN(10) == 0 {
+			voter = "ghost"
+		}
+		candidate := candidateIDs[rng.IntN(len(candidateIDs))]
+		if rng.IntN(8) == 0 {
+			candidate = "c-none"
+		}
+		if len(cast) > 0 && rng.IntN(6) == 0 {
+			ev := cast[rng.IntN(len(cast))] // published again
+			l.add(domain.TopicVotes, partitionOf(ev.Vote.VoterID(), voteParts), encode(ev), ev)
+			continue
+		}
+		v, _ := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voter, candidate, ruleAt.Add(time.Duration(n)*time.Minute))
+		ev := domain.VoteCast{Vote: v}
+		cast = append(cast, ev)
+		l.add(domain.TopicVotes, partitionOf(voter, voteParts), encode(ev), ev)
+	}
+	return l
+}
+
+// deliver feeds the log to store as the live projector would, in a random
+// interleaving: each step takes a few next messages of one topic from
+// random partitions (each partition in order), and now and then a
+// "restart" rewinds some partitions so their messages are delivered again.
+func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog) {
+	t.Helper()
+	ctx := context.Background()
+	topics := []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes}
+	next := map[string][]int{}
+	for _, topic := range topics {
+		next[topic] = make([]int, len(l.topics[topic]))
+	}
+	remaining := func() bool {
+		for _, topic := range topics {
+			for p, recs := range l.topics[topic] {
+				if next[topic][p] < len(recs) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	restarts := 0
+	for remaining() {
+		if restarts < 3 && rng.IntN(12) == 0 {
+			restarts++
+			for _, topic := range topics {
+				for p := range next[topic] {
+					next[topic][p] = max(0, next[topic][p]-rng.IntN(4))
+				}
+			}
+		}
+		topic := topics[rng.IntN(len(topics))]
+		var batch []projections.LogRecord
+		for range 1 + rng.IntN(4) {
+			p := rng.IntN(len(l.topics[topic]))
+			if next[topic][p] < len(l.topics[topic][p]) {
+				batch = append(batch, l.topics[topic][p][next[topic][p]])
+				next[topic][p]++
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		if err := apply(ctx, store, topic, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// apply hands a batch to the store the way the live handlers do: a close
+// marker on its own, registrations and votes in batches.
+func apply(ctx context.Context, store *projections.Store, topic string, batch []projections.LogRecord) error {
+	var cands []projections.Envelope[domain.CandidateRegistered]
+	var voters []projections.Envelope[domain.VoterRegistered]
+	var votes []projections.Envelope[domain.VoteCast]
+	flush := func() error {
+		if len(cands) > 0 {
+			if err := store.ApplyCandidates(ctx, cands); err != nil {
+				return err
+			}
+		}
+		if len(voters) > 0 {
+			if _, err := store.ApplyVoters(ctx, voters); err != nil {
+				return err
+			}
+		}
+		if len(votes) > 0 {
+			if _, err := store.ApplyVotes(ctx, votes); err != nil {
+				return err
+			}
+		}
+		cands, voters, votes = nil, nil, nil
+		return nil
+	}
+	for _, r := range batch {
+		pos := projections.Position{Topic: topic, Partition: r.Partition, Offset: r.Offset}
+		if m, ok, err := domain.DecodeRegistrationClosed(r.Value); ok {
+			if err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := store.CloseRegistration(ctx, pos, m); err != nil {
+				return err
+			}
+			continue
+		}
+		switch topic {
+		case domain.TopicCandidates:
+			ev, err := domain.DecodeCandidateRegistered(r.Value)
+			if err != nil {
+				return err
+			}
+			cands = append(cands, projections.Envelope[domain.CandidateRegistered]{Event: ev, Position: pos})
+		case domain.TopicVoters:
+			ev, err := domain.DecodeVoterRegistered(r.Value)
+			if err != nil {
+				return err
+			}
+			voters = append(voters, projections.Envelope[domain.VoterRegistered]{Event: ev, Position: pos})
+		default:
+			ev, err := domain.DecodeVoteCast(r.Value)
+			if err != nil {
+				return err
+			}
+			votes = append(votes, projections.Envelope[domain.VoteCast]{Event: ev, Position: pos})
+		}
+	}
+	return flush()
+}
+
+// outcome is the projection's decisions, in domain.Count's terms.
+type outcome struct {
+	counted  map[string]string // voter → vote_id/candidate
+	rejected map[string]string // vote_id → reason
+	held     []string
+	refused  map[string]int
+}
+
+func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
+	t.Helper()
+	ctx := context.Background()
+	o := outcome{counted: map[string]string{}, rejected: map[string]string{}, refused: map[string]int{}}
+	query := func(sql string, scan func(cols ...string)) {
+		rows, err := pool.Query(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols := make([]string, len(vals))
+			for i, v := range vals {
+				cols[i] = fmt.Sprint(v)
+			}
+			scan(cols...)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	query("SELECT voter_id, vote_id::text, candidate_id FROM ballots", func(c ...string) { o.counted[c[0]] = c[1] + "/" + c[2] })
+	query("SELECT vote_id::text, reason FROM rejections", func(c ...string) { o.rejected[c[0]] = c[1] })
+	query("SELECT vote_id::text FROM held_votes ORDER BY vote_id", func(c ...string) { o.held = append(o.held, c[0]) })
+	query("SELECT topic, count(*)::text FROM refused_registrations GROUP BY topic", func(c ...string) {
+		var n int
+		fmt.Sscan(c[1], &n)
+		o.refused[c[0]] = n
+	})
+	return o
+}
+
+func compareOutcome(want domain.Outcome, got outcome) string {
+	var diffs []string
+	wantCounted := map[string]string{}
+	for voter, v := range want.Counted {
+		wantCounted[voter] = v.ID() + "/" + v.CandidateID()
+	}
+	wantRejected := map[string]string{}
+	for id, r := range want.Rejected {
+		wantRejected[id] = r.String()
+	}
+	for _, m := range []struct {
+		name      string
+		want, got map[string]string
+	}{{"counted", wantCounted, got.counted}, {"rejected", wantRejected, got.rejected}} {
+		keys := map[string]bool{}
+		for k := range m.want {
+			keys[k] = true
+		}
+		for k := range m.got {
+			keys[k] = true
+		}
+		sorted := slices.Sorted(func(yield func(string) bool) {
+			for k := range keys {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		for _, k := range sorted {
+			if m.want[k] != m.got[k] {
+				diffs = append(diffs, fmt.Sprintf("%s %s: want %q, got %q", m.name, k, m.want[k], m.got[k]))
+			}
+		}
+	}
+	if h := want.SortedHeld(); !slices.Equal(h, got.held) && !(len(h) == 0 && len(got.held) == 0) {
+		diffs = append(diffs, fmt.Sprintf("held: want %v, got %v", h, got.held))
+	}
+	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters} {
+		if want.Refused[topic] != got.refused[topic] {
+			diffs = append(diffs, fmt.Sprintf("refused %s: want %d, got %d", topic, want.Refused[topic], got.refused[topic]))
+		}
+	}
+	sort.Strings(diffs)
+	return strings.Join(diffs, "\n")
+}
+
+func checkAudit(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := results.Audit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		if !c.OK {
+			t.Errorf("verify: %s: %s", c.Name, c.Detail)
+		}
+	}
+}
+
+// memLog serves a testLog as the replay reads Kafka.
+type memLog struct{ l *testLog }
+
+func (m memLog) HighWatermarks(_ context.Context, topic string) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for p, recs := range m.l.topics[topic] {
+		out[int32(p)] = int64(len(recs))
+	}
+	return out, nil
+}
+
+func (m memLog) LowWatermarks(_ context.Context, topic string) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for p := range m.l.topics[topic] {
+		out[int32(p)] = 0
+	}
+	return out, nil
+}
+
+func (m memLog) ReadRange(_ context.Context, topic string, from, to map[int32]int64, fn func([]projections.LogRecord) error) error {
+	for p, recs := range m.l.topics[topic] {
+		lo, hi := from[int32(p)], to[int32(p)]
+		if hi > lo {
+			if err := fn(recs[lo:hi]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func replayVerify(t *testing.T, pool *pgxpool.Pool, l *testLog) projections.ReplayReport {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pool.Config().ConnString()
+	open := func(ctx context.Context, schema string) (*pgxpool.Pool, error) {
+		p, err := postgres.ConnectSchema(ctx, dsn, schema, 4)
+		if err != nil {
+			return nil, err
+		}
+		m, err := postgres.NewMigrator(p)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		defer m.Close()
+		if _, err := m.Up(ctx); err != nil {
+			p.Close()
+			return nil, err
+		}
+		return p, nil
+	}
+	rb, err := projections.NewRebuilder(pool, postgres.Schema, open, memLog{l}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := rb.Run(ctx, projections.ReplayOptions{Mode: projections.ReplayVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
