@@ -71,4 +71,28 @@ UNION ALL
 SELECT 'no voter has a ballot and a rejection for the same vote',
        NOT EXISTS (SELECT 1 FROM ballots b JOIN rejections r ON r.vote_id = b.vote_id AND r.voter_id = b.voter_id),
        coalesce((SELECT count(*)::text || ' votes both counted and rejected' FROM ballots b JOIN rejections r ON r.vote_id = b.vote_id AND r.voter_id = b.voter_id
+                 HAVING count(*) > 0), '')
+UNION ALL
+SELECT 'no held vote is also decided',
+       NOT EXISTS (SELECT 1 FROM held_votes h WHERE EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = h.vote_id)
+                                              OR EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = h.vote_id AND b.voter_id = h.voter_id)),
+       coalesce((SELECT count(*)::text || ' held votes were also decided' FROM held_votes h
+                 WHERE EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = h.vote_id)
+                    OR EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = h.vote_id AND b.voter_id = h.voter_id)
+                 HAVING count(*) > 0), '')
+UNION ALL
+SELECT 'votes are held only while registration is open, and only for what is not registered',
+       NOT EXISTS (SELECT 1 FROM held_votes h
+                   WHERE (SELECT coalesce(count(*) = 2 AND bool_and(
+                                    (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n), false)
+                          FROM (SELECT topic, max(partitions) AS n FROM registration_closures GROUP BY topic) d)
+                      OR (EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
+                          AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
+                          AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id
+                                          AND (x.partition, x."offset") < (h.partition, h."offset")))),
+       coalesce((SELECT count(*)::text || ' votes held that could be decided' FROM held_votes h
+                 WHERE EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
+                   AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
+                   AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id
+                                   AND (x.partition, x."offset") < (h.partition, h."offset"))
                  HAVING count(*) > 0), '');
