@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -66,15 +65,7 @@ func (e RegistrationClosed) MarshalJSON() ([]byte, error) {
 // registration decoder to refuse); a control event that is not a valid
 // close marker is an error matching ErrInvalid.
 func DecodeRegistrationClosed(payload []byte) (e RegistrationClosed, ok bool, err error) {
-	// A registration never has a "control" member; only look closer when
-	// the payload mentions one.
-	if !bytes.Contains(payload, []byte(`"control"`)) {
-		return RegistrationClosed{}, false, nil
-	}
-	var probe struct {
-		Control *string `json:"control"`
-	}
-	if json.Unmarshal(payload, &probe) != nil || probe.Control == nil {
+	if !isControl(payload) {
 		return RegistrationClosed{}, false, nil
 	}
 	var w controlWire

@@ -1,6 +1,9 @@
 package domain
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // This file is the decision rule's specification: plain Go over a whole
 // log, with no I/O. The projector applies the same rule in SQL, batch by
@@ -21,10 +24,14 @@ import "sort"
 //     registered is held, not decided, and holds every later vote of its
 //     voter. Held votes are decided, in log order, as soon as what they
 //     wait for is registered, or when registration closes.
-//  5. A vote is decided, in this order: unknown_voter if its voter never
-//     registered (in time), unknown_candidate likewise for its candidate,
-//     duplicate_voter if its voter already has a counted vote, and
-//     otherwise counted.
+//  5. A vote whose cast_at is implausible for when it was logged, or
+//     outside the polls' window of the latest schedule before it in its
+//     partition, is rejected at once (CheckCastTime): that depends on the
+//     vote alone, so it is never held.
+//  6. Otherwise a vote is decided, in this order: unknown_voter if its
+//     voter never registered (in time), unknown_candidate likewise for its
+//     candidate, duplicate_voter if its voter already has a counted vote,
+//     and otherwise counted.
 //
 // So an election that never closes registration (contract v1, as the
 // README's kcat example runs it) counts every vote whose voter and
@@ -33,11 +40,14 @@ import "sort"
 // projector read the topics in.
 
 // LogEntry is one message of a topic partition as the rule reads it. Event
-// is a CandidateRegistered, VoterRegistered, RegistrationClosed or
-// VoteCast.
+// is a CandidateRegistered, VoterRegistered or RegistrationClosed on the
+// registration topics, a VoteCast or ElectionScheduled on the votes topic.
 type LogEntry struct {
 	Offset int64
-	Event  any
+	// Time is when the message was logged (its Kafka timestamp); zero when
+	// unknown.
+	Time  time.Time
+	Event any
 }
 
 // ElectionLog is an election's log: per topic, each partition's entries in
@@ -79,7 +89,12 @@ func Count(log ElectionLog) Outcome {
 	seen := map[string]bool{}
 	blocked := map[string]bool{}
 	for _, partition := range log.Votes {
+		var schedule *ElectionScheduled
 		for _, entry := range partition {
+			if s, ok := entry.Event.(ElectionScheduled); ok {
+				schedule = &s
+				continue
+			}
 			vc, ok := entry.Event.(VoteCast)
 			if !ok {
 				continue
@@ -89,6 +104,10 @@ func Count(log ElectionLog) Outcome {
 				continue
 			}
 			seen[v.ID()] = true
+			if reason, rejected := CheckCastTime(v.CastAt(), entry.Time, schedule); rejected {
+				out.Rejected[v.ID()] = reason
+				continue
+			}
 			_, voterKnown := out.Voters[v.VoterID()]
 			_, candidateKnown := out.Candidates[v.CandidateID()]
 			if !out.Closed && (blocked[v.VoterID()] || !voterKnown || !candidateKnown) {
@@ -106,7 +125,7 @@ func Count(log ElectionLog) Outcome {
 	return out
 }
 
-// Decide is rule 5: why a vote is rejected, or rejected=false when it
+// Decide is rule 6: why a vote is rejected, or rejected=false when it
 // counts.
 func Decide(v Vote, voterKnown, candidateKnown, voterHasCounted bool) (reason RejectionReason, rejected bool) {
 	switch {

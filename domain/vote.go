@@ -67,11 +67,15 @@ func isUUID(s string) bool {
 // RejectionReason says why a vote did not count.
 type RejectionReason struct{ code string }
 
-// The rejection reasons. A vote is checked in this order: the voter must be
-// registered, the candidate must be registered, and the voter must not have
-// a counted ballot already (the first vote of a voter wins; the same vote_id
+// The rejection reasons. A vote is checked in this order (domain.Count):
+// its cast_at must be plausible for when it was logged and inside the
+// polls' window (CheckCastTime), the voter must be registered, the
+// candidate must be registered, and the voter must not have a counted
+// ballot already (the first vote of a voter wins; the same vote_id
 // delivered again is not a second vote and changes nothing).
 var (
+	RejectImplausibleTime  = RejectionReason{"implausible_time"}
+	RejectOutsidePolls     = RejectionReason{"outside_polls"}
 	RejectUnknownVoter     = RejectionReason{"unknown_voter"}
 	RejectUnknownCandidate = RejectionReason{"unknown_candidate"}
 	RejectDuplicateVoter   = RejectionReason{"duplicate_voter"}
@@ -79,7 +83,7 @@ var (
 
 // RejectionReasons lists every reason, in a stable order.
 func RejectionReasons() []RejectionReason {
-	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate}
+	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate, RejectOutsidePolls, RejectImplausibleTime}
 }
 
 // ParseRejectionReason returns the reason with the given code.

@@ -66,8 +66,14 @@ func (h *EventHandlers) closeMarker(msg *message.Message) (bool, error) {
 	}, h.projector.CloseRegistration)
 }
 
-// Vote handles a message of the votes topic.
+// Vote handles a message of the votes topic: a vote or a schedule.
 func (h *EventHandlers) Vote(msg *message.Message) error {
+	if _, ok, _ := domain.DecodeElectionScheduled(msg.Payload); ok {
+		return handle(h, msg, func(payload []byte) (domain.ElectionScheduled, error) {
+			e, _, err := domain.DecodeElectionScheduled(payload)
+			return e, err
+		}, h.projector.Schedule)
+	}
 	return handle(h, msg, domain.DecodeVoteCast, h.projector.Vote)
 }
 

@@ -71,6 +71,12 @@ func (p *Projector) CloseRegistration(ctx context.Context, e Envelope[domain.Reg
 	return p.store.CloseRegistration(ctx, e.Position, e.Event)
 }
 
+// Schedule applies a schedule read on a votes partition. Like markers,
+// schedules are rare, so each is its own transaction.
+func (p *Projector) Schedule(ctx context.Context, e Envelope[domain.ElectionScheduled]) error {
+	return p.store.RecordSchedule(ctx, e.Position, e.Event)
+}
+
 // Run applies batches until ctx ends, finishing those in flight.
 func (p *Projector) Run(ctx context.Context) {
 	var wg sync.WaitGroup

@@ -424,13 +424,43 @@ func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRec
 				return err
 			})
 	default:
-		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeVoteCast)
+		return applyVotes(ctx, store, recs)
+	}
+}
+
+// applyVotes applies votes in batches cut at each schedule, so that the
+// schedule is recorded before the votes that follow it.
+func applyVotes(ctx context.Context, store *Store, recs []LogRecord) error {
+	flush := func(recs []LogRecord) error {
+		batch, err := decodeRecords(ctx, store, domain.TopicVotes, recs, domain.DecodeVoteCast)
 		if err != nil || len(batch) == 0 {
 			return err
 		}
 		_, err = store.ApplyVotes(ctx, batch)
 		return err
 	}
+	start := 0
+	for i, rec := range recs {
+		schedule, ok, err := domain.DecodeElectionScheduled(rec.Value)
+		if !ok {
+			continue
+		}
+		if err := flush(recs[start:i]); err != nil {
+			return err
+		}
+		start = i + 1
+		pos := Position{Topic: domain.TopicVotes, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
+		if err != nil {
+			if err := store.RecordDeadLetter(ctx, pos, err.Error(), rec.Value); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := store.RecordSchedule(ctx, pos, schedule); err != nil {
+			return err
+		}
+	}
+	return flush(recs[start:])
 }
 
 // applyRegistrations applies a registration topic's records in batches cut
@@ -500,13 +530,16 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 	g.Go(func() error {
 		for rows := range chunks {
 			if _, err := pool.CopyFrom(gctx, pgx.Identifier{"staged_votes"},
-				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at"}, pgx.CopyFromRows(rows)); err != nil {
+				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason"}, pgx.CopyFromRows(rows)); err != nil {
 				return fmt.Errorf("copy votes: %w", err)
 			}
 		}
 		return nil
 	})
 	var n int64
+	// The latest schedule read on each partition: the bulk path starts from
+	// the log's beginning (a fresh projection), so it sees every one.
+	schedules := map[int32]*domain.ElectionScheduled{}
 	g.Go(func() error {
 		defer close(chunks)
 		rows := make([][]any, 0, flushAt)
@@ -523,9 +556,21 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 			n += int64(len(recs))
 			defer progress(len(recs))
 			for _, rec := range recs {
+				pos := Position{Topic: domain.TopicVotes, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
+				if s, ok, err := domain.DecodeElectionScheduled(rec.Value); ok {
+					if err == nil {
+						schedules[rec.Partition] = &s
+						err = store.RecordSchedule(gctx, pos, s)
+					} else {
+						err = store.RecordDeadLetter(gctx, pos, err.Error(), rec.Value)
+					}
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				ev, err := domain.DecodeVoteCast(rec.Value)
 				if err != nil {
-					pos := Position{Topic: domain.TopicVotes, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
 					if err := store.RecordDeadLetter(gctx, pos, err.Error(), rec.Value); err != nil {
 						return err
 					}
@@ -536,7 +581,14 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 				if err != nil {
 					return fmt.Errorf("vote id %q: %w", v.ID(), err)
 				}
-				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt()})
+				// The time rule is decided here, in Go, as live decides it;
+				// the fold takes each vote_id's first occurrence.
+				var timeReason *string
+				if reason, rejected := domain.CheckCastTime(v.CastAt(), rec.Time, schedules[rec.Partition]); rejected {
+					code := reason.String()
+					timeReason = &code
+				}
+				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason})
 				if len(rows) == flushAt {
 					if err := send(); err != nil {
 						return err
@@ -572,6 +624,9 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 		closed, err := q.RegistrationClosed(ctx)
 		if err != nil {
 			return fmt.Errorf("registration closed: %w", err)
+		}
+		if _, err := q.RejectStagedTimes(ctx); err != nil {
+			return fmt.Errorf("reject implausible times: %w", err)
 		}
 		if !closed {
 			if _, err := q.HoldStagedVotes(ctx); err != nil {

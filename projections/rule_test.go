@@ -64,8 +64,13 @@ type testLog struct {
 }
 
 func (l *testLog) add(topic string, partition int, value []byte, event any) {
+	l.addAt(topic, partition, value, event, time.Time{})
+}
+
+// addAt appends a message logged at (its Kafka timestamp).
+func (l *testLog) addAt(topic string, partition int, value []byte, event any, at time.Time) {
 	recs := l.topics[topic][partition]
-	l.topics[topic][partition] = append(recs, projections.LogRecord{Partition: int32(partition), Offset: int64(len(recs)), Value: value})
+	l.topics[topic][partition] = append(recs, projections.LogRecord{Partition: int32(partition), Offset: int64(len(recs)), Value: value, Time: at})
 	l.events[topic][partition] = append(l.events[topic][partition], event)
 }
 
@@ -74,7 +79,7 @@ func (l *testLog) spec() domain.ElectionLog {
 		out := make([][]domain.LogEntry, len(l.events[topic]))
 		for p, evs := range l.events[topic] {
 			for o, ev := range evs {
-				out[p] = append(out[p], domain.LogEntry{Offset: int64(o), Event: ev})
+				out[p] = append(out[p], domain.LogEntry{Offset: int64(o), Time: l.topics[topic][p][o].Time, Event: ev})
 			}
 		}
 		return out
@@ -175,9 +180,16 @@ func randomLog(rng *rand.Rand) *testLog {
 	}
 
 	// Votes: known and unknown voters and candidates, second votes and
-	// redeliveries of the same message.
+	// redeliveries of the same message; now and then a schedule on a votes
+	// partition, a vote outside its window, or a cast_at far from the time
+	// it was logged.
 	var cast []domain.VoteCast
 	for n := range 25 {
+		if rng.IntN(10) == 0 {
+			open := ruleAt.Add(time.Duration(rng.IntN(20)) * time.Minute)
+			schedule, _ := domain.NewElectionScheduled(open, open.Add(time.Duration(1+rng.IntN(20))*time.Minute))
+			l.add(domain.TopicVotes, rng.IntN(voteParts), encode(schedule), schedule)
+		}
 		voter := voterIDs[rng.IntN(len(voterIDs))]
 		if rng.IntN(10) == 0 {
 			voter = "ghost"
@@ -186,15 +198,23 @@ func randomLog(rng *rand.Rand) *testLog {
 		if rng.IntN(8) == 0 {
 			candidate = "c-none"
 		}
+		at := ruleAt.Add(time.Duration(n) * time.Minute)
 		if len(cast) > 0 && rng.IntN(6) == 0 {
-			ev := cast[rng.IntN(len(cast))] // published again
-			l.add(domain.TopicVotes, partitionOf(ev.Vote.VoterID(), voteParts), encode(ev), ev)
+			ev := cast[rng.IntN(len(cast))] // published again, later
+			l.addAt(domain.TopicVotes, partitionOf(ev.Vote.VoterID(), voteParts), encode(ev), ev, at.Add(time.Duration(rng.IntN(3))*domain.MaxCastBehind))
 			continue
 		}
-		v, _ := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voter, candidate, ruleAt.Add(time.Duration(n)*time.Minute))
+		castAt := at
+		switch rng.IntN(12) {
+		case 0:
+			castAt = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+		case 1:
+			castAt = at.Add(-domain.MaxCastBehind - time.Hour)
+		}
+		v, _ := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voter, candidate, castAt)
 		ev := domain.VoteCast{Vote: v}
 		cast = append(cast, ev)
-		l.add(domain.TopicVotes, partitionOf(voter, voteParts), encode(ev), ev)
+		l.addAt(domain.TopicVotes, partitionOf(voter, voteParts), encode(ev), ev, at)
 	}
 	return l
 }
@@ -275,7 +295,19 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 		return nil
 	}
 	for _, r := range batch {
-		pos := projections.Position{Topic: topic, Partition: r.Partition, Offset: r.Offset}
+		pos := projections.Position{Topic: topic, Partition: r.Partition, Offset: r.Offset, Time: r.Time}
+		if s, ok, err := domain.DecodeElectionScheduled(r.Value); ok && topic == domain.TopicVotes {
+			if err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := store.RecordSchedule(ctx, pos, s); err != nil {
+				return err
+			}
+			continue
+		}
 		if m, ok, err := domain.DecodeRegistrationClosed(r.Value); ok {
 			if err != nil {
 				return err

@@ -220,9 +220,9 @@ func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVote
 		}
 		return rows[i].Offset < rows[j].Offset
 	})
-	in := voteInput{closed: closed}
+	in := voteInput{closed: closed, timeChecked: true}
 	for _, r := range rows {
-		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset)
+		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, time.Time{})
 	}
 	_, err = decide(ctx, q, in)
 	return err
@@ -259,9 +259,14 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		done := make([]Position, 0, len(batch))
 		for _, e := range batch {
 			v := e.Event.Vote
-			in.add(v.ID(), v.VoterID(), v.CandidateID(), pgtype.Timestamptz{Time: v.CastAt(), Valid: true}, e.Position.Partition, e.Position.Offset)
+			in.add(v.ID(), v.VoterID(), v.CandidateID(), pgtype.Timestamptz{Time: v.CastAt(), Valid: true}, e.Position.Partition, e.Position.Offset, e.Position.Time)
+			// Staleness follows the newest vote; a cast_at later than its
+			// log time (clock drift, or an implausible date) must not make
+			// the projection look fresher than it is.
 			pos := e.Position
-			pos.Time = v.CastAt()
+			if pos.Time.IsZero() || v.CastAt().Before(pos.Time) {
+				pos.Time = v.CastAt()
+			}
 			done = append(done, pos)
 		}
 		if res, err = decide(ctx, q, in); err != nil {
@@ -278,10 +283,14 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 // voteInput is a batch of votes as the decision statements take them.
 type voteInput struct {
 	closed bool
-	p      db.ApplyVotesParams
+	// timeChecked is set for held votes being released: the time rule
+	// passed them when they were first read.
+	timeChecked bool
+	p           db.ApplyVotesParams
+	loggedAts   []time.Time
 }
 
-func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64) {
+func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64, loggedAt time.Time) {
 	in.p.Ords = append(in.p.Ords, int32(len(in.p.Ords)))
 	in.p.VoteIds = append(in.p.VoteIds, voteID)
 	in.p.VoterIds = append(in.p.VoterIds, voterID)
@@ -289,24 +298,68 @@ func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Time
 	in.p.CastAts = append(in.p.CastAts, castAt)
 	in.p.Partitions = append(in.p.Partitions, partition)
 	in.p.Offsets = append(in.p.Offsets, offset)
+	in.loggedAts = append(in.loggedAts, loggedAt)
 }
 
-// decide runs the rule's two statements over in: ballots and holds first,
-// then the rejections, which must see the ballots just inserted.
+// decide applies the rule to in: first the time rule (rule 5, in Go:
+// domain.CheckCastTime), then the register's statements, ballots and holds
+// first, then the rejections, which must see the ballots just inserted.
+// Each vote_id is taken at its first occurrence in the batch.
 func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, error) {
-	in.p.RegistrationClosed = in.closed
-	applied, err := q.ApplyVotes(ctx, in.p)
+	res := VoteBatchResult{Rejected: map[domain.RejectionReason]int{}}
+	rest := voteInput{closed: in.closed}
+	var late db.RejectVotesParams
+	var schedules []db.VoteSchedule
+	if !in.timeChecked {
+		var err error
+		if schedules, err = q.ListSchedules(ctx); err != nil {
+			return VoteBatchResult{}, fmt.Errorf("list schedules: %w", err)
+		}
+	}
+	seen := make(map[string]bool, len(in.p.VoteIds))
+	for i, id := range in.p.VoteIds {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		castAt := in.p.CastAts[i]
+		if !in.timeChecked {
+			schedule, err := scheduleAt(schedules, in.p.Partitions[i], in.p.Offsets[i])
+			if err != nil {
+				return VoteBatchResult{}, err
+			}
+			if reason, rejected := domain.CheckCastTime(castAt.Time, in.loggedAts[i], schedule); rejected {
+				late.VoteIds = append(late.VoteIds, id)
+				late.VoterIds = append(late.VoterIds, in.p.VoterIds[i])
+				late.CastAts = append(late.CastAts, castAt)
+				late.Reasons = append(late.Reasons, reason.String())
+				res.Rejected[reason]++
+				continue
+			}
+		}
+		rest.add(id, in.p.VoterIds[i], in.p.CandidateIds[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i])
+	}
+	if len(late.VoteIds) > 0 {
+		if _, err := q.RejectVotes(ctx, late); err != nil {
+			return VoteBatchResult{}, fmt.Errorf("record time rejections: %w", err)
+		}
+	}
+	if len(rest.p.VoteIds) == 0 {
+		return res, nil
+	}
+	rest.p.RegistrationClosed = rest.closed
+	applied, err := q.ApplyVotes(ctx, rest.p)
 	if err != nil {
 		return VoteBatchResult{}, fmt.Errorf("insert ballots: %w", err)
 	}
 	rows, err := q.RecordRejections(ctx, db.RecordRejectionsParams{
-		Ords: in.p.Ords, VoteIds: in.p.VoteIds, VoterIds: in.p.VoterIds,
-		CandidateIds: in.p.CandidateIds, CastAts: in.p.CastAts,
+		Ords: rest.p.Ords, VoteIds: rest.p.VoteIds, VoterIds: rest.p.VoterIds,
+		CandidateIds: rest.p.CandidateIds, CastAts: rest.p.CastAts,
 	})
 	if err != nil {
 		return VoteBatchResult{}, fmt.Errorf("record rejections: %w", err)
 	}
-	res := VoteBatchResult{Accepted: applied.Accepted, Held: applied.Held, Rejected: map[domain.RejectionReason]int{}}
+	res.Accepted, res.Held = applied.Accepted, applied.Held
 	for _, r := range rows {
 		reason, err := domain.ParseRejectionReason(r.Reason)
 		if err != nil {
@@ -315,6 +368,45 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 		res.Rejected[reason]++
 	}
 	return res, nil
+}
+
+// scheduleAt returns the latest schedule read on partition before offset,
+// or nil. schedules is sorted by partition and offset.
+func scheduleAt(schedules []db.VoteSchedule, partition int32, offset int64) (*domain.ElectionScheduled, error) {
+	var at *db.VoteSchedule
+	for i := range schedules {
+		s := &schedules[i]
+		if s.Partition == partition && s.Offset < offset {
+			at = s
+		}
+	}
+	if at == nil {
+		return nil, nil
+	}
+	e, err := domain.NewElectionScheduled(at.PollsOpen.Time, at.PollsClose.Time)
+	if err != nil {
+		return nil, fmt.Errorf("schedule at %d@%d: %w", at.Partition, at.Offset, err)
+	}
+	return &e, nil
+}
+
+// RecordSchedule records a schedule read at pos (a votes partition): the
+// votes after it in that partition are checked against it.
+func (s *Store) RecordSchedule(ctx context.Context, pos Position, e domain.ElectionScheduled) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
+		if err := q.RecordSchedule(ctx, db.RecordScheduleParams{
+			Partition: pos.Partition, MessageOffset: pos.Offset,
+			PollsOpen:  pgtype.Timestamptz{Time: e.PollsOpen(), Valid: true},
+			PollsClose: pgtype.Timestamptz{Time: e.PollsClose(), Valid: true},
+		}); err != nil {
+			return err
+		}
+		return advance(ctx, q, []Position{pos})
+	})
+	if err != nil {
+		return fmt.Errorf("record schedule at %s/%d@%d: %w", pos.Topic, pos.Partition, pos.Offset, err)
+	}
+	return nil
 }
 
 // RecordDeadLetter notes a message that can never be applied and moves its

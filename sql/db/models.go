@@ -132,12 +132,20 @@ type StagedVote struct {
 	VoterID     string
 	CandidateID string
 	CastAt      pgtype.Timestamptz
+	TimeReason  pgtype.Text
 }
 
 type Timeline struct {
 	Minute      pgtype.Timestamptz
 	CandidateID string
 	Votes       int64
+}
+
+type VoteSchedule struct {
+	Partition  int32
+	Offset     int64
+	PollsOpen  pgtype.Timestamptz
+	PollsClose pgtype.Timestamptz
 }
 
 type Voter struct {

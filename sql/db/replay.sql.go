@@ -71,6 +71,7 @@ WITH winners AS MATERIALIZED (
     JOIN voters v ON v.voter_id = s.voter_id
     JOIN candidates c ON c.candidate_id = s.candidate_id
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.voter_id, s.partition, s."offset"
 ),
 inserted AS (
@@ -142,10 +143,10 @@ func (q *Queries) GetProjectionMeta(ctx context.Context) (GetProjectionMetaRow, 
 }
 
 const holdStagedVotes = `-- name: HoldStagedVotes :execrows
-
 WITH firsts AS (
     SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset"
     FROM staged_votes s
+    WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.vote_id, s.partition, s."offset"
 ),
 marked AS (
@@ -160,14 +161,6 @@ SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset"
 FROM marked m WHERE m.hold
 `
 
-// The bulk path of a replay. Votes are COPYed into staged_votes, then
-// folded in set-wise by these statements, in this order, into a fresh
-// projection whose candidates and voters are already registered. The rules
-// are the live path's: the first eligible vote of a voter in log order wins
-// (all of a voter's votes share a partition, so offset order is log order);
-// every vote_id is decided once, at its first occurrence; while
-// registration is open, HoldStagedVotes first holds what live would hold
-// (domain.Count is the specification both follow).
 // Rule 4, for a replay whose register is open: each voter's votes from the
 // first whose voter or candidate is not registered on are held (first
 // occurrences of each vote_id, in log order). The folds below skip them.
@@ -191,6 +184,36 @@ type MarkBuiltParams struct {
 func (q *Queries) MarkBuilt(ctx context.Context, arg MarkBuiltParams) error {
 	_, err := q.db.Exec(ctx, markBuilt, arg.BuiltBy, arg.Watermarks)
 	return err
+}
+
+const rejectStagedTimes = `-- name: RejectStagedTimes :execrows
+
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
+SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at
+FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason
+      FROM staged_votes s ORDER BY s.vote_id, s.partition, s."offset") f
+WHERE f.time_reason IS NOT NULL
+ON CONFLICT (vote_id) DO NOTHING
+`
+
+// The bulk path of a replay. Votes are COPYed into staged_votes, then
+// folded in set-wise by these statements, in this order, into a fresh
+// projection whose candidates and voters are already registered. The rules
+// are the live path's: the first eligible vote of a voter in log order wins
+// (all of a voter's votes share a partition, so offset order is log order);
+// every vote_id is decided once, at its first occurrence; while
+// registration is open, HoldStagedVotes first holds what live would hold
+// (domain.Count is the specification both follow).
+// Rule 5: the staged first occurrences that the time rule refused (worked
+// out in Go as they were read) are rejected before anything else. In a
+// fresh projection these are the only rejections when the folds below run,
+// so they exclude them by looking in rejections.
+func (q *Queries) RejectStagedTimes(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, rejectStagedTimes)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const stagedPositions = `-- name: StagedPositions :many

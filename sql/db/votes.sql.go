@@ -144,6 +144,35 @@ func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVo
 	return i, err
 }
 
+const listSchedules = `-- name: ListSchedules :many
+SELECT partition, "offset", polls_open, polls_close FROM vote_schedules ORDER BY partition, "offset"
+`
+
+func (q *Queries) ListSchedules(ctx context.Context) ([]VoteSchedule, error) {
+	rows, err := q.db.Query(ctx, listSchedules)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []VoteSchedule{}
+	for rows.Next() {
+		var i VoteSchedule
+		if err := rows.Scan(
+			&i.Partition,
+			&i.Offset,
+			&i.PollsOpen,
+			&i.PollsClose,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const recordRejections = `-- name: RecordRejections :many
 WITH input AS (
     SELECT unnest($1::integer[])             AS ord,
@@ -226,6 +255,76 @@ func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsPara
 		return nil, err
 	}
 	return items, nil
+}
+
+const recordSchedule = `-- name: RecordSchedule :exec
+INSERT INTO vote_schedules (partition, "offset", polls_open, polls_close)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (partition, "offset") DO NOTHING
+`
+
+type RecordScheduleParams struct {
+	Partition     int32
+	MessageOffset int64
+	PollsOpen     pgtype.Timestamptz
+	PollsClose    pgtype.Timestamptz
+}
+
+// Records a schedule read at a votes partition's position.
+func (q *Queries) RecordSchedule(ctx context.Context, arg RecordScheduleParams) error {
+	_, err := q.db.Exec(ctx, recordSchedule,
+		arg.Partition,
+		arg.MessageOffset,
+		arg.PollsOpen,
+		arg.PollsClose,
+	)
+	return err
+}
+
+const rejectVotes = `-- name: RejectVotes :one
+WITH input AS (
+    SELECT unnest($1::text[])::uuid      AS vote_id,
+           unnest($2::text[])           AS voter_id,
+           unnest($3::timestamptz[])     AS cast_at,
+           unnest($4::text[])             AS reason
+),
+recorded AS (
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
+    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
+    ORDER BY i.vote_id
+    ON CONFLICT (vote_id) DO NOTHING
+    RETURNING reason
+),
+counted AS (
+    INSERT INTO rejection_tallies AS t (reason, count)
+    SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
+    ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+)
+SELECT count(*)::bigint FROM recorded
+`
+
+type RejectVotesParams struct {
+	VoteIds  []string
+	VoterIds []string
+	CastAts  []pgtype.Timestamptz
+	Reasons  []string
+}
+
+// Records the time rule's rejections (domain.CheckCastTime, decided in Go)
+// for votes not decided before, and counts them.
+func (q *Queries) RejectVotes(ctx context.Context, arg RejectVotesParams) (int64, error) {
+	row := q.db.QueryRow(ctx, rejectVotes,
+		arg.VoteIds,
+		arg.VoterIds,
+		arg.CastAts,
+		arg.Reasons,
+	)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
 }
 
 const releaseHeldVotes = `-- name: ReleaseHeldVotes :many

@@ -7,6 +7,18 @@
 -- registration is open, HoldStagedVotes first holds what live would hold
 -- (domain.Count is the specification both follow).
 
+-- name: RejectStagedTimes :execrows
+-- Rule 5: the staged first occurrences that the time rule refused (worked
+-- out in Go as they were read) are rejected before anything else. In a
+-- fresh projection these are the only rejections when the folds below run,
+-- so they exclude them by looking in rejections.
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
+SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at
+FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason
+      FROM staged_votes s ORDER BY s.vote_id, s.partition, s."offset") f
+WHERE f.time_reason IS NOT NULL
+ON CONFLICT (vote_id) DO NOTHING;
+
 -- name: HoldStagedVotes :execrows
 -- Rule 4, for a replay whose register is open: each voter's votes from the
 -- first whose voter or candidate is not registered on are held (first
@@ -14,6 +26,7 @@
 WITH firsts AS (
     SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset"
     FROM staged_votes s
+    WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.vote_id, s.partition, s."offset"
 ),
 marked AS (
@@ -38,6 +51,7 @@ WITH winners AS MATERIALIZED (
     JOIN voters v ON v.voter_id = s.voter_id
     JOIN candidates c ON c.candidate_id = s.candidate_id
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.voter_id, s.partition, s."offset"
 ),
 inserted AS (

@@ -162,3 +162,38 @@ WITH chain AS (
 DELETE FROM held_votes h USING chain k
 WHERE h.vote_id = k.vote_id AND NOT k.waits
 RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset";
+
+-- name: RejectVotes :one
+-- Records the time rule's rejections (domain.CheckCastTime, decided in Go)
+-- for votes not decided before, and counts them.
+WITH input AS (
+    SELECT unnest(@vote_ids::text[])::uuid      AS vote_id,
+           unnest(@voter_ids::text[])           AS voter_id,
+           unnest(@cast_ats::timestamptz[])     AS cast_at,
+           unnest(@reasons::text[])             AS reason
+),
+recorded AS (
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
+    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
+    ORDER BY i.vote_id
+    ON CONFLICT (vote_id) DO NOTHING
+    RETURNING reason
+),
+counted AS (
+    INSERT INTO rejection_tallies AS t (reason, count)
+    SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
+    ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+)
+SELECT count(*)::bigint FROM recorded;
+
+-- name: RecordSchedule :exec
+-- Records a schedule read at a votes partition's position.
+INSERT INTO vote_schedules (partition, "offset", polls_open, polls_close)
+VALUES (@partition, @message_offset, @polls_open, @polls_close)
+ON CONFLICT (partition, "offset") DO NOTHING;
+
+-- name: ListSchedules :many
+SELECT partition, "offset", polls_open, polls_close FROM vote_schedules ORDER BY partition, "offset";
