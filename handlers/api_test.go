@@ -40,7 +40,7 @@ func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 		c, _ := domain.NewCandidate(id, "Name "+id, party, "", "", "")
 		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{Event: domain.CandidateRegistered{Candidate: c}})
 	}
-	if err := store.ApplyCandidates(ctx, cands); err != nil {
+	if _, err := store.ApplyCandidates(ctx, cands); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
@@ -123,7 +123,7 @@ func TestEndpointShapes(t *testing.T) {
 				if b["votes_cast"] != 3.0 || b["registered_voters"] != 6.0 || b["turnout"] != 0.5 {
 					t.Errorf("totals: %v", b)
 				}
-				if got := keys(b["rejected"].(map[string]any)); !slices.Equal(got, []string{"duplicate_voter", "unknown_candidate", "unknown_voter"}) {
+				if got := keys(b["rejected"].(map[string]any)); !slices.Equal(got, []string{"duplicate_voter", "implausible_time", "outside_polls", "unknown_candidate", "unknown_voter"}) {
 					t.Errorf("rejected keys %v", got)
 				}
 				if b["rejected"].(map[string]any)["duplicate_voter"] != 1.0 {
@@ -283,7 +283,7 @@ func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
 	store, _ := projections.NewStore(pool)
 	party, _ := domain.NewParty("=HYPERLINK(\"x\")")
 	c, _ := domain.NewCandidate("c-x", "+cmd", party, "", "", "")
-	if err := store.ApplyCandidates(context.Background(), []projections.Envelope[domain.CandidateRegistered]{{Event: domain.CandidateRegistered{Candidate: c}}}); err != nil {
+	if _, err := store.ApplyCandidates(context.Background(), []projections.Envelope[domain.CandidateRegistered]{{Event: domain.CandidateRegistered{Candidate: c}}}); err != nil {
 		t.Fatal(err)
 	}
 	region, _ := domain.NewRegion("North")

@@ -30,7 +30,7 @@ func BenchmarkApplyVotes(b *testing.B) {
 				c, _ := domain.NewCandidate(fmt.Sprintf("c%d", i), "N", party, "", "", "")
 				cands = append(cands, projections.Envelope[domain.CandidateRegistered]{Event: domain.CandidateRegistered{Candidate: c}})
 			}
-			if err := store.ApplyCandidates(ctx, cands); err != nil {
+			if _, err := store.ApplyCandidates(ctx, cands); err != nil {
 				b.Fatal(err)
 			}
 			total := b.N * size

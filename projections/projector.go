@@ -68,7 +68,9 @@ func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Project
 // CloseRegistration applies a registration close marker. Markers are rare
 // and order every registration after them, so each is its own transaction.
 func (p *Projector) CloseRegistration(ctx context.Context, e Envelope[domain.RegistrationClosed]) error {
-	return p.store.CloseRegistration(ctx, e.Position, e.Event)
+	res, err := p.store.CloseRegistration(ctx, e.Position, e.Event)
+	p.count(res.Released)
+	return err
 }
 
 // Schedule applies a schedule read on a votes partition. Like markers,
@@ -126,19 +128,28 @@ func (p *Projector) applyVotes(ctx context.Context, batch []Envelope[domain.Vote
 		return nil, err
 	}
 	p.stats.batches.Add(1)
+	p.count(res)
+	return nil, nil
+}
+
+// count adds what became of decided votes, in a vote batch or released by
+// a registration, to the process's counters.
+func (p *Projector) count(res VoteBatchResult) {
 	p.stats.votesAccepted.Add(res.Accepted)
 	p.stats.votesHeld.Add(res.Held)
 	for _, n := range res.Rejected {
 		p.stats.votesRejected.Add(int64(n))
 	}
-	return nil, nil
 }
 
 func (p *Projector) applyVoters(ctx context.Context, batch []Envelope[domain.VoterRegistered]) ([]error, error) {
-	_, err := p.store.ApplyVoters(ctx, batch)
+	res, err := p.store.ApplyVoters(ctx, batch)
+	p.count(res.Released)
 	return nil, err
 }
 
 func (p *Projector) applyCandidates(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) ([]error, error) {
-	return nil, p.store.ApplyCandidates(ctx, batch)
+	res, err := p.store.ApplyCandidates(ctx, batch)
+	p.count(res.Released)
+	return nil, err
 }

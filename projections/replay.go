@@ -416,7 +416,11 @@ func (r *Rebuilder) applyRange(ctx context.Context, store *Store, topic string, 
 func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRecord) error {
 	switch topic {
 	case domain.TopicCandidates:
-		return applyRegistrations(ctx, store, topic, recs, domain.DecodeCandidateRegistered, store.ApplyCandidates)
+		return applyRegistrations(ctx, store, topic, recs, domain.DecodeCandidateRegistered,
+			func(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) error {
+				_, err := store.ApplyCandidates(ctx, batch)
+				return err
+			})
 	case domain.TopicVoters:
 		return applyRegistrations(ctx, store, topic, recs, domain.DecodeVoterRegistered,
 			func(ctx context.Context, batch []Envelope[domain.VoterRegistered]) error {
@@ -493,7 +497,7 @@ func applyRegistrations[E any](ctx context.Context, store *Store, topic string, 
 			}
 			continue
 		}
-		if err := store.CloseRegistration(ctx, pos, marker); err != nil {
+		if _, err := store.CloseRegistration(ctx, pos, marker); err != nil {
 			return err
 		}
 	}

@@ -277,7 +277,7 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 	var votes []projections.Envelope[domain.VoteCast]
 	flush := func() error {
 		if len(cands) > 0 {
-			if err := store.ApplyCandidates(ctx, cands); err != nil {
+			if _, err := store.ApplyCandidates(ctx, cands); err != nil {
 				return err
 			}
 		}
@@ -315,7 +315,7 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := store.CloseRegistration(ctx, pos, m); err != nil {
+			if _, err := store.CloseRegistration(ctx, pos, m); err != nil {
 				return err
 			}
 			continue

@@ -98,7 +98,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 // ApplyCandidates registers (or updates) the batch's candidates, refusing
 // those that come after their partition's close marker, and decides the
 // held votes that waited for them.
-func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) error {
+func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) (RegistrationResult, error) {
 	p := db.ApplyCandidatesParams{}
 	for i, e := range batch {
 		c := e.Event.Candidate
@@ -112,26 +112,37 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 		p.Partitions = append(p.Partitions, e.Position.Partition)
 		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
+	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
 		registered, err := q.ApplyCandidates(ctx, p)
 		if err != nil {
 			return err
 		}
-		if err := s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIds: registered, VoterIds: []string{}}); err != nil {
+		res.Registered = int64(len(registered))
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIds: registered, VoterIds: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
 	})
 	if err != nil {
-		return fmt.Errorf("apply %d candidates: %w", len(batch), err)
+		return RegistrationResult{}, fmt.Errorf("apply %d candidates: %w", len(batch), err)
 	}
-	return nil
+	return res, nil
+}
+
+// RegistrationResult tells what a registration (or close marker) did.
+type RegistrationResult struct {
+	// Registered counts new (for candidates: new or corrected)
+	// registrations.
+	Registered int64
+	// Released is what became of the held votes it made decidable.
+	Released VoteBatchResult
 }
 
 // ApplyVoters registers the batch's voters, refusing those that come after
 // their partition's close marker, decides the held votes that waited for
 // them, and returns how many voters were new.
-func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRegistered]) (int64, error) {
+func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRegistered]) (RegistrationResult, error) {
 	p := db.ApplyVotersParams{}
 	for i, e := range batch {
 		v := e.Event.Voter
@@ -145,28 +156,29 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 		p.Partitions = append(p.Partitions, e.Position.Partition)
 		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
-	var registered int64
+	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
 		ids, err := q.ApplyVoters(ctx, p)
 		if err != nil {
 			return err
 		}
-		registered = int64(len(ids))
-		if err := s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIds: ids, CandidateIds: []string{}}); err != nil {
+		res.Registered = int64(len(ids))
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIds: ids, CandidateIds: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
 	})
 	if err != nil {
-		return 0, fmt.Errorf("apply %d voters: %w", len(batch), err)
+		return RegistrationResult{}, fmt.Errorf("apply %d voters: %w", len(batch), err)
 	}
-	return registered, nil
+	return res, nil
 }
 
 // CloseRegistration records a close marker read at pos (a partition of the
 // candidates or voters topic). When it is the last marker registration
 // waited for, every held vote is decided.
-func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.RegistrationClosed) error {
+func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.RegistrationClosed) (RegistrationResult, error) {
+	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
 		if err := q.CloseRegistration(ctx, db.CloseRegistrationParams{
 			Topic: pos.Topic, Partition: pos.Partition, MessageOffset: pos.Offset,
@@ -174,15 +186,16 @@ func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.Re
 		}); err != nil {
 			return err
 		}
-		if err := s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIds: []string{}, CandidateIds: []string{}}); err != nil {
+		var err error
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIds: []string{}, CandidateIds: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, []Position{pos})
 	})
 	if err != nil {
-		return fmt.Errorf("close registration on %s/%d: %w", pos.Topic, pos.Partition, err)
+		return RegistrationResult{}, fmt.Errorf("close registration on %s/%d: %w", pos.Topic, pos.Partition, err)
 	}
-	return nil
+	return res, nil
 }
 
 // inRegistrationTx runs fn in a transaction holding the registration lock
@@ -198,21 +211,21 @@ func (s *Store) inRegistrationTx(ctx context.Context, fn func(q *db.Queries) err
 
 // release decides, in log order, the held votes that what was just
 // registered (or closed) makes decidable.
-func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVotesParams) error {
+func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVotesParams) (VoteBatchResult, error) {
 	if !p.EveryVoter && len(p.VoterIds) == 0 && len(p.CandidateIds) == 0 {
-		return nil
+		return VoteBatchResult{}, nil
 	}
 	closed, err := q.RegistrationClosed(ctx)
 	if err != nil {
-		return fmt.Errorf("registration closed: %w", err)
+		return VoteBatchResult{}, fmt.Errorf("registration closed: %w", err)
 	}
 	p.RegistrationClosed = closed
 	rows, err := q.ReleaseHeldVotes(ctx, p)
 	if err != nil {
-		return fmt.Errorf("release held votes: %w", err)
+		return VoteBatchResult{}, fmt.Errorf("release held votes: %w", err)
 	}
 	if len(rows) == 0 {
-		return nil
+		return VoteBatchResult{}, nil
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].Partition != rows[j].Partition {
@@ -224,8 +237,7 @@ func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVote
 	for _, r := range rows {
 		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, time.Time{})
 	}
-	_, err = decide(ctx, q, in)
-	return err
+	return decide(ctx, q, in)
 }
 
 // VoteBatchResult tells what became of a batch of votes.

@@ -50,7 +50,7 @@ func (f *fixture) closeRegistration(t *testing.T, topic string, offset int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: offset}, marker); err != nil {
+	if _, err := f.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: offset}, marker); err != nil {
 		t.Fatal(err)
 	}
 	if topic == domain.TopicVoters {
@@ -82,7 +82,7 @@ func setupOpen(t *testing.T) *fixture {
 		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{
 			Event: domain.CandidateRegistered{Candidate: c}, Position: projections.Position{Topic: domain.TopicCandidates, Offset: int64(i)}})
 	}
-	if err := f.store.ApplyCandidates(ctx, cands); err != nil {
+	if _, err := f.store.ApplyCandidates(ctx, cands); err != nil {
 		t.Fatal(err)
 	}
 	f.register(t, "v1", "A")

@@ -84,7 +84,7 @@ func TestIntakeRefusesBadRequestsNamingTheProblem(t *testing.T) {
 		{"wrong type", "/api/v1/votes", stationToken, js, `{"vote_id":"01900000-0000-7000-8000-000000000002","voter_id":7,"candidate_id":"c-ada","cast_at":"2026-11-03T15:04:05Z"}`, 400, "invalid", "voter_id"},
 		{"trailing data", "/api/v1/votes", stationToken, js, good + `{}`, 400, "invalid", "body"},
 		{"too large", "/api/v1/votes", stationToken, js, `{"voter_id":"` + strings.Repeat("x", 9000) + `"}`, 413, "too_large", "body"},
-		{"bad item in batch", "/api/v1/votes:batch", stationToken, js, batchOf(good, strings.Replace(intakeVote(3, "voter-003", "c-bob"), "2026-11-03T15:04:05Z", "yesterday", 1)), 400, "invalid", "votes[1].cast_at"},
+		{"bad item in batch", "/api/v1/votes:batch", stationToken, js, batchOf(good, strings.Replace(intakeVote(3, "voter-003", "c-bob"), testCastAt, "yesterday", 1)), 400, "invalid", "votes[1].cast_at"},
 		{"non-object in batch", "/api/v1/votes:batch", stationToken, js, batchOf(good, `7`), 400, "invalid", "votes[1]"},
 		{"empty batch", "/api/v1/votes:batch", stationToken, js, `{"votes":[]}`, 400, "invalid", "votes"},
 		{"batch over 1000", "/api/v1/votes:batch", stationToken, js, huge, 400, "invalid", "votes"},

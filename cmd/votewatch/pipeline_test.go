@@ -245,10 +245,15 @@ type election struct {
 	firstVoteByUser map[string]bool
 }
 
+// testCastAt is when the tests' votes are cast: an hour before they are
+// published, as a real station's upload lags; a vote dated far from when
+// it reaches the log is refused (domain.CheckCastTime).
+var testCastAt = time.Now().UTC().Add(-time.Hour).Truncate(time.Minute).Format(time.RFC3339)
+
 func vote(n int, voter, candidate string) map[string]string {
 	return map[string]string{
 		"vote_id": fmt.Sprintf("01900000-0000-7000-8000-%012d", n), "voter_id": voter,
-		"candidate_id": candidate, "cast_at": "2026-11-03T15:04:05Z",
+		"candidate_id": candidate, "cast_at": testCastAt,
 	}
 }
 
