@@ -453,3 +453,118 @@ func TestBatcherReportsFailureToEverySubmitter(t *testing.T) {
 		t.Fatalf("after close: %v, want ErrBatcherClosed", err)
 	}
 }
+
+// timed is a vote cast at castAt whose message was logged at loggedAt.
+func (f *fixture) timed(t *testing.T, n int, voterID, candidateID string, castAt, loggedAt time.Time) projections.Envelope[domain.VoteCast] {
+	t.Helper()
+	v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voterID, candidateID, castAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.offset++
+	return projections.Envelope[domain.VoteCast]{Event: domain.VoteCast{Vote: v}, Position: projections.Position{Topic: domain.TopicVotes, Offset: f.offset, Time: loggedAt}}
+}
+
+func TestAVoteDatedFarFromItsLogTimeIsRefused(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	logged := castAt.Add(time.Minute)
+	res, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{
+		f.timed(t, 1, "v1", "c1", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), logged),
+		f.timed(t, 2, "v2", "c1", castAt.AddDate(-1, 0, 0), logged),
+		f.timed(t, 3, "v3", "c2", castAt, logged),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rejected[domain.RejectImplausibleTime]; got != 2 {
+		t.Errorf("implausible_time in the batch = %d, want 2", got)
+	}
+	s := f.snapshot(t)
+	if s.Summary.VotesCast != 1 || s.Summary.Rejected[domain.RejectImplausibleTime] != 2 {
+		t.Errorf("votes cast %d, implausible_time %d; want 1 and 2", s.Summary.VotesCast, s.Summary.Rejected[domain.RejectImplausibleTime])
+	}
+	d, err := f.results.Dashboard(ctx, projections.DashboardOptions{TimelineMinutes: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Timeline) != 1 || !d.Timeline[0].Minute.Equal(castAt.Truncate(time.Minute)) {
+		t.Errorf("timeline = %+v, want the one plausible vote's minute", d.Timeline)
+	}
+	// The refused voters may still vote, at a plausible time.
+	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{f.timed(t, 4, "v1", "c1", castAt, logged)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.votesFor(t, "c1"); got != 1 {
+		t.Errorf("c1 votes = %d, want 1", got)
+	}
+}
+
+func TestScheduleBoundsThePolls(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	schedule, err := domain.NewElectionScheduled(castAt, castAt.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the schedule is in the log, nothing bounds the polls.
+	early := f.timed(t, 1, "v1", "c1", castAt.Add(-time.Minute), castAt)
+	f.offset++
+	if err := f.store.RecordSchedule(ctx, projections.Position{Topic: domain.TopicVotes, Offset: f.offset}, schedule); err != nil {
+		t.Fatal(err)
+	}
+	batch := []projections.Envelope[domain.VoteCast]{
+		early,
+		f.timed(t, 2, "v2", "c1", castAt.Add(-time.Minute), castAt),                    // before opening
+		f.timed(t, 3, "v3", "c2", castAt, castAt),                                      // at opening
+		f.timed(t, 4, "v4", "c2", castAt.Add(time.Hour), castAt.Add(time.Hour)),        // at closing: too late
+		f.timed(t, 5, "v5", "c2", castAt.Add(59*time.Minute), castAt.Add(2*time.Hour)), // in time, logged late
+	}
+	if _, err := f.store.ApplyVotes(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	s := f.snapshot(t)
+	if got := s.Summary.Rejected[domain.RejectOutsidePolls]; got != 2 {
+		t.Errorf("outside_polls = %d, want 2", got)
+	}
+	if got, want := f.votesFor(t, "c1"), int64(1); got != want {
+		t.Errorf("c1 votes = %d, want %d (the vote before the schedule)", got, want)
+	}
+	if got, want := f.votesFor(t, "c2"), int64(2); got != want {
+		t.Errorf("c2 votes = %d, want %d", got, want)
+	}
+}
+
+func TestACandidateCannotChangeAfterRegistrationCloses(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	party, _ := domain.NewParty("Another Party")
+	c, err := domain.NewCandidate("c1", "Someone Else", party, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.store.ApplyCandidates(ctx, []projections.Envelope[domain.CandidateRegistered]{
+		{Event: domain.CandidateRegistered{Candidate: c}, Position: projections.Position{Topic: domain.TopicCandidates, Offset: 3}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Registered != 0 {
+		t.Errorf("registered %d after the close marker, want 0", res.Registered)
+	}
+	for _, got := range f.snapshot(t).Candidates {
+		if got.CandidateID == "c1" && (got.Name != "Candidate c1" || got.Party != "Civic Alliance") {
+			t.Errorf("c1 changed after registration closed: %+v", got)
+		}
+	}
+	var refused int
+	if err := f.pool.QueryRow(ctx, "SELECT count(*) FROM refused_registrations WHERE topic = 'candidates'").Scan(&refused); err != nil {
+		t.Fatal(err)
+	}
+	if refused != 1 {
+		t.Errorf("refused candidate registrations = %d, want 1", refused)
+	}
+}
