@@ -28,6 +28,14 @@ type statusBody struct {
 	StalenessSeconds *float64         `json:"staleness_seconds"`
 	LogReachable     bool             `json:"log_reachable"`
 	Partitions       []partitionJSON  `json:"partitions"`
+	Registration     registrationJSON `json:"registration"`
+}
+
+type registrationJSON struct {
+	Closed               bool  `json:"closed"`
+	ClosedPartitions     int64 `json:"closed_partitions"`
+	HeldVotes            int64 `json:"held_votes"`
+	RefusedRegistrations int64 `json:"refused_registrations"`
 }
 
 // StatusJSON is the JSON form of the projection's status, as served at
@@ -37,6 +45,10 @@ func StatusJSON(st projections.Status) any {
 		BuiltAt: st.BuiltAt, BuiltBy: st.BuiltBy, VotesCast: st.VotesCast, Rejected: st.Rejected,
 		DeadLettered: st.DeadLettered, EventsApplied: st.EventsApplied, Lag: st.Lag, LogReachable: st.LogReachable,
 		Partitions: make([]partitionJSON, 0, len(st.Partitions)),
+		Registration: registrationJSON{
+			Closed: st.Registration.Closed, ClosedPartitions: st.Registration.ClosedPartitions,
+			HeldVotes: st.Registration.HeldVotes, RefusedRegistrations: st.Registration.Refused,
+		},
 	}
 	if !st.LogReachable {
 		out.Lag = nil

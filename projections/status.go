@@ -67,6 +67,21 @@ type Status struct {
 	// LogReachable is false when the log's ends could not be read, in which
 	// case End and Lag are unknown.
 	LogReachable bool
+	Registration RegistrationStatus
+}
+
+// RegistrationStatus is where registration stands (README, "How a vote is
+// decided").
+type RegistrationStatus struct {
+	// Closed is true once every declared partition has its close marker;
+	// ClosedPartitions counts the markers read so far.
+	Closed           bool
+	ClosedPartitions int64
+	// HeldVotes wait for their voter's or candidate's registration, or for
+	// registration to close.
+	HeldVotes int64
+	// Refused counts registrations that came after their partition closed.
+	Refused int64
 }
 
 // Status reads the projection's state; ends (may be nil) gives the log's
@@ -92,9 +107,18 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 			st.Rejected[reason.String()] = 0
 		}
 		rows, err := q.ListRejectionTallies(ctx)
+		if err != nil {
+			return err
+		}
 		for _, row := range rows {
 			st.Rejected[row.Reason] = row.Count
 		}
+		reg, err := q.GetRegistrationState(ctx)
+		if err != nil {
+			return err
+		}
+		st.Registration = RegistrationStatus{HeldVotes: reg.HeldVotes, Refused: reg.RefusedRegistrations, ClosedPartitions: reg.ClosedPartitions}
+		st.Registration.Closed, err = q.RegistrationClosed(ctx)
 		return err
 	})
 	if err != nil {

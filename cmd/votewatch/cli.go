@@ -16,6 +16,7 @@ type CLI struct {
 	Broker   BrokerCmd      `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
 	Import   ImportCmd      `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
 	Close    CloseCmd       `cmd:"" name:"close-registration" help:"Close registration: publish a close marker to every partition of the candidates and voters topics."`
+	Schedule ScheduleCmd    `cmd:"" help:"Set the polls' window: publish a schedule to every partition of the votes topic (votes cast outside it are rejected as outside_polls)."`
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
@@ -170,6 +171,13 @@ type SimulateCmd struct {
 
 // CloseCmd closes registration.
 type CloseCmd struct {
+	KafkaFlags
+}
+
+// ScheduleCmd publishes the election's schedule.
+type ScheduleCmd struct {
+	PollsOpen  time.Time `help:"When the polls open (RFC 3339)." required:"" format:"2006-01-02T15:04:05Z07:00"`
+	PollsClose time.Time `help:"When the polls close (RFC 3339); a vote cast at or after it is too late." required:"" format:"2006-01-02T15:04:05Z07:00"`
 	KafkaFlags
 }
 

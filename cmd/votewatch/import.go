@@ -140,3 +140,32 @@ func publishEvents[E kafka.Event](env *Env, pub *kafka.Publisher, topic string, 
 	}
 	return nil
 }
+
+// Run publishes the schedule to every partition of the votes topic.
+func (c *ScheduleCmd) Run(env *Env) error {
+	schedule, err := domain.NewElectionScheduled(c.PollsOpen, c.PollsClose)
+	if err != nil {
+		return err
+	}
+	if len(c.KafkaBrokers) == 0 {
+		return errors.New("KAFKA_BROKERS is not set")
+	}
+	var cleanup closers
+	defer cleanup.run()
+	kcfg, _, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	n, err := pub.PublishToEveryPartition(domain.TopicVotes, func(int) ([]byte, error) { return schedule.MarshalJSON() })
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "polls open %s, close %s: on every votes partition (%d); votes after it in the log are checked against it\n",
+		schedule.PollsOpen().Format(time.RFC3339), schedule.PollsClose().Format(time.RFC3339), n)
+	return nil
+}

@@ -265,6 +265,13 @@ func (c *StatusCmd) Run(env *Env) error {
 		fmt.Fprintf(tw, "rejected: %s\t%d\n", r, st.Rejected[r.String()])
 	}
 	fmt.Fprintf(tw, "dead-lettered\t%d\n", st.DeadLettered)
+	reg := "open"
+	if st.Registration.Closed {
+		reg = "closed"
+	}
+	fmt.Fprintf(tw, "registration\t%s (%d partitions closed)\n", reg, st.Registration.ClosedPartitions)
+	fmt.Fprintf(tw, "votes held\t%d (waiting for a registration, or for registration to close)\n", st.Registration.HeldVotes)
+	fmt.Fprintf(tw, "registrations refused\t%d (after their partition closed)\n", st.Registration.Refused)
 	if !st.NewestEvent.IsZero() {
 		fmt.Fprintf(tw, "newest event applied\t%s (%s ago)\n", st.NewestEvent.Local().Format(time.DateTime), st.Staleness.Round(time.Millisecond))
 	}

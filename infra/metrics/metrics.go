@@ -112,6 +112,9 @@ func (m *Metrics) Projection(status StatusFunc) {
 		staleness: desc("projection_staleness_seconds", "Now minus the newest applied event time (freshness)."),
 		up:        desc("projection_up", "1 if the projection's state could be read at this scrape."),
 		logUp:     desc("log_reachable", "1 if the Kafka log's ends could be read (lag is known)."),
+		held:      desc("projection_held_votes", "Votes held until their voter's or candidate's registration, or registration's close."),
+		refused:   desc("projection_refused_registrations", "Registrations refused for coming after their partition's close marker."),
+		closed:    desc("projection_registration_closed", "1 once registration is closed on every partition."),
 	})
 }
 
@@ -121,10 +124,11 @@ func (m *Metrics) Projection(status StatusFunc) {
 type projectionCollector struct {
 	status                                                        StatusFunc
 	votesCast, rejected, dead, applied, lag, staleness, up, logUp *prometheus.Desc
+	held, refused, closed                                         *prometheus.Desc
 }
 
 func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.votesCast, c.rejected, c.dead, c.applied, c.lag, c.staleness, c.up, c.logUp} {
+	for _, d := range []*prometheus.Desc{c.votesCast, c.rejected, c.dead, c.applied, c.lag, c.staleness, c.up, c.logUp, c.held, c.refused, c.closed} {
 		ch <- d
 	}
 }
@@ -144,6 +148,13 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.votesCast, float64(st.VotesCast))
 	gauge(c.dead, float64(st.DeadLettered))
 	gauge(c.staleness, st.Staleness.Seconds())
+	gauge(c.held, float64(st.Registration.HeldVotes))
+	gauge(c.refused, float64(st.Registration.Refused))
+	closed := 0.0
+	if st.Registration.Closed {
+		closed = 1
+	}
+	gauge(c.closed, closed)
 	for reason, n := range st.Rejected {
 		gauge(c.rejected, float64(n), reason)
 	}

@@ -205,6 +205,27 @@ func (q *Queries) CloseRegistration(ctx context.Context, arg CloseRegistrationPa
 	return err
 }
 
+const getRegistrationState = `-- name: GetRegistrationState :one
+SELECT (SELECT count(*) FROM held_votes)::bigint            AS held_votes,
+       (SELECT count(*) FROM refused_registrations)::bigint AS refused_registrations,
+       (SELECT count(*) FROM registration_closures)::bigint AS closed_partitions
+`
+
+type GetRegistrationStateRow struct {
+	HeldVotes            int64
+	RefusedRegistrations int64
+	ClosedPartitions     int64
+}
+
+// Registration at a glance: closed or not, votes held, registrations
+// refused. Counts only: nothing here names a voter.
+func (q *Queries) GetRegistrationState(ctx context.Context) (GetRegistrationStateRow, error) {
+	row := q.db.QueryRow(ctx, getRegistrationState)
+	var i GetRegistrationStateRow
+	err := row.Scan(&i.HeldVotes, &i.RefusedRegistrations, &i.ClosedPartitions)
+	return i, err
+}
+
 const lockRegistration = `-- name: LockRegistration :exec
 SELECT pg_advisory_xact_lock(7001, hashtext(current_schema()))
 `
