@@ -57,6 +57,10 @@ type voteWire struct {
 	VoterID     string `json:"voter_id"`
 	CandidateID string `json:"candidate_id"`
 	CastAt      string `json:"cast_at"`
+	// Contract v1.1: the station a vote came through, stamped by the
+	// intake from its configuration; absent from v1 producers' votes.
+	StationID     string `json:"station_id,omitempty"`
+	StationRegion string `json:"station_region,omitempty"`
 }
 
 // Key returns the message key: the candidate_id.
@@ -84,7 +88,7 @@ func (e VoterRegistered) MarshalJSON() ([]byte, error) {
 // MarshalJSON encodes the event as the contract gives it.
 func (e VoteCast) MarshalJSON() ([]byte, error) {
 	v := e.Vote
-	return json.Marshal(voteWire{v.id, v.voterID, v.candidateID, v.castAt.Format(time.RFC3339Nano)})
+	return json.Marshal(voteWire{v.id, v.voterID, v.candidateID, v.castAt.Format(time.RFC3339Nano), v.station.id, v.station.region.name})
 }
 
 // DecodeCandidateRegistered parses and validates a candidates message.
@@ -148,6 +152,17 @@ func DecodeVoteCast(payload []byte) (VoteCast, error) {
 	v, err := NewVote(w.VoteID, w.VoterID, w.CandidateID, castAt)
 	if err != nil {
 		return VoteCast{}, err
+	}
+	if w.StationID != "" || w.StationRegion != "" {
+		region, err := NewRegion(w.StationRegion)
+		if err != nil {
+			return VoteCast{}, invalid("station_region", "must be a region: %v", err)
+		}
+		station, err := NewStation(w.StationID, region)
+		if err != nil {
+			return VoteCast{}, err
+		}
+		v = v.WithStation(station)
 	}
 	return VoteCast{Vote: v}, nil
 }

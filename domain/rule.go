@@ -29,8 +29,9 @@ import (
 //     partition, is rejected at once (CheckCastTime): that depends on the
 //     vote alone, so it is never held.
 //  6. Otherwise a vote is decided, in this order: unknown_voter if its
-//     voter never registered (in time), unknown_candidate likewise for its
-//     candidate, duplicate_voter if its voter already has a counted vote,
+//     voter never registered (in time), wrong_station if it came through a
+//     station that does not serve its voter's region, unknown_candidate if
+//     its candidate never registered (in time), duplicate_voter if its voter already has a counted vote,
 //     and otherwise counted.
 //
 // So an election that never closes registration (contract v1, as the
@@ -64,6 +65,9 @@ type Outcome struct {
 	Counted map[string]Vote
 	// Rejected maps each rejected vote_id to why.
 	Rejected map[string]RejectionReason
+	// Stations maps each decided vote_id that came through a station to
+	// the station's id.
+	Stations map[string]string
 	// Held lists the vote_ids not decided yet, in log order.
 	Held []string
 	// Refused counts registrations refused for coming after their
@@ -79,7 +83,7 @@ type Outcome struct {
 // Count applies the rule to a whole log.
 func Count(log ElectionLog) Outcome {
 	out := Outcome{
-		Counted: map[string]Vote{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{},
+		Counted: map[string]Vote{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{}, Stations: map[string]string{},
 		Candidates: map[string]Candidate{}, Voters: map[string]Voter{},
 	}
 	candidatesClosed := register(log.Candidates, TopicCandidates, &out)
@@ -106,6 +110,7 @@ func Count(log ElectionLog) Outcome {
 			seen[v.ID()] = true
 			if reason, rejected := CheckCastTime(v.CastAt(), entry.Time, schedule); rejected {
 				out.Rejected[v.ID()] = reason
+				out.Stations[v.ID()] = v.Station().ID()
 				continue
 			}
 			_, voterKnown := out.Voters[v.VoterID()]
@@ -115,7 +120,8 @@ func Count(log ElectionLog) Outcome {
 				out.Held = append(out.Held, v.ID())
 				continue
 			}
-			if reason, rejected := Decide(v, voterKnown, candidateKnown, hasCounted(out.Counted, v.VoterID())); rejected {
+			out.Stations[v.ID()] = v.Station().ID()
+			if reason, rejected := Decide(v, out.Voters[v.VoterID()], voterKnown, candidateKnown, hasCounted(out.Counted, v.VoterID())); rejected {
 				out.Rejected[v.ID()] = reason
 			} else {
 				out.Counted[v.VoterID()] = v
@@ -127,10 +133,12 @@ func Count(log ElectionLog) Outcome {
 
 // Decide is rule 6: why a vote is rejected, or rejected=false when it
 // counts.
-func Decide(v Vote, voterKnown, candidateKnown, voterHasCounted bool) (reason RejectionReason, rejected bool) {
+func Decide(v Vote, voter Voter, voterKnown, candidateKnown, voterHasCounted bool) (reason RejectionReason, rejected bool) {
 	switch {
 	case !voterKnown:
 		return RejectUnknownVoter, true
+	case v.station != (Station{}) && v.station.region != voter.region:
+		return RejectWrongStation, true
 	case !candidateKnown:
 		return RejectUnknownCandidate, true
 	case voterHasCounted:

@@ -12,7 +12,42 @@ type Vote struct {
 	voterID     string
 	candidateID string
 	castAt      time.Time
+	station     Station
 }
+
+// Station is the polling station a vote came through, and the region it
+// serves (contract v1.1). The zero Station means "not given": votes that
+// producers publish straight to the log carry none.
+type Station struct {
+	id     string
+	region Region
+}
+
+// NewStation validates a station: an id and the region it serves.
+func NewStation(id string, region Region) (Station, error) {
+	if err := validID("station_id", id); err != nil {
+		return Station{}, err
+	}
+	if region == (Region{}) {
+		return Station{}, invalid("station_region", "is required")
+	}
+	return Station{id: id, region: region}, nil
+}
+
+// ID returns the station's identifier ("" when not given).
+func (s Station) ID() string { return s.id }
+
+// Region returns the region the station serves.
+func (s Station) Region() Region { return s.region }
+
+// WithStation returns the vote as submitted through station.
+func (v Vote) WithStation(s Station) Vote {
+	v.station = s
+	return v
+}
+
+// Station returns the station the vote came through (zero if not given).
+func (v Vote) Station() Station { return v.station }
 
 // NewVote validates a vote: id must be a UUID (any version), normalised to
 // lower case so a redelivery is recognised whatever its spelling.
@@ -69,21 +104,23 @@ type RejectionReason struct{ code string }
 
 // The rejection reasons. A vote is checked in this order (domain.Count):
 // its cast_at must be plausible for when it was logged and inside the
-// polls' window (CheckCastTime), the voter must be registered, the
-// candidate must be registered, and the voter must not have a counted
+// polls' window (CheckCastTime), the voter must be registered, the station
+// it came through (if given) must serve the voter's region, the candidate
+// must be registered, and the voter must not have a counted
 // ballot already (the first vote of a voter wins; the same vote_id
 // delivered again is not a second vote and changes nothing).
 var (
 	RejectImplausibleTime  = RejectionReason{"implausible_time"}
 	RejectOutsidePolls     = RejectionReason{"outside_polls"}
 	RejectUnknownVoter     = RejectionReason{"unknown_voter"}
+	RejectWrongStation     = RejectionReason{"wrong_station"}
 	RejectUnknownCandidate = RejectionReason{"unknown_candidate"}
 	RejectDuplicateVoter   = RejectionReason{"duplicate_voter"}
 )
 
 // RejectionReasons lists every reason, in a stable order.
 func RejectionReasons() []RejectionReason {
-	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate, RejectOutsidePolls, RejectImplausibleTime}
+	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate, RejectOutsidePolls, RejectImplausibleTime, RejectWrongStation}
 }
 
 // ParseRejectionReason returns the reason with the given code.

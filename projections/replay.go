@@ -534,7 +534,7 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 	g.Go(func() error {
 		for rows := range chunks {
 			if _, err := pool.CopyFrom(gctx, pgx.Identifier{"staged_votes"},
-				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason"}, pgx.CopyFromRows(rows)); err != nil {
+				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason", "station_id", "station_region"}, pgx.CopyFromRows(rows)); err != nil {
 				return fmt.Errorf("copy votes: %w", err)
 			}
 		}
@@ -592,7 +592,12 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 					code := reason.String()
 					timeReason = &code
 				}
-				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason})
+				var stationID, stationRegion *string
+				if st := v.Station(); st.ID() != "" {
+					id, region := st.ID(), st.Region().String()
+					stationID, stationRegion = &id, &region
+				}
+				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason, stationID, stationRegion})
 				if len(rows) == flushAt {
 					if err := send(); err != nil {
 						return err
@@ -649,6 +654,9 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 		if err := q.CountRejections(ctx); err != nil {
 			return fmt.Errorf("count rejections: %w", err)
 		}
+		if err := q.CountStations(ctx); err != nil {
+			return fmt.Errorf("count stations: %w", err)
+		}
 		lap("rejection counts")
 		staged, err := q.StagedPositions(ctx)
 		if err != nil {
@@ -696,8 +704,8 @@ func (r *Rebuilder) summarise(ctx context.Context, pool *pgxpool.Pool, rep *Repl
 var compared = []struct{ table, columns string }{
 	{"candidates", "candidate_id, name, party, biography, platform, photo_url"},
 	{"voters", "voter_id, gender, birth_date, region, city, registered_at"},
-	{"ballots", "voter_id, vote_id, candidate_id, region, cast_at"},
-	{"rejections", "vote_id, reason, voter_id, cast_at"},
+	{"ballots", "voter_id, vote_id, candidate_id, region, cast_at, station_id"},
+	{"rejections", "vote_id, reason, voter_id, cast_at, station_id"},
 	{"candidate_tallies", "candidate_id, votes"},
 	{"regions", "region, registered_voters, votes_cast"},
 	{"region_tallies", "region, candidate_id, votes"},
@@ -706,9 +714,11 @@ var compared = []struct{ table, columns string }{
 	{"demographic_tallies", "dimension, bucket, candidate_id, votes"},
 	{"dead_letters", `topic, partition, "offset", reason, payload`},
 	{"applied_offsets", "topic, partition, next_offset"},
-	{"held_votes", `vote_id, voter_id, candidate_id, cast_at, partition, "offset"`},
+	{"held_votes", `vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region`},
 	{"registration_closures", `topic, partition, "offset", partitions, closed_at`},
 	{"refused_registrations", `topic, partition, "offset"`},
+	{"vote_schedules", `partition, "offset", polls_open, polls_close`},
+	{"station_tallies", "station_id, outcome, votes"},
 }
 
 // compareProjections diffs every table of two projection schemas.

@@ -212,6 +212,11 @@ func randomLog(rng *rand.Rand) *testLog {
 			castAt = at.Add(-domain.MaxCastBehind - time.Hour)
 		}
 		v, _ := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voter, candidate, castAt)
+		if rng.IntN(3) == 0 { // through a station, of the voter's region or not
+			region, _ := domain.NewRegion([]string{"North", "North", "South"}[rng.IntN(3)])
+			station, _ := domain.NewStation(fmt.Sprintf("s-%s", region), region)
+			v = v.WithStation(station)
+		}
 		ev := domain.VoteCast{Vote: v}
 		cast = append(cast, ev)
 		l.addAt(domain.TopicVotes, partitionOf(voter, voteParts), encode(ev), ev, at)
@@ -350,12 +355,13 @@ type outcome struct {
 	rejected map[string]string // vote_id → reason
 	held     []string
 	refused  map[string]int
+	stations map[string]string // station/outcome → votes
 }
 
 func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 	t.Helper()
 	ctx := context.Background()
-	o := outcome{counted: map[string]string{}, rejected: map[string]string{}, refused: map[string]int{}}
+	o := outcome{counted: map[string]string{}, rejected: map[string]string{}, refused: map[string]int{}, stations: map[string]string{}}
 	query := func(sql string, scan func(cols ...string)) {
 		rows, err := pool.Query(ctx, sql)
 		if err != nil {
@@ -380,6 +386,7 @@ func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 	query("SELECT voter_id, vote_id::text, candidate_id FROM ballots", func(c ...string) { o.counted[c[0]] = c[1] + "/" + c[2] })
 	query("SELECT vote_id::text, reason FROM rejections", func(c ...string) { o.rejected[c[0]] = c[1] })
 	query("SELECT vote_id::text FROM held_votes ORDER BY vote_id", func(c ...string) { o.held = append(o.held, c[0]) })
+	query("SELECT station_id, outcome, votes::text FROM station_tallies", func(c ...string) { o.stations[c[0]+"/"+c[1]] = c[2] })
 	query("SELECT topic, count(*)::text FROM refused_registrations GROUP BY topic", func(c ...string) {
 		var n int
 		fmt.Sscan(c[1], &n)
@@ -398,10 +405,25 @@ func compareOutcome(want domain.Outcome, got outcome) string {
 	for id, r := range want.Rejected {
 		wantRejected[id] = r.String()
 	}
+	wantStations := map[string]int{}
+	for _, v := range want.Counted {
+		if st := v.Station().ID(); st != "" {
+			wantStations[st+"/counted"]++
+		}
+	}
+	for id, r := range want.Rejected {
+		if st := want.Stations[id]; st != "" {
+			wantStations[st+"/"+r.String()]++
+		}
+	}
+	wantStationVotes := map[string]string{}
+	for k, n := range wantStations {
+		wantStationVotes[k] = fmt.Sprint(n)
+	}
 	for _, m := range []struct {
 		name      string
 		want, got map[string]string
-	}{{"counted", wantCounted, got.counted}, {"rejected", wantRejected, got.rejected}} {
+	}{{"counted", wantCounted, got.counted}, {"rejected", wantRejected, got.rejected}, {"station tallies", wantStationVotes, got.stations}} {
 		keys := map[string]bool{}
 		for k := range m.want {
 			keys[k] = true

@@ -235,7 +235,7 @@ func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVote
 	})
 	in := voteInput{closed: closed, timeChecked: true}
 	for _, r := range rows {
-		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, time.Time{})
+		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, time.Time{}, r.StationID.String, r.StationRegion.String)
 	}
 	return decide(ctx, q, in)
 }
@@ -271,7 +271,8 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		done := make([]Position, 0, len(batch))
 		for _, e := range batch {
 			v := e.Event.Vote
-			in.add(v.ID(), v.VoterID(), v.CandidateID(), pgtype.Timestamptz{Time: v.CastAt(), Valid: true}, e.Position.Partition, e.Position.Offset, e.Position.Time)
+			in.add(v.ID(), v.VoterID(), v.CandidateID(), pgtype.Timestamptz{Time: v.CastAt(), Valid: true}, e.Position.Partition, e.Position.Offset, e.Position.Time,
+				v.Station().ID(), v.Station().Region().String())
 			// Staleness follows the newest vote; a cast_at later than its
 			// log time (clock drift, or an implausible date) must not make
 			// the projection look fresher than it is.
@@ -302,7 +303,7 @@ type voteInput struct {
 	loggedAts   []time.Time
 }
 
-func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64, loggedAt time.Time) {
+func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64, loggedAt time.Time, stationID, stationRegion string) {
 	in.p.Ords = append(in.p.Ords, int32(len(in.p.Ords)))
 	in.p.VoteIds = append(in.p.VoteIds, voteID)
 	in.p.VoterIds = append(in.p.VoterIds, voterID)
@@ -310,6 +311,8 @@ func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Time
 	in.p.CastAts = append(in.p.CastAts, castAt)
 	in.p.Partitions = append(in.p.Partitions, partition)
 	in.p.Offsets = append(in.p.Offsets, offset)
+	in.p.StationIds = append(in.p.StationIds, stationID)
+	in.p.StationRegions = append(in.p.StationRegions, stationRegion)
 	in.loggedAts = append(in.loggedAts, loggedAt)
 }
 
@@ -345,11 +348,12 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 				late.VoterIds = append(late.VoterIds, in.p.VoterIds[i])
 				late.CastAts = append(late.CastAts, castAt)
 				late.Reasons = append(late.Reasons, reason.String())
+				late.StationIds = append(late.StationIds, in.p.StationIds[i])
 				res.Rejected[reason]++
 				continue
 			}
 		}
-		rest.add(id, in.p.VoterIds[i], in.p.CandidateIds[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i])
+		rest.add(id, in.p.VoterIds[i], in.p.CandidateIds[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i], in.p.StationIds[i], in.p.StationRegions[i])
 	}
 	if len(late.VoteIds) > 0 {
 		if _, err := q.RejectVotes(ctx, late); err != nil {
@@ -367,6 +371,7 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 	rows, err := q.RecordRejections(ctx, db.RecordRejectionsParams{
 		Ords: rest.p.Ords, VoteIds: rest.p.VoteIds, VoterIds: rest.p.VoterIds,
 		CandidateIds: rest.p.CandidateIds, CastAts: rest.p.CastAts,
+		StationIds: rest.p.StationIds, StationRegions: rest.p.StationRegions,
 	})
 	if err != nil {
 		return VoteBatchResult{}, fmt.Errorf("record rejections: %w", err)

@@ -22,6 +22,7 @@ type Ballot struct {
 	CandidateID string
 	Region      string
 	CastAt      pgtype.Timestamptz
+	StationID   pgtype.Text
 }
 
 type Candidate struct {
@@ -55,12 +56,14 @@ type DemographicTally struct {
 }
 
 type HeldVote struct {
-	VoteID      pgtype.UUID
-	VoterID     string
-	CandidateID string
-	CastAt      pgtype.Timestamptz
-	Partition   int32
-	Offset      int64
+	VoteID        pgtype.UUID
+	VoterID       string
+	CandidateID   string
+	CastAt        pgtype.Timestamptz
+	Partition     int32
+	Offset        int64
+	StationID     pgtype.Text
+	StationRegion pgtype.Text
 }
 
 type IntakeOutbox struct {
@@ -118,6 +121,7 @@ type Rejection struct {
 	VoterID    string
 	CastAt     pgtype.Timestamptz
 	RecordedAt pgtype.Timestamptz
+	StationID  pgtype.Text
 }
 
 type RejectionTally struct {
@@ -126,13 +130,21 @@ type RejectionTally struct {
 }
 
 type StagedVote struct {
-	Partition   int32
-	Offset      int64
-	VoteID      pgtype.UUID
-	VoterID     string
-	CandidateID string
-	CastAt      pgtype.Timestamptz
-	TimeReason  pgtype.Text
+	Partition     int32
+	Offset        int64
+	VoteID        pgtype.UUID
+	VoterID       string
+	CandidateID   string
+	CastAt        pgtype.Timestamptz
+	TimeReason    pgtype.Text
+	StationID     pgtype.Text
+	StationRegion pgtype.Text
+}
+
+type StationTally struct {
+	StationID string
+	Outcome   string
+	Votes     int64
 }
 
 type Timeline struct {

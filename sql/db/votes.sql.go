@@ -20,16 +20,19 @@ WITH input AS (
            unnest($4::text[])       AS candidate_id,
            unnest($5::timestamptz[])     AS cast_at,
            unnest($6::integer[])       AS partition,
-           unnest($7::bigint[])           AS "offset"
+           unnest($7::bigint[])           AS "offset",
+           nullif(unnest($8::text[]), '')     AS station_id,
+           nullif(unnest($9::text[]), '') AS station_region
 ),
 fresh AS (
-    SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, i.partition, i."offset" FROM input i
+    SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, i.partition, i."offset", i.station_id, i.station_region FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
 ),
 looked AS (
-    SELECT f.ord, f.vote_id, f.voter_id, f.candidate_id, f.cast_at, f.partition, f."offset", v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
+    SELECT f.ord, f.vote_id, f.voter_id, f.candidate_id, f.cast_at, f.partition, f."offset", f.station_id, f.station_region, v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
+           f.station_region IS NOT NULL AND v.region IS DISTINCT FROM f.station_region AS wrong_station,
            EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id
                    AND (h.partition, h."offset") < (f.partition, f."offset")) AS blocked
     FROM fresh f
@@ -37,26 +40,32 @@ looked AS (
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
 ),
 marked AS (
-    SELECT l.ord, l.vote_id, l.voter_id, l.candidate_id, l.cast_at, l.partition, l."offset", l.region, l.voter_known, l.candidate_known, l.blocked, (NOT $8::boolean AND bool_or(l.blocked OR NOT l.voter_known OR NOT l.candidate_known)
+    SELECT l.ord, l.vote_id, l.voter_id, l.candidate_id, l.cast_at, l.partition, l."offset", l.station_id, l.station_region, l.region, l.voter_known, l.candidate_known, l.wrong_station, l.blocked, (NOT $10::boolean AND bool_or(l.blocked OR NOT l.voter_known OR NOT l.candidate_known)
                  OVER (PARTITION BY l.voter_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
     FROM looked l
 ),
 held AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset")
-    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset"
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region)
+    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region
     FROM marked m WHERE m.hold
     ORDER BY m.vote_id
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING vote_id
 ),
 inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at)
-    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at
+    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id)
+    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at, m.station_id
     FROM marked m
-    WHERE NOT m.hold AND m.voter_known AND m.candidate_known
+    WHERE NOT m.hold AND m.voter_known AND m.candidate_known AND NOT m.wrong_station
     ORDER BY m.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING voter_id, candidate_id, region, cast_at
+    RETURNING voter_id, candidate_id, region, cast_at, station_id
+),
+stations AS (
+    INSERT INTO station_tallies AS t (station_id, outcome, votes)
+    SELECT n.station_id, 'counted', count(*) FROM inserted n WHERE n.station_id IS NOT NULL
+    GROUP BY n.station_id ORDER BY n.station_id
+    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
 ),
 candidate_counts AS (
     INSERT INTO candidate_tallies AS t (candidate_id, votes)
@@ -105,6 +114,8 @@ type ApplyVotesParams struct {
 	CastAts            []pgtype.Timestamptz
 	Partitions         []int32
 	Offsets            []int64
+	StationIds         []string
+	StationRegions     []string
 	RegistrationClosed bool
 }
 
@@ -137,6 +148,8 @@ func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVo
 		arg.CastAts,
 		arg.Partitions,
 		arg.Offsets,
+		arg.StationIds,
+		arg.StationRegions,
 		arg.RegistrationClosed,
 	)
 	var i ApplyVotesRow
@@ -179,12 +192,15 @@ WITH input AS (
            unnest($2::text[])::uuid      AS vote_id,
            unnest($3::text[])           AS voter_id,
            unnest($4::text[])       AS candidate_id,
-           unnest($5::timestamptz[])     AS cast_at
+           unnest($5::timestamptz[])     AS cast_at,
+           nullif(unnest($6::text[]), '')     AS station_id,
+           nullif(unnest($7::text[]), '') AS station_region
 ),
 classified AS (
-    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at,
+    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id,
         (CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
+            WHEN i.station_region IS NOT NULL AND i.station_region <> v.region THEN 'wrong_station'
             WHEN c.candidate_id IS NULL THEN 'unknown_candidate'
             WHEN b.vote_id <> i.vote_id THEN 'duplicate_voter'
         END)::text AS reason
@@ -196,28 +212,36 @@ classified AS (
     ORDER BY i.vote_id, i.ord
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
-    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
+    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id
     FROM classified k
     WHERE k.reason IS NOT NULL
     ORDER BY k.vote_id
     ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason
+    RETURNING reason, station_id
 ),
 counted AS (
     INSERT INTO rejection_tallies AS t (reason, count)
     SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
     ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+),
+stations AS (
+    INSERT INTO station_tallies AS t (station_id, outcome, votes)
+    SELECT r.station_id, r.reason, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
+    GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
+    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k.reason IS NOT NULL ORDER BY k.ord
 `
 
 type RecordRejectionsParams struct {
-	Ords         []int32
-	VoteIds      []string
-	VoterIds     []string
-	CandidateIds []string
-	CastAts      []pgtype.Timestamptz
+	Ords           []int32
+	VoteIds        []string
+	VoterIds       []string
+	CandidateIds   []string
+	CastAts        []pgtype.Timestamptz
+	StationIds     []string
+	StationRegions []string
 }
 
 type RecordRejectionsRow struct {
@@ -238,6 +262,8 @@ func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsPara
 		arg.VoterIds,
 		arg.CandidateIds,
 		arg.CastAts,
+		arg.StationIds,
+		arg.StationRegions,
 	)
 	if err != nil {
 		return nil, err
@@ -286,31 +312,39 @@ WITH input AS (
     SELECT unnest($1::text[])::uuid      AS vote_id,
            unnest($2::text[])           AS voter_id,
            unnest($3::timestamptz[])     AS cast_at,
-           unnest($4::text[])             AS reason
+           unnest($4::text[])             AS reason,
+           nullif(unnest($5::text[]), '')     AS station_id
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
-    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
+    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id
     FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
     ORDER BY i.vote_id
     ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason
+    RETURNING reason, station_id
 ),
 counted AS (
     INSERT INTO rejection_tallies AS t (reason, count)
     SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
     ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+),
+stations AS (
+    INSERT INTO station_tallies AS t (station_id, outcome, votes)
+    SELECT r.station_id, r.reason, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
+    GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
+    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT count(*)::bigint FROM recorded
 `
 
 type RejectVotesParams struct {
-	VoteIds  []string
-	VoterIds []string
-	CastAts  []pgtype.Timestamptz
-	Reasons  []string
+	VoteIds    []string
+	VoterIds   []string
+	CastAts    []pgtype.Timestamptz
+	Reasons    []string
+	StationIds []string
 }
 
 // Records the time rule's rejections (domain.CheckCastTime, decided in Go)
@@ -321,6 +355,7 @@ func (q *Queries) RejectVotes(ctx context.Context, arg RejectVotesParams) (int64
 		arg.VoterIds,
 		arg.CastAts,
 		arg.Reasons,
+		arg.StationIds,
 	)
 	var column_1 int64
 	err := row.Scan(&column_1)
@@ -341,7 +376,7 @@ WITH chain AS (
 )
 DELETE FROM held_votes h USING chain k
 WHERE h.vote_id = k.vote_id AND NOT k.waits
-RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset"
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region
 `
 
 type ReleaseHeldVotesParams struct {
@@ -352,12 +387,14 @@ type ReleaseHeldVotesParams struct {
 }
 
 type ReleaseHeldVotesRow struct {
-	VoteID      string
-	VoterID     string
-	CandidateID string
-	CastAt      pgtype.Timestamptz
-	Partition   int32
-	Offset      int64
+	VoteID        string
+	VoterID       string
+	CandidateID   string
+	CastAt        pgtype.Timestamptz
+	Partition     int32
+	Offset        int64
+	StationID     pgtype.Text
+	StationRegion pgtype.Text
 }
 
 // Takes out of held_votes the votes that can now be decided, in log order:
@@ -386,6 +423,8 @@ func (q *Queries) ReleaseHeldVotes(ctx context.Context, arg ReleaseHeldVotesPara
 			&i.CastAt,
 			&i.Partition,
 			&i.Offset,
+			&i.StationID,
+			&i.StationRegion,
 		); err != nil {
 			return nil, err
 		}

@@ -12,9 +12,9 @@
 -- out in Go as they were read) are rejected before anything else. In a
 -- fresh projection these are the only rejections when the folds below run,
 -- so they exclude them by looking in rejections.
-INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
-SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at
-FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
+SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at, f.station_id
+FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason, s.station_id
       FROM staged_votes s ORDER BY s.vote_id, s.partition, s."offset") f
 WHERE f.time_reason IS NOT NULL
 ON CONFLICT (vote_id) DO NOTHING;
@@ -24,7 +24,7 @@ ON CONFLICT (vote_id) DO NOTHING;
 -- first whose voter or candidate is not registered on are held (first
 -- occurrences of each vote_id, in log order). The folds below skip them.
 WITH firsts AS (
-    SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset"
+    SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset", s.station_id, s.station_region
     FROM staged_votes s
     WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.vote_id, s.partition, s."offset"
@@ -36,8 +36,8 @@ marked AS (
     LEFT JOIN voters v ON v.voter_id = f.voter_id
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
 )
-INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset")
-SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset"
+INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region)
+SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region
 FROM marked m WHERE m.hold;
 
 -- name: FoldStagedVotes :one
@@ -46,17 +46,18 @@ FROM marked m WHERE m.hold;
 -- the register. Only for a fresh projection: its ballots and tallies must
 -- be empty, and nothing else may write it.
 WITH winners AS MATERIALIZED (
-    SELECT DISTINCT ON (s.voter_id) s.voter_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date
+    SELECT DISTINCT ON (s.voter_id) s.voter_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
     FROM staged_votes s
     JOIN voters v ON v.voter_id = s.voter_id
     JOIN candidates c ON c.candidate_id = s.candidate_id
-    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
+    WHERE (s.station_region IS NULL OR s.station_region = v.region)
+      AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
       AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.voter_id, s.partition, s."offset"
 ),
 inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at)
-    SELECT w.voter_id, w.vote_id, w.candidate_id, w.region, w.cast_at FROM winners w
+    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id)
+    SELECT w.voter_id, w.vote_id, w.candidate_id, w.region, w.cast_at, w.station_id FROM winners w
 ),
 counts AS MATERIALIZED (
     SELECT w.region, w.candidate_id, date_trunc('minute', w.cast_at) AS minute, count(*) AS n
@@ -96,16 +97,17 @@ SELECT count(*)::bigint AS ballots FROM winners;
 -- name: FoldStagedRejections :execrows
 -- Only staged votes that did not become a ballot can be rejections (the
 -- anti-join leaves few rows to classify: redeliveries and real rejects).
-INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
-SELECT k.vote_id, k.reason, k.voter_id, k.cast_at
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
+SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id
 FROM (
-    SELECT f.vote_id, f.voter_id, f.cast_at,
+    SELECT f.vote_id, f.voter_id, f.cast_at, f.station_id,
         CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
+            WHEN f.station_region IS NOT NULL AND f.station_region <> v.region THEN 'wrong_station'
             WHEN c.candidate_id IS NULL THEN 'unknown_candidate'
             WHEN b.vote_id <> f.vote_id THEN 'duplicate_voter'
         END AS reason
-    FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at
+    FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.station_id, s.station_region
           FROM staged_votes s
           WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.voter_id = s.voter_id AND x.vote_id = s.vote_id)
             AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
@@ -121,6 +123,15 @@ ON CONFLICT (vote_id) DO NOTHING;
 -- Rejection tallies of a fresh projection, from its rejections.
 INSERT INTO rejection_tallies (reason, count)
 SELECT r.reason, count(*) FROM rejections r GROUP BY r.reason;
+
+-- name: CountStations :exec
+-- Station tallies of a fresh projection, from its ballots and rejections.
+INSERT INTO station_tallies (station_id, outcome, votes)
+SELECT x.station_id, x.outcome, count(*)
+FROM (SELECT b.station_id, 'counted' AS outcome FROM ballots b WHERE b.station_id IS NOT NULL
+      UNION ALL
+      SELECT r.station_id, r.reason FROM rejections r WHERE r.station_id IS NOT NULL) x
+GROUP BY x.station_id, x.outcome;
 
 -- name: StagedPositions :many
 -- Per partition, the next offset after the staged votes and the newest

@@ -19,7 +19,9 @@ WITH input AS (
            unnest(@candidate_ids::text[])       AS candidate_id,
            unnest(@cast_ats::timestamptz[])     AS cast_at,
            unnest(@partitions::integer[])       AS partition,
-           unnest(@offsets::bigint[])           AS "offset"
+           unnest(@offsets::bigint[])           AS "offset",
+           nullif(unnest(@station_ids::text[]), '')     AS station_id,
+           nullif(unnest(@station_regions::text[]), '') AS station_region
 ),
 -- Once decided (or held), a vote is never decided again.
 fresh AS (
@@ -30,6 +32,7 @@ fresh AS (
 ),
 looked AS (
     SELECT f.*, v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
+           f.station_region IS NOT NULL AND v.region IS DISTINCT FROM f.station_region AS wrong_station,
            EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id
                    AND (h.partition, h."offset") < (f.partition, f."offset")) AS blocked
     FROM fresh f
@@ -42,21 +45,27 @@ marked AS (
     FROM looked l
 ),
 held AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset")
-    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset"
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region)
+    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region
     FROM marked m WHERE m.hold
     ORDER BY m.vote_id
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING vote_id
 ),
 inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at)
-    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at
+    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id)
+    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at, m.station_id
     FROM marked m
-    WHERE NOT m.hold AND m.voter_known AND m.candidate_known
+    WHERE NOT m.hold AND m.voter_known AND m.candidate_known AND NOT m.wrong_station
     ORDER BY m.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING voter_id, candidate_id, region, cast_at
+    RETURNING voter_id, candidate_id, region, cast_at, station_id
+),
+stations AS (
+    INSERT INTO station_tallies AS t (station_id, outcome, votes)
+    SELECT n.station_id, 'counted', count(*) FROM inserted n WHERE n.station_id IS NOT NULL
+    GROUP BY n.station_id ORDER BY n.station_id
+    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
 ),
 candidate_counts AS (
     INSERT INTO candidate_tallies AS t (candidate_id, votes)
@@ -110,12 +119,15 @@ WITH input AS (
            unnest(@vote_ids::text[])::uuid      AS vote_id,
            unnest(@voter_ids::text[])           AS voter_id,
            unnest(@candidate_ids::text[])       AS candidate_id,
-           unnest(@cast_ats::timestamptz[])     AS cast_at
+           unnest(@cast_ats::timestamptz[])     AS cast_at,
+           nullif(unnest(@station_ids::text[]), '')     AS station_id,
+           nullif(unnest(@station_regions::text[]), '') AS station_region
 ),
 classified AS (
-    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at,
+    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id,
         (CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
+            WHEN i.station_region IS NOT NULL AND i.station_region <> v.region THEN 'wrong_station'
             WHEN c.candidate_id IS NULL THEN 'unknown_candidate'
             WHEN b.vote_id <> i.vote_id THEN 'duplicate_voter'
         END)::text AS reason
@@ -127,18 +139,24 @@ classified AS (
     ORDER BY i.vote_id, i.ord
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
-    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
+    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id
     FROM classified k
     WHERE k.reason IS NOT NULL
     ORDER BY k.vote_id
     ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason
+    RETURNING reason, station_id
 ),
 counted AS (
     INSERT INTO rejection_tallies AS t (reason, count)
     SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
     ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+),
+stations AS (
+    INSERT INTO station_tallies AS t (station_id, outcome, votes)
+    SELECT r.station_id, r.reason, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
+    GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
+    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k.reason IS NOT NULL ORDER BY k.ord;
 
@@ -161,7 +179,7 @@ WITH chain AS (
 )
 DELETE FROM held_votes h USING chain k
 WHERE h.vote_id = k.vote_id AND NOT k.waits
-RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset";
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region;
 
 -- name: RejectVotes :one
 -- Records the time rule's rejections (domain.CheckCastTime, decided in Go)
@@ -170,22 +188,29 @@ WITH input AS (
     SELECT unnest(@vote_ids::text[])::uuid      AS vote_id,
            unnest(@voter_ids::text[])           AS voter_id,
            unnest(@cast_ats::timestamptz[])     AS cast_at,
-           unnest(@reasons::text[])             AS reason
+           unnest(@reasons::text[])             AS reason,
+           nullif(unnest(@station_ids::text[]), '')     AS station_id
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at)
-    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
+    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id
     FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
     ORDER BY i.vote_id
     ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason
+    RETURNING reason, station_id
 ),
 counted AS (
     INSERT INTO rejection_tallies AS t (reason, count)
     SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
     ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+),
+stations AS (
+    INSERT INTO station_tallies AS t (station_id, outcome, votes)
+    SELECT r.station_id, r.reason, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
+    GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
+    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT count(*)::bigint FROM recorded;
 
