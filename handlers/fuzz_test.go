@@ -85,9 +85,11 @@ func (acceptAll) Accept(_ context.Context, _ string, votes []domain.VoteCast) (i
 
 // The intake API with any body and content type: 202, or a 4xx JSON error
 // naming the problem.
+var fuzzRegion, _ = domain.NewRegion("North")
+
 func FuzzIntakeBody(f *testing.F) {
 	in, err := handlers.NewIntake(acceptAll{}, handlers.IntakeConfig{
-		Stations: []handlers.Station{{Name: "s", Token: "fuzz-station-token-000"}}, Rate: 1e9, Burst: 1e6,
+		Stations: []handlers.Station{{Name: "s", Token: "fuzz-station-token-001", Region: fuzzRegion}}, Rate: 1e9, Burst: 1e6,
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)

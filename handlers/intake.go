@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ type VoteIntake interface {
 type Station struct {
 	Name  string
 	Token string
+	// Region is the region the station serves: a vote it submits for a
+	// voter of another region is rejected (wrong_station), so a leaked
+	// token cannot pre-empt voters beyond its own region.
+	Region domain.Region
 	// Revoked stations are known but refused (403): a lost or compromised
 	// terminal is revoked rather than forgotten, so its attempts are told
 	// apart from random guesses and logged.
@@ -70,12 +75,16 @@ type Intake struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	// failures rate-limits failed authentication per remote address.
+	failures *addressLimiter
 }
 
 type station struct {
 	name    string
 	digest  [sha256.Size]byte
 	revoked bool
+	// stamp is what the intake records in each vote the station submits.
+	stamp domain.Station
 }
 
 // NewIntake returns the intake endpoints; each station needs a token of at
@@ -93,7 +102,8 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 	if cfg.Burst <= 0 {
 		cfg.Burst = MaxBatch
 	}
-	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{}}
+	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{},
+		failures: newAddressLimiter(authFailureRate, authFailureBurst)}
 	seen := map[[sha256.Size]byte]string{}
 	for _, s := range cfg.Stations {
 		if s.Name == "" {
@@ -102,12 +112,19 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 		if len(s.Token) < MinTokenLength {
 			return nil, fmt.Errorf("new intake: station %s: token shorter than %d characters", s.Name, MinTokenLength)
 		}
+		if placeholder(s.Token) {
+			return nil, fmt.Errorf("new intake: station %s: the token is a placeholder; make a random one (openssl rand -base64 32)", s.Name)
+		}
+		stamp, err := domain.NewStation(s.Name, s.Region)
+		if err != nil {
+			return nil, fmt.Errorf("new intake: station %s: %w", s.Name, err)
+		}
 		d := sha256.Sum256([]byte(s.Token))
 		if other, ok := seen[d]; ok {
 			return nil, fmt.Errorf("new intake: stations %s and %s share a token", other, s.Name)
 		}
 		seen[d] = s.Name
-		in.stations = append(in.stations, station{name: s.Name, digest: d, revoked: s.Revoked})
+		in.stations = append(in.stations, station{name: s.Name, digest: d, revoked: s.Revoked, stamp: stamp})
 	}
 	return in, nil
 }
@@ -125,8 +142,17 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 			writeError(w, r, in.log, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: r.Method + " is not allowed here; use POST"})
 			return
 		}
+		addr := remoteHost(r)
+		if !in.failures.ok(addr) {
+			writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", field: "Authorization",
+				message: "too many failed authentications from this address; wait a minute"})
+			return
+		}
 		name, err := in.authenticate(r)
 		if err != nil {
+			if in.failures.fail(addr) {
+				in.log.Warn("repeated failed authentication: refusing the address for a while", "remote", addr)
+			}
 			if he := (*httpError)(nil); errors.As(err, &he) && he.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="votewatch intake"`)
 			}
@@ -271,6 +297,13 @@ func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, vo
 		writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", message: msg})
 		return 0, false
 	}
+	for i := range in.stations {
+		if in.stations[i].name == name {
+			for j := range votes {
+				votes[j].Vote = votes[j].Vote.WithStation(in.stations[i].stamp)
+			}
+		}
+	}
 	n, err := in.intake.Accept(r.Context(), name, votes)
 	if err != nil {
 		if !errors.Is(err, domain.ErrVoteIDReused) {
@@ -351,4 +384,87 @@ func strictJSON(raw []byte, into any) error {
 		return &domain.ValidationError{Field: "body", Problem: "has data after the JSON object"}
 	}
 	return nil
+}
+
+// Failed authentication is limited per remote address: a terminal with a
+// mistyped token recovers within a minute, a guesser gets ten tries a
+// minute.
+const (
+	authFailureRate  = rate.Limit(10.0 / 60)
+	authFailureBurst = 10
+	// maxTrackedAddresses bounds the limiter's memory; past it the oldest
+	// state is forgotten (a flood of addresses is the firewall's job).
+	maxTrackedAddresses = 10_000
+)
+
+// addressLimiter counts failures per address. Safe for concurrent use.
+type addressLimiter struct {
+	mu      sync.Mutex
+	limit   rate.Limit
+	burst   int
+	byAddr  map[string]*rate.Limiter
+	tripped map[string]bool
+}
+
+func newAddressLimiter(limit rate.Limit, burst int) *addressLimiter {
+	return &addressLimiter{limit: limit, burst: burst, byAddr: map[string]*rate.Limiter{}, tripped: map[string]bool{}}
+}
+
+// ok reports whether addr may try to authenticate now.
+func (l *addressLimiter) ok(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, found := l.byAddr[addr]
+	if !found {
+		return true
+	}
+	if lim.Tokens() >= 1 {
+		delete(l.tripped, addr)
+		return true
+	}
+	return false
+}
+
+// fail records a failed authentication from addr and reports whether this
+// failure used the address's last try (worth one log line, not one per
+// attempt).
+func (l *addressLimiter) fail(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, found := l.byAddr[addr]
+	if !found {
+		if len(l.byAddr) >= maxTrackedAddresses {
+			clear(l.byAddr)
+			clear(l.tripped)
+		}
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.byAddr[addr] = lim
+	}
+	lim.Allow()
+	if lim.Tokens() < 1 && !l.tripped[addr] {
+		l.tripped[addr] = true
+		return true
+	}
+	return false
+}
+
+// remoteHost is the request's peer address without its port.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// placeholder reports tokens that are obviously not secrets: the example
+// file's, or text that says it must be replaced.
+func placeholder(token string) bool {
+	t := strings.ToLower(token)
+	for _, p := range []string{"change-me", "changeme", "change_me", "placeholder", "example", "replace-me", "your-token", "xxxxxxxx", "00000000"} {
+		if strings.Contains(t, p) {
+			return true
+		}
+	}
+	return strings.Count(t, t[:1]) == len(t) // one character repeated
 }

@@ -68,6 +68,9 @@ type Status struct {
 	// case End and Lag are unknown.
 	LogReachable bool
 	Registration RegistrationStatus
+	// Stations counts decided votes per station and outcome ("counted" or
+	// a rejection reason), for votes that came through the intake.
+	Stations map[string]map[string]int64
 }
 
 // RegistrationStatus is where registration stands (README, "How a vote is
@@ -87,7 +90,7 @@ type RegistrationStatus struct {
 // Status reads the projection's state; ends (may be nil) gives the log's
 // ends for lag.
 func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, error) {
-	st := Status{EventsApplied: map[string]int64{}, Lag: map[string]int64{}, Rejected: map[string]int64{}}
+	st := Status{EventsApplied: map[string]int64{}, Lag: map[string]int64{}, Rejected: map[string]int64{}, Stations: map[string]map[string]int64{}}
 	var applied []db.AppliedOffset
 	err := r.snapshot(ctx, func(q *db.Queries) error {
 		meta, err := q.GetProjectionMeta(ctx)
@@ -118,7 +121,16 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 			return err
 		}
 		st.Registration = RegistrationStatus{HeldVotes: reg.HeldVotes, Refused: reg.RefusedRegistrations, ClosedPartitions: reg.ClosedPartitions}
-		st.Registration.Closed, err = q.RegistrationClosed(ctx)
+		if st.Registration.Closed, err = q.RegistrationClosed(ctx); err != nil {
+			return err
+		}
+		stations, err := q.ListStationTallies(ctx)
+		for _, row := range stations {
+			if st.Stations[row.StationID] == nil {
+				st.Stations[row.StationID] = map[string]int64{}
+			}
+			st.Stations[row.StationID][row.Outcome] = row.Votes
+		}
 		return err
 	})
 	if err != nil {

@@ -105,7 +105,17 @@ func (c *DemoCmd) Run(env *Env) error {
 	// is, so the intake API can be tried at once.
 	shownToken := "<your token>"
 	if len(stations) == 0 {
-		demo := demoStation()
+		// The demo's station serves the election's first region: votes it
+		// takes for voters elsewhere are rejected as wrong_station.
+		cfg, err := simulator.LoadElection(c.Config)
+		if err != nil {
+			return err
+		}
+		region, err := domain.NewRegion(cfg.Regions[0].Name)
+		if err != nil {
+			return err
+		}
+		demo := demoStation(region)
 		stations, shownToken = []handlers.Station{demo}, demo.Token
 	}
 	intake, err := newIntake(log, pool, kcfg, c.IntakeFlags, stations, m, &cleanup)
@@ -135,9 +145,9 @@ func (c *DemoCmd) Run(env *Env) error {
 		"  summary            http://%s/api/v1/summary\n"+
 		"  Kafka bootstrap    %s  (topics candidates, voters, votes)\n"+
 		"  PostgreSQL         %s\n"+
-		"  intake API         POST http://%s/api/v1/votes  (station %s: Authorization: Bearer %s)\n"+
+		"  intake API         POST http://%s/api/v1/votes  (station %s, region %s: Authorization: Bearer %s)\n"+
 		"Press Ctrl-C to stop.\n\n", srv.Addr(), srv.Addr(), strings.Join(brokers, ","), dbWhere,
-		srv.Addr(), stations[0].Name, shownToken)
+		srv.Addr(), stations[0].Name, stations[0].Region, shownToken)
 
 	err = g.Wait()
 	log.Info("stopping")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
@@ -30,11 +31,16 @@ type IntakeFlags struct {
 func (f IntakeFlags) stations() ([]handlers.Station, error) {
 	var out []handlers.Station
 	for _, entry := range f.StationTokens {
-		name, token, ok := strings.Cut(strings.TrimSpace(entry), "=")
-		if !ok || name == "" || token == "" {
-			return nil, errors.New("VOTEWATCH_STATION_TOKENS: each entry must be station=token")
+		name, rest, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		token, regionName, hasRegion := strings.Cut(rest, "@")
+		if !ok || !hasRegion || name == "" || token == "" {
+			return nil, errors.New("VOTEWATCH_STATION_TOKENS: each entry must be station=token@region")
 		}
-		out = append(out, handlers.Station{Name: name, Token: token})
+		region, err := domain.NewRegion(regionName)
+		if err != nil {
+			return nil, fmt.Errorf("VOTEWATCH_STATION_TOKENS: station %s: %w", name, err)
+		}
+		out = append(out, handlers.Station{Name: name, Token: token, Region: region})
 	}
 	if f.StationTokensFile == "" {
 		return out, nil
@@ -48,15 +54,23 @@ func (f IntakeFlags) stations() ([]handlers.Station, error) {
 	for line := 1; sc.Scan(); line++ {
 		text, _, _ := strings.Cut(sc.Text(), "#")
 		fields := strings.Fields(text)
-		switch {
-		case len(fields) == 0:
+		if len(fields) == 0 {
 			continue
-		case len(fields) == 2, len(fields) == 3 && fields[2] == "revoked":
-			out = append(out, handlers.Station{Name: fields[0], Token: fields[1], Revoked: len(fields) == 3})
-		default:
-			// Never echo the line: it holds a token.
-			return nil, fmt.Errorf("%s:%d: want 'station token' or 'station token revoked'", f.StationTokensFile, line)
 		}
+		revoked := fields[len(fields)-1] == "revoked"
+		if revoked {
+			fields = fields[:len(fields)-1]
+		}
+		if len(fields) < 3 {
+			// Never echo the line: it holds a token.
+			return nil, fmt.Errorf("%s:%d: want 'station token region' or 'station token region revoked'", f.StationTokensFile, line)
+		}
+		// A region may hold spaces: it is the rest of the line.
+		region, err := domain.NewRegion(strings.Join(fields[2:], " "))
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", f.StationTokensFile, line, err)
+		}
+		out = append(out, handlers.Station{Name: fields[0], Token: fields[1], Region: region, Revoked: revoked})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("station tokens: %w", err)
@@ -109,6 +123,7 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 
 // demoStation makes a station token for the demo, so the intake API can be
 // tried without configuring one.
-func demoStation() handlers.Station {
-	return handlers.Station{Name: "demo-station", Token: "demo-" + rand.Text()}
+// demoStation is the demo's own station, serving region.
+func demoStation(region domain.Region) handlers.Station {
+	return handlers.Station{Name: "demo-station", Token: "demo-" + rand.Text(), Region: region}
 }

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
@@ -20,9 +22,24 @@ const (
 	revokedToken = "station-token-stolen-0123456789"
 )
 
+// testRegion is the region the test stations serve: the default
+// election's largest, so a few hundred voters include enough of its own.
+var testRegion, _ = domain.NewRegion("CA")
+
 var testStations = []handlers.Station{
-	{Name: "north-1", Token: stationToken},
-	{Name: "lost-terminal", Token: revokedToken, Revoked: true},
+	{Name: "north-1", Token: stationToken, Region: testRegion},
+	{Name: "lost-terminal", Token: revokedToken, Region: testRegion, Revoked: true},
+}
+
+// votersOf returns the ids of e's voters registered in region.
+func votersOf(e *simulator.Election, region domain.Region) []string {
+	var ids []string
+	for _, v := range e.Voters {
+		if v.Voter.Region() == region {
+			ids = append(ids, v.Voter.ID())
+		}
+	}
+	return ids
 }
 
 // post sends body to the intake API with token (none when empty) and
@@ -89,6 +106,7 @@ func TestIntakeRefusesBadRequestsNamingTheProblem(t *testing.T) {
 		{"empty batch", "/api/v1/votes:batch", stationToken, js, `{"votes":[]}`, 400, "invalid", "votes"},
 		{"batch over 1000", "/api/v1/votes:batch", stationToken, js, huge, 400, "invalid", "votes"},
 		{"vote_id reused for another choice", "/api/v1/votes", stationToken, js, intakeVote(1, "voter-001", "c-bob"), 409, "conflict", ""},
+		{"station named by the client", "/api/v1/votes", stationToken, js, strings.Replace(good, `"voter_id"`, `"station_id":"elsewhere","voter_id"`, 1), 400, "invalid", "station_id"},
 	}
 	// The first good vote is accepted before the table runs, so the reuse
 	// case has something to conflict with.
@@ -164,11 +182,15 @@ func TestIntakeKeepsAcceptingWhileKafkaIsDownAndLosesNothing(t *testing.T) {
 	defer func() { broker.Close() }()
 	p := startSystem(t, system{projector: true, kafka: &kcfg, stations: testStations})
 
-	e := p.registerElection(t, 400)
+	e := p.registerElection(t, 2500)
 	candidates := e.Candidates
+	local := votersOf(e, testRegion)
+	if len(local) < 150 {
+		t.Fatalf("only %d voters in %s", len(local), testRegion)
+	}
 	var votes []string
-	for i, v := range e.Voters[:150] {
-		votes = append(votes, intakeVote(i+1, v.Voter.ID(), candidates[i%len(candidates)].Candidate.ID()))
+	for i, id := range local[:150] {
+		votes = append(votes, intakeVote(i+1, id, candidates[i%len(candidates)].Candidate.ID()))
 	}
 	send := func(from, to int) {
 		t.Helper()
@@ -226,3 +248,74 @@ func portOf(t *testing.T, addr string) int {
 	}
 	return port
 }
+
+// A station serves its own region: its vote for a voter elsewhere is
+// rejected as wrong_station, and every decision is counted per station.
+func TestIntakeBindsStationsToTheirRegion(t *testing.T) {
+	p := startSystem(t, system{partitions: 4, projector: true, stations: testStations})
+	e := p.registerElection(t, 600)
+	local := votersOf(e, testRegion)
+	var elsewhere string
+	for _, v := range e.Voters {
+		if v.Voter.Region() != testRegion {
+			elsewhere = v.Voter.ID()
+			break
+		}
+	}
+	candidate := e.Candidates[0].Candidate.ID()
+	for i, voter := range []string{local[0], elsewhere} {
+		if code, body, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", intakeVote(i+1, voter, candidate)); code != http.StatusAccepted {
+			t.Fatalf("vote %d: %d %v", i, code, body)
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, "both votes decided", func() (bool, string) {
+		var s summaryResp
+		p.get(t, "/api/v1/summary", &s)
+		return s.VotesCast == 1 && s.Rejected["wrong_station"] == 1, fmt.Sprintf("%+v", s)
+	})
+	m := scrape(t, p.api+"/metrics")
+	for series, want := range map[string]float64{
+		`votewatch_projection_station_votes{outcome="counted",station="north-1"}`:       1,
+		`votewatch_projection_station_votes{outcome="wrong_station",station="north-1"}`: 1,
+	} {
+		if got := m[series]; got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if code, out := p.cli(t, "replay", "--verify"); code != 0 {
+		t.Errorf("replay --verify = %d:\n%s", code, out)
+	}
+}
+
+func TestIntakeLimitsFailedAuthenticationPerAddress(t *testing.T) {
+	p := startSystem(t, system{partitions: 4, stations: testStations})
+	good := intakeVote(1, "voter-001", "c-ada")
+	for i := range 10 {
+		if code, body, _ := p.post(t, "/api/v1/votes", "guessed-token-000000000"+fmt.Sprint(i), "application/json", good); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %v, want 401", i, code, body)
+		}
+	}
+	// The address is refused for a while, even with a good token.
+	code, body, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", good)
+	if e, _ := body["error"].(map[string]any); code != http.StatusTooManyRequests || e["code"] != "rate_limited" {
+		t.Errorf("after 10 failures: %d %v, want 429 rate_limited", code, body)
+	}
+}
+
+func TestPlaceholderTokensAreRefusedAtStartUp(t *testing.T) {
+	stations, err := IntakeFlags{StationTokensFile: "../../deploy/station-tokens.example"}.stations()
+	if err != nil {
+		t.Fatalf("the example file does not parse: %v", err)
+	}
+	if len(stations) != 2 || stations[0].Region.String() != "North" {
+		t.Fatalf("stations = %+v", stations)
+	}
+	_, err = handlers.NewIntake(nopIntake{}, handlers.IntakeConfig{Stations: stations, Rate: 1}, testLogger())
+	if err == nil || !strings.Contains(err.Error(), "placeholder") {
+		t.Errorf("NewIntake with the example's tokens: %v, want a placeholder error", err)
+	}
+}
+
+type nopIntake struct{}
+
+func (nopIntake) Accept(context.Context, string, []domain.VoteCast) (int, error) { return 0, nil }

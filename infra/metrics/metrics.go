@@ -115,6 +115,7 @@ func (m *Metrics) Projection(status StatusFunc) {
 		held:      desc("projection_held_votes", "Votes held until their voter's or candidate's registration, or registration's close."),
 		refused:   desc("projection_refused_registrations", "Registrations refused for coming after their partition's close marker."),
 		closed:    desc("projection_registration_closed", "1 once registration is closed on every partition."),
+		stations:  desc("projection_station_votes", "Decided votes per station and outcome (counted, or the rejection reason).", "station", "outcome"),
 	})
 }
 
@@ -124,11 +125,11 @@ func (m *Metrics) Projection(status StatusFunc) {
 type projectionCollector struct {
 	status                                                        StatusFunc
 	votesCast, rejected, dead, applied, lag, staleness, up, logUp *prometheus.Desc
-	held, refused, closed                                         *prometheus.Desc
+	held, refused, closed, stations                               *prometheus.Desc
 }
 
 func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.votesCast, c.rejected, c.dead, c.applied, c.lag, c.staleness, c.up, c.logUp, c.held, c.refused, c.closed} {
+	for _, d := range []*prometheus.Desc{c.votesCast, c.rejected, c.dead, c.applied, c.lag, c.staleness, c.up, c.logUp, c.held, c.refused, c.closed, c.stations} {
 		ch <- d
 	}
 }
@@ -155,6 +156,11 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 		closed = 1
 	}
 	gauge(c.closed, closed)
+	for station, outcomes := range st.Stations {
+		for outcome, n := range outcomes {
+			gauge(c.stations, float64(n), station, outcome)
+		}
+	}
 	for reason, n := range st.Rejected {
 		gauge(c.rejected, float64(n), reason)
 	}

@@ -226,6 +226,30 @@ func (q *Queries) GetRegistrationState(ctx context.Context) (GetRegistrationStat
 	return i, err
 }
 
+const listStationTallies = `-- name: ListStationTallies :many
+SELECT station_id, outcome, votes FROM station_tallies ORDER BY station_id, outcome
+`
+
+func (q *Queries) ListStationTallies(ctx context.Context) ([]StationTally, error) {
+	rows, err := q.db.Query(ctx, listStationTallies)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []StationTally{}
+	for rows.Next() {
+		var i StationTally
+		if err := rows.Scan(&i.StationID, &i.Outcome, &i.Votes); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockRegistration = `-- name: LockRegistration :exec
 SELECT pg_advisory_xact_lock(7001, hashtext(current_schema()))
 `

@@ -112,3 +112,6 @@ SELECT pg_advisory_xact_lock_shared(7001, hashtext(current_schema()));
 SELECT (SELECT count(*) FROM held_votes)::bigint            AS held_votes,
        (SELECT count(*) FROM refused_registrations)::bigint AS refused_registrations,
        (SELECT count(*) FROM registration_closures)::bigint AS closed_partitions;
+
+-- name: ListStationTallies :many
+SELECT station_id, outcome, votes FROM station_tallies ORDER BY station_id, outcome;
