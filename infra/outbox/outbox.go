@@ -156,6 +156,33 @@ func (o *Outbox) Backlog(ctx context.Context) (int64, time.Duration, error) {
 	return row.Pending, time.Duration(row.OldestSeconds * float64(time.Second)), nil
 }
 
+// ackedRowsOnly deletes only the outbox rows Kafka has taken.
+//
+// watermill-sql v4.1.2's subscriber reads a batch of rows, hands them over
+// one by one and stops at the first that is not acknowledged (the ack
+// deadline passed while Kafka was down, or the relay is closing); then it
+// acknowledges the batch passing every row it read in Rows, and
+// PostgreSQLQueueOffsetsAdapter deletes all of them. Votes answered 202
+// would vanish without reaching the log (docs/upstream/
+// watermill-sql-queue-ack.md). The rows handed over are a prefix of Rows
+// ending at LastRow, the last one acknowledged, so only that prefix is
+// passed on; the rest stay and are read again.
+type ackedRowsOnly struct {
+	wmsql.PostgreSQLQueueOffsetsAdapter
+}
+
+func (a ackedRowsOnly) AckMessageQuery(params wmsql.AckMessageQueryParams) (wmsql.Query, error) {
+	acked := 0 // LastRow missing from Rows: delete nothing rather than guess
+	for i, row := range params.Rows {
+		if row.Offset == params.LastRow.Offset {
+			acked = i + 1
+			break
+		}
+	}
+	params.Rows = params.Rows[:acked]
+	return a.PostgreSQLQueueOffsetsAdapter.AckMessageQuery(params)
+}
+
 // RelayConfig tunes the relay.
 type RelayConfig struct {
 	// AckDeadline is how long the relay waits for Kafka to take one
@@ -193,7 +220,7 @@ func (o *Outbox) NewRelay(pub message.Publisher, cfg RelayConfig) (*forwarder.Fo
 	}
 	sub, err := wmsql.NewSubscriber(wmsql.BeginnerFromPgx(o.pool), wmsql.SubscriberConfig{
 		SchemaAdapter:  o.schema,
-		OffsetsAdapter: wmsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true, GenerateMessagesTableName: tableName},
+		OffsetsAdapter: ackedRowsOnly{wmsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true, GenerateMessagesTableName: tableName}},
 		AckDeadline:    &cfg.AckDeadline,
 		PollInterval:   50 * time.Millisecond,
 		ResendInterval: 500 * time.Millisecond,
