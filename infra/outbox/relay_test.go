@@ -156,6 +156,24 @@ func (r *rig) assertNoneLost(t *testing.T) {
 		t.Errorf("%d of %d accepted votes are neither in the votes topic (%d records) nor in the outbox (%d rows), e.g. %v",
 			len(lost), len(accepted), len(logged), len(pending), lost[:min(len(lost), 5)])
 	}
+	// votewatch verify's check must see the same.
+	rec, err := outbox.Reconcile(ctx, r.pool, votesLog{r.kcfg, klog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Lost != len(lost) || rec.Accepted != len(accepted) {
+		t.Errorf("Reconcile: %d of %d accepted votes lost, want %d of %d", rec.Lost, rec.Accepted, len(lost), len(accepted))
+	}
+}
+
+// votesLog reads the log with the project's reader, as verify does.
+type votesLog struct {
+	cfg kafka.Config
+	*kafka.Log
+}
+
+func (l votesLog) ReadRange(ctx context.Context, topic string, from, to map[int32]int64, fn func([]kafka.Record) error) error {
+	return kafka.ReadRange(ctx, l.cfg, topic, from, to, fn)
 }
 
 func (r *rig) column(t *testing.T, query string) []string {
