@@ -162,11 +162,11 @@ func (o *Outbox) Backlog(ctx context.Context) (int64, time.Duration, error) {
 // one by one and stops at the first that is not acknowledged (the ack
 // deadline passed while Kafka was down, or the relay is closing); then it
 // acknowledges the batch passing every row it read in Rows, and
-// PostgreSQLQueueOffsetsAdapter deletes all of them. Votes answered 202
-// would vanish without reaching the log (docs/upstream/
-// watermill-sql-queue-ack.md). The rows handed over are a prefix of Rows
-// ending at LastRow, the last one acknowledged, so only that prefix is
-// passed on; the rest stay and are read again.
+// PostgreSQLQueueOffsetsAdapter deletes all of them: votes answered 202
+// would vanish without reaching the log (see
+// docs/upstream/watermill-sql-queue-ack.md). The rows handed over are a
+// prefix of Rows ending at LastRow, the last one acknowledged, so only that
+// prefix is passed on; the rest stay and are read again.
 type ackedRowsOnly struct {
 	wmsql.PostgreSQLQueueOffsetsAdapter
 }
