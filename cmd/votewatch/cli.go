@@ -19,7 +19,7 @@ type CLI struct {
 	Schedule ScheduleCmd    `cmd:"" help:"Set the polls' window: publish a schedule to every partition of the votes topic (votes cast outside it are rejected as outside_polls)."`
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
-	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (cheap: no rebuild)."`
+	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (no rebuild), and that every vote the intake accepted is in the log or pending (reads the votes topic only if the intake has votes)."`
 	Status   StatusCmd      `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
 	DLQ      DLQCmd         `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
 	Bench    BenchCmd       `cmd:"" help:"Measure, in one run on this machine: COPY ceiling, naive baseline, live path, freshness, read API, replay (see BENCHMARKS.md)."`
@@ -60,7 +60,7 @@ type ReplayCmd struct {
 	KeepRebuilt bool `help:"With --verify, keep the rebuilt schema for inspection."`
 }
 
-// VerifyCmd audits the projection.
+// VerifyCmd audits the projection and reconciles the intake with the log.
 type VerifyCmd struct {
 	AdminFlags
 }

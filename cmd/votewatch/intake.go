@@ -108,7 +108,7 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 		return nil, err
 	}
 	cleanup.add(func() { _ = pub.Close() })
-	relay, err := box.NewRelay(pub)
+	relay, err := box.NewRelay(pub, outbox.RelayConfig{})
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
@@ -319,3 +322,88 @@ func TestPlaceholderTokensAreRefusedAtStartUp(t *testing.T) {
 type nopIntake struct{}
 
 func (nopIntake) Accept(context.Context, string, []domain.VoteCast) (int, error) { return 0, nil }
+
+// `votewatch verify` holds the intake to its promise: every vote answered
+// 202 is in the votes topic or still pending in the outbox. It passes when
+// the relay did its work, names a vote whose outbox row was deleted before
+// it was relayed, and says so when there is no intake to check.
+func TestVerifyReconcilesTheIntakeWithTheLog(t *testing.T) {
+	p := startSystem(t, system{partitions: 4, projector: true})
+	box, err := outbox.New(p.pool, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kafka.NewPublisher(p.kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	next := 0
+	accept := func(n int) {
+		t.Helper()
+		var votes []domain.VoteCast
+		for range n {
+			next++
+			v, err := domain.NewVote(fmt.Sprintf("01900000-0000-7000-8000-%012d", next), fmt.Sprintf("voter-%03d", next), "c-ada", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			votes = append(votes, domain.VoteCast{Vote: v})
+		}
+		if _, err := box.Accept(context.Background(), "north-1", votes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relay := func() {
+		t.Helper()
+		fwd, err := box.NewRelay(pub, outbox.RelayConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- fwd.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("relay: %v", err)
+			}
+		}()
+		testutil.Eventually(t, 30*time.Second, "the outbox drained", func() (bool, string) {
+			var pending int
+			err := p.pool.QueryRow(context.Background(), "SELECT count(*) FROM intake.outbox").Scan(&pending)
+			return err == nil && pending == 0, fmt.Sprintf("%d pending, %v", pending, err)
+		})
+	}
+	const check = "every vote the intake accepted is in the votes topic or pending in the outbox"
+
+	accept(20)
+	if code, out := p.cli(t, "verify"); code != 0 || !strings.Contains(out, "ok    "+check) {
+		t.Errorf("verify with 20 votes pending = %d, want 0 and the check passed:\n%s", code, out)
+	}
+	relay()
+	if code, out := p.cli(t, "verify"); code != 0 || !strings.Contains(out, "ok    "+check) {
+		t.Errorf("verify with every vote relayed = %d, want 0 and the check passed:\n%s", code, out)
+	}
+
+	accept(20)
+	var lost string
+	err = p.pool.QueryRow(context.Background(), `
+		DELETE FROM intake.outbox WHERE "offset" = (SELECT max("offset") FROM intake.outbox)
+		RETURNING convert_from(decode(payload->>'payload', 'base64'), 'UTF8')::json->>'vote_id'`).Scan(&lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay()
+	code, out := p.cli(t, "verify")
+	if code == 0 || !strings.Contains(out, "FAIL  "+check) || !strings.Contains(out, "1 of 40 accepted votes are neither in the votes topic nor in the outbox") || !strings.Contains(out, lost) {
+		t.Errorf("verify with %s deleted from the outbox = %d, want a failed check naming it:\n%s", lost, code, out)
+	}
+
+	if _, err := p.pool.Exec(context.Background(), "DROP SCHEMA intake CASCADE"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := p.cli(t, "verify"); code != 0 || !strings.Contains(out, "skip  "+check+"\n      skipped: no intake schema") {
+		t.Errorf("verify without an intake = %d, want 0 and the check skipped:\n%s", code, out)
+	}
+}

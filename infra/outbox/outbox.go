@@ -156,14 +156,72 @@ func (o *Outbox) Backlog(ctx context.Context) (int64, time.Duration, error) {
 	return row.Pending, time.Duration(row.OldestSeconds * float64(time.Second)), nil
 }
 
+// ackedRowsOnly deletes only the outbox rows Kafka has taken.
+//
+// watermill-sql v4.1.2's subscriber reads a batch of rows, hands them over
+// one by one and stops at the first that is not acknowledged (the ack
+// deadline passed while Kafka was down, or the relay is closing); then it
+// acknowledges the batch passing every row it read in Rows, and
+// PostgreSQLQueueOffsetsAdapter deletes all of them: votes answered 202
+// would vanish without reaching the log (see
+// docs/upstream/watermill-sql-queue-ack.md). The rows handed over are a
+// prefix of Rows ending at LastRow, the last one acknowledged, so only that
+// prefix is passed on; the rest stay and are read again.
+type ackedRowsOnly struct {
+	wmsql.PostgreSQLQueueOffsetsAdapter
+}
+
+func (a ackedRowsOnly) AckMessageQuery(params wmsql.AckMessageQueryParams) (wmsql.Query, error) {
+	acked := 0 // LastRow missing from Rows: delete nothing rather than guess
+	for i, row := range params.Rows {
+		if row.Offset == params.LastRow.Offset {
+			acked = i + 1
+			break
+		}
+	}
+	params.Rows = params.Rows[:acked]
+	return a.PostgreSQLQueueOffsetsAdapter.AckMessageQuery(params)
+}
+
+// RelayConfig tunes the relay.
+type RelayConfig struct {
+	// AckDeadline is how long the relay waits for Kafka to take one
+	// outbox row before it gives the row back and reads again (default
+	// 30 s, watermill-sql's). It bounds how long a read batch holds its
+	// transaction and row locks while Kafka is unreachable.
+	AckDeadline time.Duration
+}
+
+func (c *RelayConfig) setDefaults() {
+	if c.AckDeadline == 0 {
+		c.AckDeadline = 30 * time.Second
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c RelayConfig) Validate() error {
+	if c.AckDeadline < 0 {
+		return errors.New("outbox relay: ack deadline must not be negative")
+	}
+	return nil
+}
+
 // NewRelay returns Watermill's forwarder draining the outbox to pub (the
 // Kafka publisher): in order, deleting each row once pub has it, retrying
 // while Kafka is unreachable. Several relays may run (one per intake
 // process): rows are locked while being forwarded.
-func (o *Outbox) NewRelay(pub message.Publisher) (*forwarder.Forwarder, error) {
+func (o *Outbox) NewRelay(pub message.Publisher, cfg RelayConfig) (*forwarder.Forwarder, error) {
+	if pub == nil {
+		return nil, errors.New("outbox relay: nil publisher")
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	sub, err := wmsql.NewSubscriber(wmsql.BeginnerFromPgx(o.pool), wmsql.SubscriberConfig{
 		SchemaAdapter:  o.schema,
-		OffsetsAdapter: wmsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true, GenerateMessagesTableName: tableName},
+		OffsetsAdapter: ackedRowsOnly{wmsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true, GenerateMessagesTableName: tableName}},
+		AckDeadline:    &cfg.AckDeadline,
 		PollInterval:   50 * time.Millisecond,
 		ResendInterval: 500 * time.Millisecond,
 	}, o.log)
