@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,11 +19,23 @@ import (
 
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/internal/testutil"
 )
 
 // loginAs creates a login role in group and returns a pool connected as it
 // to the test's database.
 func (p *pipeline) loginAs(t *testing.T, group string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := postgres.Connect(context.Background(), p.loginDSN(t, group), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// loginDSN creates a login role in group and returns its database URL.
+func (p *pipeline) loginDSN(t *testing.T, group string) string {
 	t.Helper()
 	ctx := context.Background()
 	name := fmt.Sprintf("%s_%d", group, time.Now().UnixNano())
@@ -37,12 +50,7 @@ func (p *pipeline) loginAs(t *testing.T, group string) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword(name, "pw-"+name)
-	pool, err := postgres.Connect(ctx, u.String(), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return u.String()
 }
 
 func wantDenied(t *testing.T, pool *pgxpool.Pool, sql string) {
@@ -338,4 +346,60 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 	}
 	tryAs(t, p.pool, "votewatch_reader", denied("SELECT * FROM later"))
 	tryAs(t, p.pool, "votewatch_projector", append(denied("DELETE FROM later", "TRUNCATE later"), allowed("INSERT INTO later VALUES (2)")...))
+}
+
+// runCommand runs a votewatch command in-process until the test ends and
+// returns the URL it prints ("… on http://ADDR…").
+func runCommand(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &testutil.SyncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"--log-level", "warn"}, args...), out, out) }()
+	t.Cleanup(func() { cancel(); <-done })
+	addr := regexp.MustCompile(`http://[0-9.:]+`)
+	var url string
+	testutil.Eventually(t, 30*time.Second, args[0]+" to listen", func() (bool, string) {
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("%v exited %d:\n%s", args, code, out.String())
+		default:
+		}
+		url = addr.FindString(out.String())
+		return url != "", out.String()
+	})
+	return url
+}
+
+// The read API and the intake run as processes of their own, each with a
+// login that has only its group's rights: a station's vote goes in through
+// the intake and comes out counted through the read API, and the read API
+// takes no votes.
+func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
+	p := startPipeline(t, 4)
+	e := buildElection()
+	p.produce(t, e.records...)
+	p.waitFor(t, e, 0)
+	brokers := strings.Join(p.kafka.Brokers, ",")
+	tokens := "north-1=" + stationToken
+
+	readAPI := &pipeline{api: runCommand(t, "serve", "--intake=false", "--http", "127.0.0.1:0",
+		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers, "--station-tokens", tokens)}
+	intakeAPI := &pipeline{api: runCommand(t, "intake", "--http", "127.0.0.1:0",
+		"--database-url", p.loginDSN(t, "votewatch_intake"), "--kafka-brokers", brokers, "--station-tokens", tokens)}
+
+	for _, api := range []*pipeline{readAPI, intakeAPI} {
+		if code := api.get(t, "/readyz", nil); code != http.StatusOK {
+			t.Errorf("%s/readyz: %d", api.api, code)
+		}
+	}
+	if code, body, _ := readAPI.post(t, "/api/v1/votes", stationToken, "application/json", intakeVote(9101, e.voterIDs[231], "c-bob")); code != http.StatusNotFound {
+		t.Errorf("serve --intake=false took a vote: %d %v", code, body)
+	}
+	if code, body, _ := intakeAPI.post(t, "/api/v1/votes", stationToken, "application/json", intakeVote(9102, e.voterIDs[231], "c-bob")); code != http.StatusAccepted {
+		t.Fatalf("intake: %d %v", code, body)
+	}
+	readAPI.waitFor(t, e, 1)
+	readAPI.readsEverything(t, e)
 }
