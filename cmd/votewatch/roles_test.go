@@ -224,6 +224,8 @@ type roleCase struct {
 func tryAs(t *testing.T, pool *pgxpool.Pool, role string, cases []roleCase) {
 	t.Helper()
 	ctx := context.Background()
+	var refused, done int
+	defer func() { t.Logf("%s: %d statements refused, %d allowed, as expected", role, refused, done) }()
 	for _, c := range cases {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+role); err != nil {
@@ -241,6 +243,10 @@ func tryAs(t *testing.T, pool *pgxpool.Pool, role string, cases []roleCase) {
 			t.Errorf("%s: %s: %v, want it allowed", role, c.sql, err)
 		case !c.allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
 			t.Errorf("%s: %s: %v, want permission denied (42501)", role, c.sql, err)
+		case c.allowed:
+			done++
+		default:
+			refused++
 		}
 	}
 }
