@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
 )
 
 // loginAs creates a login role in group and returns a pool connected as it
@@ -81,6 +83,17 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	if err := migrate(context.Background(), testLogger(), writer); err != nil {
 		t.Fatalf("the projector's start-up migration check as votewatch_projector: %v", err)
 	}
+	// Its /metrics and /readyz (project --metrics-addr), as that login too.
+	projMetrics := metrics.New()
+	projResults, err := projections.NewResults(writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projMetrics.Projection(projectionStatus(projResults, p.klog.HighWatermarks))
+	ops, err := newOpsServer(testLogger(), "127.0.0.1:0", writer, projMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -88,10 +101,23 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 			t.Errorf("projector: %v", err)
 		}
 	})
+	wg.Go(func() { _ = ops.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	e := buildElection()
 	p.produce(t, e.records...)
 	p.waitFor(t, e, 0)
+	var wantDead int64
+	for _, n := range e.deadLettered {
+		wantDead += int64(n)
+	}
+	m := scrape(t, "http://"+ops.Addr()+"/metrics")
+	if m["votewatch_projection_up"] != 1 || m["votewatch_projection_votes_cast"] != float64(e.counted) || m["votewatch_projection_dead_lettered"] != float64(wantDead) {
+		t.Errorf("the projector's metrics as votewatch_projector: up %v, votes %v, dead %v", m["votewatch_projection_up"],
+			m["votewatch_projection_votes_cast"], m["votewatch_projection_dead_lettered"])
+	}
+	if code := (&pipeline{api: "http://" + ops.Addr()}).get(t, "/readyz", nil); code != http.StatusOK {
+		t.Errorf("the projector's /readyz as votewatch_projector: %d", code)
+	}
 
 	// The read API, connected as votewatch_reader.
 	srv, err := newHTTPServer(testLogger(), "127.0.0.1:0", reader, p.klog.HighWatermarks, metrics.New(), nil)
@@ -408,4 +434,17 @@ func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
 	}
 	readAPI.waitFor(t, e, 1)
 	readAPI.readsEverything(t, e)
+
+	// `status` needs no more than the reader's rights; `verify` reads the
+	// ballots, so it needs the owner's.
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"--log-level", "error", "status", "--json",
+		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers}, &out, &out); code != 0 {
+		t.Errorf("status as votewatch_reader = %d:\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"--log-level", "error", "verify",
+		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers}, &out, &out); code == 0 {
+		t.Errorf("verify as votewatch_reader passed: it must not be able to read the ballots:\n%s", out.String())
+	}
 }
