@@ -118,12 +118,12 @@ func (c *DemoCmd) Run(env *Env) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return proj.Run(gctx) })
-	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return intake.relay(gctx) })
 	if err := serveOps(gctx, g, log, c.MetricsAddr, pool, m); err != nil {
 		return err
 	}
+	g.Go(func() error { return proj.Run(gctx) })
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return intake.relay(gctx) })
 	if c.Simulate {
 		sim, closeSim, err := newSimulator(log, kcfg, c.SimulationFlags, klog)
 		if err != nil {

@@ -95,13 +95,13 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "votewatch API on http://%s/\n", srv.Addr())
 	g, ctx := errgroup.WithContext(env.Ctx)
+	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
+		return err
+	}
 	g.Go(func() error { return srv.Run(ctx) })
 	if intake != nil {
 		env.Log.Info("intake API enabled", "stations", len(stations))
 		g.Go(func() error { return intake.relay(ctx) })
-	}
-	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
-		return err
 	}
 	return g.Wait()
 }
@@ -142,11 +142,11 @@ func (c *IntakeCmd) Run(env *Env) error {
 	fmt.Fprintf(env.Stdout, "votewatch intake API on http://%s/api/v1/votes\n", srv.Addr())
 	env.Log.Info("intake API enabled", "stations", len(stations))
 	g, ctx := errgroup.WithContext(env.Ctx)
-	g.Go(func() error { return srv.Run(ctx) })
-	g.Go(func() error { return intake.relay(ctx) })
 	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
 		return err
 	}
+	g.Go(func() error { return srv.Run(ctx) })
+	g.Go(func() error { return intake.relay(ctx) })
 	return g.Wait()
 }
 
