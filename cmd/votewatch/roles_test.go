@@ -313,7 +313,7 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"SELECT * FROM voters", "SELECT count(*) FROM voters",
 		"SELECT voter_id FROM rejections", "SELECT vote_id, cast_at FROM rejections", "SELECT count(*) FROM rejections",
 		"SELECT payload FROM dead_letters", "SELECT count(*) FROM dead_letters",
-		"SELECT * FROM staged_votes",
+		"SELECT * FROM staged_votes", "SELECT * FROM candidates", "SELECT biography, platform, photo_url FROM candidates",
 		"SELECT * FROM intake.votes", "SELECT * FROM intake.outbox",
 		// And no writes anywhere.
 		"INSERT INTO candidate_tallies (candidate_id, votes) VALUES ('c-x', 1)",
@@ -323,7 +323,7 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"INSERT INTO intake.votes (vote_id, station, digest) VALUES (gen_random_uuid(), 's', '')",
 	)
 	reader = append(reader, allowed(
-		"SELECT * FROM candidates", "SELECT * FROM applied_offsets", "SELECT * FROM projection_meta",
+		"SELECT candidate_id, name, party FROM candidates", "SELECT count(*) FROM candidates", "SELECT * FROM applied_offsets", "SELECT * FROM projection_meta",
 		"SELECT * FROM goose_db_version", "SELECT * FROM intake.goose_db_version",
 		"SELECT reason, cast_minute, recorded_minute FROM rejections_public",
 		`SELECT topic, partition, "offset", reason, received_minute FROM dead_letters_public`,

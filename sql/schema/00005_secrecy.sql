@@ -3,7 +3,7 @@
 -- votewatch_reader (the read API) could read every table, ballots and the
 -- register included: a compromised or buggy read API could have published
 -- who voted for whom. From here on it reads only what the API serves:
--- aggregates, and two views that show rejections and dead letters without
+-- aggregates, the candidates' ids, names and parties, and two views that show rejections and dead letters without
 -- the voter, the vote_id or the message, and with their times binned to
 -- the minute (a time to the second, next to a station's queue, can tell
 -- whose vote was rejected). The views run with their owner's rights, so
@@ -44,7 +44,9 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'votewatch_reader') THEN
         EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %s REVOKE SELECT ON TABLES FROM votewatch_reader', s);
         EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM votewatch_reader', s);
-        EXECUTE format('GRANT SELECT ON %1$s.candidates, %1$s.candidate_tallies, %1$s.regions, %1$s.region_tallies, '
+        -- Of the candidates, what the API shows: id, name and party.
+        EXECUTE format('GRANT SELECT (candidate_id, name, party) ON %s.candidates TO votewatch_reader', s);
+        EXECUTE format('GRANT SELECT ON %1$s.candidate_tallies, %1$s.regions, %1$s.region_tallies, '
                        '%1$s.rejection_tallies, %1$s.timeline, %1$s.demographic_tallies, %1$s.applied_offsets, '
                        '%1$s.projection_meta, %1$s.goose_db_version, %1$s.rejections_public, %1$s.dead_letters_public '
                        'TO votewatch_reader', s);
