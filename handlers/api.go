@@ -210,7 +210,8 @@ func (a *API) region(w http.ResponseWriter, r *http.Request) {
 }
 
 // RegisterProbes adds /healthz (the process answers) and /readyz (ready
-// says it can do its work: 503 with the reason otherwise) to mux.
+// says it can do its work: 503 otherwise, the reason logged, not sent) to
+// mux.
 func RegisterProbes(mux *http.ServeMux, ready ReadinessFunc, log *slog.Logger) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, log, map[string]string{"status": "ok"})
@@ -219,7 +220,7 @@ func RegisterProbes(mux *http.ServeMux, ready ReadinessFunc, log *slog.Logger) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := ready(ctx); err != nil {
-			writeError(w, r, log, &httpError{status: http.StatusServiceUnavailable, code: "not_ready", message: err.Error()})
+			writeError(w, r, log, &httpError{status: http.StatusServiceUnavailable, code: "not_ready", message: "not ready", cause: err})
 			return
 		}
 		writeJSON(w, r, log, map[string]string{"status": "ready"})

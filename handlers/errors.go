@@ -10,25 +10,38 @@ import (
 	"github.com/votewatch/votewatch/projections"
 )
 
-// httpError is an error that already knows its HTTP form.
+// httpError is an error that already knows its HTTP form. Its message is
+// written for the client; cause, which may hold internal detail (addresses,
+// SQL, file paths), is logged and never sent.
 type httpError struct {
 	status  int
 	code    string
 	message string
 	field   string // the request part at fault, when one is
+	cause   error
 }
 
-func (e *httpError) Error() string { return e.message }
+func (e *httpError) Error() string {
+	if e.cause != nil {
+		return e.message + ": " + e.cause.Error()
+	}
+	return e.message
+}
 
-// errorStatuses is the one place where errors become HTTP statuses.
+func (e *httpError) Unwrap() error { return e.cause }
+
+// errorStatuses is the one place where errors become HTTP statuses. An
+// error whose text is written for the client (it names the client's own
+// input) is sent as it is; otherwise message is sent in its place.
 var errorStatuses = []struct {
-	target error
-	status int
-	code   string
+	target  error
+	status  int
+	code    string
+	message string // empty: the error's text is for the client
 }{
-	{domain.ErrInvalid, http.StatusBadRequest, "invalid"},
-	{projections.ErrNotFound, http.StatusNotFound, "not_found"},
-	{domain.ErrVoteIDReused, http.StatusConflict, "conflict"},
+	{domain.ErrInvalid, http.StatusBadRequest, "invalid", ""},
+	{projections.ErrNotFound, http.StatusNotFound, "not_found", "not found"},
+	{domain.ErrVoteIDReused, http.StatusConflict, "conflict", ""},
 }
 
 type errorBody struct {
@@ -40,7 +53,8 @@ type errorBody struct {
 }
 
 // writeError answers with {"error":{"code","message","field"}}. Unexpected
-// errors are logged and answered 500 without their details.
+// errors are logged and answered 500 without their details; no 5xx body
+// ever carries an error's text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var body errorBody
 	status := http.StatusInternalServerError
@@ -54,7 +68,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	default:
 		for _, m := range errorStatuses {
 			if errors.Is(err, m.target) {
-				status, body.Error.Code, body.Error.Message = m.status, m.code, err.Error()
+				status, body.Error.Code, body.Error.Message = m.status, m.code, m.message
+				if m.message == "" {
+					body.Error.Message = err.Error()
+				}
 				break
 			}
 		}
@@ -62,7 +79,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if errors.As(err, &ve) {
 		body.Error.Field, body.Error.Message = ve.Field, ve.Error()
 	}
-	if status >= 500 && status != http.StatusServiceUnavailable {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		if he != nil && he.cause != nil {
+			log.Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", he.cause)
+		}
+	case status >= 500:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

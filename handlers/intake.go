@@ -308,8 +308,8 @@ func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, vo
 	if err != nil {
 		if !errors.Is(err, domain.ErrVoteIDReused) {
 			// Nothing was stored: the station must retry, and may safely.
-			err = &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the vote could not be stored; retry: " + err.Error()}
 			in.log.Error("intake failed", "station", name, "votes", len(votes), "err", err)
+			err = &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the vote could not be stored; retry"}
 		}
 		writeError(w, r, in.log, err)
 		return 0, false

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -25,6 +27,13 @@ type StreamConfig struct {
 	Heartbeat time.Duration
 	// MaxClients caps concurrent subscribers (default 2000).
 	MaxClients int
+	// MaxPerAddress caps concurrent subscribers from one client address
+	// (default 16), so one client cannot take every slot.
+	MaxPerAddress int
+	// WriteTimeout bounds the write of each event (default 10s): a client
+	// that stops reading is dropped when it passes, instead of holding its
+	// connection and slot for ever.
+	WriteTimeout time.Duration
 }
 
 // Stream pushes the dashboard to browsers with Server-Sent Events. It reads
@@ -38,6 +47,7 @@ type Stream struct {
 
 	mu       sync.Mutex
 	clients  map[chan []byte]struct{}
+	perAddr  map[string]int
 	latest   []byte
 	snap     *snapshot
 	lastPush time.Time
@@ -72,7 +82,13 @@ func NewStream(results *projections.Results, cfg StreamConfig, log *slog.Logger)
 	if cfg.MaxClients == 0 {
 		cfg.MaxClients = 2000
 	}
-	return &Stream{cfg: cfg, results: results, log: log, clients: map[chan []byte]struct{}{}, done: make(chan struct{})}, nil
+	if cfg.MaxPerAddress == 0 {
+		cfg.MaxPerAddress = 16
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	return &Stream{cfg: cfg, results: results, log: log, clients: map[chan []byte]struct{}{}, perAddr: map[string]int{}, done: make(chan struct{})}, nil
 }
 
 // Run watches the projection until ctx ends, then closes every stream.
@@ -174,24 +190,53 @@ func (s *Stream) cached() *snapshot {
 	return s.snap
 }
 
-func (s *Stream) subscribe() (chan []byte, bool) {
+// Clients returns how many browsers are subscribed now.
+func (s *Stream) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}
+
+var (
+	errTooManyStreams        = &httpError{status: http.StatusServiceUnavailable, code: "too_many_streams", message: "too many live clients; poll /api/v1/dashboard instead"}
+	errTooManyStreamsPerAddr = &httpError{status: http.StatusTooManyRequests, code: "too_many_streams", message: "too many live streams from this address; close one or poll /api/v1/dashboard"}
+)
+
+func (s *Stream) subscribe(addr string) (chan []byte, *httpError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.clients) >= s.cfg.MaxClients {
-		return nil, false
+		return nil, errTooManyStreams
+	}
+	if s.perAddr[addr] >= s.cfg.MaxPerAddress {
+		return nil, errTooManyStreamsPerAddr
 	}
 	ch := make(chan []byte, 1)
 	if s.latest != nil {
 		ch <- s.latest
 	}
 	s.clients[ch] = struct{}{}
-	return ch, true
+	s.perAddr[addr]++
+	return ch, nil
 }
 
-func (s *Stream) unsubscribe(ch chan []byte) {
+func (s *Stream) unsubscribe(ch chan []byte, addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.clients, ch)
+	if s.perAddr[addr]--; s.perAddr[addr] <= 0 {
+		delete(s.perAddr, addr)
+	}
+}
+
+// clientAddr is the request's peer address without its port. Behind a
+// reverse proxy every browser shares the proxy's: raise MaxPerAddress
+// there, or cap per client at the proxy.
+func clientAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // ServeHTTP streams "dashboard" events, each the JSON of GET
@@ -206,43 +251,51 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowQuery(w, r, s.log) {
 		return
 	}
-	ch, ok := s.subscribe()
-	if !ok {
+	addr := clientAddr(r)
+	ch, refused := s.subscribe(addr)
+	if refused != nil {
 		w.Header().Set("Retry-After", "5")
-		writeError(w, r, s.log, &httpError{status: http.StatusServiceUnavailable, code: "too_many_streams", message: "too many live clients; poll /api/v1/dashboard instead"})
+		writeError(w, r, s.log, refused)
 		return
 	}
-	defer s.unsubscribe(ch)
+	defer s.unsubscribe(ch, addr)
 	rc := http.NewResponseController(w)
-	// A stream outlives the server's write timeout by design.
-	_ = rc.SetWriteDeadline(time.Time{})
+	// A stream outlives the server's write timeout by design; each write
+	// gets a deadline of its own instead. Without one, a client that stops
+	// reading would hold its goroutine, connection and slot for ever.
+	send := func(event string) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, event); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+	if err := send("retry: 2000\n\n"); err != nil {
 		return
 	}
-	_ = rc.Flush()
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	for {
+		var err error
 		select {
 		case <-r.Context().Done():
 			return
 		case <-s.done:
 			return
 		case b := <-ch:
-			if _, err := fmt.Fprintf(w, "event: dashboard\ndata: %s\n\n", b); err != nil {
-				return
-			}
+			err = send("event: dashboard\ndata: " + string(b) + "\n\n")
 		case <-heartbeat.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
-				return
-			}
+			err = send(": heartbeat\n\n")
 		}
-		if err := rc.Flush(); err != nil {
+		if err != nil {
+			s.log.Debug("live stream: client dropped", "addr", addr, "err", err)
 			return
 		}
 	}

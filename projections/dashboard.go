@@ -44,14 +44,16 @@ type TimelinePoint struct {
 }
 
 // RecentRejection is a rejection as the public may see it: why and when,
-// never who or for whom.
+// to the minute, never who or for whom. A time to the second could tell,
+// next to a station's queue, whose vote was rejected.
 type RecentRejection struct {
 	Reason     string
 	CastAt     time.Time
 	RecordedAt time.Time
 }
 
-// RecentDeadLetter is a message that could not be applied.
+// RecentDeadLetter is a message that could not be applied; ReceivedAt is
+// to the minute, as for rejections.
 type RecentDeadLetter struct {
 	Topic      string
 	Partition  int32
@@ -121,7 +123,7 @@ func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboar
 		}
 		d.Rejections = make([]RecentRejection, 0, len(rej))
 		for _, x := range rej {
-			d.Rejections = append(d.Rejections, RecentRejection{x.Reason, x.CastAt.Time, x.RecordedAt.Time})
+			d.Rejections = append(d.Rejections, RecentRejection{x.Reason, x.CastMinute.Time, x.RecordedMinute.Time})
 		}
 		dead, err := q.ListRecentDeadLetters(ctx, int32(opt.Recent))
 		if err != nil {
@@ -129,7 +131,7 @@ func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboar
 		}
 		d.DeadLetters = make([]RecentDeadLetter, 0, len(dead))
 		for _, x := range dead {
-			d.DeadLetters = append(d.DeadLetters, RecentDeadLetter{x.Topic, x.Partition, x.Offset, x.Reason, x.ReceivedAt.Time})
+			d.DeadLetters = append(d.DeadLetters, RecentDeadLetter{x.Topic, x.Partition, x.Offset, x.Reason, x.ReceivedMinute.Time})
 		}
 		return nil
 	})

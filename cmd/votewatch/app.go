@@ -128,6 +128,9 @@ func (c *DemoCmd) Run(env *Env) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	if err := serveOps(gctx, g, log, c.MetricsAddr, pool, m); err != nil {
+		return err
+	}
 	g.Go(func() error { return proj.Run(gctx) })
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return intake.relay(gctx) })
@@ -339,7 +342,7 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 	if intake != nil {
 		intake.api.Register(mux)
 	}
-	mux.Handle("GET /metrics", m.Handler())
+	// No /metrics here: this is the public listener (MetricsFlags).
 	return listen(log, addr, m.InstrumentHTTP(mux), stream)
 }
 
@@ -364,22 +367,32 @@ func readiness(pool *pgxpool.Pool) (func(context.Context) error, error) {
 	}, nil
 }
 
-// newOpsServer serves a projector process's /metrics, /healthz and /readyz
-// (503 while the database is unreachable or not migrated).
-func newOpsServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics) (*httpServer, error) {
+// newOpsServer serves a process's /metrics, /healthz and /readyz on a
+// listener of its own, apart from the public one (/readyz answers 503 while
+// the database is unreachable or not migrated).
+func newOpsServer(log *slog.Logger, addr string, pool *pgxpool.Pool, m *metrics.Metrics) (*httpServer, error) {
 	ready, err := readiness(pool)
 	if err != nil {
 		return nil, err
 	}
-	results, err := projections.NewResults(pool)
-	if err != nil {
-		return nil, err
-	}
-	m.Projection(projectionStatus(results, logEnds))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	handlers.RegisterProbes(mux, ready, log)
 	return listen(log, addr, m.InstrumentHTTP(mux), nil)
+}
+
+// serveOps runs newOpsServer in g when addr is set.
+func serveOps(ctx context.Context, g *errgroup.Group, log *slog.Logger, addr string, pool *pgxpool.Pool, m *metrics.Metrics) error {
+	if addr == "" {
+		return nil
+	}
+	ops, err := newOpsServer(log, addr, pool, m)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return ops.Run(ctx) })
+	log.Info("metrics served", "addr", "http://"+ops.Addr()+"/metrics")
+	return nil
 }
 
 func projectionStatus(results *projections.Results, logEnds projections.HighWatermarksFunc) metrics.StatusFunc {

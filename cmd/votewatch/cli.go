@@ -11,7 +11,8 @@ type CLI struct {
 	Demo     DemoCmd        `cmd:"" help:"Run everything in one process: embedded Kafka, private Postgres, simulator, projector and API."`
 	Migrate  MigrateCmd     `cmd:"" help:"Apply the database migrations."`
 	Project  ProjectCmd     `cmd:"" help:"Run the projector: consume events and maintain the tallies."`
-	Serve    ServeCmd       `cmd:"" help:"Serve the read API and dashboard, and the polling stations' intake API when station tokens are set."`
+	Serve    ServeCmd       `cmd:"" help:"Serve the read API and dashboard, and the polling stations' intake API when station tokens are set (unless --intake=false)."`
+	Intake   IntakeCmd      `cmd:"" help:"Serve the polling stations' intake API alone, with its outbox relay to Kafka (its own process and database login)."`
 	Simulate SimulateCmd    `cmd:"" help:"Publish a simulated election to Kafka."`
 	Broker   BrokerCmd      `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
 	Import   ImportCmd      `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
@@ -135,6 +136,7 @@ type DemoCmd struct {
 	DataDir   string `help:"Where the embedded broker's log and the private Postgres live (default: user cache dir)." env:"VOTEWATCH_DATA_DIR"`
 	Simulate  bool   `help:"Run the simulator (--simulate=false lets an external producer drive it)." default:"true" negatable:""`
 	Fresh     bool   `help:"Discard the stored election (broker log and database) and start a new one."`
+	MetricsFlags
 	DatabaseFlags
 	KafkaFlags
 	ProjectorFlags
@@ -147,9 +149,15 @@ type MigrateCmd struct {
 	DatabaseFlags
 }
 
+// MetricsFlags put /metrics on a listener of its own: never on the public
+// one, where anyone could read the process's internals.
+type MetricsFlags struct {
+	MetricsAddr string `help:"Serve /metrics, /healthz and /readyz on this address, apart from the public listener (empty: no /metrics)." env:"VOTEWATCH_METRICS_ADDR"`
+}
+
 // ProjectCmd runs the projector against external Kafka and Postgres.
 type ProjectCmd struct {
-	MetricsAddr string `help:"Serve /metrics, /healthz and /readyz on this address (empty: off)." env:"VOTEWATCH_METRICS_ADDR"`
+	MetricsFlags
 	DatabaseFlags
 	KafkaFlags
 	ProjectorFlags
@@ -157,7 +165,18 @@ type ProjectCmd struct {
 
 // ServeCmd serves the read API.
 type ServeCmd struct {
-	HTTP string `help:"Listen address." default:"127.0.0.1:8080" env:"VOTEWATCH_HTTP"`
+	HTTP   string `help:"Listen address." default:"127.0.0.1:8080" env:"VOTEWATCH_HTTP"`
+	Intake bool   `help:"Also serve the intake API when station tokens are set (--intake=false: the read API only, for a login that may only read; run 'votewatch intake' apart)." default:"true" negatable:"" env:"VOTEWATCH_INTAKE"`
+	MetricsFlags
+	DatabaseFlags
+	KafkaFlags
+	IntakeFlags
+}
+
+// IntakeCmd serves the polling stations' intake API on its own.
+type IntakeCmd struct {
+	HTTP string `help:"Listen address." default:"127.0.0.1:8081" env:"VOTEWATCH_HTTP"`
+	MetricsFlags
 	DatabaseFlags
 	KafkaFlags
 	IntakeFlags

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/projections"
@@ -46,14 +47,14 @@ func (c *ProjectCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		return err
+	}
+	m.Projection(projectionStatus(results, klog.HighWatermarks))
 	g, ctx := errgroup.WithContext(env.Ctx)
-	if c.MetricsAddr != "" {
-		ops, err := newOpsServer(env.Log, c.MetricsAddr, pool, klog.HighWatermarks, m)
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return ops.Run(ctx) })
-		env.Log.Info("metrics served", "addr", "http://"+ops.Addr()+"/metrics")
+	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
+		return err
 	}
 	env.Log.Info("projector running", "brokers", c.KafkaBrokers, "group", c.Group)
 	g.Go(func() error { return proj.Run(ctx) })
@@ -69,9 +70,11 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	m := metrics.New()
-	stations, err := c.stations()
-	if err != nil {
-		return err
+	var stations []handlers.Station
+	if c.Intake {
+		if stations, err = c.stations(); err != nil {
+			return err
+		}
 	}
 	var kcfg kafka.Config
 	var logEnds projections.HighWatermarksFunc
@@ -92,11 +95,58 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "votewatch API on http://%s/\n", srv.Addr())
 	g, ctx := errgroup.WithContext(env.Ctx)
+	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
+		return err
+	}
 	g.Go(func() error { return srv.Run(ctx) })
 	if intake != nil {
 		env.Log.Info("intake API enabled", "stations", len(stations))
 		g.Go(func() error { return intake.relay(ctx) })
 	}
+	return g.Wait()
+}
+
+// Run serves the intake API and relays its outbox to KAFKA_BROKERS until
+// stopped. It reads nothing of the projection, so its database login
+// needs only votewatch_intake.
+func (c *IntakeCmd) Run(env *Env) error {
+	if len(c.KafkaBrokers) == 0 {
+		return errors.New("KAFKA_BROKERS is not set")
+	}
+	stations, err := c.stations()
+	if err != nil {
+		return err
+	}
+	if len(stations) == 0 {
+		return errors.New("no station tokens: set VOTEWATCH_STATION_TOKENS_FILE")
+	}
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	if err != nil {
+		return err
+	}
+	kcfg, _, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	intake, err := newIntake(env.Log, pool, kcfg, c.IntakeFlags, stations, m, &cleanup)
+	if err != nil {
+		return err
+	}
+	srv, err := newIntakeServer(env.Log, c.HTTP, pool, m, intake)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "votewatch intake API on http://%s/api/v1/votes\n", srv.Addr())
+	env.Log.Info("intake API enabled", "stations", len(stations))
+	g, ctx := errgroup.WithContext(env.Ctx)
+	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
+		return err
+	}
+	g.Go(func() error { return srv.Run(ctx) })
+	g.Go(func() error { return intake.relay(ctx) })
 	return g.Wait()
 }
 

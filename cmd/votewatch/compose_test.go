@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestComposeFileMatchesTheBinary(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &f); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	for _, want := range []string{"kafka", "postgres", "migrate", "projector", "api", "simulator"} {
+	for _, want := range []string{"kafka", "postgres", "migrate", "projector", "api", "intake", "simulator"} {
 		if _, ok := f.Services[want]; !ok {
 			t.Errorf("no %s service", want)
 		}
@@ -76,6 +77,38 @@ func TestComposeFileMatchesTheBinary(t *testing.T) {
 	if got := f.Services["simulator"].Profiles; !slices.Contains(got, "simulate") {
 		t.Errorf("simulator profiles %v, want it under a profile", got)
 	}
+	// Least privilege: the read API and the intake are separate processes,
+	// and each long-running process logs in as itself, not as the owner
+	// that migrates.
+	if cmd := f.Services["api"].Command; !slices.Contains(cmd, "--intake=false") {
+		t.Errorf("api command %v: want the read API alone (--intake=false)", cmd)
+	}
+	if cmd := f.Services["intake"].Command; len(cmd) == 0 || cmd[0] != "intake" {
+		t.Errorf("intake command %v, want votewatch intake", cmd)
+	}
+	owner := dbUser(t, f.Services["migrate"].Environment["DATABASE_URL"])
+	logins := map[string]string{}
+	for _, name := range []string{"projector", "api", "intake"} {
+		user := dbUser(t, f.Services[name].Environment["DATABASE_URL"])
+		if user == owner || logins[user] != "" {
+			t.Errorf("%s connects as %q, which the owner or %s also uses: want a login of its own", name, user, logins[user])
+		}
+		logins[user] = name
+	}
+	roles, err := os.ReadFile("../../deploy/postgres/roles.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for user, name := range logins {
+		group := map[string]string{"projector": "votewatch_projector", "api": "votewatch_reader", "intake": "votewatch_intake"}[name]
+		if want := "CREATE ROLE " + user + " LOGIN PASSWORD %L IN ROLE " + group + "'"; !strings.Contains(string(roles), want) {
+			t.Errorf("deploy/postgres/roles.sh does not create login %s in %s alone", user, group)
+		}
+	}
+	if !slices.Contains(f.Services["postgres"].Volumes, "./deploy/postgres/roles.sh:/docker-entrypoint-initdb.d/10-roles.sh:ro") {
+		t.Errorf("postgres does not run deploy/postgres/roles.sh at first start: %v", f.Services["postgres"].Volumes)
+	}
+
 	kafka := f.Services["kafka"].Environment
 	for key, want := range map[string]string{"KAFKA_PROCESS_ROLES": "broker,controller", "KAFKA_LOG_RETENTION_MS": "-1", "KAFKA_LOG_RETENTION_BYTES": "-1"} {
 		if kafka[key] != want {
@@ -98,6 +131,17 @@ func TestComposeFileMatchesTheBinary(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q (a multi-stage build of one static binary)", want)
 		}
 	}
+}
+
+// dbUser is the user of a compose DATABASE_URL (its password may be a
+// ${VARIABLE}, which url.Parse refuses).
+func dbUser(t *testing.T, dsn string) string {
+	t.Helper()
+	m := regexp.MustCompile(`^postgres://([^:@/]+)[:@]`).FindStringSubmatch(dsn)
+	if m == nil {
+		t.Fatalf("DATABASE_URL %q: no user", dsn)
+	}
+	return m[1]
 }
 
 // checkVotewatchService parses command as the binary would, with env set,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,6 +149,14 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 	waitText("#dead-lettered", func(s string) bool { return digits(s) == settled.DeadLettered }, "page to show the dead-lettered count")
 	if settled.DeadLettered == 0 || settled.Rejected["duplicate_voter"] == 0 {
 		t.Errorf("the injected faults left no trace: %+v", settled)
+	}
+	// The latest rejections and dead letters show their time to the minute.
+	for _, sel := range []string{"#recent-rejections li", "#recent-dead-letters li"} {
+		got := text(sel)
+		when, _, _ := strings.Cut(got, " — ")
+		if !regexp.MustCompile(`^\d{1,2}:\d{2}( [AP]M)?$`).MatchString(when) {
+			t.Errorf("%s reads %q, want a time to the minute", sel, got)
+		}
 	}
 	var cands struct {
 		Candidates []struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 
@@ -119,6 +120,21 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 		}
 		return nil
 	}}, nil
+}
+
+// newIntakeServer serves the intake API alone, with /healthz and /readyz.
+func newIntakeServer(log *slog.Logger, addr string, pool *pgxpool.Pool, m *metrics.Metrics, intake *intakeService) (*httpServer, error) {
+	if intake == nil {
+		return nil, errors.New("new intake server: no intake")
+	}
+	ready, err := readiness(pool)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	intake.api.Register(mux)
+	handlers.RegisterProbes(mux, ready, log)
+	return listen(log, addr, m.InstrumentHTTP(mux), nil)
 }
 
 // demoStation makes a station token for the demo, so the intake API can be

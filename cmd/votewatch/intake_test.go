@@ -220,7 +220,7 @@ func TestIntakeKeepsAcceptingWhileKafkaIsDownAndLosesNothing(t *testing.T) {
 	if pending == 0 {
 		t.Error("the outbox is empty while Kafka is down: where did the votes go?")
 	}
-	if got := scrape(t, p.api+"/metrics")["votewatch_outbox_pending"]; got != float64(pending) {
+	if got := scrape(t, p.ops+"/metrics")["votewatch_outbox_pending"]; got != float64(pending) {
 		t.Errorf("votewatch_outbox_pending = %v, want %d", got, pending)
 	}
 

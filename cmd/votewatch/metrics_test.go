@@ -47,7 +47,7 @@ func TestMetricsReportTheProjectionExactly(t *testing.T) {
 	p.get(t, "/api/v1/summary", nil)
 	p.get(t, "/api/v1/regions/North", nil)
 
-	m := scrape(t, p.api+"/metrics")
+	m := scrape(t, p.ops+"/metrics")
 	var wantDead int64
 	for _, n := range e.deadLettered {
 		wantDead += int64(n)
@@ -90,5 +90,41 @@ func TestMetricsReportTheProjectionExactly(t *testing.T) {
 	}
 	if handled < float64(len(e.records)) {
 		t.Errorf("watermill handled %v messages, want at least the %d published", handled, len(e.records))
+	}
+}
+
+// /metrics is served only on its own listener (--metrics-addr), never on
+// the public one, and a client's made-up HTTP methods cannot grow its
+// label set: they are all OTHER.
+func TestMetricsApartFromThePublicListener(t *testing.T) {
+	p := startSystem(t, system{partitions: 1})
+	resp, err := http.Get(p.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("GET /metrics on the public listener: %d %.80s, want 404", resp.StatusCode, body)
+	}
+	for _, method := range []string{"FOO", "BREW", "X-A-VERY-LONG-INVENTED-METHOD", http.MethodDelete} {
+		req, _ := http.NewRequest(method, p.api+"/api/v1/summary", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	m := scrape(t, p.ops+"/metrics")
+	if got := m[`votewatch_http_request_duration_seconds_count{code="405",method="OTHER",route="/api/v1/summary"}`]; got != 3 {
+		t.Errorf("requests with invented methods under OTHER: %v, want 3", got)
+	}
+	if got := m[`votewatch_http_request_duration_seconds_count{code="405",method="DELETE",route="/api/v1/summary"}`]; got != 1 {
+		t.Errorf("DELETE requests: %v, want 1 under their own label", got)
+	}
+	for series := range m {
+		if strings.Contains(series, "FOO") || strings.Contains(series, "BREW") || strings.Contains(series, "INVENTED") {
+			t.Errorf("a client's method became a label: %s", series)
+		}
 	}
 }

@@ -33,6 +33,9 @@ type pipeline struct {
 	pool  *pgxpool.Pool
 	klog  *kafka.Log
 	api   string
+	// ops serves /metrics, /healthz and /readyz apart from the API, as
+	// --metrics-addr does.
+	ops string
 	// metrics is the registry shared by the projector and the API, as in
 	// the demo.
 	metrics *metrics.Metrics
@@ -119,6 +122,11 @@ func startSystem(t *testing.T, sys system) *pipeline {
 		t.Fatal(err)
 	}
 	p.api = "http://" + srv.Addr()
+	ops, err := newOpsServer(log, "127.0.0.1:0", p.pool, p.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ops = "http://" + ops.Addr()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	if proj != nil {
@@ -129,6 +137,7 @@ func startSystem(t *testing.T, sys system) *pipeline {
 		})
 	}
 	wg.Go(func() { _ = srv.Run(ctx) })
+	wg.Go(func() { _ = ops.Run(ctx) })
 	if intake != nil {
 		wg.Go(func() {
 			if err := intake.relay(ctx); err != nil {

@@ -74,8 +74,12 @@ func TestNothingLinksAVoterToTheirChoice(t *testing.T) {
 	routes := []string{"/", "/assets/app.js", "/assets/style.css", "/api/v1/summary", "/api/v1/candidates", "/api/v1/regions",
 		"/api/v1/regions/North", "/api/v1/dashboard", "/api/v1/status", "/api/v1/timeline?minutes=1440", "/api/v1/results.csv",
 		"/metrics", "/healthz", "/readyz", "/api/v1/nope"}
+	urls := []string{p.ops + "/metrics"}
 	for _, route := range routes {
-		resp, err := http.Get(p.api + route)
+		urls = append(urls, p.api+route)
+	}
+	for _, route := range urls {
+		resp, err := http.Get(route)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -348,7 +348,9 @@ function renderMonitoring(d) {
   const m = d.monitoring;
   for (const k of Object.keys(REASONS)) $(`rej-${k}`).textContent = fmt.format(m.rejected[k] || 0);
   $("dead-lettered").textContent = fmt.format(m.dead_lettered);
-  const when = (t) => new Date(t).toLocaleTimeString();
+  // To the minute, as the API serves them: a time to the second, next to a
+  // station's queue, could tell whose vote was rejected.
+  const when = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   $("recent-rejections").replaceChildren(...(m.recent_rejections.length ? m.recent_rejections.map((r) =>
     el("li", { text: `${when(r.recorded_at)} — ${REASONS[r.reason] || r.reason}` })) : [el("li", { text: "none" })]));
   $("recent-dead-letters").replaceChildren(...(m.recent_dead_letters.length ? m.recent_dead_letters.map((x) =>

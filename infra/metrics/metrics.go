@@ -217,8 +217,20 @@ func (m *Metrics) InstrumentHTTP(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.httpSeconds.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+		m.httpSeconds.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel is the method as a label: a client chooses the method freely,
+// so every method outside the standard ones is one label, OTHER, or a
+// client could grow the label set without bound.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 type statusRecorder struct {

@@ -89,33 +89,25 @@ func (q *Queries) ListPartyResults(ctx context.Context) ([]ListPartyResultsRow, 
 }
 
 const listRecentDeadLetters = `-- name: ListRecentDeadLetters :many
-SELECT topic, partition, "offset", reason, received_at
-FROM dead_letters ORDER BY received_at DESC, topic, partition, "offset" LIMIT $1
+SELECT topic, partition, "offset", reason, received_minute
+FROM dead_letters_public ORDER BY received_minute DESC, topic, partition, "offset" LIMIT $1
 `
 
-type ListRecentDeadLettersRow struct {
-	Topic      string
-	Partition  int32
-	Offset     int64
-	Reason     string
-	ReceivedAt pgtype.Timestamptz
-}
-
-func (q *Queries) ListRecentDeadLetters(ctx context.Context, maxRows int32) ([]ListRecentDeadLettersRow, error) {
+func (q *Queries) ListRecentDeadLetters(ctx context.Context, maxRows int32) ([]DeadLettersPublic, error) {
 	rows, err := q.db.Query(ctx, listRecentDeadLetters, maxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListRecentDeadLettersRow{}
+	items := []DeadLettersPublic{}
 	for rows.Next() {
-		var i ListRecentDeadLettersRow
+		var i DeadLettersPublic
 		if err := rows.Scan(
 			&i.Topic,
 			&i.Partition,
 			&i.Offset,
 			&i.Reason,
-			&i.ReceivedAt,
+			&i.ReceivedMinute,
 		); err != nil {
 			return nil, err
 		}
@@ -128,26 +120,22 @@ func (q *Queries) ListRecentDeadLetters(ctx context.Context, maxRows int32) ([]L
 }
 
 const listRecentRejections = `-- name: ListRecentRejections :many
-SELECT reason, cast_at, recorded_at FROM rejections ORDER BY recorded_at DESC, vote_id LIMIT $1
+SELECT reason, cast_minute, recorded_minute FROM rejections_public
+ORDER BY recorded_minute DESC, cast_minute DESC, reason LIMIT $1
 `
 
-type ListRecentRejectionsRow struct {
-	Reason     string
-	CastAt     pgtype.Timestamptz
-	RecordedAt pgtype.Timestamptz
-}
-
-// Reason and times only: never the voter, never the candidate.
-func (q *Queries) ListRecentRejections(ctx context.Context, maxRows int32) ([]ListRecentRejectionsRow, error) {
+// Reason and times to the minute only: never the voter, never the
+// candidate, and no order within a minute (rejections_public, 00005).
+func (q *Queries) ListRecentRejections(ctx context.Context, maxRows int32) ([]RejectionsPublic, error) {
 	rows, err := q.db.Query(ctx, listRecentRejections, maxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListRecentRejectionsRow{}
+	items := []RejectionsPublic{}
 	for rows.Next() {
-		var i ListRecentRejectionsRow
-		if err := rows.Scan(&i.Reason, &i.CastAt, &i.RecordedAt); err != nil {
+		var i RejectionsPublic
+		if err := rows.Scan(&i.Reason, &i.CastMinute, &i.RecordedMinute); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -48,6 +48,14 @@ type DeadLetter struct {
 	ReceivedAt pgtype.Timestamptz
 }
 
+type DeadLettersPublic struct {
+	Topic          string
+	Partition      int32
+	Offset         int64
+	Reason         string
+	ReceivedMinute pgtype.Timestamptz
+}
+
 type DemographicTally struct {
 	Dimension   string
 	Bucket      string
@@ -127,6 +135,12 @@ type Rejection struct {
 type RejectionTally struct {
 	Reason string
 	Count  int64
+}
+
+type RejectionsPublic struct {
+	Reason         string
+	CastMinute     pgtype.Timestamptz
+	RecordedMinute pgtype.Timestamptz
 }
 
 type StagedVote struct {

@@ -22,12 +22,14 @@ WHERE t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => 
 ORDER BY t.minute, t.candidate_id;
 
 -- name: ListRecentRejections :many
--- Reason and times only: never the voter, never the candidate.
-SELECT reason, cast_at, recorded_at FROM rejections ORDER BY recorded_at DESC, vote_id LIMIT @max_rows;
+-- Reason and times to the minute only: never the voter, never the
+-- candidate, and no order within a minute (rejections_public, 00005).
+SELECT reason, cast_minute, recorded_minute FROM rejections_public
+ORDER BY recorded_minute DESC, cast_minute DESC, reason LIMIT @max_rows;
 
 -- name: ListRecentDeadLetters :many
-SELECT topic, partition, "offset", reason, received_at
-FROM dead_letters ORDER BY received_at DESC, topic, partition, "offset" LIMIT @max_rows;
+SELECT topic, partition, "offset", reason, received_minute
+FROM dead_letters_public ORDER BY received_minute DESC, topic, partition, "offset" LIMIT @max_rows;
 
 -- name: ListResultRows :many
 -- Every region × candidate, zeros included, for the results export.

@@ -3,7 +3,7 @@ SELECT
     (SELECT coalesce(sum(r.registered_voters), 0) FROM regions r)::bigint AS registered_voters,
     (SELECT count(*) FROM candidates c)::bigint                           AS candidates,
     (SELECT coalesce(sum(t.votes), 0) FROM candidate_tallies t)::bigint   AS votes_cast,
-    (SELECT count(*) FROM dead_letters d)::bigint                         AS dead_lettered,
+    (SELECT count(*) FROM dead_letters_public d)::bigint                  AS dead_lettered,
     (SELECT max(o.updated_at) FROM applied_offsets o)::timestamptz        AS updated_at;
 
 -- name: ListRejectionTallies :many
