@@ -123,6 +123,12 @@ type RegistrationClosure struct {
 	ClosedAt   pgtype.Timestamptz
 }
 
+type RegistrationState struct {
+	HeldVotes            int64
+	RefusedRegistrations int64
+	ClosedPartitions     int64
+}
+
 type Rejection struct {
 	VoteID     pgtype.UUID
 	Reason     string

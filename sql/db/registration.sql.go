@@ -206,22 +206,14 @@ func (q *Queries) CloseRegistration(ctx context.Context, arg CloseRegistrationPa
 }
 
 const getRegistrationState = `-- name: GetRegistrationState :one
-SELECT (SELECT count(*) FROM held_votes)::bigint            AS held_votes,
-       (SELECT count(*) FROM refused_registrations)::bigint AS refused_registrations,
-       (SELECT count(*) FROM registration_closures)::bigint AS closed_partitions
+SELECT held_votes, refused_registrations, closed_partitions FROM registration_state
 `
-
-type GetRegistrationStateRow struct {
-	HeldVotes            int64
-	RefusedRegistrations int64
-	ClosedPartitions     int64
-}
 
 // Registration at a glance: closed or not, votes held, registrations
 // refused. Counts only: nothing here names a voter.
-func (q *Queries) GetRegistrationState(ctx context.Context) (GetRegistrationStateRow, error) {
+func (q *Queries) GetRegistrationState(ctx context.Context) (RegistrationState, error) {
 	row := q.db.QueryRow(ctx, getRegistrationState)
-	var i GetRegistrationStateRow
+	var i RegistrationState
 	err := row.Scan(&i.HeldVotes, &i.RefusedRegistrations, &i.ClosedPartitions)
 	return i, err
 }

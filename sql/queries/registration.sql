@@ -109,9 +109,7 @@ SELECT pg_advisory_xact_lock_shared(7001, hashtext(current_schema()));
 -- name: GetRegistrationState :one
 -- Registration at a glance: closed or not, votes held, registrations
 -- refused. Counts only: nothing here names a voter.
-SELECT (SELECT count(*) FROM held_votes)::bigint            AS held_votes,
-       (SELECT count(*) FROM refused_registrations)::bigint AS refused_registrations,
-       (SELECT count(*) FROM registration_closures)::bigint AS closed_partitions;
+SELECT held_votes, refused_registrations, closed_partitions FROM registration_state;
 
 -- name: ListStationTallies :many
 SELECT station_id, outcome, votes FROM station_tallies ORDER BY station_id, outcome;
