@@ -301,7 +301,7 @@ func allowed(sqls ...string) []roleCase {
 func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	ctx := context.Background()
 
@@ -315,6 +315,8 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"SELECT payload FROM dead_letters", "SELECT count(*) FROM dead_letters",
 		"SELECT * FROM staged_votes", "SELECT * FROM candidates", "SELECT biography, platform, photo_url FROM candidates",
 		"SELECT * FROM intake.votes", "SELECT * FROM intake.outbox",
+		// A held vote links a voter to a choice, as a ballot does.
+		"SELECT * FROM held_votes", "SELECT count(*) FROM held_votes",
 		// And no writes anywhere.
 		"INSERT INTO candidate_tallies (candidate_id, votes) VALUES ('c-x', 1)",
 		"UPDATE candidate_tallies SET votes = votes + 1",
@@ -327,6 +329,9 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"SELECT * FROM goose_db_version", "SELECT * FROM intake.goose_db_version",
 		"SELECT reason, cast_minute, recorded_minute FROM rejections_public",
 		`SELECT topic, partition, "offset", reason, received_minute FROM dead_letters_public`,
+		"SELECT held_votes, refused_registrations, closed_partitions FROM registration_state",
+		"SELECT * FROM station_tallies", "SELECT * FROM registration_closures", "SELECT * FROM vote_schedules",
+		"SELECT count(*) FROM refused_registrations",
 	)...)
 	projector := denied(
 		"DELETE FROM ballots", "TRUNCATE ballots", "DELETE FROM rejections", "TRUNCATE rejections",
@@ -336,6 +341,8 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"DROP SCHEMA "+postgres.Schema+" CASCADE",
 		"INSERT INTO intake.votes (vote_id, station, digest) VALUES (gen_random_uuid(), 's', '')",
 		"DELETE FROM intake.votes",
+		"DELETE FROM station_tallies", "DELETE FROM registration_closures", "DELETE FROM refused_registrations",
+		"DELETE FROM vote_schedules", "TRUNCATE held_votes",
 	)
 	for _, table := range tallies {
 		projector = append(projector, denied("DELETE FROM "+table, "TRUNCATE "+table)...)
@@ -344,6 +351,8 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at) VALUES ('v-new', gen_random_uuid(), 'c-ada', 'North', now())",
 		"UPDATE candidate_tallies SET votes = votes + 1", "SELECT count(*) FROM ballots",
 		"SELECT count(*) FROM dead_letters_public",
+		// Deciding a held vote takes it out of held_votes.
+		"DELETE FROM held_votes WHERE vote_id = gen_random_uuid()",
 	)...)
 	intake := denied(
 		"DELETE FROM intake.votes", "TRUNCATE intake.votes", "UPDATE intake.votes SET station = 'other'",
@@ -411,10 +420,10 @@ func runCommand(t *testing.T, args ...string) string {
 func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
-	p.produce(t, e.records...)
+	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	brokers := strings.Join(p.kafka.Brokers, ",")
-	tokens := "north-1=" + stationToken
+	tokens := "north-1=" + stationToken + "@West" // voter 231 is in the West
 
 	readAPI := &pipeline{api: runCommand(t, "serve", "--intake=false", "--http", "127.0.0.1:0",
 		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers, "--station-tokens", tokens)}
