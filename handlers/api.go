@@ -23,28 +23,34 @@ type API struct {
 	ready   ReadinessFunc
 	logEnds projections.HighWatermarksFunc
 	log     *slog.Logger
-	live    *Stream
+	snaps   *Snapshots
 }
 
-// ServeFromSnapshots makes the summary, candidates and regions routes
-// answer from live's in-memory snapshot (at most its poll interval old)
-// instead of querying per request, with an ETag so clients and CDNs can
-// revalidate cheaply. Call before serving.
-func (a *API) ServeFromSnapshots(live *Stream) { a.live = live }
+// ServeFromSnapshots makes the dashboard, summary, candidates and regions
+// routes answer from snaps (at most its poll interval old) instead of
+// reading the projection per request. Call before serving.
+func (a *API) ServeFromSnapshots(snaps *Snapshots) { a.snaps = snaps }
 
-// fromSnapshot answers from the cached snapshot when there is one; pick
-// chooses the answer (nil: not in the snapshot).
-func (a *API) fromSnapshot(w http.ResponseWriter, r *http.Request, pick func(*snapshot) []byte) bool {
-	if a.live == nil {
-		return false
+// fromSnapshot answers with the part of one snapshot that pick chooses (nil:
+// not there, a 404), with an ETag naming the snapshot's content, so clients
+// and CDNs can revalidate cheaply. The snapshot is the cache's; before the
+// cache has one, or without a cache, one is read for this request.
+func (a *API) fromSnapshot(w http.ResponseWriter, r *http.Request, pick func(*snapshot) []byte) {
+	var snap *snapshot
+	if a.snaps != nil {
+		snap = a.snaps.current()
 	}
-	snap := a.live.cached()
 	if snap == nil {
-		return false
+		var err error
+		if snap, err = buildSnapshot(r.Context(), a.results); err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
 	}
 	body := pick(snap)
 	if body == nil {
-		return false
+		writeError(w, r, a.log, projections.ErrNotFound)
+		return
 	}
 	h := w.Header()
 	h.Set("ETag", snap.etag)
@@ -52,11 +58,10 @@ func (a *API) fromSnapshot(w http.ResponseWriter, r *http.Request, pick func(*sn
 	h.Set("X-Content-Type-Options", "nosniff")
 	if match := r.Header.Get("If-None-Match"); match != "" && match == snap.etag {
 		w.WriteHeader(http.StatusNotModified)
-		return true
+		return
 	}
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(body)
-	return true
 }
 
 // NewAPI returns the read API over results. logEnds reads the log's ends
@@ -115,16 +120,9 @@ type summaryJSON struct {
 }
 
 func (a *API) summary(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) || a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.summary }) {
-		return
+	if allowQuery(w, r, a.log) {
+		a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.summary })
 	}
-	s, err := a.results.Summary(r.Context())
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	out := toSummaryJSON(s)
-	writeJSON(w, r, a.log, out)
 }
 
 type candidateJSON struct {
@@ -136,16 +134,9 @@ type candidateJSON struct {
 }
 
 func (a *API) candidates(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) || a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.candidates }) {
-		return
+	if allowQuery(w, r, a.log) {
+		a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.candidates })
 	}
-	cs, err := a.results.Candidates(r.Context())
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	out := toCandidatesJSON(cs)
-	writeJSON(w, r, a.log, map[string]any{"candidates": out})
 }
 
 type tallyJSON struct {
@@ -174,19 +165,9 @@ func toRegionJSON(g projections.RegionResult) regionJSON {
 }
 
 func (a *API) regions(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) || a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.regions }) {
-		return
+	if allowQuery(w, r, a.log) {
+		a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.regions })
 	}
-	gs, err := a.results.Regions(r.Context())
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	out := make([]regionJSON, 0, len(gs))
-	for _, g := range gs {
-		out = append(out, toRegionJSON(g))
-	}
-	writeJSON(w, r, a.log, map[string]any{"regions": out})
 }
 
 func (a *API) region(w http.ResponseWriter, r *http.Request) {
@@ -198,15 +179,7 @@ func (a *API) region(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	if a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.region[name.String()] }) {
-		return
-	}
-	g, err := a.results.Region(r.Context(), name)
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	writeJSON(w, r, a.log, toRegionJSON(g))
+	a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.region[name.String()] })
 }
 
 // RegisterProbes adds /healthz (the process answers) and /readyz (ready

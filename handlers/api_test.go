@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/internal/testutil"
@@ -29,6 +31,25 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 	t.Helper()
 	pool := testutil.Pool(t)
+	seedElection(t, pool)
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := handlers.NewAPI(results, ready, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// seedElection fills pool with seededAPI's election.
+func seedElection(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
 	ctx := context.Background()
 	store, err := projections.NewStore(pool)
 	if err != nil {
@@ -67,19 +88,6 @@ func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 	if _, err := store.ApplyVotes(ctx, votes); err != nil {
 		t.Fatal(err)
 	}
-	results, err := projections.NewResults(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := handlers.NewAPI(results, ready, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	api.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 func fetch(t *testing.T, method, url string) (int, map[string]any, string) {

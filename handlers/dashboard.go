@@ -1,10 +1,7 @@
 package handlers
 
 import (
-	"context"
 	"encoding/csv"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,31 +139,10 @@ func toDashboardJSON(d projections.Dashboard, now time.Time) dashboardJSON {
 	return out
 }
 
-// dashboardBytes reads and encodes the whole page's data.
-func dashboardBytes(ctx context.Context, results *projections.Results) ([]byte, error) {
-	d, err := results.Dashboard(ctx, dashboardOptions)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(toDashboardJSON(d, time.Now()))
-	if err != nil {
-		return nil, fmt.Errorf("encode dashboard: %w", err)
-	}
-	return b, nil
-}
-
 func (a *API) dashboard(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) {
-		return
+	if allowQuery(w, r, a.log) {
+		a.fromSnapshot(w, r, func(s *snapshot) []byte { return s.dashboard })
 	}
-	b, err := dashboardBytes(r.Context(), a.results)
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(append(b, '\n'))
 }
 
 func (a *API) timeline(w http.ResponseWriter, r *http.Request) {

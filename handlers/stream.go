@@ -1,27 +1,19 @@
 package handlers
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/votewatch/votewatch/projections"
 )
 
 // StreamConfig tunes the live stream.
 type StreamConfig struct {
-	// Poll is how often the projection's watermark is checked (default
-	// 50ms): the bound on how stale a cached answer can be.
-	Poll time.Duration
-	// PushEvery is the least time between two pushes to browsers (default
-	// 200ms), so a busy election does not flood them.
+	// PushEvery is the least time between two pushes to a browser (default
+	// 200ms), so a busy election does not flood it.
 	PushEvery time.Duration
 	// Heartbeat keeps idle connections open through proxies (default 15s).
 	Heartbeat time.Duration
@@ -36,42 +28,25 @@ type StreamConfig struct {
 	WriteTimeout time.Duration
 }
 
-// Stream pushes the dashboard to browsers with Server-Sent Events. It reads
-// the projection once per change, however many clients listen, and sends
-// each the newest snapshot (a slow client skips to the latest rather than
-// queueing old ones).
+// Stream pushes the dashboard to browsers with Server-Sent Events. It only
+// streams: the state it sends is Snapshots', read once per change however
+// many clients listen. Each client gets the newest snapshot when it is
+// ready for one, so a slow client skips to the latest rather than queueing
+// old ones. Streams end when the snapshots' Run returns.
 type Stream struct {
-	cfg     StreamConfig
-	results *projections.Results
-	log     *slog.Logger
+	cfg   StreamConfig
+	snaps *Snapshots
+	log   *slog.Logger
 
-	mu       sync.Mutex
-	clients  map[chan []byte]struct{}
-	perAddr  map[string]int
-	latest   []byte
-	snap     *snapshot
-	lastPush time.Time
-	pending  bool // a snapshot not yet pushed to browsers
-	done     chan struct{}
+	mu      sync.Mutex
+	clients int
+	perAddr map[string]int
 }
 
-// snapshot is the read API's answers, encoded once per projection change
-// and served to every reader from memory.
-type snapshot struct {
-	etag       string
-	summary    []byte
-	candidates []byte
-	regions    []byte
-	region     map[string][]byte
-}
-
-// NewStream returns a stream over results. Call Run.
-func NewStream(results *projections.Results, cfg StreamConfig, log *slog.Logger) (*Stream, error) {
-	if results == nil || log == nil {
-		return nil, errors.New("new stream: nil results or logger")
-	}
-	if cfg.Poll == 0 {
-		cfg.Poll = 50 * time.Millisecond
+// NewStream returns a stream of snaps. Run snaps.
+func NewStream(snaps *Snapshots, cfg StreamConfig, log *slog.Logger) (*Stream, error) {
+	if snaps == nil || log == nil {
+		return nil, errors.New("new stream: nil snapshots or logger")
 	}
 	if cfg.PushEvery == 0 {
 		cfg.PushEvery = 200 * time.Millisecond
@@ -88,113 +63,14 @@ func NewStream(results *projections.Results, cfg StreamConfig, log *slog.Logger)
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	return &Stream{cfg: cfg, results: results, log: log, clients: map[chan []byte]struct{}{}, perAddr: map[string]int{}, done: make(chan struct{})}, nil
-}
-
-// Run watches the projection until ctx ends, then closes every stream.
-func (s *Stream) Run(ctx context.Context) {
-	defer close(s.done)
-	ticker := time.NewTicker(s.cfg.Poll)
-	defer ticker.Stop()
-	var seen time.Time
-	for {
-		mark, err := s.results.Watermark(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("live stream: read watermark", "err", err)
-		}
-		if err == nil && (s.current() == nil || !mark.Equal(seen)) {
-			if b, snap, err := s.build(ctx, mark); err == nil {
-				seen = mark
-				s.publish(b, snap)
-			} else if ctx.Err() == nil {
-				s.log.Warn("live stream: read dashboard", "err", err)
-			}
-		} else if s.pushDue() {
-			s.push()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
-}
-
-func (s *Stream) current() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.latest
-}
-
-// build reads the projection once and encodes every cached answer.
-func (s *Stream) build(ctx context.Context, mark time.Time) ([]byte, *snapshot, error) {
-	d, err := s.results.Dashboard(ctx, dashboardOptions)
-	if err != nil {
-		return nil, nil, err
-	}
-	dj := toDashboardJSON(d, time.Now())
-	snap := &snapshot{etag: fmt.Sprintf(`"%x"`, mark.UnixNano()), region: map[string][]byte{}}
-	enc := func(v any) ([]byte, error) {
-		b, err := json.Marshal(v)
-		return append(b, '\n'), err
-	}
-	var errs [4]error
-	snap.summary, errs[0] = enc(dj.Summary)
-	snap.candidates, errs[1] = enc(map[string]any{"candidates": dj.Candidates})
-	snap.regions, errs[2] = enc(map[string]any{"regions": dj.Regions})
-	for _, g := range dj.Regions {
-		snap.region[g.Region], _ = enc(g)
-	}
-	b, err := json.Marshal(dj)
-	errs[3] = err
-	if err := errors.Join(errs[:]...); err != nil {
-		return nil, nil, fmt.Errorf("encode snapshot: %w", err)
-	}
-	return b, snap, nil
-}
-
-func (s *Stream) publish(b []byte, snap *snapshot) {
-	s.mu.Lock()
-	s.latest, s.snap, s.pending = b, snap, true
-	s.mu.Unlock()
-	if s.pushDue() {
-		s.push()
-	}
-}
-
-func (s *Stream) pushDue() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending && time.Since(s.lastPush) >= s.cfg.PushEvery
-}
-
-// push sends the newest dashboard to every browser; a client still busy
-// with the previous one gets only the newest.
-func (s *Stream) push() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lastPush, s.pending = time.Now(), false
-	for ch := range s.clients {
-		select {
-		case <-ch:
-		default:
-		}
-		ch <- s.latest
-	}
-}
-
-// cached returns the current snapshot, or nil before the first one.
-func (s *Stream) cached() *snapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.snap
+	return &Stream{cfg: cfg, snaps: snaps, log: log, perAddr: map[string]int{}}, nil
 }
 
 // Clients returns how many browsers are subscribed now.
 func (s *Stream) Clients() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.clients)
+	return s.clients
 }
 
 var (
@@ -202,28 +78,24 @@ var (
 	errTooManyStreamsPerAddr = &httpError{status: http.StatusTooManyRequests, code: "too_many_streams", message: "too many live streams from this address; close one or poll /api/v1/dashboard"}
 )
 
-func (s *Stream) subscribe(addr string) (chan []byte, *httpError) {
+func (s *Stream) subscribe(addr string) *httpError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.clients) >= s.cfg.MaxClients {
-		return nil, errTooManyStreams
+	if s.clients >= s.cfg.MaxClients {
+		return errTooManyStreams
 	}
 	if s.perAddr[addr] >= s.cfg.MaxPerAddress {
-		return nil, errTooManyStreamsPerAddr
+		return errTooManyStreamsPerAddr
 	}
-	ch := make(chan []byte, 1)
-	if s.latest != nil {
-		ch <- s.latest
-	}
-	s.clients[ch] = struct{}{}
+	s.clients++
 	s.perAddr[addr]++
-	return ch, nil
+	return nil
 }
 
-func (s *Stream) unsubscribe(ch chan []byte, addr string) {
+func (s *Stream) unsubscribe(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.clients, ch)
+	s.clients--
 	if s.perAddr[addr]--; s.perAddr[addr] <= 0 {
 		delete(s.perAddr, addr)
 	}
@@ -252,13 +124,12 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	ch, refused := s.subscribe(addr)
-	if refused != nil {
+	if refused := s.subscribe(addr); refused != nil {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, r, s.log, refused)
 		return
 	}
-	defer s.unsubscribe(ch, addr)
+	defer s.unsubscribe(addr)
 	rc := http.NewResponseController(w)
 	// A stream outlives the server's write timeout by design; each write
 	// gets a deadline of its own instead. Without one, a client that stops
@@ -282,21 +153,45 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	// due fires when the next push is allowed; nil while none is pending.
+	var (
+		sent    *snapshot
+		due     <-chan time.Time
+		lastAt  time.Time
+		pending bool
+	)
 	for {
-		var err error
+		snap, changed := s.snaps.watch()
+		if snap != nil && snap != sent {
+			pending = true
+		}
+		if pending && due == nil {
+			if wait := s.cfg.PushEvery - time.Since(lastAt); wait > 0 {
+				due = time.After(wait)
+			} else {
+				if err := send("event: dashboard\ndata: " + string(snap.dashboard[:len(snap.dashboard)-1]) + "\n\n"); err != nil {
+					s.log.Debug("live stream: client dropped", "addr", addr, "err", err)
+					return
+				}
+				sent, lastAt, pending = snap, time.Now(), false
+				// A write can take long; what changed meanwhile is
+				// picked up at the top of the loop.
+				continue
+			}
+		}
 		select {
 		case <-r.Context().Done():
 			return
-		case <-s.done:
+		case <-s.snaps.Done():
 			return
-		case b := <-ch:
-			err = send("event: dashboard\ndata: " + string(b) + "\n\n")
+		case <-changed:
+		case <-due:
+			due = nil
 		case <-heartbeat.C:
-			err = send(": heartbeat\n\n")
-		}
-		if err != nil {
-			s.log.Debug("live stream: client dropped", "addr", addr, "err", err)
-			return
+			if err := send(": heartbeat\n\n"); err != nil {
+				s.log.Debug("live stream: client dropped", "addr", addr, "err", err)
+				return
+			}
 		}
 	}
 }

@@ -37,7 +37,8 @@ func smallBuffers(opt int) func(network, address string, c syscall.RawConn) erro
 
 // liveStream serves a Stream over a real, empty projection that changes
 // every few milliseconds, on a listener whose sockets have small send
-// buffers. It returns the stream and its URL.
+// buffers. Its snapshots follow the projection every 2 ms. It returns the
+// stream and its URL.
 func liveStream(t *testing.T, cfg handlers.StreamConfig) (*handlers.Stream, string) {
 	t.Helper()
 	pool := testutil.Pool(t)
@@ -45,7 +46,11 @@ func liveStream(t *testing.T, cfg handlers.StreamConfig) (*handlers.Stream, stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := handlers.NewStream(results, cfg, slog.New(slog.DiscardHandler))
+	snaps, err := handlers.NewSnapshots(results, handlers.SnapshotConfig{Poll: 2 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := handlers.NewStream(snaps, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +65,7 @@ func liveStream(t *testing.T, cfg handlers.StreamConfig) (*handlers.Stream, stri
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { stream.Run(ctx) })
+	wg.Go(func() { snaps.Run(ctx) })
 	wg.Go(func() { touchProjection(ctx, pool) })
 	t.Cleanup(func() { cancel(); srv.CloseClientConnections(); srv.Close(); wg.Wait() })
 	return stream, srv.URL
@@ -110,7 +115,7 @@ func readEvents(t *testing.T, url string, n *atomic.Int64) {
 // deadline, and the server drops it. Other clients go on receiving.
 func TestStreamDropsAClientThatStopsReading(t *testing.T) {
 	const writeTimeout = 300 * time.Millisecond
-	stream, url := liveStream(t, handlers.StreamConfig{Poll: 2 * time.Millisecond, PushEvery: 2 * time.Millisecond, WriteTimeout: writeTimeout})
+	stream, url := liveStream(t, handlers.StreamConfig{PushEvery: 2 * time.Millisecond, WriteTimeout: writeTimeout})
 
 	var good atomic.Int64
 	readEvents(t, url, &good)

@@ -8,9 +8,10 @@ import (
 	"github.com/votewatch/votewatch/sql/db"
 )
 
-// Dashboard is everything the live page shows. Each part is read in a
-// consistent snapshot of its own.
+// Dashboard is everything the live page shows, all read in one snapshot.
 type Dashboard struct {
+	// Watermark is the state of the projection every part was read at.
+	Watermark    Watermark
 	Summary      Summary
 	Candidates   []CandidateResult
 	Regions      []RegionResult
@@ -68,35 +69,56 @@ type DashboardOptions struct {
 	Recent          int
 }
 
-// Watermark changes whenever a batch is applied; polling it is how live
-// clients learn that there is something new, without touching the tallies.
-func (r *Results) Watermark(ctx context.Context) (time.Time, error) {
-	t, err := db.New(r.pool).GetWatermark(ctx)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read watermark: %w", err)
-	}
-	return t.Time, nil
+// Watermark names a state of the projection: it changes whenever a batch
+// is applied. Polling it is how live clients learn that there is something
+// new, without touching the tallies.
+type Watermark struct {
+	// UpdatedAt is when the newest batch began (the epoch before any).
+	UpdatedAt time.Time
+	// Applied is the sum of every partition's next offset.
+	Applied int64
 }
 
-// Dashboard reads the page's data; see the Dashboard type.
+// Equal reports whether w and o name the same state.
+func (w Watermark) Equal(o Watermark) bool {
+	return w.UpdatedAt.Equal(o.UpdatedAt) && w.Applied == o.Applied
+}
+
+func readWatermark(ctx context.Context, q *db.Queries) (Watermark, error) {
+	row, err := q.GetWatermark(ctx)
+	if err != nil {
+		return Watermark{}, fmt.Errorf("read watermark: %w", err)
+	}
+	return Watermark{UpdatedAt: row.UpdatedAt.Time, Applied: row.Applied}, nil
+}
+
+// Watermark reads the projection's current watermark.
+func (r *Results) Watermark(ctx context.Context) (Watermark, error) {
+	return readWatermark(ctx, db.New(r.pool))
+}
+
+// Dashboard reads the page's data, and the watermark it was read at, in one
+// read-only REPEATABLE READ transaction: every part, and so every answer
+// built from it, shows the same state of the projection.
 func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboard, error) {
 	var d Dashboard
-	var err error
-	// Each part reads in its own snapshot, which is fine: every part is
-	// internally consistent and the next push follows within a second.
-	if d.Summary, err = r.Summary(ctx); err != nil {
-		return Dashboard{}, err
-	}
-	if d.Candidates, err = r.Candidates(ctx); err != nil {
-		return Dashboard{}, err
-	}
-	if d.Regions, err = r.Regions(ctx); err != nil {
-		return Dashboard{}, err
-	}
-	if d.Timeline, err = r.Timeline(ctx, opt.TimelineMinutes); err != nil {
-		return Dashboard{}, err
-	}
-	err = r.snapshot(ctx, func(q *db.Queries) error {
+	err := r.snapshot(ctx, func(q *db.Queries) error {
+		var err error
+		if d.Watermark, err = readWatermark(ctx, q); err != nil {
+			return err
+		}
+		if d.Candidates, err = readCandidates(ctx, q); err != nil {
+			return err
+		}
+		if d.Summary, err = readSummary(ctx, q, d.Candidates); err != nil {
+			return err
+		}
+		if d.Regions, err = readRegions(ctx, q); err != nil {
+			return err
+		}
+		if d.Timeline, err = readTimeline(ctx, q, opt.TimelineMinutes); err != nil {
+			return err
+		}
 		parties, err := q.ListPartyResults(ctx)
 		if err != nil {
 			return err
@@ -144,8 +166,12 @@ func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboar
 // Timeline returns votes per minute per candidate over the last minutes
 // that have votes (up to 24 hours).
 func (r *Results) Timeline(ctx context.Context, minutes int) ([]TimelinePoint, error) {
+	return readTimeline(ctx, db.New(r.pool), minutes)
+}
+
+func readTimeline(ctx context.Context, q *db.Queries, minutes int) ([]TimelinePoint, error) {
 	minutes = min(max(minutes, 1), 24*60)
-	rows, err := db.New(r.pool).ListTimeline(ctx, int32(minutes))
+	rows, err := q.ListTimeline(ctx, int32(minutes))
 	if err != nil {
 		return nil, fmt.Errorf("read timeline: %w", err)
 	}

@@ -92,44 +92,53 @@ func ratio(a, b int64) float64 {
 func (r *Results) Summary(ctx context.Context) (Summary, error) {
 	var s Summary
 	err := r.snapshot(ctx, func(q *db.Queries) error {
-		t, err := q.GetTotals(ctx)
+		cands, err := readCandidates(ctx, q)
 		if err != nil {
 			return err
 		}
-		s = Summary{
-			RegisteredVoters: t.RegisteredVoters, Candidates: t.Candidates, VotesCast: t.VotesCast,
-			Turnout: ratio(t.VotesCast, t.RegisteredVoters), DeadLettered: t.DeadLettered,
-			Rejected: map[domain.RejectionReason]int64{},
-		}
-		if t.UpdatedAt.Valid {
-			s.UpdatedAt = t.UpdatedAt.Time
-		}
-		for _, reason := range domain.RejectionReasons() {
-			s.Rejected[reason] = 0
-		}
-		rows, err := q.ListRejectionTallies(ctx)
-		if err != nil {
-			return err
-		}
-		for _, row := range rows {
-			reason, err := domain.ParseRejectionReason(row.Reason)
-			if err != nil {
-				return err
-			}
-			s.Rejected[reason] = row.Count
-		}
-		cands, err := q.ListCandidateResults(ctx)
-		if err != nil {
-			return err
-		}
-		if len(cands) > 0 && cands[0].Votes > 0 {
-			c := cands[0]
-			s.Leader = &CandidateResult{c.CandidateID, c.Name, c.Party, c.Votes, ratio(c.Votes, t.VotesCast)}
-		}
-		return nil
+		s, err = readSummary(ctx, q, cands)
+		return err
 	})
 	if err != nil {
 		return Summary{}, fmt.Errorf("read summary: %w", err)
+	}
+	return s, nil
+}
+
+// readSummary reads the totals and rejections; cands, read in the same
+// transaction, name the leader.
+func readSummary(ctx context.Context, q *db.Queries, cands []CandidateResult) (Summary, error) {
+	t, err := q.GetTotals(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{
+		RegisteredVoters: t.RegisteredVoters, Candidates: t.Candidates, VotesCast: t.VotesCast,
+		Turnout: ratio(t.VotesCast, t.RegisteredVoters), DeadLettered: t.DeadLettered,
+		Rejected: map[domain.RejectionReason]int64{},
+	}
+	if t.UpdatedAt.Valid {
+		s.UpdatedAt = t.UpdatedAt.Time
+	}
+	for _, reason := range domain.RejectionReasons() {
+		s.Rejected[reason] = 0
+	}
+	rows, err := q.ListRejectionTallies(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	for _, row := range rows {
+		reason, err := domain.ParseRejectionReason(row.Reason)
+		if err != nil {
+			return Summary{}, err
+		}
+		s.Rejected[reason] = row.Count
+	}
+	if len(cands) > 0 && cands[0].Votes > 0 {
+		// votes_cast is the sum of the candidates' tallies, so the
+		// leader's share is the same as in the candidates list.
+		leader := cands[0]
+		s.Leader = &leader
 	}
 	return s, nil
 }
@@ -138,22 +147,28 @@ func (r *Results) Summary(ctx context.Context) (Summary, error) {
 func (r *Results) Candidates(ctx context.Context) ([]CandidateResult, error) {
 	var out []CandidateResult
 	err := r.snapshot(ctx, func(q *db.Queries) error {
-		rows, err := q.ListCandidateResults(ctx)
-		if err != nil {
-			return err
-		}
-		var total int64
-		for _, c := range rows {
-			total += c.Votes
-		}
-		out = make([]CandidateResult, 0, len(rows))
-		for _, c := range rows {
-			out = append(out, CandidateResult{c.CandidateID, c.Name, c.Party, c.Votes, ratio(c.Votes, total)})
-		}
-		return nil
+		var err error
+		out, err = readCandidates(ctx, q)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read candidates: %w", err)
+	}
+	return out, nil
+}
+
+func readCandidates(ctx context.Context, q *db.Queries) ([]CandidateResult, error) {
+	rows, err := q.ListCandidateResults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, c := range rows {
+		total += c.Votes
+	}
+	out := make([]CandidateResult, 0, len(rows))
+	for _, c := range rows {
+		out = append(out, CandidateResult{c.CandidateID, c.Name, c.Party, c.Votes, ratio(c.Votes, total)})
 	}
 	return out, nil
 }
@@ -162,26 +177,32 @@ func (r *Results) Candidates(ctx context.Context) ([]CandidateResult, error) {
 func (r *Results) Regions(ctx context.Context) ([]RegionResult, error) {
 	var out []RegionResult
 	err := r.snapshot(ctx, func(q *db.Queries) error {
-		regions, err := q.ListRegions(ctx)
-		if err != nil {
-			return err
-		}
-		tallies, err := q.ListRegionTallies(ctx)
-		if err != nil {
-			return err
-		}
-		byRegion := map[string][]Tally{}
-		for _, t := range tallies {
-			byRegion[t.Region] = append(byRegion[t.Region], Tally{t.CandidateID, t.Votes})
-		}
-		out = make([]RegionResult, 0, len(regions))
-		for _, g := range regions {
-			out = append(out, regionResult(g.Region, g.RegisteredVoters, g.VotesCast, byRegion[g.Region]))
-		}
-		return nil
+		var err error
+		out, err = readRegions(ctx, q)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read regions: %w", err)
+	}
+	return out, nil
+}
+
+func readRegions(ctx context.Context, q *db.Queries) ([]RegionResult, error) {
+	regions, err := q.ListRegions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tallies, err := q.ListRegionTallies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byRegion := map[string][]Tally{}
+	for _, t := range tallies {
+		byRegion[t.Region] = append(byRegion[t.Region], Tally{t.CandidateID, t.Votes})
+	}
+	out := make([]RegionResult, 0, len(regions))
+	for _, g := range regions {
+		out = append(out, regionResult(g.Region, g.RegisteredVoters, g.VotesCast, byRegion[g.Region]))
 	}
 	return out, nil
 }

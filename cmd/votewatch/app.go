@@ -311,10 +311,10 @@ func (s *projectorService) Run(ctx context.Context) error {
 // httpServer serves the API, the dashboard and its live stream, with
 // timeouts set against slow clients.
 type httpServer struct {
-	log    *slog.Logger
-	ln     net.Listener
-	srv    *http.Server
-	stream *handlers.Stream
+	log   *slog.Logger
+	ln    net.Listener
+	srv   *http.Server
+	snaps *handlers.Snapshots // ends the live streams when its Run returns
 }
 
 func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *intakeService) (*httpServer, error) {
@@ -331,11 +331,15 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 	if err != nil {
 		return nil, err
 	}
-	stream, err := handlers.NewStream(results, handlers.StreamConfig{}, log)
+	snaps, err := handlers.NewSnapshots(results, handlers.SnapshotConfig{}, log)
 	if err != nil {
 		return nil, err
 	}
-	api.ServeFromSnapshots(stream)
+	stream, err := handlers.NewStream(snaps, handlers.StreamConfig{}, log)
+	if err != nil {
+		return nil, err
+	}
+	api.ServeFromSnapshots(snaps)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	handlers.RegisterDashboard(mux, stream)
@@ -343,7 +347,7 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 		intake.api.Register(mux)
 	}
 	// No /metrics here: this is the public listener (MetricsFlags).
-	return listen(log, addr, m.InstrumentHTTP(mux), stream)
+	return listen(log, addr, m.InstrumentHTTP(mux), snaps)
 }
 
 // readiness reports whether the database is reachable and migrated.
@@ -399,12 +403,12 @@ func projectionStatus(results *projections.Results, logEnds projections.HighWate
 	return func(ctx context.Context) (projections.Status, error) { return results.Status(ctx, logEnds) }
 }
 
-func listen(log *slog.Logger, addr string, h http.Handler, stream *handlers.Stream) (*httpServer, error) {
+func listen(log *slog.Logger, addr string, h http.Handler, snaps *handlers.Snapshots) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	return &httpServer{log: log, ln: ln, stream: stream, srv: &http.Server{
+	return &httpServer{log: log, ln: ln, snaps: snaps, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -422,8 +426,8 @@ func (s *httpServer) Addr() string { return s.ln.Addr().String() }
 func (s *httpServer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	if s.stream != nil {
-		wg.Go(func() { s.stream.Run(ctx) })
+	if s.snaps != nil {
+		wg.Go(func() { s.snaps.Run(ctx) })
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()

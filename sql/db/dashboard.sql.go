@@ -12,15 +12,26 @@ import (
 )
 
 const getWatermark = `-- name: GetWatermark :one
-SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at FROM applied_offsets
+SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at,
+       coalesce(sum(next_offset), 0)::bigint AS applied
+FROM applied_offsets
 `
 
+type GetWatermarkRow struct {
+	UpdatedAt pgtype.Timestamptz
+	Applied   int64
+}
+
 // Changes whenever the projection applies a batch: what live clients poll.
-func (q *Queries) GetWatermark(ctx context.Context) (pgtype.Timestamptz, error) {
+// updated_at alone can miss a batch: it is the batch's transaction start,
+// so a batch that began first but commits last leaves max(updated_at)
+// where it was. Every batch moves an offset forward, and offsets never
+// move back, so their sum catches it.
+func (q *Queries) GetWatermark(ctx context.Context) (GetWatermarkRow, error) {
 	row := q.db.QueryRow(ctx, getWatermark)
-	var updated_at pgtype.Timestamptz
-	err := row.Scan(&updated_at)
-	return updated_at, err
+	var i GetWatermarkRow
+	err := row.Scan(&i.UpdatedAt, &i.Applied)
+	return i, err
 }
 
 const listDemographicTallies = `-- name: ListDemographicTallies :many

@@ -1,6 +1,12 @@
 -- name: GetWatermark :one
 -- Changes whenever the projection applies a batch: what live clients poll.
-SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at FROM applied_offsets;
+-- updated_at alone can miss a batch: it is the batch's transaction start,
+-- so a batch that began first but commits last leaves max(updated_at)
+-- where it was. Every batch moves an offset forward, and offsets never
+-- move back, so their sum catches it.
+SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at,
+       coalesce(sum(next_offset), 0)::bigint AS applied
+FROM applied_offsets;
 
 -- name: ListPartyResults :many
 SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
