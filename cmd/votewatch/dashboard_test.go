@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,7 +144,8 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		return fmt.Sprint(prev.Rejected, prev.DeadLettered) == fmt.Sprint(settled.Rejected, settled.DeadLettered), fmt.Sprintf("%+v", settled)
 	})
-	for _, reason := range []string{"duplicate_voter", "unknown_voter", "unknown_candidate"} {
+	// Every reason the API counts, labelled on the page (all six of them).
+	for _, reason := range slices.Sorted(maps.Keys(settled.Rejected)) {
 		want := settled.Rejected[reason]
 		waitText("#rej-"+reason, func(s string) bool { return digits(s) == want }, fmt.Sprintf("page to show %d %s rejections", want, reason))
 	}
@@ -252,14 +255,30 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 		t.Errorf("sorted descending by votes: %v, aria-sort %q", v, ariaSort)
 	}
 
-	// Live: more votes arrive and the page follows without a reload.
-	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`)); err != nil {
+	// Live: more votes arrive and the page follows without a reload. A
+	// keyboard user on a map tile stays there, and the page stays where it
+	// was scrolled: a push updates the page in place.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`),
+		chromedp.Focus(chromedp.CSS(`#map [data-region="CA"]`)),
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.__beforePush = true; window.__scrollY = window.scrollY`)); err != nil {
 		t.Fatal(err)
 	}
 	publishElection(t, p.kafka, e, plan, false, 300)
 	waitText("#votes-cast", func(s string) bool { return digits(s) == 900 }, "the page to follow to 900 votes over SSE")
 	if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`)); err != nil || !still {
 		t.Errorf("the page reloaded (%v) instead of updating live", err)
+	}
+	focus, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement.dataset.region || document.activeElement.tagName) +
+		(document.activeElement.__beforePush ? " (the same node)" : " (a new node)") + (window.scrollY === window.__scrollY ? "" : " scrolled")`))
+	if err != nil || focus != "CA (the same node)" {
+		t.Errorf("after a push the focus is on %q (%v), want the CA tile it was on, unscrolled", focus, err)
+	}
+	if tip := text("#map-tip"); !strings.HasPrefix(tip, "CA: ") {
+		t.Errorf("the map's description reads %q, want the focused tile's", tip)
+	}
+	// Tiles are buttons, and keep the button role: none overrides it.
+	if roles, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#map [role], #map .tile:not(button)").length`)); err != nil || roles != 0 {
+		t.Errorf("%d map tiles are not plain buttons (%v)", roles, err)
 	}
 	if got := text("#connection"); got != "live" {
 		t.Errorf("connection status %q, want live", got)
@@ -304,8 +323,13 @@ func waitForVotes(t *testing.T, p *pipeline, n int64) {
 func screenshot(t *testing.T, ctx context.Context) {
 	t.Helper()
 	path := os.Getenv("VOTEWATCH_SCREENSHOT")
-	if path == "" {
+	switch {
+	case path == "":
 		path = filepath.Join(t.TempDir(), "dashboard.png")
+	case !filepath.IsAbs(path):
+		// Relative to the repository's root, where the README's command
+		// runs, not to this package's directory, where the test does.
+		path = filepath.Join("..", "..", path)
 	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {

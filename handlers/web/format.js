@@ -1,0 +1,170 @@
+// Formatting, labels, colours and the DOM helpers every part of the page
+// shares. Every text goes through textContent; nothing here touches the
+// network.
+
+const SVG = "http://www.w3.org/2000/svg";
+// Okabe–Ito: distinguishable with the common colour-vision deficiencies.
+const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
+
+export const fmt = new Intl.NumberFormat();
+export const pct = (x, digits = 1) => `${(x * 100).toFixed(digits)}%`;
+// To the minute, as the API serves monitoring times: a time to the second,
+// next to a station's queue, could tell whose vote was rejected.
+export const toMinute = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+// The rejection reasons' labels, in the order the page shows them: the one
+// place the page names them. The API lists every reason it counts in
+// summary.rejected; a reason missing here still shows, under its id.
+const REJECTION_LABELS = new Map([
+  ["duplicate_voter", "Duplicate voter"],
+  ["unknown_voter", "Unknown voter"],
+  ["unknown_candidate", "Unknown candidate"],
+  ["wrong_station", "Wrong polling station"],
+  ["outside_polls", "Outside polling hours"],
+  ["implausible_time", "Implausible time"],
+]);
+export const rejectionLabel = (reason) => REJECTION_LABELS.get(reason) || reason.replaceAll("_", " ");
+// The reasons to show for a rejected-count map: the known ones in their
+// order, then any other the API sends.
+export function rejectionReasons(rejected) {
+  const known = [...REJECTION_LABELS.keys()];
+  return [...known, ...Object.keys(rejected).filter((r) => !REJECTION_LABELS.has(r)).sort()];
+}
+
+// --- DOM helpers ----------------------------------------------------------
+
+export const $ = (id) => document.getElementById(id);
+
+export function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "text") e.textContent = v;
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+
+export function svg(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+// setText and setAttrs write only what changed, so an update leaves alone
+// what a reader is looking at (a selection, a hovered title).
+export function setText(node, text) {
+  const s = String(text);
+  if (node.textContent !== s) node.textContent = s;
+}
+
+export function setAttrs(node, attrs) {
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null) node.removeAttribute(k);
+    else if (node.getAttribute(k) !== String(v)) node.setAttribute(k, v);
+  }
+}
+
+// sync makes parent's children match items, one per key, in order: nodes
+// are kept and updated in place, created only for new keys, removed only
+// for keys gone, and moved only when the order changed. A focused node
+// therefore keeps its focus through an update.
+export function sync(parent, items, keyOf, create, update) {
+  const keys = items.map((item) => String(keyOf(item)));
+  const wanted = new Set(keys);
+  const old = new Map();
+  for (const child of [...parent.children]) {
+    const k = child.dataset.key;
+    if (k === undefined || !wanted.has(k) || old.has(k)) child.remove();
+    else old.set(k, child);
+  }
+  let prev = null;
+  items.forEach((item, i) => {
+    let node = old.get(keys[i]);
+    if (!node) {
+      node = create(item);
+      node.dataset.key = keys[i];
+    }
+    update(node, item);
+    const at = prev ? prev.nextElementSibling : parent.firstElementChild;
+    if (node !== at) parent.insertBefore(node, at);
+    prev = node;
+  });
+}
+
+// --- colours and avatars --------------------------------------------------
+
+// Colors gives each candidate a colour for the session, in the order of
+// their ids, so a candidate keeps its colour as the standings change.
+export class Colors {
+  constructor() {
+    this.colors = new Map();
+    this.names = new Map();
+  }
+
+  assign(candidates) {
+    for (const id of candidates.map((c) => c.candidate_id).sort()) {
+      if (!this.colors.has(id)) this.colors.set(id, PALETTE[this.colors.size % PALETTE.length]);
+    }
+    for (const c of candidates) this.names.set(c.candidate_id, c.name);
+  }
+
+  of(id) { return this.colors.get(id) || "#9ca3af"; }
+
+  nameOf(id) { return this.names.get(id) || id; }
+}
+
+export function inkOn(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111" : "#fff";
+}
+
+export function initials(name) {
+  return name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+}
+
+// setAvatar draws, in box, initials on the candidate's colour (no image
+// host), redrawing only when the name or colour changed.
+export function setAvatar(box, name, color) {
+  const sig = `${name}|${color}`;
+  if (box.dataset.sig === sig) return;
+  box.dataset.sig = sig;
+  const s = svg("svg", { viewBox: "0 0 40 40", "aria-hidden": "true" });
+  s.append(svg("circle", { cx: 20, cy: 20, r: 20, fill: color }));
+  s.append(svg("text", { x: 20, y: 25.5, "text-anchor": "middle", "font-size": 15, "font-weight": 700, fill: inkOn(color) }, initials(name)));
+  box.replaceChildren(s);
+}
+
+export function swatch(color) {
+  const s = el("span", { class: "swatch", "aria-hidden": "true" });
+  s.style.background = color;
+  return s;
+}
+
+// --- derived figures ------------------------------------------------------
+
+export function margin(tallies, total) {
+  if (!tallies.length || total === 0) return null;
+  const first = tallies[0].votes;
+  const second = tallies.length > 1 ? tallies[1].votes : 0;
+  return { votes: first - second, share: (first - second) / total };
+}
+
+export function regionRows(d, colors) {
+  return d.regions.map((r) => {
+    const m = margin(r.tallies, r.votes_cast);
+    return {
+      region: r.region, registered: r.registered_voters, votes: r.votes_cast, turnout: r.turnout,
+      leaderId: r.leader_candidate_id, leader: r.leader_candidate_id ? colors.nameOf(r.leader_candidate_id) : "",
+      margin: m ? m.share : -1, marginVotes: m ? m.votes : 0,
+    };
+  });
+}
+
+export function describeRegion(r) {
+  if (!r.leaderId) return `${r.region}: no votes yet; ${fmt.format(r.registered)} registered`;
+  return `${r.region}: ${r.leader} leads by ${pct(r.margin)} (${fmt.format(r.marginVotes)} votes); turnout ${pct(r.turnout)} of ${fmt.format(r.registered)} registered`;
+}
