@@ -436,7 +436,8 @@ func TestBatcherReportsFailureToEverySubmitter(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go b.Run(ctx)
+	stopped := make(chan struct{})
+	go func() { b.Run(ctx); close(stopped) }()
 
 	if err := b.Submit(ctx, 2); !errors.Is(err, boom) {
 		t.Fatalf("first batch: err = %v, want the commit failure (the message must not be acked)", err)
@@ -448,7 +449,7 @@ func TestBatcherReportsFailureToEverySubmitter(t *testing.T) {
 		t.Fatalf("item error: %v, want the item's own error", err)
 	}
 	cancel()
-	time.Sleep(50 * time.Millisecond)
+	<-stopped
 	if err := b.Submit(context.Background(), 4); !errors.Is(err, projections.ErrBatcherClosed) {
 		t.Fatalf("after close: %v, want ErrBatcherClosed", err)
 	}
