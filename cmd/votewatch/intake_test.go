@@ -232,7 +232,7 @@ func TestIntakeKeepsAcceptingWhileKafkaIsDownAndLosesNothing(t *testing.T) {
 		err := p.pool.QueryRow(context.Background(), "SELECT count(*) FROM intake.outbox").Scan(&pending)
 		return err == nil && pending == 0, fmt.Sprintf("%d pending, %v", pending, err)
 	})
-	time.Sleep(500 * time.Millisecond)
+	p.waitQuiet(t, "test-projector")
 	var s summaryResp
 	p.get(t, "/api/v1/summary", &s)
 	if s.VotesCast != 150 || s.Rejected["duplicate_voter"] != 0 {

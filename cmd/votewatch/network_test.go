@@ -125,16 +125,18 @@ func TestNetworkFaultsLoseNothing(t *testing.T) {
 	}
 
 	// 2. The database link resets every connection for 3 s while votes arrive.
+	failed := p.failedBatches(t)
 	addToxic(t, pgProxy, `{"name":"reset","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`)
 	publish(2_000)
-	time.Sleep(3 * time.Second)
+	p.waitFailing(t, failed, 3, "the projector failing batches on reset connections")
 	removeToxic(t, pgProxy, "reset")
 	settle("votes after database resets")
 
 	// 3. The database link cut for 5 s while votes arrive, then restored.
+	failed = p.failedBatches(t)
 	pgProxy.Stop()
 	publish(2_000)
-	time.Sleep(5 * time.Second)
+	p.waitFailing(t, failed, 3, "the projector failing batches on the cut link")
 	if err := pgProxy.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +145,8 @@ func TestNetworkFaultsLoseNothing(t *testing.T) {
 	// 4. The Kafka link cut for 5 s (the projector's consumers and the
 	// publisher both lose it), then restored; the same publisher goes on.
 	kafkaProxy.Stop()
+	// The fault is the cut's length, shorter than the session timeout (6 s)
+	// so no rebalance hides it: nothing signals it, a sleep is the fault.
 	time.Sleep(5 * time.Second)
 	if err := kafkaProxy.Start(); err != nil {
 		t.Fatal(err)

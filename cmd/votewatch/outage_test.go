@@ -59,6 +59,7 @@ func TestDatabaseOutageLosesNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	var pubErr error
 	wg.Go(func() { pubErr = publishWithFaults(p.kafka, e, plan, 7_000, &want) })
+	failed := p.failedBatches(t)
 	if err := cluster.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestDatabaseOutageLosesNothing(t *testing.T) {
 	if pubErr != nil {
 		t.Fatal(pubErr)
 	}
-	time.Sleep(5 * time.Second)
+	p.waitFailing(t, failed, 3, "the projector failing batches against the outage")
 	if _, err := postgres.StartCluster(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -501,7 +501,7 @@ func TestFailedBatchIsNotAckedAndIsRedelivered(t *testing.T) {
 
 	// While inserts fail nothing is counted, and the projector keeps
 	// retrying rather than dropping or dead-lettering the votes.
-	time.Sleep(3 * time.Second)
+	p.waitFailing(t, 0, 3, "the projector retrying the failing batches")
 	var s summaryResp
 	p.get(t, "/api/v1/summary", &s)
 	if s.VotesCast != 0 || s.DeadLettered != 0 {
@@ -515,7 +515,7 @@ func TestFailedBatchIsNotAckedAndIsRedelivered(t *testing.T) {
 		p.get(t, "/api/v1/summary", &s)
 		return s.VotesCast == 20, fmt.Sprintf("%+v", s)
 	})
-	time.Sleep(time.Second)
+	p.waitQuiet(t, "test-projector")
 	p.get(t, "/api/v1/summary", &s)
 	if s.VotesCast != 20 || s.Rejected["duplicate_voter"] != 0 {
 		t.Errorf("after recovery: votes_cast %d, duplicate_voter %d; want 20, 0", s.VotesCast, s.Rejected["duplicate_voter"])

@@ -90,6 +90,8 @@ func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {
 	wg.Go(func() {
 		for _, r := range late {
 			p.produce(t, r)
+			// Pacing, not waiting: the votes spread over the replay's
+			// phases (before its snapshot, the rebuild, the swap).
 			time.Sleep(15 * time.Millisecond)
 		}
 	})
@@ -237,7 +239,7 @@ func TestDLQReplayRepublishesWhatDecodesNow(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "0 dead letters decode now") {
 		t.Errorf("second dlq replay: exit %d\n%s", code, out)
 	}
-	time.Sleep(time.Second)
+	p.waitQuiet(t, "test-projector")
 	p.get(t, "/api/v1/summary", &s)
 	if s.VotesCast != e.counted+1 {
 		t.Errorf("votes cast %d after a second dlq replay, want %d", s.VotesCast, e.counted+1)

@@ -61,7 +61,11 @@ func TestProjectorProcessesShareThePartitionsAndSurviveOneDying(t *testing.T) {
 	// partitions over.
 	publishDone := make(chan struct{})
 	go func() { defer close(publishDone); publishElection(t, p.kafka, e, plan, false, 5_000) }()
-	time.Sleep(200 * time.Millisecond)
+	testutil.Eventually(t, 60*time.Second, "the new votes being counted", func() (bool, string) {
+		var s summaryResp
+		p.get(t, "/api/v1/summary", &s)
+		return s.VotesCast > 3_000, fmt.Sprint(s.VotesCast, " votes")
+	})
 	procs[0].Kill()
 	<-publishDone
 
@@ -70,8 +74,9 @@ func TestProjectorProcessesShareThePartitionsAndSurviveOneDying(t *testing.T) {
 		members, err := kafka.GroupAssignment(context.Background(), p.kafka, "test-scale.votes", "votes")
 		return err == nil && len(members) == processes-1, fmt.Sprintf("%v %v", members, err)
 	})
-	// A rebalance settled; give redelivered messages time to be (not) counted.
-	time.Sleep(time.Second)
+	// A rebalance settled; once every message is acknowledged, redelivered
+	// ones have been (not) counted.
+	p.waitQuiet(t, "test-scale")
 	var s summaryResp
 	p.get(t, "/api/v1/summary", &s)
 	if s.VotesCast != 8_000 {
