@@ -27,7 +27,8 @@ type SnapshotConfig struct {
 // state, and their ETag names that state.
 //
 // It is safe for concurrent use. Run follows the projection; without it the
-// cache stays empty.
+// cache stays empty. As in Watermill's server-sent-events example, the
+// state lives here and the endpoints (API, Stream) only serve it.
 type Snapshots struct {
 	cfg     SnapshotConfig
 	results *projections.Results
@@ -65,7 +66,7 @@ func NewSnapshots(results *projections.Results, cfg SnapshotConfig, log *slog.Lo
 }
 
 // Run polls the projection's watermark until ctx ends and rebuilds the
-// snapshot when it moves. When Run returns, Done is closed.
+// snapshot when it moves. When Run returns, every live stream ends.
 func (s *Snapshots) Run(ctx context.Context) {
 	defer close(s.done)
 	ticker := time.NewTicker(s.cfg.Poll)
@@ -131,9 +132,6 @@ func (s *Snapshots) current() *snapshot {
 	cur, _ := s.watch()
 	return cur
 }
-
-// Done is closed when Run has returned: live streams end then.
-func (s *Snapshots) Done() <-chan struct{} { return s.done }
 
 // buildSnapshot reads the projection once and encodes every answer.
 func buildSnapshot(ctx context.Context, results *projections.Results) (*snapshot, error) {

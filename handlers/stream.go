@@ -182,7 +182,7 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-s.snaps.Done():
+		case <-s.snaps.done:
 			return
 		case <-changed:
 		case <-due:
