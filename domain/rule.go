@@ -71,8 +71,10 @@ type Outcome struct {
 	// Held lists the vote_ids not decided yet, in log order.
 	Held []string
 	// Refused counts registrations refused for coming after their
-	// partition's close marker, per topic.
-	Refused map[string]int
+	// partition's close marker, per topic; RefusedAt lists their positions
+	// (partition, offset).
+	Refused   map[string]int
+	RefusedAt map[string][][2]int64
 	// Closed tells whether registration is closed.
 	Closed bool
 	// Candidates and Voters are the register.
@@ -83,7 +85,7 @@ type Outcome struct {
 // Count applies the rule to a whole log.
 func Count(log ElectionLog) Outcome {
 	out := Outcome{
-		Counted: map[string]Vote{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{}, Stations: map[string]string{},
+		Counted: map[string]Vote{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{}, RefusedAt: map[string][][2]int64{}, Stations: map[string]string{},
 		Candidates: map[string]Candidate{}, Voters: map[string]Voter{},
 	}
 	candidatesClosed := register(log.Candidates, TopicCandidates, &out)
@@ -169,12 +171,14 @@ func register(partitions [][]LogEntry, topic string, out *Outcome) (closed bool)
 			case CandidateRegistered:
 				if !open {
 					out.Refused[topic]++
+					out.RefusedAt[topic] = append(out.RefusedAt[topic], [2]int64{int64(p), entry.Offset})
 					continue
 				}
 				out.Candidates[e.Candidate.ID()] = e.Candidate
 			case VoterRegistered:
 				if !open {
 					out.Refused[topic]++
+					out.RefusedAt[topic] = append(out.RefusedAt[topic], [2]int64{int64(p), entry.Offset})
 					continue
 				}
 				if _, ok := out.Voters[e.Voter.ID()]; !ok {

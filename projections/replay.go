@@ -72,6 +72,9 @@ type ReplayOptions struct {
 	KeepRebuilt bool
 	// Progress is called as events are read, with the total to read.
 	Progress func(done, total int64)
+	// AllowTruncatedLog rebuilds even when a topic no longer starts at
+	// offset 0 (ErrTruncatedLog): the result then misses the lost events.
+	AllowTruncatedLog bool
 }
 
 // TableDiff is how a table differs between the live and rebuilt projection.
@@ -141,6 +144,11 @@ var replayTopics = []string{domain.TopicCandidates, domain.TopicVoters, domain.T
 func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, error) {
 	start := time.Now()
 	rep := ReplayReport{EventsRead: map[string]int64{}, Rejected: map[string]int64{}}
+	if !opt.AllowTruncatedLog {
+		if err := CheckLogComplete(ctx, r.log); err != nil {
+			return rep, fmt.Errorf("replay: %w (--allow-truncated-log rebuilds what is left)", err)
+		}
+	}
 
 	lock, err := r.live.Acquire(ctx)
 	if err != nil {

@@ -80,7 +80,7 @@ func (c *BenchCmd) Run(env *Env) error {
 	}
 	cleanup.add(broker.Close)
 	c.brokers = []string{broker.Addr()}
-	kcfg, klog, err := openKafka(ctx, KafkaFlags{Partitions: c.Partitions}, c.brokers, &cleanup)
+	kcfg, klog, err := openKafka(ctx, log, KafkaFlags{Partitions: c.Partitions}, c.brokers, &cleanup)
 	if err != nil {
 		return err
 	}

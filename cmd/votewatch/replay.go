@@ -123,7 +123,8 @@ func (c *ReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, Progress: newProgress(env, "replaying events", "events")}
+	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, AllowTruncatedLog: c.AllowTruncatedLog,
+		Progress: newProgress(env, "replaying events", "events")}
 	if c.Verify {
 		opt.Mode = projections.ReplayVerify
 	}
@@ -450,5 +451,53 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 	summary := fmt.Sprintf("%d dead letters decode now and %s; %d are still invalid and stay on %s", fixed,
 		map[bool]string{true: "would be re-published (dry run)", false: "were re-published to " + c.Topic}[c.DryRun], still, dlq)
 	fmt.Fprintln(env.Stdout, strings.TrimSpace(summary))
+	return nil
+}
+
+// Run recounts the election from the log and compares it with the
+// projection.
+func (c *AuditCmd) Run(env *Env) error {
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	if err != nil {
+		return err
+	}
+	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	if err != nil {
+		return err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return err
+	}
+	cleanup.add(func() { _ = klog.Close() })
+	log := replayLog{kcfg, klog}
+	if err := projections.CheckLogComplete(env.Ctx, log); err != nil {
+		if !c.AllowTruncatedLog {
+			return fmt.Errorf("audit: %w (--allow-truncated-log recounts what is left)", err)
+		}
+		env.Log.Warn("recounting a truncated log: the recount misses the lost events", "err", err)
+	}
+	rep, err := projections.Recount(env.Ctx, pool, log, newProgress(env, "recounting events", "events"))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "recounted\t%d candidates, %d voters, %d votes events, in %s\n",
+		rep.EventsRead[domain.TopicCandidates], rep.EventsRead[domain.TopicVoters], rep.EventsRead[domain.TopicVotes], rep.Duration.Round(time.Millisecond))
+	for _, t := range rep.Tables {
+		mark := "ok  "
+		if t.OnlyLive+t.OnlyRebuilt > 0 {
+			mark = "DIFF"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", mark, t.Table)
+	}
+	_ = tw.Flush()
+	if diffs := rep.Differences(); len(diffs) > 0 {
+		fmt.Fprint(env.Stdout, projections.FormatRecount(diffs))
+		return fmt.Errorf("the projection differs from the recount of the log in %d of %d tables", len(diffs), rep.Compared)
+	}
+	fmt.Fprintf(env.Stdout, "the projection equals the recount of the log in all %d tables\n", rep.Compared)
 	return nil
 }
