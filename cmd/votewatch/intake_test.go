@@ -276,7 +276,7 @@ func TestIntakeBindsStationsToTheirRegion(t *testing.T) {
 		p.get(t, "/api/v1/summary", &s)
 		return s.VotesCast == 1 && s.Rejected["wrong_station"] == 1, fmt.Sprintf("%+v", s)
 	})
-	m := scrape(t, p.api+"/metrics")
+	m := scrape(t, p.ops+"/metrics")
 	for series, want := range map[string]float64{
 		`votewatch_projection_station_votes{outcome="counted",station="north-1"}`:       1,
 		`votewatch_projection_station_votes{outcome="wrong_station",station="north-1"}`: 1,

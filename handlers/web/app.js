@@ -342,7 +342,7 @@ function renderBreakdown(id, buckets, candidates) {
   }));
 }
 
-const REASONS = { duplicate_voter: "Duplicate voter", unknown_voter: "Unknown voter", unknown_candidate: "Unknown candidate", outside_polls: "Outside polling hours", implausible_time: "Implausible time" };
+const REASONS = { duplicate_voter: "Duplicate voter", unknown_voter: "Unknown voter", unknown_candidate: "Unknown candidate", wrong_station: "Wrong station", outside_polls: "Outside polling hours", implausible_time: "Implausible time" };
 
 function renderMonitoring(d) {
   const m = d.monitoring;
