@@ -101,6 +101,8 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 		}
 		rep.EventsRead[topic] = n
 		switch topic {
+		case domain.TopicContests:
+			el.Contests = parts
 		case domain.TopicCandidates:
 			el.Candidates = parts
 		case domain.TopicVoters:
@@ -122,7 +124,7 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 
 // recountTables are the tables a recount checks, in report order.
 var recountTables = []string{
-	"candidates", "regions", "ballots", "rejections", "held_votes", "candidate_tallies", "region_tallies",
+	"contests", "contest_turnout", "candidates", "regions", "ballots", "rejections", "held_votes", "candidate_tallies", "region_tallies",
 	"rejection_tallies", "timeline", "demographic_tallies", "station_tallies", "refused_registrations", "dead_letters",
 }
 
@@ -191,12 +193,26 @@ func readLive(ctx context.Context, pool *pgxpool.Pool) (map[string]rowSet, map[s
 }
 
 func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
+	contests, err := q.RecountContests(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range contests {
+		t["contests"].add(c.ContestID, c.Name, c.Kind, c.Regions)
+	}
+	turnout, err := q.RecountContestTurnout(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range turnout {
+		t["contest_turnout"].add(c.ContestID, c.Region, c.VotesCast)
+	}
 	candidates, err := q.RecountCandidates(ctx)
 	if err != nil {
 		return err
 	}
 	for _, c := range candidates {
-		t["candidates"].add(c.CandidateID, c.Name, c.Party, c.Biography, c.Platform, c.PhotoUrl)
+		t["candidates"].add(c.CandidateID, c.Name, c.Party, c.Biography, c.Platform, c.PhotoUrl, c.ContestID)
 	}
 	regions, err := q.RecountRegions(ctx)
 	if err != nil {
@@ -210,14 +226,14 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 		return err
 	}
 	for _, b := range ballots {
-		t["ballots"].add(b.VoterID, b.VoteID, b.CandidateID, b.Region, b.CastAt.Time, b.StationID)
+		t["ballots"].add(b.VoterID, b.VoteID, b.CandidateID, b.Region, b.CastAt.Time, b.StationID, b.ContestID)
 	}
 	rejections, err := q.RecountRejections(ctx)
 	if err != nil {
 		return err
 	}
 	for _, r := range rejections {
-		t["rejections"].add(r.VoteID, r.Reason, r.VoterID, r.CastAt.Time, r.StationID)
+		t["rejections"].add(r.VoteID, r.Reason, r.VoterID, r.CastAt.Time, r.StationID, r.ContestID)
 	}
 	held, err := q.RecountHeld(ctx)
 	if err != nil {
@@ -245,7 +261,7 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 		return err
 	}
 	for _, r := range jt {
-		t["rejection_tallies"].add(r.Reason, r.Count)
+		t["rejection_tallies"].add(r.ContestID, r.Reason, r.Count)
 	}
 	tl, err := q.RecountTimeline(ctx)
 	if err != nil {
@@ -299,7 +315,7 @@ func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]
 	var n int64
 	err := log.ReadRange(ctx, topic, from, ends, func(recs []LogRecord) error {
 		for _, rec := range recs {
-			ev, err := decodeAny(topic, rec.Value)
+			ev, err := domain.Decode(topic, rec.Value)
 			if err != nil {
 				dead.add(topic, rec.Partition, rec.Offset)
 				continue
@@ -316,34 +332,21 @@ func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]
 	return parts, n, nil
 }
 
-// decodeAny decodes a message of topic into the event the rule reads:
-// control events first, as the live handlers do.
-func decodeAny(topic string, payload []byte) (any, error) {
-	switch topic {
-	case domain.TopicCandidates, domain.TopicVoters:
-		if marker, ok, err := domain.DecodeRegistrationClosed(payload); ok {
-			return marker, err
-		}
-		if topic == domain.TopicCandidates {
-			return domain.DecodeCandidateRegistered(payload)
-		}
-		return domain.DecodeVoterRegistered(payload)
-	default:
-		if schedule, ok, err := domain.DecodeElectionScheduled(payload); ok {
-			return schedule, err
-		}
-		return domain.DecodeVoteCast(payload)
-	}
-}
-
 // expected works out every compared table from the rule's outcome.
 func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 	t := map[string]rowSet{}
 	for _, name := range recountTables {
 		t[name] = rowSet{}
 	}
+	for _, c := range o.Contests {
+		regions := make([]string, 0, len(c.Regions()))
+		for _, r := range c.Regions() {
+			regions = append(regions, r.String())
+		}
+		t["contests"].add(c.ID(), c.Name(), c.Kind().String(), strings.Join(regions, ","))
+	}
 	for _, c := range o.Candidates {
-		t["candidates"].add(c.ID(), c.Name(), c.Party().String(), c.Biography(), c.Platform(), c.PhotoURL())
+		t["candidates"].add(c.ID(), c.Name(), c.Party().String(), c.Biography(), c.Platform(), c.PhotoURL(), c.ContestID())
 	}
 	registered, cast := map[string]int64{}, map[string]int64{}
 	for _, v := range o.Voters {
@@ -366,11 +369,14 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 	}
 	// PostgreSQL keeps microseconds, rounding.
 	castAt := func(v domain.Vote) time.Time { return v.CastAt().Round(time.Microsecond) }
-	for voterID, v := range o.Counted {
-		voter := o.Voters[voterID]
+	for key, v := range o.Counted {
+		voter := o.Voters[key.Voter]
 		region := voter.Region().String()
-		cast[region]++
-		t["ballots"].add(voterID, v.ID(), v.CandidateID(), region, castAt(v), v.Station().ID())
+		if key.Contest == domain.DefaultContest {
+			cast[region]++
+		}
+		bump("contest_turnout", key.Contest, region)
+		t["ballots"].add(key.Voter, v.ID(), v.CandidateID(), region, castAt(v), v.Station().ID(), key.Contest)
 		bump("candidate_tallies", v.CandidateID())
 		bump("region_tallies", region, v.CandidateID())
 		bump("timeline", castAt(v).Truncate(time.Minute), v.CandidateID())
@@ -395,8 +401,8 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 	}
 	for id, reason := range o.Rejected {
 		v := votes[id]
-		t["rejections"].add(id, reason.String(), v.VoterID(), castAt(v), v.Station().ID())
-		bump("rejection_tallies", reason.String())
+		t["rejections"].add(id, reason.String(), v.VoterID(), castAt(v), v.Station().ID(), v.ContestID())
+		bump("rejection_tallies", v.ContestID(), reason.String())
 		if st := v.Station().ID(); st != "" {
 			bump("station_tallies", st, reason.String())
 		}

@@ -202,7 +202,7 @@ func openKafka(ctx context.Context, log *slog.Logger, f KafkaFlags, brokers []st
 	}
 	// Topics created elsewhere may let the broker delete the election:
 	// say so loudly (audit and replay refuse a log that lost its start).
-	problems, err := kafka.RetentionProblems(ctx, kcfg, []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes})
+	problems, err := kafka.RetentionProblems(ctx, kcfg, domain.EventTopics)
 	if err != nil {
 		log.Warn("could not read the topics' retention settings", "err", err)
 	}
@@ -278,7 +278,7 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	s.closers.add(func() { _ = dlq.Close() })
 
 	subs := handlers.Subscribers{}
-	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+	for _, topic := range domain.EventTopics {
 		sub, err := kafka.NewSubscriber(kcfg, kafka.SubscriberConfig{Group: f.Group + "." + topic, SessionTimeout: f.SessionTimeout}, wlog)
 		if err != nil {
 			return nil, err

@@ -88,7 +88,7 @@ type DLQCmd struct {
 // DLQReplayCmd re-publishes dead letters.
 type DLQReplayCmd struct {
 	AdminFlags
-	Topic  string `help:"Topic whose dead letters to re-publish." enum:"votes,voters,candidates" default:"votes"`
+	Topic  string `help:"Topic whose dead letters to re-publish." enum:"votes,voters,candidates,contests" default:"votes"`
 	DryRun bool   `help:"Show what would be re-published; publish nothing."`
 }
 

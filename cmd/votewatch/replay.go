@@ -173,7 +173,7 @@ func newProgress(env *Env, doing, unit string) func(done, total int64) {
 func printReport(w io.Writer, rep projections.ReplayReport) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+	for _, t := range domain.EventTopics {
 		fmt.Fprintf(tw, "events read from %s\t%d\n", t, rep.EventsRead[t])
 	}
 	fmt.Fprintf(tw, "caught up after the snapshot\t%d\n", rep.CaughtUp)
@@ -363,7 +363,7 @@ func (c *StatusCmd) Run(env *Env) error {
 	if !st.NewestEvent.IsZero() {
 		fmt.Fprintf(tw, "newest event applied\t%s (%s ago)\n", st.NewestEvent.Local().Format(time.DateTime), st.Staleness.Round(time.Millisecond))
 	}
-	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+	for _, t := range domain.EventTopics {
 		lag := "unknown"
 		if st.LogReachable {
 			lag = fmt.Sprint(st.Lag[t])
@@ -404,11 +404,7 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	decode := map[string]func([]byte) error{
-		domain.TopicVotes:      func(b []byte) error { _, err := domain.DecodeVoteCast(b); return err },
-		domain.TopicVoters:     func(b []byte) error { _, err := domain.DecodeVoterRegistered(b); return err },
-		domain.TopicCandidates: func(b []byte) error { _, err := domain.DecodeCandidateRegistered(b); return err },
-	}[c.Topic]
+	decode := func(b []byte) error { _, err := domain.Decode(c.Topic, b); return err }
 	var pub *kafka.Publisher
 	if !c.DryRun {
 		if pub, err = kafka.NewPublisher(kcfg); err != nil {
@@ -484,8 +480,9 @@ func (c *AuditCmd) Run(env *Env) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "recounted\t%d candidates, %d voters, %d votes events, in %s\n",
-		rep.EventsRead[domain.TopicCandidates], rep.EventsRead[domain.TopicVoters], rep.EventsRead[domain.TopicVotes], rep.Duration.Round(time.Millisecond))
+	fmt.Fprintf(tw, "recounted\t%d contests, %d candidates, %d voters, %d votes events, in %s\n",
+		rep.EventsRead[domain.TopicContests], rep.EventsRead[domain.TopicCandidates], rep.EventsRead[domain.TopicVoters],
+		rep.EventsRead[domain.TopicVotes], rep.Duration.Round(time.Millisecond))
 	for _, t := range rep.Tables {
 		mark := "ok  "
 		if t.OnlyLive+t.OnlyRebuilt > 0 {

@@ -12,7 +12,7 @@ import (
 )
 
 const recountBallots = `-- name: RecountBallots :many
-SELECT voter_id, vote_id::text AS vote_id, candidate_id, region, cast_at, coalesce(station_id, '')::text AS station_id FROM ballots
+SELECT voter_id, vote_id::text AS vote_id, candidate_id, region, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM ballots
 `
 
 type RecountBallotsRow struct {
@@ -22,6 +22,7 @@ type RecountBallotsRow struct {
 	Region      string
 	CastAt      pgtype.Timestamptz
 	StationID   string
+	ContestID   string
 }
 
 func (q *Queries) RecountBallots(ctx context.Context) ([]RecountBallotsRow, error) {
@@ -40,6 +41,7 @@ func (q *Queries) RecountBallots(ctx context.Context) ([]RecountBallotsRow, erro
 			&i.Region,
 			&i.CastAt,
 			&i.StationID,
+			&i.ContestID,
 		); err != nil {
 			return nil, err
 		}
@@ -76,13 +78,9 @@ func (q *Queries) RecountCandidateTallies(ctx context.Context) ([]CandidateTally
 }
 
 const recountCandidates = `-- name: RecountCandidates :many
-
-SELECT candidate_id, name, party, biography, platform, photo_url FROM candidates
+SELECT candidate_id, name, party, biography, platform, photo_url, contest_id FROM candidates
 `
 
-// What `votewatch audit` compares with its independent recount
-// (projections.Recount), table by table. Run in one REPEATABLE READ
-// transaction, so every table is read at the same applied offsets.
 func (q *Queries) RecountCandidates(ctx context.Context) ([]Candidate, error) {
 	rows, err := q.db.Query(ctx, recountCandidates)
 	if err != nil {
@@ -99,6 +97,71 @@ func (q *Queries) RecountCandidates(ctx context.Context) ([]Candidate, error) {
 			&i.Biography,
 			&i.Platform,
 			&i.PhotoUrl,
+			&i.ContestID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recountContestTurnout = `-- name: RecountContestTurnout :many
+SELECT contest_id, region, votes_cast FROM contest_turnout
+`
+
+func (q *Queries) RecountContestTurnout(ctx context.Context) ([]ContestTurnout, error) {
+	rows, err := q.db.Query(ctx, recountContestTurnout)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ContestTurnout{}
+	for rows.Next() {
+		var i ContestTurnout
+		if err := rows.Scan(&i.ContestID, &i.Region, &i.VotesCast); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recountContests = `-- name: RecountContests :many
+
+SELECT contest_id, name, kind, array_to_string(regions, ',')::text AS regions FROM contests
+`
+
+type RecountContestsRow struct {
+	ContestID string
+	Name      string
+	Kind      string
+	Regions   string
+}
+
+// What `votewatch audit` compares with its independent recount
+// (projections.Recount), table by table. Run in one REPEATABLE READ
+// transaction, so every table is read at the same applied offsets.
+func (q *Queries) RecountContests(ctx context.Context) ([]RecountContestsRow, error) {
+	rows, err := q.db.Query(ctx, recountContests)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RecountContestsRow{}
+	for rows.Next() {
+		var i RecountContestsRow
+		if err := rows.Scan(
+			&i.ContestID,
+			&i.Name,
+			&i.Kind,
+			&i.Regions,
 		); err != nil {
 			return nil, err
 		}
@@ -266,19 +329,25 @@ func (q *Queries) RecountRegions(ctx context.Context) ([]Region, error) {
 }
 
 const recountRejectionTallies = `-- name: RecountRejectionTallies :many
-SELECT reason, count FROM rejection_tallies
+SELECT contest_id, reason, count FROM rejection_tallies
 `
 
-func (q *Queries) RecountRejectionTallies(ctx context.Context) ([]RejectionTally, error) {
+type RecountRejectionTalliesRow struct {
+	ContestID string
+	Reason    string
+	Count     int64
+}
+
+func (q *Queries) RecountRejectionTallies(ctx context.Context) ([]RecountRejectionTalliesRow, error) {
 	rows, err := q.db.Query(ctx, recountRejectionTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []RejectionTally{}
+	items := []RecountRejectionTalliesRow{}
 	for rows.Next() {
-		var i RejectionTally
-		if err := rows.Scan(&i.Reason, &i.Count); err != nil {
+		var i RecountRejectionTalliesRow
+		if err := rows.Scan(&i.ContestID, &i.Reason, &i.Count); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -290,7 +359,7 @@ func (q *Queries) RecountRejectionTallies(ctx context.Context) ([]RejectionTally
 }
 
 const recountRejections = `-- name: RecountRejections :many
-SELECT vote_id::text AS vote_id, reason, voter_id, cast_at, coalesce(station_id, '')::text AS station_id FROM rejections
+SELECT vote_id::text AS vote_id, reason, voter_id, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM rejections
 `
 
 type RecountRejectionsRow struct {
@@ -299,6 +368,7 @@ type RecountRejectionsRow struct {
 	VoterID   string
 	CastAt    pgtype.Timestamptz
 	StationID string
+	ContestID string
 }
 
 func (q *Queries) RecountRejections(ctx context.Context) ([]RecountRejectionsRow, error) {
@@ -316,6 +386,7 @@ func (q *Queries) RecountRejections(ctx context.Context) ([]RecountRejectionsRow
 			&i.VoterID,
 			&i.CastAt,
 			&i.StationID,
+			&i.ContestID,
 		); err != nil {
 			return nil, err
 		}

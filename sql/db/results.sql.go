@@ -143,15 +143,20 @@ const listRejectionTallies = `-- name: ListRejectionTallies :many
 SELECT reason, count FROM rejection_tallies ORDER BY reason
 `
 
-func (q *Queries) ListRejectionTallies(ctx context.Context) ([]RejectionTally, error) {
+type ListRejectionTalliesRow struct {
+	Reason string
+	Count  int64
+}
+
+func (q *Queries) ListRejectionTallies(ctx context.Context) ([]ListRejectionTalliesRow, error) {
 	rows, err := q.db.Query(ctx, listRejectionTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []RejectionTally{}
+	items := []ListRejectionTalliesRow{}
 	for rows.Next() {
-		var i RejectionTally
+		var i ListRejectionTalliesRow
 		if err := rows.Scan(&i.Reason, &i.Count); err != nil {
 			return nil, err
 		}
