@@ -314,6 +314,7 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 		return nil, err
 	}
 	m.Projection(projectionStatus(results, logEnds))
+	m.Readiness(ready)
 	api, err := handlers.NewAPI(results, ready, logEnds, log)
 	if err != nil {
 		return nil, err
@@ -366,6 +367,7 @@ func newOpsServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 		return nil, err
 	}
 	m.Projection(projectionStatus(results, logEnds))
+	m.Readiness(ready)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	handlers.RegisterProbes(mux, ready, log)

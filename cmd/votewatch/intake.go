@@ -85,7 +85,9 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 	if err != nil {
 		return nil, err
 	}
-	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst}, log)
+	counts := m.Intake()
+	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst,
+		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes}, log)
 	if err != nil {
 		return nil, err
 	}
