@@ -220,8 +220,9 @@ type Intake struct {
 const Unauthenticated = "unauthenticated"
 
 // Intake registers the intake's counters; hand its methods to
-// handlers.IntakeConfig.
-func (m *Metrics) Intake() *Intake {
+// handlers.IntakeConfig. The stations' vote counters start at zero, so a
+// station's first votes show as an increase.
+func (m *Metrics) Intake(stations ...string) *Intake {
 	in := &Intake{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "intake", Name: "requests_total",
@@ -233,6 +234,9 @@ func (m *Metrics) Intake() *Intake {
 		}, []string{"station", "outcome"}),
 	}
 	m.reg.MustRegister(in.requests, in.votes)
+	for _, s := range stations {
+		in.ObserveVotes(s, 0, 0)
+	}
 	return in
 }
 
