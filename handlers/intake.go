@@ -166,8 +166,8 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 }
 
 // authenticate finds the station whose token the request bears (named
-// with the error when it is revoked). Every
-// configured token is compared, in constant time, whatever matches.
+// with the error when it is revoked). Every configured token is compared,
+// in constant time, whatever matches.
 func (in *Intake) authenticate(r *http.Request) (string, error) {
 	const prefix = "Bearer "
 	h := r.Header.Get("Authorization")

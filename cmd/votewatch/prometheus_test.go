@@ -68,6 +68,19 @@ func TestPrometheusRunsTheAlertsAndTheDashboard(t *testing.T) {
 		t.Fatalf("unknown token: %d, want 401", code)
 	}
 
+	m := scrape(t, p.api+"/metrics")
+	for series, want := range map[string]float64{
+		`votewatch_intake_requests_total{code="400",station="north-1"}`:            1,
+		`votewatch_intake_requests_total{code="401",station="unauthenticated"}`:    1,
+		`votewatch_intake_votes_total{outcome="accepted",station="north-1"}`:       0,
+		`votewatch_intake_votes_total{outcome="accepted",station="lost-terminal"}`: 0,
+		`votewatch_ready`: 1,
+	} {
+		if got, ok := m[series]; !ok || got != want {
+			t.Errorf("%s = %v (exposed %v), want %v", series, got, ok, want)
+		}
+	}
+
 	rules := shortenFor(t, "../../deploy/prometheus/rules.yml", "2s")
 	prom := testutil.StartPrometheus(t, fmt.Sprintf(`
 global:
