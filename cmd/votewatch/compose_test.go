@@ -236,14 +236,20 @@ func TestComposeMonitoringProfile(t *testing.T) {
 		addr := f.Services[service].Environment[variable]
 		return addr[strings.LastIndexByte(addr, ':')+1:]
 	}
+	// The API serves /metrics on its own address when it has one, and on
+	// its HTTP address otherwise.
+	apiMetrics := "VOTEWATCH_HTTP"
+	if _, ok := f.Services["api"].Environment["VOTEWATCH_METRICS_ADDR"]; ok {
+		apiMetrics = "VOTEWATCH_METRICS_ADDR"
+	}
 	jobs := map[string]bool{}
 	for _, sc := range cfg.ScrapeConfigs {
 		jobs[sc.JobName] = true
 		for _, st := range sc.StaticConfigs {
 			for _, target := range st.Targets {
 				host, port, _ := strings.Cut(target, ":")
-				if host != "api" || port != listens("api", "VOTEWATCH_HTTP") {
-					t.Errorf("job %s scrapes %s; the api service serves on %s", sc.JobName, target, listens("api", "VOTEWATCH_HTTP"))
+				if host != "api" || port != listens("api", apiMetrics) {
+					t.Errorf("job %s scrapes %s; the api service serves metrics on %s", sc.JobName, target, listens("api", apiMetrics))
 				}
 			}
 		}
