@@ -1,4 +1,4 @@
-// The operators' files: the Prometheus alert
+// Package deploy_test checks the operators' files: the Prometheus alert
 // rules (with promtool, from Debian's prometheus package), their runbook
 // links, and the Grafana provisioning and dashboard.
 package deploy_test
