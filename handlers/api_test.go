@@ -18,6 +18,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/internal/openapitest"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
 )
@@ -27,6 +28,21 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // seededAPI serves a real database holding two candidates, voters v-1..v-6
 // in regions North and South, and a few votes, one of them rejected.
 func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
+	t.Helper()
+	api, err := handlers.NewAPI(seededResults(t), ready, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// seededResults reads a real database holding two candidates, voters v-1..v-6
+// in regions North and South, and a few votes, one of them rejected.
+func seededResults(t testing.TB) *projections.Results {
 	t.Helper()
 	pool := testutil.Pool(t)
 	ctx := context.Background()
@@ -71,21 +87,17 @@ func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := handlers.NewAPI(results, ready, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	api.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+	return results
 }
+
+// contractClient checks every exchange against the OpenAPI document: a
+// response that drifts from it fails the request.
+func contractClient(t testing.TB) *http.Client { return openapitest.Load(t).Client() }
 
 func fetch(t *testing.T, method, url string) (int, map[string]any, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := contractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +257,7 @@ func TestNoResponseNamesAVoter(t *testing.T) {
 func TestResultsCSVHasEveryRegionAndCandidate(t *testing.T) {
 	t.Parallel()
 	srv := seededAPI(t, func(context.Context) error { return nil })
-	resp, err := http.Get(srv.URL + "/api/v1/results.csv")
+	resp, err := contractClient(t).Get(srv.URL + "/api/v1/results.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +310,7 @@ func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
 	api.Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/api/v1/results.csv")
+	resp, err := contractClient(t).Get(srv.URL + "/api/v1/results.csv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func (p *pipeline) post(t *testing.T, path, token, contentType, body string) (in
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestIntakeRefusesBadRequestsNamingTheProblem(t *testing.T) {
 		t.Errorf("the same vote again: %d, want 202 (a retry is harmless)", code)
 	}
 	req, _ := http.NewRequest(http.MethodGet, p.api+"/api/v1/votes", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
