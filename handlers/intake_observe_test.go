@@ -28,8 +28,8 @@ func TestIntakeReportsEachStationsRequests(t *testing.T) {
 	var votes [][3]any
 	in, err := handlers.NewIntake(acceptOnce{seen: map[string]bool{}}, handlers.IntakeConfig{
 		Stations: []handlers.Station{
-			{Name: "north-1", Token: "observe-north-token-0000"},
-			{Name: "lost", Token: "observe-lost-token-00000", Revoked: true},
+			{Name: "north-1", Token: "observe-north-token-0001", Region: fuzzRegion},
+			{Name: "lost", Token: "observe-lost-token-00001", Region: fuzzRegion, Revoked: true},
 		},
 		Rate: 1e6,
 		ObserveRequest: func(station string, status int) {
@@ -50,12 +50,12 @@ func TestIntakeReportsEachStationsRequests(t *testing.T) {
 	in.Register(mux)
 	good := `{"vote_id":"01900000-0000-7000-8000-000000000001","voter_id":"v-1","candidate_id":"c-ada","cast_at":"2026-11-03T15:04:05Z"}`
 	for _, c := range []struct{ method, token, body string }{
-		{"POST", "observe-north-token-0000", good},
-		{"POST", "observe-north-token-0000", good}, // a retry
-		{"POST", "observe-north-token-0000", `{}`},
-		{"POST", "observe-lost-token-00000", good},
+		{"POST", "observe-north-token-0001", good},
+		{"POST", "observe-north-token-0001", good}, // a retry
+		{"POST", "observe-north-token-0001", `{}`},
+		{"POST", "observe-lost-token-00001", good},
 		{"POST", "some-guess-at-a-token-00", good},
-		{"GET", "observe-north-token-0000", ""},
+		{"GET", "observe-north-token-0001", ""},
 	} {
 		req := httptest.NewRequest(c.method, "/api/v1/votes", strings.NewReader(c.body))
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -58,7 +58,7 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	intake, err := handlers.NewIntake(acceptAll{}, handlers.IntakeConfig{
-		Stations: []handlers.Station{{Name: "s", Token: "route-test-token-0000"}}, Rate: 1,
+		Stations: []handlers.Station{{Name: "s", Token: "route-test-token-0001", Region: fuzzRegion}}, Rate: 1,
 	}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestStreamAndSnapshotsMatchTheContract(t *testing.T) {
 // The contract client is not vacuous: drift in either direction fails.
 func TestContractCatchesDrift(t *testing.T) {
 	t.Parallel()
-	summary := `{"registered_voters":1,"candidates":1,"votes_cast":0,"turnout":0,"rejected":{"duplicate_voter":0,"unknown_voter":0,"unknown_candidate":0},"dead_lettered":0,"leader":null,"updated_at":null}`
+	summary := `{"registered_voters":1,"candidates":1,"votes_cast":0,"turnout":0,"rejected":{"duplicate_voter":0,"unknown_voter":0,"unknown_candidate":0,"outside_polls":0,"implausible_time":0,"wrong_station":0,"unknown_contest":0,"not_eligible":0},"dead_lettered":0,"leader":null,"updated_at":null}`
 	tests := []struct {
 		name, method, path, contentType string
 		status                          int

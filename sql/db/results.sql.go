@@ -140,7 +140,7 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 }
 
 const listRejectionTallies = `-- name: ListRejectionTallies :many
-SELECT reason, count FROM rejection_tallies ORDER BY reason
+SELECT reason, count FROM rejection_tallies WHERE contest_id = 'default' ORDER BY reason
 `
 
 type ListRejectionTalliesRow struct {
@@ -148,6 +148,7 @@ type ListRejectionTalliesRow struct {
 	Count  int64
 }
 
+// The default contest's, as contract v1 reads them.
 func (q *Queries) ListRejectionTallies(ctx context.Context) ([]ListRejectionTalliesRow, error) {
 	rows, err := q.db.Query(ctx, listRejectionTallies)
 	if err != nil {
