@@ -92,6 +92,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/status", a.onlyGET(a.status))
 	mux.HandleFunc("/api/v1/timeline", a.onlyGET(a.timeline))
 	mux.HandleFunc("/api/v1/results.csv", a.onlyGET(a.resultsCSV))
+	mux.HandleFunc("/api/v1/results.cdf.json", a.onlyGET(a.resultsCDF))
 	mux.HandleFunc("/api/v1/contests", a.onlyGET(a.contests))
 	mux.HandleFunc("/api/v1/contests/{contest}", a.onlyGET(a.contest))
 	mux.HandleFunc(OpenAPIPath, a.onlyGET(a.openAPI))

@@ -1,14 +1,20 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
@@ -228,5 +234,114 @@ func TestAContestIsDecidedExactlyWhenCertain(t *testing.T) {
 	}
 	if c.DecidedAt == nil || !c.DecidedAt.Equal(contestAt) {
 		t.Errorf("decided at %v, want the minute of the deciding vote, %v", c.DecidedAt, contestAt)
+	}
+}
+
+// The CDF export is an ElectionReport the NIST SP 1500-100 V2 JSON schema
+// accepts, with every contest, a VoteCounts per selection per region and
+// for the district, BallotName the candidate's name and Selection the
+// measure choice's name.
+func TestResultsExportValidatesAgainstTheNISTSchema(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	e.vote("n-1", domain.DefaultContest, "p-ada")
+	e.vote("s-1", domain.DefaultContest, "p-bob")
+	e.vote("n-1", "senate-north", "s-cy")
+	e.vote("n-2", "measure-1", "m-yes")
+	e.vote("s-2", "measure-1", "m-no")
+
+	resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/results.cdf.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET results.cdf.json: %d %v", resp.StatusCode, err)
+	}
+	schemaFile, err := os.Open("testdata/NIST_V2_election_results_reporting.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer schemaFile.Close()
+	schemaDoc, err := jsonschema.UnmarshalJSON(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("nist.json", schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("nist.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(report); err != nil {
+		t.Fatalf("the export is not a valid NIST V2 ElectionReport: %v\n%s", err, raw)
+	}
+
+	var doc struct {
+		GpUnit []struct {
+			ID string `json:"@id"`
+		} `json:"GpUnit"`
+		Election []struct {
+			Candidate []struct {
+				ID         string `json:"@id"`
+				BallotName struct {
+					Text []struct{ Content string } `json:"Text"`
+				} `json:"BallotName"`
+			} `json:"Candidate"`
+			Contest []struct {
+				Type             string `json:"@type"`
+				Name             string `json:"Name"`
+				ContestSelection []struct {
+					Selection *struct {
+						Text []struct{ Content string } `json:"Text"`
+					} `json:"Selection"`
+					VoteCounts []struct {
+						GpUnitID string `json:"GpUnitId"`
+						Count    int64  `json:"Count"`
+					} `json:"VoteCounts"`
+				} `json:"ContestSelection"`
+			} `json:"Contest"`
+		} `json:"Election"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	units := map[string]bool{}
+	for _, u := range doc.GpUnit {
+		units[u.ID] = true
+	}
+	if !units["gpu-election"] || !units["gpu-region-North"] || !units["gpu-region-South"] {
+		t.Errorf("GpUnits %v, want the election and each region", units)
+	}
+	kinds := map[string]string{}
+	for _, contest := range doc.Election[0].Contest {
+		kinds[contest.Name] = contest.Type
+		for _, sel := range contest.ContestSelection {
+			if len(sel.VoteCounts) < 2 {
+				t.Errorf("%s: a selection with %d VoteCounts, want the district and its regions", contest.Name, len(sel.VoteCounts))
+			}
+		}
+		if contest.Type == "ElectionResults.BallotMeasureContest" {
+			for _, sel := range contest.ContestSelection {
+				if sel.Selection == nil || sel.Selection.Text[0].Content == "" || !strings.HasPrefix(sel.Selection.Text[0].Content, "Name m-") {
+					t.Errorf("a measure selection without its choice's name: %+v", sel.Selection)
+				}
+			}
+		}
+	}
+	if kinds["Measure 1"] != "ElectionResults.BallotMeasureContest" || kinds["Senate (North)"] != "ElectionResults.CandidateContest" || kinds["default"] != "ElectionResults.CandidateContest" {
+		t.Errorf("contests %v, want the default race, the senate race and the measure", kinds)
+	}
+	for _, cand := range doc.Election[0].Candidate {
+		if cand.BallotName.Text[0].Content != "Name "+strings.TrimPrefix(cand.ID, "cand-") {
+			t.Errorf("candidate %s has BallotName %q, want its name", cand.ID, cand.BallotName.Text[0].Content)
+		}
 	}
 }
