@@ -85,7 +85,7 @@ func (c *BenchCmd) Run(env *Env) error {
 		return err
 	}
 
-	cfg := simulator.DefaultElection()
+	cfg := simulator.OneRaceElection()
 	// Extra voters vote during the freshness and read phases.
 	extra := 10_000*int(c.phase().Seconds()) + 2_000*int(2*c.phase().Seconds())
 	voters := int(math.Ceil(float64(c.Votes+extra)/cfg.Turnout)) + 1

@@ -60,7 +60,7 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 	}
 	cleanup.add(func() { _ = pub.Close() })
 
-	cfg := simulator.DefaultElection()
+	cfg := simulator.OneRaceElection()
 	cfg.Turnout = 1
 	election, err := simulator.Generate(cfg, n, time.Now())
 	if err != nil {

@@ -49,7 +49,7 @@ func (p *pipeline) settle(t *testing.T, want truth, timeout time.Duration, what 
 // publishes its register and waits until it is projected.
 func (p *pipeline) registerElection(t *testing.T, voters int) *simulator.Election {
 	t.Helper()
-	e, err := simulator.Generate(simulator.DefaultElection(), voters, time.Now())
+	e, err := simulator.Generate(simulator.OneRaceElection(), voters, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
