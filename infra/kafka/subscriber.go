@@ -27,6 +27,11 @@ type SubscriberConfig struct {
 	// NackResendSleep is the pause before a nacked message is redelivered
 	// (default 250ms).
 	NackResendSleep time.Duration
+	// Applied, when set, makes every partition resume from the
+	// projection's own offsets wherever the group's commit is ahead of
+	// them (see resumeHandler): the log is the truth, then the
+	// projection's record, never the group's commits.
+	Applied AppliedOffsetsFunc
 }
 
 // NewSubscriber returns a Watermill subscriber reading with consumer group
@@ -61,14 +66,24 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 	// crash, longer than a join request may take (Net.ReadTimeout, 30 s),
 	// so repeated crashes wedge it. Live members rejoin within a batch.
 	saramaCfg.Consumer.Group.Rebalance.Timeout = sc.SessionTimeout + 2*time.Second
-	sub, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
+	// An offset below the log's start (a rewind to a truncated log) starts
+	// at the oldest message instead of failing the claim.
+	saramaCfg.Consumer.Group.ResetInvalidOffsets = true
+	wcfg := wmkafka.SubscriberConfig{
 		Brokers:               cfg.Brokers,
 		Unmarshaler:           wmkafka.DefaultMarshaler{},
 		OverwriteSaramaConfig: saramaCfg,
 		ConsumerGroup:         sc.Group,
 		NackResendSleep:       sc.NackResendSleep,
 		ReconnectRetrySleep:   time.Second,
-	}, logger)
+	}
+	if sc.Applied != nil {
+		if logger == nil {
+			logger = watermill.NopLogger{}
+		}
+		wcfg.Tracer = resumeTracer{group: sc.Group, applied: sc.Applied, patience: sc.SessionTimeout, log: logger}
+	}
+	sub, err := wmkafka.NewSubscriber(wcfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("new subscriber for group %s: %w", sc.Group, err)
 	}
