@@ -21,8 +21,15 @@ import (
 //     member for as long as the broker runs, and keeps whatever partitions
 //     the leader gave it: nobody reads them again. Kafka expires such a
 //     member one session timeout after the rebalance.
-//     So: a member of a stable group not heard of for longer than its
-//     session timeout is removed (a LeaveGroup on its behalf).
+//     So: a member that has not said a word in the new generation (no
+//     SyncGroup, heartbeat or commit of it) a moment after the generation
+//     began lost its answer, since a live member syncs as soon as it has
+//     it: it is removed (a LeaveGroup on its behalf). The moment is a
+//     third of the session timeout (at least half a second), the interval
+//     at which consumers heartbeat. That is sooner than Kafka would expire
+//     it, which matters: rapid crashes leave several such members, and
+//     each costs the group a rebalance. And, as a backstop, a member of a
+//     stable group silent for longer than its session timeout is removed.
 //   - kfake expires a member that waits in JoinGroup (or in SyncGroup) like
 //     any other, and never answers the request it removed it with: the
 //     client waits for its read timeout (sarama: 30 s, the "i/o timeout"
@@ -51,6 +58,9 @@ type groupSession struct {
 	// session is the longest session timeout a member asked for.
 	session time.Duration
 	members map[string]*memberSession
+	// epoch is the generation last seen, since when.
+	epoch int32
+	since time.Time
 }
 
 type memberSession struct {
@@ -58,9 +68,10 @@ type memberSession struct {
 	// was first seen in the group).
 	heard time.Time
 	// awaiting is the request whose answer the member waits for: a
-	// JoinGroup or a SyncGroup (of generation gen); 0 when none.
+	// JoinGroup or a SyncGroup; 0 when none.
 	awaiting int16
-	gen      int32
+	// gen is the latest generation the member has spoken in.
+	gen int32
 	// kept is when it was last heartbeated on its behalf; ours counts how
 	// many of those are in flight, so they are not taken for its own.
 	kept time.Time
@@ -126,7 +137,8 @@ func (s *groupSessions) observe(req kmsg.Request) (kmsg.Response, error, bool) {
 			m.ours-- // our own heartbeat
 			return
 		}
-		m.heard, m.awaiting, m.gen = now, awaiting, gen
+		m.heard, m.awaiting = now, awaiting
+		m.gen = max(m.gen, gen)
 	}
 	switch r := req.(type) {
 	case *kmsg.JoinGroupRequest:
@@ -138,9 +150,9 @@ func (s *groupSessions) observe(req kmsg.Request) (kmsg.Response, error, bool) {
 	case *kmsg.SyncGroupRequest:
 		heard(r.Group, r.MemberID, int16(kmsg.SyncGroup), r.Generation)
 	case *kmsg.HeartbeatRequest:
-		heard(r.Group, r.MemberID, 0, 0)
+		heard(r.Group, r.MemberID, 0, r.Generation)
 	case *kmsg.OffsetCommitRequest:
-		heard(r.Group, r.MemberID, 0, 0)
+		heard(r.Group, r.MemberID, 0, r.Generation)
 	case *kmsg.LeaveGroupRequest:
 		if g := s.groups[r.Group]; g != nil {
 			delete(g.members, r.MemberID)
@@ -188,6 +200,11 @@ func (s *groupSessions) enforce(name string) {
 		s.mu.Unlock()
 		return
 	}
+	if info.Epoch != g.epoch {
+		g.epoch, g.since = info.Epoch, now
+	}
+	settled := info.State == "CompletingRebalance" || info.State == "Stable"
+	lostAfter := max(g.session/3, 500*time.Millisecond)
 	present := map[string]bool{}
 	for _, im := range info.Members {
 		present[im.MemberID] = true
@@ -204,7 +221,8 @@ func (s *groupSessions) enforce(name string) {
 				m.ours++
 				keep = append(keep, im.MemberID)
 			}
-		case info.State == "Stable" && g.session > 0 && now.Sub(m.heard) > g.session+sessionGrace:
+		case settled && g.session > 0 && m.gen < info.Epoch && now.Sub(g.since) > lostAfter && now.Sub(m.heard) > lostAfter,
+			info.State == "Stable" && g.session > 0 && now.Sub(m.heard) > g.session+sessionGrace:
 			expire = append(expire, im.MemberID)
 			delete(g.members, im.MemberID)
 		}
@@ -241,6 +259,6 @@ func (s *groupSessions) enforce(name string) {
 			s.log.Warn("cannot expire silent group members", "group", name, "members", expire, "err", err)
 			return
 		}
-		s.log.Info("expired group members silent for longer than their session timeout", "group", name, "members", len(expire), "session_timeout", g.session)
+		s.log.Info("expired group members that lost their join answer or fell silent", "group", name, "members", len(expire), "session_timeout", g.session)
 	}
 }
