@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -70,8 +71,10 @@ type memberSession struct {
 	// awaiting is the request whose answer the member waits for: a
 	// JoinGroup or a SyncGroup; 0 when none.
 	awaiting int16
-	// gen is the latest generation the member has spoken in.
-	gen int32
+	// gen is the latest generation the member has spoken in; firstEpoch
+	// the generation current when it was first seen.
+	gen        int32
+	firstEpoch int32
 	// kept is when it was last heartbeated on its behalf; ours counts how
 	// many of those are in flight, so they are not taken for its own.
 	kept time.Time
@@ -116,7 +119,12 @@ func (s *groupSessions) member(group, id string) *memberSession {
 	g := s.group(group)
 	m := g.members[id]
 	if m == nil {
-		m = &memberSession{}
+		// Known by its ID, so answered before; when, is known only once
+		// the group has been looked at.
+		m = &memberSession{firstEpoch: g.epoch}
+		if g.since.IsZero() {
+			m.firstEpoch = math.MaxInt32
+		}
 		g.members[id] = m
 	}
 	return m
@@ -210,10 +218,21 @@ func (s *groupSessions) enforce(name string) {
 		present[im.MemberID] = true
 		m := g.members[im.MemberID]
 		if m == nil {
-			m = &memberSession{heard: now}
+			m = &memberSession{heard: now, firstEpoch: info.Epoch}
 			g.members[im.MemberID] = m
 		}
+		// Every member present when the generation began was sent its
+		// answer; one that has not spoken in it since has lost it. While
+		// the next rebalance is prepared, members that arrived after the
+		// generation began are waiting for their first answer, not lost.
+		rejoining := m.awaiting == int16(kmsg.JoinGroup) && !m.heard.Before(g.since)
+		lost := g.session > 0 && m.gen < info.Epoch && now.Sub(g.since) > lostAfter && now.Sub(m.heard) > lostAfter && !rejoining &&
+			(settled || info.State == "PreparingRebalance" && m.firstEpoch < info.Epoch)
+		silent := info.State == "Stable" && g.session > 0 && now.Sub(m.heard) > g.session+sessionGrace
 		switch {
+		case lost || silent:
+			expire = append(expire, im.MemberID)
+			delete(g.members, im.MemberID)
 		case info.State == "PreparingRebalance" && m.awaiting == int16(kmsg.JoinGroup),
 			info.State == "CompletingRebalance" && m.awaiting == int16(kmsg.SyncGroup) && m.gen == info.Epoch:
 			if now.Sub(m.kept) >= g.session/3 {
@@ -221,10 +240,6 @@ func (s *groupSessions) enforce(name string) {
 				m.ours++
 				keep = append(keep, im.MemberID)
 			}
-		case settled && g.session > 0 && m.gen < info.Epoch && now.Sub(g.since) > lostAfter && now.Sub(m.heard) > lostAfter,
-			info.State == "Stable" && g.session > 0 && now.Sub(m.heard) > g.session+sessionGrace:
-			expire = append(expire, im.MemberID)
-			delete(g.members, im.MemberID)
 		}
 	}
 	for id := range g.members {
