@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +132,22 @@ func TestEmptyProjectionResumesFromTheLogNotTheGroup(t *testing.T) {
 // have committed far past it, must count everything after the snapshot
 // too: it resumes from the offsets stored with its tallies.
 func TestRestoredProjectionResumesFromItsOwnOffsets(t *testing.T) {
+	testRestoredProjection(t, 0)
+}
+
+// The same with three projectors joining one after another: every
+// rebalance resumes the partitions it moves from the projection's offsets
+// too, whichever member's commit (rewound or not yet) the group holds.
+func TestRestoredProjectionResumesUnderRebalances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	testRestoredProjection(t, 2)
+}
+
+// testRestoredProjection restores a snapshot and lets the in-process
+// projector and that many projector processes catch up on it.
+func testRestoredProjection(t *testing.T, processes int) {
 	broker := testutil.Kafka(t, 8)
 	e := buildElection()
 	firstVote := len(e.records)
@@ -159,6 +176,11 @@ func TestRestoredProjectionResumesFromItsOwnOffsets(t *testing.T) {
 
 	// The database is restored to the snapshot, half an election behind
 	// the groups' commits.
+	for range processes {
+		testutil.Start(t, "--log-level", "warn", "project",
+			"--database-url", snapshot, "--kafka-brokers", strings.Join(broker.Brokers, ","),
+			"--group", "test-projector", "--session-timeout", "6s")
+	}
 	p := startSystem(t, system{partitions: 8, projector: true, kafka: &broker, dsn: snapshot})
 	p.waitFor(t, e, 0)
 	if code, out := p.cli(t, "replay", "--verify"); code != 0 {
