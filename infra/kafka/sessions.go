@@ -204,7 +204,8 @@ func (s *groupSessions) enforce(name string) {
 	s.mu.Lock()
 	g := s.groups[name]
 	if info == nil || g == nil {
-		delete(s.groups, name)
+		// Not created yet (its first JoinGroup is seen before it is
+		// handled), or deleted: nothing to enforce.
 		s.mu.Unlock()
 		return
 	}
