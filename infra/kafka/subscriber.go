@@ -45,30 +45,8 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 	if sc.Group == "" {
 		return nil, errors.New("kafka subscriber: no consumer group")
 	}
-	if sc.SessionTimeout == 0 {
-		sc.SessionTimeout = 10 * time.Second
-	}
-	if sc.CommitInterval == 0 {
-		sc.CommitInterval = 250 * time.Millisecond
-	}
-	if sc.NackResendSleep == 0 {
-		sc.NackResendSleep = 250 * time.Millisecond
-	}
-	saramaCfg := cfg.saramaConfig()
-	saramaCfg.Consumer.Return.Errors = true
-	saramaCfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	saramaCfg.Consumer.Offsets.AutoCommit.Enable = true
-	saramaCfg.Consumer.Offsets.AutoCommit.Interval = sc.CommitInterval
-	saramaCfg.Consumer.Group.Session.Timeout = sc.SessionTimeout
-	saramaCfg.Consumer.Group.Heartbeat.Interval = sc.SessionTimeout / 3
-	// How long a rebalance waits for members to rejoin. sarama's default
-	// (60 s) lets a killed member stall the group for a minute after every
-	// crash, longer than a join request may take (Net.ReadTimeout, 30 s),
-	// so repeated crashes wedge it. Live members rejoin within a batch.
-	saramaCfg.Consumer.Group.Rebalance.Timeout = sc.SessionTimeout + 2*time.Second
-	// An offset below the log's start (a rewind to a truncated log) starts
-	// at the oldest message instead of failing the claim.
-	saramaCfg.Consumer.Group.ResetInvalidOffsets = true
+	sc.setDefaults()
+	saramaCfg := sc.saramaConfig(cfg)
 	wcfg := wmkafka.SubscriberConfig{
 		Brokers:               cfg.Brokers,
 		Unmarshaler:           wmkafka.DefaultMarshaler{},
@@ -88,6 +66,42 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 		return nil, fmt.Errorf("new subscriber for group %s: %w", sc.Group, err)
 	}
 	return sub, nil
+}
+
+func (sc *SubscriberConfig) setDefaults() {
+	if sc.SessionTimeout == 0 {
+		sc.SessionTimeout = 10 * time.Second
+	}
+	if sc.CommitInterval == 0 {
+		sc.CommitInterval = 250 * time.Millisecond
+	}
+	if sc.NackResendSleep == 0 {
+		sc.NackResendSleep = 250 * time.Millisecond
+	}
+}
+
+// saramaConfig is the consumer group configuration for sc.
+func (sc SubscriberConfig) saramaConfig(cfg Config) *sarama.Config {
+	saramaCfg := cfg.saramaConfig()
+	saramaCfg.Consumer.Return.Errors = true
+	saramaCfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	saramaCfg.Consumer.Offsets.AutoCommit.Enable = true
+	saramaCfg.Consumer.Offsets.AutoCommit.Interval = sc.CommitInterval
+	saramaCfg.Consumer.Group.Session.Timeout = sc.SessionTimeout
+	saramaCfg.Consumer.Group.Heartbeat.Interval = sc.SessionTimeout / 3
+	// How long a rebalance waits for members to rejoin. sarama's default
+	// (60 s) lets a killed member stall the group for a minute after every
+	// crash. Live members rejoin within a batch.
+	saramaCfg.Consumer.Group.Rebalance.Timeout = sc.SessionTimeout + 2*time.Second
+	// A JoinGroup or SyncGroup may rightly wait for the whole rebalance
+	// timeout, and sarama reads every answer within Net.ReadTimeout: a
+	// shorter one abandons a normal rebalance ("i/o timeout") and starts
+	// another as a new member.
+	saramaCfg.Net.ReadTimeout = max(saramaCfg.Net.ReadTimeout, saramaCfg.Consumer.Group.Rebalance.Timeout+5*time.Second)
+	// An offset below the log's start (a rewind to a truncated log) starts
+	// at the oldest message instead of failing the claim.
+	saramaCfg.Consumer.Group.ResetInvalidOffsets = true
+	return saramaCfg
 }
 
 // Log reads positions in the log: where each partition ends.
