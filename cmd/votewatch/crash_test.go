@@ -230,11 +230,26 @@ func TestRapidCrashesDoNotWedgeTheGroups(t *testing.T) {
 		t.Skip("runs and kills the binary")
 	}
 	const (
-		session    = 3 * time.Second
-		partitions = 32
-		kills      = 4
-		maxVotes   = 30_000
+		kills    = 4
+		maxVotes = 30_000
 	)
+	// Short sessions keep the test quick; the report's setup is
+	// VOTEWATCH_RAPID_SESSION=10s VOTEWATCH_RAPID_PARTITIONS=256.
+	session, partitions := 3*time.Second, int32(32)
+	if s := os.Getenv("VOTEWATCH_RAPID_SESSION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		session = d
+	}
+	if s := os.Getenv("VOTEWATCH_RAPID_PARTITIONS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		partitions = int32(n)
+	}
 	p := startSystem(t, system{partitions: partitions})
 	project := func() *testutil.Process {
 		return testutil.Start(t, "--log-level", "info", "project",
@@ -304,7 +319,7 @@ func TestRapidCrashesDoNotWedgeTheGroups(t *testing.T) {
 	testutil.Eventually(t, bound+30*time.Second, "every partition moving and each group the last process alone", func() (bool, string) {
 		now := applied()
 		var still []int32
-		for part := range int32(partitions) {
+		for part := range partitions {
 			if now[part] <= before[part] {
 				still = append(still, part)
 			}
@@ -318,7 +333,7 @@ func TestRapidCrashesDoNotWedgeTheGroups(t *testing.T) {
 				return false, err.Error()
 			}
 			for member, parts := range a {
-				if len(a) != 1 || len(parts) != partitions {
+				if len(a) != 1 || len(parts) != int(partitions) {
 					return false, fmt.Sprintf("group %s: %d members, %s owns %d partitions", topic, len(a), member, len(parts))
 				}
 			}
