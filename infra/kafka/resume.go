@@ -17,8 +17,9 @@ type AppliedOffsetsFunc func(ctx context.Context, topic string) (map[int32]int64
 // resumeTracer is how the projection's own offsets reach sarama's consumer
 // group: watermill-kafka v3 builds the sarama ConsumerGroupHandler itself
 // and offers no hook into it except its Tracer, whose
-// WrapConsumerGroupHandler sees every handler before the group starts. The
-// other wraps are identities.
+// WrapConsumerGroupHandler sees every handler before the group starts
+// (docs/upstream/watermill-kafka-assignment-hook.md). The other wraps are
+// identities.
 type resumeTracer struct {
 	group   string
 	applied AppliedOffsetsFunc
