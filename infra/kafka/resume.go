@@ -51,7 +51,9 @@ func (t resumeTracer) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sa
 // the partition offset managers have fetched the group's commits and before
 // a single claim starts, so a partition is never read from the group's
 // offset first and corrected later. Every assignment, the first one of a
-// process included, goes through it.
+// process included, goes through it. (That holds for the eager protocol
+// the subscriber uses; sarama's cooperative-sticky strategy adds partitions
+// to a running session without a new Setup.)
 //
 // Why only backwards: the group's commit and applied_offsets are each a
 // point below which every message is applied. The commit can be too far
