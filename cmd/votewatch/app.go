@@ -279,7 +279,12 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 
 	subs := handlers.Subscribers{}
 	for _, topic := range domain.EventTopics {
-		sub, err := kafka.NewSubscriber(kcfg, kafka.SubscriberConfig{Group: f.Group + "." + topic, SessionTimeout: f.SessionTimeout}, wlog)
+		// Each partition resumes where this database's projection stands,
+		// not where the group last committed: the database may be newer
+		// than the group (recreated, restored from a backup).
+		sub, err := kafka.NewSubscriber(kcfg, kafka.SubscriberConfig{
+			Group: f.Group + "." + topic, SessionTimeout: f.SessionTimeout, Applied: store.AppliedOffsets,
+		}, wlog)
 		if err != nil {
 			return nil, err
 		}
