@@ -12,6 +12,7 @@ type Candidate struct {
 	biography string
 	platform  string
 	photoURL  string
+	contestID string
 }
 
 // NewCandidate validates a candidate. photoURL may be empty; when set it
@@ -38,8 +39,22 @@ func NewCandidate(id, name string, party Party, biography, platform, photoURL st
 			return Candidate{}, invalid("photo_url", "must be an absolute http(s) URL")
 		}
 	}
-	return Candidate{id: id, name: name, party: party, biography: biography, platform: platform, photoURL: photoURL}, nil
+	return Candidate{id: id, name: name, party: party, biography: biography, platform: platform, photoURL: photoURL, contestID: DefaultContest}, nil
 }
+
+// InContest returns the candidate standing in contest (contract v1.2; a
+// candidate that names none stands in DefaultContest). A candidate's
+// contest is fixed by its first registration.
+func (c Candidate) InContest(contestID string) (Candidate, error) {
+	if err := validID("contest_id", contestID); err != nil {
+		return Candidate{}, err
+	}
+	c.contestID = contestID
+	return c, nil
+}
+
+// ContestID returns the contest the candidate stands in.
+func (c Candidate) ContestID() string { return c.contestID }
 
 // ID returns the candidate's identifier.
 func (c Candidate) ID() string { return c.id }

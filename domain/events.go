@@ -40,6 +40,8 @@ type candidateWire struct {
 	Biography   string `json:"biography"`
 	Platform    string `json:"platform"`
 	PhotoURL    string `json:"photo_url"`
+	// Contract v1.2: absent means the default contest.
+	ContestID string `json:"contest_id,omitempty"`
 }
 
 type voterWire struct {
@@ -61,6 +63,8 @@ type voteWire struct {
 	// intake from its configuration; absent from v1 producers' votes.
 	StationID     string `json:"station_id,omitempty"`
 	StationRegion string `json:"station_region,omitempty"`
+	// Contract v1.2: absent means the default contest.
+	ContestID string `json:"contest_id,omitempty"`
 }
 
 // Key returns the message key: the candidate_id.
@@ -76,7 +80,7 @@ func (e VoteCast) Key() string { return e.Vote.voterID }
 // MarshalJSON encodes the event as the contract gives it.
 func (e CandidateRegistered) MarshalJSON() ([]byte, error) {
 	c := e.Candidate
-	return json.Marshal(candidateWire{c.id, c.name, c.party.name, c.biography, c.platform, c.photoURL})
+	return json.Marshal(candidateWire{c.id, c.name, c.party.name, c.biography, c.platform, c.photoURL, nonDefault(c.contestID)})
 }
 
 // MarshalJSON encodes the event as the contract gives it.
@@ -88,7 +92,7 @@ func (e VoterRegistered) MarshalJSON() ([]byte, error) {
 // MarshalJSON encodes the event as the contract gives it.
 func (e VoteCast) MarshalJSON() ([]byte, error) {
 	v := e.Vote
-	return json.Marshal(voteWire{v.id, v.voterID, v.candidateID, v.castAt.Format(time.RFC3339Nano), v.station.id, v.station.region.name})
+	return json.Marshal(voteWire{v.id, v.voterID, v.candidateID, v.castAt.Format(time.RFC3339Nano), v.station.id, v.station.region.name, nonDefault(v.contestID)})
 }
 
 // DecodeCandidateRegistered parses and validates a candidates message.
@@ -105,6 +109,11 @@ func DecodeCandidateRegistered(payload []byte) (CandidateRegistered, error) {
 	c, err := NewCandidate(w.CandidateID, w.Name, party, w.Biography, w.Platform, w.PhotoURL)
 	if err != nil {
 		return CandidateRegistered{}, err
+	}
+	if w.ContestID != "" {
+		if c, err = c.InContest(w.ContestID); err != nil {
+			return CandidateRegistered{}, err
+		}
 	}
 	return CandidateRegistered{Candidate: c}, nil
 }
@@ -164,6 +173,11 @@ func DecodeVoteCast(payload []byte) (VoteCast, error) {
 		}
 		v = v.WithStation(station)
 	}
+	if w.ContestID != "" {
+		if v, err = v.InContest(w.ContestID); err != nil {
+			return VoteCast{}, err
+		}
+	}
 	return VoteCast{Vote: v}, nil
 }
 
@@ -197,4 +211,47 @@ func trimJSONError(err error) string {
 		s = s[:120]
 	}
 	return s
+}
+
+// nonDefault leaves the default contest out of the wire, so a v1 event
+// encodes exactly as before.
+func nonDefault(contestID string) string {
+	if contestID == DefaultContest {
+		return ""
+	}
+	return contestID
+}
+
+// RegistrationTopics are the topics registration closes on, in the order a
+// replay applies them.
+var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters}
+
+// EventTopics are every topic of the contract, registrations first.
+var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes}
+
+// Decode decodes a message of topic into the event the rule reads, control
+// events first: a ContestRegistered, CandidateRegistered, VoterRegistered
+// or RegistrationClosed on the registration topics, a VoteCast or
+// ElectionScheduled on the votes topic. An error matches ErrInvalid: the
+// message is a dead letter.
+func Decode(topic string, payload []byte) (any, error) {
+	switch topic {
+	case TopicContests, TopicCandidates, TopicVoters:
+		if marker, ok, err := DecodeRegistrationClosed(payload); ok {
+			return marker, err
+		}
+		switch topic {
+		case TopicContests:
+			return DecodeContestRegistered(payload)
+		case TopicCandidates:
+			return DecodeCandidateRegistered(payload)
+		}
+		return DecodeVoterRegistered(payload)
+	case TopicVotes:
+		if schedule, ok, err := DecodeElectionScheduled(payload); ok {
+			return schedule, err
+		}
+		return DecodeVoteCast(payload)
+	}
+	return nil, invalid("topic", "%q is not a topic of the contract", topic)
 }

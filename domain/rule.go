@@ -11,28 +11,31 @@ import (
 //
 // The rule, which depends only on the content of the log:
 //
-//  1. Registration is open on a partition of the candidates or voters topic
-//     until that partition's close marker (RegistrationClosed). A
-//     registration after the marker is refused. A voter registers once (the
-//     first event wins); a candidate's latest registration wins.
-//  2. Registration is closed when both topics carry a marker on every
+//  1. Registration is open on a partition of the contests, candidates or
+//     voters topic until that partition's close marker (RegistrationClosed).
+//     A registration after the marker is refused. A voter and a contest
+//     register once (the first event wins); a candidate's latest
+//     registration wins, but its contest is fixed by the first.
+//  2. Registration is closed when all three topics carry a marker on every
 //     partition their markers declare.
 //  3. A vote is decided at its first occurrence in the log; a redelivery
 //     changes nothing. All of a voter's votes share a partition, so log
 //     order is offset order.
-//  4. While registration is open, a vote whose voter or candidate is not
-//     registered is held, not decided, and holds every later vote of its
-//     voter. Held votes are decided, in log order, as soon as what they
+//  4. While registration is open, a vote whose voter, candidate or contest
+//     is not registered is held, not decided, and holds every later vote of
+//     its voter in that contest. Held votes are decided, in log order, as soon as what they
 //     wait for is registered, or when registration closes.
 //  5. A vote whose cast_at is implausible for when it was logged, or
 //     outside the polls' window of the latest schedule before it in its
 //     partition, is rejected at once (CheckCastTime): that depends on the
 //     vote alone, so it is never held.
-//  6. Otherwise a vote is decided, in this order: unknown_voter if its
-//     voter never registered (in time), wrong_station if it came through a
-//     station that does not serve its voter's region, unknown_candidate if
-//     its candidate never registered (in time), duplicate_voter if its voter already has a counted vote,
-//     and otherwise counted.
+//  6. Otherwise a vote is decided, in this order (Decide): unknown_voter,
+//     wrong_station (its station does not serve its voter's region),
+//     unknown_contest, not_eligible (its voter's region is not among the
+//     contest's), unknown_candidate (not registered, or in another contest),
+//     duplicate_voter (its voter already has a counted vote in the
+//     contest), and otherwise counted. The default contest exists as soon
+//     as a registered candidate or a vote names it, and is open everywhere.
 //
 // So an election that never closes registration (contract v1, as the
 // README's kcat example runs it) counts every vote whose voter and
@@ -54,15 +57,19 @@ type LogEntry struct {
 // ElectionLog is an election's log: per topic, each partition's entries in
 // offset order (index = partition).
 type ElectionLog struct {
+	Contests   [][]LogEntry
 	Candidates [][]LogEntry
 	Voters     [][]LogEntry
 	Votes      [][]LogEntry
 }
 
+// BallotKey names a counted ballot: a voter has at most one per contest.
+type BallotKey struct{ Voter, Contest string }
+
 // Outcome is what the rule makes of a log.
 type Outcome struct {
-	// Counted maps each voter with a counted vote to that vote.
-	Counted map[string]Vote
+	// Counted maps each voter and contest with a counted vote to that vote.
+	Counted map[BallotKey]Vote
 	// Rejected maps each rejected vote_id to why.
 	Rejected map[string]RejectionReason
 	// Stations maps each decided vote_id that came through a station to
@@ -71,11 +78,15 @@ type Outcome struct {
 	// Held lists the vote_ids not decided yet, in log order.
 	Held []string
 	// Refused counts registrations refused for coming after their
-	// partition's close marker, per topic.
-	Refused map[string]int
+	// partition's close marker, per topic; RefusedAt lists their positions
+	// (partition, offset).
+	Refused   map[string]int
+	RefusedAt map[string][][2]int64
 	// Closed tells whether registration is closed.
 	Closed bool
-	// Candidates and Voters are the register.
+	// Contests, Candidates and Voters are the register. Contests holds
+	// DefaultContest as soon as a registered candidate or a vote names it.
+	Contests   map[string]Contest
 	Candidates map[string]Candidate
 	Voters     map[string]Voter
 }
@@ -83,15 +94,21 @@ type Outcome struct {
 // Count applies the rule to a whole log.
 func Count(log ElectionLog) Outcome {
 	out := Outcome{
-		Counted: map[string]Vote{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{}, Stations: map[string]string{},
+		Counted: map[BallotKey]Vote{}, Contests: map[string]Contest{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{}, RefusedAt: map[string][][2]int64{}, Stations: map[string]string{},
 		Candidates: map[string]Candidate{}, Voters: map[string]Voter{},
 	}
+	contestsClosed := register(log.Contests, TopicContests, &out)
 	candidatesClosed := register(log.Candidates, TopicCandidates, &out)
 	votersClosed := register(log.Voters, TopicVoters, &out)
-	out.Closed = candidatesClosed && votersClosed
+	out.Closed = contestsClosed && candidatesClosed && votersClosed
+	for _, c := range out.Candidates {
+		if c.ContestID() == DefaultContest {
+			out.Contests[DefaultContest] = DefaultContestOf()
+		}
+	}
 
 	seen := map[string]bool{}
-	blocked := map[string]bool{}
+	blocked := map[BallotKey]bool{}
 	for _, partition := range log.Votes {
 		var schedule *ElectionScheduled
 		for _, entry := range partition {
@@ -104,6 +121,9 @@ func Count(log ElectionLog) Outcome {
 				continue
 			}
 			v := vc.Vote
+			if v.ContestID() == DefaultContest {
+				out.Contests[DefaultContest] = DefaultContestOf()
+			}
 			if seen[v.ID()] {
 				continue
 			}
@@ -113,43 +133,61 @@ func Count(log ElectionLog) Outcome {
 				out.Stations[v.ID()] = v.Station().ID()
 				continue
 			}
-			_, voterKnown := out.Voters[v.VoterID()]
-			_, candidateKnown := out.Candidates[v.CandidateID()]
-			if !out.Closed && (blocked[v.VoterID()] || !voterKnown || !candidateKnown) {
-				blocked[v.VoterID()] = true
+			key := BallotKey{v.VoterID(), v.ContestID()}
+			voter, voterKnown := out.Voters[v.VoterID()]
+			candidate, candidateKnown := out.Candidates[v.CandidateID()]
+			contest, contestKnown := out.Contests[v.ContestID()]
+			if !out.Closed && (blocked[key] || !voterKnown || !candidateKnown || !contestKnown) {
+				blocked[key] = true
 				out.Held = append(out.Held, v.ID())
 				continue
 			}
 			out.Stations[v.ID()] = v.Station().ID()
-			if reason, rejected := Decide(v, out.Voters[v.VoterID()], voterKnown, candidateKnown, hasCounted(out.Counted, v.VoterID())); rejected {
+			_, counted := out.Counted[key]
+			reg := Registration{Voter: voter, VoterKnown: voterKnown, Candidate: candidate, CandidateKnown: candidateKnown,
+				Contest: contest, ContestKnown: contestKnown, HasCounted: counted}
+			if reason, rejected := Decide(v, reg); rejected {
 				out.Rejected[v.ID()] = reason
 			} else {
-				out.Counted[v.VoterID()] = v
+				out.Counted[key] = v
 			}
 		}
 	}
 	return out
 }
 
+// Registration is what the register says about a vote's voter, candidate
+// and contest when it is decided.
+type Registration struct {
+	Voter          Voter
+	VoterKnown     bool
+	Candidate      Candidate
+	CandidateKnown bool
+	Contest        Contest
+	ContestKnown   bool
+	// HasCounted tells whether the voter already has a counted vote in the
+	// vote's contest.
+	HasCounted bool
+}
+
 // Decide is rule 6: why a vote is rejected, or rejected=false when it
 // counts.
-func Decide(v Vote, voter Voter, voterKnown, candidateKnown, voterHasCounted bool) (reason RejectionReason, rejected bool) {
+func Decide(v Vote, r Registration) (reason RejectionReason, rejected bool) {
 	switch {
-	case !voterKnown:
+	case !r.VoterKnown:
 		return RejectUnknownVoter, true
-	case v.station != (Station{}) && v.station.region != voter.region:
+	case v.station != (Station{}) && v.station.region != r.Voter.region:
 		return RejectWrongStation, true
-	case !candidateKnown:
+	case !r.ContestKnown:
+		return RejectUnknownContest, true
+	case !r.Contest.OpenTo(r.Voter.region):
+		return RejectNotEligible, true
+	case !r.CandidateKnown || r.Candidate.contestID != v.contestID:
 		return RejectUnknownCandidate, true
-	case voterHasCounted:
+	case r.HasCounted:
 		return RejectDuplicateVoter, true
 	}
 	return RejectionReason{}, false
-}
-
-func hasCounted(counted map[string]Vote, voterID string) bool {
-	_, ok := counted[voterID]
-	return ok
 }
 
 // register applies rule 1 to one registration topic and reports rule 2's
@@ -169,12 +207,27 @@ func register(partitions [][]LogEntry, topic string, out *Outcome) (closed bool)
 			case CandidateRegistered:
 				if !open {
 					out.Refused[topic]++
+					out.RefusedAt[topic] = append(out.RefusedAt[topic], [2]int64{int64(p), entry.Offset})
 					continue
 				}
-				out.Candidates[e.Candidate.ID()] = e.Candidate
+				c := e.Candidate
+				if first, ok := out.Candidates[c.ID()]; ok {
+					c.contestID = first.contestID // a candidate's contest is fixed
+				}
+				out.Candidates[c.ID()] = c
+			case ContestRegistered:
+				if !open {
+					out.Refused[topic]++
+					out.RefusedAt[topic] = append(out.RefusedAt[topic], [2]int64{int64(p), entry.Offset})
+					continue
+				}
+				if _, ok := out.Contests[e.Contest.ID()]; !ok {
+					out.Contests[e.Contest.ID()] = e.Contest
+				}
 			case VoterRegistered:
 				if !open {
 					out.Refused[topic]++
+					out.RefusedAt[topic] = append(out.RefusedAt[topic], [2]int64{int64(p), entry.Offset})
 					continue
 				}
 				if _, ok := out.Voters[e.Voter.ID()]; !ok {

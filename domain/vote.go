@@ -13,6 +13,7 @@ type Vote struct {
 	candidateID string
 	castAt      time.Time
 	station     Station
+	contestID   string
 }
 
 // Station is the polling station a vote came through, and the region it
@@ -40,6 +41,19 @@ func (s Station) ID() string { return s.id }
 // Region returns the region the station serves.
 func (s Station) Region() Region { return s.region }
 
+// InContest returns the vote as cast in contest (contract v1.2; a vote
+// that names none is in DefaultContest).
+func (v Vote) InContest(contestID string) (Vote, error) {
+	if err := validID("contest_id", contestID); err != nil {
+		return Vote{}, err
+	}
+	v.contestID = contestID
+	return v, nil
+}
+
+// ContestID returns the contest the vote is cast in.
+func (v Vote) ContestID() string { return v.contestID }
+
 // WithStation returns the vote as submitted through station.
 func (v Vote) WithStation(s Station) Vote {
 	v.station = s
@@ -65,7 +79,7 @@ func NewVote(id, voterID, candidateID string, castAt time.Time) (Vote, error) {
 	if castAt.IsZero() {
 		return Vote{}, invalid("cast_at", "is required")
 	}
-	return Vote{id: id, voterID: voterID, candidateID: candidateID, castAt: castAt.UTC()}, nil
+	return Vote{id: id, voterID: voterID, candidateID: candidateID, castAt: castAt.UTC(), contestID: DefaultContest}, nil
 }
 
 // ID returns the vote's UUID in canonical lower-case form.
@@ -114,13 +128,15 @@ var (
 	RejectOutsidePolls     = RejectionReason{"outside_polls"}
 	RejectUnknownVoter     = RejectionReason{"unknown_voter"}
 	RejectWrongStation     = RejectionReason{"wrong_station"}
+	RejectUnknownContest   = RejectionReason{"unknown_contest"}
+	RejectNotEligible      = RejectionReason{"not_eligible"}
 	RejectUnknownCandidate = RejectionReason{"unknown_candidate"}
 	RejectDuplicateVoter   = RejectionReason{"duplicate_voter"}
 )
 
 // RejectionReasons lists every reason, in a stable order.
 func RejectionReasons() []RejectionReason {
-	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate, RejectOutsidePolls, RejectImplausibleTime, RejectWrongStation}
+	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate, RejectOutsidePolls, RejectImplausibleTime, RejectWrongStation, RejectUnknownContest, RejectNotEligible}
 }
 
 // ParseRejectionReason returns the reason with the given code.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -24,6 +25,7 @@ type API struct {
 	logEnds projections.HighWatermarksFunc
 	log     *slog.Logger
 	snaps   *Snapshots
+	openapi []byte
 }
 
 // ServeFromSnapshots makes the dashboard, summary, candidates and regions
@@ -70,11 +72,23 @@ func NewAPI(results *projections.Results, ready ReadinessFunc, logEnds projectio
 	if results == nil || ready == nil || log == nil {
 		return nil, errors.New("new api: nil results, readiness or logger")
 	}
-	return &API{results: results, ready: ready, logEnds: logEnds, log: log}, nil
+	doc, err := OpenAPIJSON()
+	if err != nil {
+		return nil, fmt.Errorf("new api: %w", err)
+	}
+	return &API{results: results, ready: ready, logEnds: logEnds, log: log, openapi: doc}, nil
+}
+
+// Mux is what routes are registered on: an *http.ServeMux, or a recorder
+// that also lists them (every route must be in the OpenAPI document, and a
+// test checks that from the registrations themselves).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }
 
 // Register adds the API's routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/summary", a.onlyGET(a.summary))
 	mux.HandleFunc("/api/v1/candidates", a.onlyGET(a.candidates))
 	mux.HandleFunc("/api/v1/regions", a.onlyGET(a.regions))
@@ -83,6 +97,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/status", a.onlyGET(a.status))
 	mux.HandleFunc("/api/v1/timeline", a.onlyGET(a.timeline))
 	mux.HandleFunc("/api/v1/results.csv", a.onlyGET(a.resultsCSV))
+	mux.HandleFunc("/api/v1/results.cdf.json", a.onlyGET(a.resultsCDF))
+	mux.HandleFunc("/api/v1/contests", a.onlyGET(a.contests))
+	mux.HandleFunc("/api/v1/contests/{contest}", a.onlyGET(a.contest))
+	mux.HandleFunc(OpenAPIPath, a.onlyGET(a.openAPI))
 	RegisterProbes(mux, a.ready, a.log)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, &httpError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint: " + r.Method + " " + r.URL.Path})
@@ -185,7 +203,7 @@ func (a *API) region(w http.ResponseWriter, r *http.Request) {
 // RegisterProbes adds /healthz (the process answers) and /readyz (ready
 // says it can do its work: 503 otherwise, the reason logged, not sent) to
 // mux.
-func RegisterProbes(mux *http.ServeMux, ready ReadinessFunc, log *slog.Logger) {
+func RegisterProbes(mux Mux, ready ReadinessFunc, log *slog.Logger) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, log, map[string]string{"status": "ok"})
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/internal/openapitest"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
 )
@@ -30,13 +31,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // in regions North and South, and a few votes, one of them rejected.
 func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 	t.Helper()
-	pool := testutil.Pool(t)
-	seedElection(t, pool)
-	results, err := projections.NewResults(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := handlers.NewAPI(results, ready, nil, slog.New(slog.DiscardHandler))
+	api, err := handlers.NewAPI(seededResults(t), ready, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +40,19 @@ func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// seededResults reads a real database holding two candidates, voters v-1..v-6
+// in regions North and South, and a few votes, one of them rejected.
+func seededResults(t testing.TB) *projections.Results {
+	t.Helper()
+	pool := testutil.Pool(t)
+	seedElection(t, pool)
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return results
 }
 
 // seedElection fills pool with seededAPI's election.
@@ -90,10 +98,14 @@ func seedElection(t testing.TB, pool *pgxpool.Pool) {
 	}
 }
 
+// contractClient checks every exchange against the OpenAPI document: a
+// response that drifts from it fails the request.
+func contractClient(t testing.TB) *http.Client { return openapitest.Load(t).Client() }
+
 func fetch(t *testing.T, method, url string) (int, map[string]any, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := contractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +143,7 @@ func TestEndpointShapes(t *testing.T) {
 				if b["votes_cast"] != 3.0 || b["registered_voters"] != 6.0 || b["turnout"] != 0.5 {
 					t.Errorf("totals: %v", b)
 				}
-				if got := keys(b["rejected"].(map[string]any)); !slices.Equal(got, []string{"duplicate_voter", "implausible_time", "outside_polls", "unknown_candidate", "unknown_voter", "wrong_station"}) {
+				if got := keys(b["rejected"].(map[string]any)); !slices.Equal(got, []string{"duplicate_voter", "implausible_time", "not_eligible", "outside_polls", "unknown_candidate", "unknown_contest", "unknown_voter", "wrong_station"}) {
 					t.Errorf("rejected keys %v", got)
 				}
 				if b["rejected"].(map[string]any)["duplicate_voter"] != 1.0 {
@@ -253,7 +265,7 @@ func TestNoResponseNamesAVoter(t *testing.T) {
 func TestResultsCSVHasEveryRegionAndCandidate(t *testing.T) {
 	t.Parallel()
 	srv := seededAPI(t, func(context.Context) error { return nil })
-	resp, err := http.Get(srv.URL + "/api/v1/results.csv")
+	resp, err := contractClient(t).Get(srv.URL + "/api/v1/results.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +318,7 @@ func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
 	api.Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/api/v1/results.csv")
+	resp, err := contractClient(t).Get(srv.URL + "/api/v1/results.csv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/internal/testutil"
@@ -49,8 +50,9 @@ func TestNoErrorBodyCarriesInternalText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := strings.Repeat("t", handlers.MinTokenLength)
-	intake, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: []handlers.Station{{Name: "s-1", Token: token}}, Rate: 100}, slog.New(slog.DiscardHandler))
+	token := "errors-test-station-token"
+	region, _ := domain.NewRegion("North")
+	intake, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: []handlers.Station{{Name: "s-1", Token: token, Region: region}}, Rate: 100}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

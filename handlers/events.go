@@ -36,6 +36,15 @@ func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*Even
 	return &EventHandlers{projector: projector, log: log}, nil
 }
 
+// Contest handles a message of the contests topic: a registration or a
+// close marker.
+func (h *EventHandlers) Contest(msg *message.Message) error {
+	if closed, err := h.closeMarker(msg); closed {
+		return err
+	}
+	return handle(h, msg, domain.DecodeContestRegistered, h.projector.Contest)
+}
+
 // Candidate handles a message of the candidates topic: a registration or a
 // close marker.
 func (h *EventHandlers) Candidate(msg *message.Message) error {
@@ -119,6 +128,7 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 		topic string
 		fn    message.NoPublishHandlerFunc
 	}{
+		{domain.TopicContests, h.Contest},
 		{domain.TopicCandidates, h.Candidate},
 		{domain.TopicVoters, h.Voter},
 		{domain.TopicVotes, h.Vote},

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/internal/openapitest"
 )
 
 // checkErrorAnswer fails unless a response to bad input is a 4xx JSON
@@ -38,9 +40,11 @@ func checkErrorAnswer(t *testing.T, what string, resp *http.Response) {
 }
 
 // Every read route, with any path segment and query string: a 2xx or a
-// 4xx JSON error, never a 5xx.
+// 4xx JSON error, never a 5xx, and always an answer the OpenAPI document
+// allows.
 func FuzzReadAPIInput(f *testing.F) {
 	srv := seededAPI(f, func(context.Context) error { return nil })
+	contract := openapitest.Load(f)
 	routes := []string{"/api/v1/summary", "/api/v1/candidates", "/api/v1/regions", "/api/v1/regions/", "/api/v1/timeline",
 		"/api/v1/results.csv", "/api/v1/dashboard", "/api/v1/status", "/api/v1/nope"}
 	f.Add(uint8(3), "North", "")
@@ -63,11 +67,20 @@ func FuzzReadAPIInput(f *testing.F) {
 			return // not a valid request target: net/http refuses it before any handler
 		}
 		u.RawQuery = query
-		resp, err := http.Get(u.String())
+		req, err := http.NewRequest(http.MethodGet, u.String(), nil)
+		if err != nil {
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return // the client refused to send it
 		}
 		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body = io.NopCloser(bytes.NewReader(raw))
+		if err := contract.CheckResponse(req, nil, resp.StatusCode, resp.Header, raw); err != nil {
+			t.Fatal(err)
+		}
 		if strings.HasSuffix(path, ".csv") && resp.StatusCode == http.StatusOK {
 			return
 		}
@@ -84,10 +97,11 @@ func (acceptAll) Accept(_ context.Context, _ string, votes []domain.VoteCast) (i
 }
 
 // The intake API with any body and content type: 202, or a 4xx JSON error
-// naming the problem.
+// naming the problem, and always an answer the OpenAPI document allows.
 var fuzzRegion, _ = domain.NewRegion("North")
 
 func FuzzIntakeBody(f *testing.F) {
+	contract := openapitest.Load(f)
 	in, err := handlers.NewIntake(acceptAll{}, handlers.IntakeConfig{
 		Stations: []handlers.Station{{Name: "s", Token: "fuzz-station-token-001", Region: fuzzRegion}}, Rate: 1e9, Burst: 1e6,
 	}, slog.New(slog.DiscardHandler))
@@ -114,6 +128,9 @@ func FuzzIntakeBody(f *testing.F) {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		resp := rec.Result()
+		if err := contract.CheckResponse(req, []byte(body), rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Fatal(err)
+		}
 		if resp.StatusCode != http.StatusAccepted {
 			checkErrorAnswer(t, path+" "+body, resp)
 		}

@@ -55,6 +55,14 @@ type IntakeConfig struct {
 	// many at once (a batch counts each vote; default: MaxBatch).
 	Rate  float64
 	Burst int
+	// ObserveRequest, when set, is told the station (empty when no known
+	// token was presented) and the status of every request, for metrics:
+	// the event on the log names no station, so refusals per station are
+	// only seen here.
+	ObserveRequest func(station string, status int)
+	// ObserveVotes, when set, is told how many votes of a station's request
+	// were stored as new and how many were retries.
+	ObserveVotes func(station string, accepted, duplicates int)
 }
 
 const (
@@ -72,6 +80,8 @@ type Intake struct {
 	stations []station
 	limit    rate.Limit
 	burst    int
+	observe  func(station string, status int)
+	votes    func(station string, accepted, duplicates int)
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -103,7 +113,14 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 		cfg.Burst = MaxBatch
 	}
 	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{},
-		failures: newAddressLimiter(authFailureRate, authFailureBurst)}
+		failures: newAddressLimiter(authFailureRate, authFailureBurst),
+		observe:  cfg.ObserveRequest, votes: cfg.ObserveVotes}
+	if in.observe == nil {
+		in.observe = func(string, int) {}
+	}
+	if in.votes == nil {
+		in.votes = func(string, int, int) {}
+	}
 	seen := map[[sha256.Size]byte]string{}
 	for _, s := range cfg.Stations {
 		if s.Name == "" {
@@ -130,13 +147,17 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 }
 
 // Register adds POST /api/v1/votes and POST /api/v1/votes:batch to mux.
-func (in *Intake) Register(mux *http.ServeMux) {
+func (in *Intake) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/votes", in.onlyPOST(in.vote))
 	mux.HandleFunc("/api/v1/votes:batch", in.onlyPOST(in.batch))
 }
 
 func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		w = rec
+		var name string
+		defer func() { in.observe(name, rec.status) }()
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			writeError(w, r, in.log, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: r.Method + " is not allowed here; use POST"})
@@ -148,7 +169,8 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 				message: "too many failed authentications from this address; wait a minute"})
 			return
 		}
-		name, err := in.authenticate(r)
+		var err error
+		name, err = in.authenticate(r)
 		if err != nil {
 			if in.failures.fail(addr) {
 				in.log.Warn("repeated failed authentication: refusing the address for a while", "remote", addr)
@@ -169,8 +191,9 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 	}
 }
 
-// authenticate finds the station whose token the request bears. Every
-// configured token is compared, in constant time, whatever matches.
+// authenticate finds the station whose token the request bears (named
+// with the error when it is revoked). Every configured token is compared,
+// in constant time, whatever matches.
 func (in *Intake) authenticate(r *http.Request) (string, error) {
 	const prefix = "Bearer "
 	h := r.Header.Get("Authorization")
@@ -191,7 +214,7 @@ func (in *Intake) authenticate(r *http.Request) (string, error) {
 	s := in.stations[found]
 	if s.revoked {
 		in.log.Warn("revoked station tried to submit votes", "station", s.name, "remote", r.RemoteAddr)
-		return "", &httpError{status: http.StatusForbidden, code: "forbidden", field: "Authorization", message: "station " + s.name + " is revoked"}
+		return s.name, &httpError{status: http.StatusForbidden, code: "forbidden", field: "Authorization", message: "station " + s.name + " is revoked"}
 	}
 	return s.name, nil
 }
@@ -315,6 +338,7 @@ func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, vo
 		return 0, false
 	}
 	in.log.Debug("votes accepted", "station", name, "new", n, "retried", len(votes)-n)
+	in.votes(name, n, len(votes)-n)
 	return n, true
 }
 
@@ -468,3 +492,17 @@ func placeholder(token string) bool {
 	}
 	return strings.Count(t, t[:1]) == len(t) // one character repeated
 }
+
+// statusWriter remembers the status answered, for ObserveRequest.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -16,7 +16,7 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 // RegisterDashboard serves the live dashboard at / and its assets, all
 // embedded in the binary, and the live stream at /api/v1/stream.
-func RegisterDashboard(mux *http.ServeMux, stream *Stream) {
+func RegisterDashboard(mux Mux, stream *Stream) {
 	sub, _ := fs.Sub(webFiles, "web")
 	files := http.FileServerFS(sub)
 	secure := func(next http.Handler) http.Handler {

@@ -23,6 +23,7 @@ type ProjectorConfig struct {
 // event's fate only after its batch has committed. Safe for concurrent use.
 type Projector struct {
 	store      *Store
+	contests   *Batcher[Envelope[domain.ContestRegistered]]
 	candidates *Batcher[Envelope[domain.CandidateRegistered]]
 	voters     *Batcher[Envelope[domain.VoterRegistered]]
 	votes      *Batcher[Envelope[domain.VoteCast]]
@@ -62,6 +63,10 @@ func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Project
 	if p.candidates, err = NewBatcher(cfg.Registrations, p.applyCandidates, log); err != nil {
 		return nil, err
 	}
+	cfg.Registrations.Name = "contests"
+	if p.contests, err = NewBatcher(cfg.Registrations, p.applyContests, log); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -82,10 +87,16 @@ func (p *Projector) Schedule(ctx context.Context, e Envelope[domain.ElectionSche
 // Run applies batches until ctx ends, finishing those in flight.
 func (p *Projector) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Go(func() { p.contests.Run(ctx) })
 	wg.Go(func() { p.candidates.Run(ctx) })
 	wg.Go(func() { p.voters.Run(ctx) })
 	wg.Go(func() { p.votes.Run(ctx) })
 	wg.Wait()
+}
+
+// Contest applies a contest registration; it returns after commit.
+func (p *Projector) Contest(ctx context.Context, e Envelope[domain.ContestRegistered]) error {
+	return p.contests.Submit(ctx, e)
 }
 
 // Candidate applies a candidate registration; it returns after commit.
@@ -144,6 +155,12 @@ func (p *Projector) count(res VoteBatchResult) {
 
 func (p *Projector) applyVoters(ctx context.Context, batch []Envelope[domain.VoterRegistered]) ([]error, error) {
 	res, err := p.store.ApplyVoters(ctx, batch)
+	p.count(res.Released)
+	return nil, err
+}
+
+func (p *Projector) applyContests(ctx context.Context, batch []Envelope[domain.ContestRegistered]) ([]error, error) {
+	res, err := p.store.ApplyContests(ctx, batch)
 	p.count(res.Released)
 	return nil, err
 }

@@ -72,6 +72,9 @@ type ReplayOptions struct {
 	KeepRebuilt bool
 	// Progress is called as events are read, with the total to read.
 	Progress func(done, total int64)
+	// AllowTruncatedLog rebuilds even when a topic no longer starts at
+	// offset 0 (ErrTruncatedLog): the result then misses the lost events.
+	AllowTruncatedLog bool
 }
 
 // TableDiff is how a table differs between the live and rebuilt projection.
@@ -131,7 +134,7 @@ func NewRebuilder(live *pgxpool.Pool, liveSchema string, open SchemaOpener, log 
 	return &Rebuilder{live: live, liveSchema: liveSchema, open: open, log: log, logger: logger}, nil
 }
 
-var replayTopics = []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes}
+var replayTopics = domain.EventTopics
 
 // Run rebuilds the projection from offset 0 up to the end of the log as of
 // its start, catches up with what arrived meanwhile, and then swaps or
@@ -141,6 +144,11 @@ var replayTopics = []string{domain.TopicCandidates, domain.TopicVoters, domain.T
 func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, error) {
 	start := time.Now()
 	rep := ReplayReport{EventsRead: map[string]int64{}, Rejected: map[string]int64{}}
+	if !opt.AllowTruncatedLog {
+		if err := CheckLogComplete(ctx, r.log); err != nil {
+			return rep, fmt.Errorf("replay: %w (--allow-truncated-log rebuilds what is left)", err)
+		}
+	}
 
 	lock, err := r.live.Acquire(ctx)
 	if err != nil {
@@ -201,7 +209,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	progress(0)
 
 	// Registrations first: a vote is decided against the full register.
-	for _, t := range replayTopics[:2] {
+	for _, t := range domain.RegistrationTopics {
 		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
 		if err != nil {
 			return rep, err
@@ -415,6 +423,12 @@ func (r *Rebuilder) applyRange(ctx context.Context, store *Store, topic string, 
 
 func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRecord) error {
 	switch topic {
+	case domain.TopicContests:
+		return applyRegistrations(ctx, store, topic, recs, domain.DecodeContestRegistered,
+			func(ctx context.Context, batch []Envelope[domain.ContestRegistered]) error {
+				_, err := store.ApplyContests(ctx, batch)
+				return err
+			})
 	case domain.TopicCandidates:
 		return applyRegistrations(ctx, store, topic, recs, domain.DecodeCandidateRegistered,
 			func(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) error {
@@ -534,7 +548,7 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 	g.Go(func() error {
 		for rows := range chunks {
 			if _, err := pool.CopyFrom(gctx, pgx.Identifier{"staged_votes"},
-				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason", "station_id", "station_region"}, pgx.CopyFromRows(rows)); err != nil {
+				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason", "station_id", "station_region", "contest_id"}, pgx.CopyFromRows(rows)); err != nil {
 				return fmt.Errorf("copy votes: %w", err)
 			}
 		}
@@ -597,7 +611,7 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 					id, region := st.ID(), st.Region().String()
 					stationID, stationRegion = &id, &region
 				}
-				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason, stationID, stationRegion})
+				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason, stationID, stationRegion, v.ContestID()})
 				if len(rows) == flushAt {
 					if err := send(); err != nil {
 						return err
@@ -633,6 +647,9 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 		closed, err := q.RegistrationClosed(ctx)
 		if err != nil {
 			return fmt.Errorf("registration closed: %w", err)
+		}
+		if err := q.EnsureStagedDefaultContest(ctx); err != nil {
+			return fmt.Errorf("default contest: %w", err)
 		}
 		if _, err := q.RejectStagedTimes(ctx); err != nil {
 			return fmt.Errorf("reject implausible times: %w", err)
@@ -702,19 +719,21 @@ func (r *Rebuilder) summarise(ctx context.Context, pool *pgxpool.Pool, rep *Repl
 // compared lists each projection table with the columns that must agree
 // (times of recording are left out: they say when, not what).
 var compared = []struct{ table, columns string }{
-	{"candidates", "candidate_id, name, party, biography, platform, photo_url"},
+	{"contests", "contest_id, name, kind, regions"},
+	{"contest_turnout", "contest_id, region, votes_cast"},
+	{"candidates", "candidate_id, name, party, biography, platform, photo_url, contest_id"},
 	{"voters", "voter_id, gender, birth_date, region, city, registered_at"},
-	{"ballots", "voter_id, vote_id, candidate_id, region, cast_at, station_id"},
-	{"rejections", "vote_id, reason, voter_id, cast_at, station_id"},
+	{"ballots", "voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id"},
+	{"rejections", "vote_id, reason, voter_id, cast_at, station_id, contest_id"},
 	{"candidate_tallies", "candidate_id, votes"},
 	{"regions", "region, registered_voters, votes_cast"},
 	{"region_tallies", "region, candidate_id, votes"},
-	{"rejection_tallies", "reason, count"},
+	{"rejection_tallies", "contest_id, reason, count"},
 	{"timeline", "minute, candidate_id, votes"},
 	{"demographic_tallies", "dimension, bucket, candidate_id, votes"},
 	{"dead_letters", `topic, partition, "offset", reason, payload`},
 	{"applied_offsets", "topic, partition, next_offset"},
-	{"held_votes", `vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region`},
+	{"held_votes", `vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id`},
 	{"registration_closures", `topic, partition, "offset", partitions, closed_at`},
 	{"refused_registrations", `topic, partition, "offset"`},
 	{"vote_schedules", `partition, "offset", polls_open, polls_close`},

@@ -84,12 +84,12 @@ func (l *testLog) spec() domain.ElectionLog {
 		}
 		return out
 	}
-	return domain.ElectionLog{Candidates: conv(domain.TopicCandidates), Voters: conv(domain.TopicVoters), Votes: conv(domain.TopicVotes)}
+	return domain.ElectionLog{Contests: conv(domain.TopicContests), Candidates: conv(domain.TopicCandidates), Voters: conv(domain.TopicVoters), Votes: conv(domain.TopicVotes)}
 }
 
 func (l *testLog) String() string {
 	var b strings.Builder
-	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+	for _, topic := range domain.EventTopics {
 		for p, recs := range l.topics[topic] {
 			for _, r := range recs {
 				fmt.Fprintf(&b, "  %s/%d@%d %s\n", topic, p, r.Offset, r.Value)
@@ -107,7 +107,7 @@ var ruleAt = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
 func randomLog(rng *rand.Rand) *testLog {
 	regParts, voteParts := 1+rng.IntN(3), 1+rng.IntN(3)
 	l := &testLog{topics: map[string][][]projections.LogRecord{}, events: map[string][][]any{}}
-	for topic, n := range map[string]int{domain.TopicCandidates: regParts, domain.TopicVoters: regParts, domain.TopicVotes: voteParts} {
+	for topic, n := range map[string]int{domain.TopicContests: regParts, domain.TopicCandidates: regParts, domain.TopicVoters: regParts, domain.TopicVotes: voteParts} {
 		l.topics[topic] = make([][]projections.LogRecord, n)
 		l.events[topic] = make([][]any, n)
 	}
@@ -131,7 +131,7 @@ func randomLog(rng *rand.Rand) *testLog {
 	// Registrations, with close markers dropped in at random points.
 	closing := rng.IntN(3) // 0: never closed, 1: every partition, 2: some
 	markerAt := map[string][]int{}
-	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters} {
+	for _, topic := range domain.RegistrationTopics {
 		markerAt[topic] = make([]int, regParts)
 		for p := range regParts {
 			markerAt[topic][p] = -1
@@ -148,12 +148,34 @@ func randomLog(rng *rand.Rand) *testLog {
 		}
 		l.add(topic, p, value, event)
 	}
+	// Contests: a senate race open to one region (or all), a measure that
+	// may never register; the default contest needs no registration.
+	south, _ := domain.NewRegion("South")
+	contestIDs := []string{domain.DefaultContest, "senate", "measure"}
+	for _, id := range contestIDs[1:] {
+		if id == "measure" && rng.IntN(3) == 0 {
+			continue // never registers
+		}
+		regions := [][]domain.Region{{region}, {south}, nil}[rng.IntN(3)]
+		kind := domain.KindCandidate
+		if id == "measure" {
+			kind = domain.KindMeasure
+		}
+		c, _ := domain.NewContest(id, "Contest "+id, kind, regions)
+		ev := domain.ContestRegistered{Contest: c}
+		addRegistration(domain.TopicContests, id, encode(ev), ev)
+	}
 	var candidateIDs []string
-	for i := range 3 {
+	for i, contest := range []string{domain.DefaultContest, domain.DefaultContest, domain.DefaultContest, "senate", "senate", "measure"} {
 		id := fmt.Sprintf("c%d", i)
 		candidateIDs = append(candidateIDs, id)
-		for range 1 + rng.IntN(2) { // a correction now and then
+		for range 1 + rng.IntN(2) { // a correction now and then, sometimes naming another contest
 			c, _ := domain.NewCandidate(id, fmt.Sprintf("Candidate %d.%d", i, rng.IntN(9)), party, "", "", "")
+			in := contest
+			if rng.IntN(6) == 0 {
+				in = contestIDs[rng.IntN(len(contestIDs))]
+			}
+			c, _ = c.InContest(in)
 			ev := domain.CandidateRegistered{Candidate: c}
 			addRegistration(domain.TopicCandidates, id, encode(ev), ev)
 		}
@@ -165,13 +187,17 @@ func randomLog(rng *rand.Rand) *testLog {
 		if rng.IntN(8) == 0 {
 			continue // never registers
 		}
+		home := region
+		if rng.IntN(3) == 0 {
+			home = south
+		}
 		for range 1 + rng.IntN(2) {
-			v, _ := domain.NewVoter(id, "Voter", "female", ruleAt.AddDate(-30, 0, 0), region, "Town", ruleAt.AddDate(0, -1, 0))
+			v, _ := domain.NewVoter(id, "Voter", "female", ruleAt.AddDate(-30, 0, 0), home, "Town", ruleAt.AddDate(0, -1, 0))
 			ev := domain.VoterRegistered{Voter: v}
 			addRegistration(domain.TopicVoters, id, encode(ev), ev)
 		}
 	}
-	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters} {
+	for _, topic := range domain.RegistrationTopics {
 		for p := range regParts {
 			if at := markerAt[topic][p]; at >= len(l.topics[topic][p]) {
 				l.add(topic, p, encode(marker), marker)
@@ -212,6 +238,11 @@ func randomLog(rng *rand.Rand) *testLog {
 			castAt = at.Add(-domain.MaxCastBehind - time.Hour)
 		}
 		v, _ := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voter, candidate, castAt)
+		contest := contestIDs[rng.IntN(len(contestIDs))]
+		if rng.IntN(10) == 0 {
+			contest = "nowhere"
+		}
+		v, _ = v.InContest(contest)
 		if rng.IntN(3) == 0 { // through a station, of the voter's region or not
 			region, _ := domain.NewRegion([]string{"North", "North", "South"}[rng.IntN(3)])
 			station, _ := domain.NewStation(fmt.Sprintf("s-%s", region), region)
@@ -231,7 +262,7 @@ func randomLog(rng *rand.Rand) *testLog {
 func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog) {
 	t.Helper()
 	ctx := context.Background()
-	topics := []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes}
+	topics := domain.EventTopics
 	next := map[string][]int{}
 	for _, topic := range topics {
 		next[topic] = make([]int, len(l.topics[topic]))
@@ -277,10 +308,16 @@ func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog)
 // apply hands a batch to the store the way the live handlers do: a close
 // marker on its own, registrations and votes in batches.
 func apply(ctx context.Context, store *projections.Store, topic string, batch []projections.LogRecord) error {
+	var contests []projections.Envelope[domain.ContestRegistered]
 	var cands []projections.Envelope[domain.CandidateRegistered]
 	var voters []projections.Envelope[domain.VoterRegistered]
 	var votes []projections.Envelope[domain.VoteCast]
 	flush := func() error {
+		if len(contests) > 0 {
+			if _, err := store.ApplyContests(ctx, contests); err != nil {
+				return err
+			}
+		}
 		if len(cands) > 0 {
 			if _, err := store.ApplyCandidates(ctx, cands); err != nil {
 				return err
@@ -296,7 +333,7 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 				return err
 			}
 		}
-		cands, voters, votes = nil, nil, nil
+		contests, cands, voters, votes = nil, nil, nil, nil
 		return nil
 	}
 	for _, r := range batch {
@@ -326,6 +363,12 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 			continue
 		}
 		switch topic {
+		case domain.TopicContests:
+			ev, err := domain.DecodeContestRegistered(r.Value)
+			if err != nil {
+				return err
+			}
+			contests = append(contests, projections.Envelope[domain.ContestRegistered]{Event: ev, Position: pos})
 		case domain.TopicCandidates:
 			ev, err := domain.DecodeCandidateRegistered(r.Value)
 			if err != nil {
@@ -383,7 +426,7 @@ func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 			t.Fatal(err)
 		}
 	}
-	query("SELECT voter_id, vote_id::text, candidate_id FROM ballots", func(c ...string) { o.counted[c[0]] = c[1] + "/" + c[2] })
+	query("SELECT voter_id, contest_id, vote_id::text, candidate_id FROM ballots", func(c ...string) { o.counted[c[0]+"/"+c[1]] = c[2] + "/" + c[3] })
 	query("SELECT vote_id::text, reason FROM rejections", func(c ...string) { o.rejected[c[0]] = c[1] })
 	query("SELECT vote_id::text FROM held_votes ORDER BY vote_id", func(c ...string) { o.held = append(o.held, c[0]) })
 	query("SELECT station_id, outcome, votes::text FROM station_tallies", func(c ...string) { o.stations[c[0]+"/"+c[1]] = c[2] })
@@ -398,8 +441,8 @@ func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 func compareOutcome(want domain.Outcome, got outcome) string {
 	var diffs []string
 	wantCounted := map[string]string{}
-	for voter, v := range want.Counted {
-		wantCounted[voter] = v.ID() + "/" + v.CandidateID()
+	for key, v := range want.Counted {
+		wantCounted[key.Voter+"/"+key.Contest] = v.ID() + "/" + v.CandidateID()
 	}
 	wantRejected := map[string]string{}
 	for id, r := range want.Rejected {
@@ -447,7 +490,7 @@ func compareOutcome(want domain.Outcome, got outcome) string {
 	if h := want.SortedHeld(); !slices.Equal(h, got.held) && !(len(h) == 0 && len(got.held) == 0) {
 		diffs = append(diffs, fmt.Sprintf("held: want %v, got %v", h, got.held))
 	}
-	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters} {
+	for _, topic := range domain.RegistrationTopics {
 		if want.Refused[topic] != got.refused[topic] {
 			diffs = append(diffs, fmt.Sprintf("refused %s: want %d, got %d", topic, want.Refused[topic], got.refused[topic]))
 		}

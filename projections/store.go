@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -111,6 +113,7 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 		p.PhotoUrls = append(p.PhotoUrls, c.PhotoURL())
 		p.Partitions = append(p.Partitions, e.Position.Partition)
 		p.Offsets = append(p.Offsets, e.Position.Offset)
+		p.ContestIds = append(p.ContestIds, c.ContestID())
 	}
 	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
@@ -119,13 +122,52 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 			return err
 		}
 		res.Registered = int64(len(registered))
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIds: registered, VoterIds: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIds: registered, VoterIds: []string{}, ContestIds: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
 	})
 	if err != nil {
 		return RegistrationResult{}, fmt.Errorf("apply %d candidates: %w", len(batch), err)
+	}
+	return res, nil
+}
+
+// ApplyContests registers the batch's contests (the first event for a
+// contest wins), refusing those after their partition's close marker, and
+// decides the held votes that waited for them.
+func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.ContestRegistered]) (RegistrationResult, error) {
+	p := db.ApplyContestsParams{}
+	for i, e := range batch {
+		c := e.Event.Contest
+		names := make([]string, 0, len(c.Regions()))
+		for _, r := range c.Regions() {
+			names = append(names, r.String())
+		}
+		p.Ords = append(p.Ords, int32(i))
+		p.ContestIds = append(p.ContestIds, c.ID())
+		p.Names = append(p.Names, c.Name())
+		p.Kinds = append(p.Kinds, c.Kind().String())
+		// One text per row (sqlc passes no arrays of arrays): regions
+		// joined by the unit separator, which no region name holds.
+		p.Regions = append(p.Regions, strings.Join(names, "\x1f"))
+		p.Partitions = append(p.Partitions, e.Position.Partition)
+		p.Offsets = append(p.Offsets, e.Position.Offset)
+	}
+	var res RegistrationResult
+	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+		registered, err := q.ApplyContests(ctx, p)
+		if err != nil {
+			return err
+		}
+		res.Registered = int64(len(registered))
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{ContestIds: registered, VoterIds: []string{}, CandidateIds: []string{}}); err != nil {
+			return err
+		}
+		return advance(ctx, q, positions(batch))
+	})
+	if err != nil {
+		return RegistrationResult{}, fmt.Errorf("apply %d contests: %w", len(batch), err)
 	}
 	return res, nil
 }
@@ -163,7 +205,7 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 			return err
 		}
 		res.Registered = int64(len(ids))
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIds: ids, CandidateIds: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIds: ids, CandidateIds: []string{}, ContestIds: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -187,7 +229,7 @@ func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.Re
 			return err
 		}
 		var err error
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIds: []string{}, CandidateIds: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIds: []string{}, CandidateIds: []string{}, ContestIds: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, []Position{pos})
@@ -212,7 +254,7 @@ func (s *Store) inRegistrationTx(ctx context.Context, fn func(q *db.Queries) err
 // release decides, in log order, the held votes that what was just
 // registered (or closed) makes decidable.
 func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVotesParams) (VoteBatchResult, error) {
-	if !p.EveryVoter && len(p.VoterIds) == 0 && len(p.CandidateIds) == 0 {
+	if !p.EveryVoter && len(p.VoterIds) == 0 && len(p.CandidateIds) == 0 && len(p.ContestIds) == 0 {
 		return VoteBatchResult{}, nil
 	}
 	closed, err := q.RegistrationClosed(ctx)
@@ -235,7 +277,7 @@ func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVote
 	})
 	in := voteInput{closed: closed, timeChecked: true}
 	for _, r := range rows {
-		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, time.Time{}, r.StationID.String, r.StationRegion.String)
+		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, time.Time{}, r.StationID.String, r.StationRegion.String, r.ContestID)
 	}
 	return decide(ctx, q, in)
 }
@@ -272,7 +314,7 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		for _, e := range batch {
 			v := e.Event.Vote
 			in.add(v.ID(), v.VoterID(), v.CandidateID(), pgtype.Timestamptz{Time: v.CastAt(), Valid: true}, e.Position.Partition, e.Position.Offset, e.Position.Time,
-				v.Station().ID(), v.Station().Region().String())
+				v.Station().ID(), v.Station().Region().String(), v.ContestID())
 			// Staleness follows the newest vote; a cast_at later than its
 			// log time (clock drift, or an implausible date) must not make
 			// the projection look fresher than it is.
@@ -303,7 +345,7 @@ type voteInput struct {
 	loggedAts   []time.Time
 }
 
-func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64, loggedAt time.Time, stationID, stationRegion string) {
+func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64, loggedAt time.Time, stationID, stationRegion, contestID string) {
 	in.p.Ords = append(in.p.Ords, int32(len(in.p.Ords)))
 	in.p.VoteIds = append(in.p.VoteIds, voteID)
 	in.p.VoterIds = append(in.p.VoterIds, voterID)
@@ -313,6 +355,7 @@ func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Time
 	in.p.Offsets = append(in.p.Offsets, offset)
 	in.p.StationIds = append(in.p.StationIds, stationID)
 	in.p.StationRegions = append(in.p.StationRegions, stationRegion)
+	in.p.ContestIds = append(in.p.ContestIds, contestID)
 	in.loggedAts = append(in.loggedAts, loggedAt)
 }
 
@@ -329,6 +372,11 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 		var err error
 		if schedules, err = q.ListSchedules(ctx); err != nil {
 			return VoteBatchResult{}, fmt.Errorf("list schedules: %w", err)
+		}
+	}
+	if slices.Contains(in.p.ContestIds, domain.DefaultContest) {
+		if err := q.EnsureDefaultContest(ctx); err != nil {
+			return VoteBatchResult{}, fmt.Errorf("default contest: %w", err)
 		}
 	}
 	seen := make(map[string]bool, len(in.p.VoteIds))
@@ -349,11 +397,12 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 				late.CastAts = append(late.CastAts, castAt)
 				late.Reasons = append(late.Reasons, reason.String())
 				late.StationIds = append(late.StationIds, in.p.StationIds[i])
+				late.ContestIds = append(late.ContestIds, in.p.ContestIds[i])
 				res.Rejected[reason]++
 				continue
 			}
 		}
-		rest.add(id, in.p.VoterIds[i], in.p.CandidateIds[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i], in.p.StationIds[i], in.p.StationRegions[i])
+		rest.add(id, in.p.VoterIds[i], in.p.CandidateIds[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i], in.p.StationIds[i], in.p.StationRegions[i], in.p.ContestIds[i])
 	}
 	if len(late.VoteIds) > 0 {
 		if _, err := q.RejectVotes(ctx, late); err != nil {
@@ -371,7 +420,7 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 	rows, err := q.RecordRejections(ctx, db.RecordRejectionsParams{
 		Ords: rest.p.Ords, VoteIds: rest.p.VoteIds, VoterIds: rest.p.VoterIds,
 		CandidateIds: rest.p.CandidateIds, CastAts: rest.p.CastAts,
-		StationIds: rest.p.StationIds, StationRegions: rest.p.StationRegions,
+		StationIds: rest.p.StationIds, StationRegions: rest.p.StationRegions, ContestIds: rest.p.ContestIds,
 	})
 	if err != nil {
 		return VoteBatchResult{}, fmt.Errorf("record rejections: %w", err)

@@ -37,6 +37,7 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	f := setupOpen(t)
+	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
 	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
 	return f
@@ -344,6 +345,7 @@ func TestHeldVotesAreDecidedWhenRegistrationCloses(t *testing.T) {
 	if res.Held != 3 {
 		t.Fatalf("held %d, want 3", res.Held)
 	}
+	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
 	if got := f.snapshot(t).Summary.VotesCast; got != 0 {
 		t.Fatalf("votes cast with only candidates closed = %d, want 0", got)
@@ -377,6 +379,7 @@ func TestConcurrentBatchesCountExactly(t *testing.T) {
 	for i := 7; i <= 400; i++ {
 		f.register(t, fmt.Sprintf("v%d", i), []string{"A", "B", "C"}[i%3])
 	}
+	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
 	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
 	// Eight writers apply overlapping batches (every vote appears in two

@@ -87,7 +87,7 @@ func (c *DemoCmd) Run(env *Env) error {
 	if err := migrate(ctx, log, pool); err != nil {
 		return err
 	}
-	kcfg, klog, err := openKafka(ctx, c.KafkaFlags, brokers, &cleanup)
+	kcfg, klog, err := openKafka(ctx, log, c.KafkaFlags, brokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -192,13 +192,22 @@ func openDatabase(ctx context.Context, log *slog.Logger, f DatabaseFlags, privat
 
 // openKafka creates the event topics that are missing and opens a client
 // for log positions.
-func openKafka(ctx context.Context, f KafkaFlags, brokers []string, cleanup *closers) (kafka.Config, *kafka.Log, error) {
+func openKafka(ctx context.Context, log *slog.Logger, f KafkaFlags, brokers []string, cleanup *closers) (kafka.Config, *kafka.Log, error) {
 	kcfg, err := f.kafkaConfig(brokers, f.Partitions)
 	if err != nil {
 		return kafka.Config{}, nil, err
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, kafka.EventTopics(f.Partitions)); err != nil {
 		return kafka.Config{}, nil, err
+	}
+	// Topics created elsewhere may let the broker delete the election:
+	// say so loudly (audit and replay refuse a log that lost its start).
+	problems, err := kafka.RetentionProblems(ctx, kcfg, domain.EventTopics)
+	if err != nil {
+		log.Warn("could not read the topics' retention settings", "err", err)
+	}
+	for _, p := range problems {
+		log.Error("THE EVENT LOG IS NOT KEPT FOREVER: set retention.ms=-1, retention.bytes=-1 and cleanup.policy=delete on this topic", "problem", p)
 	}
 	klog, err := kafka.NewLog(kcfg)
 	if err != nil {
@@ -269,8 +278,13 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	s.closers.add(func() { _ = dlq.Close() })
 
 	subs := handlers.Subscribers{}
-	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
-		sub, err := kafka.NewSubscriber(kcfg, kafka.SubscriberConfig{Group: f.Group + "." + topic, SessionTimeout: f.SessionTimeout}, wlog)
+	for _, topic := range domain.EventTopics {
+		// Each partition resumes where this database's projection stands,
+		// not where the group last committed: the database may be newer
+		// than the group (recreated, restored from a backup).
+		sub, err := kafka.NewSubscriber(kcfg, kafka.SubscriberConfig{
+			Group: f.Group + "." + topic, SessionTimeout: f.SessionTimeout, Applied: store.AppliedOffsets,
+		}, wlog)
 		if err != nil {
 			return nil, err
 		}
@@ -327,6 +341,7 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 		return nil, err
 	}
 	m.Projection(projectionStatus(results, logEnds))
+	m.Readiness(ready)
 	api, err := handlers.NewAPI(results, ready, logEnds, log)
 	if err != nil {
 		return nil, err

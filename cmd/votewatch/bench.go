@@ -80,12 +80,12 @@ func (c *BenchCmd) Run(env *Env) error {
 	}
 	cleanup.add(broker.Close)
 	c.brokers = []string{broker.Addr()}
-	kcfg, klog, err := openKafka(ctx, KafkaFlags{Partitions: c.Partitions}, c.brokers, &cleanup)
+	kcfg, klog, err := openKafka(ctx, log, KafkaFlags{Partitions: c.Partitions}, c.brokers, &cleanup)
 	if err != nil {
 		return err
 	}
 
-	cfg := simulator.DefaultElection()
+	cfg := simulator.OneRaceElection()
 	// Extra voters vote during the freshness and read phases.
 	extra := 10_000*int(c.phase().Seconds()) + 2_000*int(2*c.phase().Seconds())
 	voters := int(math.Ceil(float64(c.Votes+extra)/cfg.Turnout)) + 1

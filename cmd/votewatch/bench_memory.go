@@ -50,7 +50,7 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 		return nil, err
 	}
 	cleanup.add(broker.Close)
-	kcfg, _, err := openKafka(ctx, KafkaFlags{Partitions: c.Partitions}, []string{broker.Addr()}, &cleanup)
+	kcfg, _, err := openKafka(ctx, env.Log, KafkaFlags{Partitions: c.Partitions}, []string{broker.Addr()}, &cleanup)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 	}
 	cleanup.add(func() { _ = pub.Close() })
 
-	cfg := simulator.DefaultElection()
+	cfg := simulator.OneRaceElection()
 	cfg.Turnout = 1
 	election, err := simulator.Generate(cfg, n, time.Now())
 	if err != nil {

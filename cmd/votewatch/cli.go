@@ -21,6 +21,7 @@ type CLI struct {
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (no rebuild), and that every vote the intake accepted is in the log or pending (reads the votes topic only if the intake has votes)."`
+	Audit    AuditCmd       `cmd:"" help:"Recount the election from the log with the rules' Go specification (no SQL) and compare every table; exit 1 on any difference."`
 	Status   StatusCmd      `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
 	DLQ      DLQCmd         `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
 	Bench    BenchCmd       `cmd:"" help:"Measure, in one run on this machine: COPY ceiling, naive baseline, live path, freshness, read API, replay (see BENCHMARKS.md)."`
@@ -56,9 +57,16 @@ type AdminFlags struct {
 // ReplayCmd rebuilds the projection from the log.
 type ReplayCmd struct {
 	AdminFlags
-	Verify      bool `help:"Rebuild and compare with the live projection table by table; swap nothing. Exits 1 if they differ."`
-	KeepRetired bool `help:"After a swap, keep the replaced projection as <schema>_retired_<time>."`
-	KeepRebuilt bool `help:"With --verify, keep the rebuilt schema for inspection."`
+	Verify            bool `help:"Rebuild and compare with the live projection table by table; swap nothing. Exits 1 if they differ."`
+	KeepRetired       bool `help:"After a swap, keep the replaced projection as <schema>_retired_<time>."`
+	KeepRebuilt       bool `help:"With --verify, keep the rebuilt schema for inspection."`
+	AllowTruncatedLog bool `help:"Rebuild even if a topic no longer starts at offset 0 (retention or compaction removed events); the result misses them." name:"allow-truncated-log"`
+}
+
+// AuditCmd recounts the election from the log, independently of the SQL.
+type AuditCmd struct {
+	AdminFlags
+	AllowTruncatedLog bool `help:"Recount even if a topic no longer starts at offset 0; the recount then misses the lost events." name:"allow-truncated-log"`
 }
 
 // VerifyCmd audits the projection and reconciles the intake with the log.
@@ -80,7 +88,7 @@ type DLQCmd struct {
 // DLQReplayCmd re-publishes dead letters.
 type DLQReplayCmd struct {
 	AdminFlags
-	Topic  string `help:"Topic whose dead letters to re-publish." enum:"votes,voters,candidates" default:"votes"`
+	Topic  string `help:"Topic whose dead letters to re-publish." enum:"votes,voters,candidates,contests" default:"votes"`
 	DryRun bool   `help:"Show what would be re-published; publish nothing."`
 }
 

@@ -38,7 +38,7 @@ func (c *ProjectCmd) Run(env *Env) error {
 	if err := migrate(env.Ctx, env.Log, pool); err != nil {
 		return err
 	}
-	kcfg, klog, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, klog, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	var logEnds projections.HighWatermarksFunc
 	if len(c.KafkaBrokers) > 0 {
 		var klog *kafka.Log
-		if kcfg, klog, err = openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup); err != nil {
+		if kcfg, klog, err = openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup); err != nil {
 			return err
 		}
 		logEnds = klog.HighWatermarks
@@ -126,7 +126,7 @@ func (c *IntakeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	kcfg, _, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (c *SimulateCmd) Run(env *Env) error {
 	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, klog, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, klog, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,7 +43,7 @@ func TestComposeFileMatchesTheBinary(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &f); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	for _, want := range []string{"kafka", "postgres", "migrate", "projector", "api", "intake", "simulator"} {
+	for _, want := range []string{"kafka", "postgres", "migrate", "projector", "api", "intake", "simulator", "prometheus", "grafana"} {
 		if _, ok := f.Services[want]; !ok {
 			t.Errorf("no %s service", want)
 		}
@@ -177,5 +179,184 @@ func checkVotewatchService(t *testing.T, command []string, env map[string]string
 	cli = CLI{}
 	if _, err := parser.Parse(command); err != nil {
 		t.Errorf("command %v with its environment: %v", command, err)
+	}
+}
+
+// The monitoring profile: Prometheus and Grafana from their official
+// images, every file they mount present in the repository, each mounted
+// where the other files expect it (the rules where prometheus.yml loads
+// them, the dashboards where Grafana's provider reads them), their ports
+// published, and what they reach (the API, the projectors' metrics port,
+// Prometheus) being services and ports this compose file runs.
+func TestComposeMonitoringProfile(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f composeFile
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	// mounts maps each bind mount's container path to its source in the
+	// repository, which must exist.
+	mounts := func(service string) map[string]string {
+		out := map[string]string{}
+		for _, v := range f.Services[service].Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) < 2 || !strings.HasPrefix(parts[0], "./") {
+				continue
+			}
+			src := filepath.Join("../..", parts[0])
+			if _, err := os.Stat(src); err != nil {
+				t.Errorf("%s mounts %s, which is not in the repository: %v", service, parts[0], err)
+			}
+			out[parts[1]] = src
+		}
+		return out
+	}
+	published := func(service string) []string {
+		var out []string
+		for _, p := range f.Services[service].Ports {
+			parts := strings.Split(p, ":")
+			out = append(out, parts[len(parts)-1])
+		}
+		return out
+	}
+	for name, image := range map[string]string{"prometheus": "prom/prometheus:", "grafana": "grafana/grafana:"} {
+		s, ok := f.Services[name]
+		if !ok {
+			t.Fatalf("no %s service", name)
+		}
+		if !slices.Contains(s.Profiles, "monitoring") {
+			t.Errorf("%s profiles %v, want monitoring", name, s.Profiles)
+		}
+		if !strings.HasPrefix(s.Image, image) {
+			t.Errorf("%s image %q, want the official %s…", name, s.Image, image)
+		}
+	}
+
+	prom := mounts("prometheus")
+	cfgPath, ok := prom["/etc/prometheus/prometheus.yml"]
+	if !ok {
+		t.Fatalf("prometheus: prometheus.yml not mounted at /etc/prometheus/prometheus.yml (mounts %v)", prom)
+	}
+	if !slices.Contains(f.Services["prometheus"].Command, "--config.file=/etc/prometheus/prometheus.yml") {
+		t.Errorf("prometheus command %v does not load the mounted config", f.Services["prometheus"].Command)
+	}
+	var cfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cfg.RuleFiles {
+		if !filepath.IsAbs(r) {
+			r = filepath.Join("/etc/prometheus", r)
+		}
+		if _, ok := prom[r]; !ok {
+			t.Errorf("prometheus.yml loads %s, which is not mounted", r)
+		}
+	}
+	if got := published("prometheus"); !slices.Contains(got, "9090") {
+		t.Errorf("prometheus publishes %v, want 9090", got)
+	}
+	// Each scrape target is a service of this file on the port it serves
+	// its metrics on.
+	listens := func(service, variable string) string {
+		addr := f.Services[service].Environment[variable]
+		return addr[strings.LastIndexByte(addr, ':')+1:]
+	}
+	// The API serves /metrics on its own address when it has one, and on
+	// its HTTP address otherwise.
+	apiMetrics := "VOTEWATCH_HTTP"
+	if _, ok := f.Services["api"].Environment["VOTEWATCH_METRICS_ADDR"]; ok {
+		apiMetrics = "VOTEWATCH_METRICS_ADDR"
+	}
+	jobs := map[string]bool{}
+	for _, sc := range cfg.ScrapeConfigs {
+		jobs[sc.JobName] = true
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				host, port, _ := strings.Cut(target, ":")
+				if host != "api" || port != listens("api", apiMetrics) {
+					t.Errorf("job %s scrapes %s; the api service serves metrics on %s", sc.JobName, target, listens("api", apiMetrics))
+				}
+			}
+		}
+		for _, dns := range sc.DNSSDConfigs {
+			if !slices.Equal(dns.Names, []string{"projector"}) || strconv.Itoa(dns.Port) != listens("projector", "VOTEWATCH_METRICS_ADDR") {
+				t.Errorf("job %s discovers %v:%d; the projectors serve metrics on %s", sc.JobName, dns.Names, dns.Port, listens("projector", "VOTEWATCH_METRICS_ADDR"))
+			}
+		}
+	}
+	// The alert rules select these job names.
+	for _, job := range []string{"votewatch-api", "votewatch-projector"} {
+		if !jobs[job] {
+			t.Errorf("prometheus.yml has no job %s, which the alert rules expect", job)
+		}
+	}
+
+	graf := mounts("grafana")
+	prov, ok := graf["/etc/grafana/provisioning"]
+	if !ok {
+		t.Fatalf("grafana: provisioning not mounted at /etc/grafana/provisioning (mounts %v)", graf)
+	}
+	var ds struct {
+		Datasources []struct{ URL string } `yaml:"datasources"`
+	}
+	if b, err = os.ReadFile(filepath.Join(prov, "datasources", "prometheus.yml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &ds); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Datasources) != 1 || ds.Datasources[0].URL != "http://prometheus:9090" {
+		t.Errorf("grafana datasources %+v, want the prometheus service at http://prometheus:9090", ds.Datasources)
+	}
+	var providers struct {
+		Providers []struct {
+			Options struct{ Path string } `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	if b, err = os.ReadFile(filepath.Join(prov, "dashboards", "votewatch.yml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &providers); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range providers.Providers {
+		src, ok := graf[p.Options.Path]
+		if !ok {
+			t.Errorf("grafana reads dashboards from %s, which is not mounted", p.Options.Path)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(src, "votewatch.json")); err != nil {
+			t.Errorf("no votewatch.json where grafana reads dashboards: %v", err)
+		}
+	}
+	if home := f.Services["grafana"].Environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]; home != "" {
+		dir, file := filepath.Split(home)
+		if src, ok := graf[filepath.Clean(dir)]; !ok {
+			t.Errorf("grafana's home dashboard %s is not in a mounted directory", home)
+		} else if _, err := os.Stat(filepath.Join(src, file)); err != nil {
+			t.Errorf("grafana's home dashboard: %v", err)
+		}
+	}
+	if got := published("grafana"); !slices.Contains(got, "3000") {
+		t.Errorf("grafana publishes %v, want 3000", got)
 	}
 }

@@ -92,7 +92,7 @@ func publishElection(t *testing.T, cfg kafka.Config, e *simulator.Election, plan
 
 func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 	p := startPipeline(t, 8)
-	e, err := simulator.Generate(simulator.DefaultElection(), 1500, time.Now())
+	e, err := simulator.Generate(simulator.OneRaceElection(), 1500, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func screenshot(t *testing.T, ctx context.Context) {
 
 func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	p := startPipeline(t, 4)
-	e, err := simulator.Generate(simulator.DefaultElection(), 200, time.Now())
+	e, err := simulator.Generate(simulator.OneRaceElection(), 200, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func (c *ImportCmd) Run(env *Env) error {
 	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, _, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (c *CloseCmd) Run(env *Env) error {
 	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, _, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (c *ScheduleCmd) Run(env *Env) error {
 	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, _, err := openKafka(env.Ctx, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}

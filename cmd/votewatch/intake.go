@@ -100,7 +100,13 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 	if err != nil {
 		return nil, err
 	}
-	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst}, log)
+	names := make([]string, 0, len(stations))
+	for _, s := range stations {
+		names = append(names, s.Name)
+	}
+	counts := m.Intake(names...)
+	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst,
+		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func (p *pipeline) post(t *testing.T, path, token, contentType, body string) (in
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestIntakeRefusesBadRequestsNamingTheProblem(t *testing.T) {
 		t.Errorf("the same vote again: %d, want 202 (a retry is harmless)", code)
 	}
 	req, _ := http.NewRequest(http.MethodGet, p.api+"/api/v1/votes", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestIntakeBindsStationsToTheirRegion(t *testing.T) {
 		p.get(t, "/api/v1/summary", &s)
 		return s.VotesCast == 1 && s.Rejected["wrong_station"] == 1, fmt.Sprintf("%+v", s)
 	})
-	m := scrape(t, p.api+"/metrics")
+	m := scrape(t, p.ops+"/metrics")
 	for series, want := range map[string]float64{
 		`votewatch_projection_station_votes{outcome="counted",station="north-1"}`:       1,
 		`votewatch_projection_station_votes{outcome="wrong_station",station="north-1"}`: 1,

@@ -20,6 +20,7 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/internal/openapitest"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
@@ -195,9 +196,13 @@ func record(topic, key string, payload any) *kgo.Record {
 	return &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
 }
 
+// apiClient checks every exchange against the OpenAPI document
+// (handlers/openapi.yaml): a response that drifts from it fails the request.
+func apiClient(t testing.TB) *http.Client { return openapitest.Load(t).Client() }
+
 func (p *pipeline) get(t *testing.T, path string, into any) int {
 	t.Helper()
-	resp, err := http.Get(p.api + path)
+	resp, err := apiClient(t).Get(p.api + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +540,7 @@ func TestReadAPIServesSnapshotsWithETags(t *testing.T) {
 	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 	for _, path := range []string{"/api/v1/summary", "/api/v1/candidates", "/api/v1/regions", "/api/v1/regions/North"} {
-		resp, err := http.Get(p.api + path)
+		resp, err := apiClient(t).Get(p.api + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -546,7 +551,7 @@ func TestReadAPIServesSnapshotsWithETags(t *testing.T) {
 		}
 		req, _ := http.NewRequest(http.MethodGet, p.api+path, nil)
 		req.Header.Set("If-None-Match", etag)
-		resp, err = http.DefaultClient.Do(req)
+		resp, err = apiClient(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

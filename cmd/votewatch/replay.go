@@ -123,7 +123,8 @@ func (c *ReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, Progress: newProgress(env, "replaying events", "events")}
+	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, AllowTruncatedLog: c.AllowTruncatedLog,
+		Progress: newProgress(env, "replaying events", "events")}
 	if c.Verify {
 		opt.Mode = projections.ReplayVerify
 	}
@@ -172,7 +173,7 @@ func newProgress(env *Env, doing, unit string) func(done, total int64) {
 func printReport(w io.Writer, rep projections.ReplayReport) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+	for _, t := range domain.EventTopics {
 		fmt.Fprintf(tw, "events read from %s\t%d\n", t, rep.EventsRead[t])
 	}
 	fmt.Fprintf(tw, "caught up after the snapshot\t%d\n", rep.CaughtUp)
@@ -362,7 +363,7 @@ func (c *StatusCmd) Run(env *Env) error {
 	if !st.NewestEvent.IsZero() {
 		fmt.Fprintf(tw, "newest event applied\t%s (%s ago)\n", st.NewestEvent.Local().Format(time.DateTime), st.Staleness.Round(time.Millisecond))
 	}
-	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+	for _, t := range domain.EventTopics {
 		lag := "unknown"
 		if st.LogReachable {
 			lag = fmt.Sprint(st.Lag[t])
@@ -403,11 +404,7 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	decode := map[string]func([]byte) error{
-		domain.TopicVotes:      func(b []byte) error { _, err := domain.DecodeVoteCast(b); return err },
-		domain.TopicVoters:     func(b []byte) error { _, err := domain.DecodeVoterRegistered(b); return err },
-		domain.TopicCandidates: func(b []byte) error { _, err := domain.DecodeCandidateRegistered(b); return err },
-	}[c.Topic]
+	decode := func(b []byte) error { _, err := domain.Decode(c.Topic, b); return err }
 	var pub *kafka.Publisher
 	if !c.DryRun {
 		if pub, err = kafka.NewPublisher(kcfg); err != nil {
@@ -450,5 +447,54 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 	summary := fmt.Sprintf("%d dead letters decode now and %s; %d are still invalid and stay on %s", fixed,
 		map[bool]string{true: "would be re-published (dry run)", false: "were re-published to " + c.Topic}[c.DryRun], still, dlq)
 	fmt.Fprintln(env.Stdout, strings.TrimSpace(summary))
+	return nil
+}
+
+// Run recounts the election from the log and compares it with the
+// projection.
+func (c *AuditCmd) Run(env *Env) error {
+	var cleanup closers
+	defer cleanup.run()
+	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	if err != nil {
+		return err
+	}
+	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	if err != nil {
+		return err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return err
+	}
+	cleanup.add(func() { _ = klog.Close() })
+	log := replayLog{kcfg, klog}
+	if err := projections.CheckLogComplete(env.Ctx, log); err != nil {
+		if !c.AllowTruncatedLog {
+			return fmt.Errorf("audit: %w (--allow-truncated-log recounts what is left)", err)
+		}
+		env.Log.Warn("recounting a truncated log: the recount misses the lost events", "err", err)
+	}
+	rep, err := projections.Recount(env.Ctx, pool, log, newProgress(env, "recounting events", "events"))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "recounted\t%d contests, %d candidates, %d voters, %d votes events, in %s\n",
+		rep.EventsRead[domain.TopicContests], rep.EventsRead[domain.TopicCandidates], rep.EventsRead[domain.TopicVoters],
+		rep.EventsRead[domain.TopicVotes], rep.Duration.Round(time.Millisecond))
+	for _, t := range rep.Tables {
+		mark := "ok  "
+		if t.OnlyLive+t.OnlyRebuilt > 0 {
+			mark = "DIFF"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", mark, t.Table)
+	}
+	_ = tw.Flush()
+	if diffs := rep.Differences(); len(diffs) > 0 {
+		fmt.Fprint(env.Stdout, projections.FormatRecount(diffs))
+		return fmt.Errorf("the projection differs from the recount of the log in %d of %d tables", len(diffs), rep.Compared)
+	}
+	fmt.Fprintf(env.Stdout, "the projection equals the recount of the log in all %d tables\n", rep.Compared)
 	return nil
 }

@@ -33,7 +33,7 @@ func TestProjectorProcessesShareThePartitionsAndSurviveOneDying(t *testing.T) {
 		procs = append(procs, project())
 	}
 
-	e, err := simulator.Generate(simulator.DefaultElection(), 12_000, time.Now())
+	e, err := simulator.Generate(simulator.OneRaceElection(), 12_000, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

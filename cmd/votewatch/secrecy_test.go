@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
@@ -56,7 +58,10 @@ func TestDashboardSecurityHeaders(t *testing.T) {
 // names a voter together with a candidate.
 func TestNothingLinksAVoterToTheirChoice(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
-	p := startSystem(t, system{partitions: 4, projector: true, stations: testStations, logs: logs})
+	// Voter 230 is in the East: the station serves it.
+	east, _ := domain.NewRegion("East")
+	stations := []handlers.Station{{Name: "north-1", Token: stationToken, Region: east}}
+	p := startSystem(t, system{partitions: 4, projector: true, stations: stations, logs: logs})
 	e := buildElection()
 	p.produceElection(t, e)
 	p.waitFor(t, e, 0)

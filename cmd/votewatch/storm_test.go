@@ -29,7 +29,7 @@ func TestRedeliveryStormChangesNothing(t *testing.T) {
 		return testutil.Start(t, "--log-level", "warn", "project",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","), "--group", group)
 	}
-	e, err := simulator.Generate(simulator.DefaultElection(), 8_000, time.Now())
+	e, err := simulator.Generate(simulator.OneRaceElection(), 8_000, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,9 @@ const REJECTION_LABELS = new Map([
   ["duplicate_voter", "Duplicate voter"],
   ["unknown_voter", "Unknown voter"],
   ["unknown_candidate", "Unknown candidate"],
-  ["wrong_station", "Wrong polling station"],
+  ["wrong_station", "Wrong station"],
+  ["unknown_contest", "Unknown contest"],
+  ["not_eligible", "Not eligible"],
   ["outside_polls", "Outside polling hours"],
   ["implausible_time", "Implausible time"],
 ]);

@@ -23,7 +23,8 @@ type BrokerConfig struct {
 // Broker is an in-process Kafka broker speaking the real wire protocol on
 // loopback (franz-go's kfake), for the demo, tests and single-machine use.
 type Broker struct {
-	cluster *kfake.Cluster
+	cluster  *kfake.Cluster
+	sessions *groupSessions
 }
 
 // StartBroker starts the embedded broker.
@@ -49,12 +50,20 @@ func StartBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded kafka on port %d: %w", cfg.Port, err)
 	}
+	sessions, err := startGroupSessions(c, log)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("start embedded kafka's group sessions: %w", err)
+	}
 	log.Info("embedded kafka broker started", "addr", c.ListenAddrs()[0], "data_dir", cfg.DataDir)
-	return &Broker{cluster: c}, nil
+	return &Broker{cluster: c, sessions: sessions}, nil
 }
 
 // Addr returns the bootstrap address (127.0.0.1:port).
 func (b *Broker) Addr() string { return b.cluster.ListenAddrs()[0] }
 
 // Close stops the broker, flushing its log to disk.
-func (b *Broker) Close() { b.cluster.Close() }
+func (b *Broker) Close() {
+	b.sessions.close()
+	b.cluster.Close()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -97,4 +98,41 @@ func GroupAssignment(ctx context.Context, cfg Config, group, topic string) (map[
 		}
 	}
 	return out, nil
+}
+
+// RetentionProblems describes, for each of topics that exists, a setting
+// that lets the broker delete events: a finite retention.ms or
+// retention.bytes, or compaction. The log is the election's source of
+// truth, so each is worth a loud warning.
+func RetentionProblems(ctx context.Context, cfg Config, topics []string) ([]string, error) {
+	adm, cl, err := admin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	described, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic configs: %w", err)
+	}
+	var problems []string
+	for _, rc := range described {
+		if rc.Err != nil {
+			continue // a topic not created yet
+		}
+		for _, c := range rc.Configs {
+			if c.Value == nil {
+				continue
+			}
+			v := *c.Value
+			switch {
+			case c.Key == "retention.ms" && v != "-1":
+				problems = append(problems, fmt.Sprintf("%s: retention.ms=%s deletes events older than that", rc.Name, v))
+			case c.Key == "retention.bytes" && v != "-1":
+				problems = append(problems, fmt.Sprintf("%s: retention.bytes=%s deletes the oldest events past that size", rc.Name, v))
+			case c.Key == "cleanup.policy" && strings.Contains(v, "compact"):
+				problems = append(problems, fmt.Sprintf("%s: cleanup.policy=%s drops events that share a key", rc.Name, v))
+			}
+		}
+	}
+	return problems, nil
 }

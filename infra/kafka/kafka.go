@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/votewatch/votewatch/domain"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -87,7 +88,7 @@ func (c Config) saramaConfig() *sarama.Config {
 // EventTopics are the contract's topics and their dead-letter topics.
 func EventTopics(partitions int32) map[string]int32 {
 	topics := map[string]int32{}
-	for _, t := range []string{"candidates", "voters", "votes"} {
+	for _, t := range domain.EventTopics {
 		topics[t] = partitions
 		topics[t+".dlq"] = 1
 	}

@@ -27,6 +27,11 @@ type SubscriberConfig struct {
 	// NackResendSleep is the pause before a nacked message is redelivered
 	// (default 250ms).
 	NackResendSleep time.Duration
+	// Applied, when set, makes every partition resume from the
+	// projection's own offsets wherever the group's commit is ahead of
+	// them (see resumeHandler): the log is the truth, then the
+	// projection's record, never the group's commits.
+	Applied AppliedOffsetsFunc
 }
 
 // NewSubscriber returns a Watermill subscriber reading with consumer group
@@ -40,6 +45,30 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 	if sc.Group == "" {
 		return nil, errors.New("kafka subscriber: no consumer group")
 	}
+	sc.setDefaults()
+	saramaCfg := sc.saramaConfig(cfg)
+	wcfg := wmkafka.SubscriberConfig{
+		Brokers:               cfg.Brokers,
+		Unmarshaler:           wmkafka.DefaultMarshaler{},
+		OverwriteSaramaConfig: saramaCfg,
+		ConsumerGroup:         sc.Group,
+		NackResendSleep:       sc.NackResendSleep,
+		ReconnectRetrySleep:   time.Second,
+	}
+	if sc.Applied != nil {
+		if logger == nil {
+			logger = watermill.NopLogger{}
+		}
+		wcfg.Tracer = resumeTracer{group: sc.Group, applied: sc.Applied, patience: sc.SessionTimeout, log: logger}
+	}
+	sub, err := wmkafka.NewSubscriber(wcfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("new subscriber for group %s: %w", sc.Group, err)
+	}
+	return sub, nil
+}
+
+func (sc *SubscriberConfig) setDefaults() {
 	if sc.SessionTimeout == 0 {
 		sc.SessionTimeout = 10 * time.Second
 	}
@@ -49,6 +78,10 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 	if sc.NackResendSleep == 0 {
 		sc.NackResendSleep = 250 * time.Millisecond
 	}
+}
+
+// saramaConfig is the consumer group configuration for sc.
+func (sc SubscriberConfig) saramaConfig(cfg Config) *sarama.Config {
 	saramaCfg := cfg.saramaConfig()
 	saramaCfg.Consumer.Return.Errors = true
 	saramaCfg.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -58,21 +91,17 @@ func NewSubscriber(cfg Config, sc SubscriberConfig, logger watermill.LoggerAdapt
 	saramaCfg.Consumer.Group.Heartbeat.Interval = sc.SessionTimeout / 3
 	// How long a rebalance waits for members to rejoin. sarama's default
 	// (60 s) lets a killed member stall the group for a minute after every
-	// crash, longer than a join request may take (Net.ReadTimeout, 30 s),
-	// so repeated crashes wedge it. Live members rejoin within a batch.
+	// crash. Live members rejoin within a batch.
 	saramaCfg.Consumer.Group.Rebalance.Timeout = sc.SessionTimeout + 2*time.Second
-	sub, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
-		Brokers:               cfg.Brokers,
-		Unmarshaler:           wmkafka.DefaultMarshaler{},
-		OverwriteSaramaConfig: saramaCfg,
-		ConsumerGroup:         sc.Group,
-		NackResendSleep:       sc.NackResendSleep,
-		ReconnectRetrySleep:   time.Second,
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("new subscriber for group %s: %w", sc.Group, err)
-	}
-	return sub, nil
+	// A JoinGroup or SyncGroup may rightly wait for the whole rebalance
+	// timeout, and sarama reads every answer within Net.ReadTimeout: a
+	// shorter one abandons a normal rebalance ("i/o timeout") and starts
+	// another as a new member.
+	saramaCfg.Net.ReadTimeout = max(saramaCfg.Net.ReadTimeout, saramaCfg.Consumer.Group.Rebalance.Timeout+5*time.Second)
+	// An offset below the log's start (a rewind to a truncated log) starts
+	// at the oldest message instead of failing the claim.
+	saramaCfg.Consumer.Group.ResetInvalidOffsets = true
+	return saramaCfg
 }
 
 // Log reads positions in the log: where each partition ends.

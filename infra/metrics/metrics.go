@@ -205,6 +205,72 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age.Seconds())
 }
 
+// Readiness exports votewatch_ready: 1 while ready (the same check as
+// /readyz) answers nil at scrape time, 0 otherwise. A scrape that cannot
+// reach the process at all shows as Prometheus's own up == 0.
+func (m *Metrics) Readiness(ready func(ctx context.Context) error) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "ready",
+		Help: "1 if this process is ready to serve (database reachable and migrated), checked at scrape time.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if ready(ctx) != nil {
+			return 0
+		}
+		return 1
+	}))
+}
+
+// Intake counts the polling stations' requests by station and HTTP status,
+// and their votes by station and outcome. The event on the log carries no
+// station, so this is the only per-station view of refusals; station is a
+// configured name, never request input ("unauthenticated" when no known
+// token was presented), which keeps the label set bounded by the tokens
+// file.
+type Intake struct {
+	requests *prometheus.CounterVec
+	votes    *prometheus.CounterVec
+}
+
+// Unauthenticated is the station label of requests without a known token.
+const Unauthenticated = "unauthenticated"
+
+// Intake registers the intake's counters; hand its methods to
+// handlers.IntakeConfig. The stations' vote counters start at zero, so a
+// station's first votes show as an increase.
+func (m *Metrics) Intake(stations ...string) *Intake {
+	in := &Intake{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "intake", Name: "requests_total",
+			Help: "Intake API requests by station and HTTP status code.",
+		}, []string{"station", "code"}),
+		votes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "intake", Name: "votes_total",
+			Help: "Votes the intake API stored, by station and outcome (accepted, or duplicate for a retry).",
+		}, []string{"station", "outcome"}),
+	}
+	m.reg.MustRegister(in.requests, in.votes)
+	for _, s := range stations {
+		in.ObserveVotes(s, 0, 0)
+	}
+	return in
+}
+
+// ObserveRequest counts one request answered with status.
+func (in *Intake) ObserveRequest(station string, status int) {
+	if station == "" {
+		station = Unauthenticated
+	}
+	in.requests.WithLabelValues(station, strconv.Itoa(status)).Inc()
+}
+
+// ObserveVotes counts the votes of one stored request.
+func (in *Intake) ObserveVotes(station string, accepted, duplicates int) {
+	in.votes.WithLabelValues(station, "accepted").Add(float64(accepted))
+	in.votes.WithLabelValues(station, "duplicate").Add(float64(duplicates))
+}
+
 // InstrumentHTTP records each request's duration by the route pattern
 // that served it (never the raw path: ids in paths would explode the label
 // set).

@@ -17,8 +17,11 @@ import (
 	"github.com/votewatch/votewatch/domain"
 )
 
-//go:embed default_election.json
-var defaultElection []byte
+//go:embed general_election.json
+var generalElection []byte
+
+//go:embed one_race_election.json
+var oneRaceElection []byte
 
 // ElectionConfig describes an election to simulate (JSON).
 type ElectionConfig struct {
@@ -26,9 +29,23 @@ type ElectionConfig struct {
 	// Seed makes the register and the order of votes reproducible.
 	Seed uint64 `json:"seed"`
 	// Turnout is the share of registered voters who vote (0–1].
-	Turnout    float64           `json:"turnout"`
+	Turnout float64 `json:"turnout"`
+	// Candidates stand in the default contest, open to every region.
 	Candidates []CandidateConfig `json:"candidates"`
 	Regions    []RegionConfig    `json:"regions"`
+	// Contests are the other races and measures on the ballot; every
+	// voting voter votes in each one open to their region.
+	Contests []ContestConfig `json:"contests"`
+}
+
+// ContestConfig describes a race or measure beside the default contest. A
+// measure's choices are its candidates (name them Yes and No).
+type ContestConfig struct {
+	ContestID  string            `json:"contest_id"`
+	Name       string            `json:"name"`
+	Kind       string            `json:"kind"`
+	Regions    []string          `json:"regions"`
+	Candidates []CandidateConfig `json:"candidates"`
 }
 
 // CandidateConfig describes a candidate; a missing name is made up.
@@ -48,13 +65,22 @@ type RegionConfig struct {
 	Preferences map[string]float64 `json:"preferences"`
 }
 
-// DefaultElection returns the built-in election: the 50 US states and DC,
-// weighted by population, with five candidates.
-func DefaultElection() ElectionConfig {
+// DefaultElection returns the built-in general election: the 50 US states
+// and DC, weighted by population; a presidential race everywhere (the
+// default contest, five candidates), a Senate race in a third of the
+// states and a statewide measure in a few.
+func DefaultElection() ElectionConfig { return embedded(generalElection) }
+
+// OneRaceElection returns the built-in one-race election: the same states
+// and presidential race, nothing else on the ballot (contract v1's model;
+// the tests and the benchmark's baseline use it).
+func OneRaceElection() ElectionConfig { return embedded(oneRaceElection) }
+
+func embedded(raw []byte) ElectionConfig {
 	var cfg ElectionConfig
-	if err := json.Unmarshal(defaultElection, &cfg); err != nil {
-		// The file is embedded at build time and covered by tests.
-		panic(fmt.Sprintf("embedded default election: %v", err))
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		// The files are embedded at build time and covered by tests.
+		panic(fmt.Sprintf("embedded election: %v", err))
 	}
 	return cfg
 }
@@ -96,6 +122,7 @@ func (c ElectionConfig) Validate() error {
 			return fmt.Errorf("election config: candidate %s: %w", cand.CandidateID, err)
 		}
 	}
+	regions := map[string]bool{}
 	for _, r := range c.Regions {
 		if _, err := domain.NewRegion(r.Name); err != nil {
 			return fmt.Errorf("election config: %w", err)
@@ -103,20 +130,74 @@ func (c ElectionConfig) Validate() error {
 		if r.Weight <= 0 {
 			return fmt.Errorf("election config: region %s: weight must be positive", r.Name)
 		}
+		regions[r.Name] = true
+	}
+	contests := map[string]bool{}
+	for _, k := range c.Contests {
+		if _, err := k.contest(); err != nil {
+			return fmt.Errorf("election config: contest %s: %w", k.ContestID, err)
+		}
+		if contests[k.ContestID] {
+			return fmt.Errorf("election config: contest %s twice", k.ContestID)
+		}
+		contests[k.ContestID] = true
+		for _, r := range k.Regions {
+			if !regions[r] {
+				return fmt.Errorf("election config: contest %s: region %s is not in the election", k.ContestID, r)
+			}
+		}
+		if len(k.Candidates) < 2 {
+			return fmt.Errorf("election config: contest %s: fewer than two choices", k.ContestID)
+		}
+		for _, cand := range k.Candidates {
+			if seen[cand.CandidateID] {
+				return fmt.Errorf("election config: candidate %s twice", cand.CandidateID)
+			}
+			seen[cand.CandidateID] = true
+			if _, err := domain.NewParty(cand.Party); err != nil {
+				return fmt.Errorf("election config: candidate %s: %w", cand.CandidateID, err)
+			}
+		}
 	}
 	return nil
+}
+
+func (k ContestConfig) contest() (domain.Contest, error) {
+	var regions []domain.Region
+	for _, name := range k.Regions {
+		r, err := domain.NewRegion(name)
+		if err != nil {
+			return domain.Contest{}, err
+		}
+		regions = append(regions, r)
+	}
+	kind := domain.KindCandidate
+	if k.Kind == domain.KindMeasure.String() {
+		kind = domain.KindMeasure
+	} else if k.Kind != "" && k.Kind != domain.KindCandidate.String() {
+		return domain.Contest{}, fmt.Errorf("kind %q is neither candidate nor measure", k.Kind)
+	}
+	return domain.NewContest(k.ContestID, k.Name, kind, regions)
 }
 
 // Election is a generated election: who stands, who may vote, and how each
 // region leans.
 type Election struct {
+	Contests   []domain.ContestRegistered
 	Candidates []domain.CandidateRegistered
 	Voters     []domain.VoterRegistered
 	// prefs[r] are cumulative candidate weights for region index r.
-	prefs       [][]float64
+	prefs [][]float64
+	// ballot lists the other contests, each with its candidates' index
+	// range in Candidates and cumulative weights per region index (nil
+	// where the contest is not open).
+	ballot      []contestBallot
 	voterRegion []int
 	turnout     float64
 	seed        uint64
+	// defaultCandidates is how many of Candidates, first, stand in the
+	// default contest.
+	defaultCandidates int
 }
 
 // Generate builds the election with voters registered in total, spread
@@ -146,6 +227,52 @@ func Generate(cfg ElectionConfig, voters int, now time.Time) (*Election, error) 
 		}
 		e.Candidates = append(e.Candidates, domain.CandidateRegistered{Candidate: cand})
 	}
+
+	defaultCandidates := len(e.Candidates)
+	for _, k := range cfg.Contests {
+		contest, _ := k.contest() // validated above
+		e.Contests = append(e.Contests, domain.ContestRegistered{Contest: contest})
+		b := contestBallot{id: k.ContestID, first: len(e.Candidates)}
+		for _, c := range k.Candidates {
+			name := c.Name
+			if name == "" {
+				name = faker.FirstName() + " " + faker.LastName()
+			}
+			party, _ := domain.NewParty(c.Party)
+			cand, err := domain.NewCandidate(c.CandidateID, name, party, "", "", "")
+			if err == nil {
+				cand, err = cand.InContest(k.ContestID)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("generate candidate %s: %w", c.CandidateID, err)
+			}
+			e.Candidates = append(e.Candidates, domain.CandidateRegistered{Candidate: cand})
+		}
+		b.end = len(e.Candidates)
+		open := map[string]bool{}
+		for _, r := range k.Regions {
+			open[r] = true
+		}
+		for _, r := range cfg.Regions {
+			if len(open) > 0 && !open[r.Name] {
+				b.prefs = append(b.prefs, nil)
+				continue
+			}
+			cum := make([]float64, len(k.Candidates))
+			var acc float64
+			for j, c := range k.Candidates {
+				pop := c.Popularity
+				if pop == 0 {
+					pop = 1
+				}
+				acc += pop * (0.35 + 1.3*rng.Float64())
+				cum[j] = acc
+			}
+			b.prefs = append(b.prefs, cum)
+		}
+		e.ballot = append(e.ballot, b)
+	}
+	e.defaultCandidates = defaultCandidates
 
 	var totalWeight float64
 	for _, r := range cfg.Regions {
@@ -213,17 +340,28 @@ func Generate(cfg ElectionConfig, voters int, now time.Time) (*Election, error) 
 	return e, nil
 }
 
+type contestBallot struct {
+	id         string
+	first, end int
+	prefs      [][]float64
+}
+
 // Turnout returns the share of voters who vote.
 func (e *Election) Turnout() float64 { return e.turnout }
 
-// choose picks a candidate for a voter of region ri, by its preferences.
+// choose picks a default-contest candidate for a voter of region ri, by its
+// preferences.
 func (e *Election) choose(rng *rand.Rand, ri int) domain.CandidateRegistered {
-	cum := e.prefs[ri]
+	return e.Candidates[pick(rng, e.prefs[ri])]
+}
+
+// pick draws an index by cumulative weights.
+func pick(rng *rand.Rand, cum []float64) int {
 	x := rng.Float64() * cum[len(cum)-1]
 	for j, c := range cum {
 		if x < c {
-			return e.Candidates[j]
+			return j
 		}
 	}
-	return e.Candidates[len(e.Candidates)-1]
+	return len(cum) - 1
 }

@@ -78,6 +78,11 @@ func (s *Simulator) Run(ctx context.Context) error {
 // log already holds in full (a restarted demo keeps its election).
 func (s *Simulator) Register(ctx context.Context) error {
 	e := s.cfg.Election
+	if len(e.Contests) > 0 {
+		if err := publishAll(ctx, s, domain.TopicContests, e.Contests); err != nil {
+			return err
+		}
+	}
 	if err := publishAll(ctx, s, domain.TopicCandidates, e.Candidates); err != nil {
 		return err
 	}
@@ -192,6 +197,9 @@ type VotePlan struct {
 	e      *Election
 	faults Faults
 	rng    *rand.Rand
+	// ballot draws the other contests' choices and vote ids, apart from
+	// rng, so the default contest's plan is the same whatever the ballot.
+	ballot *rand.Rand
 	order  []int
 	total  int
 	next   int
@@ -202,7 +210,7 @@ func NewVotePlan(e *Election, faults Faults) *VotePlan {
 	rng := rand.New(rand.NewPCG(e.seed, 2))
 	order := rng.Perm(len(e.Voters))
 	total := int(float64(len(e.Voters)) * e.turnout)
-	return &VotePlan{e: e, faults: faults, rng: rng, order: order, total: total}
+	return &VotePlan{e: e, faults: faults, rng: rng, ballot: rand.New(rand.NewPCG(e.seed, 3)), order: order, total: total}
 }
 
 // Total returns how many voters will vote.
@@ -224,10 +232,19 @@ func (p *VotePlan) Next(now time.Time) ([]*message.Message, bool) {
 	// Draw every fault decision each time so the stream of random numbers,
 	// and so the plan, does not depend on the fault settings' outcomes.
 	draws := [5]float64{p.rng.Float64(), p.rng.Float64(), p.rng.Float64(), p.rng.Float64(), p.rng.Float64()}
-	other := p.e.Candidates[p.rng.IntN(len(p.e.Candidates))].Candidate.ID()
+	other := p.e.Candidates[p.rng.IntN(p.e.defaultCandidates)].Candidate.ID()
 
 	vote := p.voteMessage(voter.ID(), cand.Candidate.ID(), now)
 	msgs := []*message.Message{vote}
+	// The rest of the ballot: one vote in each contest open to the voter.
+	for _, b := range p.e.ballot {
+		cum := b.prefs[p.e.voterRegion[vi]]
+		if cum == nil {
+			continue
+		}
+		choice := p.e.Candidates[b.first+pick(p.ballot, cum)].Candidate
+		msgs = append(msgs, p.contestVote(voter.ID(), b.id, choice.ID(), now))
+	}
 	if draws[0] < p.faults.Redeliveries {
 		msgs = append(msgs, vote.Copy())
 	}
@@ -264,10 +281,28 @@ func (p *VotePlan) voteMessage(voterID, candidateID string, at time.Time) *messa
 
 // uuid returns a version-4 UUID drawn from the plan's seeded generator, so
 // a resumed simulation republishes the same vote ids.
-func (p *VotePlan) uuid() string {
+// contestVote is a vote in a contest other than the default one.
+func (p *VotePlan) contestVote(voterID, contestID, candidateID string, at time.Time) *message.Message {
+	v, err := domain.NewVote(uuidFrom(p.ballot), voterID, candidateID, at)
+	if err == nil {
+		v, err = v.InContest(contestID)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("simulated vote: %v", err)) // generated and valid by construction
+	}
+	m, err := kafka.EventMessage(domain.VoteCast{Vote: v})
+	if err != nil {
+		panic(fmt.Sprintf("simulated vote: %v", err)) // a valid vote always encodes
+	}
+	return m
+}
+
+func (p *VotePlan) uuid() string { return uuidFrom(p.rng) }
+
+func uuidFrom(rng *rand.Rand) string {
 	var b [16]byte
 	for i := 0; i < 16; i += 8 {
-		x := p.rng.Uint64()
+		x := rng.Uint64()
 		for j := range 8 {
 			b[i+j] = byte(x >> (8 * j))
 		}

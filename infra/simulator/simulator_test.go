@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/simulator"
 )
 
 func TestDefaultElectionIsValid(t *testing.T) {
-	cfg := simulator.DefaultElection()
+	cfg := simulator.OneRaceElection()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +20,7 @@ func TestDefaultElectionIsValid(t *testing.T) {
 }
 
 func TestGenerateSpreadsVotersOverEveryRegion(t *testing.T) {
-	e, err := simulator.Generate(simulator.DefaultElection(), 5000, time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC))
+	e, err := simulator.Generate(simulator.OneRaceElection(), 5000, time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestGenerateSpreadsVotersOverEveryRegion(t *testing.T) {
 func TestVotePlanIsReproducible(t *testing.T) {
 	now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
 	plan := func() []string {
-		e, err := simulator.Generate(simulator.DefaultElection(), 800, now)
+		e, err := simulator.Generate(simulator.OneRaceElection(), 800, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +61,7 @@ func TestVotePlanIsReproducible(t *testing.T) {
 				out = append(out, m.Metadata.Get("key")+" "+string(m.Payload))
 			}
 		}
-		if p.Done() != p.Total() || p.Total() != int(800*simulator.DefaultElection().Turnout) {
+		if p.Done() != p.Total() || p.Total() != int(800*simulator.OneRaceElection().Turnout) {
 			t.Errorf("plan done %d of %d", p.Done(), p.Total())
 		}
 		return out
@@ -71,5 +72,73 @@ func TestVotePlanIsReproducible(t *testing.T) {
 	}
 	if len(a) <= 576 {
 		t.Errorf("faults added no messages: %d", len(a))
+	}
+}
+
+// The default election is a general election: the presidential race
+// everywhere, a Senate race in a third of the states, a measure in a few;
+// each voting voter votes once in every contest open to their state.
+func TestGeneralElectionPutsEveryOpenContestOnTheBallot(t *testing.T) {
+	cfg := simulator.DefaultElection()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	e, err := simulator.Generate(cfg, 3000, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	senates, measures := 0, 0
+	open := map[string]map[string]bool{}
+	for _, c := range e.Contests {
+		if c.Contest.Kind().String() == "measure" {
+			measures++
+		} else {
+			senates++
+		}
+		open[c.Contest.ID()] = map[string]bool{}
+		for _, r := range c.Contest.Regions() {
+			open[c.Contest.ID()][r.String()] = true
+		}
+	}
+	if senates != 17 || measures < 3 {
+		t.Errorf("%d Senate races and %d measures, want 17 (a third of 51) and a few", senates, measures)
+	}
+	region := map[string]string{}
+	for _, v := range e.Voters {
+		region[v.Voter.ID()] = v.Voter.Region().String()
+	}
+	plan := simulator.NewVotePlan(e, simulator.Faults{})
+	perVoter := map[string]map[string]int{}
+	for {
+		msgs, ok := plan.Next(now)
+		if !ok {
+			break
+		}
+		for _, m := range msgs {
+			ev, err := domain.DecodeVoteCast(m.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := ev.Vote
+			if perVoter[v.VoterID()] == nil {
+				perVoter[v.VoterID()] = map[string]int{}
+			}
+			perVoter[v.VoterID()][v.ContestID()]++
+			if v.ContestID() != domain.DefaultContest && !open[v.ContestID()][region[v.VoterID()]] {
+				t.Fatalf("voter of %s votes in %s", region[v.VoterID()], v.ContestID())
+			}
+		}
+	}
+	for voter, contests := range perVoter {
+		want := 1
+		for _, regions := range open {
+			if regions[region[voter]] {
+				want++
+			}
+		}
+		if len(contests) != want || contests[domain.DefaultContest] != 1 {
+			t.Fatalf("voter %s votes in %v, want the default contest and the %d open to %s", voter, contests, want-1, region[voter])
+		}
 	}
 }

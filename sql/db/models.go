@@ -23,6 +23,7 @@ type Ballot struct {
 	Region      string
 	CastAt      pgtype.Timestamptz
 	StationID   pgtype.Text
+	ContestID   string
 }
 
 type Candidate struct {
@@ -32,11 +33,25 @@ type Candidate struct {
 	Biography   string
 	Platform    string
 	PhotoUrl    string
+	ContestID   string
 }
 
 type CandidateTally struct {
 	CandidateID string
 	Votes       int64
+}
+
+type Contest struct {
+	ContestID string
+	Name      string
+	Kind      string
+	Regions   []string
+}
+
+type ContestTurnout struct {
+	ContestID string
+	Region    string
+	VotesCast int64
 }
 
 type DeadLetter struct {
@@ -72,6 +87,7 @@ type HeldVote struct {
 	Offset        int64
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
+	ContestID     string
 }
 
 type IntakeOutbox struct {
@@ -136,11 +152,13 @@ type Rejection struct {
 	CastAt     pgtype.Timestamptz
 	RecordedAt pgtype.Timestamptz
 	StationID  pgtype.Text
+	ContestID  string
 }
 
 type RejectionTally struct {
-	Reason string
-	Count  int64
+	Reason    string
+	Count     int64
+	ContestID string
 }
 
 type RejectionsPublic struct {
@@ -159,6 +177,7 @@ type StagedVote struct {
 	TimeReason    pgtype.Text
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
+	ContestID     string
 }
 
 type StationTally struct {

@@ -21,10 +21,11 @@ WITH input AS (
            unnest($6::text[])        AS platform,
            unnest($7::text[])       AS photo_url,
            unnest($8::integer[])    AS partition,
-           unnest($9::bigint[])        AS "offset"
+           unnest($9::bigint[])        AS "offset",
+           unnest($10::text[])       AS contest_id
 ),
 open AS (
-    SELECT i.ord, i.candidate_id, i.name, i.party, i.biography, i.platform, i.photo_url, i.partition, i."offset", EXISTS (SELECT 1 FROM registration_closures rc
+    SELECT i.ord, i.candidate_id, i.name, i.party, i.biography, i.platform, i.photo_url, i.partition, i."offset", i.contest_id, EXISTS (SELECT 1 FROM registration_closures rc
                         WHERE rc.topic = 'candidates' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
     FROM input i
 ),
@@ -33,9 +34,15 @@ refused AS (
     SELECT 'candidates', o.partition, o."offset" FROM open o WHERE o.late
     ORDER BY 2, 3
     ON CONFLICT DO NOTHING
+),
+default_contest AS (
+    INSERT INTO contests (contest_id, name, kind)
+    SELECT 'default', 'default', 'candidate' WHERE EXISTS (SELECT 1 FROM open o WHERE NOT o.late AND o.contest_id = 'default')
+    ON CONFLICT (contest_id) DO NOTHING
 )
-INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url)
-SELECT DISTINCT ON (o.candidate_id) o.candidate_id, o.name, o.party, o.biography, o.platform, o.photo_url
+INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url, contest_id)
+SELECT DISTINCT ON (o.candidate_id) o.candidate_id, o.name, o.party, o.biography, o.platform, o.photo_url,
+       first_value(o.contest_id) OVER (PARTITION BY o.candidate_id ORDER BY o.ord)
 FROM open o
 WHERE NOT o.late
 ORDER BY o.candidate_id, o.ord DESC
@@ -55,10 +62,13 @@ type ApplyCandidatesParams struct {
 	PhotoUrls    []string
 	Partitions   []int32
 	Offsets      []int64
+	ContestIds   []string
 }
 
 // Registers or updates the batch's candidates; the latest event for a
 // candidate wins, so a corrected biography replaces the old one.
+// A candidate's contest is fixed by its first registration (it decides
+// which votes count for it): a later one updates everything else.
 func (q *Queries) ApplyCandidates(ctx context.Context, arg ApplyCandidatesParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, applyCandidates,
 		arg.Ords,
@@ -70,6 +80,7 @@ func (q *Queries) ApplyCandidates(ctx context.Context, arg ApplyCandidatesParams
 		arg.PhotoUrls,
 		arg.Partitions,
 		arg.Offsets,
+		arg.ContestIds,
 	)
 	if err != nil {
 		return nil, err
@@ -82,6 +93,76 @@ func (q *Queries) ApplyCandidates(ctx context.Context, arg ApplyCandidatesParams
 			return nil, err
 		}
 		items = append(items, candidate_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const applyContests = `-- name: ApplyContests :many
+WITH input AS (
+    SELECT unnest($1::integer[])          AS ord,
+           unnest($2::text[])      AS contest_id,
+           unnest($3::text[])            AS name,
+           unnest($4::text[])            AS kind,
+           unnest($5::text[])          AS regions,
+           unnest($6::integer[])    AS partition,
+           unnest($7::bigint[])        AS "offset"
+),
+open AS (
+    SELECT i.ord, i.contest_id, i.name, i.kind, i.regions, i.partition, i."offset", EXISTS (SELECT 1 FROM registration_closures rc
+                        WHERE rc.topic = 'contests' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
+    FROM input i
+),
+refused AS (
+    INSERT INTO refused_registrations (topic, partition, "offset")
+    SELECT 'contests', o.partition, o."offset" FROM open o WHERE o.late
+    ORDER BY 2, 3
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO contests (contest_id, name, kind, regions)
+SELECT o.contest_id, o.name, o.kind, coalesce(string_to_array(nullif(o.regions, ''), E'\x1f'), '{}')
+FROM open o
+WHERE NOT o.late
+ORDER BY o.ord
+ON CONFLICT (contest_id) DO NOTHING
+RETURNING contest_id
+`
+
+type ApplyContestsParams struct {
+	Ords       []int32
+	ContestIds []string
+	Names      []string
+	Kinds      []string
+	Regions    []string
+	Partitions []int32
+	Offsets    []int64
+}
+
+// Registers the batch's contests; a contest registers once (the first
+// event wins: its regions decide who may vote in it).
+func (q *Queries) ApplyContests(ctx context.Context, arg ApplyContestsParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, applyContests,
+		arg.Ords,
+		arg.ContestIds,
+		arg.Names,
+		arg.Kinds,
+		arg.Regions,
+		arg.Partitions,
+		arg.Offsets,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var contest_id string
+		if err := rows.Scan(&contest_id); err != nil {
+			return nil, err
+		}
+		items = append(items, contest_id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -257,14 +338,14 @@ const registrationClosed = `-- name: RegistrationClosed :one
 WITH declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
 )
-SELECT coalesce(count(*) = 2 AND bool_and(
+SELECT coalesce(count(*) = 3 AND bool_and(
            (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n),
        false)::boolean AS closed
 FROM declared d
 `
 
-// Whether registration is closed: both topics carry a close marker on every
-// partition below the count their markers declare.
+// Whether registration is closed: all three registration topics carry a
+// close marker on every partition below the count their markers declare.
 func (q *Queries) RegistrationClosed(ctx context.Context) (bool, error) {
 	row := q.db.QueryRow(ctx, registrationClosed)
 	var closed bool

@@ -140,18 +140,24 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 }
 
 const listRejectionTallies = `-- name: ListRejectionTallies :many
-SELECT reason, count FROM rejection_tallies ORDER BY reason
+SELECT reason, count FROM rejection_tallies WHERE contest_id = 'default' ORDER BY reason
 `
 
-func (q *Queries) ListRejectionTallies(ctx context.Context) ([]RejectionTally, error) {
+type ListRejectionTalliesRow struct {
+	Reason string
+	Count  int64
+}
+
+// The default contest's, as contract v1 reads them.
+func (q *Queries) ListRejectionTallies(ctx context.Context) ([]ListRejectionTalliesRow, error) {
 	rows, err := q.db.Query(ctx, listRejectionTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []RejectionTally{}
+	items := []ListRejectionTalliesRow{}
 	for rows.Next() {
-		var i RejectionTally
+		var i ListRejectionTalliesRow
 		if err := rows.Scan(&i.Reason, &i.Count); err != nil {
 			return nil, err
 		}

@@ -22,16 +22,29 @@ SELECT 'each candidate''s total equals their ballots',
                  FULL JOIN (SELECT candidate_id, count(*) n FROM ballots GROUP BY candidate_id) b ON b.candidate_id = t.candidate_id
                  WHERE coalesce(t.votes, 0) <> coalesce(b.n, 0)), '')
 UNION ALL
-SELECT 'each region''s votes cast equals its tallies and its ballots',
+SELECT 'each region''s votes cast equals its tallies and its ballots (default contest)',
        NOT EXISTS (SELECT 1 FROM regions g
-                   LEFT JOIN (SELECT region, sum(votes) v FROM region_tallies GROUP BY region) t ON t.region = g.region
-                   LEFT JOIN (SELECT region, count(*) n FROM ballots GROUP BY region) b ON b.region = g.region
+                   LEFT JOIN (SELECT rt.region, sum(rt.votes) v FROM region_tallies rt JOIN candidates c ON c.candidate_id = rt.candidate_id
+                              WHERE c.contest_id = 'default' GROUP BY rt.region) t ON t.region = g.region
+                   LEFT JOIN (SELECT region, count(*) n FROM ballots WHERE contest_id = 'default' GROUP BY region) b ON b.region = g.region
                    WHERE g.votes_cast <> coalesce(t.v, 0) OR g.votes_cast <> coalesce(b.n, 0)),
        coalesce((SELECT string_agg(format('%s: votes_cast %s, tallies %s, ballots %s', g.region, g.votes_cast, coalesce(t.v, 0), coalesce(b.n, 0)), '; ')
                  FROM regions g
-                 LEFT JOIN (SELECT region, sum(votes) v FROM region_tallies GROUP BY region) t ON t.region = g.region
-                 LEFT JOIN (SELECT region, count(*) n FROM ballots GROUP BY region) b ON b.region = g.region
+                 LEFT JOIN (SELECT rt.region, sum(rt.votes) v FROM region_tallies rt JOIN candidates c ON c.candidate_id = rt.candidate_id
+                            WHERE c.contest_id = 'default' GROUP BY rt.region) t ON t.region = g.region
+                 LEFT JOIN (SELECT region, count(*) n FROM ballots WHERE contest_id = 'default' GROUP BY region) b ON b.region = g.region
                  WHERE g.votes_cast <> coalesce(t.v, 0) OR g.votes_cast <> coalesce(b.n, 0)), '')
+UNION ALL
+SELECT 'each contest''s turnout equals its ballots, region by region',
+       NOT EXISTS (SELECT 1 FROM contest_turnout ct
+                   FULL JOIN (SELECT contest_id, region, count(*) n FROM ballots GROUP BY contest_id, region) b
+                   ON b.contest_id = ct.contest_id AND b.region = ct.region
+                   WHERE coalesce(ct.votes_cast, 0) <> coalesce(b.n, 0)),
+       coalesce((SELECT string_agg(format('%s/%s: turnout %s, ballots %s', coalesce(ct.contest_id, b.contest_id), coalesce(ct.region, b.region), coalesce(ct.votes_cast, 0), coalesce(b.n, 0)), '; ')
+                 FROM contest_turnout ct
+                 FULL JOIN (SELECT contest_id, region, count(*) n FROM ballots GROUP BY contest_id, region) b
+                 ON b.contest_id = ct.contest_id AND b.region = ct.region
+                 WHERE coalesce(ct.votes_cast, 0) <> coalesce(b.n, 0)), '')
 UNION ALL
 SELECT 'each region''s registered voters equals its register',
        NOT EXISTS (SELECT 1 FROM regions g LEFT JOIN (SELECT region, count(*) n FROM voters GROUP BY region) v ON v.region = g.region
@@ -54,10 +67,12 @@ SELECT 'every tally row refers to a known candidate and region',
                     OR NOT EXISTS (SELECT 1 FROM regions g WHERE g.region = t.region)), '')
 UNION ALL
 SELECT 'rejection counts equal the rejections recorded',
-       NOT EXISTS (SELECT 1 FROM rejection_tallies t FULL JOIN (SELECT reason, count(*) n FROM rejections GROUP BY reason) r ON r.reason = t.reason
+       NOT EXISTS (SELECT 1 FROM rejection_tallies t FULL JOIN (SELECT contest_id, reason, count(*) n FROM rejections GROUP BY contest_id, reason) r
+                   ON r.reason = t.reason AND r.contest_id = t.contest_id
                    WHERE coalesce(t.count, 0) <> coalesce(r.n, 0)),
-       coalesce((SELECT string_agg(format('%s: counted %s, recorded %s', coalesce(t.reason, r.reason), coalesce(t.count, 0), coalesce(r.n, 0)), '; ')
-                 FROM rejection_tallies t FULL JOIN (SELECT reason, count(*) n FROM rejections GROUP BY reason) r ON r.reason = t.reason
+       coalesce((SELECT string_agg(format('%s/%s: counted %s, recorded %s', coalesce(t.contest_id, r.contest_id), coalesce(t.reason, r.reason), coalesce(t.count, 0), coalesce(r.n, 0)), '; ')
+                 FROM rejection_tallies t FULL JOIN (SELECT contest_id, reason, count(*) n FROM rejections GROUP BY contest_id, reason) r
+                 ON r.reason = t.reason AND r.contest_id = t.contest_id
                  WHERE coalesce(t.count, 0) <> coalesce(r.n, 0)), '')
 UNION ALL
 SELECT 'the timeline and the breakdowns each sum to the ballots',
@@ -83,16 +98,18 @@ SELECT 'no held vote is also decided',
 UNION ALL
 SELECT 'votes are held only while registration is open, and only for what is not registered',
        NOT EXISTS (SELECT 1 FROM held_votes h
-                   WHERE (SELECT coalesce(count(*) = 2 AND bool_and(
+                   WHERE (SELECT coalesce(count(*) = 3 AND bool_and(
                                     (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n), false)
                           FROM (SELECT topic, max(partitions) AS n FROM registration_closures GROUP BY topic) d)
                       OR (EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
                           AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
-                          AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id
+                          AND (h.contest_id = 'default' OR EXISTS (SELECT 1 FROM contests k WHERE k.contest_id = h.contest_id))
+                          AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id AND x.contest_id = h.contest_id
                                           AND (x.partition, x."offset") < (h.partition, h."offset")))),
        coalesce((SELECT count(*)::text || ' votes held that could be decided' FROM held_votes h
                  WHERE EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
                    AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
-                   AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id
+                   AND (h.contest_id = 'default' OR EXISTS (SELECT 1 FROM contests k WHERE k.contest_id = h.contest_id))
+                   AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id AND x.contest_id = h.contest_id
                                    AND (x.partition, x."offset") < (h.partition, h."offset"))
                  HAVING count(*) > 0), '');

@@ -56,7 +56,8 @@ WITH input AS (
            unnest(@platforms::text[])        AS platform,
            unnest(@photo_urls::text[])       AS photo_url,
            unnest(@partitions::integer[])    AS partition,
-           unnest(@offsets::bigint[])        AS "offset"
+           unnest(@offsets::bigint[])        AS "offset",
+           unnest(@contest_ids::text[])       AS contest_id
 ),
 open AS (
     SELECT i.*, EXISTS (SELECT 1 FROM registration_closures rc
@@ -68,9 +69,17 @@ refused AS (
     SELECT 'candidates', o.partition, o."offset" FROM open o WHERE o.late
     ORDER BY 2, 3
     ON CONFLICT DO NOTHING
+),
+default_contest AS (
+    INSERT INTO contests (contest_id, name, kind)
+    SELECT 'default', 'default', 'candidate' WHERE EXISTS (SELECT 1 FROM open o WHERE NOT o.late AND o.contest_id = 'default')
+    ON CONFLICT (contest_id) DO NOTHING
 )
-INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url)
-SELECT DISTINCT ON (o.candidate_id) o.candidate_id, o.name, o.party, o.biography, o.platform, o.photo_url
+-- A candidate's contest is fixed by its first registration (it decides
+-- which votes count for it): a later one updates everything else.
+INSERT INTO candidates AS t (candidate_id, name, party, biography, platform, photo_url, contest_id)
+SELECT DISTINCT ON (o.candidate_id) o.candidate_id, o.name, o.party, o.biography, o.platform, o.photo_url,
+       first_value(o.contest_id) OVER (PARTITION BY o.candidate_id ORDER BY o.ord)
 FROM open o
 WHERE NOT o.late
 ORDER BY o.candidate_id, o.ord DESC
@@ -78,6 +87,37 @@ ON CONFLICT (candidate_id) DO UPDATE
 SET name = excluded.name, party = excluded.party, biography = excluded.biography,
     platform = excluded.platform, photo_url = excluded.photo_url
 RETURNING t.candidate_id;
+
+-- name: ApplyContests :many
+-- Registers the batch's contests; a contest registers once (the first
+-- event wins: its regions decide who may vote in it).
+WITH input AS (
+    SELECT unnest(@ords::integer[])          AS ord,
+           unnest(@contest_ids::text[])      AS contest_id,
+           unnest(@names::text[])            AS name,
+           unnest(@kinds::text[])            AS kind,
+           unnest(@regions::text[])          AS regions,
+           unnest(@partitions::integer[])    AS partition,
+           unnest(@offsets::bigint[])        AS "offset"
+),
+open AS (
+    SELECT i.*, EXISTS (SELECT 1 FROM registration_closures rc
+                        WHERE rc.topic = 'contests' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
+    FROM input i
+),
+refused AS (
+    INSERT INTO refused_registrations (topic, partition, "offset")
+    SELECT 'contests', o.partition, o."offset" FROM open o WHERE o.late
+    ORDER BY 2, 3
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO contests (contest_id, name, kind, regions)
+SELECT o.contest_id, o.name, o.kind, coalesce(string_to_array(nullif(o.regions, ''), E'\x1f'), '{}')
+FROM open o
+WHERE NOT o.late
+ORDER BY o.ord
+ON CONFLICT (contest_id) DO NOTHING
+RETURNING contest_id;
 
 -- name: CloseRegistration :exec
 -- Records a partition's close marker; the first marker of a partition is
@@ -87,12 +127,12 @@ VALUES (@topic, @partition, @message_offset, @partitions, @closed_at)
 ON CONFLICT (topic, partition) DO NOTHING;
 
 -- name: RegistrationClosed :one
--- Whether registration is closed: both topics carry a close marker on every
--- partition below the count their markers declare.
+-- Whether registration is closed: all three registration topics carry a
+-- close marker on every partition below the count their markers declare.
 WITH declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
 )
-SELECT coalesce(count(*) = 2 AND bool_and(
+SELECT coalesce(count(*) = 3 AND bool_and(
            (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n),
        false)::boolean AS closed
 FROM declared d;

@@ -12,56 +12,67 @@
 -- out in Go as they were read) are rejected before anything else. In a
 -- fresh projection these are the only rejections when the folds below run,
 -- so they exclude them by looking in rejections.
-INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
-SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at, f.station_id
-FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason, s.station_id
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
+SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at, f.station_id, f.contest_id
+FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason, s.station_id, s.contest_id
       FROM staged_votes s ORDER BY s.vote_id, s.partition, s."offset") f
 WHERE f.time_reason IS NOT NULL
 ON CONFLICT (vote_id) DO NOTHING;
 
 -- name: HoldStagedVotes :execrows
--- Rule 4, for a replay whose register is open: each voter's votes from the
--- first whose voter or candidate is not registered on are held (first
--- occurrences of each vote_id, in log order). The folds below skip them.
+-- Rule 4, for a replay whose register is open: each voter's votes in a
+-- contest from the first whose voter, candidate or contest is not
+-- registered on are held (first occurrences of each vote_id, in log
+-- order). The folds below skip them.
 WITH firsts AS (
-    SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset", s.station_id, s.station_region
+    SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset", s.station_id, s.station_region, s.contest_id
     FROM staged_votes s
     WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.vote_id, s.partition, s."offset"
 ),
 marked AS (
-    SELECT f.*, bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL)
-                OVER (PARTITION BY f.voter_id ORDER BY f.partition, f."offset" ROWS UNBOUNDED PRECEDING) AS hold
+    SELECT f.*, bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL OR (f.contest_id <> 'default' AND k.contest_id IS NULL))
+                OVER (PARTITION BY f.voter_id, f.contest_id ORDER BY f.partition, f."offset" ROWS UNBOUNDED PRECEDING) AS hold
     FROM firsts f
     LEFT JOIN voters v ON v.voter_id = f.voter_id
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
+    LEFT JOIN contests k ON k.contest_id = f.contest_id
 )
-INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region)
-SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region
+INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id)
+SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id
 FROM marked m WHERE m.hold;
 
+-- name: EnsureStagedDefaultContest :exec
+-- The default contest exists as soon as a vote names it.
+INSERT INTO contests (contest_id, name, kind)
+SELECT 'default', 'default', 'candidate' WHERE EXISTS (SELECT 1 FROM staged_votes WHERE contest_id = 'default')
+ON CONFLICT (contest_id) DO NOTHING;
+
 -- name: FoldStagedVotes :one
--- Inserts the ballots (the first eligible vote of each voter) and every
+-- Inserts the ballots (the first eligible vote of each voter in each
+-- contest) and every
 -- vote tally from one sorted pass over the staged votes, joined once with
 -- the register. Only for a fresh projection: its ballots and tallies must
 -- be empty, and nothing else may write it.
 WITH winners AS MATERIALIZED (
-    SELECT DISTINCT ON (s.voter_id) s.voter_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
+    SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.contest_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
     FROM staged_votes s
     JOIN voters v ON v.voter_id = s.voter_id
-    JOIN candidates c ON c.candidate_id = s.candidate_id
+    JOIN candidates c ON c.candidate_id = s.candidate_id AND c.contest_id = s.contest_id
+    LEFT JOIN contests k ON k.contest_id = s.contest_id
     WHERE (s.station_region IS NULL OR s.station_region = v.region)
+      AND (s.contest_id = 'default' OR (k.contest_id IS NOT NULL AND (cardinality(k.regions) = 0 OR v.region = ANY(k.regions))))
       AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
       AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
-    ORDER BY s.voter_id, s.partition, s."offset"
+    ORDER BY s.voter_id, s.contest_id, s.partition, s."offset"
 ),
 inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id)
-    SELECT w.voter_id, w.vote_id, w.candidate_id, w.region, w.cast_at, w.station_id FROM winners w
+    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
+    SELECT w.voter_id, w.vote_id, w.candidate_id, w.region, w.cast_at, w.station_id, w.contest_id FROM winners w
 ),
 counts AS MATERIALIZED (
-    SELECT w.region, w.candidate_id, date_trunc('minute', w.cast_at) AS minute, count(*) AS n
-    FROM winners w GROUP BY 1, 2, 3
+    SELECT w.region, w.candidate_id, w.contest_id, date_trunc('minute', w.cast_at) AS minute, count(*) AS n
+    FROM winners w GROUP BY 1, 2, 3, 4
 ),
 candidates_counted AS (
     INSERT INTO candidate_tallies (candidate_id, votes)
@@ -73,8 +84,12 @@ regions_counted AS (
 ),
 turnout AS (
     UPDATE regions g SET votes_cast = t.n
-    FROM (SELECT k.region, sum(k.n) AS n FROM counts k GROUP BY k.region) t
+    FROM (SELECT k.region, sum(k.n) AS n FROM counts k WHERE k.contest_id = 'default' GROUP BY k.region) t
     WHERE g.region = t.region
+),
+contest_turnout AS (
+    INSERT INTO contest_turnout (contest_id, region, votes_cast)
+    SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
 ),
 minutes AS (
     INSERT INTO timeline (minute, candidate_id, votes)
@@ -97,32 +112,35 @@ SELECT count(*)::bigint AS ballots FROM winners;
 -- name: FoldStagedRejections :execrows
 -- Only staged votes that did not become a ballot can be rejections (the
 -- anti-join leaves few rows to classify: redeliveries and real rejects).
-INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
-SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
+SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id
 FROM (
-    SELECT f.vote_id, f.voter_id, f.cast_at, f.station_id,
+    SELECT f.vote_id, f.voter_id, f.cast_at, f.station_id, f.contest_id,
         CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
             WHEN f.station_region IS NOT NULL AND f.station_region <> v.region THEN 'wrong_station'
-            WHEN c.candidate_id IS NULL THEN 'unknown_candidate'
+            WHEN f.contest_id <> 'default' AND q.contest_id IS NULL THEN 'unknown_contest'
+            WHEN f.contest_id <> 'default' AND cardinality(q.regions) > 0 AND NOT v.region = ANY(q.regions) THEN 'not_eligible'
+            WHEN c.candidate_id IS NULL OR c.contest_id <> f.contest_id THEN 'unknown_candidate'
             WHEN b.vote_id <> f.vote_id THEN 'duplicate_voter'
         END AS reason
-    FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.station_id, s.station_region
+    FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.station_id, s.station_region, s.contest_id
           FROM staged_votes s
-          WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.voter_id = s.voter_id AND x.vote_id = s.vote_id)
+          WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.voter_id = s.voter_id AND x.contest_id = s.contest_id AND x.vote_id = s.vote_id)
             AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
           ORDER BY s.vote_id, s.partition, s."offset") f
     LEFT JOIN voters v ON v.voter_id = f.voter_id
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
-    LEFT JOIN ballots b ON b.voter_id = f.voter_id
+    LEFT JOIN contests q ON q.contest_id = f.contest_id
+    LEFT JOIN ballots b ON b.voter_id = f.voter_id AND b.contest_id = f.contest_id
 ) k
 WHERE k.reason IS NOT NULL
 ON CONFLICT (vote_id) DO NOTHING;
 
 -- name: CountRejections :exec
 -- Rejection tallies of a fresh projection, from its rejections.
-INSERT INTO rejection_tallies (reason, count)
-SELECT r.reason, count(*) FROM rejections r GROUP BY r.reason;
+INSERT INTO rejection_tallies (contest_id, reason, count)
+SELECT r.contest_id, r.reason, count(*) FROM rejections r GROUP BY r.contest_id, r.reason;
 
 -- name: CountStations :exec
 -- Station tallies of a fresh projection, from its ballots and rejections.

@@ -7,7 +7,8 @@ SELECT
     (SELECT max(o.updated_at) FROM applied_offsets o)::timestamptz        AS updated_at;
 
 -- name: ListRejectionTallies :many
-SELECT reason, count FROM rejection_tallies ORDER BY reason;
+-- The default contest's, as contract v1 reads them.
+SELECT reason, count FROM rejection_tallies WHERE contest_id = 'default' ORDER BY reason;
 
 -- name: ListCandidateResults :many
 SELECT c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes

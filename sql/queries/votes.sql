@@ -4,11 +4,13 @@
 
 -- name: ApplyVotes :one
 -- Decides the batch's votes that were not decided before, in batch order
--- (ord: log order within each partition). A vote whose voter or candidate
--- is not registered while registration is open is held, and so is every
--- later vote of that voter (an earlier held vote blocks them). The others
--- become ballots where they are their voter's first: the voter_id key makes
--- the first vote of a voter win and a redelivered vote a no-op. Only newly
+-- (ord: log order within each partition). A vote whose voter, candidate or
+-- contest is not registered while registration is open is held, and so is
+-- every later vote of that voter in that contest (an earlier held vote
+-- blocks them). The others become ballots where they are their voter's
+-- first in the contest and the voter may vote in it for that candidate:
+-- the (voter_id, contest_id) key makes the first vote win and a
+-- redelivered vote a no-op. Only newly
 -- inserted ballots are folded into the tallies, in key order so concurrent
 -- writers lock rows in the same order. Rejections are recorded afterwards by
 -- RecordRejections, in the same transaction.
@@ -21,45 +23,52 @@ WITH input AS (
            unnest(@partitions::integer[])       AS partition,
            unnest(@offsets::bigint[])           AS "offset",
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
-           nullif(unnest(@station_regions::text[]), '') AS station_region
+           nullif(unnest(@station_regions::text[]), '') AS station_region,
+           unnest(@contest_ids::text[])                 AS contest_id
 ),
 -- Once decided (or held), a vote is never decided again.
 fresh AS (
     SELECT i.* FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.contest_id = i.contest_id AND b.vote_id = i.vote_id)
 ),
 looked AS (
     SELECT f.*, v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
+           (f.contest_id = 'default' OR k.contest_id IS NOT NULL) AS contest_known,
            f.station_region IS NOT NULL AND v.region IS DISTINCT FROM f.station_region AS wrong_station,
-           EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id
+           (f.contest_id = 'default' OR cardinality(k.regions) = 0 OR v.region = ANY(k.regions)) AS eligible,
+           c.contest_id IS NOT DISTINCT FROM f.contest_id AS in_contest,
+           EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id AND h.contest_id = f.contest_id
                    AND (h.partition, h."offset") < (f.partition, f."offset")) AS blocked
     FROM fresh f
     LEFT JOIN voters v ON v.voter_id = f.voter_id
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
+    LEFT JOIN contests k ON k.contest_id = f.contest_id
 ),
 marked AS (
-    SELECT l.*, (NOT @registration_closed::boolean AND bool_or(l.blocked OR NOT l.voter_known OR NOT l.candidate_known)
-                 OVER (PARTITION BY l.voter_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
+    SELECT l.*, (NOT @registration_closed::boolean
+                 AND bool_or(l.blocked OR NOT l.voter_known OR NOT l.candidate_known OR NOT l.contest_known)
+                 OVER (PARTITION BY l.voter_id, l.contest_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
     FROM looked l
 ),
 held AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region)
-    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id)
+    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id
     FROM marked m WHERE m.hold
     ORDER BY m.vote_id
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING vote_id
 ),
 inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id)
-    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at, m.station_id
+    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
+    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at, m.station_id, m.contest_id
     FROM marked m
-    WHERE NOT m.hold AND m.voter_known AND m.candidate_known AND NOT m.wrong_station
+    WHERE NOT m.hold AND m.voter_known AND m.candidate_known AND m.contest_known AND m.eligible AND m.in_contest
+      AND NOT m.wrong_station
     ORDER BY m.ord
-    ON CONFLICT (voter_id) DO NOTHING
-    RETURNING voter_id, candidate_id, region, cast_at, station_id
+    ON CONFLICT (voter_id, contest_id) DO NOTHING
+    RETURNING voter_id, candidate_id, region, cast_at, station_id, contest_id
 ),
 stations AS (
     INSERT INTO station_tallies AS t (station_id, outcome, votes)
@@ -78,10 +87,17 @@ region_counts AS (
     GROUP BY n.region, n.candidate_id ORDER BY n.region, n.candidate_id
     ON CONFLICT (region, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
 ),
+-- regions.votes_cast is the default contest's turnout (contract v1);
+-- contest_turnout has every contest's.
 turnout AS (
     INSERT INTO regions AS t (region, votes_cast)
-    SELECT n.region, count(*) FROM inserted n GROUP BY n.region ORDER BY n.region
+    SELECT n.region, count(*) FROM inserted n WHERE n.contest_id = 'default' GROUP BY n.region ORDER BY n.region
     ON CONFLICT (region) DO UPDATE SET votes_cast = t.votes_cast + excluded.votes_cast
+),
+contest_turnout AS (
+    INSERT INTO contest_turnout AS t (contest_id, region, votes_cast)
+    SELECT n.contest_id, n.region, count(*) FROM inserted n GROUP BY n.contest_id, n.region ORDER BY n.contest_id, n.region
+    ON CONFLICT (contest_id, region) DO UPDATE SET votes_cast = t.votes_cast + excluded.votes_cast
 ),
 minutes AS (
     INSERT INTO timeline AS t (minute, candidate_id, votes)
@@ -121,36 +137,40 @@ WITH input AS (
            unnest(@candidate_ids::text[])       AS candidate_id,
            unnest(@cast_ats::timestamptz[])     AS cast_at,
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
-           nullif(unnest(@station_regions::text[]), '') AS station_region
+           nullif(unnest(@station_regions::text[]), '') AS station_region,
+           unnest(@contest_ids::text[])                 AS contest_id
 ),
 classified AS (
-    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id,
+    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id,
         (CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
             WHEN i.station_region IS NOT NULL AND i.station_region <> v.region THEN 'wrong_station'
-            WHEN c.candidate_id IS NULL THEN 'unknown_candidate'
+            WHEN i.contest_id <> 'default' AND k.contest_id IS NULL THEN 'unknown_contest'
+            WHEN i.contest_id <> 'default' AND cardinality(k.regions) > 0 AND NOT v.region = ANY(k.regions) THEN 'not_eligible'
+            WHEN c.candidate_id IS NULL OR c.contest_id <> i.contest_id THEN 'unknown_candidate'
             WHEN b.vote_id <> i.vote_id THEN 'duplicate_voter'
         END)::text AS reason
     FROM input i
     LEFT JOIN voters v ON v.voter_id = i.voter_id
     LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
-    LEFT JOIN ballots b ON b.voter_id = i.voter_id
+    LEFT JOIN contests k ON k.contest_id = i.contest_id
+    LEFT JOIN ballots b ON b.voter_id = i.voter_id AND b.contest_id = i.contest_id
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
     ORDER BY i.vote_id, i.ord
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
-    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
+    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id
     FROM classified k
     WHERE k.reason IS NOT NULL
     ORDER BY k.vote_id
     ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason, station_id
+    RETURNING reason, station_id, contest_id
 ),
 counted AS (
-    INSERT INTO rejection_tallies AS t (reason, count)
-    SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
-    ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+    INSERT INTO rejection_tallies AS t (contest_id, reason, count)
+    SELECT r.contest_id, r.reason, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
+    ON CONFLICT (contest_id, reason) DO UPDATE SET count = t.count + excluded.count
 ),
 stations AS (
     INSERT INTO station_tallies AS t (station_id, outcome, votes)
@@ -163,23 +183,26 @@ SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k
 -- name: ReleaseHeldVotes :many
 -- Takes out of held_votes the votes that can now be decided, in log order:
 -- of each voter named (directly, or through a held vote for one of the
--- candidates named), or of every voter when @every_voter is set, the held
--- votes before the first that must still wait. The caller decides them
--- with ApplyVotes in the same transaction.
+-- candidates or contests named), or of every voter when @every_voter is
+-- set, per contest the held votes before the first that must still wait.
+-- The caller decides them with ApplyVotes in the same transaction.
 WITH chain AS (
     SELECT h.vote_id,
-           (NOT @registration_closed::boolean AND bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL)
-            OVER (PARTITION BY h.voter_id ORDER BY h.partition, h."offset" ROWS UNBOUNDED PRECEDING)) AS waits
+           (NOT @registration_closed::boolean
+            AND bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL OR (h.contest_id <> 'default' AND k.contest_id IS NULL))
+            OVER (PARTITION BY h.voter_id, h.contest_id ORDER BY h.partition, h."offset" ROWS UNBOUNDED PRECEDING)) AS waits
     FROM held_votes h
     LEFT JOIN voters v ON v.voter_id = h.voter_id
     LEFT JOIN candidates c ON c.candidate_id = h.candidate_id
+    LEFT JOIN contests k ON k.contest_id = h.contest_id
     WHERE @every_voter::boolean
        OR h.voter_id = ANY(@voter_ids::text[])
-       OR h.voter_id IN (SELECT x.voter_id FROM held_votes x WHERE x.candidate_id = ANY(@candidate_ids::text[]))
+       OR h.voter_id IN (SELECT x.voter_id FROM held_votes x
+                         WHERE x.candidate_id = ANY(@candidate_ids::text[]) OR x.contest_id = ANY(@contest_ids::text[]))
 )
 DELETE FROM held_votes h USING chain k
 WHERE h.vote_id = k.vote_id AND NOT k.waits
-RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region;
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id;
 
 -- name: RejectVotes :one
 -- Records the time rule's rejections (domain.CheckCastTime, decided in Go)
@@ -189,22 +212,23 @@ WITH input AS (
            unnest(@voter_ids::text[])           AS voter_id,
            unnest(@cast_ats::timestamptz[])     AS cast_at,
            unnest(@reasons::text[])             AS reason,
-           nullif(unnest(@station_ids::text[]), '')     AS station_id
+           nullif(unnest(@station_ids::text[]), '')     AS station_id,
+           unnest(@contest_ids::text[])                 AS contest_id
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id)
-    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
+    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id
     FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.contest_id = i.contest_id AND b.vote_id = i.vote_id)
     ORDER BY i.vote_id
     ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason, station_id
+    RETURNING reason, station_id, contest_id
 ),
 counted AS (
-    INSERT INTO rejection_tallies AS t (reason, count)
-    SELECT r.reason, count(*) FROM recorded r GROUP BY r.reason ORDER BY r.reason
-    ON CONFLICT (reason) DO UPDATE SET count = t.count + excluded.count
+    INSERT INTO rejection_tallies AS t (contest_id, reason, count)
+    SELECT r.contest_id, r.reason, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
+    ON CONFLICT (contest_id, reason) DO UPDATE SET count = t.count + excluded.count
 ),
 stations AS (
     INSERT INTO station_tallies AS t (station_id, outcome, votes)
@@ -222,3 +246,8 @@ ON CONFLICT (partition, "offset") DO NOTHING;
 
 -- name: ListSchedules :many
 SELECT partition, "offset", polls_open, polls_close FROM vote_schedules ORDER BY partition, "offset";
+
+-- name: EnsureDefaultContest :exec
+-- The default contest exists as soon as a candidate or a vote names it.
+INSERT INTO contests (contest_id, name, kind) VALUES ('default', 'default', 'candidate')
+ON CONFLICT (contest_id) DO NOTHING;

@@ -1,0 +1,347 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// contestElection is a general election in miniature: the default
+// (presidential) race everywhere, a senate race in North only, and a
+// measure everywhere; voters n-1..n-4 in North and s-1..s-2 in South.
+type contestElection struct {
+	t      *testing.T
+	store  *projections.Store
+	srv    *httptest.Server
+	offset int64
+}
+
+var contestAt = time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
+
+func newContestElection(t *testing.T) *contestElection {
+	t.Helper()
+	pool := testutil.Pool(t)
+	store, err := projections.NewStore(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &contestElection{t: t, store: store}
+	ctx := context.Background()
+	north, _ := domain.NewRegion("North")
+	senate, _ := domain.NewContest("senate-north", "Senate (North)", domain.KindCandidate, []domain.Region{north})
+	measure, _ := domain.NewContest("measure-1", "Measure 1", domain.KindMeasure, nil)
+	var contests []projections.Envelope[domain.ContestRegistered]
+	for i, c := range []domain.Contest{senate, measure} {
+		contests = append(contests, projections.Envelope[domain.ContestRegistered]{Event: domain.ContestRegistered{Contest: c},
+			Position: projections.Position{Topic: domain.TopicContests, Offset: int64(i)}})
+	}
+	if _, err := store.ApplyContests(ctx, contests); err != nil {
+		t.Fatal(err)
+	}
+	party, _ := domain.NewParty("Civic")
+	var cands []projections.Envelope[domain.CandidateRegistered]
+	for i, pick := range []struct{ id, contest string }{
+		{"p-ada", domain.DefaultContest}, {"p-bob", domain.DefaultContest},
+		{"s-cy", "senate-north"}, {"s-di", "senate-north"},
+		{"m-yes", "measure-1"}, {"m-no", "measure-1"},
+	} {
+		c, _ := domain.NewCandidate(pick.id, "Name "+pick.id, party, "", "", "")
+		c, _ = c.InContest(pick.contest)
+		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{Event: domain.CandidateRegistered{Candidate: c},
+			Position: projections.Position{Topic: domain.TopicCandidates, Offset: int64(i)}})
+	}
+	if _, err := store.ApplyCandidates(ctx, cands); err != nil {
+		t.Fatal(err)
+	}
+	var voters []projections.Envelope[domain.VoterRegistered]
+	for i, id := range []string{"n-1", "n-2", "n-3", "n-4", "s-1", "s-2"} {
+		region, _ := domain.NewRegion(map[byte]string{'n': "North", 's': "South"}[id[0]])
+		v, _ := domain.NewVoter(id, "Voter", "female", contestAt.AddDate(-30, 0, 0), region, "Town", contestAt.AddDate(0, -1, 0))
+		voters = append(voters, projections.Envelope[domain.VoterRegistered]{Event: domain.VoterRegistered{Voter: v},
+			Position: projections.Position{Topic: domain.TopicVoters, Offset: int64(i)}})
+	}
+	if _, err := store.ApplyVoters(ctx, voters); err != nil {
+		t.Fatal(err)
+	}
+	marker, _ := domain.NewRegistrationClosed(1, contestAt)
+	for topic, at := range map[string]int64{domain.TopicContests: 2, domain.TopicCandidates: 6, domain.TopicVoters: 6} {
+		if _, err := store.CloseRegistration(ctx, projections.Position{Topic: topic, Offset: at}, marker); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := handlers.NewAPI(results, func(context.Context) error { return nil }, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// vote casts voter's vote for candidate in contest.
+func (e *contestElection) vote(voter, contest, candidate string) {
+	e.t.Helper()
+	e.offset++
+	v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", e.offset), voter, candidate, contestAt)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if v, err = v.InContest(contest); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.store.ApplyVotes(context.Background(), []projections.Envelope[domain.VoteCast]{{Event: domain.VoteCast{Vote: v},
+		Position: projections.Position{Topic: domain.TopicVotes, Offset: e.offset}}}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+type contestBody struct {
+	VotesCast      int64 `json:"votes_cast"`
+	EligibleVoters int64 `json:"eligible_voters"`
+	Candidates     []struct {
+		CandidateID string `json:"candidate_id"`
+		Votes       int64  `json:"votes"`
+	} `json:"candidates"`
+	Regions []struct {
+		Region  string `json:"region"`
+		Decided bool   `json:"decided"`
+	} `json:"regions"`
+	Rejected          map[string]int64 `json:"rejected"`
+	Decided           bool             `json:"decided"`
+	DecidedAt         *time.Time       `json:"decided_at"`
+	WinnerCandidateID *string          `json:"winner_candidate_id"`
+}
+
+func (e *contestElection) contest(id string) contestBody {
+	e.t.Helper()
+	resp, err := contractClient(e.t).Get(e.srv.URL + "/api/v1/contests/" + id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET contest %s: %d", id, resp.StatusCode)
+	}
+	var c contestBody
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func votesOf(c contestBody) map[string]int64 {
+	out := map[string]int64{}
+	for _, cand := range c.Candidates {
+		out[cand.CandidateID] = cand.Votes
+	}
+	return out
+}
+
+func TestContestsCountEachRaceOnItsOwn(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	// First vote wins per voter per contest: n-1 votes once in each race,
+	// and its second presidential vote is a duplicate.
+	e.vote("n-1", domain.DefaultContest, "p-ada")
+	e.vote("n-1", "senate-north", "s-cy")
+	e.vote("n-1", "measure-1", "m-yes")
+	e.vote("n-1", domain.DefaultContest, "p-bob")
+	// A South voter may not vote in North's senate race.
+	e.vote("s-1", "senate-north", "s-di")
+	// A candidate of another contest is unknown in this one.
+	e.vote("n-2", "senate-north", "p-bob")
+	// A contest nobody registered: rejected (unknown_contest, counted
+	// under that contest), and counted nowhere.
+	e.vote("n-3", "house-9", "p-ada")
+
+	president, senate, measure := e.contest(domain.DefaultContest), e.contest("senate-north"), e.contest("measure-1")
+	if got := votesOf(president); got["p-ada"] != 1 || got["p-bob"] != 0 || president.Rejected["duplicate_voter"] != 1 {
+		t.Errorf("president: votes %v, rejected %v; want p-ada 1 and one duplicate", got, president.Rejected)
+	}
+	if got := votesOf(senate); got["s-cy"] != 1 || got["s-di"] != 0 {
+		t.Errorf("senate votes %v, want s-cy 1", got)
+	}
+	if senate.Rejected["not_eligible"] != 1 || senate.Rejected["unknown_candidate"] != 1 {
+		t.Errorf("senate rejected %v, want not_eligible 1 and unknown_candidate 1", senate.Rejected)
+	}
+	if len(senate.Regions) != 1 || senate.Regions[0].Region != "North" || senate.EligibleVoters != 4 {
+		t.Errorf("senate regions %+v (eligible %d), want North only with 4 voters", senate.Regions, senate.EligibleVoters)
+	}
+	if got := votesOf(measure); got["m-yes"] != 1 || measure.EligibleVoters != 6 {
+		t.Errorf("measure votes %v, eligible %d; want m-yes 1 of 6 eligible", got, measure.EligibleVoters)
+	}
+	if president.Rejected["unknown_contest"] != 0 || votesOf(president)["p-ada"] != 1 {
+		t.Errorf("a vote for an unregistered contest leaked into the default contest: %v", president.Rejected)
+	}
+
+	resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/contests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Contests []struct {
+			ContestID string `json:"contest_id"`
+		} `json:"contests"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(list.Contests) != 3 || list.Contests[0].ContestID != domain.DefaultContest {
+		t.Errorf("contests %+v, want three with default first", list.Contests)
+	}
+	if resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/contests/nope"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown contest: %v %v, want 404", resp.StatusCode, err)
+	}
+}
+
+// Decided is true exactly when certain: in North's senate race (4 eligible
+// voters), 2–0 with 2 out is not decided, 3–0 with 1 out is.
+func TestAContestIsDecidedExactlyWhenCertain(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	e.vote("n-1", "senate-north", "s-cy")
+	e.vote("n-2", "senate-north", "s-cy")
+	if c := e.contest("senate-north"); c.Decided || c.WinnerCandidateID != nil || c.Regions[0].Decided {
+		t.Fatalf("2–0 with 2 votes out: decided %v (winner %v), want not yet", c.Decided, c.WinnerCandidateID)
+	}
+	e.vote("n-3", "senate-north", "s-cy")
+	c := e.contest("senate-north")
+	if !c.Decided || c.WinnerCandidateID == nil || *c.WinnerCandidateID != "s-cy" || !c.Regions[0].Decided {
+		t.Fatalf("3–0 with 1 vote out: decided %v (winner %v), want decided for s-cy", c.Decided, c.WinnerCandidateID)
+	}
+	if c.DecidedAt == nil || !c.DecidedAt.Equal(contestAt) {
+		t.Errorf("decided at %v, want the minute of the deciding vote, %v", c.DecidedAt, contestAt)
+	}
+}
+
+// The CDF export is an ElectionReport the NIST SP 1500-100 V2 JSON schema
+// accepts, with every contest, a VoteCounts per selection per region and
+// for the district, BallotName the candidate's name and Selection the
+// measure choice's name.
+func TestResultsExportValidatesAgainstTheNISTSchema(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	e.vote("n-1", domain.DefaultContest, "p-ada")
+	e.vote("s-1", domain.DefaultContest, "p-bob")
+	e.vote("n-1", "senate-north", "s-cy")
+	e.vote("n-2", "measure-1", "m-yes")
+	e.vote("s-2", "measure-1", "m-no")
+
+	resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/results.cdf.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET results.cdf.json: %d %v", resp.StatusCode, err)
+	}
+	schemaFile, err := os.Open("testdata/NIST_V2_election_results_reporting.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer schemaFile.Close()
+	schemaDoc, err := jsonschema.UnmarshalJSON(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("nist.json", schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("nist.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(report); err != nil {
+		t.Fatalf("the export is not a valid NIST V2 ElectionReport: %v\n%s", err, raw)
+	}
+
+	var doc struct {
+		GpUnit []struct {
+			ID string `json:"@id"`
+		} `json:"GpUnit"`
+		Election []struct {
+			Candidate []struct {
+				ID         string `json:"@id"`
+				BallotName struct {
+					Text []struct{ Content string } `json:"Text"`
+				} `json:"BallotName"`
+			} `json:"Candidate"`
+			Contest []struct {
+				Type             string `json:"@type"`
+				Name             string `json:"Name"`
+				ContestSelection []struct {
+					Selection *struct {
+						Text []struct{ Content string } `json:"Text"`
+					} `json:"Selection"`
+					VoteCounts []struct {
+						GpUnitID string `json:"GpUnitId"`
+						Count    int64  `json:"Count"`
+					} `json:"VoteCounts"`
+				} `json:"ContestSelection"`
+			} `json:"Contest"`
+		} `json:"Election"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	units := map[string]bool{}
+	for _, u := range doc.GpUnit {
+		units[u.ID] = true
+	}
+	if !units["gpu-election"] || !units["gpu-region-North"] || !units["gpu-region-South"] {
+		t.Errorf("GpUnits %v, want the election and each region", units)
+	}
+	kinds := map[string]string{}
+	for _, contest := range doc.Election[0].Contest {
+		kinds[contest.Name] = contest.Type
+		for _, sel := range contest.ContestSelection {
+			if len(sel.VoteCounts) < 2 {
+				t.Errorf("%s: a selection with %d VoteCounts, want the district and its regions", contest.Name, len(sel.VoteCounts))
+			}
+		}
+		if contest.Type == "ElectionResults.BallotMeasureContest" {
+			for _, sel := range contest.ContestSelection {
+				if sel.Selection == nil || sel.Selection.Text[0].Content == "" || !strings.HasPrefix(sel.Selection.Text[0].Content, "Name m-") {
+					t.Errorf("a measure selection without its choice's name: %+v", sel.Selection)
+				}
+			}
+		}
+	}
+	if kinds["Measure 1"] != "ElectionResults.BallotMeasureContest" || kinds["Senate (North)"] != "ElectionResults.CandidateContest" || kinds["default"] != "ElectionResults.CandidateContest" {
+		t.Errorf("contests %v, want the default race, the senate race and the measure", kinds)
+	}
+	for _, cand := range doc.Election[0].Candidate {
+		if cand.BallotName.Text[0].Content != "Name "+strings.TrimPrefix(cand.ID, "cand-") {
+			t.Errorf("candidate %s has BallotName %q, want its name", cand.ID, cand.BallotName.Text[0].Content)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+-- What `votewatch audit` compares with its independent recount
+-- (projections.Recount), table by table. Run in one REPEATABLE READ
+-- transaction, so every table is read at the same applied offsets.
+
+-- name: RecountContests :many
+SELECT contest_id, name, kind, array_to_string(regions, ',')::text AS regions FROM contests;
+
+-- name: RecountContestTurnout :many
+SELECT contest_id, region, votes_cast FROM contest_turnout;
+
+-- name: RecountCandidates :many
+SELECT candidate_id, name, party, biography, platform, photo_url, contest_id FROM candidates;
+
+-- name: RecountRegions :many
+SELECT region, registered_voters, votes_cast FROM regions;
+
+-- name: RecountBallots :many
+SELECT voter_id, vote_id::text AS vote_id, candidate_id, region, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM ballots;
+
+-- name: RecountRejections :many
+SELECT vote_id::text AS vote_id, reason, voter_id, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM rejections;
+
+-- name: RecountHeld :many
+SELECT vote_id::text AS vote_id FROM held_votes;
+
+-- name: RecountCandidateTallies :many
+SELECT candidate_id, votes FROM candidate_tallies;
+
+-- name: RecountRegionTallies :many
+SELECT region, candidate_id, votes FROM region_tallies;
+
+-- name: RecountRejectionTallies :many
+SELECT contest_id, reason, count FROM rejection_tallies;
+
+-- name: RecountTimeline :many
+SELECT minute, candidate_id, votes FROM timeline;
+
+-- name: RecountDemographics :many
+SELECT dimension, bucket, candidate_id, votes FROM demographic_tallies;
+
+-- name: RecountStations :many
+SELECT station_id, outcome, votes FROM station_tallies;
+
+-- name: RecountRefused :many
+SELECT topic, partition, "offset" FROM refused_registrations;
+
+-- name: RecountDeadLetters :many
+SELECT topic, partition, "offset" FROM dead_letters;
