@@ -227,12 +227,13 @@ func nonDefault(contestID string) string {
 var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters}
 
 // EventTopics are every topic of the contract, registrations first.
-var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes}
+var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes, TopicStations}
 
 // Decode decodes a message of topic into the event the rule reads, control
 // events first: a ContestRegistered, CandidateRegistered, VoterRegistered
 // or RegistrationClosed on the registration topics, a VoteCast or
-// ElectionScheduled on the votes topic. An error matches ErrInvalid: the
+// ElectionScheduled on the votes topic, a StationReported on the stations
+// topic. An error matches ErrInvalid: the
 // message is a dead letter.
 func Decode(topic string, payload []byte) (any, error) {
 	switch topic {
@@ -252,6 +253,8 @@ func Decode(topic string, payload []byte) (any, error) {
 			return schedule, err
 		}
 		return DecodeVoteCast(payload)
+	case TopicStations:
+		return DecodeStationReported(payload)
 	}
 	return nil, invalid("topic", "%q is not a topic of the contract", topic)
 }

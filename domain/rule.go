@@ -61,6 +61,14 @@ type ElectionLog struct {
 	Candidates [][]LogEntry
 	Voters     [][]LogEntry
 	Votes      [][]LogEntry
+	Stations   [][]LogEntry
+}
+
+// StationState is a reporting station as its reports leave it: the first
+// report fixes its region, the first close report closes it for good.
+type StationState struct {
+	Region   Region
+	ClosedAt time.Time
 }
 
 // BallotKey names a counted ballot: a voter has at most one per contest.
@@ -89,12 +97,14 @@ type Outcome struct {
 	Contests   map[string]Contest
 	Candidates map[string]Candidate
 	Voters     map[string]Voter
+	// Reporting holds every station that reported, by id.
+	Reporting map[string]StationState
 }
 
 // Count applies the rule to a whole log.
 func Count(log ElectionLog) Outcome {
 	out := Outcome{
-		Counted: map[BallotKey]Vote{}, Contests: map[string]Contest{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{}, RefusedAt: map[string][][2]int64{}, Stations: map[string]string{},
+		Counted: map[BallotKey]Vote{}, Contests: map[string]Contest{}, Reporting: map[string]StationState{}, Rejected: map[string]RejectionReason{}, Refused: map[string]int{}, RefusedAt: map[string][][2]int64{}, Stations: map[string]string{},
 		Candidates: map[string]Candidate{}, Voters: map[string]Voter{},
 	}
 	contestsClosed := register(log.Contests, TopicContests, &out)
@@ -104,6 +114,23 @@ func Count(log ElectionLog) Outcome {
 	for _, c := range out.Candidates {
 		if c.ContestID() == DefaultContest {
 			out.Contests[DefaultContest] = DefaultContestOf()
+		}
+	}
+
+	for _, partition := range log.Stations {
+		for _, entry := range partition {
+			r, ok := entry.Event.(StationReported)
+			if !ok {
+				continue
+			}
+			st, known := out.Reporting[r.station.id]
+			if !known {
+				st = StationState{Region: r.station.region}
+			}
+			if r.closed && st.ClosedAt.IsZero() {
+				st.ClosedAt = r.reported
+			}
+			out.Reporting[r.station.id] = st
 		}
 	}
 

@@ -36,6 +36,11 @@ func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*Even
 	return &EventHandlers{projector: projector, log: log}, nil
 }
 
+// StationReport handles a message of the stations topic.
+func (h *EventHandlers) StationReport(msg *message.Message) error {
+	return handle(h, msg, domain.DecodeStationReported, h.projector.StationReport)
+}
+
 // Contest handles a message of the contests topic: a registration or a
 // close marker.
 func (h *EventHandlers) Contest(msg *message.Message) error {
@@ -132,6 +137,7 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 		{domain.TopicCandidates, h.Candidate},
 		{domain.TopicVoters, h.Voter},
 		{domain.TopicVotes, h.Vote},
+		{domain.TopicStations, h.StationReport},
 	}
 	for _, r := range routes {
 		sub, ok := subs[r.topic]

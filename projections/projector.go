@@ -24,6 +24,7 @@ type ProjectorConfig struct {
 type Projector struct {
 	store      *Store
 	contests   *Batcher[Envelope[domain.ContestRegistered]]
+	stations   *Batcher[Envelope[domain.StationReported]]
 	candidates *Batcher[Envelope[domain.CandidateRegistered]]
 	voters     *Batcher[Envelope[domain.VoterRegistered]]
 	votes      *Batcher[Envelope[domain.VoteCast]]
@@ -67,6 +68,12 @@ func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Project
 	if p.contests, err = NewBatcher(cfg.Registrations, p.applyContests, log); err != nil {
 		return nil, err
 	}
+	cfg.Registrations.Name = "stations"
+	if p.stations, err = NewBatcher(cfg.Registrations, func(ctx context.Context, batch []Envelope[domain.StationReported]) ([]error, error) {
+		return nil, p.store.ApplyStationReports(ctx, batch)
+	}, log); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -88,10 +95,17 @@ func (p *Projector) Schedule(ctx context.Context, e Envelope[domain.ElectionSche
 func (p *Projector) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { p.contests.Run(ctx) })
+	wg.Go(func() { p.stations.Run(ctx) })
 	wg.Go(func() { p.candidates.Run(ctx) })
 	wg.Go(func() { p.voters.Run(ctx) })
 	wg.Go(func() { p.votes.Run(ctx) })
 	wg.Wait()
+}
+
+// StationReport applies a polling station's report; it returns after
+// commit.
+func (p *Projector) StationReport(ctx context.Context, e Envelope[domain.StationReported]) error {
+	return p.stations.Submit(ctx, e)
 }
 
 // Contest applies a contest registration; it returns after commit.

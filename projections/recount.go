@@ -103,6 +103,8 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 		switch topic {
 		case domain.TopicContests:
 			el.Contests = parts
+		case domain.TopicStations:
+			el.Stations = parts
 		case domain.TopicCandidates:
 			el.Candidates = parts
 		case domain.TopicVoters:
@@ -125,7 +127,7 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 // recountTables are the tables a recount checks, in report order.
 var recountTables = []string{
 	"contests", "contest_turnout", "candidates", "regions", "ballots", "rejections", "held_votes", "candidate_tallies", "region_tallies",
-	"rejection_tallies", "timeline", "demographic_tallies", "station_tallies", "refused_registrations", "dead_letters",
+	"rejection_tallies", "timeline", "demographic_tallies", "station_tallies", "refused_registrations", "dead_letters", "stations",
 }
 
 // rowSet is a table as a multiset of rows, each row rendered as text.
@@ -291,6 +293,17 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 	for _, r := range refused {
 		t["refused_registrations"].add(r.Topic, r.Partition, r.Offset)
 	}
+	stations, err := q.ListStations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range stations {
+		closed := ""
+		if st.ClosedAt.Valid {
+			closed = st.ClosedAt.Time.UTC().Format(time.RFC3339Nano)
+		}
+		t["stations"].add(st.StationID, st.Region, closed)
+	}
 	dead, err := q.RecountDeadLetters(ctx)
 	if err != nil {
 		return err
@@ -414,6 +427,13 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 		for key, n := range keys {
 			t[table][key+" | "+fmt.Sprint(n)]++
 		}
+	}
+	for id, st := range o.Reporting {
+		closed := ""
+		if !st.ClosedAt.IsZero() {
+			closed = st.ClosedAt.Round(time.Microsecond).UTC().Format(time.RFC3339Nano)
+		}
+		t["stations"].add(id, st.Region.String(), closed)
 	}
 	for topic, positions := range o.RefusedAt {
 		for _, pos := range positions {

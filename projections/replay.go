@@ -222,6 +222,11 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		return rep, err
 	}
 	rep.EventsRead[domain.TopicVotes] = n
+	// Station reports decide no vote: after the votes, in their own order.
+	if rep.EventsRead[domain.TopicStations], err = r.applyRange(ctx, store, domain.TopicStations,
+		low[domain.TopicStations], rep.Watermarks[domain.TopicStations], progress); err != nil {
+		return rep, err
+	}
 	rep.BulkVotes, rep.BulkVoteTime = n, time.Since(bulkStart)
 
 	// Catch up with events published during the rebuild, a few rounds, so
@@ -441,6 +446,12 @@ func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRec
 				_, err := store.ApplyVoters(ctx, batch)
 				return err
 			})
+	case domain.TopicStations:
+		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeStationReported)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		return store.ApplyStationReports(ctx, batch)
 	default:
 		return applyVotes(ctx, store, recs)
 	}
@@ -738,6 +749,7 @@ var compared = []struct{ table, columns string }{
 	{"refused_registrations", `topic, partition, "offset"`},
 	{"vote_schedules", `partition, "offset", polls_open, polls_close`},
 	{"station_tallies", "station_id, outcome, votes"},
+	{"stations", "station_id, region, closed_at"},
 }
 
 // compareProjections diffs every table of two projection schemas.

@@ -84,7 +84,8 @@ func (l *testLog) spec() domain.ElectionLog {
 		}
 		return out
 	}
-	return domain.ElectionLog{Contests: conv(domain.TopicContests), Candidates: conv(domain.TopicCandidates), Voters: conv(domain.TopicVoters), Votes: conv(domain.TopicVotes)}
+	return domain.ElectionLog{Contests: conv(domain.TopicContests), Candidates: conv(domain.TopicCandidates), Voters: conv(domain.TopicVoters),
+		Votes: conv(domain.TopicVotes), Stations: conv(domain.TopicStations)}
 }
 
 func (l *testLog) String() string {
@@ -107,7 +108,8 @@ var ruleAt = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
 func randomLog(rng *rand.Rand) *testLog {
 	regParts, voteParts := 1+rng.IntN(3), 1+rng.IntN(3)
 	l := &testLog{topics: map[string][][]projections.LogRecord{}, events: map[string][][]any{}}
-	for topic, n := range map[string]int{domain.TopicContests: regParts, domain.TopicCandidates: regParts, domain.TopicVoters: regParts, domain.TopicVotes: voteParts} {
+	for topic, n := range map[string]int{domain.TopicContests: regParts, domain.TopicCandidates: regParts, domain.TopicVoters: regParts,
+		domain.TopicVotes: voteParts, domain.TopicStations: voteParts} {
 		l.topics[topic] = make([][]projections.LogRecord, n)
 		l.events[topic] = make([][]any, n)
 	}
@@ -202,6 +204,17 @@ func randomLog(rng *rand.Rand) *testLog {
 			if at := markerAt[topic][p]; at >= len(l.topics[topic][p]) {
 				l.add(topic, p, encode(marker), marker)
 			}
+		}
+	}
+
+	// Stations report opening and closing, sometimes twice, sometimes a
+	// close first.
+	for i := range 4 {
+		r, _ := domain.NewRegion([]string{"North", "South"}[i%2])
+		st, _ := domain.NewStation(fmt.Sprintf("st-%d", i), r)
+		for range 1 + rng.IntN(3) {
+			rep, _ := domain.NewStationReport(st, rng.IntN(2) == 0, ruleAt.Add(time.Duration(rng.IntN(90))*time.Minute))
+			l.add(domain.TopicStations, partitionOf(st.ID(), voteParts), encode(rep), rep)
 		}
 	}
 
@@ -309,12 +322,18 @@ func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog)
 // marker on its own, registrations and votes in batches.
 func apply(ctx context.Context, store *projections.Store, topic string, batch []projections.LogRecord) error {
 	var contests []projections.Envelope[domain.ContestRegistered]
+	var reports []projections.Envelope[domain.StationReported]
 	var cands []projections.Envelope[domain.CandidateRegistered]
 	var voters []projections.Envelope[domain.VoterRegistered]
 	var votes []projections.Envelope[domain.VoteCast]
 	flush := func() error {
 		if len(contests) > 0 {
 			if _, err := store.ApplyContests(ctx, contests); err != nil {
+				return err
+			}
+		}
+		if len(reports) > 0 {
+			if err := store.ApplyStationReports(ctx, reports); err != nil {
 				return err
 			}
 		}
@@ -333,7 +352,7 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 				return err
 			}
 		}
-		contests, cands, voters, votes = nil, nil, nil, nil
+		contests, reports, cands, voters, votes = nil, nil, nil, nil, nil
 		return nil
 	}
 	for _, r := range batch {
@@ -363,6 +382,13 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 			continue
 		}
 		switch topic {
+		case domain.TopicStations:
+			ev, err := domain.DecodeStationReported(r.Value)
+			if err != nil {
+				return err
+			}
+			reports = append(reports, projections.Envelope[domain.StationReported]{Event: ev, Position: pos})
+			continue
 		case domain.TopicContests:
 			ev, err := domain.DecodeContestRegistered(r.Value)
 			if err != nil {

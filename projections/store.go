@@ -172,6 +172,30 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 	return res, nil
 }
 
+// ApplyStationReports records polling stations' reports (registered,
+// closed): reporting progress. They decide no vote.
+func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain.StationReported]) error {
+	p := db.ApplyStationReportsParams{}
+	for i, e := range batch {
+		r := e.Event
+		p.Ords = append(p.Ords, int32(i))
+		p.StationIds = append(p.StationIds, r.Station().ID())
+		p.Regions = append(p.Regions, r.Station().Region().String())
+		p.Closed = append(p.Closed, r.Closed())
+		p.ReportedAts = append(p.ReportedAts, pgtype.Timestamptz{Time: r.ReportedAt(), Valid: true})
+	}
+	err := s.inTx(ctx, func(q *db.Queries) error {
+		if err := q.ApplyStationReports(ctx, p); err != nil {
+			return err
+		}
+		return advance(ctx, q, positions(batch))
+	})
+	if err != nil {
+		return fmt.Errorf("apply %d station reports: %w", len(batch), err)
+	}
+	return nil
+}
+
 // RegistrationResult tells what a registration (or close marker) did.
 type RegistrationResult struct {
 	// Registered counts new (for candidates: new or corrected)

@@ -180,6 +180,12 @@ type StagedVote struct {
 	ContestID     string
 }
 
+type Station struct {
+	StationID string
+	Region    string
+	ClosedAt  pgtype.Timestamptz
+}
+
 type StationTally struct {
 	StationID string
 	Outcome   string

@@ -170,6 +170,44 @@ func (q *Queries) ApplyContests(ctx context.Context, arg ApplyContestsParams) ([
 	return items, nil
 }
 
+const applyStationReports = `-- name: ApplyStationReports :exec
+WITH input AS (
+    SELECT unnest($1::integer[])               AS ord,
+           unnest($2::text[])           AS station_id,
+           unnest($3::text[])               AS region,
+           unnest($4::boolean[])             AS closed,
+           unnest($5::timestamptz[])   AS reported_at
+)
+INSERT INTO stations AS s (station_id, region, closed_at)
+SELECT f.station_id, f.region, c.reported_at
+FROM (SELECT DISTINCT ON (i.station_id) i.station_id, i.region FROM input i ORDER BY i.station_id, i.ord) f
+LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
+  ON c.station_id = f.station_id
+ORDER BY f.station_id
+ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at)
+`
+
+type ApplyStationReportsParams struct {
+	Ords        []int32
+	StationIds  []string
+	Regions     []string
+	Closed      []bool
+	ReportedAts []pgtype.Timestamptz
+}
+
+// A station's first report fixes its region; its first close report (in
+// log order: all of a station's reports share a partition) closes it.
+func (q *Queries) ApplyStationReports(ctx context.Context, arg ApplyStationReportsParams) error {
+	_, err := q.db.Exec(ctx, applyStationReports,
+		arg.Ords,
+		arg.StationIds,
+		arg.Regions,
+		arg.Closed,
+		arg.ReportedAts,
+	)
+	return err
+}
+
 const applyVoters = `-- name: ApplyVoters :many
 
 WITH input AS (
@@ -313,6 +351,30 @@ func (q *Queries) ListStationTallies(ctx context.Context) ([]StationTally, error
 	for rows.Next() {
 		var i StationTally
 		if err := rows.Scan(&i.StationID, &i.Outcome, &i.Votes); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listStations = `-- name: ListStations :many
+SELECT station_id, region, closed_at FROM stations ORDER BY station_id
+`
+
+func (q *Queries) ListStations(ctx context.Context) ([]Station, error) {
+	rows, err := q.db.Query(ctx, listStations)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Station{}
+	for rows.Next() {
+		var i Station
+		if err := rows.Scan(&i.StationID, &i.Region, &i.ClosedAt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -153,3 +153,24 @@ SELECT held_votes, refused_registrations, closed_partitions FROM registration_st
 
 -- name: ListStationTallies :many
 SELECT station_id, outcome, votes FROM station_tallies ORDER BY station_id, outcome;
+
+-- name: ApplyStationReports :exec
+-- A station's first report fixes its region; its first close report (in
+-- log order: all of a station's reports share a partition) closes it.
+WITH input AS (
+    SELECT unnest(@ords::integer[])               AS ord,
+           unnest(@station_ids::text[])           AS station_id,
+           unnest(@regions::text[])               AS region,
+           unnest(@closed::boolean[])             AS closed,
+           unnest(@reported_ats::timestamptz[])   AS reported_at
+)
+INSERT INTO stations AS s (station_id, region, closed_at)
+SELECT f.station_id, f.region, c.reported_at
+FROM (SELECT DISTINCT ON (i.station_id) i.station_id, i.region FROM input i ORDER BY i.station_id, i.ord) f
+LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
+  ON c.station_id = f.station_id
+ORDER BY f.station_id
+ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at);
+
+-- name: ListStations :many
+SELECT station_id, region, closed_at FROM stations ORDER BY station_id;
