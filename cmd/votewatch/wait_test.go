@@ -44,7 +44,7 @@ func (p *pipeline) waitQuiet(t *testing.T, group string) {
 				return false, fmt.Sprintf("%s/%d: applied up to %d of %v", x.Topic, x.Partition, x.Applied, x.End)
 			}
 		}
-		for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicVotes} {
+		for _, topic := range domain.EventTopics {
 			ends, err := p.klog.HighWatermarks(ctx, topic)
 			if err != nil {
 				return false, err.Error()
