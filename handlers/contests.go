@@ -20,20 +20,30 @@ type contestSummaryJSON struct {
 }
 
 type contestRegionJSON struct {
-	Region            string      `json:"region"`
-	EligibleVoters    int64       `json:"eligible_voters"`
-	VotesCast         int64       `json:"votes_cast"`
-	Turnout           float64     `json:"turnout"`
-	LeaderCandidateID *string     `json:"leader_candidate_id"`
-	Decided           bool        `json:"decided"`
-	Tallies           []tallyJSON `json:"tallies"`
+	Region            string        `json:"region"`
+	EligibleVoters    int64         `json:"eligible_voters"`
+	VotesCast         int64         `json:"votes_cast"`
+	Turnout           float64       `json:"turnout"`
+	LeaderCandidateID *string       `json:"leader_candidate_id"`
+	Decided           bool          `json:"decided"`
+	Tallies           []tallyJSON   `json:"tallies"`
+	Reporting         reportingJSON `json:"reporting"`
 }
 
-// reportingJSON is how far the contest's stations have reported. Stations
-// do not report closing yet, so it says so instead of showing 0 %.
+// reportingJSON is how far the stations have reported closing: closed
+// over registered. Without stations it says so instead of showing 0 %.
 type reportingJSON struct {
-	Available bool   `json:"available"`
-	Note      string `json:"note"`
+	Available      bool   `json:"available"`
+	StationsClosed int64  `json:"stations_closed"`
+	Stations       int64  `json:"stations"`
+	Note           string `json:"note,omitempty"`
+}
+
+func reporting(closed, total int64) reportingJSON {
+	if total == 0 {
+		return reportingJSON{Note: "no polling station has registered: reporting progress is unknown"}
+	}
+	return reportingJSON{Available: true, StationsClosed: closed, Stations: total}
 }
 
 type contestJSON struct {
@@ -102,7 +112,7 @@ func toContestJSON(c projections.ContestResult) contestJSON {
 		ContestID: c.ContestID, Name: c.Name, Kind: c.Kind, Rejected: c.Rejected,
 		EligibleVoters: c.EligibleVoters, VotesCast: c.VotesCast, Turnout: c.Turnout, Decided: c.Decided,
 		Candidates: make([]candidateJSON, 0, len(c.Candidates)), Regions: make([]contestRegionJSON, 0, len(c.Regions)),
-		Reporting: reportingJSON{Note: "stations do not report closing yet: no reporting progress to show"},
+		Reporting: reporting(c.StationsClosed, c.Stations),
 	}
 	if c.Decided {
 		out.WinnerCandidateID = optional(c.Leader)
@@ -116,7 +126,8 @@ func toContestJSON(c projections.ContestResult) contestJSON {
 	}
 	for _, g := range c.Regions {
 		rj := contestRegionJSON{Region: g.Region, EligibleVoters: g.EligibleVoters, VotesCast: g.VotesCast, Turnout: g.Turnout,
-			LeaderCandidateID: optional(g.Leader), Decided: g.Decided, Tallies: make([]tallyJSON, 0, len(g.Tallies))}
+			LeaderCandidateID: optional(g.Leader), Decided: g.Decided, Tallies: make([]tallyJSON, 0, len(g.Tallies)),
+			Reporting: reporting(g.StationsClosed, g.Stations)}
 		for _, t := range g.Tallies {
 			rj.Tallies = append(rj.Tallies, tallyJSON{CandidateID: t.CandidateID, Votes: t.Votes})
 		}

@@ -128,10 +128,13 @@ type contestBody struct {
 		Region  string `json:"region"`
 		Decided bool   `json:"decided"`
 	} `json:"regions"`
-	Rejected          map[string]int64 `json:"rejected"`
-	Decided           bool             `json:"decided"`
-	DecidedAt         *time.Time       `json:"decided_at"`
-	WinnerCandidateID *string          `json:"winner_candidate_id"`
+	Rejected  map[string]int64 `json:"rejected"`
+	Reporting struct {
+		Available bool `json:"available"`
+	} `json:"reporting"`
+	Decided           bool       `json:"decided"`
+	DecidedAt         *time.Time `json:"decided_at"`
+	WinnerCandidateID *string    `json:"winner_candidate_id"`
 }
 
 func (e *contestElection) contest(id string) contestBody {
@@ -185,6 +188,9 @@ func TestContestsCountEachRaceOnItsOwn(t *testing.T) {
 	}
 	if senate.Rejected["not_eligible"] != 1 || senate.Rejected["unknown_candidate"] != 1 {
 		t.Errorf("senate rejected %v, want not_eligible 1 and unknown_candidate 1", senate.Rejected)
+	}
+	if senate.Reporting.Available {
+		t.Errorf("no station has registered, yet reporting is available: it must say so, not show 0 %%")
 	}
 	if len(senate.Regions) != 1 || senate.Regions[0].Region != "North" || senate.EligibleVoters != 4 {
 		t.Errorf("senate regions %+v (eligible %d), want North only with 4 voters", senate.Regions, senate.EligibleVoters)

@@ -51,6 +51,9 @@ const MinTokenLength = 16
 // IntakeConfig configures the intake endpoints.
 type IntakeConfig struct {
 	Stations []Station
+	// Report publishes a station's report (registered at start, closed on
+	// POST /api/v1/stations/close); nil leaves that route out.
+	Report func(ctx context.Context, r domain.StationReported) error
 	// Rate is the sustained votes per second allowed per station, Burst how
 	// many at once (a batch counts each vote; default: MaxBatch).
 	Rate  float64
@@ -87,6 +90,7 @@ type Intake struct {
 	limiters map[string]*rate.Limiter
 	// failures rate-limits failed authentication per remote address.
 	failures *addressLimiter
+	report   func(context.Context, domain.StationReported) error
 }
 
 type station struct {
@@ -113,8 +117,8 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 		cfg.Burst = MaxBatch
 	}
 	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{},
-		failures: newAddressLimiter(authFailureRate, authFailureBurst),
-		observe:  cfg.ObserveRequest, votes: cfg.ObserveVotes}
+		failures: newAddressLimiter(authFailureRate, authFailureBurst), report: cfg.Report,
+		observe: cfg.ObserveRequest, votes: cfg.ObserveVotes}
 	if in.observe == nil {
 		in.observe = func(string, int) {}
 	}
@@ -150,6 +154,64 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 func (in *Intake) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/votes", in.onlyPOST(in.vote))
 	mux.HandleFunc("/api/v1/votes:batch", in.onlyPOST(in.batch))
+	if in.report != nil {
+		mux.HandleFunc("/api/v1/stations/close", in.onlyPOST(in.closeStation))
+	}
+}
+
+// closeStation publishes that the authenticated station has closed: its
+// region's reporting progress moves. Closing twice changes nothing.
+func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name string) {
+	body, err := readBody(w, r, maxVoteBody)
+	if err != nil {
+		writeError(w, r, in.log, err)
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := strictJSON(body, &struct{}{}); err != nil {
+			writeError(w, r, in.log, err)
+			return
+		}
+	}
+	for _, s := range in.stations {
+		if s.name != name {
+			continue
+		}
+		rep, err := domain.NewStationReport(s.stamp, true, time.Now())
+		if err == nil {
+			err = in.report(r.Context(), rep)
+		}
+		if err != nil {
+			in.log.Error("station close not published", "station", name, "err", err)
+			writeError(w, r, in.log, &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the close could not be recorded; retry"})
+			return
+		}
+		in.log.Info("station closed", "station", name)
+		writeJSONStatus(w, r, in.log, http.StatusAccepted, map[string]string{"station": name, "status": "closed"})
+		return
+	}
+}
+
+// RegisterStations publishes every configured, unrevoked station's
+// registration, so reporting progress knows how many stations a region
+// has. Publishing again changes nothing (a station's first report counts).
+func (in *Intake) RegisterStations(ctx context.Context) error {
+	if in.report == nil {
+		return nil
+	}
+	for _, s := range in.stations {
+		if s.revoked {
+			continue
+		}
+		rep, err := domain.NewStationReport(s.stamp, false, time.Now())
+		if err != nil {
+			return err
+		}
+		if err := in.report(ctx, rep); err != nil {
+			return fmt.Errorf("register station %s: %w", s.name, err)
+		}
+	}
+	return nil
 }
 
 func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/internal/openapitest"
 )
@@ -63,6 +64,7 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 	}
 	intake, err := handlers.NewIntake(acceptAll{}, handlers.IntakeConfig{
 		Stations: []handlers.Station{{Name: "s", Token: "route-test-token-0001", Region: fuzzRegion}}, Rate: 1,
+		Report: func(context.Context, domain.StationReported) error { return nil },
 	}, log)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,9 @@ type ContestResult struct {
 	DecidedAt time.Time
 	// Rejected counts the contest's rejected votes by reason.
 	Rejected map[string]int64
+	// Stations counts the polling stations of the contest's regions, and
+	// StationsClosed those that reported closing.
+	Stations, StationsClosed int64
 }
 
 // ContestRegion is a contest's result in one region.
@@ -39,6 +42,8 @@ type ContestRegion struct {
 	Leader         string
 	Decided        bool
 	Tallies        []Tally
+	// Stations and StationsClosed: the region's reporting progress.
+	Stations, StationsClosed int64
 }
 
 // Contests returns every contest's results, the default contest first,
@@ -95,6 +100,14 @@ func contests(ctx context.Context, q *db.Queries) ([]ContestResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	reporting, err := q.ListStationsByRegion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stations := map[string][2]int64{}
+	for _, r := range reporting {
+		stations[r.Region] = [2]int64{r.Total, r.Closed}
+	}
 	cast := map[[2]string]int64{}
 	for _, t := range turnout {
 		cast[[2]string{t.ContestID, t.Region}] = t.VotesCast
@@ -131,7 +144,10 @@ func contests(ctx context.Context, q *db.Queries) ([]ContestResult, error) {
 				continue
 			}
 			k := [2]string{c.ContestID, reg.Region}
-			cr := ContestRegion{Region: reg.Region, EligibleVoters: reg.RegisteredVoters, VotesCast: cast[k], Tallies: regionTallies[k]}
+			cr := ContestRegion{Region: reg.Region, EligibleVoters: reg.RegisteredVoters, VotesCast: cast[k], Tallies: regionTallies[k],
+				Stations: stations[reg.Region][0], StationsClosed: stations[reg.Region][1]}
+			c.Stations += cr.Stations
+			c.StationsClosed += cr.StationsClosed
 			cr.Turnout = ratio(cr.VotesCast, cr.EligibleVoters)
 			var regionVotes []int64
 			for _, t := range cr.Tallies {

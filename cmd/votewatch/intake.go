@@ -105,16 +105,28 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 		names = append(names, s.Name)
 	}
 	counts := m.Intake(names...)
-	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst,
-		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes}, log)
-	if err != nil {
-		return nil, err
-	}
 	pub, err := kafka.NewPublisher(kcfg)
 	if err != nil {
 		return nil, err
 	}
 	cleanup.add(func() { _ = pub.Close() })
+	// Station reports are not votes: no outbox; a station retries its
+	// close if the broker is down (503).
+	report := func(_ context.Context, r domain.StationReported) error {
+		msg, err := kafka.EventMessage(r)
+		if err != nil {
+			return err
+		}
+		return pub.Publish(domain.TopicStations, msg)
+	}
+	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst,
+		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report}, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := api.RegisterStations(context.Background()); err != nil {
+		log.Warn("stations not registered for reporting progress (the broker may be down); they register at the next start", "err", err)
+	}
 	relay, err := box.NewRelay(pub, outbox.RelayConfig{})
 	if err != nil {
 		return nil, err

@@ -407,3 +407,66 @@ func TestVerifyReconcilesTheIntakeWithTheLog(t *testing.T) {
 		t.Errorf("verify without an intake = %d, want 0 and the check skipped:\n%s", code, out)
 	}
 }
+
+// Reporting progress: the intake registers its stations at start-up, a
+// station reports closing through the API, and each contest shows its
+// regions' stations reporting, closed over registered.
+func TestStationsReportClosing(t *testing.T) {
+	p := startSystem(t, system{partitions: 4, projector: true, stations: testStations})
+	e := p.registerElection(t, 300)
+	local := votersOf(e, testRegion)
+	if code, body, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", intakeVote(1, local[0], e.Candidates[0].Candidate.ID())); code != http.StatusAccepted {
+		t.Fatalf("vote: %d %v", code, body)
+	}
+	type reporting struct {
+		Available      bool  `json:"available"`
+		StationsClosed int64 `json:"stations_closed"`
+		Stations       int64 `json:"stations"`
+	}
+	var contest struct {
+		Reporting reporting `json:"reporting"`
+		Regions   []struct {
+			Region    string    `json:"region"`
+			Reporting reporting `json:"reporting"`
+		} `json:"regions"`
+	}
+	regionReport := func() reporting {
+		for _, r := range contest.Regions {
+			if r.Region == testRegion.String() {
+				return r.Reporting
+			}
+		}
+		return reporting{}
+	}
+	// The simulated election registers one station per region; the
+	// intake adds north-1 in CA (the revoked terminal is not a station
+	// that reports).
+	regions := int64(len(votersByRegion(e)))
+	testutil.Eventually(t, 30*time.Second, "the stations registered", func() (bool, string) {
+		p.get(t, "/api/v1/contests/default", &contest)
+		return contest.Reporting == reporting{true, 0, regions + 1} && regionReport() == reporting{true, 0, 2}, fmt.Sprintf("%+v", contest.Reporting)
+	})
+	for range 2 { // closing twice changes nothing
+		if code, body, _ := p.post(t, "/api/v1/stations/close", stationToken, "application/json", `{}`); code != http.StatusAccepted {
+			t.Fatalf("close: %d %v", code, body)
+		}
+	}
+	if code, _, _ := p.post(t, "/api/v1/stations/close", revokedToken, "application/json", `{}`); code != http.StatusForbidden {
+		t.Errorf("a revoked station closing: %d, want 403", code)
+	}
+	testutil.Eventually(t, 30*time.Second, "the station closed", func() (bool, string) {
+		p.get(t, "/api/v1/contests/default", &contest)
+		return contest.Reporting == reporting{true, 1, regions + 1} && regionReport() == reporting{true, 1, 2}, fmt.Sprintf("%+v", contest.Reporting)
+	})
+	if code, out := p.cli(t, "replay", "--verify"); code != 0 {
+		t.Errorf("replay --verify = %d:\n%s", code, out)
+	}
+}
+
+func votersByRegion(e *simulator.Election) map[domain.Region]int {
+	out := map[domain.Region]int{}
+	for _, v := range e.Voters {
+		out[v.Voter.Region()]++
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/brianvoe/gofakeit/v7"
@@ -364,4 +365,27 @@ func pick(rng *rand.Rand, cum []float64) int {
 		}
 	}
 	return len(cum) - 1
+}
+
+// StationReports are the election's polling stations' reports, one station
+// per region (st-<region>): all registering (open), or all closing.
+func (e *Election) StationReports(closed bool, at time.Time) []domain.StationReported {
+	seen := map[domain.Region]bool{}
+	var out []domain.StationReported
+	for _, v := range e.Voters {
+		r := v.Voter.Region()
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		st, err := domain.NewStation("st-"+strings.ReplaceAll(r.String(), " ", "-"), r)
+		if err != nil {
+			continue // a region name that makes no station id: no station there
+		}
+		rep, err := domain.NewStationReport(st, closed, at)
+		if err == nil {
+			out = append(out, rep)
+		}
+	}
+	return out
 }

@@ -89,6 +89,9 @@ func (s *Simulator) Register(ctx context.Context) error {
 	if err := publishAll(ctx, s, domain.TopicVoters, e.Voters); err != nil {
 		return err
 	}
+	if err := publishAll(ctx, s, domain.TopicStations, e.StationReports(false, time.Now())); err != nil {
+		return err
+	}
 	if s.cfg.CloseRegistration == nil {
 		return nil
 	}
@@ -185,7 +188,12 @@ func (s *Simulator) Vote(ctx context.Context) error {
 			}
 		}
 		if plan.Done() == plan.Total() {
-			s.log.Info("polls closed: every voting voter has voted", "votes", plan.Total())
+			// Every station reports closing: reporting progress reaches
+			// all of them.
+			if err := s.closeStations(ctx); err != nil {
+				return err
+			}
+			s.log.Info("polls closed: every voting voter has voted, every station has closed", "votes", plan.Total())
 			return nil
 		}
 	}
@@ -310,4 +318,29 @@ func uuidFrom(rng *rand.Rand) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// closeStations publishes every station's close report, unless the log
+// holds them already (a restarted demo): they follow the open reports.
+func (s *Simulator) closeStations(ctx context.Context) error {
+	reports := s.cfg.Election.StationReports(true, time.Now())
+	have, err := s.cfg.TopicSize(ctx, domain.TopicStations)
+	if err != nil {
+		return fmt.Errorf("size of %s: %w", domain.TopicStations, err)
+	}
+	if have >= int64(2*len(reports)) {
+		return nil
+	}
+	msgs := make([]*message.Message, 0, len(reports))
+	for _, r := range reports {
+		m, err := kafka.EventMessage(r)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	if err := s.pub.Publish(domain.TopicStations, msgs...); err != nil {
+		return fmt.Errorf("publish station closes: %w", err)
+	}
+	return nil
 }

@@ -247,3 +247,35 @@ func (q *Queries) ListRegisteredByRegion(ctx context.Context) ([]ListRegisteredB
 	}
 	return items, nil
 }
+
+const listStationsByRegion = `-- name: ListStationsByRegion :many
+SELECT region, count(*)::bigint AS total, count(closed_at)::bigint AS closed FROM stations GROUP BY region ORDER BY region
+`
+
+type ListStationsByRegionRow struct {
+	Region string
+	Total  int64
+	Closed int64
+}
+
+// Polling stations per region: how many there are and how many reported
+// closing.
+func (q *Queries) ListStationsByRegion(ctx context.Context) ([]ListStationsByRegionRow, error) {
+	rows, err := q.db.Query(ctx, listStationsByRegion)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListStationsByRegionRow{}
+	for rows.Next() {
+		var i ListStationsByRegionRow
+		if err := rows.Scan(&i.Region, &i.Total, &i.Closed); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -34,3 +34,8 @@ SELECT t.minute, t.candidate_id, t.votes
 FROM timeline t JOIN candidates c ON c.candidate_id = t.candidate_id
 WHERE c.contest_id = @contest_id
 ORDER BY t.minute, t.candidate_id;
+
+-- name: ListStationsByRegion :many
+-- Polling stations per region: how many there are and how many reported
+-- closing.
+SELECT region, count(*)::bigint AS total, count(closed_at)::bigint AS closed FROM stations GROUP BY region ORDER BY region;
