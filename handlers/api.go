@@ -135,6 +135,7 @@ type summaryJSON struct {
 	DeadLettered     int64            `json:"dead_lettered"`
 	Leader           *leaderJSON      `json:"leader"`
 	UpdatedAt        *time.Time       `json:"updated_at"`
+	Contests         int64            `json:"contests"`
 }
 
 func (a *API) summary(w http.ResponseWriter, r *http.Request) {

@@ -138,7 +138,7 @@ func TestEndpointShapes(t *testing.T) {
 		wantKeys []string
 		check    func(t *testing.T, body map[string]any)
 	}{
-		{"/api/v1/summary", []string{"candidates", "dead_lettered", "leader", "registered_voters", "rejected", "turnout", "updated_at", "votes_cast"},
+		{"/api/v1/summary", []string{"candidates", "contests", "dead_lettered", "leader", "registered_voters", "rejected", "turnout", "updated_at", "votes_cast"},
 			func(t *testing.T, b map[string]any) {
 				if b["votes_cast"] != 3.0 || b["registered_voters"] != 6.0 || b["turnout"] != 0.5 {
 					t.Errorf("totals: %v", b)

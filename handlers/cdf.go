@@ -35,20 +35,20 @@ func text(s string) cdfText {
 }
 
 type cdfReport struct {
-	Type                string       `json:"@type"`
-	Format              string       `json:"Format"`
-	GeneratedDate       string       `json:"GeneratedDate"`
-	Issuer              string       `json:"Issuer"`
-	IssuerAbbreviation  string       `json:"IssuerAbbreviation"`
-	SequenceStart       int          `json:"SequenceStart"`
-	SequenceEnd         int          `json:"SequenceEnd"`
-	Status              string       `json:"Status"`
-	VendorApplicationID string       `json:"VendorApplicationId"`
-	IsTest              bool         `json:"IsTest"`
-	Election            []cdfElect   `json:"Election"`
-	GpUnit              []cdfGpUnit  `json:"GpUnit"`
-	Party               []cdfParty   `json:"Party"`
-	Notes               string       `json:"Notes,omitempty"`
+	Type                string      `json:"@type"`
+	Format              string      `json:"Format"`
+	GeneratedDate       string      `json:"GeneratedDate"`
+	Issuer              string      `json:"Issuer"`
+	IssuerAbbreviation  string      `json:"IssuerAbbreviation"`
+	SequenceStart       int         `json:"SequenceStart"`
+	SequenceEnd         int         `json:"SequenceEnd"`
+	Status              string      `json:"Status"`
+	VendorApplicationID string      `json:"VendorApplicationId"`
+	IsTest              bool        `json:"IsTest"`
+	Election            []cdfElect  `json:"Election"`
+	GpUnit              []cdfGpUnit `json:"GpUnit"`
+	Party               []cdfParty  `json:"Party"`
+	Notes               string      `json:"Notes,omitempty"`
 }
 
 type cdfGpUnit struct {

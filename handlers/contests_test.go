@@ -202,6 +202,35 @@ func TestContestsCountEachRaceOnItsOwn(t *testing.T) {
 		t.Errorf("a vote for an unregistered contest leaked into the default contest: %v", president.Rejected)
 	}
 
+	// The routes of contract v1 answer for the default contest alone.
+	sresp, err := contractClient(t).Get(e.srv.URL + "/api/v1/summary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary struct {
+		VotesCast  int64            `json:"votes_cast"`
+		Candidates int64            `json:"candidates"`
+		Contests   int64            `json:"contests"`
+		Rejected   map[string]int64 `json:"rejected"`
+	}
+	if err := json.NewDecoder(sresp.Body).Decode(&summary); err != nil {
+		t.Fatal(err)
+	}
+	sresp.Body.Close()
+	if summary.VotesCast != 1 || summary.Candidates != 2 || summary.Contests != 3 || summary.Rejected["not_eligible"] != 0 {
+		t.Errorf("summary %+v, want the default contest's 1 vote of 2 candidates, 3 contests, no senate rejection", summary)
+	}
+	cresp, err := contractClient(t).Get(e.srv.URL + "/api/v1/results.csv?contest=all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvBody, _ := io.ReadAll(cresp.Body)
+	cresp.Body.Close()
+	if lines := strings.Split(strings.TrimSpace(string(csvBody)), "\n"); !strings.HasPrefix(lines[0], "contest,region,") ||
+		!strings.Contains(string(csvBody), "senate-north,North,s-cy") || strings.Contains(string(csvBody), "senate-north,South") {
+		t.Errorf("results.csv?contest=all:\n%s\nwant a contest column and each contest in its own regions", csvBody)
+	}
+
 	resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/contests")
 	if err != nil {
 		t.Fatal(err)

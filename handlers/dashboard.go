@@ -67,7 +67,7 @@ var dashboardOptions = projections.DashboardOptions{TimelineMinutes: 60, Recent:
 func toSummaryJSON(s projections.Summary) summaryJSON {
 	out := summaryJSON{
 		RegisteredVoters: s.RegisteredVoters, Candidates: s.Candidates, VotesCast: s.VotesCast,
-		Turnout: s.Turnout, Rejected: map[string]int64{}, DeadLettered: s.DeadLettered,
+		Turnout: s.Turnout, Rejected: map[string]int64{}, DeadLettered: s.DeadLettered, Contests: s.Contests,
 	}
 	for reason, n := range s.Rejected {
 		out.Rejected[reason.String()] = n
@@ -167,10 +167,21 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) resultsCSV(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log) {
+	if !allowQuery(w, r, a.log, "contest") {
 		return
 	}
-	rows, err := a.results.ResultRows(r.Context())
+	// ?contest=all adds every contest, and a contest column; without it the
+	// export keeps contract v1's columns, for the default contest.
+	all := false
+	switch c := r.URL.Query().Get("contest"); c {
+	case "", domain.DefaultContest:
+	case "all":
+		all = true
+	default:
+		writeError(w, r, a.log, &domain.ValidationError{Field: "contest", Problem: "must be all or default"})
+		return
+	}
+	rows, err := a.results.ResultRows(r.Context(), all)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -179,14 +190,22 @@ func (a *API) resultsCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="votewatch-results.csv"`)
 	w.Header().Set("Cache-Control", "no-cache")
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"region", "candidate_id", "candidate", "party", "votes", "share_of_region", "region_votes_cast", "region_registered_voters", "region_turnout"})
+	header := []string{"region", "candidate_id", "candidate", "party", "votes", "share_of_region", "region_votes_cast", "region_registered_voters", "region_turnout"}
+	if all {
+		header = append([]string{"contest"}, header...)
+	}
+	_ = cw.Write(header)
 	for _, x := range rows {
-		_ = cw.Write([]string{
+		line := []string{
 			csvSafe(x.Region), csvSafe(x.CandidateID), csvSafe(x.Name), csvSafe(x.Party),
 			strconv.FormatInt(x.Votes, 10), fraction(x.Votes, x.RegionVotesCast),
 			strconv.FormatInt(x.RegionVotesCast, 10), strconv.FormatInt(x.RegionRegisteredVoters, 10),
 			fraction(x.RegionVotesCast, x.RegionRegisteredVoters),
-		})
+		}
+		if all {
+			line = append([]string{csvSafe(x.Contest)}, line...)
+		}
+		_ = cw.Write(line)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

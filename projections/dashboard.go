@@ -184,22 +184,23 @@ func readTimeline(ctx context.Context, q *db.Queries, minutes int) ([]TimelinePo
 
 // ResultRow is one region × candidate line of the results export.
 type ResultRow struct {
-	Region, CandidateID, Name, Party               string
+	Contest, Region, CandidateID, Name, Party      string
 	Votes, RegionVotesCast, RegionRegisteredVoters int64
 }
 
-// ResultRows returns every region × candidate, zeros included, in one
-// snapshot.
-func (r *Results) ResultRows(ctx context.Context) ([]ResultRow, error) {
+// ResultRows returns every region × candidate of the default contest (or,
+// with everyContest, of every contest in its regions), zeros included, in
+// one snapshot.
+func (r *Results) ResultRows(ctx context.Context, everyContest bool) ([]ResultRow, error) {
 	var out []ResultRow
 	err := r.snapshot(ctx, func(q *db.Queries) error {
-		rows, err := q.ListResultRows(ctx)
+		rows, err := q.ListResultRows(ctx, everyContest)
 		if err != nil {
 			return err
 		}
 		out = make([]ResultRow, 0, len(rows))
 		for _, x := range rows {
-			out = append(out, ResultRow{x.Region, x.CandidateID, x.Name, x.Party, x.Votes, x.VotesCast, x.RegisteredVoters})
+			out = append(out, ResultRow{x.ContestID, x.Region, x.CandidateID, x.Name, x.Party, x.Votes, x.VotesCast, x.RegisteredVoters})
 		}
 		return nil
 	})

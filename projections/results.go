@@ -27,6 +27,9 @@ type Summary struct {
 	Leader *CandidateResult
 	// UpdatedAt is when the projection last applied an event (zero if never).
 	UpdatedAt time.Time
+	// Contests counts the contests on the ballot (the figures above are
+	// the default contest's).
+	Contests int64
 }
 
 // CandidateResult is one candidate's standing.
@@ -114,7 +117,7 @@ func readSummary(ctx context.Context, q *db.Queries, cands []CandidateResult) (S
 	}
 	s := Summary{
 		RegisteredVoters: t.RegisteredVoters, Candidates: t.Candidates, VotesCast: t.VotesCast,
-		Turnout: ratio(t.VotesCast, t.RegisteredVoters), DeadLettered: t.DeadLettered,
+		Turnout: ratio(t.VotesCast, t.RegisteredVoters), DeadLettered: t.DeadLettered, Contests: t.Contests,
 		Rejected: map[domain.RejectionReason]int64{},
 	}
 	if t.UpdatedAt.Valid {

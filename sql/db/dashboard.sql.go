@@ -35,9 +35,10 @@ func (q *Queries) GetWatermark(ctx context.Context) (GetWatermarkRow, error) {
 }
 
 const listDemographicTallies = `-- name: ListDemographicTallies :many
-SELECT dimension, bucket, candidate_id, votes
-FROM demographic_tallies
-ORDER BY dimension, bucket, candidate_id
+SELECT d.dimension, d.bucket, d.candidate_id, d.votes
+FROM demographic_tallies d JOIN candidates c ON c.candidate_id = d.candidate_id
+WHERE c.contest_id = 'default'
+ORDER BY d.dimension, d.bucket, d.candidate_id
 `
 
 func (q *Queries) ListDemographicTallies(ctx context.Context) ([]DemographicTally, error) {
@@ -69,6 +70,7 @@ const listPartyResults = `-- name: ListPartyResults :many
 SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
 FROM candidates c
 LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+WHERE c.contest_id = 'default'
 GROUP BY c.party
 ORDER BY votes DESC, c.party
 `
@@ -158,15 +160,20 @@ func (q *Queries) ListRecentRejections(ctx context.Context, maxRows int32) ([]Re
 }
 
 const listResultRows = `-- name: ListResultRows :many
-SELECT g.region, c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes,
-       g.votes_cast, g.registered_voters
+SELECT c.contest_id, g.region, c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes,
+       coalesce(ct.votes_cast, 0)::bigint AS votes_cast, g.registered_voters
 FROM regions g
 CROSS JOIN candidates c
+LEFT JOIN contests k ON k.contest_id = c.contest_id
 LEFT JOIN region_tallies t ON t.region = g.region AND t.candidate_id = c.candidate_id
-ORDER BY g.region, votes DESC, c.candidate_id
+LEFT JOIN contest_turnout ct ON ct.contest_id = c.contest_id AND ct.region = g.region
+WHERE (c.contest_id = 'default' OR $1::boolean)
+  AND (k.contest_id IS NULL OR cardinality(k.regions) = 0 OR g.region = ANY(k.regions))
+ORDER BY c.contest_id = 'default' DESC, c.contest_id, g.region, votes DESC, c.candidate_id
 `
 
 type ListResultRowsRow struct {
+	ContestID        string
 	Region           string
 	CandidateID      string
 	Name             string
@@ -176,9 +183,12 @@ type ListResultRowsRow struct {
 	RegisteredVoters int64
 }
 
-// Every region × candidate, zeros included, for the results export.
-func (q *Queries) ListResultRows(ctx context.Context) ([]ListResultRowsRow, error) {
-	rows, err := q.db.Query(ctx, listResultRows)
+// Every region × candidate of the default contest (or, with
+// @every_contest, of every contest, in the contest's regions), zeros
+// included, for the results export; votes_cast is the contest's in the
+// region.
+func (q *Queries) ListResultRows(ctx context.Context, everyContest bool) ([]ListResultRowsRow, error) {
+	rows, err := q.db.Query(ctx, listResultRows, everyContest)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +197,7 @@ func (q *Queries) ListResultRows(ctx context.Context) ([]ListResultRowsRow, erro
 	for rows.Next() {
 		var i ListResultRowsRow
 		if err := rows.Scan(
+			&i.ContestID,
 			&i.Region,
 			&i.CandidateID,
 			&i.Name,
@@ -207,8 +218,9 @@ func (q *Queries) ListResultRows(ctx context.Context) ([]ListResultRowsRow, erro
 
 const listTimeline = `-- name: ListTimeline :many
 SELECT t.minute, t.candidate_id, t.votes
-FROM timeline t
-WHERE t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => $1::integer)
+FROM timeline t JOIN candidates c ON c.candidate_id = t.candidate_id
+WHERE c.contest_id = 'default'
+  AND t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => $1::integer)
 ORDER BY t.minute, t.candidate_id
 `
 

@@ -24,6 +24,7 @@ type Ballot struct {
 	CastAt      pgtype.Timestamptz
 	StationID   pgtype.Text
 	ContestID   string
+	DecidedAt   pgtype.Timestamptz
 }
 
 type Candidate struct {

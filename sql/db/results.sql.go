@@ -23,12 +23,15 @@ func (q *Queries) GetRegion(ctx context.Context, region string) (Region, error) 
 }
 
 const getTotals = `-- name: GetTotals :one
+
 SELECT
     (SELECT coalesce(sum(r.registered_voters), 0) FROM regions r)::bigint AS registered_voters,
-    (SELECT count(*) FROM candidates c)::bigint                           AS candidates,
-    (SELECT coalesce(sum(t.votes), 0) FROM candidate_tallies t)::bigint   AS votes_cast,
+    (SELECT count(*) FROM candidates c WHERE c.contest_id = 'default')::bigint AS candidates,
+    (SELECT coalesce(sum(t.votes), 0) FROM candidate_tallies t
+     JOIN candidates c ON c.candidate_id = t.candidate_id WHERE c.contest_id = 'default')::bigint AS votes_cast,
     (SELECT count(*) FROM dead_letters_public d)::bigint                  AS dead_lettered,
-    (SELECT max(o.updated_at) FROM applied_offsets o)::timestamptz        AS updated_at
+    (SELECT max(o.updated_at) FROM applied_offsets o)::timestamptz        AS updated_at,
+    (SELECT count(*) FROM contests k)::bigint                             AS contests
 `
 
 type GetTotalsRow struct {
@@ -37,8 +40,12 @@ type GetTotalsRow struct {
 	VotesCast        int64
 	DeadLettered     int64
 	UpdatedAt        pgtype.Timestamptz
+	Contests         int64
 }
 
+// The routes of contract v1 (summary, candidates, regions, the CSV
+// export, the dashboard) answer for the default contest; /contests for
+// every contest (contests.sql).
 func (q *Queries) GetTotals(ctx context.Context) (GetTotalsRow, error) {
 	row := q.db.QueryRow(ctx, getTotals)
 	var i GetTotalsRow
@@ -48,6 +55,7 @@ func (q *Queries) GetTotals(ctx context.Context) (GetTotalsRow, error) {
 		&i.VotesCast,
 		&i.DeadLettered,
 		&i.UpdatedAt,
+		&i.Contests,
 	)
 	return i, err
 }
@@ -56,6 +64,7 @@ const listCandidateResults = `-- name: ListCandidateResults :many
 SELECT c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes
 FROM candidates c
 LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+WHERE c.contest_id = 'default'
 ORDER BY votes DESC, c.candidate_id
 `
 
@@ -92,7 +101,8 @@ func (q *Queries) ListCandidateResults(ctx context.Context) ([]ListCandidateResu
 }
 
 const listRegionTallies = `-- name: ListRegionTallies :many
-SELECT region, candidate_id, votes FROM region_tallies ORDER BY region, votes DESC, candidate_id
+SELECT t.region, t.candidate_id, t.votes FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id
+WHERE c.contest_id = 'default' ORDER BY t.region, t.votes DESC, t.candidate_id
 `
 
 func (q *Queries) ListRegionTallies(ctx context.Context) ([]RegionTally, error) {
@@ -170,7 +180,8 @@ func (q *Queries) ListRejectionTallies(ctx context.Context) ([]ListRejectionTall
 }
 
 const listTalliesInRegion = `-- name: ListTalliesInRegion :many
-SELECT candidate_id, votes FROM region_tallies WHERE region = $1 ORDER BY votes DESC, candidate_id
+SELECT t.candidate_id, t.votes FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id
+WHERE t.region = $1 AND c.contest_id = 'default' ORDER BY t.votes DESC, t.candidate_id
 `
 
 type ListTalliesInRegionRow struct {

@@ -12,19 +12,22 @@ FROM applied_offsets;
 SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
 FROM candidates c
 LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+WHERE c.contest_id = 'default'
 GROUP BY c.party
 ORDER BY votes DESC, c.party;
 
 -- name: ListDemographicTallies :many
-SELECT dimension, bucket, candidate_id, votes
-FROM demographic_tallies
-ORDER BY dimension, bucket, candidate_id;
+SELECT d.dimension, d.bucket, d.candidate_id, d.votes
+FROM demographic_tallies d JOIN candidates c ON c.candidate_id = d.candidate_id
+WHERE c.contest_id = 'default'
+ORDER BY d.dimension, d.bucket, d.candidate_id;
 
 -- name: ListTimeline :many
 -- The last @minutes minutes that have votes, per candidate.
 SELECT t.minute, t.candidate_id, t.votes
-FROM timeline t
-WHERE t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => @minutes::integer)
+FROM timeline t JOIN candidates c ON c.candidate_id = t.candidate_id
+WHERE c.contest_id = 'default'
+  AND t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => @minutes::integer)
 ORDER BY t.minute, t.candidate_id;
 
 -- name: ListRecentRejections :many
@@ -38,10 +41,17 @@ SELECT topic, partition, "offset", reason, received_minute
 FROM dead_letters_public ORDER BY received_minute DESC, topic, partition, "offset" LIMIT @max_rows;
 
 -- name: ListResultRows :many
--- Every region × candidate, zeros included, for the results export.
-SELECT g.region, c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes,
-       g.votes_cast, g.registered_voters
+-- Every region × candidate of the default contest (or, with
+-- @every_contest, of every contest, in the contest's regions), zeros
+-- included, for the results export; votes_cast is the contest's in the
+-- region.
+SELECT c.contest_id, g.region, c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes,
+       coalesce(ct.votes_cast, 0)::bigint AS votes_cast, g.registered_voters
 FROM regions g
 CROSS JOIN candidates c
+LEFT JOIN contests k ON k.contest_id = c.contest_id
 LEFT JOIN region_tallies t ON t.region = g.region AND t.candidate_id = c.candidate_id
-ORDER BY g.region, votes DESC, c.candidate_id;
+LEFT JOIN contest_turnout ct ON ct.contest_id = c.contest_id AND ct.region = g.region
+WHERE (c.contest_id = 'default' OR @every_contest::boolean)
+  AND (k.contest_id IS NULL OR cardinality(k.regions) = 0 OR g.region = ANY(k.regions))
+ORDER BY c.contest_id = 'default' DESC, c.contest_id, g.region, votes DESC, c.candidate_id;
