@@ -26,6 +26,8 @@ type API struct {
 	log     *slog.Logger
 	snaps   *Snapshots
 	openapi []byte
+	// lookups limits ballot lookups per address.
+	lookups *addressLimiter
 }
 
 // ServeFromSnapshots makes the dashboard, summary, candidates and regions
@@ -76,7 +78,8 @@ func NewAPI(results *projections.Results, ready ReadinessFunc, logEnds projectio
 	if err != nil {
 		return nil, fmt.Errorf("new api: %w", err)
 	}
-	return &API{results: results, ready: ready, logEnds: logEnds, log: log, openapi: doc}, nil
+	return &API{results: results, ready: ready, logEnds: logEnds, log: log, openapi: doc,
+		lookups: newAddressLimiter(ballotLookupRate, ballotLookupBurst)}, nil
 }
 
 // Mux is what routes are registered on: an *http.ServeMux, or a recorder
@@ -99,6 +102,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/results.csv", a.onlyGET(a.resultsCSV))
 	mux.HandleFunc("/api/v1/results.cdf.json", a.onlyGET(a.resultsCDF))
 	mux.HandleFunc("/api/v1/contests", a.onlyGET(a.contests))
+	mux.HandleFunc("/api/v1/ballots/{vote_id}", a.onlyGET(a.ballot))
 	mux.HandleFunc("/api/v1/contests/{contest}", a.onlyGET(a.contest))
 	mux.HandleFunc(OpenAPIPath, a.onlyGET(a.openAPI))
 	RegisterProbes(mux, a.ready, a.log)

@@ -380,3 +380,67 @@ func TestResultsExportValidatesAgainstTheNISTSchema(t *testing.T) {
 		}
 	}
 }
+
+// A voter holding a receipt learns whether the vote was counted, rejected
+// (and why) or is pending; a vote_id never seen is 404. No answer carries
+// the candidate, the voter, the region or the contest, and the answers for
+// votes for different candidates are indistinguishable but for the id.
+func TestBallotTrackingTellsTheStatusAndNeverTheChoice(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	e.vote("n-1", domain.DefaultContest, "p-ada")              // 1: counted
+	e.vote("n-2", domain.DefaultContest, "p-bob")              // 2: counted
+	e.vote("n-1", domain.DefaultContest, "p-bob")              // 3: duplicate
+	e.vote("s-1", "senate-north", "s-cy")                      // 4: not eligible
+	e.vote("n-9-unregistered", domain.DefaultContest, "p-ada") // 5: unknown voter (registration closed)
+	get := func(id string) (int, map[string]any, string) {
+		t.Helper()
+		resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/ballots/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var body map[string]any
+		_ = json.Unmarshal(raw, &body)
+		return resp.StatusCode, body, string(raw)
+	}
+	id := func(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+	for n, want := range map[int][2]string{1: {"counted", ""}, 2: {"counted", ""}, 3: {"rejected", "duplicate_voter"},
+		4: {"rejected", "not_eligible"}, 5: {"rejected", "unknown_voter"}} {
+		code, body, raw := get(id(n))
+		if code != http.StatusOK || body["status"] != want[0] || (want[1] != "" && body["reason"] != want[1]) {
+			t.Errorf("ballot %d: %d %s, want %v", n, code, raw, want)
+		}
+		for _, leak := range []string{"p-ada", "p-bob", "s-cy", "n-1", "n-2", "s-1", "North", "South", "senate"} {
+			if strings.Contains(raw, leak) {
+				t.Errorf("ballot %d's answer names %q: %s", n, leak, raw)
+			}
+		}
+	}
+	// Two counted votes for different candidates answer alike.
+	_, a, _ := get(id(1))
+	_, b, _ := get(id(2))
+	delete(a, "vote_id")
+	delete(b, "vote_id")
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("counted votes for different candidates answer differently: %v vs %v", a, b)
+	}
+	if code, _, _ := get(id(99)); code != http.StatusNotFound {
+		t.Errorf("a vote_id never seen: %d, want 404", code)
+	}
+	if code, _, _ := get("not-a-uuid"); code != http.StatusBadRequest {
+		t.Errorf("not a vote_id: %d, want 400", code)
+	}
+	// A scraper is slowed down: the budget is 30 lookups per address.
+	limited := false
+	for range 40 {
+		if code, _, _ := get(id(99)); code == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("40 more lookups from one address were never limited")
+	}
+}

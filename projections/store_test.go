@@ -572,3 +572,31 @@ func TestACandidateCannotChangeAfterRegistrationCloses(t *testing.T) {
 		t.Errorf("refused candidate registrations = %d, want 1", refused)
 	}
 }
+
+func TestBallotStatusFollowsTheVote(t *testing.T) {
+	t.Parallel()
+	f := setupOpen(t)
+	ctx := context.Background()
+	held := f.vote(t, 1, "v6", "c1") // v6 is not registered yet
+	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{held}); err != nil {
+		t.Fatal(err)
+	}
+	status := func() projections.BallotStatus {
+		t.Helper()
+		b, err := f.results.Ballot(ctx, held.Event.Vote.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if b := status(); b.Status != "pending" || !b.DecidedAt.IsZero() {
+		t.Errorf("held vote: %+v, want pending", b)
+	}
+	f.register(t, "v6", "B")
+	if b := status(); b.Status != "counted" || b.DecidedAt.IsZero() {
+		t.Errorf("after v6 registered: %+v, want counted with a time", b)
+	}
+	if _, err := f.results.Ballot(ctx, "00000000-0000-4000-8000-000000000999"); !errors.Is(err, projections.ErrNotFound) {
+		t.Errorf("a vote never seen: %v, want ErrNotFound", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -496,5 +498,45 @@ func (c *AuditCmd) Run(env *Env) error {
 		return fmt.Errorf("the projection differs from the recount of the log in %d of %d tables", len(diffs), rep.Compared)
 	}
 	fmt.Fprintf(env.Stdout, "the projection equals the recount of the log in all %d tables\n", rep.Compared)
+	return nil
+}
+
+// Run asks the read API what became of the vote.
+func (c *BallotCmd) Run(env *Env) error {
+	req, err := http.NewRequestWithContext(env.Ctx, http.MethodGet, strings.TrimRight(c.API, "/")+"/api/v1/ballots/"+url.PathEscape(c.VoteID), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("ask %s: %w", c.API, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status    string     `json:"status"`
+		Reason    string     `json:"reason"`
+		DecidedAt *time.Time `json:"decided_at"`
+		Error     *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return fmt.Errorf("read the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := resp.Status
+		if body.Error != nil {
+			msg = body.Error.Message
+		}
+		return fmt.Errorf("ballot %s: %s", c.VoteID, msg)
+	}
+	line := "ballot " + c.VoteID + ": " + body.Status
+	if body.Reason != "" {
+		line += " (" + body.Reason + ")"
+	}
+	if body.DecidedAt != nil {
+		line += ", " + body.DecidedAt.Format("2006-01-02 15:04 MST")
+	}
+	fmt.Fprintln(env.Stdout, line)
 	return nil
 }

@@ -332,6 +332,8 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"SELECT held_votes, refused_registrations, closed_partitions FROM registration_state",
 		"SELECT * FROM station_tallies", "SELECT * FROM registration_closures", "SELECT * FROM vote_schedules",
 		"SELECT count(*) FROM refused_registrations",
+		// One vote's status, through the function that never names the choice.
+		"SELECT status, reason FROM ballot_status('00000000-0000-4000-8000-000000000001')",
 	)...)
 	projector := denied(
 		"DELETE FROM ballots", "TRUNCATE ballots", "DELETE FROM rejections", "TRUNCATE rejections",

@@ -13,7 +13,7 @@ import (
 
 const ballotStatus = `-- name: BallotStatus :many
 SELECT status::text AS status, coalesce(reason, '')::text AS reason, decided_at::timestamptz AS decided_at
-FROM ballot_status($1::uuid)
+FROM ballot_status(CAST($1::text AS uuid))
 `
 
 type BallotStatusRow struct {
@@ -25,7 +25,7 @@ type BallotStatusRow struct {
 // What became of one vote: counted, rejected (with the reason) or pending
 // (held for its registration). Through ballot_status, the only way the
 // reader sees anything of a single vote.
-func (q *Queries) BallotStatus(ctx context.Context, voteID pgtype.UUID) ([]BallotStatusRow, error) {
+func (q *Queries) BallotStatus(ctx context.Context, voteID string) ([]BallotStatusRow, error) {
 	rows, err := q.db.Query(ctx, ballotStatus, voteID)
 	if err != nil {
 		return nil, err

@@ -11,15 +11,26 @@ ALTER TABLE ballots ADD COLUMN decided_at timestamptz NOT NULL DEFAULT now();
 -- +goose StatementBegin
 CREATE FUNCTION ballot_status(receipt uuid)
 RETURNS TABLE (status text, reason text, decided_at timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path FROM CURRENT
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+-- No fixed search_path: a replay builds this schema under another name and
+-- renames it, so the function resolves its tables through the caller's
+-- search_path, which every votewatch pool sets to the projection's
+-- schema. The reader can create nothing anywhere to shadow them.
 AS $$
-    SELECT 'counted'::text, NULL::text, b.decided_at FROM ballots b WHERE b.vote_id = receipt
-    UNION ALL
-    SELECT 'rejected', r.reason, r.recorded_at FROM rejections r WHERE r.vote_id = receipt
-    UNION ALL
-    SELECT 'pending', NULL, NULL FROM held_votes h WHERE h.vote_id = receipt
-    LIMIT 1
+BEGIN
+    RETURN QUERY SELECT 'counted'::text, NULL::text, b.decided_at FROM ballots b WHERE b.vote_id = receipt LIMIT 1;
+    IF FOUND THEN RETURN; END IF;
+    RETURN QUERY SELECT 'rejected'::text, r.reason, r.recorded_at FROM rejections r WHERE r.vote_id = receipt;
+    IF FOUND THEN RETURN; END IF;
+    RETURN QUERY SELECT 'pending'::text, NULL::text, NULL::timestamptz FROM held_votes h WHERE h.vote_id = receipt;
+    IF FOUND THEN RETURN; END IF;
+    -- Accepted by the intake, not yet in the projection: pending too. The
+    -- intake's schema may not exist (no intake deployed).
+    IF to_regclass('intake.votes') IS NOT NULL THEN
+        RETURN QUERY EXECUTE 'SELECT ''pending''::text, NULL::text, NULL::timestamptz FROM intake.votes WHERE vote_id = $1'
+            USING receipt;
+    END IF;
+END
 $$;
 -- +goose StatementEnd
 
