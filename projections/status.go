@@ -144,7 +144,9 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 	for _, a := range applied {
 		have[key{a.Topic, a.Partition}] = a
 		st.EventsApplied[a.Topic] += a.NextOffset
-		if a.LastEventAt.Valid && a.LastEventAt.Time.After(st.NewestEvent) {
+		// Freshness is the votes': a registration or a station's report
+		// applied now does not make the results any fresher.
+		if a.Topic == domain.TopicVotes && a.LastEventAt.Valid && a.LastEventAt.Time.After(st.NewestEvent) {
 			st.NewestEvent = a.LastEventAt.Time
 		}
 	}

@@ -292,8 +292,12 @@ func TestComposeMonitoringProfile(t *testing.T) {
 		for _, st := range sc.StaticConfigs {
 			for _, target := range st.Targets {
 				host, port, _ := strings.Cut(target, ":")
-				if host != "api" || port != listens("api", apiMetrics) {
-					t.Errorf("job %s scrapes %s; the api service serves metrics on %s", sc.JobName, target, listens("api", apiMetrics))
+				metrics := apiMetrics
+				if host != "api" {
+					metrics = "VOTEWATCH_METRICS_ADDR"
+				}
+				if _, ok := f.Services[host]; !ok || port != listens(host, metrics) {
+					t.Errorf("job %s scrapes %s; the %s service serves metrics on %s", sc.JobName, target, host, listens(host, metrics))
 				}
 			}
 		}

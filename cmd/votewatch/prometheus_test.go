@@ -68,7 +68,7 @@ func TestPrometheusRunsTheAlertsAndTheDashboard(t *testing.T) {
 		t.Fatalf("unknown token: %d, want 401", code)
 	}
 
-	m := scrape(t, p.api+"/metrics")
+	m := scrape(t, p.ops+"/metrics")
 	for series, want := range map[string]float64{
 		`votewatch_intake_requests_total{code="400",station="north-1"}`:            1,
 		`votewatch_intake_requests_total{code="401",station="unauthenticated"}`:    1,
@@ -92,7 +92,7 @@ scrape_configs:
     static_configs: [{targets: [%q]}]
   - job_name: votewatch-projector
     static_configs: [{targets: [%q]}]
-`, rules, strings.TrimPrefix(p.api, "http://"), projAddr))
+`, rules, strings.TrimPrefix(p.ops, "http://"), projAddr))
 	ctx := context.Background()
 
 	testutil.Eventually(t, 20*time.Second, "both targets scraped", func() (bool, string) {

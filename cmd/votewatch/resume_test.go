@@ -113,7 +113,7 @@ func TestEmptyProjectionResumesFromTheLogNotTheGroup(t *testing.T) {
 	e := buildElection()
 	t.Run("first projection", func(t *testing.T) {
 		p := startSystem(t, system{partitions: 8, projector: true, kafka: &broker})
-		p.produce(t, e.records...)
+		p.produceElection(t, e)
 		p.waitFor(t, e, 0)
 		groupAtLogEnd(t, p)
 	})
@@ -170,6 +170,7 @@ func testRestoredProjection(t *testing.T, processes int) {
 	t.Run("after the snapshot", func(t *testing.T) {
 		p := startSystem(t, system{partitions: 8, projector: true, kafka: &broker, dsn: dsn})
 		p.produce(t, after...)
+		p.closeRegistration(t)
 		p.waitFor(t, e, 0)
 		groupAtLogEnd(t, p)
 	})
