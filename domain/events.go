@@ -227,7 +227,7 @@ func nonDefault(contestID string) string {
 var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters}
 
 // EventTopics are every topic of the contract, registrations first.
-var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes, TopicStations}
+var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes, TopicStations, TopicAudit}
 
 // Decode decodes a message of topic into the event the rule reads, control
 // events first: a ContestRegistered, CandidateRegistered, VoterRegistered
@@ -255,6 +255,8 @@ func Decode(topic string, payload []byte) (any, error) {
 		return DecodeVoteCast(payload)
 	case TopicStations:
 		return DecodeStationReported(payload)
+	case TopicAudit:
+		return DecodeOperatorActed(payload)
 	}
 	return nil, invalid("topic", "%q is not a topic of the contract", topic)
 }

@@ -103,6 +103,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/results.cdf.json", a.onlyGET(a.resultsCDF))
 	mux.HandleFunc("/api/v1/contests", a.onlyGET(a.contests))
 	mux.HandleFunc("/api/v1/ballots/{vote_id}", a.onlyGET(a.ballot))
+	mux.HandleFunc("/api/v1/audit", a.onlyGET(a.auditLog))
 	mux.HandleFunc("/api/v1/contests/{contest}", a.onlyGET(a.contest))
 	mux.HandleFunc(OpenAPIPath, a.onlyGET(a.openAPI))
 	RegisterProbes(mux, a.ready, a.log)

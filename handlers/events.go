@@ -36,6 +36,11 @@ func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*Even
 	return &EventHandlers{projector: projector, log: log}, nil
 }
 
+// OperatorAction handles a message of the audit topic.
+func (h *EventHandlers) OperatorAction(msg *message.Message) error {
+	return handle(h, msg, domain.DecodeOperatorActed, h.projector.OperatorAction)
+}
+
 // StationReport handles a message of the stations topic.
 func (h *EventHandlers) StationReport(msg *message.Message) error {
 	return handle(h, msg, domain.DecodeStationReported, h.projector.StationReport)
@@ -138,6 +143,7 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 		{domain.TopicVoters, h.Voter},
 		{domain.TopicVotes, h.Vote},
 		{domain.TopicStations, h.StationReport},
+		{domain.TopicAudit, h.OperatorAction},
 	}
 	for _, r := range routes {
 		sub, ok := subs[r.topic]

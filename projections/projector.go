@@ -25,6 +25,7 @@ type Projector struct {
 	store      *Store
 	contests   *Batcher[Envelope[domain.ContestRegistered]]
 	stations   *Batcher[Envelope[domain.StationReported]]
+	actions    *Batcher[Envelope[domain.OperatorActed]]
 	candidates *Batcher[Envelope[domain.CandidateRegistered]]
 	voters     *Batcher[Envelope[domain.VoterRegistered]]
 	votes      *Batcher[Envelope[domain.VoteCast]]
@@ -68,6 +69,12 @@ func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Project
 	if p.contests, err = NewBatcher(cfg.Registrations, p.applyContests, log); err != nil {
 		return nil, err
 	}
+	cfg.Registrations.Name = "audit"
+	if p.actions, err = NewBatcher(cfg.Registrations, func(ctx context.Context, batch []Envelope[domain.OperatorActed]) ([]error, error) {
+		return nil, p.store.RecordOperatorActions(ctx, batch)
+	}, log); err != nil {
+		return nil, err
+	}
 	cfg.Registrations.Name = "stations"
 	if p.stations, err = NewBatcher(cfg.Registrations, func(ctx context.Context, batch []Envelope[domain.StationReported]) ([]error, error) {
 		return nil, p.store.ApplyStationReports(ctx, batch)
@@ -96,10 +103,16 @@ func (p *Projector) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { p.contests.Run(ctx) })
 	wg.Go(func() { p.stations.Run(ctx) })
+	wg.Go(func() { p.actions.Run(ctx) })
 	wg.Go(func() { p.candidates.Run(ctx) })
 	wg.Go(func() { p.voters.Run(ctx) })
 	wg.Go(func() { p.votes.Run(ctx) })
 	wg.Wait()
+}
+
+// OperatorAction records an operator action; it returns after commit.
+func (p *Projector) OperatorAction(ctx context.Context, e Envelope[domain.OperatorActed]) error {
+	return p.actions.Submit(ctx, e)
 }
 
 // StationReport applies a polling station's report; it returns after

@@ -105,6 +105,8 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 			el.Contests = parts
 		case domain.TopicStations:
 			el.Stations = parts
+		case domain.TopicAudit:
+			// Operator actions decide nothing; replay --verify compares them.
 		case domain.TopicCandidates:
 			el.Candidates = parts
 		case domain.TopicVoters:

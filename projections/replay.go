@@ -222,10 +222,12 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		return rep, err
 	}
 	rep.EventsRead[domain.TopicVotes] = n
-	// Station reports decide no vote: after the votes, in their own order.
-	if rep.EventsRead[domain.TopicStations], err = r.applyRange(ctx, store, domain.TopicStations,
-		low[domain.TopicStations], rep.Watermarks[domain.TopicStations], progress); err != nil {
-		return rep, err
+	// Station reports and operator actions decide no vote: after the
+	// votes, each in its own order.
+	for _, t := range []string{domain.TopicStations, domain.TopicAudit} {
+		if rep.EventsRead[t], err = r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress); err != nil {
+			return rep, err
+		}
 	}
 	rep.BulkVotes, rep.BulkVoteTime = n, time.Since(bulkStart)
 
@@ -452,6 +454,12 @@ func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRec
 			return err
 		}
 		return store.ApplyStationReports(ctx, batch)
+	case domain.TopicAudit:
+		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeOperatorActed)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		return store.RecordOperatorActions(ctx, batch)
 	default:
 		return applyVotes(ctx, store, recs)
 	}
@@ -750,6 +758,7 @@ var compared = []struct{ table, columns string }{
 	{"vote_schedules", `partition, "offset", polls_open, polls_close`},
 	{"station_tallies", "station_id, outcome, votes"},
 	{"stations", "station_id, region, closed_at"},
+	{"operator_actions", `partition, "offset", action, who, host, at, detail, result`},
 }
 
 // compareProjections diffs every table of two projection schemas.

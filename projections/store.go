@@ -196,6 +196,33 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 	return nil
 }
 
+// RecordOperatorActions records operator actions read from the audit
+// topic, each once at its log position.
+func (s *Store) RecordOperatorActions(ctx context.Context, batch []Envelope[domain.OperatorActed]) error {
+	p := db.RecordOperatorActionsParams{}
+	for _, e := range batch {
+		a := e.Event
+		p.Partitions = append(p.Partitions, e.Position.Partition)
+		p.Offsets = append(p.Offsets, e.Position.Offset)
+		p.Actions = append(p.Actions, a.Action())
+		p.Whos = append(p.Whos, a.Who())
+		p.Hosts = append(p.Hosts, a.Host())
+		p.Ats = append(p.Ats, pgtype.Timestamptz{Time: a.At(), Valid: true})
+		p.Details = append(p.Details, a.Detail())
+		p.Results = append(p.Results, a.Result())
+	}
+	err := s.inTx(ctx, func(q *db.Queries) error {
+		if err := q.RecordOperatorActions(ctx, p); err != nil {
+			return err
+		}
+		return advance(ctx, q, positions(batch))
+	})
+	if err != nil {
+		return fmt.Errorf("record %d operator actions: %w", len(batch), err)
+	}
+	return nil
+}
+
 // RegistrationResult tells what a registration (or close marker) did.
 type RegistrationResult struct {
 	// Registered counts new (for candidates: new or corrected)

@@ -98,9 +98,13 @@ func (c *CloseCmd) Run(env *Env) error {
 	}
 	defer pub.Close()
 	if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
+		_ = kafka.RecordAction(pub, domain.ActionCloseRegistration, "close markers on every registration partition", "failed: "+err.Error())
 		return err
 	}
-	fmt.Fprintln(env.Stdout, "registration closed: a close marker is on every partition of candidates and voters")
+	if err := kafka.RecordAction(pub, domain.ActionCloseRegistration, "close markers on every partition of contests, candidates and voters", "ok"); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "registration closed: a close marker is on every partition of contests, candidates and voters")
 	return nil
 }
 
@@ -163,6 +167,10 @@ func (c *ScheduleCmd) Run(env *Env) error {
 	defer pub.Close()
 	n, err := pub.PublishToEveryPartition(domain.TopicVotes, func(int) ([]byte, error) { return schedule.MarshalJSON() })
 	if err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("polls open %s, close %s", schedule.PollsOpen().Format(time.RFC3339), schedule.PollsClose().Format(time.RFC3339))
+	if err := kafka.RecordAction(pub, domain.ActionSchedule, detail, "ok"); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "polls open %s, close %s: on every votes partition (%d); votes after it in the log are checked against it\n",

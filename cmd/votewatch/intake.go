@@ -127,6 +127,15 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 	if err := api.RegisterStations(context.Background()); err != nil {
 		log.Warn("stations not registered for reporting progress (the broker may be down); they register at the next start", "err", err)
 	}
+	// A revoked token is an operator action: on record, with when the
+	// intake began refusing it.
+	for _, s := range stations {
+		if s.Revoked {
+			if err := kafka.RecordAction(pub, domain.ActionStationRevoked, "the intake started with station "+s.Name+"'s token revoked", "ok"); err != nil {
+				log.Warn("revocation not recorded in the audit topic", "station", s.Name, "err", err)
+			}
+		}
+	}
 	relay, err := box.NewRelay(pub, outbox.RelayConfig{})
 	if err != nil {
 		return nil, err

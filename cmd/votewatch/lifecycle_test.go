@@ -92,6 +92,27 @@ func TestElectionLifecycle(t *testing.T) {
 	if code, out := p.cli(t, "replay", "--verify"); code != 0 {
 		t.Fatalf("replay --verify: exit %d:\n%s", code, out)
 	}
+
+	// Every operator action that changed what is published is on record,
+	// with who and from where; a replay that swaps adds its own.
+	if code, out := p.cli(t, "replay"); code != 0 {
+		t.Fatalf("replay: exit %d:\n%s", code, out)
+	}
+	testutil.Eventually(t, 30*time.Second, "the operator actions recorded", func() (bool, string) {
+		var audit struct {
+			Actions []struct {
+				Action, Who, Host, Result string
+			} `json:"actions"`
+		}
+		p.get(t, "/api/v1/audit", &audit)
+		seen := map[string]bool{}
+		for _, a := range audit.Actions {
+			if a.Who != "" && a.Host != "" && a.Result == "ok" {
+				seen[a.Action] = true
+			}
+		}
+		return seen["close_registration"] && seen["schedule"] && seen["replay_swap"], fmt.Sprintf("%+v", audit.Actions)
+	})
 }
 
 // kafkaCLI runs a votewatch command that only talks to Kafka.

@@ -134,6 +134,13 @@ func (c *ReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	if rep.Swapped {
+		// The projection readers see changed: an operator action.
+		if err := recordAction(kcfg, domain.ActionReplaySwap, fmt.Sprintf("rebuilt %s from the log (%d events, %d votes counted) and swapped it in",
+			rep.Schema, rep.EventsRead[domain.TopicVotes]+rep.EventsRead[domain.TopicVoters]+rep.EventsRead[domain.TopicCandidates], rep.Ballots)); err != nil {
+			env.Log.Error("the replay swapped but its audit event was not recorded", "err", err)
+		}
+	}
 	printReport(env.Stdout, rep)
 	if c.Verify && len(rep.Differences) > 0 {
 		fmt.Fprint(env.Stdout, projections.FormatDiffs(rep.Differences))
@@ -448,6 +455,11 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 	}
 	summary := fmt.Sprintf("%d dead letters decode now and %s; %d are still invalid and stay on %s", fixed,
 		map[bool]string{true: "would be re-published (dry run)", false: "were re-published to " + c.Topic}[c.DryRun], still, dlq)
+	if !c.DryRun {
+		if err := kafka.RecordAction(pub, domain.ActionDLQReplay, summary, "ok"); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(env.Stdout, strings.TrimSpace(summary))
 	return nil
 }
@@ -539,4 +551,14 @@ func (c *BallotCmd) Run(env *Env) error {
 	}
 	fmt.Fprintln(env.Stdout, line)
 	return nil
+}
+
+// recordAction appends an operator action to the audit topic.
+func recordAction(kcfg kafka.Config, action, detail string) error {
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	return kafka.RecordAction(pub, action, detail, "ok")
 }

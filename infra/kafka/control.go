@@ -1,6 +1,9 @@
 package kafka
 
 import (
+	"fmt"
+	"os"
+	"os/user"
 	"time"
 
 	"github.com/votewatch/votewatch/domain"
@@ -22,6 +25,31 @@ func CloseRegistration(p *Publisher, at time.Time) error {
 		}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// RecordAction appends an operator action to the audit topic: who (the OS
+// user), from which host, now, what and with what result.
+func RecordAction(p *Publisher, action, detail, result string) error {
+	who := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		who = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	a, err := domain.NewOperatorActed(action, who, host, detail, result, time.Now())
+	if err != nil {
+		return err
+	}
+	msg, err := EventMessage(a)
+	if err != nil {
+		return err
+	}
+	if err := p.Publish(domain.TopicAudit, msg); err != nil {
+		return fmt.Errorf("record operator action %s: %w", action, err)
 	}
 	return nil
 }

@@ -107,6 +107,17 @@ type IntakeVote struct {
 	ReceivedAt pgtype.Timestamptz
 }
 
+type OperatorAction struct {
+	Partition int32
+	Offset    int64
+	Action    string
+	Who       string
+	Host      string
+	At        pgtype.Timestamptz
+	Detail    string
+	Result    string
+}
+
 type ProjectionMetum struct {
 	Singleton  bool
 	BuiltAt    pgtype.Timestamptz

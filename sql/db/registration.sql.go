@@ -337,6 +337,40 @@ func (q *Queries) GetRegistrationState(ctx context.Context) (RegistrationState, 
 	return i, err
 }
 
+const listOperatorActions = `-- name: ListOperatorActions :many
+SELECT partition, "offset", action, who, host, at, detail, result FROM operator_actions
+ORDER BY at DESC, partition, "offset" LIMIT $1
+`
+
+func (q *Queries) ListOperatorActions(ctx context.Context, maxRows int32) ([]OperatorAction, error) {
+	rows, err := q.db.Query(ctx, listOperatorActions, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OperatorAction{}
+	for rows.Next() {
+		var i OperatorAction
+		if err := rows.Scan(
+			&i.Partition,
+			&i.Offset,
+			&i.Action,
+			&i.Who,
+			&i.Host,
+			&i.At,
+			&i.Detail,
+			&i.Result,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listStationTallies = `-- name: ListStationTallies :many
 SELECT station_id, outcome, votes FROM station_tallies ORDER BY station_id, outcome
 `
@@ -393,6 +427,39 @@ SELECT pg_advisory_xact_lock(7001, hashtext(current_schema()))
 // schema: a replay building beside the live projection never waits on it.
 func (q *Queries) LockRegistration(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, lockRegistration)
+	return err
+}
+
+const recordOperatorActions = `-- name: RecordOperatorActions :exec
+INSERT INTO operator_actions (partition, "offset", action, who, host, at, detail, result)
+SELECT unnest($1::integer[]), unnest($2::bigint[]), unnest($3::text[]), unnest($4::text[]),
+       unnest($5::text[]), unnest($6::timestamptz[]), unnest($7::text[]), unnest($8::text[])
+ON CONFLICT (partition, "offset") DO NOTHING
+`
+
+type RecordOperatorActionsParams struct {
+	Partitions []int32
+	Offsets    []int64
+	Actions    []string
+	Whos       []string
+	Hosts      []string
+	Ats        []pgtype.Timestamptz
+	Details    []string
+	Results    []string
+}
+
+// Each action once, at its log position.
+func (q *Queries) RecordOperatorActions(ctx context.Context, arg RecordOperatorActionsParams) error {
+	_, err := q.db.Exec(ctx, recordOperatorActions,
+		arg.Partitions,
+		arg.Offsets,
+		arg.Actions,
+		arg.Whos,
+		arg.Hosts,
+		arg.Ats,
+		arg.Details,
+		arg.Results,
+	)
 	return err
 }
 

@@ -174,3 +174,14 @@ ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, exclude
 
 -- name: ListStations :many
 SELECT station_id, region, closed_at FROM stations ORDER BY station_id;
+
+-- name: RecordOperatorActions :exec
+-- Each action once, at its log position.
+INSERT INTO operator_actions (partition, "offset", action, who, host, at, detail, result)
+SELECT unnest(@partitions::integer[]), unnest(@offsets::bigint[]), unnest(@actions::text[]), unnest(@whos::text[]),
+       unnest(@hosts::text[]), unnest(@ats::timestamptz[]), unnest(@details::text[]), unnest(@results::text[])
+ON CONFLICT (partition, "offset") DO NOTHING;
+
+-- name: ListOperatorActions :many
+SELECT partition, "offset", action, who, host, at, detail, result FROM operator_actions
+ORDER BY at DESC, partition, "offset" LIMIT @max_rows;
