@@ -287,8 +287,6 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 		t.Errorf("%d map tiles or sort headers are not focusable buttons (%v)", nonButtons, err)
 	}
 
-	screenshot(t, ctx)
-
 	// Readable at 1366×768 and on a phone: nothing wider than the screen.
 	for _, w := range []int64{1366, 390} {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, 800)); err != nil {
@@ -479,6 +477,25 @@ func publishVotes(t *testing.T, cfg kafka.Config, plan *simulator.VotePlan, n in
 		}
 	}
 	return ids
+}
+
+// publishStations publishes stations' reports (registering or closing).
+func publishStations(t *testing.T, cfg kafka.Config, reports []domain.StationReported) {
+	t.Helper()
+	pub, err := kafka.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	for _, rep := range reports {
+		m, err := kafka.EventMessage(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Publish(domain.TopicStations, m); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestDashboardContestPickerAndBallotBox(t *testing.T) {
@@ -683,14 +700,35 @@ func TestDashboardContestPickerAndBallotBox(t *testing.T) {
 		t.Errorf("a counted vote reads %q", got)
 	}
 
-	// Back to the main race: the whole dashboard, with its decided badge.
+	// Polls close at some stations (CA's among them): reporting follows.
+	var closing []domain.StationReported
+	for i, rep := range e.StationReports(true, time.Now()) {
+		if i%3 == 0 || rep.Station().Region().String() == "CA" {
+			closing = append(closing, rep)
+		}
+	}
+	publishStations(t, p.kafka, closing)
 	var main contestResp
-	p.get(t, "/api/v1/contests/default", &main)
+	testutil.Eventually(t, 20*time.Second, "the stations' closing projected", func() (bool, string) {
+		p.get(t, "/api/v1/contests/default", &main)
+		return main.Reporting.StationsClosed == int64(len(closing)), fmt.Sprintf("%+v", main.Reporting)
+	})
+	p.get(t, "/api/v1/contests/measure-CA", &measure)
+	waitFor("the measure's stations closed", func() (bool, string) {
+		s := text("#contest-reporting")
+		return strings.Contains(s, "1 of 1"), s
+	})
+	checkContest(measure)
+
+	// Back to the main race: the whole dashboard, with its decided badge.
 	pick("default")
 	waitFor("the main race again", func() (bool, string) {
 		s := text("#votes-cast")
 		return digits(s) == main.VotesCast && eval(`String(document.getElementById("timeline-card").hidden)`) == "false", s
 	})
+	if got := text("#contest-reporting"); !strings.Contains(got, fmt.Sprintf("%d of %d", len(closing), main.Reporting.Stations)) {
+		t.Errorf("main race reporting reads %q, want %d of %d", got, len(closing), main.Reporting.Stations)
+	}
 	if got := text("#registered-voters"); digits(got) != main.EligibleVoters {
 		t.Errorf("main race registered %q, API %d", got, main.EligibleVoters)
 	}
@@ -698,4 +736,16 @@ func TestDashboardContestPickerAndBallotBox(t *testing.T) {
 		t.Errorf("main race: %q regions table rows and greyed tiles, want 25 0", got)
 	}
 	screenshot(t, ctx)
+
+	// The picker, with a long contest name, and the ballot box fit a phone.
+	pick("measure-CA")
+	checkContest(measure)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 800)); err != nil {
+		t.Fatal(err)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](
+		`new Promise(r => requestAnimationFrame(() => r(document.documentElement.scrollWidth - window.innerWidth)))`, chromedp.EvalAwaitPromise))
+	if err != nil || overflow > 0 {
+		t.Errorf("at 390 px wide, with a measure picked, the page scrolls sideways by %d px (%v)", overflow, err)
+	}
 }

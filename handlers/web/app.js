@@ -45,6 +45,12 @@ function picked() {
 function render() {
   const c = picked();
   const main = state.contestId === "default";
+  // Until the picked contest's figures arrive, the previous ones are shown
+  // faded and marked busy rather than passed off as the new contest's.
+  const waiting = !main && !c;
+  $("main").classList.toggle("loading", waiting);
+  if (waiting) $("main").setAttribute("aria-busy", "true");
+  else $("main").removeAttribute("aria-busy");
   if (main) {
     if (state.data) renderMain(state.data, c);
   } else if (c) {
