@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/chromedp/chromedp"
 
 	"github.com/votewatch/votewatch/domain"
@@ -450,28 +451,32 @@ func smallGeneralElection() simulator.ElectionConfig {
 	return cfg
 }
 
-// publishVotes publishes the plan's next n ballots and returns the vote_id
-// of each ballot's vote in the default contest.
-func publishVotes(t *testing.T, cfg kafka.Config, plan *simulator.VotePlan, n int) []string {
+// castVote is a published vote's ids.
+type castVote struct {
+	VoteID  string `json:"vote_id"`
+	VoterID string `json:"voter_id"`
+}
+
+// publishVotes publishes the plan's next n ballots and returns each
+// ballot's vote in the default contest.
+func publishVotes(t *testing.T, cfg kafka.Config, plan *simulator.VotePlan, n int) []castVote {
 	t.Helper()
 	pub, err := kafka.NewPublisher(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	ids := make([]string, 0, n)
+	ids := make([]castVote, 0, n)
 	for range n {
 		msgs, ok := plan.Next(time.Now())
 		if !ok {
 			t.Fatal("the plan ran out of votes")
 		}
-		var v struct {
-			VoteID string `json:"vote_id"`
+		var v castVote
+		if err := json.Unmarshal(msgs[0].Payload, &v); err != nil || v.VoteID == "" || v.VoterID == "" {
+			t.Fatalf("the plan's vote %s has no vote_id or voter_id (%v)", msgs[0].Payload, err)
 		}
-		if err := json.Unmarshal(msgs[0].Payload, &v); err != nil || v.VoteID == "" {
-			t.Fatalf("the plan's vote %s has no vote_id (%v)", msgs[0].Payload, err)
-		}
-		ids = append(ids, v.VoteID)
+		ids = append(ids, v)
 		if err := pub.Publish(domain.TopicVotes, msgs...); err != nil {
 			t.Fatal(err)
 		}
@@ -479,20 +484,20 @@ func publishVotes(t *testing.T, cfg kafka.Config, plan *simulator.VotePlan, n in
 	return ids
 }
 
-// publishStations publishes stations' reports (registering or closing).
-func publishStations(t *testing.T, cfg kafka.Config, reports []domain.StationReported) {
+// publishTestEvents publishes events to topic.
+func publishTestEvents[E kafka.Event](t *testing.T, cfg kafka.Config, topic string, events []E) {
 	t.Helper()
 	pub, err := kafka.NewPublisher(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	for _, rep := range reports {
-		m, err := kafka.EventMessage(rep)
+	for _, ev := range events {
+		m, err := kafka.EventMessage(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := pub.Publish(domain.TopicStations, m); err != nil {
+		if err := pub.Publish(topic, m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -507,7 +512,13 @@ func TestDashboardContestPickerAndBallotBox(t *testing.T) {
 	plan := simulator.NewVotePlan(e, simulator.Faults{})
 	publishElection(t, p.kafka, e, plan, true, 0)
 	first := plan.Total() - 100
-	voteIDs := publishVotes(t, p.kafka, plan, first)
+	votes := publishVotes(t, p.kafka, plan, first)
+	// A second vote by the first voter: rejected, a duplicate.
+	second, err := domain.NewVote(watermill.NewUUID(), votes[0].VoterID, "c-civic", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishTestEvents(t, p.kafka, domain.TopicVotes, []domain.VoteCast{{Vote: second}})
 	waitForVotes(t, p, int64(first))
 	p.waitQuiet(t, "test-projector")
 
@@ -696,7 +707,10 @@ func TestDashboardContestPickerAndBallotBox(t *testing.T) {
 	if got := check("6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab", "not_found"); !strings.HasPrefix(got, "Not found") {
 		t.Errorf("an unknown vote reads %q", got)
 	}
-	if got := check(voteIDs[0], "counted"); !strings.HasPrefix(got, "Counted") {
+	if got := check(second.ID(), "rejected"); got != "Rejected: Duplicate voter." {
+		t.Errorf("a duplicate vote reads %q, want it rejected as a duplicate voter", got)
+	}
+	if got := check(votes[0].VoteID, "counted"); !strings.HasPrefix(got, "Counted") {
 		t.Errorf("a counted vote reads %q", got)
 	}
 
@@ -707,7 +721,7 @@ func TestDashboardContestPickerAndBallotBox(t *testing.T) {
 			closing = append(closing, rep)
 		}
 	}
-	publishStations(t, p.kafka, closing)
+	publishTestEvents(t, p.kafka, domain.TopicStations, closing)
 	var main contestResp
 	testutil.Eventually(t, 20*time.Second, "the stations' closing projected", func() (bool, string) {
 		p.get(t, "/api/v1/contests/default", &main)
@@ -747,5 +761,13 @@ func TestDashboardContestPickerAndBallotBox(t *testing.T) {
 		`new Promise(r => requestAnimationFrame(() => r(document.documentElement.scrollWidth - window.innerWidth)))`, chromedp.EvalAwaitPromise))
 	if err != nil || overflow > 0 {
 		t.Errorf("at 390 px wide, with a measure picked, the page scrolls sideways by %d px (%v)", overflow, err)
+	}
+
+	// Past the per-address budget of lookups, the box says to slow down.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`Promise.all(Array.from({length: 40}, () => fetch("/api/v1/ballots/6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab")))`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatal(err)
+	}
+	if got := check(votes[0].VoteID, "slow_down"); !strings.HasPrefix(got, "Slow down") {
+		t.Errorf("a rate-limited lookup reads %q", got)
 	}
 }
