@@ -61,6 +61,7 @@ export function renderStatus(c, nameOf) {
   const rep = $("contest-reporting");
   const meter = $("contest-reporting-meter");
   if (!c) {
+    setText($("contest-kind"), "");
     setText(badge, "—");
     setText(rep.querySelector(".text"), "Reporting: loading…");
     meter.hidden = true;
