@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/chromedp/chromedp"
 
 	"github.com/votewatch/votewatch/domain"
@@ -286,8 +288,6 @@ func TestDashboardShowsWhatTheAPIServes(t *testing.T) {
 		t.Errorf("%d map tiles or sort headers are not focusable buttons (%v)", nonButtons, err)
 	}
 
-	screenshot(t, ctx)
-
 	// Readable at 1366×768 and on a phone: nothing wider than the screen.
 	for _, w := range []int64{1366, 390} {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, 800)); err != nil {
@@ -396,5 +396,378 @@ func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	})
 	if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`)); err != nil || !still {
 		t.Errorf("the page reloaded (%v) instead of reconnecting", err)
+	}
+}
+
+// contestResp is GET /api/v1/contests/{id}, as far as the page shows it.
+type contestResp struct {
+	ContestID  string `json:"contest_id"`
+	Name       string `json:"name"`
+	Kind       string `json:"kind"`
+	Candidates []struct {
+		CandidateID string `json:"candidate_id"`
+		Name        string `json:"name"`
+		Votes       int64  `json:"votes"`
+	} `json:"candidates"`
+	Regions []struct {
+		Region         string `json:"region"`
+		EligibleVoters int64  `json:"eligible_voters"`
+		VotesCast      int64  `json:"votes_cast"`
+		Decided        bool   `json:"decided"`
+		Reporting      struct {
+			Available      bool  `json:"available"`
+			StationsClosed int64 `json:"stations_closed"`
+			Stations       int64 `json:"stations"`
+		} `json:"reporting"`
+	} `json:"regions"`
+	Rejected          map[string]int64 `json:"rejected"`
+	EligibleVoters    int64            `json:"eligible_voters"`
+	VotesCast         int64            `json:"votes_cast"`
+	Decided           bool             `json:"decided"`
+	DecidedAt         *time.Time       `json:"decided_at"`
+	WinnerCandidateID *string          `json:"winner_candidate_id"`
+	Reporting         struct {
+		Available      bool  `json:"available"`
+		StationsClosed int64 `json:"stations_closed"`
+		Stations       int64 `json:"stations"`
+	} `json:"reporting"`
+}
+
+// smallGeneralElection is the one-race election plus, in California, a
+// lopsided Senate race (so that it is decided before the last vote) and a
+// Yes/No measure.
+func smallGeneralElection() simulator.ElectionConfig {
+	cfg := simulator.OneRaceElection()
+	cfg.Contests = []simulator.ContestConfig{
+		{ContestID: "senate-CA", Name: "U.S. Senate (CA)", Kind: "candidate", Regions: []string{"CA"}, Candidates: []simulator.CandidateConfig{
+			{CandidateID: "s-ca-civic", Party: "Civic Alliance", Popularity: 1},
+			{CandidateID: "s-ca-liberty", Party: "Liberty Union", Popularity: 0.1},
+		}},
+		{ContestID: "measure-CA", Name: "Proposition 1: Clean water bond (CA)", Kind: "measure", Regions: []string{"CA"}, Candidates: []simulator.CandidateConfig{
+			{CandidateID: "measure-CA-yes", Name: "Yes", Party: "Measure choice", Popularity: 1},
+			{CandidateID: "measure-CA-no", Name: "No", Party: "Measure choice", Popularity: 0.9},
+		}},
+	}
+	return cfg
+}
+
+// castVote is a published vote's ids.
+type castVote struct {
+	VoteID  string `json:"vote_id"`
+	VoterID string `json:"voter_id"`
+}
+
+// publishVotes publishes the plan's next n ballots and returns each
+// ballot's vote in the default contest.
+func publishVotes(t *testing.T, cfg kafka.Config, plan *simulator.VotePlan, n int) []castVote {
+	t.Helper()
+	pub, err := kafka.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ids := make([]castVote, 0, n)
+	for range n {
+		msgs, ok := plan.Next(time.Now())
+		if !ok {
+			t.Fatal("the plan ran out of votes")
+		}
+		var v castVote
+		if err := json.Unmarshal(msgs[0].Payload, &v); err != nil || v.VoteID == "" || v.VoterID == "" {
+			t.Fatalf("the plan's vote %s has no vote_id or voter_id (%v)", msgs[0].Payload, err)
+		}
+		ids = append(ids, v)
+		if err := pub.Publish(domain.TopicVotes, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// publishTestEvents publishes events to topic.
+func publishTestEvents[E kafka.Event](t *testing.T, cfg kafka.Config, topic string, events []E) {
+	t.Helper()
+	pub, err := kafka.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	for _, ev := range events {
+		m, err := kafka.EventMessage(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDashboardContestPickerAndBallotBox(t *testing.T) {
+	p := startPipeline(t, 4)
+	e, err := simulator.Generate(smallGeneralElection(), 1500, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := simulator.NewVotePlan(e, simulator.Faults{})
+	publishElection(t, p.kafka, e, plan, true, 0)
+	first := plan.Total() - 100
+	votes := publishVotes(t, p.kafka, plan, first)
+	// A second vote by the first voter: rejected, a duplicate.
+	second, err := domain.NewVote(watermill.NewUUID(), votes[0].VoterID, "c-civic", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishTestEvents(t, p.kafka, domain.TopicVotes, []domain.VoteCast{{Vote: second}})
+	waitForVotes(t, p, int64(first))
+	p.waitQuiet(t, "test-projector")
+
+	ctx := browser(t)
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return s
+	}
+	waitFor := func(what string, ok func() (bool, string)) {
+		t.Helper()
+		testutil.Eventually(t, 20*time.Second, what, ok)
+	}
+	pick := func(id string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Focus(chromedp.ID("contest")), chromedp.SetValue(chromedp.ID("contest"), id),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("contest").dispatchEvent(new Event("change"))`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.api+"/"), chromedp.WaitVisible(chromedp.ID("votes-cast"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(fmt.Sprintf("the page to show %d votes", first), func() (bool, string) {
+		s := text("#votes-cast")
+		return digits(s) == int64(first), s
+	})
+
+	// The picker lists the API's contests in its order, the main race first.
+	var list struct {
+		Contests []struct {
+			ContestID string `json:"contest_id"`
+		} `json:"contests"`
+	}
+	p.get(t, "/api/v1/contests", &list)
+	var want []string
+	for _, c := range list.Contests {
+		want = append(want, c.ContestID)
+	}
+	waitFor("the picker to list every contest", func() (bool, string) {
+		got := eval(`[...document.getElementById("contest").options].map(o => o.value).join(",")`)
+		return got == strings.Join(want, ","), got
+	})
+	if want[0] != "default" || len(want) != 3 {
+		t.Fatalf("contests %v, want default first and three in all", want)
+	}
+	if got := eval(`document.querySelector('#contest option[value="default"]').textContent`); !strings.HasPrefix(got, "Main race") {
+		t.Errorf("the default contest's option reads %q, want the main race", got)
+	}
+
+	// The Senate race: its figures, its one region, the rest greyed.
+	var senate contestResp
+	p.get(t, "/api/v1/contests/senate-CA", &senate)
+	if !senate.Decided || senate.DecidedAt == nil || senate.WinnerCandidateID == nil {
+		t.Fatalf("the lopsided Senate race is not decided: %+v", senate)
+	}
+	pick("senate-CA")
+	checkContest := func(c contestResp) {
+		t.Helper()
+		waitFor("the page to show "+c.ContestID, func() (bool, string) {
+			s := text("#votes-cast") + " " + text("#registered-voters")
+			return digits(text("#votes-cast")) == c.VotesCast && digits(text("#registered-voters")) == c.EligibleVoters, s
+		})
+		for _, cand := range c.Candidates {
+			sel := fmt.Sprintf(`#candidates-table tr[data-candidate-id=%q] .votes`, cand.CandidateID)
+			if got := digits(text(sel)); got != cand.Votes {
+				t.Errorf("%s: page votes for %s %d, API %d", c.ContestID, cand.CandidateID, got, cand.Votes)
+			}
+		}
+		if got := eval(`[...document.querySelectorAll("#regions-table tbody tr")].map(r => r.dataset.region).join(",")`); got != "CA" {
+			t.Errorf("%s: the regions table lists %q, want CA alone", c.ContestID, got)
+		}
+		r := c.Regions[0]
+		if got := digits(text(`#regions-table tr[data-region="CA"] .votes`)); got != r.VotesCast {
+			t.Errorf("%s: page CA votes %d, API %d", c.ContestID, got, r.VotesCast)
+		}
+		wantRep := fmt.Sprintf("%d of %d", r.Reporting.StationsClosed, r.Reporting.Stations)
+		if !r.Reporting.Available {
+			wantRep = "no stations registered"
+		}
+		if got := text(`#regions-table tr[data-region="CA"] .reporting`); got != wantRep {
+			t.Errorf("%s: CA reporting %q, want %q", c.ContestID, got, wantRep)
+		}
+		if got, decided := text(`#regions-table tr[data-region="CA"] .decided`), strings.Contains(text(`#regions-table tr[data-region="CA"] .decided`), "Decided"); decided != r.Decided {
+			t.Errorf("%s: CA decided reads %q, API says %v", c.ContestID, got, r.Decided)
+		}
+		tiles := eval(`[...document.querySelectorAll("#map .tile")].map(b => b.dataset.region + "=" + (b.getAttribute("aria-disabled") || "")).filter(s => s === "CA=" || s === "TX=true" || s === "NY=true").sort().join(",")`)
+		if tiles != "CA=,NY=true,TX=true" {
+			t.Errorf("%s: map tiles %q, want CA enabled and the others disabled", c.ContestID, tiles)
+		}
+		badge := text("#contest-decided")
+		switch {
+		case c.Decided && c.DecidedAt != nil:
+			at := c.DecidedAt.Local().Format("15:04")
+			if !strings.HasPrefix(badge, "Decided at ") || !strings.Contains(badge, at) && !strings.Contains(badge, c.DecidedAt.Local().Format("3:04")) {
+				t.Errorf("%s: the badge reads %q, want decided at %s", c.ContestID, badge, at)
+			}
+		case c.Decided:
+			if !strings.HasPrefix(badge, "Decided") {
+				t.Errorf("%s: the badge reads %q, want decided", c.ContestID, badge)
+			}
+		default:
+			if badge != "Not decided yet" {
+				t.Errorf("%s: the badge reads %q, want not decided", c.ContestID, badge)
+			}
+		}
+		if title := eval(`document.getElementById("contest-decided").title`); !strings.Contains(title, "not a race call") {
+			t.Errorf("the badge's tooltip reads %q", title)
+		}
+		rep := text("#contest-reporting")
+		if c.Reporting.Available && !strings.Contains(rep, fmt.Sprintf("%d of %d", c.Reporting.StationsClosed, c.Reporting.Stations)) ||
+			!c.Reporting.Available && !strings.Contains(rep, "no stations registered") {
+			t.Errorf("%s: reporting reads %q, API %+v", c.ContestID, rep, c.Reporting)
+		}
+	}
+	checkContest(senate)
+	if got := text("#leader-name"); got != senate.Candidates[0].Name {
+		t.Errorf("the Senate race's leader reads %q, want %q", got, senate.Candidates[0].Name)
+	}
+
+	// More votes: the picked contest follows in place, the picker keeps the
+	// keyboard focus.
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.ID("contest")), chromedp.Evaluate[chromedp.Void](`document.activeElement.__before = true`)); err != nil {
+		t.Fatal(err)
+	}
+	publishVotes(t, p.kafka, plan, 100)
+	waitForVotes(t, p, int64(plan.Total()))
+	p.waitQuiet(t, "test-projector")
+	p.get(t, "/api/v1/contests/senate-CA", &senate)
+	checkContest(senate)
+	if got := eval(`document.activeElement.id + (document.activeElement.__before ? "" : " (a new node)") + " " + document.activeElement.value`); got != "contest senate-CA" {
+		t.Errorf("after new votes the focus is on %q, want the picker, on senate-CA", got)
+	}
+
+	// A measure is a Yes/No bar.
+	var measure contestResp
+	p.get(t, "/api/v1/contests/measure-CA", &measure)
+	pick("measure-CA")
+	checkContest(measure)
+	var yes, no int64
+	for _, c := range measure.Candidates {
+		switch c.Name {
+		case "Yes":
+			yes = c.Votes
+		case "No":
+			no = c.Votes
+		}
+	}
+	if yes+no == 0 {
+		t.Fatalf("no votes on the measure: %+v", measure)
+	}
+	bar := eval(`(() => { const m = document.getElementById("measure"); const [y, n] = document.getElementById("measure-bar").children;
+		return [m.hidden, document.getElementById("candidate-cards").hidden, m.dataset.yes, m.dataset.no, y.style.width, n.style.width].join(" "); })()`)
+	wantBar := fmt.Sprintf("false true %d %d %.2f%% %.2f%%", yes, no, 100*float64(yes)/float64(yes+no), 100*float64(no)/float64(yes+no))
+	if bar != wantBar {
+		t.Errorf("the measure's bar: %q, want %q (hidden, cards hidden, yes, no, widths)", bar, wantBar)
+	}
+	if got := text("#measure-yes"); !strings.HasPrefix(got, "Yes ") || !strings.Contains(got, fmt.Sprintf("%d votes", yes)) {
+		t.Errorf("the Yes label reads %q, want %d votes", got, yes)
+	}
+
+	// Track a ballot: a vote never cast, then a real one.
+	check := func(id, want string) string {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("ballot-id"), id), chromedp.Click(chromedp.ID("ballot-check"))); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		waitFor("the ballot box to answer "+want, func() (bool, string) {
+			got = eval(`document.getElementById("ballot-status").dataset.status || ""`)
+			return got == want, got + ": " + text("#ballot-status")
+		})
+		return text("#ballot-status")
+	}
+	if got := check("6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab", "not_found"); !strings.HasPrefix(got, "Not found") {
+		t.Errorf("an unknown vote reads %q", got)
+	}
+	if got := check(second.ID(), "rejected"); got != "Rejected: Duplicate voter." {
+		t.Errorf("a duplicate vote reads %q, want it rejected as a duplicate voter", got)
+	}
+	if got := check(votes[0].VoteID, "counted"); !strings.HasPrefix(got, "Counted") {
+		t.Errorf("a counted vote reads %q", got)
+	}
+
+	// Polls close at some stations (CA's among them): reporting follows.
+	var closing []domain.StationReported
+	for i, rep := range e.StationReports(true, time.Now()) {
+		if i%3 == 0 || rep.Station().Region().String() == "CA" {
+			closing = append(closing, rep)
+		}
+	}
+	publishTestEvents(t, p.kafka, domain.TopicStations, closing)
+	var main contestResp
+	testutil.Eventually(t, 20*time.Second, "the stations' closing projected", func() (bool, string) {
+		p.get(t, "/api/v1/contests/default", &main)
+		return main.Reporting.StationsClosed == int64(len(closing)), fmt.Sprintf("%+v", main.Reporting)
+	})
+	p.get(t, "/api/v1/contests/measure-CA", &measure)
+	waitFor("the measure's stations closed", func() (bool, string) {
+		s := text("#contest-reporting")
+		return strings.Contains(s, "1 of 1"), s
+	})
+	checkContest(measure)
+
+	// Back to the main race: the whole dashboard, with its decided badge.
+	pick("default")
+	waitFor("the main race again", func() (bool, string) {
+		s := text("#votes-cast")
+		return digits(s) == main.VotesCast && eval(`String(document.getElementById("timeline-card").hidden)`) == "false", s
+	})
+	if got := text("#contest-reporting"); !strings.Contains(got, fmt.Sprintf("%d of %d", len(closing), main.Reporting.Stations)) {
+		t.Errorf("main race reporting reads %q, want %d of %d", got, len(closing), main.Reporting.Stations)
+	}
+	if got := text("#registered-voters"); digits(got) != main.EligibleVoters {
+		t.Errorf("main race registered %q, API %d", got, main.EligibleVoters)
+	}
+	if got := eval(`document.querySelectorAll("#regions-table tbody tr").length + " " + document.querySelectorAll("#map .tile.out").length`); got != "25 0" {
+		t.Errorf("main race: %q regions table rows and greyed tiles, want 25 0", got)
+	}
+	screenshot(t, ctx)
+
+	// The picker, with a long contest name, and the ballot box fit a phone.
+	pick("measure-CA")
+	checkContest(measure)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 800)); err != nil {
+		t.Fatal(err)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](
+		`new Promise(r => requestAnimationFrame(() => r(document.documentElement.scrollWidth - window.innerWidth)))`, chromedp.EvalAwaitPromise))
+	if err != nil || overflow > 0 {
+		t.Errorf("at 390 px wide, with a measure picked, the page scrolls sideways by %d px (%v)", overflow, err)
+	}
+
+	// Past the per-address budget of lookups, the box says to slow down.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`Promise.all(Array.from({length: 40}, () => fetch("/api/v1/ballots/6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab")))`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatal(err)
+	}
+	if got := check(votes[0].VoteID, "slow_down"); !strings.HasPrefix(got, "Slow down") {
+		t.Errorf("a rate-limited lookup reads %q", got)
 	}
 }

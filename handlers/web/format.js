@@ -113,6 +113,9 @@ export class Colors {
     for (const c of candidates) this.names.set(c.candidate_id, c.name);
   }
 
+  // pin fixes a candidate's colour (a measure's Yes and No).
+  pin(id, color) { this.colors.set(id, color); }
+
   of(id) { return this.colors.get(id) || "#9ca3af"; }
 
   nameOf(id) { return this.names.get(id) || id; }
@@ -155,18 +158,58 @@ export function margin(tallies, total) {
   return { votes: first - second, share: (first - second) / total };
 }
 
-export function regionRows(d, colors) {
+// regionRows are the default contest's regions from the dashboard, with
+// each region's decided and reporting from details (the default contest's
+// GET /api/v1/contests/default answer) once the page has it.
+export function regionRows(d, colors, details) {
+  const extra = new Map((details ? details.regions : []).map((r) => [r.region, r]));
   return d.regions.map((r) => {
     const m = margin(r.tallies, r.votes_cast);
+    const x = extra.get(r.region);
     return {
       region: r.region, registered: r.registered_voters, votes: r.votes_cast, turnout: r.turnout,
       leaderId: r.leader_candidate_id, leader: r.leader_candidate_id ? colors.nameOf(r.leader_candidate_id) : "",
       margin: m ? m.share : -1, marginVotes: m ? m.votes : 0,
+      decided: x ? x.decided : null, reporting: x ? x.reporting : null, out: false,
     };
   });
 }
 
+// contestRegionRows are a contest's regions (see GET /api/v1/contests/{id})
+// as regionRows has them, plus a row marked out for each of the election's
+// other regions (all), so the map can show them greyed.
+export function contestRegionRows(c, all, colors) {
+  const rows = c.regions.map((r) => {
+    const m = margin(r.tallies, r.votes_cast);
+    return {
+      region: r.region, registered: r.eligible_voters, votes: r.votes_cast, turnout: r.turnout,
+      leaderId: r.leader_candidate_id, leader: r.leader_candidate_id ? colors.nameOf(r.leader_candidate_id) : "",
+      margin: m ? m.share : -1, marginVotes: m ? m.votes : 0,
+      decided: r.decided, reporting: r.reporting, out: false,
+    };
+  });
+  const open = new Set(rows.map((r) => r.region));
+  for (const region of all) {
+    if (open.has(region)) continue;
+    rows.push({ region, registered: 0, votes: 0, turnout: 0, leaderId: null, leader: "", margin: -1, marginVotes: 0, decided: null, reporting: null, out: true });
+  }
+  return rows;
+}
+
+// reportingText says how far a region's or contest's stations have
+// reported closing, or that none registered (never a made-up 0 %).
+export function reportingText(rep) {
+  if (!rep) return "—";
+  if (!rep.available) return "no stations registered";
+  return `${fmt.format(rep.stations_closed)} of ${fmt.format(rep.stations)}`;
+}
+
 export function describeRegion(r) {
-  if (!r.leaderId) return `${r.region}: no votes yet; ${fmt.format(r.registered)} registered`;
-  return `${r.region}: ${r.leader} leads by ${pct(r.margin)} (${fmt.format(r.marginVotes)} votes); turnout ${pct(r.turnout)} of ${fmt.format(r.registered)} registered`;
+  if (r.out) return `${r.region}: not in this contest`;
+  const parts = [r.leaderId
+    ? `${r.region}: ${r.leader} leads by ${pct(r.margin)} (${fmt.format(r.marginVotes)} votes); turnout ${pct(r.turnout)} of ${fmt.format(r.registered)} registered`
+    : `${r.region}: no votes yet; ${fmt.format(r.registered)} registered`];
+  if (r.decided) parts.push("decided (mathematically certain, not a race call)");
+  if (r.reporting) parts.push(r.reporting.available ? `stations closed ${reportingText(r.reporting)}` : "no stations registered");
+  return parts.join("; ");
 }

@@ -29,11 +29,14 @@ export function renderMap(map, tip, rows, colors) {
   }, (tile, r) => {
     const text = describeRegion(r);
     setAttrs(tile, { "aria-label": text, title: text });
-    setText(tile.querySelector("small"), r.leaderId ? initials(r.leader) : "–");
+    setAttrs(tile, { "aria-disabled": r.out ? "true" : null });
+    setText(tile.querySelector("small"), r.out ? "" : (r.leaderId ? initials(r.leader) : "–") + (r.decided ? " ✓" : ""));
+    tile.classList.toggle("out", r.out);
+    tile.classList.toggle("decided", !!r.decided);
     const [row, col] = geographic ? US_TILES[r.region] : [null, null];
     tile.style.gridRow = geographic ? String(row + 1) : "";
     tile.style.gridColumn = geographic ? String(col + 1) : "";
-    tile.classList.toggle("none", !r.leaderId);
+    tile.classList.toggle("none", !r.leaderId && !r.out);
     if (r.leaderId) {
       const color = colors.of(r.leaderId);
       tile.style.background = color;

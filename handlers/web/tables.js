@@ -2,7 +2,7 @@
 // paged), parties, the breakdowns and the monitoring panel. Rows are kept
 // by key and updated in place.
 
-import { el, fmt, pct, rejectionLabel, rejectionReasons, setAvatar, setText, swatch, sync, toMinute } from "./format.js";
+import { el, fmt, pct, rejectionLabel, reportingText, rejectionReasons, setAvatar, setText, swatch, sync, toMinute } from "./format.js";
 
 // cell is a table cell holding a colour swatch and a text.
 function swatchCell(tag, props = {}) {
@@ -46,7 +46,13 @@ const SORTERS = {
   turnout: (a, b) => a.turnout - b.turnout,
   leader: (a, b) => a.leader.localeCompare(b.leader),
   margin: (a, b) => a.margin - b.margin,
+  reporting: (a, b) => closedShare(a) - closedShare(b),
+  decided: (a, b) => Number(!!a.decided) - Number(!!b.decided),
 };
+
+function closedShare(r) {
+  return r.reporting && r.reporting.available && r.reporting.stations ? r.reporting.stations_closed / r.reporting.stations : -1;
+}
 
 // renderRegions shows one page of rows (see regionRows) sorted by view.sort;
 // it clamps view.page to the pages there are.
@@ -58,16 +64,20 @@ export function renderRegions(table, pager, rows, view, colors) {
   const shown = rows.slice(view.page * view.pageSize, (view.page + 1) * view.pageSize);
   sync(table.tBodies[0], shown, (r) => r.region, () =>
     el("tr", {}, el("th", { scope: "row" }), el("td", { class: "num registered" }), el("td", { class: "num votes" }),
-      el("td", { class: "num turnout" }), swatchCell("td", { class: "leader" }), el("td", { class: "num margin" })),
+      el("td", { class: "num turnout" }), swatchCell("td", { class: "leader" }), el("td", { class: "num margin" }),
+      el("td", { class: "num reporting" }), el("td", { class: "decided" })),
   (tr, r) => {
     tr.dataset.region = r.region;
-    const [name, registered, votes, turnout, leader, margin] = tr.cells;
+    const [name, registered, votes, turnout, leader, margin, reporting, decided] = tr.cells;
     setText(name, r.region);
     setText(registered, fmt.format(r.registered));
     setText(votes, fmt.format(r.votes));
     setText(turnout, pct(r.turnout));
     setSwatchCell(leader, r.leaderId ? colors.of(r.leaderId) : "", r.leader || "—");
     setText(margin, r.margin >= 0 ? pct(r.margin) : "—");
+    setText(reporting, reportingText(r.reporting));
+    setText(decided, r.decided == null ? "—" : r.decided ? "✓ Decided" : "Not yet");
+    decided.classList.toggle("yes", !!r.decided);
   });
   setText(pager.info, `Page ${view.page + 1} of ${pages}`);
   pager.prev.disabled = view.page === 0;
