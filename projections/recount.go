@@ -382,8 +382,8 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 		}
 		counts[table][strings.Join(parts, " | ")]++
 	}
-	// PostgreSQL keeps microseconds, rounding.
-	castAt := func(v domain.Vote) time.Time { return v.CastAt().Round(time.Microsecond) }
+	// PostgreSQL keeps microseconds: pgx sends times truncated to them.
+	castAt := func(v domain.Vote) time.Time { return v.CastAt().Truncate(time.Microsecond) }
 	for key, v := range o.Counted {
 		voter := o.Voters[key.Voter]
 		region := voter.Region().String()
@@ -433,7 +433,7 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 	for id, st := range o.Reporting {
 		closed := ""
 		if !st.ClosedAt.IsZero() {
-			closed = st.ClosedAt.Round(time.Microsecond).UTC().Format(time.RFC3339Nano)
+			closed = st.ClosedAt.Truncate(time.Microsecond).UTC().Format(time.RFC3339Nano)
 		}
 		t["stations"].add(id, st.Region.String(), closed)
 	}

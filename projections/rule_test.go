@@ -213,7 +213,7 @@ func randomLog(rng *rand.Rand) *testLog {
 		r, _ := domain.NewRegion([]string{"North", "South"}[i%2])
 		st, _ := domain.NewStation(fmt.Sprintf("st-%d", i), r)
 		for range 1 + rng.IntN(3) {
-			rep, _ := domain.NewStationReport(st, rng.IntN(2) == 0, ruleAt.Add(time.Duration(rng.IntN(90))*time.Minute))
+			rep, _ := domain.NewStationReport(st, rng.IntN(2) == 0, ruleAt.Add(time.Duration(rng.IntN(90))*time.Minute+time.Duration(rng.IntN(1e9))))
 			l.add(domain.TopicStations, partitionOf(st.ID(), voteParts), encode(rep), rep)
 		}
 	}
@@ -237,7 +237,8 @@ func randomLog(rng *rand.Rand) *testLog {
 		if rng.IntN(8) == 0 {
 			candidate = "c-none"
 		}
-		at := ruleAt.Add(time.Duration(n) * time.Minute)
+		// Nanoseconds, as real clocks give: PostgreSQL keeps microseconds.
+		at := ruleAt.Add(time.Duration(n)*time.Minute + time.Duration(rng.IntN(1e9)))
 		if len(cast) > 0 && rng.IntN(6) == 0 {
 			ev := cast[rng.IntN(len(cast))] // published again, later
 			l.addAt(domain.TopicVotes, partitionOf(ev.Vote.VoterID(), voteParts), encode(ev), ev, at.Add(time.Duration(rng.IntN(3))*domain.MaxCastBehind))
