@@ -341,6 +341,7 @@ func newHTTPServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pr
 		return nil, err
 	}
 	m.Projection(projectionStatus(results, logEnds))
+	m.Contests(results.Contests)
 	m.Readiness(ready)
 	api, err := handlers.NewAPI(results, ready, logEnds, log)
 	if err != nil {

@@ -53,15 +53,17 @@ func TestMetricsReportTheProjectionExactly(t *testing.T) {
 		wantDead += int64(n)
 	}
 	want := map[string]float64{
-		`votewatch_projection_votes_cast`:                             float64(e.counted),
-		`votewatch_projection_dead_lettered`:                          float64(wantDead),
-		`votewatch_projection_rejections{reason="duplicate_voter"}`:   float64(e.rejected["duplicate_voter"]),
-		`votewatch_projection_rejections{reason="unknown_voter"}`:     float64(e.rejected["unknown_voter"]),
-		`votewatch_projection_rejections{reason="unknown_candidate"}`: float64(e.rejected["unknown_candidate"]),
-		`votewatch_projection_up`:                                     1,
-		`votewatch_log_reachable`:                                     1,
-		`votewatch_consumer_lag{partition="0",topic="votes"}`:         0,
-		`votewatch_projector_dead_lettered_total`:                     float64(wantDead),
+		`votewatch_projection_votes_cast`:                                                                         float64(e.counted),
+		`votewatch_contest_votes_cast{contest="default"}`:                                                         float64(e.counted),
+		`votewatch_contest_decided{contest="default"}`:                                                            0,
+		`votewatch_projection_dead_lettered`:                                                                      float64(wantDead),
+		`votewatch_projection_rejections{reason="duplicate_voter"}`:                                               float64(e.rejected["duplicate_voter"]),
+		`votewatch_projection_rejections{reason="unknown_voter"}`:                                                 float64(e.rejected["unknown_voter"]),
+		`votewatch_projection_rejections{reason="unknown_candidate"}`:                                             float64(e.rejected["unknown_candidate"]),
+		`votewatch_projection_up`:                                                                                 1,
+		`votewatch_log_reachable`:                                                                                 1,
+		`votewatch_consumer_lag{partition="0",topic="votes"}`:                                                     0,
+		`votewatch_projector_dead_lettered_total`:                                                                 float64(wantDead),
 		`votewatch_http_request_duration_seconds_count{code="200",method="GET",route="/api/v1/regions/{region}"}`: 1,
 	}
 	for series, v := range want {

@@ -318,3 +318,52 @@ func (s *statusRecorder) Flush() {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ContestsFunc reads every contest's results (projections.Results.Contests).
+type ContestsFunc func(ctx context.Context) ([]projections.ContestResult, error)
+
+// Contests exports each contest's votes cast, eligible voters, whether it
+// is decided, and its stations reporting, read at scrape time.
+func (m *Metrics) Contests(contests ContestsFunc) {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(namespace+"_contest_"+name, help, []string{"contest"}, nil)
+	}
+	m.reg.MustRegister(&contestCollector{
+		contests: contests,
+		cast:     desc("votes_cast", "Votes counted in the contest."),
+		eligible: desc("eligible_voters", "Voters registered in the contest's regions."),
+		decided:  desc("decided", "1 once the contest is mathematically certain (not a race call)."),
+		stations: desc("stations", "Polling stations in the contest's regions."),
+		closed:   desc("stations_closed", "Polling stations in the contest's regions that reported closing."),
+	})
+}
+
+type contestCollector struct {
+	contests                                  ContestsFunc
+	cast, eligible, decided, stations, closed *prometheus.Desc
+}
+
+func (c *contestCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.cast, c.eligible, c.decided, c.stations, c.closed} {
+		ch <- d
+	}
+}
+
+func (c *contestCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	all, err := c.contests(ctx)
+	if err != nil {
+		return // votewatch_projection_up already says the projection is unreadable
+	}
+	for _, k := range all {
+		decided := 0.0
+		if k.Decided {
+			decided = 1
+		}
+		for d, v := range map[*prometheus.Desc]float64{c.cast: float64(k.VotesCast), c.eligible: float64(k.EligibleVoters),
+			c.decided: decided, c.stations: float64(k.Stations), c.closed: float64(k.StationsClosed)} {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, k.ContestID)
+		}
+	}
+}
