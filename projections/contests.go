@@ -119,14 +119,15 @@ func contests(ctx context.Context, q *db.Queries) ([]ContestResult, error) {
 	}
 	out := make([]ContestResult, 0, len(rows))
 	for _, row := range rows {
-		c := ContestResult{ContestID: row.ContestID, Name: row.Name, Kind: row.Kind, Rejected: map[string]int64{}}
-		for _, reason := range domain.RejectionReasons() {
-			c.Rejected[reason.String()] = 0
-		}
+		c := ContestResult{ContestID: row.ContestID, Name: row.Name, Kind: row.Kind}
+		var own []db.ListRejectionTalliesRow
 		for _, rj := range rejections {
 			if rj.ContestID == c.ContestID {
-				c.Rejected[rj.Reason] = rj.Count
+				own = append(own, db.ListRejectionTalliesRow{Reason: rj.Reason, Count: rj.Count})
 			}
+		}
+		if c.Rejected, err = rejectionCounts(own); err != nil {
+			return nil, err
 		}
 		open := map[string]bool{}
 		for _, name := range row.Regions {

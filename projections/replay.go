@@ -726,11 +726,8 @@ func (r *Rebuilder) summarise(ctx context.Context, pool *pgxpool.Pool, rep *Repl
 	if err != nil {
 		return fmt.Errorf("summarise rebuilt projection: %w", err)
 	}
-	for _, reason := range domain.RejectionReasons() {
-		rep.Rejected[reason.String()] = 0
-	}
-	for _, row := range rows {
-		rep.Rejected[row.Reason] = row.Count
+	if rep.Rejected, err = rejectionCounts(rows); err != nil {
+		return fmt.Errorf("summarise rebuilt projection: %w", err)
 	}
 	return nil
 }

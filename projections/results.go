@@ -123,19 +123,17 @@ func readSummary(ctx context.Context, q *db.Queries, cands []CandidateResult) (S
 	if t.UpdatedAt.Valid {
 		s.UpdatedAt = t.UpdatedAt.Time
 	}
-	for _, reason := range domain.RejectionReasons() {
-		s.Rejected[reason] = 0
-	}
 	rows, err := q.ListRejectionTallies(ctx)
 	if err != nil {
 		return Summary{}, err
 	}
-	for _, row := range rows {
-		reason, err := domain.ParseRejectionReason(row.Reason)
-		if err != nil {
-			return Summary{}, err
-		}
-		s.Rejected[reason] = row.Count
+	counts, err := rejectionCounts(rows)
+	if err != nil {
+		return Summary{}, err
+	}
+	for code, n := range counts {
+		reason, _ := domain.ParseRejectionReason(code) // checked by rejectionCounts
+		s.Rejected[reason] = n
 	}
 	if len(cands) > 0 && cands[0].Votes > 0 {
 		// votes_cast is the sum of the candidates' tallies, so the
@@ -247,4 +245,21 @@ func regionResult(name string, registered, cast int64, tallies []Tally) RegionRe
 		g.LeaderCandidateID = tallies[0].CandidateID
 	}
 	return g
+}
+
+// rejectionCounts is the one place a rejection map is filled: every reason
+// present (zero when none), then the counted ones. It returns an error
+// for a reason the domain does not know.
+func rejectionCounts(rows []db.ListRejectionTalliesRow) (map[string]int64, error) {
+	out := make(map[string]int64, len(domain.RejectionReasons()))
+	for _, reason := range domain.RejectionReasons() {
+		out[reason.String()] = 0
+	}
+	for _, row := range rows {
+		if _, err := domain.ParseRejectionReason(row.Reason); err != nil {
+			return nil, err
+		}
+		out[row.Reason] += row.Count
+	}
+	return out, nil
 }

@@ -106,15 +106,12 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 			return err
 		}
 		st.VotesCast, st.DeadLettered, st.UpdatedAt = t.VotesCast, t.DeadLettered, t.UpdatedAt.Time
-		for _, reason := range domain.RejectionReasons() {
-			st.Rejected[reason.String()] = 0
-		}
 		rows, err := q.ListRejectionTallies(ctx)
 		if err != nil {
 			return err
 		}
-		for _, row := range rows {
-			st.Rejected[row.Reason] = row.Count
+		if st.Rejected, err = rejectionCounts(rows); err != nil {
+			return err
 		}
 		reg, err := q.GetRegistrationState(ctx)
 		if err != nil {
