@@ -121,17 +121,18 @@ type Rebuilder struct {
 	live       *pgxpool.Pool
 	liveSchema string
 	open       SchemaOpener
-	log        ReplayLog
-	logger     *slog.Logger
+	// events is the Kafka log replayed; log the slog logger, as everywhere.
+	events ReplayLog
+	log    *slog.Logger
 }
 
 // NewRebuilder returns a rebuilder for the projection in liveSchema, read
 // and swapped through live.
-func NewRebuilder(live *pgxpool.Pool, liveSchema string, open SchemaOpener, log ReplayLog, logger *slog.Logger) (*Rebuilder, error) {
-	if live == nil || open == nil || log == nil || logger == nil || liveSchema == "" {
-		return nil, errors.New("new rebuilder: missing pool, schema, opener, log or logger")
+func NewRebuilder(live *pgxpool.Pool, liveSchema string, open SchemaOpener, events ReplayLog, log *slog.Logger) (*Rebuilder, error) {
+	if live == nil || open == nil || events == nil || log == nil || liveSchema == "" {
+		return nil, errors.New("new rebuilder: missing pool, schema, opener, event log or logger")
 	}
-	return &Rebuilder{live: live, liveSchema: liveSchema, open: open, log: log, logger: logger}, nil
+	return &Rebuilder{live: live, liveSchema: liveSchema, open: open, events: events, log: log}, nil
 }
 
 var replayTopics = domain.EventTopics
@@ -145,7 +146,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	start := time.Now()
 	rep := ReplayReport{EventsRead: map[string]int64{}, Rejected: map[string]int64{}}
 	if !opt.AllowTruncatedLog {
-		if err := CheckLogComplete(ctx, r.log); err != nil {
+		if err := CheckLogComplete(ctx, r.events); err != nil {
 			return rep, fmt.Errorf("replay: %w (--allow-truncated-log rebuilds what is left)", err)
 		}
 	}
@@ -177,7 +178,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		pool.Close()
 		if !keep {
 			if err := r.dropSchema(context.WithoutCancel(ctx), rep.Schema); err != nil {
-				r.logger.Warn("drop rebuilt schema", "schema", rep.Schema, "err", err)
+				r.log.Warn("drop rebuilt schema", "schema", rep.Schema, "err", err)
 			}
 		}
 	}()
@@ -189,10 +190,10 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	rep.Watermarks = map[string]map[int32]int64{}
 	var total int64
 	for _, t := range replayTopics {
-		if low[t], err = r.log.LowWatermarks(ctx, t); err != nil {
+		if low[t], err = r.events.LowWatermarks(ctx, t); err != nil {
 			return rep, err
 		}
-		if rep.Watermarks[t], err = r.log.HighWatermarks(ctx, t); err != nil {
+		if rep.Watermarks[t], err = r.events.HighWatermarks(ctx, t); err != nil {
 			return rep, err
 		}
 		for p, h := range rep.Watermarks[t] {
@@ -326,7 +327,7 @@ func (r *Rebuilder) dropSchemas(ctx context.Context, like string) error {
 		return fmt.Errorf("list stale schemas: %w", err)
 	}
 	for _, n := range names {
-		r.logger.Info("dropping what an earlier replay left", "schema", n)
+		r.log.Info("dropping what an earlier replay left", "schema", n)
 		if err := r.dropSchema(ctx, n); err != nil {
 			return err
 		}
@@ -361,7 +362,7 @@ func (r *Rebuilder) catchUp(ctx context.Context, pool *pgxpool.Pool, store *Stor
 		end := map[int32]int64{}
 		if to != nil {
 			end = to[t]
-		} else if end, err = r.log.HighWatermarks(ctx, t); err != nil {
+		} else if end, err = r.events.HighWatermarks(ctx, t); err != nil {
 			return total, err
 		}
 		n, err := r.applyRange(ctx, store, t, from[t], end, func(int) {})
@@ -412,7 +413,7 @@ func (r *Rebuilder) waitForLive(ctx context.Context, pool *pgxpool.Pool) error {
 // the live path's batches, and returns how many it read.
 func (r *Rebuilder) applyRange(ctx context.Context, store *Store, topic string, from, to map[int32]int64, progress func(int)) (int64, error) {
 	var n int64
-	err := r.log.ReadRange(ctx, topic, from, to, func(recs []LogRecord) error {
+	err := r.events.ReadRange(ctx, topic, from, to, func(recs []LogRecord) error {
 		n += int64(len(recs))
 		defer progress(len(recs))
 		for chunk := range slices.Chunk(recs, 5000) {
@@ -589,7 +590,7 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 				return gctx.Err()
 			}
 		}
-		err := r.log.ReadRange(gctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
+		err := r.events.ReadRange(gctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
 			n += int64(len(recs))
 			defer progress(len(recs))
 			for _, rec := range recs {
@@ -649,13 +650,13 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 	}
 	loaded := time.Now()
 	defer func() {
-		r.logger.Info("bulk votes", "votes", n, "load", loaded.Sub(started), "fold", time.Since(loaded))
+		r.log.Info("bulk votes", "votes", n, "load", loaded.Sub(started), "fold", time.Since(loaded))
 	}()
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		step := time.Now()
 		lap := func(what string) {
-			r.logger.Debug("fold step", "step", what, "took", time.Since(step))
+			r.log.Debug("fold step", "step", what, "took", time.Since(step))
 			step = time.Now()
 		}
 		defer lap("offsets")

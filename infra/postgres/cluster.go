@@ -227,11 +227,8 @@ func (c *Cluster) start(ctx context.Context) error {
 	if c.running(ctx) {
 		// A previous run was killed before it could stop the server:
 		// adopt it rather than fail.
-		pid, err := os.ReadFile(filepath.Join(c.dataDir(), "postmaster.pid"))
-		if err == nil {
-			if lines := strings.Split(string(pid), "\n"); len(lines) > 3 {
-				c.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
-			}
+		if port, err := c.postmasterPort(); err == nil {
+			c.port = port
 		}
 		c.cfg.Logger.Info("adopting running private PostgreSQL", "port", c.port)
 		if c.cfg.SocketOnly {
@@ -297,12 +294,11 @@ func freePort() (int, error) {
 }
 
 func (c *Cluster) createDatabase(ctx context.Context) error {
-	return c.CreateDatabase(ctx, clusterDatabase, "")
+	return c.CreateDatabase(ctx, clusterDatabase)
 }
 
-// CreateDatabase creates database name (from template, when given) unless
-// it exists, and returns nil; it is how tests get a database each.
-func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) error {
+// CreateDatabase creates database name unless it exists, and returns nil.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, c.dsn("postgres"))
@@ -317,11 +313,7 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) err
 	if exists {
 		return nil
 	}
-	stmt := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
-	if template != "" {
-		stmt += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
-	}
-	if _, err := conn.Exec(ctx, stmt); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
@@ -367,15 +359,27 @@ func AttachCluster(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("no private cluster in %s: %w", dir, err)
 	}
+	if c.port, err = c.postmasterPort(); err != nil {
+		return "", fmt.Errorf("the private cluster in %s is not running (start votewatch demo) or set DATABASE_URL: %w", dir, err)
+	}
+	c.password = strings.TrimSpace(string(pw))
+	return c.DSN(), nil
+}
+
+// postmasterPort reads the running server's port from its postmaster.pid
+// (the fourth line), the one place that file is parsed.
+func (c *Cluster) postmasterPort() (int, error) {
 	pid, err := os.ReadFile(filepath.Join(c.dataDir(), "postmaster.pid"))
 	if err != nil {
-		return "", fmt.Errorf("the private cluster in %s is not running (start votewatch demo) or set DATABASE_URL", dir)
+		return 0, err
 	}
 	lines := strings.Split(string(pid), "\n")
 	if len(lines) < 4 {
-		return "", fmt.Errorf("unreadable postmaster.pid in %s", c.dataDir())
+		return 0, fmt.Errorf("unreadable postmaster.pid in %s", c.dataDir())
 	}
-	c.password = strings.TrimSpace(string(pw))
-	c.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
-	return c.DSN(), nil
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err != nil {
+		return 0, fmt.Errorf("postmaster.pid in %s: port: %w", c.dataDir(), err)
+	}
+	return port, nil
 }
