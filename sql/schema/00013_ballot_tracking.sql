@@ -12,17 +12,24 @@ ALTER TABLE ballots ADD COLUMN decided_at timestamptz NOT NULL DEFAULT now();
 CREATE FUNCTION ballot_status(receipt uuid)
 RETURNS TABLE (status text, reason text, decided_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
--- No fixed search_path: a replay builds this schema under another name and
--- renames it, so the function resolves its tables through the caller's
--- search_path, which every votewatch pool sets to the projection's
--- schema. The reader can create nothing anywhere to shadow them.
+-- The tables are named through current_schema() (the caller's projection
+-- schema: every votewatch pool sets it), never by an unqualified name: a
+-- replay builds this schema under another name and renames it, so no fixed
+-- search_path can name it, and an unqualified table name would be looked
+-- up in the caller's pg_temp first, where the caller could shadow it.
+-- Functions are never looked up in pg_temp.
 AS $$
+DECLARE
+    s text := quote_ident(current_schema());
 BEGIN
-    RETURN QUERY SELECT 'counted'::text, NULL::text, b.decided_at FROM ballots b WHERE b.vote_id = receipt LIMIT 1;
+    RETURN QUERY EXECUTE format('SELECT ''counted''::text, NULL::text, b.decided_at FROM %s.ballots b WHERE b.vote_id = $1 LIMIT 1', s)
+        USING receipt;
     IF FOUND THEN RETURN; END IF;
-    RETURN QUERY SELECT 'rejected'::text, r.reason, r.recorded_at FROM rejections r WHERE r.vote_id = receipt;
+    RETURN QUERY EXECUTE format('SELECT ''rejected''::text, r.reason, r.recorded_at FROM %s.rejections r WHERE r.vote_id = $1', s)
+        USING receipt;
     IF FOUND THEN RETURN; END IF;
-    RETURN QUERY SELECT 'pending'::text, NULL::text, NULL::timestamptz FROM held_votes h WHERE h.vote_id = receipt;
+    RETURN QUERY EXECUTE format('SELECT ''pending''::text, NULL::text, NULL::timestamptz FROM %s.held_votes h WHERE h.vote_id = $1', s)
+        USING receipt;
     IF FOUND THEN RETURN; END IF;
     -- Accepted by the intake, not yet in the projection: pending too. The
     -- intake's schema may not exist (no intake deployed).
