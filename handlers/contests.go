@@ -47,19 +47,20 @@ func reporting(closed, total int64) reportingJSON {
 }
 
 type contestJSON struct {
-	ContestID         string              `json:"contest_id"`
-	Name              string              `json:"name"`
-	Kind              string              `json:"kind"`
-	Candidates        []candidateJSON     `json:"candidates"`
-	Regions           []contestRegionJSON `json:"regions"`
-	Rejected          map[string]int64    `json:"rejected"`
-	EligibleVoters    int64               `json:"eligible_voters"`
-	VotesCast         int64               `json:"votes_cast"`
-	Turnout           float64             `json:"turnout"`
-	Decided           bool                `json:"decided"`
-	DecidedAt         *time.Time          `json:"decided_at"`
-	WinnerCandidateID *string             `json:"winner_candidate_id"`
-	Reporting         reportingJSON       `json:"reporting"`
+	ContestID         string                  `json:"contest_id"`
+	Name              string                  `json:"name"`
+	Kind              string                  `json:"kind"`
+	Candidates        []candidateJSON         `json:"candidates"`
+	Regions           []contestRegionJSON     `json:"regions"`
+	Rejected          map[string]int64        `json:"rejected"`
+	EligibleVoters    int64                   `json:"eligible_voters"`
+	VotesCast         int64                   `json:"votes_cast"`
+	Turnout           float64                 `json:"turnout"`
+	Decided           bool                    `json:"decided"`
+	DecidedAt         *time.Time              `json:"decided_at"`
+	WinnerCandidateID *string                 `json:"winner_candidate_id"`
+	Reporting         reportingJSON           `json:"reporting"`
+	Breakdowns        map[string][]bucketJSON `json:"breakdowns"`
 }
 
 func optional(s string) *string {
@@ -112,7 +113,8 @@ func toContestJSON(c projections.ContestResult) contestJSON {
 		ContestID: c.ContestID, Name: c.Name, Kind: c.Kind, Rejected: c.Rejected,
 		EligibleVoters: c.EligibleVoters, VotesCast: c.VotesCast, Turnout: c.Turnout, Decided: c.Decided,
 		Candidates: make([]candidateJSON, 0, len(c.Candidates)), Regions: make([]contestRegionJSON, 0, len(c.Regions)),
-		Reporting: reporting(c.StationsClosed, c.Stations),
+		Reporting:  reporting(c.StationsClosed, c.Stations),
+		Breakdowns: toBreakdownsJSON(c.Demographics),
 	}
 	if c.Decided {
 		out.WinnerCandidateID = optional(c.Leader)

@@ -128,7 +128,11 @@ type contestBody struct {
 		Region  string `json:"region"`
 		Decided bool   `json:"decided"`
 	} `json:"regions"`
-	Rejected  map[string]int64 `json:"rejected"`
+	Rejected   map[string]int64 `json:"rejected"`
+	Breakdowns map[string][]struct {
+		Bucket string `json:"bucket"`
+		Votes  int64  `json:"votes"`
+	} `json:"breakdowns"`
 	Reporting struct {
 		Available bool `json:"available"`
 	} `json:"reporting"`
@@ -194,6 +198,9 @@ func TestContestsCountEachRaceOnItsOwn(t *testing.T) {
 	}
 	if len(senate.Regions) != 1 || senate.Regions[0].Region != "North" || senate.EligibleVoters != 4 {
 		t.Errorf("senate regions %+v (eligible %d), want North only with 4 voters", senate.Regions, senate.EligibleVoters)
+	}
+	if g := senate.Breakdowns["gender"]; len(g) != 1 || g[0].Votes != 1 {
+		t.Errorf("senate breakdown by gender %+v, want its one vote", g)
 	}
 	if got := votesOf(measure); got["m-yes"] != 1 || measure.EligibleVoters != 6 {
 		t.Errorf("measure votes %v, eligible %d; want m-yes 1 of 6 eligible", got, measure.EligibleVoters)

@@ -106,7 +106,7 @@ func toDashboardJSON(d projections.Dashboard, now time.Time) dashboardJSON {
 		Candidates: toCandidatesJSON(d.Candidates),
 		Regions:    make([]regionJSON, 0, len(d.Regions)),
 		Parties:    make([]partyJSON, 0, len(d.Parties)),
-		Breakdowns: map[string][]bucketJSON{"gender": {}, "age_band": {}},
+		Breakdowns: toBreakdownsJSON(d.Demographics),
 		Timeline:   toTimelineJSON(d.Timeline),
 		Generated:  now.UTC(),
 	}
@@ -115,16 +115,6 @@ func toDashboardJSON(d projections.Dashboard, now time.Time) dashboardJSON {
 	}
 	for _, p := range d.Parties {
 		out.Parties = append(out.Parties, partyJSON{p.Party, p.Candidates, p.Votes, p.Share})
-	}
-	for _, x := range d.Demographics {
-		buckets := out.Breakdowns[x.Dimension]
-		if n := len(buckets); n == 0 || buckets[n-1].Bucket != x.Bucket {
-			buckets = append(buckets, bucketJSON{Bucket: x.Bucket, Tallies: []tallyJSON{}})
-		}
-		b := &buckets[len(buckets)-1]
-		b.Votes += x.Votes
-		b.Tallies = append(b.Tallies, tallyJSON{x.CandidateID, x.Votes})
-		out.Breakdowns[x.Dimension] = buckets
 	}
 	out.Monitoring = monitoringJSON{
 		Rejected: out.Summary.Rejected, DeadLettered: d.Summary.DeadLettered,
@@ -226,4 +216,21 @@ func fraction(a, b int64) string {
 		return "0"
 	}
 	return strconv.FormatFloat(float64(a)/float64(b), 'f', 6, 64)
+}
+
+// toBreakdownsJSON groups demographic tallies (sorted by dimension and
+// bucket) into the gender and age-band breakdowns.
+func toBreakdownsJSON(demographics []projections.DemographicTally) map[string][]bucketJSON {
+	out := map[string][]bucketJSON{"gender": {}, "age_band": {}}
+	for _, x := range demographics {
+		buckets := out[x.Dimension]
+		if n := len(buckets); n == 0 || buckets[n-1].Bucket != x.Bucket {
+			buckets = append(buckets, bucketJSON{Bucket: x.Bucket, Tallies: []tallyJSON{}})
+		}
+		b := &buckets[len(buckets)-1]
+		b.Votes += x.Votes
+		b.Tallies = append(b.Tallies, tallyJSON{x.CandidateID, x.Votes})
+		out[x.Dimension] = buckets
+	}
+	return out
 }

@@ -31,6 +31,8 @@ type ContestResult struct {
 	// Stations counts the polling stations of the contest's regions, and
 	// StationsClosed those that reported closing.
 	Stations, StationsClosed int64
+	// Demographics are the contest's votes by gender and age band.
+	Demographics []DemographicTally
 }
 
 // ContestRegion is a contest's result in one region.
@@ -174,6 +176,13 @@ func contests(ctx context.Context, q *db.Queries) ([]ContestResult, error) {
 			c.Leader = c.Candidates[0].CandidateID
 		}
 		c.Decided = domain.Decided(votes, c.EligibleVoters, c.VotesCast)
+		demo, err := q.ListContestDemographics(ctx, c.ContestID)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range demo {
+			c.Demographics = append(c.Demographics, DemographicTally{x.Dimension, x.Bucket, x.CandidateID, x.Votes})
+		}
 		if c.Decided {
 			timeline, err := q.ListContestTimeline(ctx, c.ContestID)
 			if err != nil {

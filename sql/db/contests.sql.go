@@ -66,6 +66,39 @@ func (q *Queries) ListContestCandidates(ctx context.Context) ([]ListContestCandi
 	return items, nil
 }
 
+const listContestDemographics = `-- name: ListContestDemographics :many
+SELECT d.dimension, d.bucket, d.candidate_id, d.votes
+FROM demographic_tallies d JOIN candidates c ON c.candidate_id = d.candidate_id
+WHERE c.contest_id = $1
+ORDER BY d.dimension, d.bucket, d.candidate_id
+`
+
+// A contest's votes by the voter's gender and age band, per candidate.
+func (q *Queries) ListContestDemographics(ctx context.Context, contestID string) ([]DemographicTally, error) {
+	rows, err := q.db.Query(ctx, listContestDemographics, contestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DemographicTally{}
+	for rows.Next() {
+		var i DemographicTally
+		if err := rows.Scan(
+			&i.Dimension,
+			&i.Bucket,
+			&i.CandidateID,
+			&i.Votes,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listContestRegionTallies = `-- name: ListContestRegionTallies :many
 SELECT c.contest_id, t.region, t.candidate_id, t.votes
 FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id

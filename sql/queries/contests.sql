@@ -39,3 +39,10 @@ ORDER BY t.minute, t.candidate_id;
 -- Polling stations per region: how many there are and how many reported
 -- closing.
 SELECT region, count(*)::bigint AS total, count(closed_at)::bigint AS closed FROM stations GROUP BY region ORDER BY region;
+
+-- name: ListContestDemographics :many
+-- A contest's votes by the voter's gender and age band, per candidate.
+SELECT d.dimension, d.bucket, d.candidate_id, d.votes
+FROM demographic_tallies d JOIN candidates c ON c.candidate_id = d.candidate_id
+WHERE c.contest_id = @contest_id
+ORDER BY d.dimension, d.bucket, d.candidate_id;
