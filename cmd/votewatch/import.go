@@ -51,20 +51,12 @@ func (c *ImportCmd) Run(env *Env) error {
 	if c.DryRun {
 		return nil
 	}
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	pub, err := openPublisher(env, c.KafkaFlags, &cleanup)
 	if err != nil {
 		return err
 	}
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
 	if err := publishEvents(env, pub, domain.TopicCandidates, candidates); err != nil {
 		return err
 	}
@@ -83,20 +75,12 @@ func (c *ImportCmd) Run(env *Env) error {
 
 // Run publishes the registration close markers.
 func (c *CloseCmd) Run(env *Env) error {
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	pub, err := openPublisher(env, c.KafkaFlags, &cleanup)
 	if err != nil {
 		return err
 	}
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
 	if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
 		_ = kafka.RecordAction(pub, domain.ActionCloseRegistration, "close markers on every registration partition", "failed: "+err.Error())
 		return err
@@ -151,20 +135,12 @@ func (c *ScheduleCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	pub, err := openPublisher(env, c.KafkaFlags, &cleanup)
 	if err != nil {
 		return err
 	}
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
 	n, err := pub.PublishToEveryPartition(domain.TopicVotes, func(int) ([]byte, error) { return schedule.MarshalJSON() })
 	if err != nil {
 		return err
@@ -176,4 +152,22 @@ func (c *ScheduleCmd) Run(env *Env) error {
 	fmt.Fprintf(env.Stdout, "polls open %s, close %s: on every votes partition (%d); votes after it in the log are checked against it\n",
 		schedule.PollsOpen().Format(time.RFC3339), schedule.PollsClose().Format(time.RFC3339), n)
 	return nil
+}
+
+// openPublisher connects a publisher to KAFKA_BROKERS (creating the
+// contract's topics that are missing), closed by cleanup.
+func openPublisher(env *Env, f KafkaFlags, cleanup *closers) (*kafka.Publisher, error) {
+	if len(f.KafkaBrokers) == 0 {
+		return nil, errors.New("KAFKA_BROKERS is not set")
+	}
+	kcfg, _, err := openKafka(env.Ctx, env.Log, f, f.KafkaBrokers, cleanup)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	cleanup.add(func() { _ = pub.Close() })
+	return pub, nil
 }
