@@ -67,3 +67,57 @@ func FuzzDecodeCandidateRegistered(f *testing.F) {
 		`{"candidate_id":"c-ada","name":"","party":"P","photo_url":"javascript:alert(1)"}`,
 		`{"candidate_id":7}`)
 }
+
+func FuzzDecodeContestRegistered(f *testing.F) {
+	fuzzDecoder(f, DecodeContestRegistered,
+		`{"contest_id":"senate-ny","name":"Senate (NY)","kind":"candidate","regions":["NY"]}`,
+		`{"contest_id":"measure-1","name":"Measure 1","kind":"measure","regions":[]}`,
+		`{"contest_id":"default","name":"x","kind":"candidate"}`, `{"contest_id":"x","kind":"poll"}`, `{"regions":"NY"}`)
+}
+
+func FuzzDecodeStationReported(f *testing.F) {
+	fuzzDecoder(f, DecodeStationReported,
+		`{"station_id":"st-1","region":"NY","status":"closed","reported_at":"2026-11-03T20:00:00Z"}`,
+		`{"station_id":"st-1","region":"","status":"maybe","reported_at":"now"}`)
+}
+
+// The control events share the registration and votes topics with the
+// domain events: whatever the bytes, Decode, on every topic, accepts them
+// as one event that encodes back to itself, or refuses them naming a field.
+func FuzzDecodeEveryTopic(f *testing.F) {
+	for _, seed := range []string{
+		`{"control":"registration_closed","partitions":16,"closed_at":"2026-11-03T08:00:00Z"}`,
+		`{"control":"election_scheduled","polls_open":"2026-11-03T07:00:00Z","polls_close":"2026-11-03T20:00:00Z"}`,
+		`{"control":"registration_closed","partitions":0}`, `{"control":7}`, `{"control":null}`,
+		`{"action":"schedule","who":"a","host":"h","at":"2026-11-03T08:00:00Z","detail":"","result":"ok"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, topic := range EventTopics {
+			ev, err := Decode(topic, payload)
+			if err != nil {
+				var ve *ValidationError
+				if !errors.Is(err, ErrInvalid) || !errors.As(err, &ve) || ve.Field == "" {
+					t.Fatalf("%s: refusal %v does not name a field", topic, err)
+				}
+				continue
+			}
+			m, ok := ev.(json.Marshaler)
+			if !ok {
+				t.Fatalf("%s: decoded %T, which does not encode", topic, ev)
+			}
+			again, err := m.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Decode(topic, again)
+			if err != nil {
+				t.Fatalf("%s: accepted %q but refuses its own encoding %q: %v", topic, payload, again, err)
+			}
+			if b, _ := back.(json.Marshaler).MarshalJSON(); string(b) != string(again) {
+				t.Fatalf("%s: round trip changed the event: %q → %q", topic, again, b)
+			}
+		}
+	})
+}
