@@ -11,12 +11,11 @@ import (
 )
 
 // ballotJSON is what a voter holding a receipt learns: the status, and a
-// rejection's reason. Never the candidate, the voter or the region.
+// rejection's reason. Never the candidate, the voter, the region or when.
 type ballotJSON struct {
-	VoteID    string     `json:"vote_id"`
-	Status    string     `json:"status"`
-	Reason    *string    `json:"reason,omitempty"`
-	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	VoteID string  `json:"vote_id"`
+	Status string  `json:"status"`
+	Reason *string `json:"reason,omitempty"`
 }
 
 // Ballot lookups are limited per address: a receipt holder checks a few
@@ -51,11 +50,6 @@ func (a *API) ballot(w http.ResponseWriter, r *http.Request) {
 	out := ballotJSON{VoteID: id, Status: b.Status}
 	if b.Reason != "" {
 		out.Reason = &b.Reason
-	}
-	if !b.DecidedAt.IsZero() {
-		// To the minute, as every time the API shows next to a decision.
-		at := b.DecidedAt.UTC().Truncate(time.Minute)
-		out.DecidedAt = &at
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, r, a.log, out)

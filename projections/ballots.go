@@ -3,25 +3,23 @@ package projections
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/votewatch/votewatch/sql/db"
 )
 
 // BallotStatus is what became of one vote, as its receipt holder may
-// learn it: never the candidate, the voter or the region.
+// learn it: never the candidate, the voter, the region, nor when (a time
+// beside the public per-minute tallies could betray the choice).
 type BallotStatus struct {
-	// Status is counted, rejected or pending (held for a registration, or
-	// accepted by the intake and not yet projected).
+	// Status is counted, rejected or pending (held for a registration).
 	Status string
 	// Reason is a rejection's reason.
 	Reason string
-	// DecidedAt is when it was counted or rejected (zero while pending).
-	DecidedAt time.Time
 }
 
 // Ballot returns the status of the vote with voteID, or ErrNotFound for a
-// vote_id never seen. It reads through ballot_status, the one way the
+// vote_id not in the projection (never seen, or accepted by the intake
+// and not projected yet). It reads ballot_statuses, the one way the
 // reader role sees anything of a single vote.
 func (r *Results) Ballot(ctx context.Context, voteID string) (BallotStatus, error) {
 	rows, err := db.New(r.pool).BallotStatus(ctx, voteID)
@@ -31,5 +29,5 @@ func (r *Results) Ballot(ctx context.Context, voteID string) (BallotStatus, erro
 	if len(rows) == 0 {
 		return BallotStatus{}, fmt.Errorf("vote %s: %w", voteID, ErrNotFound)
 	}
-	return BallotStatus{Status: rows[0].Status, Reason: rows[0].Reason, DecidedAt: rows[0].DecidedAt.Time}, nil
+	return BallotStatus{Status: rows[0].Status, Reason: rows[0].Reason}, nil
 }

@@ -525,10 +525,9 @@ func (c *BallotCmd) Run(env *Env) error {
 	}
 	defer resp.Body.Close()
 	var body struct {
-		Status    string     `json:"status"`
-		Reason    string     `json:"reason"`
-		DecidedAt *time.Time `json:"decided_at"`
-		Error     *struct {
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+		Error  *struct {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
@@ -545,9 +544,6 @@ func (c *BallotCmd) Run(env *Env) error {
 	line := "ballot " + c.VoteID + ": " + body.Status
 	if body.Reason != "" {
 		line += " (" + body.Reason + ")"
-	}
-	if body.DecidedAt != nil {
-		line += ", " + body.DecidedAt.Format("2006-01-02 15:04 MST")
 	}
 	fmt.Fprintln(env.Stdout, line)
 	return nil

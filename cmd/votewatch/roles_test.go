@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -333,7 +334,7 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"SELECT * FROM station_tallies", "SELECT * FROM registration_closures", "SELECT * FROM vote_schedules",
 		"SELECT count(*) FROM refused_registrations",
 		// One vote's status, through the function that never names the choice.
-		"SELECT status, reason FROM ballot_status('00000000-0000-4000-8000-000000000001')",
+		"SELECT status, reason FROM ballot_statuses WHERE vote_id = '00000000-0000-4000-8000-000000000001'",
 	)...)
 	projector := denied(
 		"DELETE FROM ballots", "TRUNCATE ballots", "DELETE FROM rejections", "TRUNCATE rejections",
@@ -457,5 +458,54 @@ func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
 	if code := run(context.Background(), []string{"--log-level", "error", "verify",
 		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers}, &out, &out); code == 0 {
 		t.Errorf("verify as votewatch_reader passed: it must not be able to read the ballots:\n%s", out.String())
+	}
+}
+
+// The reader's one window on single votes, ballot_statuses, cannot be
+// turned to read anything else: shadowing its tables with temporary ones
+// (the attack a function taking names from the caller's search path
+// allowed) changes nothing it returns.
+func TestBallotStatusesCannotBeShadowed(t *testing.T) {
+	p := startPipeline(t, 4)
+	e := buildElection()
+	p.produceElection(t, e)
+	p.waitFor(t, e, 0)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, p.loginDSN(t, "votewatch_reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Where the reader may create temporary objects at all (a database
+	// whose owner did not revoke TEMPORARY), try to shadow the tables.
+	if _, err := conn.Exec(ctx, "SET search_path = pg_temp, "+postgres.Schema); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Exec(ctx, `CREATE TEMP VIEW ballots WITH (security_invoker=true) AS
+		SELECT '00000000-0000-4000-8000-000000000000'::uuid AS vote_id, 'x=y' AS candidate_id`)
+	_, _ = conn.Exec(ctx, `CREATE TEMP VIEW rejections WITH (security_invoker=true) AS
+		SELECT '00000000-0000-4000-8000-000000000000'::uuid AS vote_id, string_agg(voter_id || '=' || candidate_id, ',') AS reason
+		FROM `+postgres.Schema+`.ballots`)
+	rows, err := conn.Query(ctx, "SELECT vote_id::text, status, coalesce(reason, '') FROM "+postgres.Schema+".ballot_statuses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id, status, reason string
+		if err := rows.Scan(&id, &status, &reason); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if strings.Contains(reason, "=") || id == "00000000-0000-4000-8000-000000000000" || !slices.Contains([]string{"counted", "rejected", "pending"}, status) {
+			t.Fatalf("ballot_statuses returned %s %s %q: the shadow was read", id, status, reason)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("ballot_statuses returned nothing")
 	}
 }

@@ -7,23 +7,21 @@ package db
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const ballotStatus = `-- name: BallotStatus :many
-SELECT status::text AS status, coalesce(reason, '')::text AS reason, decided_at::timestamptz AS decided_at
-FROM ballot_status(CAST($1::text AS uuid))
+SELECT status, coalesce(reason, '')::text AS reason
+FROM ballot_statuses WHERE vote_id = CAST($1::text AS uuid)
+LIMIT 1
 `
 
 type BallotStatusRow struct {
-	Status    string
-	Reason    string
-	DecidedAt pgtype.Timestamptz
+	Status string
+	Reason string
 }
 
 // What became of one vote: counted, rejected (with the reason) or pending
-// (held for its registration). Through ballot_status, the only way the
+// (held for its registration). Through ballot_statuses, the only way the
 // reader sees anything of a single vote.
 func (q *Queries) BallotStatus(ctx context.Context, voteID string) ([]BallotStatusRow, error) {
 	rows, err := q.db.Query(ctx, ballotStatus, voteID)
@@ -34,7 +32,7 @@ func (q *Queries) BallotStatus(ctx context.Context, voteID string) ([]BallotStat
 	items := []BallotStatusRow{}
 	for rows.Next() {
 		var i BallotStatusRow
-		if err := rows.Scan(&i.Status, &i.Reason, &i.DecidedAt); err != nil {
+		if err := rows.Scan(&i.Status, &i.Reason); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

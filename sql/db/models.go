@@ -24,7 +24,12 @@ type Ballot struct {
 	CastAt      pgtype.Timestamptz
 	StationID   pgtype.Text
 	ContestID   string
-	DecidedAt   pgtype.Timestamptz
+}
+
+type BallotStatus struct {
+	VoteID pgtype.UUID
+	Status string
+	Reason pgtype.Text
 }
 
 type Candidate struct {
