@@ -73,7 +73,7 @@ FROM (
         END AS reason
     FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.station_id, s.station_region, s.contest_id
           FROM staged_votes s
-          WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.voter_id = s.voter_id AND x.contest_id = s.contest_id AND x.vote_id = s.vote_id)
+          WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.vote_id = s.vote_id)
             AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
           ORDER BY s.vote_id, s.partition, s."offset") f
     LEFT JOIN voters v ON v.voter_id = f.voter_id
@@ -96,9 +96,16 @@ func (q *Queries) FoldStagedRejections(ctx context.Context) (int64, error) {
 }
 
 const foldStagedVotes = `-- name: FoldStagedVotes :one
-WITH winners AS MATERIALIZED (
-    SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.contest_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
+WITH firsts AS MATERIALIZED (
+    -- Each vote_id at its first occurrence: a later copy never counts
+    -- where the first was rejected or held.
+    SELECT DISTINCT ON (s.vote_id) s.partition, s."offset", s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.time_reason, s.station_id, s.station_region, s.contest_id
     FROM staged_votes s
+    ORDER BY s.vote_id, s.partition, s."offset"
+),
+winners AS MATERIALIZED (
+    SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.contest_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
+    FROM firsts s
     JOIN voters v ON v.voter_id = s.voter_id
     JOIN candidates c ON c.candidate_id = s.candidate_id AND c.contest_id = s.contest_id
     LEFT JOIN contests k ON k.contest_id = s.contest_id

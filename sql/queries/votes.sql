@@ -31,7 +31,7 @@ fresh AS (
     SELECT i.* FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.contest_id = i.contest_id AND b.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
 ),
 looked AS (
     SELECT f.*, v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
@@ -155,7 +155,10 @@ classified AS (
     LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
     LEFT JOIN contests k ON k.contest_id = i.contest_id
     LEFT JOIN ballots b ON b.voter_id = i.voter_id AND b.contest_id = i.contest_id
+    -- A vote_id is decided once: held, or counted (for whichever voter
+    -- first used it), it is not classified again.
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots x WHERE x.vote_id = i.vote_id)
     ORDER BY i.vote_id, i.ord
 ),
 recorded AS (
@@ -220,7 +223,7 @@ recorded AS (
     SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id
     FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.voter_id = i.voter_id AND b.contest_id = i.contest_id AND b.vote_id = i.vote_id)
+      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
     ORDER BY i.vote_id
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING reason, station_id, contest_id
