@@ -21,10 +21,13 @@ func NewElectionScheduled(pollsOpen, pollsClose time.Time) (ElectionScheduled, e
 	if pollsOpen.IsZero() {
 		return ElectionScheduled{}, invalid("polls_open", "is required")
 	}
+	// Microseconds, as the projection keeps times: live compares with the
+	// stored schedule, replay and the recount with this one.
+	pollsOpen, pollsClose = pollsOpen.UTC().Truncate(time.Microsecond), pollsClose.UTC().Truncate(time.Microsecond)
 	if !pollsClose.After(pollsOpen) {
 		return ElectionScheduled{}, invalid("polls_close", "must be after polls_open")
 	}
-	return ElectionScheduled{pollsOpen: pollsOpen.UTC(), pollsClose: pollsClose.UTC()}, nil
+	return ElectionScheduled{pollsOpen: pollsOpen, pollsClose: pollsClose}, nil
 }
 
 // PollsOpen returns when the polls open.
@@ -109,6 +112,9 @@ const (
 // [polls open, polls close) is outside_polls. rejected is false when the
 // vote's time is acceptable.
 func CheckCastTime(castAt, loggedAt time.Time, schedule *ElectionScheduled) (reason RejectionReason, rejected bool) {
+	// Microseconds, as the projection keeps times, so every path compares
+	// the same instants.
+	castAt, loggedAt = castAt.Truncate(time.Microsecond), loggedAt.Truncate(time.Microsecond)
 	if !loggedAt.IsZero() && (castAt.After(loggedAt.Add(MaxCastAhead)) || castAt.Before(loggedAt.Add(-MaxCastBehind))) {
 		return RejectImplausibleTime, true
 	}

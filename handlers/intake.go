@@ -225,19 +225,22 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 			writeError(w, r, in.log, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: r.Method + " is not allowed here; use POST"})
 			return
 		}
-		addr := remoteHost(r)
-		if !in.failures.ok(addr) {
-			writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", field: "Authorization",
-				message: "too many failed authentications from this address; wait a minute"})
-			return
-		}
 		var err error
 		name, err = in.authenticate(r)
 		if err != nil {
-			if in.failures.fail(addr) {
-				in.log.Warn("repeated failed authentication: refusing the address for a while", "remote", addr)
+			// Only guesses spend an address's budget, and only guesses are
+			// refused when it is spent: a station with a good token is
+			// never held up by others behind the same address.
+			he := (*httpError)(nil)
+			unknown := errors.As(err, &he) && he.status == http.StatusUnauthorized
+			if addr := remoteHost(r); unknown && !in.failures.ok(addr) {
+				writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", field: "Authorization",
+					message: "too many failed authentications from this address; wait a minute"})
+				return
+			} else if unknown && in.failures.fail(addr) {
+				in.log.Warn("repeated failed authentication: refusing guesses from the address for a while", "remote", addr)
 			}
-			if he := (*httpError)(nil); errors.As(err, &he) && he.status == http.StatusUnauthorized {
+			if unknown {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="votewatch intake"`)
 			}
 			writeError(w, r, in.log, err)
@@ -425,6 +428,8 @@ type voteFields struct {
 	VoterID     json.RawMessage `json:"voter_id"`
 	CandidateID json.RawMessage `json:"candidate_id"`
 	CastAt      json.RawMessage `json:"cast_at"`
+	// Contract v1.2: the contest, default when absent.
+	ContestID json.RawMessage `json:"contest_id"`
 }
 
 // decodeVote validates one vote against the contract; errors name the

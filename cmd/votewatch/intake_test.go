@@ -110,6 +110,7 @@ func TestIntakeRefusesBadRequestsNamingTheProblem(t *testing.T) {
 		{"batch over 1000", "/api/v1/votes:batch", stationToken, js, huge, 400, "invalid", "votes"},
 		{"vote_id reused for another choice", "/api/v1/votes", stationToken, js, intakeVote(1, "voter-001", "c-bob"), 409, "conflict", ""},
 		{"station named by the client", "/api/v1/votes", stationToken, js, strings.Replace(good, `"voter_id"`, `"station_id":"elsewhere","voter_id"`, 1), 400, "invalid", "station_id"},
+		{"bad contest", "/api/v1/votes", stationToken, js, strings.Replace(intakeVote(4, "voter-004", "c-ada"), `"voter_id"`, `"contest_id":"no spaces allowed","voter_id"`, 1), 400, "invalid", "contest_id"},
 	}
 	// The first good vote is accepted before the table runs, so the reuse
 	// case has something to conflict with.
@@ -139,6 +140,11 @@ func TestIntakeRefusesBadRequestsNamingTheProblem(t *testing.T) {
 	}
 	if code, _, _ := p.post(t, "/api/v1/votes", stationToken, js, good); code != http.StatusAccepted {
 		t.Errorf("the same vote again: %d, want 202 (a retry is harmless)", code)
+	}
+	// Contract v1.2: a station votes in any contest.
+	inContest := strings.Replace(intakeVote(5, "voter-005", "s-cy"), `"voter_id"`, `"contest_id":"senate-north","voter_id"`, 1)
+	if code, body, _ := p.post(t, "/api/v1/votes", stationToken, js, inContest); code != http.StatusAccepted {
+		t.Errorf("a vote in a contest: %d %v, want 202", code, body)
 	}
 	req, _ := http.NewRequest(http.MethodGet, p.api+"/api/v1/votes", nil)
 	resp, err := apiClient(t).Do(req)
@@ -298,10 +304,14 @@ func TestIntakeLimitsFailedAuthenticationPerAddress(t *testing.T) {
 			t.Fatalf("guess %d: %d %v, want 401", i, code, body)
 		}
 	}
-	// The address is refused for a while, even with a good token.
-	code, body, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", good)
+	// The address's guesses are refused for a while; a station with a good
+	// token behind the same address is not held up.
+	code, body, _ := p.post(t, "/api/v1/votes", "guessed-token-0000000099", "application/json", good)
 	if e, _ := body["error"].(map[string]any); code != http.StatusTooManyRequests || e["code"] != "rate_limited" {
-		t.Errorf("after 10 failures: %d %v, want 429 rate_limited", code, body)
+		t.Errorf("an 11th guess: %d %v, want 429 rate_limited", code, body)
+	}
+	if code, body, _ := p.post(t, "/api/v1/votes", stationToken, "application/json", good); code != http.StatusAccepted {
+		t.Errorf("a good token after 10 guesses from its address: %d %v, want 202", code, body)
 	}
 }
 
