@@ -17,7 +17,8 @@ import (
 //     register once (the first event wins); a candidate's latest
 //     registration wins, but its contest is fixed by the first.
 //  2. Registration is closed when all three topics carry a marker on every
-//     partition their markers declare.
+//     partition. A marker declares its topic's partition count; one that
+//     declares another is ignored.
 //  3. A vote is decided at its first occurrence in the log; a redelivery
 //     changes nothing. All of a voter's votes share a partition, so log
 //     order is offset order.
@@ -226,7 +227,9 @@ func register(partitions [][]LogEntry, topic string, out *Outcome) (closed bool)
 		for _, entry := range entries {
 			switch e := entry.Event.(type) {
 			case RegistrationClosed:
-				if open {
+				// A marker that miscounts the topic's partitions is
+				// ignored: it could close registration early.
+				if open && e.Partitions() == len(partitions) {
 					open = false
 					marked[p] = true
 					declared = max(declared, e.Partitions())

@@ -81,7 +81,7 @@ func newContestElection(t *testing.T) *contestElection {
 	}
 	marker, _ := domain.NewRegistrationClosed(1, contestAt)
 	for topic, at := range map[string]int64{domain.TopicContests: 2, domain.TopicCandidates: 6, domain.TopicVoters: 6} {
-		if _, err := store.CloseRegistration(ctx, projections.Position{Topic: topic, Offset: at}, marker); err != nil {
+		if _, err := store.CloseRegistration(ctx, projections.Position{Topic: topic, Offset: at}, marker, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

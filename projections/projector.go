@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,9 @@ import (
 
 // ProjectorConfig tunes the live projector's group commits.
 type ProjectorConfig struct {
+	// TopicPartitions reports a topic's partition count, which a close
+	// marker must declare (Store.CloseRegistration).
+	TopicPartitions func(ctx context.Context, topic string) (int, error)
 	// Votes tunes the votes batcher (the hot path).
 	Votes BatcherConfig
 	// Registrations tunes the candidates and voters batchers.
@@ -23,6 +27,7 @@ type ProjectorConfig struct {
 // event's fate only after its batch has committed. Safe for concurrent use.
 type Projector struct {
 	store      *Store
+	partitions func(ctx context.Context, topic string) (int, error)
 	contests   *Batcher[Envelope[domain.ContestRegistered]]
 	stations   *Batcher[Envelope[domain.StationReported]]
 	actions    *Batcher[Envelope[domain.OperatorActed]]
@@ -51,7 +56,10 @@ func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Project
 	if store == nil || log == nil {
 		return nil, errors.New("new projector: nil store or logger")
 	}
-	p := &Projector{store: store}
+	if cfg.TopicPartitions == nil {
+		return nil, errors.New("new projector: nil topic partitions func")
+	}
+	p := &Projector{store: store, partitions: cfg.TopicPartitions}
 	var err error
 	cfg.Votes.Name = "votes"
 	if p.votes, err = NewBatcher(cfg.Votes, p.applyVotes, log); err != nil {
@@ -87,7 +95,11 @@ func NewProjector(store *Store, cfg ProjectorConfig, log *slog.Logger) (*Project
 // CloseRegistration applies a registration close marker. Markers are rare
 // and order every registration after them, so each is its own transaction.
 func (p *Projector) CloseRegistration(ctx context.Context, e Envelope[domain.RegistrationClosed]) error {
-	res, err := p.store.CloseRegistration(ctx, e.Position, e.Event)
+	n, err := p.partitions(ctx, e.Position.Topic)
+	if err != nil {
+		return fmt.Errorf("partitions of %s: %w", e.Position.Topic, err)
+	}
+	res, err := p.store.CloseRegistration(ctx, e.Position, e.Event, n)
 	p.count(res.Released)
 	return err
 }

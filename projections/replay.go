@@ -417,7 +417,7 @@ func (r *Rebuilder) applyRange(ctx context.Context, store *Store, topic string, 
 		n += int64(len(recs))
 		defer progress(len(recs))
 		for chunk := range slices.Chunk(recs, 5000) {
-			if err := applyRecords(ctx, store, topic, chunk); err != nil {
+			if err := r.applyRecords(ctx, store, topic, chunk); err != nil {
 				return err
 			}
 		}
@@ -429,22 +429,22 @@ func (r *Rebuilder) applyRange(ctx context.Context, store *Store, topic string, 
 	return n, nil
 }
 
-func applyRecords(ctx context.Context, store *Store, topic string, recs []LogRecord) error {
+func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string, recs []LogRecord) error {
 	switch topic {
 	case domain.TopicContests:
-		return applyRegistrations(ctx, store, topic, recs, domain.DecodeContestRegistered,
+		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeContestRegistered,
 			func(ctx context.Context, batch []Envelope[domain.ContestRegistered]) error {
 				_, err := store.ApplyContests(ctx, batch)
 				return err
 			})
 	case domain.TopicCandidates:
-		return applyRegistrations(ctx, store, topic, recs, domain.DecodeCandidateRegistered,
+		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeCandidateRegistered,
 			func(ctx context.Context, batch []Envelope[domain.CandidateRegistered]) error {
 				_, err := store.ApplyCandidates(ctx, batch)
 				return err
 			})
 	case domain.TopicVoters:
-		return applyRegistrations(ctx, store, topic, recs, domain.DecodeVoterRegistered,
+		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeVoterRegistered,
 			func(ctx context.Context, batch []Envelope[domain.VoterRegistered]) error {
 				_, err := store.ApplyVoters(ctx, batch)
 				return err
@@ -504,7 +504,7 @@ func applyVotes(ctx context.Context, store *Store, recs []LogRecord) error {
 // applyRegistrations applies a registration topic's records in batches cut
 // at each close marker, so that the marker is recorded before anything
 // that follows it and a late registration is refused as it is live.
-func applyRegistrations[E any](ctx context.Context, store *Store, topic string, recs []LogRecord,
+func applyRegistrations[E any](ctx context.Context, store *Store, events ReplayLog, topic string, recs []LogRecord,
 	decode func([]byte) (E, error), apply func(context.Context, []Envelope[E]) error,
 ) error {
 	flush := func(recs []LogRecord) error {
@@ -531,7 +531,11 @@ func applyRegistrations[E any](ctx context.Context, store *Store, topic string, 
 			}
 			continue
 		}
-		if _, err := store.CloseRegistration(ctx, pos, marker); err != nil {
+		ends, err := events.HighWatermarks(ctx, topic)
+		if err != nil {
+			return err
+		}
+		if _, err := store.CloseRegistration(ctx, pos, marker, len(ends)); err != nil {
 			return err
 		}
 	}

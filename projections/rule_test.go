@@ -143,6 +143,13 @@ func randomLog(rng *rand.Rand) *testLog {
 		}
 	}
 	marker, _ := domain.NewRegistrationClosed(regParts, ruleAt)
+	// Now and then a marker that miscounts the partitions, on partition 0:
+	// it must change nothing.
+	if rng.IntN(4) == 0 {
+		wrong, _ := domain.NewRegistrationClosed(regParts+1, ruleAt)
+		topic := domain.RegistrationTopics[rng.IntN(len(domain.RegistrationTopics))]
+		l.add(topic, 0, encode(wrong), wrong)
+	}
 	addRegistration := func(topic, id string, value []byte, event any) {
 		p := partitionOf(id, regParts)
 		if markerAt[topic][p] == len(l.topics[topic][p]) {
@@ -323,7 +330,7 @@ func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog)
 		if len(batch) == 0 {
 			continue
 		}
-		if err := apply(ctx, store, topic, batch); err != nil {
+		if err := apply(ctx, store, topic, len(l.topics[topic]), batch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -331,7 +338,7 @@ func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog)
 
 // apply hands a batch to the store the way the live handlers do: a close
 // marker on its own, registrations and votes in batches.
-func apply(ctx context.Context, store *projections.Store, topic string, batch []projections.LogRecord) error {
+func apply(ctx context.Context, store *projections.Store, topic string, partitions int, batch []projections.LogRecord) error {
 	var contests []projections.Envelope[domain.ContestRegistered]
 	var reports []projections.Envelope[domain.StationReported]
 	var cands []projections.Envelope[domain.CandidateRegistered]
@@ -387,7 +394,7 @@ func apply(ctx context.Context, store *projections.Store, topic string, batch []
 			if err := flush(); err != nil {
 				return err
 			}
-			if _, err := store.CloseRegistration(ctx, pos, m); err != nil {
+			if _, err := store.CloseRegistration(ctx, pos, m, partitions); err != nil {
 				return err
 			}
 			continue
@@ -662,13 +669,13 @@ func TestAVoteIDIsDecidedOnceLiveAndInReplay(t *testing.T) {
 			for _, topic := range domain.EventTopics {
 				recs := l.topics[topic][0]
 				if batched {
-					if err := apply(ctx, store, topic, recs); err != nil {
+					if err := apply(ctx, store, topic, 1, recs); err != nil {
 						t.Fatal(err)
 					}
 					continue
 				}
 				for _, r := range recs {
-					if err := apply(ctx, store, topic, []projections.LogRecord{r}); err != nil {
+					if err := apply(ctx, store, topic, 1, []projections.LogRecord{r}); err != nil {
 						t.Fatal(err)
 					}
 				}

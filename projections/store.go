@@ -270,9 +270,16 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 // CloseRegistration records a close marker read at pos (a partition of the
 // candidates or voters topic). When it is the last marker registration
 // waited for, every held vote is decided.
-func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.RegistrationClosed) (RegistrationResult, error) {
+//
+// topicPartitions is the topic's partition count: a marker that declares
+// another is ignored (domain.Count), so registration can neither close
+// early nor reopen on a marker that miscounts.
+func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.RegistrationClosed, topicPartitions int) (RegistrationResult, error) {
 	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+		if e.Partitions() != topicPartitions {
+			return advance(ctx, q, []Position{pos})
+		}
 		if err := q.CloseRegistration(ctx, db.CloseRegistrationParams{
 			Topic: pos.Topic, Partition: pos.Partition, MessageOffset: pos.Offset,
 			Partitions: int32(e.Partitions()), ClosedAt: pgtype.Timestamptz{Time: e.ClosedAt(), Valid: true},

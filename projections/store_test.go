@@ -51,7 +51,7 @@ func (f *fixture) closeRegistration(t *testing.T, topic string, offset int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: offset}, marker); err != nil {
+	if _, err := f.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: offset}, marker, 1); err != nil {
 		t.Fatal(err)
 	}
 	if topic == domain.TopicVoters {

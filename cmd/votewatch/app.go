@@ -261,8 +261,9 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 		return nil, err
 	}
 	if s.projector, err = projections.NewProjector(store, projections.ProjectorConfig{
-		Votes:         projections.BatcherConfig{MaxBatch: f.BatchSize, Writers: f.Writers, Linger: f.Linger, Observe: m.ObserveBatch},
-		Registrations: projections.BatcherConfig{MaxBatch: 2000, Writers: 1, Observe: m.ObserveBatch},
+		Votes:           projections.BatcherConfig{MaxBatch: f.BatchSize, Writers: f.Writers, Linger: f.Linger, Observe: m.ObserveBatch},
+		Registrations:   projections.BatcherConfig{MaxBatch: 2000, Writers: 1, Observe: m.ObserveBatch},
+		TopicPartitions: klog.Partitions,
 	}, log); err != nil {
 		return nil, err
 	}

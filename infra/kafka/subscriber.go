@@ -180,3 +180,20 @@ func (l *Log) offsets(ctx context.Context, topic string, which int64) (map[int32
 
 // Close closes the client.
 func (l *Log) Close() error { return l.client.Close() }
+
+// Partitions returns how many partitions topic has.
+func (l *Log) Partitions(ctx context.Context, topic string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.client.RefreshMetadata(topic); err != nil {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	ps, err := l.client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	return len(ps), nil
+}
