@@ -54,6 +54,11 @@ func FuzzReadAPIInput(f *testing.F) {
 	f.Add(uint8(2), "", "page=-1&size=100000")
 	f.Add(uint8(3), "'; DROP TABLE ballots; --", "")
 	f.Add(uint8(3), "%00\u202e", "x=%zz")
+	f.Add(uint8(3), ".", "#")
+	// Not following redirects: net/http's mux redirects unclean paths
+	// (/regions/. → /regions) before any handler, and the answer at the
+	// end belongs to another route than the one asked.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	f.Fuzz(func(t *testing.T, route uint8, segment, query string) {
 		path := routes[int(route)%len(routes)]
 		if strings.HasSuffix(path, "/") {
@@ -71,11 +76,14 @@ func FuzzReadAPIInput(f *testing.F) {
 		if err != nil {
 			return
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return // the client refused to send it
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusMovedPermanently {
+			return // the mux cleaning the path, before any handler
+		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body = io.NopCloser(bytes.NewReader(raw))
 		if err := contract.CheckResponse(req, nil, resp.StatusCode, resp.Header, raw); err != nil {
