@@ -173,6 +173,13 @@ func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name stri
 			return
 		}
 	}
+	// A close spends from the station's vote budget: a terminal looping on
+	// it cannot flood the stations topic.
+	if wait, ok := in.allow(name, 1); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", message: "station " + name + " is over its rate"})
+		return
+	}
 	for _, s := range in.stations {
 		if s.name != name {
 			continue
