@@ -112,15 +112,10 @@ func (c *ReplayCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	kcfg, klog, err := openLog(c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
-	klog, err := kafka.NewLog(kcfg)
-	if err != nil {
-		return err
-	}
-	cleanup.add(func() { _ = klog.Close() })
 	rb, err := newRebuilder(env.Log, pool, dsn, kcfg, klog)
 	if err != nil {
 		return err
@@ -473,15 +468,10 @@ func (c *AuditCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	kcfg, klog, err := openLog(c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
-	klog, err := kafka.NewLog(kcfg)
-	if err != nil {
-		return err
-	}
-	cleanup.add(func() { _ = klog.Close() })
 	log := replayLog{kcfg, klog}
 	if err := projections.CheckLogComplete(env.Ctx, log); err != nil {
 		if !c.AllowTruncatedLog {
@@ -557,4 +547,19 @@ func recordAction(kcfg kafka.Config, action, detail string) error {
 	}
 	defer pub.Close()
 	return kafka.RecordAction(pub, action, detail, "ok")
+}
+
+// openLog connects to the Kafka log the maintenance commands read, closed
+// by cleanup.
+func openLog(f AdminFlags, cleanup *closers) (kafka.Config, *kafka.Log, error) {
+	kcfg, err := f.kafkaConfig(f.KafkaBrokers, 0)
+	if err != nil {
+		return kafka.Config{}, nil, err
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		return kafka.Config{}, nil, err
+	}
+	cleanup.add(func() { _ = klog.Close() })
+	return kcfg, klog, nil
 }
