@@ -208,34 +208,6 @@ func readRegions(ctx context.Context, q *db.Queries) ([]RegionResult, error) {
 	return out, nil
 }
 
-// Region returns one region, or ErrNotFound.
-func (r *Results) Region(ctx context.Context, region domain.Region) (RegionResult, error) {
-	var out RegionResult
-	err := r.snapshot(ctx, func(q *db.Queries) error {
-		g, err := q.GetRegion(ctx, region.String())
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		rows, err := q.ListTalliesInRegion(ctx, region.String())
-		if err != nil {
-			return err
-		}
-		tallies := make([]Tally, 0, len(rows))
-		for _, t := range rows {
-			tallies = append(tallies, Tally{t.CandidateID, t.Votes})
-		}
-		out = regionResult(g.Region, g.RegisteredVoters, g.VotesCast, tallies)
-		return nil
-	})
-	if err != nil {
-		return RegionResult{}, fmt.Errorf("read region %q: %w", region, err)
-	}
-	return out, nil
-}
-
 func regionResult(name string, registered, cast int64, tallies []Tally) RegionResult {
 	if tallies == nil {
 		tallies = []Tally{}

@@ -11,17 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const getRegion = `-- name: GetRegion :one
-SELECT region, registered_voters, votes_cast FROM regions WHERE region = $1
-`
-
-func (q *Queries) GetRegion(ctx context.Context, region string) (Region, error) {
-	row := q.db.QueryRow(ctx, getRegion, region)
-	var i Region
-	err := row.Scan(&i.Region, &i.RegisteredVoters, &i.VotesCast)
-	return i, err
-}
-
 const getTotals = `-- name: GetTotals :one
 
 SELECT
@@ -169,36 +158,6 @@ func (q *Queries) ListRejectionTallies(ctx context.Context) ([]ListRejectionTall
 	for rows.Next() {
 		var i ListRejectionTalliesRow
 		if err := rows.Scan(&i.Reason, &i.Count); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const listTalliesInRegion = `-- name: ListTalliesInRegion :many
-SELECT t.candidate_id, t.votes FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id
-WHERE t.region = $1 AND c.contest_id = 'default' ORDER BY t.votes DESC, t.candidate_id
-`
-
-type ListTalliesInRegionRow struct {
-	CandidateID string
-	Votes       int64
-}
-
-func (q *Queries) ListTalliesInRegion(ctx context.Context, region string) ([]ListTalliesInRegionRow, error) {
-	rows, err := q.db.Query(ctx, listTalliesInRegion, region)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ListTalliesInRegionRow{}
-	for rows.Next() {
-		var i ListTalliesInRegionRow
-		if err := rows.Scan(&i.CandidateID, &i.Votes); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -29,10 +29,3 @@ SELECT region, registered_voters, votes_cast FROM regions ORDER BY region;
 -- name: ListRegionTallies :many
 SELECT t.region, t.candidate_id, t.votes FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id
 WHERE c.contest_id = 'default' ORDER BY t.region, t.votes DESC, t.candidate_id;
-
--- name: GetRegion :one
-SELECT region, registered_voters, votes_cast FROM regions WHERE region = @region;
-
--- name: ListTalliesInRegion :many
-SELECT t.candidate_id, t.votes FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id
-WHERE t.region = @region AND c.contest_id = 'default' ORDER BY t.votes DESC, t.candidate_id;
