@@ -572,7 +572,7 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 	g.Go(func() error {
 		for rows := range chunks {
 			if _, err := pool.CopyFrom(gctx, pgx.Identifier{"staged_votes"},
-				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason", "station_id", "station_region", "contest_id"}, pgx.CopyFromRows(rows)); err != nil {
+				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason", "station_id", "station_region", "contest_id", "logged_at"}, pgx.CopyFromRows(rows)); err != nil {
 				return fmt.Errorf("copy votes: %w", err)
 			}
 		}
@@ -635,7 +635,11 @@ func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 					id, region := st.ID(), st.Region().String()
 					stationID, stationRegion = &id, &region
 				}
-				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason, stationID, stationRegion, v.ContestID()})
+				var loggedAt *time.Time
+				if !rec.Time.IsZero() {
+					loggedAt = &rec.Time
+				}
+				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason, stationID, stationRegion, v.ContestID(), loggedAt})
 				if len(rows) == flushAt {
 					if err := send(); err != nil {
 						return err
@@ -738,14 +742,14 @@ func (r *Rebuilder) summarise(ctx context.Context, pool *pgxpool.Pool, rep *Repl
 }
 
 // compared lists each projection table with the columns that must agree
-// (times of recording are left out: they say when, not what).
+// (a rejection's recorded_at is its vote's log time, so it is compared too).
 var compared = []struct{ table, columns string }{
 	{"contests", "contest_id, name, kind, regions"},
 	{"contest_turnout", "contest_id, region, votes_cast"},
 	{"candidates", "candidate_id, name, party, biography, platform, photo_url, contest_id"},
 	{"voters", "voter_id, gender, birth_date, region, city, registered_at"},
 	{"ballots", "voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id"},
-	{"rejections", "vote_id, reason, voter_id, cast_at, station_id, contest_id"},
+	{"rejections", "vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at"},
 	{"candidate_tallies", "candidate_id, votes"},
 	{"regions", "region, registered_voters, votes_cast"},
 	{"region_tallies", "region, candidate_id, votes"},
@@ -754,7 +758,7 @@ var compared = []struct{ table, columns string }{
 	{"demographic_tallies", "dimension, bucket, candidate_id, votes"},
 	{"dead_letters", `topic, partition, "offset", reason, payload`},
 	{"applied_offsets", "topic, partition, next_offset"},
-	{"held_votes", `vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id`},
+	{"held_votes", `vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at`},
 	{"registration_closures", `topic, partition, "offset", partitions, closed_at`},
 	{"refused_registrations", `topic, partition, "offset"`},
 	{"vote_schedules", `partition, "offset", polls_open, polls_close`},

@@ -335,7 +335,7 @@ func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVote
 	})
 	in := voteInput{closed: closed, timeChecked: true}
 	for _, r := range rows {
-		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, time.Time{}, r.StationID.String, r.StationRegion.String, r.ContestID)
+		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, r.LoggedAt.Time, r.StationID.String, r.StationRegion.String, r.ContestID)
 	}
 	return decide(ctx, q, in)
 }
@@ -414,6 +414,7 @@ func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Time
 	in.p.StationIds = append(in.p.StationIds, stationID)
 	in.p.StationRegions = append(in.p.StationRegions, stationRegion)
 	in.p.ContestIds = append(in.p.ContestIds, contestID)
+	in.p.LoggedAts = append(in.p.LoggedAts, pgtype.Timestamptz{Time: loggedAt, Valid: !loggedAt.IsZero()})
 	in.loggedAts = append(in.loggedAts, loggedAt)
 }
 
@@ -456,6 +457,7 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 				late.Reasons = append(late.Reasons, reason.String())
 				late.StationIds = append(late.StationIds, in.p.StationIds[i])
 				late.ContestIds = append(late.ContestIds, in.p.ContestIds[i])
+				late.LoggedAts = append(late.LoggedAts, in.p.LoggedAts[i])
 				res.Rejected[reason]++
 				continue
 			}
@@ -479,6 +481,7 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 		Ords: rest.p.Ords, VoteIds: rest.p.VoteIds, VoterIds: rest.p.VoterIds,
 		CandidateIds: rest.p.CandidateIds, CastAts: rest.p.CastAts,
 		StationIds: rest.p.StationIds, StationRegions: rest.p.StationRegions, ContestIds: rest.p.ContestIds,
+		LoggedAts: rest.p.LoggedAts,
 	})
 	if err != nil {
 		return VoteBatchResult{}, fmt.Errorf("record rejections: %w", err)

@@ -94,6 +94,7 @@ type HeldVote struct {
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
+	LoggedAt      pgtype.Timestamptz
 }
 
 type IntakeOutbox struct {
@@ -195,6 +196,7 @@ type StagedVote struct {
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
+	LoggedAt      pgtype.Timestamptz
 }
 
 type Station struct {

@@ -23,16 +23,17 @@ WITH input AS (
            unnest($7::bigint[])           AS "offset",
            nullif(unnest($8::text[]), '')     AS station_id,
            nullif(unnest($9::text[]), '') AS station_region,
-           unnest($10::text[])                 AS contest_id
+           unnest($10::text[])                 AS contest_id,
+           unnest($11::timestamptz[])           AS logged_at
 ),
 fresh AS (
-    SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, i.partition, i."offset", i.station_id, i.station_region, i.contest_id FROM input i
+    SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, i.partition, i."offset", i.station_id, i.station_region, i.contest_id, i.logged_at FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
 ),
 looked AS (
-    SELECT f.ord, f.vote_id, f.voter_id, f.candidate_id, f.cast_at, f.partition, f."offset", f.station_id, f.station_region, f.contest_id, v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
+    SELECT f.ord, f.vote_id, f.voter_id, f.candidate_id, f.cast_at, f.partition, f."offset", f.station_id, f.station_region, f.contest_id, f.logged_at, v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
            (f.contest_id = 'default' OR k.contest_id IS NOT NULL) AS contest_known,
            f.station_region IS NOT NULL AND v.region IS DISTINCT FROM f.station_region AS wrong_station,
            (f.contest_id = 'default' OR cardinality(k.regions) = 0 OR v.region = ANY(k.regions)) AS eligible,
@@ -45,14 +46,14 @@ looked AS (
     LEFT JOIN contests k ON k.contest_id = f.contest_id
 ),
 marked AS (
-    SELECT l.ord, l.vote_id, l.voter_id, l.candidate_id, l.cast_at, l.partition, l."offset", l.station_id, l.station_region, l.contest_id, l.region, l.voter_known, l.candidate_known, l.contest_known, l.wrong_station, l.eligible, l.in_contest, l.blocked, (NOT $11::boolean
+    SELECT l.ord, l.vote_id, l.voter_id, l.candidate_id, l.cast_at, l.partition, l."offset", l.station_id, l.station_region, l.contest_id, l.logged_at, l.region, l.voter_known, l.candidate_known, l.contest_known, l.wrong_station, l.eligible, l.in_contest, l.blocked, (NOT $12::boolean
                  AND bool_or(l.blocked OR NOT l.voter_known OR NOT l.candidate_known OR NOT l.contest_known)
                  OVER (PARTITION BY l.voter_id, l.contest_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
     FROM looked l
 ),
 held AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id)
-    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id, m.logged_at
     FROM marked m WHERE m.hold
     ORDER BY m.vote_id
     ON CONFLICT (vote_id) DO NOTHING
@@ -129,6 +130,7 @@ type ApplyVotesParams struct {
 	StationIds         []string
 	StationRegions     []string
 	ContestIds         []string
+	LoggedAts          []pgtype.Timestamptz
 	RegistrationClosed bool
 }
 
@@ -168,6 +170,7 @@ func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVo
 		arg.StationIds,
 		arg.StationRegions,
 		arg.ContestIds,
+		arg.LoggedAts,
 		arg.RegistrationClosed,
 	)
 	var i ApplyVotesRow
@@ -224,10 +227,11 @@ WITH input AS (
            unnest($5::timestamptz[])     AS cast_at,
            nullif(unnest($6::text[]), '')     AS station_id,
            nullif(unnest($7::text[]), '') AS station_region,
-           unnest($8::text[])                 AS contest_id
+           unnest($8::text[])                 AS contest_id,
+           unnest($9::timestamptz[])           AS logged_at
 ),
 classified AS (
-    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id,
+    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id, i.logged_at,
         (CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
             WHEN i.station_region IS NOT NULL AND i.station_region <> v.region THEN 'wrong_station'
@@ -248,8 +252,8 @@ classified AS (
     ORDER BY i.vote_id, i.ord
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
-    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id, coalesce(k.logged_at, now())
     FROM classified k
     WHERE k.reason IS NOT NULL
     ORDER BY k.vote_id
@@ -279,6 +283,7 @@ type RecordRejectionsParams struct {
 	StationIds     []string
 	StationRegions []string
 	ContestIds     []string
+	LoggedAts      []pgtype.Timestamptz
 }
 
 type RecordRejectionsRow struct {
@@ -302,6 +307,7 @@ func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsPara
 		arg.StationIds,
 		arg.StationRegions,
 		arg.ContestIds,
+		arg.LoggedAts,
 	)
 	if err != nil {
 		return nil, err
@@ -352,11 +358,12 @@ WITH input AS (
            unnest($3::timestamptz[])     AS cast_at,
            unnest($4::text[])             AS reason,
            nullif(unnest($5::text[]), '')     AS station_id,
-           unnest($6::text[])                 AS contest_id
+           unnest($6::text[])                 AS contest_id,
+           unnest($7::timestamptz[])           AS logged_at
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
-    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id, coalesce(i.logged_at, now())
     FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
@@ -385,6 +392,7 @@ type RejectVotesParams struct {
 	Reasons    []string
 	StationIds []string
 	ContestIds []string
+	LoggedAts  []pgtype.Timestamptz
 }
 
 // Records the time rule's rejections (domain.CheckCastTime, decided in Go)
@@ -397,6 +405,7 @@ func (q *Queries) RejectVotes(ctx context.Context, arg RejectVotesParams) (int64
 		arg.Reasons,
 		arg.StationIds,
 		arg.ContestIds,
+		arg.LoggedAts,
 	)
 	var column_1 int64
 	err := row.Scan(&column_1)
@@ -420,7 +429,7 @@ WITH chain AS (
 )
 DELETE FROM held_votes h USING chain k
 WHERE h.vote_id = k.vote_id AND NOT k.waits
-RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id, h.logged_at
 `
 
 type ReleaseHeldVotesParams struct {
@@ -441,6 +450,7 @@ type ReleaseHeldVotesRow struct {
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
+	LoggedAt      pgtype.Timestamptz
 }
 
 // Takes out of held_votes the votes that can now be decided, in log order:
@@ -473,6 +483,7 @@ func (q *Queries) ReleaseHeldVotes(ctx context.Context, arg ReleaseHeldVotesPara
 			&i.StationID,
 			&i.StationRegion,
 			&i.ContestID,
+			&i.LoggedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -12,9 +12,9 @@
 -- out in Go as they were read) are rejected before anything else. In a
 -- fresh projection these are the only rejections when the folds below run,
 -- so they exclude them by looking in rejections.
-INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
-SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at, f.station_id, f.contest_id
-FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason, s.station_id, s.contest_id
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+SELECT f.vote_id, f.time_reason, f.voter_id, f.cast_at, f.station_id, f.contest_id, coalesce(f.logged_at, now())
+FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.cast_at, s.time_reason, s.station_id, s.contest_id, s.logged_at
       FROM staged_votes s ORDER BY s.vote_id, s.partition, s."offset") f
 WHERE f.time_reason IS NOT NULL
 ON CONFLICT (vote_id) DO NOTHING;
@@ -25,7 +25,7 @@ ON CONFLICT (vote_id) DO NOTHING;
 -- registered on are held (first occurrences of each vote_id, in log
 -- order). The folds below skip them.
 WITH firsts AS (
-    SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset", s.station_id, s.station_region, s.contest_id
+    SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.partition, s."offset", s.station_id, s.station_region, s.contest_id, s.logged_at
     FROM staged_votes s
     WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.vote_id, s.partition, s."offset"
@@ -38,8 +38,8 @@ marked AS (
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
     LEFT JOIN contests k ON k.contest_id = f.contest_id
 )
-INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id)
-SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id
+INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id, m.logged_at
 FROM marked m WHERE m.hold;
 
 -- name: EnsureStagedDefaultContest :exec
@@ -119,10 +119,10 @@ SELECT count(*)::bigint AS ballots FROM winners;
 -- name: FoldStagedRejections :execrows
 -- Only staged votes that did not become a ballot can be rejections (the
 -- anti-join leaves few rows to classify: redeliveries and real rejects).
-INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
-SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id, coalesce(k.logged_at, now())
 FROM (
-    SELECT f.vote_id, f.voter_id, f.cast_at, f.station_id, f.contest_id,
+    SELECT f.vote_id, f.voter_id, f.cast_at, f.station_id, f.contest_id, f.logged_at,
         CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
             WHEN f.station_region IS NOT NULL AND f.station_region <> v.region THEN 'wrong_station'
@@ -131,7 +131,7 @@ FROM (
             WHEN c.candidate_id IS NULL OR c.contest_id <> f.contest_id THEN 'unknown_candidate'
             WHEN b.vote_id <> f.vote_id THEN 'duplicate_voter'
         END AS reason
-    FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.station_id, s.station_region, s.contest_id
+    FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.station_id, s.station_region, s.contest_id, s.logged_at
           FROM staged_votes s
           WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.vote_id = s.vote_id)
             AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)

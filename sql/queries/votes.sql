@@ -24,7 +24,8 @@ WITH input AS (
            unnest(@offsets::bigint[])           AS "offset",
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
            nullif(unnest(@station_regions::text[]), '') AS station_region,
-           unnest(@contest_ids::text[])                 AS contest_id
+           unnest(@contest_ids::text[])                 AS contest_id,
+           unnest(@logged_ats::timestamptz[])           AS logged_at
 ),
 -- Once decided (or held), a vote is never decided again.
 fresh AS (
@@ -53,8 +54,8 @@ marked AS (
     FROM looked l
 ),
 held AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id)
-    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id, m.logged_at
     FROM marked m WHERE m.hold
     ORDER BY m.vote_id
     ON CONFLICT (vote_id) DO NOTHING
@@ -138,10 +139,11 @@ WITH input AS (
            unnest(@cast_ats::timestamptz[])     AS cast_at,
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
            nullif(unnest(@station_regions::text[]), '') AS station_region,
-           unnest(@contest_ids::text[])                 AS contest_id
+           unnest(@contest_ids::text[])                 AS contest_id,
+           unnest(@logged_ats::timestamptz[])           AS logged_at
 ),
 classified AS (
-    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id,
+    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id, i.logged_at,
         (CASE
             WHEN v.voter_id IS NULL THEN 'unknown_voter'
             WHEN i.station_region IS NOT NULL AND i.station_region <> v.region THEN 'wrong_station'
@@ -162,8 +164,8 @@ classified AS (
     ORDER BY i.vote_id, i.ord
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
-    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id, coalesce(k.logged_at, now())
     FROM classified k
     WHERE k.reason IS NOT NULL
     ORDER BY k.vote_id
@@ -205,7 +207,7 @@ WITH chain AS (
 )
 DELETE FROM held_votes h USING chain k
 WHERE h.vote_id = k.vote_id AND NOT k.waits
-RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id;
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id, h.logged_at;
 
 -- name: RejectVotes :one
 -- Records the time rule's rejections (domain.CheckCastTime, decided in Go)
@@ -216,11 +218,12 @@ WITH input AS (
            unnest(@cast_ats::timestamptz[])     AS cast_at,
            unnest(@reasons::text[])             AS reason,
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
-           unnest(@contest_ids::text[])                 AS contest_id
+           unnest(@contest_ids::text[])                 AS contest_id,
+           unnest(@logged_ats::timestamptz[])           AS logged_at
 ),
 recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id)
-    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id, coalesce(i.logged_at, now())
     FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
       AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
