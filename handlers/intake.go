@@ -490,8 +490,9 @@ func strictJSON(raw []byte, into any) error {
 const (
 	authFailureRate  = rate.Limit(10.0 / 60)
 	authFailureBurst = 10
-	// maxTrackedAddresses bounds the limiter's memory; past it the oldest
-	// state is forgotten (a flood of addresses is the firewall's job).
+	// maxTrackedAddresses bounds the limiter's memory: past it, addresses
+	// whose budget has refilled are forgotten (a flood of addresses is the
+	// firewall's job).
 	maxTrackedAddresses = 10_000
 )
 
@@ -532,8 +533,16 @@ func (l *addressLimiter) fail(addr string) bool {
 	lim, found := l.byAddr[addr]
 	if !found {
 		if len(l.byAddr) >= maxTrackedAddresses {
-			clear(l.byAddr)
-			clear(l.tripped)
+			// Forget the addresses whose budget has refilled: they carry no
+			// state. Refused ones stay refused however many new addresses
+			// come (found in review: clearing everything let a rotation of
+			// addresses reset them).
+			for a, al := range l.byAddr {
+				if al.Tokens() >= float64(l.burst) {
+					delete(l.byAddr, a)
+					delete(l.tripped, a)
+				}
+			}
 		}
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.byAddr[addr] = lim
