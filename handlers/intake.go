@@ -543,6 +543,9 @@ func (l *addressLimiter) fail(addr string) bool {
 					delete(l.tripped, a)
 				}
 			}
+			if len(l.byAddr) >= maxTrackedAddresses {
+				return false // every tracked address is refused: no room for more
+			}
 		}
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.byAddr[addr] = lim
