@@ -63,7 +63,11 @@ func StatusJSON(st projections.Status) any {
 			pj.End, pj.Lag = &p.End, &p.Lag
 		}
 		if !p.LastEventAt.IsZero() {
-			pj.LastEventAt = &p.LastEventAt
+			// To the minute: a voter's partition follows from the voter_id,
+			// and a partition's exact vote times beside the public tallies
+			// could tell a watcher when that voter's vote was counted.
+			at := p.LastEventAt.UTC().Truncate(time.Minute)
+			pj.LastEventAt = &at
 		}
 		out.Partitions = append(out.Partitions, pj)
 	}
