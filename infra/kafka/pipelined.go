@@ -148,6 +148,9 @@ func (s *Pipelined) Subscribe(ctx context.Context, topic string) (<-chan *messag
 		kgo.RebalanceTimeout(s.pc.SessionTimeout + 2*time.Second),
 		kgo.FetchMaxBytes(16 << 20),
 		kgo.FetchMaxPartitionBytes(1 << 20),
+		// A resumed partition joins the next fetch only: the one under
+		// way (for partitions with nothing new) lasts up to this long.
+		kgo.FetchMaxWait(250 * time.Millisecond),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 			sub.revoked(ctx, cl, m[topic], true)
 		}),

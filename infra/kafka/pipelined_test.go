@@ -38,7 +38,7 @@ type mix struct {
 // and that messages of one partition do run side by side.
 func TestPipelinedKeyOrderAndGapSafeCommits(t *testing.T) {
 	cfg := testutil.Kafka(t, 4)
-	for seed := range uint64(12) {
+	for seed := range uint64(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			h := runPipelined(t, cfg, fmt.Sprintf("votes-%d", seed), seed, mix{control: 0, keyless: 0, keys: 40, records: 600, nackRate: 0.2})
 			if h.maxParallel < 2 {
@@ -53,7 +53,7 @@ func TestPipelinedKeyOrderAndGapSafeCommits(t *testing.T) {
 // acked, and nothing after it until it is acked.
 func TestPipelinedControlEventsAreBarriers(t *testing.T) {
 	cfg := testutil.Kafka(t, 2)
-	for seed := range uint64(6) {
+	for seed := range uint64(20) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			h := runPipelined(t, cfg, fmt.Sprintf("barriers-%d", seed), seed, mix{control: 8, keyless: 4, keys: 30, records: 400, nackRate: 0.15})
 			if h.barriers == 0 {
