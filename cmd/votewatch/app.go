@@ -246,9 +246,13 @@ func watermillLogger(log *slog.Logger, component string) watermill.LoggerAdapter
 	return watermill.NewSlogLoggerWithLevelMapping(log.With("component", component), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 }
 
-// consumerWatermillKafka selects watermill-kafka's subscriber (one
-// message in flight per partition) instead of the pipelined one.
-const consumerWatermillKafka = "watermill-kafka"
+// The projector's Kafka consumers (--consumer): the pipelined subscriber
+// (many messages of a partition in flight, never two of one key) and
+// watermill-kafka's (one message per partition).
+const (
+	consumerPipelined      = "pipelined"
+	consumerWatermillKafka = "watermill-kafka"
+)
 
 func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f ProjectorFlags, klog *kafka.Log, m *metrics.Metrics) (*projectorService, error) {
 	s := &projectorService{log: log}
