@@ -285,6 +285,10 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	}
 	s.closers.add(func() { _ = dlq.Close() })
 
+	if f.Consumer == "" {
+		f.Consumer = consumerPipelined
+	}
+	log.Info("projector consumer", "consumer", f.Consumer)
 	subs := handlers.Subscribers{}
 	for _, topic := range domain.EventTopics {
 		// Each partition resumes where this database's projection stands,
