@@ -319,3 +319,116 @@ func (h *harness) checkCommits(ctx context.Context, admin *kadm.Client, group, t
 		}
 	}
 }
+
+// TestPipelinedRebalanceRedeliversAbandonedMessages: a member holding
+// messages it never acknowledges loses them at a rebalance (the drain
+// gives up), and they are delivered again, to whichever member owns their
+// partition next; the group's commit never passes them, and the late ack
+// of an abandoned message changes nothing.
+func TestPipelinedRebalanceRedeliversAbandonedMessages(t *testing.T) {
+	cfg := testutil.Kafka(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic, group = "rebalance", "g-rebalance"
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	admin := kadm.NewClient(cl)
+	if _, err := admin.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	var records []*kgo.Record
+	for i := range 20 {
+		records = append(records, &kgo.Record{Topic: topic, Partition: int32(i % 2), Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(`{}`)})
+	}
+	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	newSub := func() (*kafka.Pipelined, <-chan *message.Message) {
+		sub, err := kafka.NewPipelinedSubscriber(cfg, kafka.PipelinedConfig{
+			SubscriberConfig: kafka.SubscriberConfig{Group: group, SessionTimeout: 3 * time.Second, CommitInterval: 20 * time.Millisecond},
+			Annotate:         annotate,
+		}, watermill.NopLogger{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub, msgs
+	}
+	a, aMsgs := newSub()
+	defer a.Close()
+	// A holds offset 0 of each partition and acks everything else.
+	held := map[int32]*message.Message{}
+	for acked := 0; len(held) < 2 || acked < 18; {
+		select {
+		case msg := <-aMsgs:
+			p, off := recordOf(msg)
+			if off == 0 {
+				held[p] = msg
+				continue
+			}
+			msg.Ack()
+			acked++
+		case <-ctx.Done():
+			t.Fatalf("held %d, acked %d", len(held), acked)
+		}
+	}
+	b, bMsgs := newSub()
+	defer b.Close()
+	// After the rebalance each held offset is delivered again.
+	again := map[int32]bool{}
+	for len(again) < 2 {
+		var msg *message.Message
+		select {
+		case msg = <-aMsgs:
+		case msg = <-bMsgs:
+		case <-ctx.Done():
+			t.Fatalf("redelivered %v of the 2 abandoned messages", again)
+		}
+		p, off := recordOf(msg)
+		if off == 0 {
+			again[p] = true
+		}
+		msg.Ack()
+	}
+	// The abandoned deliveries' acks come too late to count for anything.
+	for _, msg := range held {
+		msg.Ack()
+	}
+	// The rest of both partitions is read again from the commit (offset
+	// 0): keep acking.
+	drainCtx, stopDrain := context.WithCancel(ctx)
+	defer stopDrain()
+	for _, msgs := range []<-chan *message.Message{aMsgs, bMsgs} {
+		go func() {
+			for {
+				select {
+				case msg, ok := <-msgs:
+					if !ok {
+						return
+					}
+					msg.Ack()
+				case <-drainCtx.Done():
+					return
+				}
+			}
+		}()
+	}
+	testutil.Eventually(t, 20*time.Second, "both partitions committed at their end", func() (bool, string) {
+		commits, err := admin.FetchOffsets(ctx, group)
+		if err != nil {
+			return false, err.Error()
+		}
+		for p := range int32(2) {
+			if c, _ := commits.Lookup(topic, p); c.At != 10 {
+				return false, fmt.Sprintf("partition %d committed at %d", p, c.At)
+			}
+		}
+		return true, ""
+	})
+}
