@@ -72,9 +72,10 @@ func (pc *PipelinedConfig) setDefaults() {
 // acknowledged prefix of what it read, never past an unacknowledged
 // message (manual commits every CommitInterval and on revocation). The
 // projection's applied offsets remain the truth: on every assignment each
-// partition starts at the lower of the group's commit and the applied
-// offset (from offset 0 where nothing was applied), as resume.go does for
-// watermill-kafka.
+// partition starts at the group's commit where it is not ahead of the
+// applied offset, else 2 × MaxInFlight before the applied offset (which
+// may lie past messages that were in flight), from offset 0 where nothing
+// was applied (see resume).
 //
 // Nack. A nacked message is handed out again after NackResendSleep; its
 // key stays taken meanwhile, so later messages with that key wait.
@@ -614,9 +615,9 @@ func (s *pipeSub) revoked(ctx context.Context, cl *kgo.Client, partitions []int3
 	})
 }
 
-// resume starts each assigned partition at the lower of the group's commit
-// and the projection's applied offset (offset 0 when nothing of the
-// partition is applied). See resumeHandler for why the lower one.
+// resume starts each assigned partition where nothing before it can be
+// unapplied (offset 0 when nothing of the partition is applied). See
+// resumeHandler for why the projection's offsets count.
 func (s *pipeSub) resume(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	parts := offsets[s.topic]
 	if len(parts) == 0 {
@@ -626,15 +627,18 @@ func (s *pipeSub) resume(ctx context.Context, offsets map[string]map[int32]kgo.O
 	if err != nil {
 		return nil, err
 	}
+	// applied_offsets advances to the highest offset applied (GREATEST),
+	// and this consumer applies a partition out of order across keys, so
+	// the stored offset may lie past messages still in flight when it was
+	// written: by at most the records a subscription holds. The group's
+	// commit never passes a gap. So: the commit where it is not ahead of
+	// the projection; otherwise (no commit, or a projection behind the
+	// group: restored, recreated) the applied offset less that margin.
+	// Re-reading applied messages changes nothing.
+	margin := int64(2 * s.pc.MaxInFlight)
 	for p, o := range parts {
-		next, ok := applied[p]
-		if !ok {
-			next = 0
-		}
-		if committed := o.EpochOffset().Offset; committed >= 0 && committed < next {
-			next = committed
-		}
-		parts[p] = kgo.NewOffset().At(next)
+		a, ok := applied[p]
+		parts[p] = kgo.NewOffset().At(resumeAt(a, ok, o.EpochOffset().Offset, margin))
 	}
 	s.log.Debug("Partitions resume from the projection's offsets", watermill.LogFields{
 		"consumer_group": s.pc.Group, "topic": s.topic, "partitions": len(parts),
@@ -659,4 +663,19 @@ func committedPartitions(resp *kmsg.OffsetCommitResponse, topic string) map[int3
 		}
 	}
 	return ok
+}
+
+// resumeAt is where a partition starts: applied is the projection's offset
+// (hasApplied false: it applied nothing there), committed the group's
+// commit (negative: none), margin how far applied may lie past a message
+// not applied.
+func resumeAt(applied int64, hasApplied bool, committed, margin int64) int64 {
+	switch {
+	case !hasApplied:
+		return 0
+	case committed >= 0 && committed <= applied:
+		return committed
+	default:
+		return max(0, applied-margin)
+	}
 }
