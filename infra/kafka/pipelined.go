@@ -232,6 +232,8 @@ type pipeSub struct {
 	notify chan struct{}
 	done   chan struct{}
 
+	pauseMu sync.Mutex // orders the pause and resume calls into the client
+
 	mu    sync.Mutex
 	cond  *sync.Cond // signalled when room is made or a partition settles
 	parts map[int32]*partState
@@ -313,8 +315,8 @@ func (s *pipeSub) poll() {
 		// Revocation waits for this: records polled are in parts before
 		// a revocation can drop them.
 		s.cl.AllowRebalance()
-		if len(pause) > 0 {
-			s.cl.PauseFetchPartitions(map[string][]int32{s.topic: pause})
+		for _, p := range pause {
+			s.syncPause(p)
 		}
 	}
 }
@@ -463,7 +465,26 @@ func (s *pipeSub) acked(e *entry) {
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	if resume {
-		s.cl.ResumeFetchPartitions(map[string][]int32{s.topic: {ps.partition}})
+		s.syncPause(ps.partition)
+	}
+}
+
+// syncPause makes franz-go's pause of partition p match what parts says
+// now (paused only while its state holds too many records). Deciding and
+// calling under pauseMu keeps a pause decided before a resume from being
+// applied after it; s.mu is not held across the call into the client,
+// whose rebalance callbacks take s.mu.
+func (s *pipeSub) syncPause(p int32) {
+	s.pauseMu.Lock()
+	defer s.pauseMu.Unlock()
+	s.mu.Lock()
+	ps := s.parts[p]
+	paused := ps != nil && ps.paused
+	s.mu.Unlock()
+	if paused {
+		s.cl.PauseFetchPartitions(map[string][]int32{s.topic: {p}})
+	} else {
+		s.cl.ResumeFetchPartitions(map[string][]int32{s.topic: {p}})
 	}
 }
 
@@ -553,7 +574,7 @@ func (s *pipeSub) commit(ctx context.Context, partitions []int32) {
 
 // revoked drops partitions; when they were revoked (not lost) it first
 // drains them and commits their acknowledged prefixes.
-func (s *pipeSub) revoked(ctx context.Context, cl *kgo.Client, partitions []int32, drainFirst bool) {
+func (s *pipeSub) revoked(ctx context.Context, _ *kgo.Client, partitions []int32, drainFirst bool) {
 	if len(partitions) == 0 {
 		return
 	}
@@ -607,8 +628,12 @@ func (s *pipeSub) revoked(ctx context.Context, cl *kgo.Client, partitions []int3
 	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
-	if len(paused) > 0 {
-		cl.ResumeFetchPartitions(map[string][]int32{s.topic: paused})
+	// Not from inside the client's callback: syncPause may wait for a
+	// pause call that waits for this rebalance. It reads the state when it
+	// runs, so it resumes the partition unless it was assigned and paused
+	// again meanwhile.
+	for _, p := range paused {
+		go s.syncPause(p)
 	}
 	s.log.Debug("Partitions revoked", watermill.LogFields{
 		"consumer_group": s.pc.Group, "topic": s.topic, "partitions": len(partitions), "abandoned": abandoned,
