@@ -106,7 +106,7 @@ func handle[E any](h *EventHandlers, msg *message.Message,
 		if recErr := h.projector.DeadLetter(ctx, pos, err.Error(), msg.Payload); recErr != nil {
 			return recErr // transient: retried, and decoded again
 		}
-		if key, ok := wmkafka.MessageKeyFromCtx(ctx); ok {
+		if key, ok := messageKey(ctx); ok {
 			msg.Metadata.Set("key", string(key))
 		}
 		h.log.Warn("dead-lettering malformed event", "topic", pos.Topic, "partition", pos.Partition, "offset", pos.Offset, "err", err)
@@ -117,10 +117,41 @@ func handle[E any](h *EventHandlers, msg *message.Message,
 
 func position(msg *message.Message) projections.Position {
 	ctx := msg.Context()
-	partition, _ := wmkafka.MessagePartitionFromCtx(ctx)
-	offset, _ := wmkafka.MessagePartitionOffsetFromCtx(ctx)
-	at, _ := wmkafka.MessageTimestampFromCtx(ctx)
-	return projections.Position{Topic: message.SubscribeTopicFromCtx(ctx), Partition: partition, Offset: offset, Time: at}
+	pos := projections.Position{Topic: message.SubscribeTopicFromCtx(ctx)}
+	if r, ok := ctx.Value(recordKey{}).(record); ok {
+		pos.Partition, pos.Offset, pos.Time = r.partition, r.offset, r.at
+		return pos
+	}
+	pos.Partition, _ = wmkafka.MessagePartitionFromCtx(ctx)
+	pos.Offset, _ = wmkafka.MessagePartitionOffsetFromCtx(ctx)
+	pos.Time, _ = wmkafka.MessageTimestampFromCtx(ctx)
+	return pos
+}
+
+// messageKey is the Kafka key of the message being handled, from either
+// subscriber.
+func messageKey(ctx context.Context) ([]byte, bool) {
+	if r, ok := ctx.Value(recordKey{}).(record); ok {
+		return r.key, true
+	}
+	return wmkafka.MessageKeyFromCtx(ctx)
+}
+
+type recordKey struct{}
+
+type record struct {
+	partition int32
+	offset    int64
+	at        time.Time
+	key       []byte
+}
+
+// ContextWithRecord returns ctx carrying a consumed record's place in the
+// log, for subscribers other than watermill-kafka's (whose own context
+// setters are unexported): the handlers read it as they read
+// watermill-kafka's values. Its signature is kafka.AnnotateFunc.
+func ContextWithRecord(ctx context.Context, partition int32, offset int64, at time.Time, key []byte) context.Context {
+	return context.WithValue(ctx, recordKey{}, record{partition: partition, offset: offset, at: at, key: key})
 }
 
 // Subscribers gives the subscriber (one consumer group each) for a topic.

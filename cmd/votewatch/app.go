@@ -246,6 +246,14 @@ func watermillLogger(log *slog.Logger, component string) watermill.LoggerAdapter
 	return watermill.NewSlogLoggerWithLevelMapping(log.With("component", component), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 }
 
+// The projector's Kafka consumers (--consumer): the pipelined subscriber
+// (many messages of a partition in flight, never two of one key) and
+// watermill-kafka's (one message per partition).
+const (
+	consumerPipelined      = "pipelined"
+	consumerWatermillKafka = "watermill-kafka"
+)
+
 func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f ProjectorFlags, klog *kafka.Log, m *metrics.Metrics) (*projectorService, error) {
 	s := &projectorService{log: log}
 	ok := false
@@ -278,14 +286,26 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	}
 	s.closers.add(func() { _ = dlq.Close() })
 
+	if f.Consumer == "" {
+		f.Consumer = consumerPipelined
+	}
+	log.Info("projector consumer", "consumer", f.Consumer)
 	subs := handlers.Subscribers{}
 	for _, topic := range domain.EventTopics {
 		// Each partition resumes where this database's projection stands,
 		// not where the group last committed: the database may be newer
 		// than the group (recreated, restored from a backup).
-		sub, err := kafka.NewSubscriber(kcfg, kafka.SubscriberConfig{
+		sc := kafka.SubscriberConfig{
 			Group: f.Group + "." + topic, SessionTimeout: f.SessionTimeout, Applied: store.AppliedOffsets,
-		}, wlog)
+		}
+		var sub message.Subscriber
+		if f.Consumer == consumerWatermillKafka {
+			sub, err = kafka.NewSubscriber(kcfg, sc, wlog)
+		} else {
+			sub, err = kafka.NewPipelinedSubscriber(kcfg, kafka.PipelinedConfig{
+				SubscriberConfig: sc, Annotate: handlers.ContextWithRecord,
+			}, wlog)
+		}
 		if err != nil {
 			return nil, err
 		}

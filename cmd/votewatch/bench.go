@@ -150,6 +150,14 @@ func (c *BenchCmd) Run(env *Env) error {
 			return err
 		}
 		results = append(results, naive)
+		// The consumers side by side, on the votes now in the log.
+		for _, consumer := range []string{consumerPipelined, consumerWatermillKafka} {
+			r, err := c.measureConsumer(ctx, env, dsn, pool, kcfg, klog, consumer)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+		}
 		more, err := c.measureReads(ctx, env, pool, klog, plan, pub)
 		if err != nil {
 			return err
@@ -219,6 +227,7 @@ func (c *BenchCmd) Run(env *Env) error {
 	if live, ok := byName["live_votes"]; ok {
 		fmt.Fprintf(tw, "live votes / COPY limit\t\t\t%.2f\t\n", live.PerSec/byName["copy_limit"].PerSec)
 		fmt.Fprintf(tw, "live votes / naive baseline\t\t\t%.1f\t\n", live.PerSec/byName["naive_votes"].PerSec)
+		fmt.Fprintf(tw, "consumer pipelined / watermill-kafka\t\t\t%.2f\t\n", byName["consumer_pipelined"].PerSec/byName["consumer_watermill_kafka"].PerSec)
 	}
 	fmt.Fprintf(tw, "replay votes / COPY limit\t\t\t%.2f\t\n", ratio)
 	if c.MemoryVotes > 0 && !c.Quick {
@@ -301,7 +310,7 @@ func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool
 	elapsed := time.Since(start)
 	n := int64(c.Votes) - first.VotesCast
 	return benchResult{Name: "live_votes", Count: n, Seconds: elapsed.Seconds(), PerSec: float64(n) / elapsed.Seconds(),
-		Note: fmt.Sprintf("Kafka → Watermill (%d partitions) → group commit %s, durable, ack after commit", c.Partitions, where)}, nil
+		Note: fmt.Sprintf("Kafka → Watermill (%d partitions, pipelined consumer) → group commit %s, durable, ack after commit", c.Partitions, where)}, nil
 }
 
 // startCPUProfile profiles this process (broker, publisher, projector)
@@ -320,7 +329,7 @@ func startCPUProfile(path string) (func(), error) {
 
 // liveFlags configure the benchmark's live projector.
 func (c *BenchCmd) liveFlags() ProjectorFlags {
-	return ProjectorFlags{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second}
+	return ProjectorFlags{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second, Consumer: consumerPipelined}
 }
 
 // runProjector runs a projector over pool in the background; stop ends it

@@ -291,3 +291,70 @@ func loadTest(ctx context.Context, client *http.Client, url string, clients int,
 		{Name: name + "_p99_ms", Count: int64(len(all)), PerSec: float64(p99.Microseconds()) / 1000, Note: "99th percentile latency (ms)"},
 	}, nil
 }
+
+// measureConsumer projects the votes already in the log (the live phase's)
+// into a schema of its own with the given Kafka consumer, the register
+// copied in as for the naive baseline, and times it from the first counted
+// vote to the last. Both consumers run it, one after the other, on the
+// same log and the same database, so they compare like for like; neither
+// races a publisher.
+func (c *BenchCmd) measureConsumer(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, consumer string) (benchResult, error) {
+	name := strings.ReplaceAll(consumer, "-", "_")
+	schema := "bench_" + name
+	pool, err := postgres.ConnectSchema(ctx, dsn, schema, 16)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer pool.Close()
+	if err := migrate(ctx, env.Log, pool); err != nil {
+		return benchResult{}, err
+	}
+	l, n := postgres.Schema, schema
+	if _, err := live.Exec(ctx, fmt.Sprintf(`INSERT INTO %[2]s.candidates SELECT * FROM %[1]s.candidates;
+		INSERT INTO %[2]s.voters SELECT * FROM %[1]s.voters;
+		INSERT INTO %[2]s.regions SELECT region, registered_voters, 0 FROM %[1]s.regions;
+		INSERT INTO %[2]s.applied_offsets SELECT * FROM %[1]s.applied_offsets WHERE topic <> 'votes'`, l, n)); err != nil {
+		return benchResult{}, fmt.Errorf("copy the register: %w", err)
+	}
+	group := "bench-" + consumer
+	for _, t := range []string{domain.TopicContests, domain.TopicCandidates, domain.TopicVoters} {
+		end, err := klog.HighWatermarks(ctx, t)
+		if err != nil {
+			return benchResult{}, err
+		}
+		if err := kafka.CommitOffsets(ctx, kcfg, group+"."+t, t, end); err != nil {
+			return benchResult{}, err
+		}
+	}
+	f := c.liveFlags()
+	f.Group, f.Consumer = group, consumer
+	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, f)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer stop()
+	fmt.Fprintf(env.Stdout, "consumer %s: projecting the %d votes in the log…\n", consumer, c.Votes)
+	var first time.Time
+	var firstN int64
+	for {
+		s, err := results.Summary(ctx)
+		if err != nil {
+			return benchResult{}, err
+		}
+		if first.IsZero() && s.VotesCast > 0 {
+			first, firstN = time.Now(), s.VotesCast
+		}
+		if s.VotesCast >= int64(c.Votes) {
+			el := time.Since(first)
+			return benchResult{Name: "consumer_" + name, Count: s.VotesCast - firstN, Seconds: el.Seconds(), PerSec: float64(s.VotesCast-firstN) / el.Seconds(),
+				Note: fmt.Sprintf("the same votes, read from the log by the %s consumer (%d partitions), same batches", consumer, c.Partitions)}, nil
+		}
+		select {
+		case err := <-done:
+			return benchResult{}, fmt.Errorf("projector with %s stopped: %v", consumer, err)
+		case <-ctx.Done():
+			return benchResult{}, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

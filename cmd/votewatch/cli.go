@@ -129,6 +129,7 @@ type ProjectorFlags struct {
 	Writers        int           `help:"Vote batches in flight at once." default:"2" env:"VOTEWATCH_WRITERS"`
 	Linger         time.Duration `help:"How long a vote batch waits to fill after its first vote." default:"3ms" env:"VOTEWATCH_LINGER"`
 	SessionTimeout time.Duration `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
+	Consumer       string        `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
 }
 
 // SimulationFlags describe the simulated election.

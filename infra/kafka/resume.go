@@ -106,24 +106,30 @@ func (h resumeHandler) Setup(sess sarama.ConsumerGroupSession) error {
 }
 
 func (h resumeHandler) appliedOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
-	deadline := time.Now().Add(h.t.patience)
+	return readApplied(ctx, h.t.applied, h.t.group, topic, h.t.patience, h.t.log)
+}
+
+// readApplied reads the projection's offsets of topic, retrying for up to
+// patience (a database outage must not make the member give up at once).
+func readApplied(ctx context.Context, read AppliedOffsetsFunc, group, topic string, patience time.Duration, log watermill.LoggerAdapter) (map[int32]int64, error) {
+	deadline := time.Now().Add(patience)
 	backoff := 100 * time.Millisecond
 	for {
 		readCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		applied, err := h.t.applied(readCtx, topic)
+		applied, err := read(readCtx, topic)
 		cancel()
 		if err == nil {
 			return applied, nil
 		}
 		if time.Now().Add(backoff).After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("resume group %s on %s from the projection's offsets: %w", h.t.group, topic, err)
+			return nil, fmt.Errorf("resume group %s on %s from the projection's offsets: %w", group, topic, err)
 		}
-		h.t.log.Error("Cannot read the projection's offsets; retrying", err, watermill.LogFields{
-			"consumer_group": h.t.group, "topic": topic,
+		log.Error("Cannot read the projection's offsets; retrying", err, watermill.LogFields{
+			"consumer_group": group, "topic": topic,
 		})
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("resume group %s on %s: %w", h.t.group, topic, ctx.Err())
+			return nil, fmt.Errorf("resume group %s on %s: %w", group, topic, ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)
