@@ -158,6 +158,11 @@ func (c *BenchCmd) Run(env *Env) error {
 			}
 			results = append(results, r)
 		}
+		general, err := c.measureGeneral(ctx, env, dsn)
+		if err != nil {
+			return err
+		}
+		results = append(results, general)
 		more, err := c.measureReads(ctx, env, pool, klog, plan, pub)
 		if err != nil {
 			return err
@@ -228,6 +233,7 @@ func (c *BenchCmd) Run(env *Env) error {
 		fmt.Fprintf(tw, "live votes / COPY limit\t\t\t%.2f\t\n", live.PerSec/byName["copy_limit"].PerSec)
 		fmt.Fprintf(tw, "live votes / naive baseline\t\t\t%.1f\t\n", live.PerSec/byName["naive_votes"].PerSec)
 		fmt.Fprintf(tw, "consumer pipelined / watermill-kafka\t\t\t%.2f\t\n", byName["consumer_pipelined"].PerSec/byName["consumer_watermill_kafka"].PerSec)
+		fmt.Fprintf(tw, "general election votes / one-race live votes\t\t\t%.2f\t\n", byName["general_votes"].PerSec/live.PerSec)
 	}
 	fmt.Fprintf(tw, "replay votes / COPY limit\t\t\t%.2f\t\n", ratio)
 	if c.MemoryVotes > 0 && !c.Quick {
