@@ -40,8 +40,8 @@ func (c *closers) run() {
 // Run starts the embedded broker (unless KAFKA_BROKERS is set), the
 // database, the projector, the API and the simulator, and stops them all,
 // in reverse order, on Ctrl-C.
-func (c *DemoCmd) Run(env *Env) error {
-	ctx, log := env.Ctx, env.Log
+func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
+	log := env.Log
 	var cleanup closers
 	defer cleanup.run()
 

@@ -40,8 +40,8 @@ type benchResult struct {
 // baseline, freshness and read API load while votes flow, the rate at which
 // this PostgreSQL COPYs the ballot rows (the ceiling for the projection's
 // writes) and a full replay.
-func (c *BenchCmd) Run(env *Env) error {
-	ctx, log := env.Ctx, env.Log
+func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
+	log := env.Log
 	if c.Quick {
 		c.Votes = 50_000
 	}

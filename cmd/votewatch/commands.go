@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -13,32 +14,32 @@ import (
 )
 
 // Run applies the migrations to DATABASE_URL.
-func (c *MigrateCmd) Run(env *Env) error {
+func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
 	if err != nil {
 		return err
 	}
-	return migrate(env.Ctx, env.Log, pool)
+	return migrate(ctx, env.Log, pool)
 }
 
 // Run projects events from KAFKA_BROKERS into DATABASE_URL until stopped.
 // Several projector processes share the work as one consumer group.
-func (c *ProjectCmd) Run(env *Env) error {
+func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
 	if len(c.KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS is not set")
 	}
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
 	if err != nil {
 		return err
 	}
-	if err := migrate(env.Ctx, env.Log, pool); err != nil {
+	if err := migrate(ctx, env.Log, pool); err != nil {
 		return err
 	}
-	kcfg, klog, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, klog, err := openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func (c *ProjectCmd) Run(env *Env) error {
 		return err
 	}
 	m.Projection(projectionStatus(results, klog.HighWatermarks))
-	g, ctx := errgroup.WithContext(env.Ctx)
+	g, ctx := errgroup.WithContext(ctx)
 	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
 		return err
 	}
@@ -62,10 +63,10 @@ func (c *ProjectCmd) Run(env *Env) error {
 }
 
 // Run serves the read API from DATABASE_URL until stopped.
-func (c *ServeCmd) Run(env *Env) error {
+func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	var logEnds projections.HighWatermarksFunc
 	if len(c.KafkaBrokers) > 0 {
 		var klog *kafka.Log
-		if kcfg, klog, err = openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup); err != nil {
+		if kcfg, klog, err = openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup); err != nil {
 			return err
 		}
 		logEnds = klog.HighWatermarks
@@ -94,7 +95,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "votewatch API on http://%s/\n", srv.Addr())
-	g, ctx := errgroup.WithContext(env.Ctx)
+	g, ctx := errgroup.WithContext(ctx)
 	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func (c *ServeCmd) Run(env *Env) error {
 // Run serves the intake API and relays its outbox to KAFKA_BROKERS until
 // stopped. It reads nothing of the projection, so its database login
 // needs only votewatch_intake.
-func (c *IntakeCmd) Run(env *Env) error {
+func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 	if len(c.KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS is not set")
 	}
@@ -122,11 +123,11 @@ func (c *IntakeCmd) Run(env *Env) error {
 	}
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openDatabase(env.Ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
 	if err != nil {
 		return err
 	}
-	kcfg, _, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, _, err := openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func (c *IntakeCmd) Run(env *Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "votewatch intake API on http://%s/api/v1/votes\n", srv.Addr())
 	env.Log.Info("intake API enabled", "stations", len(stations))
-	g, ctx := errgroup.WithContext(env.Ctx)
+	g, ctx := errgroup.WithContext(ctx)
 	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
 		return err
 	}
@@ -151,13 +152,13 @@ func (c *IntakeCmd) Run(env *Env) error {
 }
 
 // Run publishes a simulated election to KAFKA_BROKERS.
-func (c *SimulateCmd) Run(env *Env) error {
+func (c *SimulateCmd) Run(ctx context.Context, env *Env) error {
 	if len(c.KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS is not set")
 	}
 	var cleanup closers
 	defer cleanup.run()
-	kcfg, klog, err := openKafka(env.Ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
+	kcfg, klog, err := openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -166,17 +167,17 @@ func (c *SimulateCmd) Run(env *Env) error {
 		return err
 	}
 	defer closeSim()
-	return sim.Run(env.Ctx)
+	return sim.Run(ctx)
 }
 
 // Run serves the embedded broker on loopback until stopped.
-func (c *BrokerCmd) Run(env *Env) error {
+func (c *BrokerCmd) Run(ctx context.Context, env *Env) error {
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{Port: c.Port, DataDir: c.DataDir}, env.Log)
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
 	fmt.Fprintf(env.Stdout, "KAFKA_BROKERS=%s\n", broker.Addr())
-	<-env.Ctx.Done()
+	<-ctx.Done()
 	return nil
 }

@@ -15,8 +15,8 @@ type HealthcheckCmd struct {
 }
 
 // Run exits non-zero unless the URL answers 200 in time.
-func (c *HealthcheckCmd) Run(env *Env) error {
-	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
+func (c *HealthcheckCmd) Run(ctx context.Context, env *Env) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
 	if err != nil {

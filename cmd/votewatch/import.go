@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ type ImportCmd struct {
 // Run validates both files completely before publishing anything, so a bad
 // row never leaves half a roll on the log, then publishes the candidates
 // and the voters (registration comes before votes).
-func (c *ImportCmd) Run(env *Env) error {
+func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
 	if c.Candidates == "" && c.Voters == "" {
 		return errors.New("nothing to import: give --candidates, --voters or both")
 	}
@@ -53,14 +54,14 @@ func (c *ImportCmd) Run(env *Env) error {
 	}
 	var cleanup closers
 	defer cleanup.run()
-	pub, err := openPublisher(env, c.KafkaFlags, &cleanup)
+	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
 	if err != nil {
 		return err
 	}
-	if err := publishEvents(env, pub, domain.TopicCandidates, candidates); err != nil {
+	if err := publishEvents(ctx, env, pub, domain.TopicCandidates, candidates); err != nil {
 		return err
 	}
-	if err := publishEvents(env, pub, domain.TopicVoters, voters); err != nil {
+	if err := publishEvents(ctx, env, pub, domain.TopicVoters, voters); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "published %d candidates and %d voters\n", len(candidates), len(voters))
@@ -74,10 +75,10 @@ func (c *ImportCmd) Run(env *Env) error {
 }
 
 // Run publishes the registration close markers.
-func (c *CloseCmd) Run(env *Env) error {
+func (c *CloseCmd) Run(ctx context.Context, env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pub, err := openPublisher(env, c.KafkaFlags, &cleanup)
+	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func readFile[E any](path string, read func(r io.Reader, name string) ([]E, erro
 }
 
 // publishEvents publishes events to topic in batches, showing progress.
-func publishEvents[E kafka.Event](env *Env, pub *kafka.Publisher, topic string, events []E) error {
+func publishEvents[E kafka.Event](ctx context.Context, env *Env, pub *kafka.Publisher, topic string, events []E) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -116,7 +117,7 @@ func publishEvents[E kafka.Event](env *Env, pub *kafka.Publisher, topic string, 
 		}
 		batch = append(batch, m)
 		if len(batch) == batchSize || i == len(events)-1 {
-			if err := env.Ctx.Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 			if err := pub.Publish(topic, batch...); err != nil {
@@ -130,14 +131,14 @@ func publishEvents[E kafka.Event](env *Env, pub *kafka.Publisher, topic string, 
 }
 
 // Run publishes the schedule to every partition of the votes topic.
-func (c *ScheduleCmd) Run(env *Env) error {
+func (c *ScheduleCmd) Run(ctx context.Context, env *Env) error {
 	schedule, err := domain.NewElectionScheduled(c.PollsOpen, c.PollsClose)
 	if err != nil {
 		return err
 	}
 	var cleanup closers
 	defer cleanup.run()
-	pub, err := openPublisher(env, c.KafkaFlags, &cleanup)
+	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -156,11 +157,11 @@ func (c *ScheduleCmd) Run(env *Env) error {
 
 // openPublisher connects a publisher to KAFKA_BROKERS (creating the
 // contract's topics that are missing), closed by cleanup.
-func openPublisher(env *Env, f KafkaFlags, cleanup *closers) (*kafka.Publisher, error) {
+func openPublisher(ctx context.Context, env *Env, f KafkaFlags, cleanup *closers) (*kafka.Publisher, error) {
 	if len(f.KafkaBrokers) == 0 {
 		return nil, errors.New("KAFKA_BROKERS is not set")
 	}
-	kcfg, _, err := openKafka(env.Ctx, env.Log, f, f.KafkaBrokers, cleanup)
+	kcfg, _, err := openKafka(ctx, env.Log, f, f.KafkaBrokers, cleanup)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "votewatch:", err)
 		return 2
 	}
-	env := &Env{Ctx: ctx, Log: log, Stdout: stdout}
+	env := &Env{Log: log, Stdout: stdout}
+	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(env); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("votewatch failed", "command", kctx.Command(), "err", err)
 		return 1
@@ -79,7 +80,6 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, 
 
 // Env is what every command runs with.
 type Env struct {
-	Ctx    context.Context
 	Log    *slog.Logger
 	Stdout io.Writer
 }

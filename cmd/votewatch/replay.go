@@ -55,8 +55,8 @@ func openAdmin(ctx context.Context, log *slog.Logger, f AdminFlags, cleanup *clo
 }
 
 // openResults connects the read side for a maintenance command.
-func openResults(env *Env, f AdminFlags, cleanup *closers) (*projections.Results, error) {
-	pool, _, err := openAdmin(env.Ctx, env.Log, f, cleanup)
+func openResults(ctx context.Context, env *Env, f AdminFlags, cleanup *closers) (*projections.Results, error) {
+	pool, _, err := openAdmin(ctx, env.Log, f, cleanup)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +105,10 @@ func newRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.C
 }
 
 // Run rebuilds the projection and swaps it in, or verifies it.
-func (c *ReplayCmd) Run(env *Env) error {
+func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pool, dsn, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	pool, dsn, err := openAdmin(ctx, env.Log, c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (c *ReplayCmd) Run(env *Env) error {
 	if c.Verify {
 		opt.Mode = projections.ReplayVerify
 	}
-	rep, err := rb.Run(env.Ctx, opt)
+	rep, err := rb.Run(ctx, opt)
 	if err != nil {
 		return err
 	}
@@ -208,10 +208,10 @@ func printReport(w io.Writer, rep projections.ReplayReport) {
 
 // Run audits the projection's internal consistency, and that every vote
 // the intake accepted reached the log or is still pending.
-func (c *VerifyCmd) Run(env *Env) error {
+func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	pool, _, err := openAdmin(ctx, env.Log, c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (c *VerifyCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	checks, err := results.Audit(env.Ctx)
+	checks, err := results.Audit(ctx)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (c *VerifyCmd) Run(env *Env) error {
 			fmt.Fprintf(env.Stdout, "      %s\n", ch.Detail)
 		}
 	}
-	ch, skipped := intakeCheck(env.Ctx, pool, &lazyVotesLog{cfg: kcfg, cleanup: &cleanup})
+	ch, skipped := intakeCheck(ctx, pool, &lazyVotesLog{cfg: kcfg, cleanup: &cleanup})
 	switch {
 	case skipped:
 		fmt.Fprintf(env.Stdout, "skip  %s\n      %s\n", ch.Name, ch.Detail)
@@ -323,10 +323,10 @@ func (l *lazyVotesLog) ReadRange(ctx context.Context, topic string, from, to map
 }
 
 // Run prints the projection's state.
-func (c *StatusCmd) Run(env *Env) error {
+func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	results, err := openResults(env, c.AdminFlags, &cleanup)
+	results, err := openResults(ctx, env, c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ func (c *StatusCmd) Run(env *Env) error {
 	} else {
 		env.Log.Warn("kafka unreachable: lag unknown", "err", err)
 	}
-	st, err := results.Status(env.Ctx, ends)
+	st, err := results.Status(ctx, ends)
 	if err != nil {
 		return err
 	}
@@ -388,14 +388,14 @@ func (c *StatusCmd) Run(env *Env) error {
 // consumer group's committed offsets, so running it again re-publishes
 // nothing twice; and re-publishing is harmless anyway (applying is
 // idempotent).
-func (c *DLQReplayCmd) Run(env *Env) error {
+func (c *DLQReplayCmd) Run(ctx context.Context, env *Env) error {
 	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
 	if err != nil {
 		return err
 	}
 	dlq := domain.DeadLetterTopic(c.Topic)
 	group := "votewatch-dlq-replay." + c.Topic
-	from, err := kafka.CommittedOffsets(env.Ctx, kcfg, group, dlq)
+	from, err := kafka.CommittedOffsets(ctx, kcfg, group, dlq)
 	if err != nil {
 		return err
 	}
@@ -404,7 +404,7 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 		return err
 	}
 	defer klog.Close()
-	to, err := klog.HighWatermarks(env.Ctx, dlq)
+	to, err := klog.HighWatermarks(ctx, dlq)
 	if err != nil {
 		return err
 	}
@@ -417,7 +417,7 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 		defer pub.Close()
 	}
 	var fixed, still int
-	err = kafka.ReadRange(env.Ctx, kcfg, dlq, from, to, func(recs []kafka.Record) error {
+	err = kafka.ReadRange(ctx, kcfg, dlq, from, to, func(recs []kafka.Record) error {
 		var msgs []*message.Message
 		for _, r := range recs {
 			if err := decode(r.Value); err != nil {
@@ -444,7 +444,7 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 		return err
 	}
 	if !c.DryRun {
-		if err := kafka.CommitOffsets(env.Ctx, kcfg, group, dlq, to); err != nil {
+		if err := kafka.CommitOffsets(ctx, kcfg, group, dlq, to); err != nil {
 			return err
 		}
 	}
@@ -461,10 +461,10 @@ func (c *DLQReplayCmd) Run(env *Env) error {
 
 // Run recounts the election from the log and compares it with the
 // projection.
-func (c *AuditCmd) Run(env *Env) error {
+func (c *AuditCmd) Run(ctx context.Context, env *Env) error {
 	var cleanup closers
 	defer cleanup.run()
-	pool, _, err := openAdmin(env.Ctx, env.Log, c.AdminFlags, &cleanup)
+	pool, _, err := openAdmin(ctx, env.Log, c.AdminFlags, &cleanup)
 	if err != nil {
 		return err
 	}
@@ -473,13 +473,13 @@ func (c *AuditCmd) Run(env *Env) error {
 		return err
 	}
 	log := replayLog{kcfg, klog}
-	if err := projections.CheckLogComplete(env.Ctx, log); err != nil {
+	if err := projections.CheckLogComplete(ctx, log); err != nil {
 		if !c.AllowTruncatedLog {
 			return fmt.Errorf("audit: %w (--allow-truncated-log recounts what is left)", err)
 		}
 		env.Log.Warn("recounting a truncated log: the recount misses the lost events", "err", err)
 	}
-	rep, err := projections.Recount(env.Ctx, pool, log, newProgress(env, "recounting events", "events"))
+	rep, err := projections.Recount(ctx, pool, log, newProgress(env, "recounting events", "events"))
 	if err != nil {
 		return err
 	}
@@ -504,8 +504,8 @@ func (c *AuditCmd) Run(env *Env) error {
 }
 
 // Run asks the read API what became of the vote.
-func (c *BallotCmd) Run(env *Env) error {
-	req, err := http.NewRequestWithContext(env.Ctx, http.MethodGet, strings.TrimRight(c.API, "/")+"/api/v1/ballots/"+url.PathEscape(c.VoteID), nil)
+func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.API, "/")+"/api/v1/ballots/"+url.PathEscape(c.VoteID), nil)
 	if err != nil {
 		return err
 	}
