@@ -274,19 +274,7 @@ func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool
 	}
 	defer stop()
 	wait := func(cond func(projections.Summary) bool) (projections.Summary, error) {
-		for {
-			s, err := results.Summary(ctx)
-			if err != nil || cond(s) {
-				return s, err
-			}
-			select {
-			case err := <-done:
-				return s, fmt.Errorf("projector stopped: %v", err)
-			case <-ctx.Done():
-				return s, ctx.Err()
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
+		return waitUntil(ctx, done, results.Summary, cond)
 	}
 	fmt.Fprintf(env.Stdout, "live projector: registering %d voters…\n", voters)
 	if _, err := wait(func(s projections.Summary) bool { return s.RegisteredVoters >= voters }); err != nil {
@@ -317,6 +305,25 @@ func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool
 	n := int64(c.Votes) - first.VotesCast
 	return benchResult{Name: "live_votes", Count: n, Seconds: elapsed.Seconds(), PerSec: float64(n) / elapsed.Seconds(),
 		Note: fmt.Sprintf("Kafka → Watermill (%d partitions, pipelined consumer) → group commit %s, durable, ack after commit", c.Partitions, where)}, nil
+}
+
+// waitUntil reads every 10 ms until cond holds, and fails if the
+// projector reports on done (it stopped) or ctx ends first. Every phase of
+// the bench waits for its projector this way.
+func waitUntil[T any](ctx context.Context, done <-chan error, read func(context.Context) (T, error), cond func(T) bool) (T, error) {
+	for {
+		v, err := read(ctx)
+		if err != nil || cond(v) {
+			return v, err
+		}
+		select {
+		case err := <-done:
+			return v, fmt.Errorf("projector stopped: %v", err)
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // startCPUProfile profiles this process (broker, publisher, projector)

@@ -80,37 +80,28 @@ func (c *BenchCmd) measureGeneral(ctx context.Context, env *Env, dsn string) (be
 		return benchResult{}, err
 	}
 	defer stop()
-	counted := func() (registered, cast int64, err error) {
+	type progress struct{ registered, cast int64 }
+	read := func(ctx context.Context) (progress, error) {
 		s, err := results.Summary(ctx)
 		if err != nil {
-			return 0, 0, err
+			return progress{}, err
 		}
 		contests, err := results.Contests(ctx)
 		if err != nil {
-			return 0, 0, err
+			return progress{}, err
 		}
+		p := progress{registered: s.RegisteredVoters}
 		for _, k := range contests {
-			cast += k.VotesCast
+			p.cast += k.VotesCast
 		}
-		return s.RegisteredVoters, cast, nil
+		return p, nil
 	}
-	wait := func(cond func(registered, cast int64) bool) (int64, error) {
-		for {
-			reg, cast, err := counted()
-			if err != nil || cond(reg, cast) {
-				return cast, err
-			}
-			select {
-			case err := <-done:
-				return cast, fmt.Errorf("general election projector stopped: %v", err)
-			case <-ctx.Done():
-				return cast, ctx.Err()
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
+	wait := func(cond func(progress) bool) (int64, error) {
+		p, err := waitUntil(ctx, done, read, cond)
+		return p.cast, err
 	}
 	fmt.Fprintf(env.Stdout, "general election: registering %d voters in %d contests…\n", len(election.Voters), len(election.Contests)+1)
-	if _, err := wait(func(reg, _ int64) bool { return reg >= int64(len(election.Voters)) }); err != nil {
+	if _, err := wait(func(p progress) bool { return p.registered >= int64(len(election.Voters)) }); err != nil {
 		return benchResult{}, err
 	}
 	fmt.Fprintf(env.Stdout, "general election: publishing %d ballots (%d votes)…\n", plan.Done(), total)
@@ -124,7 +115,7 @@ func (c *BenchCmd) measureGeneral(ctx context.Context, env *Env, dsn string) (be
 		}
 		pubErr <- nil
 	}()
-	first, err := wait(func(_, cast int64) bool { return cast > 0 })
+	first, err := wait(func(p progress) bool { return p.cast > 0 })
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -132,7 +123,7 @@ func (c *BenchCmd) measureGeneral(ctx context.Context, env *Env, dsn string) (be
 	if err := <-pubErr; err != nil {
 		return benchResult{}, err
 	}
-	last, err := wait(func(_, cast int64) bool { return cast >= total })
+	last, err := wait(func(p progress) bool { return p.cast >= total })
 	if err != nil {
 		return benchResult{}, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/projections"
 )
 
 // phase is how long the freshness phase offers votes (the read phase lasts
@@ -69,27 +70,12 @@ func (c *BenchCmd) measureNaive(ctx context.Context, env *Env, dsn string, live 
 	defer stop()
 	sample := min(int64(c.Votes), 20_000)
 	fmt.Fprintf(env.Stdout, "naive baseline: one transaction per message, %d votes…\n", sample)
-	var first time.Time
-	var firstN int64
-	for {
-		s, err := results.Summary(ctx)
-		if err != nil {
-			return benchResult{}, err
-		}
-		if first.IsZero() && s.VotesCast > 0 {
-			first, firstN = time.Now(), s.VotesCast
-		}
-		if s.VotesCast >= sample {
-			el := time.Since(first)
-			return benchResult{Name: "naive_votes", Count: s.VotesCast - firstN, Seconds: el.Seconds(), PerSec: float64(s.VotesCast-firstN) / el.Seconds(),
-				Note: "the usual handler: one transaction per message (sample)"}, nil
-		}
-		select {
-		case err := <-done:
-			return benchResult{}, fmt.Errorf("naive projector stopped: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
+	counted, el, err := timeCounting(ctx, done, results, sample)
+	if err != nil {
+		return benchResult{}, fmt.Errorf("naive: %w", err)
 	}
+	return benchResult{Name: "naive_votes", Count: counted, Seconds: el.Seconds(), PerSec: float64(counted) / el.Seconds(),
+		Note: "the usual handler: one transaction per message (sample)"}, nil
 }
 
 // measureReads runs the live projector and the API, then measures (1) how
@@ -334,27 +320,25 @@ func (c *BenchCmd) measureConsumer(ctx context.Context, env *Env, dsn string, li
 	}
 	defer stop()
 	fmt.Fprintf(env.Stdout, "consumer %s: projecting the %d votes in the log…\n", consumer, c.Votes)
-	var first time.Time
-	var firstN int64
-	for {
-		s, err := results.Summary(ctx)
-		if err != nil {
-			return benchResult{}, err
-		}
-		if first.IsZero() && s.VotesCast > 0 {
-			first, firstN = time.Now(), s.VotesCast
-		}
-		if s.VotesCast >= int64(c.Votes) {
-			el := time.Since(first)
-			return benchResult{Name: "consumer_" + name, Count: s.VotesCast - firstN, Seconds: el.Seconds(), PerSec: float64(s.VotesCast-firstN) / el.Seconds(),
-				Note: fmt.Sprintf("the same votes, read from the log by the %s consumer (%d partitions), same batches", consumer, c.Partitions)}, nil
-		}
-		select {
-		case err := <-done:
-			return benchResult{}, fmt.Errorf("projector with %s stopped: %v", consumer, err)
-		case <-ctx.Done():
-			return benchResult{}, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+	counted, el, err := timeCounting(ctx, done, results, int64(c.Votes))
+	if err != nil {
+		return benchResult{}, fmt.Errorf("with %s: %w", consumer, err)
 	}
+	return benchResult{Name: "consumer_" + name, Count: counted, Seconds: el.Seconds(), PerSec: float64(counted) / el.Seconds(),
+		Note: fmt.Sprintf("the same votes, read from the log by the %s consumer (%d partitions), same batches", consumer, c.Partitions)}, nil
+}
+
+// timeCounting times a projector from its first counted vote until it has
+// counted want, and returns the votes counted in that time.
+func timeCounting(ctx context.Context, done <-chan error, results *projections.Results, want int64) (int64, time.Duration, error) {
+	first, err := waitUntil(ctx, done, results.Summary, func(s projections.Summary) bool { return s.VotesCast > 0 })
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	last, err := waitUntil(ctx, done, results.Summary, func(s projections.Summary) bool { return s.VotesCast >= want })
+	if err != nil {
+		return 0, 0, err
+	}
+	return last.VotesCast - first.VotesCast, time.Since(start), nil
 }
