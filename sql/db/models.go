@@ -47,6 +47,12 @@ type CandidateTally struct {
 	Votes       int64
 }
 
+type Checkpoint struct {
+	ID        int64
+	CreatedAt pgtype.Timestamptz
+	Note      string
+}
+
 type Contest struct {
 	ContestID string
 	Name      string
@@ -215,6 +221,36 @@ type Timeline struct {
 	Minute      pgtype.Timestamptz
 	CandidateID string
 	Votes       int64
+}
+
+type TreeCount struct {
+	Kind    string
+	Contest string
+	Region  string
+	Choice  string
+	N       int64
+}
+
+type TreeHash struct {
+	Partition int32
+	Idx       int64
+	Hash      []byte
+}
+
+type TreeHead struct {
+	Partition  int32
+	Size       int64
+	Root       []byte
+	NextOffset int64
+	UpdatedAt  pgtype.Timestamptz
+}
+
+type TreeLeafe struct {
+	Partition int32
+	Leaf      int64
+	Offset    int64
+	VoteID    pgtype.UUID
+	Body      string
 }
 
 type VoteSchedule struct {

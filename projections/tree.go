@@ -1,0 +1,331 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/transparency"
+)
+
+// treeLockKey serialises tree builders: one projector of a scaled-out group
+// grows the trees at a time (transaction locks: a killed builder releases
+// it with its transaction).
+const treeLockKey int64 = 0x766f7465_74726565 // "votetree"
+
+// maxGrow bounds the messages a partition's tree grows by in one
+// transaction, so a tick's memory and transaction stay small.
+const maxGrow = 4096
+
+// Trees keeps a projection's transparency log (package transparency): it
+// grows each votes partition's tree over the messages the projection has
+// decided, in offset order, in transactions of its own.
+type Trees struct {
+	pool   *pgxpool.Pool
+	secret transparency.Secret
+	read   transparency.ReadFunc
+	// live trees belong to the projection readers see, and hold the swap
+	// lock shared in each transaction, as the Store's writes do.
+	live bool
+}
+
+// NewTrees returns the trees of the projection behind pool. read reads the
+// votes topic; secret salts the choice commitments.
+func NewTrees(pool *pgxpool.Pool, secret transparency.Secret, read transparency.ReadFunc) (*Trees, error) {
+	if pool == nil || read == nil || len(secret) == 0 {
+		return nil, errors.New("new trees: nil pool, log reader or secret")
+	}
+	return &Trees{pool: pool, secret: secret, read: read, live: true}, nil
+}
+
+// Heads returns each tree's head.
+func (t *Trees) Heads(ctx context.Context) (map[int32]transparency.Head, error) {
+	return treeHeads(ctx, db.New(t.pool))
+}
+
+func treeHeads(ctx context.Context, q *db.Queries) (map[int32]transparency.Head, error) {
+	rows, err := q.TreeHeads(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree heads: %w", err)
+	}
+	out := make(map[int32]transparency.Head, len(rows))
+	for _, r := range rows {
+		h := transparency.Head{Size: r.Size, NextOffset: r.NextOffset}
+		copy(h.Root[:], r.Root)
+		out[r.Partition] = h
+	}
+	return out, nil
+}
+
+// GrowAll grows the trees until they cover everything decided so far, and
+// returns how many leaves it added.
+func (t *Trees) GrowAll(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		n, err := t.Grow(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// Grow adds, in one transaction, up to maxGrow leaves per partition: the
+// messages after each tree's head that the projection has decided, in
+// offset order, up to the first that it has not (transparency.Secret.Grow).
+// It adds nothing when another builder holds the trees.
+func (t *Trees) Grow(ctx context.Context) (int64, error) {
+	q := db.New(t.pool)
+	heads, err := treeHeads(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := q.ListAppliedOffsets(ctx, []string{domain.TopicVotes})
+	if err != nil {
+		return 0, fmt.Errorf("read the votes' applied offsets: %w", err)
+	}
+	ends := map[int32]int64{}
+	for _, r := range rows {
+		ends[r.Partition] = min(r.NextOffset, heads[r.Partition].NextOffset+maxGrow)
+	}
+	exts, counts, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.appliedOthers)
+	if err != nil || len(exts) == 0 {
+		return 0, err
+	}
+	var added int64
+	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+		if t.live {
+			if err := holdSwapLock(ctx, tx); err != nil {
+				return err
+			}
+		}
+		var got bool
+		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", treeLockKey).Scan(&got); err != nil {
+			return fmt.Errorf("lock the trees: %w", err)
+		}
+		if !got {
+			return nil
+		}
+		q := db.New(tx)
+		now, err := treeHeads(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, ext := range exts {
+			if now[ext.Partition] != ext.From {
+				// Another builder grew it since we read: its leaves stand.
+				return nil
+			}
+		}
+		for _, ext := range exts {
+			if err := appendExtension(ctx, q, ext); err != nil {
+				return err
+			}
+			added += int64(len(ext.Leaves))
+		}
+		return addCounts(ctx, q, counts)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("grow the trees: %w", err)
+	}
+	return added, nil
+}
+
+func appendExtension(ctx context.Context, q *db.Queries, ext transparency.Extension) error {
+	hashes, head, err := ext.Hashes(hashReader(ctx, q, ext.Partition))
+	if err != nil {
+		return err
+	}
+	first := tlog.StoredHashIndex(0, ext.From.Size)
+	hp := db.AppendTreeHashesParams{Partition: ext.Partition, Idxs: make([]int64, len(hashes)), Hashes: make([][]byte, len(hashes))}
+	for i, h := range hashes {
+		hp.Idxs[i] = first + int64(i)
+		hp.Hashes[i] = h[:]
+	}
+	if err := q.AppendTreeHashes(ctx, hp); err != nil {
+		return fmt.Errorf("store partition %d's hashes: %w", ext.Partition, err)
+	}
+	lp := db.AppendTreeLeavesParams{Partition: ext.Partition}
+	for i, l := range ext.Leaves {
+		lp.Leaves = append(lp.Leaves, ext.From.Size+int64(i))
+		lp.Offsets = append(lp.Offsets, l.Offset)
+		lp.VoteIds = append(lp.VoteIds, l.VoteID)
+		lp.Bodies = append(lp.Bodies, l.Body())
+	}
+	if err := q.AppendTreeLeaves(ctx, lp); err != nil {
+		return fmt.Errorf("store partition %d's leaves: %w", ext.Partition, err)
+	}
+	if err := q.SetTreeHead(ctx, db.SetTreeHeadParams{Partition: ext.Partition, Size: head.Size, Root: head.Root[:], NextOffset: head.NextOffset}); err != nil {
+		return fmt.Errorf("store partition %d's head: %w", ext.Partition, err)
+	}
+	return nil
+}
+
+func addCounts(ctx context.Context, q *db.Queries, counts transparency.Counts) error {
+	var p db.AddTreeCountsParams
+	for t, n := range counts {
+		p.Kinds = append(p.Kinds, t.Kind)
+		p.Contests = append(p.Contests, t.Contest)
+		p.Regions = append(p.Regions, t.Region)
+		p.Choices = append(p.Choices, t.Choice)
+		p.Ns = append(p.Ns, n)
+	}
+	if len(p.Kinds) == 0 {
+		return nil
+	}
+	if err := q.AddTreeCounts(ctx, p); err != nil {
+		return fmt.Errorf("add the trees' counts: %w", err)
+	}
+	return nil
+}
+
+// hashReader reads a partition's stored hashes through q.
+func hashReader(ctx context.Context, q *db.Queries, partition int32) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		rows, err := q.TreeHashes(ctx, db.TreeHashesParams{Partition: partition, Idxs: indexes})
+		if err != nil {
+			return nil, fmt.Errorf("read partition %d's hashes: %w", partition, err)
+		}
+		got := make(map[int64]tlog.Hash, len(rows))
+		for _, r := range rows {
+			var h tlog.Hash
+			copy(h[:], r.Hash)
+			got[r.Idx] = h
+		}
+		out := make([]tlog.Hash, len(indexes))
+		for i, x := range indexes {
+			h, ok := got[x]
+			if !ok {
+				return nil, fmt.Errorf("partition %d has no stored hash %d", partition, x)
+			}
+			out[i] = h
+		}
+		return out, nil
+	})
+}
+
+// HashReader reads a partition's stored hashes, for proofs.
+func (t *Trees) HashReader(ctx context.Context, partition int32) tlog.HashReader {
+	return hashReader(ctx, db.New(t.pool), partition)
+}
+
+// decide reads what the projection made of each vote.
+func (t *Trees) decide(ctx context.Context, votes []domain.Vote) (map[string]transparency.Decision, error) {
+	return decideVotes(ctx, db.New(t.pool), votes)
+}
+
+func decideVotes(ctx context.Context, q *db.Queries, votes []domain.Vote) (map[string]transparency.Decision, error) {
+	out := make(map[string]transparency.Decision, len(votes))
+	byID := make(map[string]domain.Vote, len(votes))
+	for start := 0; start < len(votes); start += 8192 {
+		chunk := votes[start:min(start+8192, len(votes))]
+		ids := make([]pgtype.UUID, len(chunk))
+		for i, v := range chunk {
+			byID[v.ID()] = v
+			if err := ids[i].Scan(v.ID()); err != nil {
+				return nil, fmt.Errorf("vote_id %q: %w", v.ID(), err)
+			}
+		}
+		rows, err := q.VoteDecisions(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			v, ok := byID[r.VoteID]
+			if !ok {
+				continue
+			}
+			d := transparency.Decision{Status: r.Status, Reason: r.Reason, Region: r.Region}
+			// A ballot with this vote_id counts this vote only if it is
+			// this voter's in this contest; otherwise the rejection or
+			// the hold, whichever there is, says what became of it.
+			if d.Status == transparency.Counted && (r.VoterID != v.VoterID() || r.ContestID != v.ContestID()) {
+				continue
+			}
+			if cur, ok := out[r.VoteID]; ok && rank(cur.Status) <= rank(d.Status) {
+				continue
+			}
+			out[r.VoteID] = d
+		}
+	}
+	return out, nil
+}
+
+// rank orders what a vote_id's rows may say, the decisive first.
+func rank(status string) int {
+	switch status {
+	case transparency.Counted:
+		return 0
+	case transparency.Rejected:
+		return 1
+	}
+	return 2
+}
+
+// appliedOthers reports which schedules and dead letters of a votes
+// partition between two offsets the projection has applied.
+func (t *Trees) appliedOthers(ctx context.Context, partition int32, from, to int64) (func(int64) bool, error) {
+	rows, err := db.New(t.pool).AppliedVotePositions(ctx, db.AppliedVotePositionsParams{VotePartition: partition, FromOffset: from, ToOffset: to})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		out[r.Offset] = true
+	}
+	return func(o int64) bool { return out[o] }, nil
+}
+
+// Snapshot reads, in one snapshot, what a checkpoint states.
+func (t *Trees) Snapshot(ctx context.Context, origin string) (transparency.Checkpoint, error) {
+	c := transparency.Checkpoint{Origin: origin, Applied: map[string]map[int32]int64{}}
+	err := pgx.BeginTxFunc(ctx, t.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		var err error
+		if c.Trees, err = treeHeads(ctx, q); err != nil {
+			return err
+		}
+		rows, err := q.TreeCounts(ctx)
+		if err != nil {
+			return fmt.Errorf("read the trees' counts: %w", err)
+		}
+		counts := transparency.Counts{}
+		for _, r := range rows {
+			counts[transparency.Tally{Kind: r.Kind, Contest: r.Contest, Region: r.Region, Choice: r.Choice}] = r.N
+		}
+		c.Tallies = counts.Digest()
+		c.Counted, c.Rejected = counts.Totals()
+		applied, err := q.ListAppliedOffsets(ctx, domain.EventTopics)
+		if err != nil {
+			return fmt.Errorf("read the applied offsets: %w", err)
+		}
+		for _, a := range applied {
+			if c.Applied[a.Topic] == nil {
+				c.Applied[a.Topic] = map[int32]int64{}
+			}
+			c.Applied[a.Topic][a.Partition] = a.NextOffset
+		}
+		return tx.QueryRow(ctx, "SELECT now()").Scan(&c.Time)
+	})
+	if err != nil {
+		return c, fmt.Errorf("read the checkpoint's state: %w", err)
+	}
+	c.Time = c.Time.UTC().Truncate(time.Millisecond)
+	return c, nil
+}
+
+// RecordCheckpoint keeps a signed checkpoint, to serve it.
+func (t *Trees) RecordCheckpoint(ctx context.Context, at time.Time, signed []byte) error {
+	if err := db.New(t.pool).InsertCheckpoint(ctx, db.InsertCheckpointParams{CreatedAt: pgtype.Timestamptz{Time: at, Valid: true}, Note: string(signed)}); err != nil {
+		return fmt.Errorf("record the checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package projections_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/transparency"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+var testSecret = transparency.Secret(bytes.Repeat([]byte{7}, 32))
+
+// treesOf projects log with deliveries drawn from rng, growing the trees
+// while the votes arrive, and returns the projection and its trees grown
+// to the end.
+func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *projections.Trees) {
+	t.Helper()
+	ctx := context.Background()
+	pool := testutil.Pool(t)
+	store, err := projections.NewStore(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trees, err := projections.NewTrees(pool, testSecret, projections.VotesReader(memLog{log}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := trees.GrowAll(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	deliver(t, rng, store, log)
+	close(stop)
+	wg.Wait()
+	if _, err := trees.GrowAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return pool, trees
+}
+
+func specOf(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.SpecTrees {
+	t.Helper()
+	ends, err := projections.AllAppliedOffsets(context.Background(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := projections.BuildSpecTrees(context.Background(), memLog{log}, testSecret, ends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// The projection's trees are the specification's, whatever order the
+// messages were delivered in and however often the trees grew on the way:
+// so a replay, which applies in another order, reproduces the roots.
+func TestTreesAreTheSpecificationsWhateverTheDeliveryOrder(t *testing.T) {
+	t.Parallel()
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			log := randomLog(rand.New(rand.NewPCG(seed, 0x7ee)))
+			poolA, treesA := treesOf(t, log, rand.New(rand.NewPCG(seed, 1)))
+			_, treesB := treesOf(t, log, rand.New(rand.NewPCG(seed, 2)))
+			a, err := treesA.Heads(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := treesB.Heads(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := specOf(t, poolA, log)
+			for p, tree := range spec.Trees {
+				want, err := tree.Head()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a[p] != want || b[p] != want {
+					t.Errorf("partition %d: projections' heads %+v and %+v, the specification's %+v (log:\n%s)", p, a[p], b[p], want, log)
+				}
+			}
+			for p, h := range a {
+				if h.Size > 0 && spec.Trees[p] == nil {
+					t.Errorf("partition %d: a tree of %d leaves the specification does not have", p, h.Size)
+				}
+			}
+		})
+	}
+}
+
+// checkpointed projects the first seed's election that has a vote in a
+// tree, and returns it with a signed checkpoint of its trees.
+func checkpointed(t *testing.T, key transparency.Key) (*testLog, *pgxpool.Pool, *projections.Trees, []byte) {
+	t.Helper()
+	for seed := uint64(0); seed < 40; seed++ {
+		log := randomLog(rand.New(rand.NewPCG(seed, 0xc4e)))
+		pool, trees := treesOf(t, log, rand.New(rand.NewPCG(seed, 1)))
+		c, err := trees.Snapshot(context.Background(), "votewatch/test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Counted+c.Rejected == 0 {
+			continue
+		}
+		signed, err := key.Sign(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return log, pool, trees, signed
+	}
+	t.Fatal("no seed below 40 decides a vote")
+	return nil, nil, nil, nil
+}
+
+func testKey(t *testing.T, name string) transparency.Key {
+	t.Helper()
+	key, err := transparency.LoadOrCreateKey(t.TempDir()+"/key", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func TestASignedCheckpointVerifiesAndAForgedOneDoesNot(t *testing.T) {
+	t.Parallel()
+	key := testKey(t, "votewatch-test")
+	_, _, _, signed := checkpointed(t, key)
+	c, err := transparency.Open(signed, key.Verifier)
+	if err != nil {
+		t.Fatalf("the checkpoint as signed: %v", err)
+	}
+	if c.Origin != "votewatch/test" || len(c.Trees) == 0 {
+		t.Errorf("opened %+v", c)
+	}
+
+	forged := bytes.Replace(signed, []byte("counted "), []byte("counted 1"), 1)
+	if _, err := transparency.Open(forged, key.Verifier); !errors.Is(err, transparency.ErrBadSignature) {
+		t.Errorf("an edited count: %v, want ErrBadSignature", err)
+	}
+	other := testKey(t, "votewatch-test")
+	reSigned, err := other.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transparency.Open(reSigned, key.Verifier); !errors.Is(err, transparency.ErrBadSignature) {
+		t.Errorf("signed by another key of the same name: %v, want ErrBadSignature", err)
+	}
+}
+
+// An observer saved a checkpoint; the log is then rewritten (one vote's
+// bytes changed) and projected again. The new trees are not consistent
+// with the saved checkpoint, while the honest ones are.
+func TestACheckpointDetectsARewrittenLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := testKey(t, "votewatch-test")
+	log, pool, trees, signed := checkpointed(t, key)
+	saved, err := transparency.Open(signed, key.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads, err := trees.Heads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transparency.CheckConsistent(saved, heads, func(p int32) tlog.HashReader { return trees.HashReader(ctx, p) }); err != nil {
+		t.Fatalf("the honest trees: %v", err)
+	}
+	spec := specOf(t, pool, log)
+	sizes := map[int32]int64{}
+	for p, h := range saved.Trees {
+		sizes[p] = h.Size
+	}
+	counts, err := spec.CountsAt(sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Digest() != saved.Tallies {
+		t.Errorf("the specification's tallies at the checkpoint differ from the signed digest")
+	}
+
+	rewritten := rewriteFirstTreeVote(t, log, saved)
+	_, trees2 := treesOf(t, rewritten, rand.New(rand.NewPCG(3, 3)))
+	heads2, err := trees2.Heads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = transparency.CheckConsistent(saved, heads2, func(p int32) tlog.HashReader { return trees2.HashReader(ctx, p) })
+	if !errors.Is(err, transparency.ErrInconsistent) {
+		t.Fatalf("the rewritten log's trees: %v, want ErrInconsistent", err)
+	}
+}
+
+// rewriteFirstTreeVote returns a copy of log whose first vote inside a
+// checkpointed tree names another vote_id: the kind of rewrite that keeps
+// every count the same.
+func rewriteFirstTreeVote(t *testing.T, log *testLog, c transparency.Checkpoint) *testLog {
+	t.Helper()
+	out := &testLog{topics: map[string][][]projections.LogRecord{}, events: log.events}
+	for topic, parts := range log.topics {
+		out.topics[topic] = make([][]projections.LogRecord, len(parts))
+		for p, recs := range parts {
+			out.topics[topic][p] = append([]projections.LogRecord(nil), recs...)
+		}
+	}
+	for p, h := range c.Trees {
+		for i, rec := range out.topics[domain.TopicVotes][p] {
+			if int64(i) >= h.Size {
+				break
+			}
+			if _, err := domain.DecodeVoteCast(rec.Value); err != nil {
+				continue
+			}
+			v := bytes.Clone(rec.Value)
+			at := bytes.Index(v, []byte(`"vote_id":"`)) + len(`"vote_id":"`)
+			if v[at] == 'a' {
+				v[at] = 'b'
+			} else {
+				v[at] = 'a'
+			}
+			out.topics[domain.TopicVotes][p][i].Value = v
+			return out
+		}
+	}
+	t.Fatal("no vote inside the checkpoint's trees")
+	return nil
+}

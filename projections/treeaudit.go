@@ -1,0 +1,144 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/transparency"
+)
+
+// SpecTrees are the trees the rule's specification (domain.Count, no SQL)
+// gives a log: the auditor's, to compare with a projection's trees and
+// with signed checkpoints.
+type SpecTrees struct {
+	Trees map[int32]*transparency.MemTree
+	// tallies holds, per partition, what each leaf adds to the counts
+	// (the zero Tally for none).
+	tallies map[int32][]transparency.Tally
+}
+
+// CountsAt sums what the first sizes[p] leaves of each partition decide:
+// a checkpoint at those sizes must sign their digest.
+func (s SpecTrees) CountsAt(sizes map[int32]int64) (transparency.Counts, error) {
+	c := transparency.Counts{}
+	for p, n := range sizes {
+		ts := s.tallies[p]
+		if n > int64(len(ts)) {
+			return nil, fmt.Errorf("partition %d: %d leaves, the log decides %d", p, n, len(ts))
+		}
+		for _, t := range ts[:n] {
+			if t != (transparency.Tally{}) {
+				c[t]++
+			}
+		}
+	}
+	return c, nil
+}
+
+// BuildSpecTrees reads the log up to ends (per topic, per partition),
+// decides it with domain.Count and builds every votes partition's tree
+// from the decisions, as a projection's Trees would.
+func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secret, ends map[string]map[int32]int64) (SpecTrees, error) {
+	var el domain.ElectionLog
+	for _, topic := range replayTopics {
+		parts, _, err := readTopic(ctx, log, topic, ends[topic], rowSet{}, func(int) {})
+		if err != nil {
+			return SpecTrees{}, err
+		}
+		switch topic {
+		case domain.TopicContests:
+			el.Contests = parts
+		case domain.TopicCandidates:
+			el.Candidates = parts
+		case domain.TopicVoters:
+			el.Voters = parts
+		case domain.TopicVotes:
+			el.Votes = parts
+		case domain.TopicStations:
+			el.Stations = parts
+		}
+	}
+	out := domain.Count(el)
+	held := make(map[string]bool, len(out.Held))
+	for _, id := range out.Held {
+		held[id] = true
+	}
+	decide := func(_ context.Context, votes []domain.Vote) (map[string]transparency.Decision, error) {
+		d := make(map[string]transparency.Decision, len(votes))
+		for _, v := range votes {
+			if c, ok := out.Counted[domain.BallotKey{Voter: v.VoterID(), Contest: v.ContestID()}]; ok && c.ID() == v.ID() {
+				d[v.ID()] = transparency.Decision{Status: transparency.Counted, Region: out.Voters[v.VoterID()].Region().String()}
+			} else if reason, ok := out.Rejected[v.ID()]; ok {
+				d[v.ID()] = transparency.Decision{Status: transparency.Rejected, Reason: reason.String()}
+			} else if held[v.ID()] {
+				d[v.ID()] = transparency.Decision{Status: transparency.Pending}
+			}
+		}
+		return d, nil
+	}
+	everything := func(context.Context, int32, int64, int64) (func(int64) bool, error) {
+		return func(int64) bool { return true }, nil
+	}
+	read := VotesReader(log)
+	exts, _, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, everything)
+	if err != nil {
+		return SpecTrees{}, err
+	}
+	s := SpecTrees{Trees: map[int32]*transparency.MemTree{}, tallies: map[int32][]transparency.Tally{}}
+	for _, ext := range exts {
+		t := &transparency.MemTree{}
+		for _, l := range ext.Leaves {
+			if err := t.Append(l); err != nil {
+				return SpecTrees{}, err
+			}
+		}
+		s.Trees[ext.Partition] = t
+	}
+	// The tallies again, leaf by leaf, from the same decisions.
+	err = read(ctx, zeroFrom(ends[domain.TopicVotes]), ends[domain.TopicVotes], func(p int32, off int64, payload []byte) error {
+		tree := s.Trees[p]
+		if tree == nil || int64(len(s.tallies[p])) >= tree.Size() {
+			return nil
+		}
+		ev, err := domain.Decode(domain.TopicVotes, payload)
+		var tally transparency.Tally
+		if vc, ok := ev.(domain.VoteCast); ok && err == nil {
+			d, _ := decide(ctx, []domain.Vote{vc.Vote})
+			_, tally, _ = secret.NewLeaf(transparency.Entry{Partition: p, Offset: off, Payload: payload, Event: vc}, d[vc.Vote.ID()])
+		}
+		s.tallies[p] = append(s.tallies[p], tally)
+		return nil
+	})
+	return s, err
+}
+
+func zeroFrom(ends map[int32]int64) map[int32]int64 {
+	from := make(map[int32]int64, len(ends))
+	for p := range ends {
+		from[p] = 0
+	}
+	return from
+}
+
+// VotesReader reads the votes topic of log, for Trees.
+func VotesReader(log ReplayLog) transparency.ReadFunc {
+	return func(ctx context.Context, from, to map[int32]int64, fn func(int32, int64, []byte) error) error {
+		return log.ReadRange(ctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
+			for _, r := range recs {
+				if err := fn(r.Partition, r.Offset, r.Value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// AllAppliedOffsets returns the projection's applied offsets, per topic.
+func AllAppliedOffsets(ctx context.Context, pool *pgxpool.Pool) (map[string]map[int32]int64, error) {
+	return appliedOffsets(ctx, db.New(pool))
+}

@@ -1,0 +1,197 @@
+package transparency
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/votewatch/votewatch/domain"
+)
+
+// ReadFunc reads the votes topic's partitions from from[p] up to, not
+// including, to[p], handing fn the messages in offset order per partition.
+type ReadFunc func(ctx context.Context, from, to map[int32]int64, fn func(partition int32, offset int64, payload []byte) error) error
+
+// DecideFunc says what was made of each vote. The key is the vote_id.
+type DecideFunc func(ctx context.Context, votes []domain.Vote) (map[string]Decision, error)
+
+// Extension is what one partition's tree grows by.
+type Extension struct {
+	Partition int32
+	From      Head
+	Leaves    []Leaf
+}
+
+// Grow reads each partition's messages after its tree's head, up to
+// ends[p], and returns the leaves that extend each tree: the messages in
+// offset order up to, not including, the first one not applied (no
+// decision, or not in applied) or pending. So every tree covers a prefix
+// of its partition whose every decision is final, whatever order the
+// projector applied the messages in: equal decisions give equal trees.
+//
+// applied reports whether a message that is not a vote (a schedule or a
+// dead letter) at partition, offset was applied.
+func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]int64, read ReadFunc, decide DecideFunc,
+	applied func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) ([]Extension, Counts, error) {
+	from := map[int32]int64{}
+	to := map[int32]int64{}
+	for p, end := range ends {
+		if h := heads[p]; h.NextOffset < end {
+			from[p], to[p] = h.NextOffset, end
+		}
+	}
+	if len(to) == 0 {
+		return nil, Counts{}, nil
+	}
+	entries := map[int32][]Entry{}
+	err := read(ctx, from, to, func(p int32, off int64, payload []byte) error {
+		ev, err := domain.Decode(domain.TopicVotes, payload)
+		if err != nil {
+			ev = nil
+		}
+		entries[p] = append(entries[p], Entry{Partition: p, Offset: off, Payload: payload, Event: ev})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the votes topic: %w", err)
+	}
+	var votes []domain.Vote
+	for _, es := range entries {
+		for _, e := range es {
+			if v, ok := e.Event.(domain.VoteCast); ok {
+				votes = append(votes, v.Vote)
+			}
+		}
+	}
+	decisions, err := decide(ctx, votes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the decisions: %w", err)
+	}
+	parts := make([]int32, 0, len(entries))
+	for p := range entries {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	counts := Counts{}
+	var exts []Extension
+	for _, p := range parts {
+		ext := Extension{Partition: p, From: heads[p]}
+		var others func(int64) bool
+		for _, e := range entries[p] {
+			d := Decision{}
+			if v, ok := e.Event.(domain.VoteCast); ok {
+				d = decisions[v.Vote.ID()]
+				if d.Status != Counted && d.Status != Rejected {
+					break
+				}
+			} else {
+				if others == nil {
+					if others, err = applied(ctx, p, from[p], to[p]); err != nil {
+						return nil, nil, fmt.Errorf("read partition %d's applied schedules and dead letters: %w", p, err)
+					}
+				}
+				if !others(e.Offset) {
+					break
+				}
+			}
+			l, t, ok := s.NewLeaf(e, d)
+			if ok {
+				counts[t]++
+			}
+			ext.Leaves = append(ext.Leaves, l)
+		}
+		if len(ext.Leaves) > 0 {
+			exts = append(exts, ext)
+		}
+	}
+	return exts, counts, nil
+}
+
+// overlay reads a tree's hashes: the ones appended in this batch from
+// memory, older ones from base.
+type overlay struct {
+	base  tlog.HashReader
+	first int64
+	added []tlog.Hash
+}
+
+func (o *overlay) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var older []int64
+	for _, x := range indexes {
+		if x < o.first {
+			older = append(older, x)
+		}
+	}
+	var got []tlog.Hash
+	if len(older) > 0 {
+		var err error
+		if got, err = o.base.ReadHashes(older); err != nil {
+			return nil, err
+		}
+	}
+	k := 0
+	for i, x := range indexes {
+		if x < o.first {
+			out[i] = got[k]
+			k++
+			continue
+		}
+		if x-o.first >= int64(len(o.added)) {
+			return nil, fmt.Errorf("hash %d not stored yet", x)
+		}
+		out[i] = o.added[x-o.first]
+	}
+	return out, nil
+}
+
+// Hashes works out the hashes to store for an extension, from index
+// StoredHashIndex(0, ext.From.Size) on, and the tree's new head. base
+// reads the hashes already stored.
+func (ext Extension) Hashes(base tlog.HashReader) ([]tlog.Hash, Head, error) {
+	o := &overlay{base: cached(base), first: tlog.StoredHashIndex(0, ext.From.Size)}
+	n := ext.From.Size
+	for _, l := range ext.Leaves {
+		hs, err := tlog.StoredHashesForRecordHash(n, l.Hash(), o)
+		if err != nil {
+			return nil, Head{}, fmt.Errorf("partition %d leaf %d: %w", ext.Partition, n, err)
+		}
+		o.added = append(o.added, hs...)
+		n++
+	}
+	root, err := tlog.TreeHash(n, o)
+	if err != nil {
+		return nil, Head{}, fmt.Errorf("partition %d root: %w", ext.Partition, err)
+	}
+	return o.added, Head{Size: n, Root: root, NextOffset: ext.Leaves[len(ext.Leaves)-1].Offset + 1}, nil
+}
+
+// cached remembers what base returned: appending reads the same few
+// frontier hashes again and again.
+func cached(base tlog.HashReader) tlog.HashReader {
+	seen := map[int64]tlog.Hash{}
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		var missing []int64
+		for _, x := range indexes {
+			if _, ok := seen[x]; !ok {
+				missing = append(missing, x)
+			}
+		}
+		if len(missing) > 0 {
+			got, err := base.ReadHashes(missing)
+			if err != nil {
+				return nil, err
+			}
+			for i, x := range missing {
+				seen[x] = got[i]
+			}
+		}
+		out := make([]tlog.Hash, len(indexes))
+		for i, x := range indexes {
+			out[i] = seen[x]
+		}
+		return out, nil
+	})
+}

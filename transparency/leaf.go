@@ -1,0 +1,225 @@
+// Package transparency keeps the election's transparency log: one RFC 6962
+// Merkle tree (golang.org/x/mod/sumdb/tlog) per partition of the votes
+// topic, one leaf per message in offset order over the decided prefix of
+// the partition, and checkpoints of the trees signed as C2SP notes
+// (golang.org/x/mod/sumdb/note). An observer who saved any checkpoint can
+// detect a rewritten history; a voter holding a receipt gets an inclusion
+// proof of the ballot's leaf. The conventions are those of Go's checksum
+// database: a tree is append-only, a checkpoint names sizes and roots, a
+// consistency proof links two checkpoints.
+package transparency
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/votewatch/votewatch/domain"
+)
+
+// Leaf kinds: every message of the votes topic has a leaf.
+const (
+	KindVote       = "vote"
+	KindSchedule   = "schedule"
+	KindDeadLetter = "dead_letter"
+)
+
+// Decision statuses of a vote.
+const (
+	Counted  = "counted"
+	Rejected = "rejected"
+	Pending  = "pending"
+)
+
+// leafHeader versions the leaf text: a verifier refuses what it does not
+// know instead of hashing it into a different meaning.
+const leafHeader = "votewatch leaf v1"
+
+// Secret salts the choice commitments, so that a published leaf does not
+// betray its choice to whoever holds its vote_id: with a bare choice anyone
+// could hash each of the few candidates and compare. Auditors holding the
+// secret and the log can recompute every leaf.
+type Secret []byte
+
+// secretSize is the secret's length in bytes.
+const secretSize = 32
+
+// LoadSecret reads a secret written by WriteSecret (hex, one line).
+func LoadSecret(path string) (Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the election secret: %w", err)
+	}
+	s, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(s) < secretSize {
+		return nil, fmt.Errorf("election secret %s: want %d hex-encoded bytes", path, secretSize)
+	}
+	return s, nil
+}
+
+// LoadOrCreateSecret reads the secret at path, creating it (mode 0600)
+// first if there is none: the demo keeps one with its data.
+func LoadOrCreateSecret(path string) (Secret, error) {
+	if _, err := os.Stat(path); err == nil {
+		return LoadSecret(path)
+	}
+	s := make([]byte, secretSize)
+	if _, err := rand.Read(s); err != nil {
+		return nil, fmt.Errorf("make an election secret: %w", err)
+	}
+	if err := writePrivate(path, []byte(hex.EncodeToString(s)+"\n")); err != nil {
+		return nil, fmt.Errorf("write the election secret: %w", err)
+	}
+	return s, nil
+}
+
+func writePrivate(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (s Secret) mac(parts ...string) []byte {
+	m := hmac.New(sha256.New, s)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
+}
+
+// Commit is a vote's choice commitment: SHA-256 of the contest, the
+// candidate and HMAC(secret, vote_id). Without the secret it cannot be
+// matched against a guessed candidate.
+func (s Secret) Commit(voteID, contest, candidate string) string {
+	h := sha256.New()
+	h.Write([]byte("votewatch choice v1\x00" + contest + "\x00" + candidate + "\x00"))
+	h.Write(s.mac("vote", voteID))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// eventMAC commits to a message's exact bytes, so a rewritten message
+// changes its leaf even where the fields a leaf names stay the same.
+func (s Secret) eventMAC(payload []byte) string {
+	return hex.EncodeToString(s.mac("event", string(payload)))
+}
+
+// Decision is what a projection, or the rule's specification, made of one
+// vote: Status is Counted (Region the voter's), Rejected (Reason why),
+// Pending, or "" when the vote is not applied yet.
+type Decision struct {
+	Status string
+	Reason string
+	Region string
+}
+
+// Leaf is one message of the votes topic as the tree holds it.
+type Leaf struct {
+	Partition int32
+	Offset    int64
+	Kind      string
+	// VoteID, Decision and Choice are a vote's; empty otherwise.
+	VoteID   string
+	Decision string
+	Choice   string
+	// Event is the HMAC of the message's bytes.
+	Event string
+}
+
+// Body is the leaf's text, the bytes its hash covers (tlog.RecordHash).
+func (l Leaf) Body() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n%s %d %d\nkind %s\n", leafHeader, domain.TopicVotes, l.Partition, l.Offset, l.Kind)
+	if l.Kind == KindVote {
+		fmt.Fprintf(&b, "vote_id %s\ndecision %s\nchoice %s\n", l.VoteID, l.Decision, l.Choice)
+	}
+	fmt.Fprintf(&b, "event %s\n", l.Event)
+	return b.String()
+}
+
+// Hash is the leaf's RFC 6962 record hash.
+func (l Leaf) Hash() tlog.Hash { return tlog.RecordHash([]byte(l.Body())) }
+
+// ParseLeaf reads a leaf's body, as a voter's proof carries it.
+func ParseLeaf(body string) (Leaf, error) {
+	var l Leaf
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	if len(lines) < 4 || lines[0] != leafHeader {
+		return l, errors.New("not a votewatch v1 leaf")
+	}
+	var topic string
+	if _, err := fmt.Sscanf(lines[1], "%s %d %d", &topic, &l.Partition, &l.Offset); err != nil || topic != domain.TopicVotes {
+		return l, fmt.Errorf("leaf position %q: want %q, a partition and an offset", lines[1], domain.TopicVotes)
+	}
+	fields := map[string]string{}
+	for _, line := range lines[2:] {
+		k, v, ok := strings.Cut(line, " ")
+		if !ok {
+			return l, fmt.Errorf("leaf line %q: want a name and a value", line)
+		}
+		fields[k] = v
+	}
+	l.Kind, l.VoteID, l.Decision, l.Choice, l.Event = fields["kind"], fields["vote_id"], fields["decision"], fields["choice"], fields["event"]
+	if l.Body() != body {
+		return l, errors.New("leaf is not in canonical form")
+	}
+	return l, nil
+}
+
+// Tally is one summed line of what leaves decide: counted votes per
+// contest, region and candidate (Kind Counted), or rejected votes per
+// contest and reason (Kind Rejected, Choice the reason, Region empty).
+type Tally struct {
+	Kind, Contest, Region, Choice string
+}
+
+// Entry is one message of the votes topic with what was made of it: Event
+// is the decoded domain.VoteCast or domain.ElectionScheduled, nil for a
+// dead letter.
+type Entry struct {
+	Partition int32
+	Offset    int64
+	Payload   []byte
+	Event     any
+}
+
+// NewLeaf builds the leaf of e given its vote's decision d (ignored for
+// other messages), and the tally it adds (ok false when it adds none).
+// The decision must be final: Counted or Rejected.
+func (s Secret) NewLeaf(e Entry, d Decision) (Leaf, Tally, bool) {
+	l := Leaf{Partition: e.Partition, Offset: e.Offset, Event: s.eventMAC(e.Payload)}
+	switch ev := e.Event.(type) {
+	case domain.VoteCast:
+		v := ev.Vote
+		l.Kind, l.VoteID = KindVote, v.ID()
+		l.Choice = s.Commit(v.ID(), v.ContestID(), v.CandidateID())
+		if d.Status == Rejected {
+			l.Decision = Rejected + " " + d.Reason
+			return l, Tally{Kind: Rejected, Contest: v.ContestID(), Choice: d.Reason}, true
+		}
+		l.Decision = Counted
+		return l, Tally{Kind: Counted, Contest: v.ContestID(), Region: d.Region, Choice: v.CandidateID()}, true
+	case domain.ElectionScheduled:
+		l.Kind = KindSchedule
+	default:
+		l.Kind = KindDeadLetter
+	}
+	return l, Tally{}, false
+}
