@@ -16,6 +16,11 @@ const (
 	TopicVotes      = "votes"
 )
 
+// TopicCheckpoints carries the signed checkpoints of the transparency log
+// (package transparency), one partition, in publication order. Nothing
+// reads it to project: it is for observers.
+const TopicCheckpoints = "checkpoints"
+
 // DeadLetterTopic names the topic where undecodable messages of topic go.
 func DeadLetterTopic(topic string) string { return topic + ".dlq" }
 

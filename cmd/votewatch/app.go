@@ -93,6 +93,7 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 	}
 
 	m := metrics.New()
+	c.ProjectorFlags.Transparency = c.ProjectorFlags.Transparency.demoDefaults(dataDir)
 	proj, err := newProjectorService(log, pool, kcfg, c.ProjectorFlags, klog, m)
 	if err != nil {
 		return err
@@ -234,10 +235,11 @@ func migrate(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool) error {
 // projectorService is the live write path: a Watermill router with one
 // consumer group per topic feeding the projector's group commits.
 type projectorService struct {
-	log       *slog.Logger
-	router    *message.Router
-	projector *projections.Projector
-	closers   closers
+	log          *slog.Logger
+	router       *message.Router
+	projector    *projections.Projector
+	checkpointer *projections.Checkpointer // nil without a transparency log
+	closers      closers
 }
 
 // watermillLogger adapts log for Watermill, whose info lines (one per
@@ -285,6 +287,9 @@ func newProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 		return nil, err
 	}
 	s.closers.add(func() { _ = dlq.Close() })
+	if s.checkpointer, err = newCheckpointer(log, pool, f.Transparency, replayLog{cfg: kcfg, log: klog}, dlq); err != nil {
+		return nil, err
+	}
 
 	if f.Consumer == "" {
 		f.Consumer = consumerPipelined
@@ -331,9 +336,18 @@ func (s *projectorService) Run(ctx context.Context) error {
 	batchCtx, stopBatches := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.projector.Run(batchCtx) })
+	// The checkpointer stops last, so that its final checkpoint covers
+	// every batch committed.
+	ckCtx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))
+	var ck sync.WaitGroup
+	if s.checkpointer != nil {
+		ck.Go(func() { _ = s.checkpointer.Run(ckCtx) })
+	}
 	err := s.router.Run(ctx)
 	stopBatches()
 	wg.Wait()
+	stopCheckpoints()
+	ck.Wait()
 	st := s.projector.Stats()
 	s.log.Info("projector stopped", "votes_accepted", st.VotesAccepted, "votes_rejected", st.VotesRejected,
 		"vote_batches", st.VoteBatches, "dead_lettered", st.DeadLettered)

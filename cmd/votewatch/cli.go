@@ -124,12 +124,13 @@ type KafkaSecurityFlags struct {
 
 // ProjectorFlags tune the projector.
 type ProjectorFlags struct {
-	Group          string        `help:"Consumer group prefix; each topic gets <group>.<topic>." default:"votewatch-projector" env:"VOTEWATCH_GROUP"`
-	BatchSize      int           `help:"Most votes applied in one transaction." default:"1000" env:"VOTEWATCH_BATCH_SIZE"`
-	Writers        int           `help:"Vote batches in flight at once." default:"2" env:"VOTEWATCH_WRITERS"`
-	Linger         time.Duration `help:"How long a vote batch waits to fill after its first vote." default:"3ms" env:"VOTEWATCH_LINGER"`
-	SessionTimeout time.Duration `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
-	Consumer       string        `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
+	Group          string            `help:"Consumer group prefix; each topic gets <group>.<topic>." default:"votewatch-projector" env:"VOTEWATCH_GROUP"`
+	BatchSize      int               `help:"Most votes applied in one transaction." default:"1000" env:"VOTEWATCH_BATCH_SIZE"`
+	Writers        int               `help:"Vote batches in flight at once." default:"2" env:"VOTEWATCH_WRITERS"`
+	Linger         time.Duration     `help:"How long a vote batch waits to fill after its first vote." default:"3ms" env:"VOTEWATCH_LINGER"`
+	SessionTimeout time.Duration     `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
+	Transparency   TransparencyFlags `embed:""`
+	Consumer       string            `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
 }
 
 // SimulationFlags describe the simulated election.

@@ -92,6 +92,7 @@ func EventTopics(partitions int32) map[string]int32 {
 		topics[t] = partitions
 		topics[t+".dlq"] = 1
 	}
+	topics[domain.TopicCheckpoints] = 1
 	return topics
 }
 

@@ -48,9 +48,10 @@ type CandidateTally struct {
 }
 
 type Checkpoint struct {
-	ID        int64
-	CreatedAt pgtype.Timestamptz
-	Note      string
+	ID          int64
+	CreatedAt   pgtype.Timestamptz
+	Note        string
+	VerifierKey string
 }
 
 type Contest struct {

@@ -119,7 +119,7 @@ func (q *Queries) AppliedVotePositions(ctx context.Context, arg AppliedVotePosit
 }
 
 const checkpointsSince = `-- name: CheckpointsSince :many
-SELECT id, created_at, note FROM checkpoints
+SELECT id, created_at, note, verifier_key FROM checkpoints
 WHERE created_at > $1 ORDER BY id LIMIT $2
 `
 
@@ -137,7 +137,12 @@ func (q *Queries) CheckpointsSince(ctx context.Context, arg CheckpointsSincePara
 	items := []Checkpoint{}
 	for rows.Next() {
 		var i Checkpoint
-		if err := rows.Scan(&i.ID, &i.CreatedAt, &i.Note); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.Note,
+			&i.VerifierKey,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -149,21 +154,22 @@ func (q *Queries) CheckpointsSince(ctx context.Context, arg CheckpointsSincePara
 }
 
 const insertCheckpoint = `-- name: InsertCheckpoint :exec
-INSERT INTO checkpoints (created_at, note) VALUES ($1, $2)
+INSERT INTO checkpoints (created_at, note, verifier_key) VALUES ($1, $2, $3)
 `
 
 type InsertCheckpointParams struct {
-	CreatedAt pgtype.Timestamptz
-	Note      string
+	CreatedAt   pgtype.Timestamptz
+	Note        string
+	VerifierKey string
 }
 
 func (q *Queries) InsertCheckpoint(ctx context.Context, arg InsertCheckpointParams) error {
-	_, err := q.db.Exec(ctx, insertCheckpoint, arg.CreatedAt, arg.Note)
+	_, err := q.db.Exec(ctx, insertCheckpoint, arg.CreatedAt, arg.Note, arg.VerifierKey)
 	return err
 }
 
 const latestCheckpoint = `-- name: LatestCheckpoint :many
-SELECT id, created_at, note FROM checkpoints ORDER BY id DESC LIMIT 1
+SELECT id, created_at, note, verifier_key FROM checkpoints ORDER BY id DESC LIMIT 1
 `
 
 func (q *Queries) LatestCheckpoint(ctx context.Context) ([]Checkpoint, error) {
@@ -175,7 +181,12 @@ func (q *Queries) LatestCheckpoint(ctx context.Context) ([]Checkpoint, error) {
 	items := []Checkpoint{}
 	for rows.Next() {
 		var i Checkpoint
-		if err := rows.Scan(&i.ID, &i.CreatedAt, &i.Note); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.Note,
+			&i.VerifierKey,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -58,11 +58,11 @@ SELECT partition, leaf, "offset", body FROM tree_leaves
 WHERE vote_id = CAST(sqlc.arg(vote_id)::text AS uuid) ORDER BY partition, leaf;
 
 -- name: InsertCheckpoint :exec
-INSERT INTO checkpoints (created_at, note) VALUES (@created_at, @note);
+INSERT INTO checkpoints (created_at, note, verifier_key) VALUES (@created_at, @note, @verifier_key);
 
 -- name: LatestCheckpoint :many
-SELECT id, created_at, note FROM checkpoints ORDER BY id DESC LIMIT 1;
+SELECT id, created_at, note, verifier_key FROM checkpoints ORDER BY id DESC LIMIT 1;
 
 -- name: CheckpointsSince :many
-SELECT id, created_at, note FROM checkpoints
+SELECT id, created_at, note, verifier_key FROM checkpoints
 WHERE created_at > @since ORDER BY id LIMIT @max_rows;

@@ -50,11 +50,14 @@ CREATE TABLE tree_counts (
     PRIMARY KEY (kind, contest, region, choice)
 );
 
--- Every checkpoint published, exactly as signed.
+-- Every checkpoint published, exactly as signed, with the verifier key
+-- (sumdb/note text format) that checks it: the read API serves both. An
+-- observer should still pin the key out of band.
 CREATE TABLE checkpoints (
-    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    created_at timestamptz NOT NULL,
-    note       text NOT NULL
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at   timestamptz NOT NULL,
+    note         text NOT NULL,
+    verifier_key text NOT NULL
 );
 CREATE INDEX checkpoints_created_at ON checkpoints (created_at);
 
