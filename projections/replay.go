@@ -18,6 +18,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/transparency"
 )
 
 // ErrReplayRunning is returned when another replay holds the replay lock.
@@ -75,7 +76,19 @@ type ReplayOptions struct {
 	// AllowTruncatedLog rebuilds even when a topic no longer starts at
 	// offset 0 (ErrTruncatedLog): the result then misses the lost events.
 	AllowTruncatedLog bool
+	// Secret, when set, rebuilds the transparency trees too and compares
+	// their roots with the live ones'. Without it the rebuilt projection
+	// has no trees, and the live checkpointer rebuilds them after a swap.
+	Secret transparency.Secret
+	// AcceptDiff swaps even when the trees' roots differ (ErrRootsDiffer):
+	// the published history changes, and the caller records that as an
+	// operator action.
+	AcceptDiff bool
 }
+
+// ErrRootsDiffer refuses a swap that would change the published history:
+// the rebuilt trees' roots differ from the live ones' at the same size.
+var ErrRootsDiffer = errors.New("the rebuilt transparency trees differ from the live ones (--accept-diff swaps anyway, and records it)")
 
 // TableDiff is how a table differs between the live and rebuilt projection.
 type TableDiff struct {
@@ -103,6 +116,11 @@ type ReplayReport struct {
 	Watermarks    map[string]map[int32]int64
 	LockedFor     time.Duration
 	VerifiedTable int
+	// TreeDiffs describes each partition whose rebuilt tree's root differs
+	// from the live one's; TreesCompared counts the partitions compared
+	// (0 without a secret).
+	TreeDiffs     []string
+	TreesCompared int
 }
 
 // Rate is events read per second over the whole replay.
@@ -250,6 +268,14 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 			return rep, err
 		}
 	}
+	var trees *Trees
+	if len(opt.Secret) > 0 {
+		// Most of the trees now, outside the swap lock.
+		trees = &Trees{pool: pool, secret: opt.Secret, read: VotesReader(r.events)}
+		if _, err := trees.GrowAll(ctx); err != nil {
+			return rep, err
+		}
+	}
 	// The final step: with every live reader and writer held off, bring the
 	// rebuilt projection exactly to where the live one is, then compare or
 	// swap.
@@ -274,6 +300,14 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	if err := r.summarise(ctx, pool, &rep); err != nil {
 		return rep, err
 	}
+	if trees != nil {
+		if _, err := trees.GrowAll(ctx); err != nil {
+			return rep, err
+		}
+		if rep.TreeDiffs, rep.TreesCompared, err = compareTrees(ctx, db.New(tx), db.New(pool)); err != nil {
+			return rep, fmt.Errorf("compare the trees: %w", err)
+		}
+	}
 
 	if opt.Mode == ReplayVerify {
 		rep.Differences, rep.VerifiedTable, err = compareProjections(ctx, tx, r.liveSchema, rep.Schema)
@@ -283,6 +317,16 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		return rep, err
 	}
 
+	if len(rep.TreeDiffs) > 0 && !opt.AcceptDiff {
+		rep.Duration = time.Since(start)
+		return rep, ErrRootsDiffer
+	}
+	// The checkpoints published stay published: the rebuilt projection
+	// serves them too.
+	if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.checkpoints OVERRIDING SYSTEM VALUE SELECT * FROM %s.checkpoints",
+		ident(rep.Schema), ident(r.liveSchema))); err != nil {
+		return rep, fmt.Errorf("carry the checkpoints over: %w", err)
+	}
 	marks, _ := json.Marshal(rep.Watermarks)
 	if err := db.New(pool).MarkBuilt(ctx, db.MarkBuiltParams{BuiltBy: "replay", Watermarks: marks}); err != nil {
 		return rep, fmt.Errorf("mark rebuilt projection: %w", err)

@@ -593,6 +593,16 @@ func (m memLog) ReadRange(_ context.Context, topic string, from, to map[int32]in
 
 func replayVerify(t *testing.T, pool *pgxpool.Pool, l *testLog) projections.ReplayReport {
 	t.Helper()
+	rep, err := replay(t, pool, l, projections.ReplayOptions{Mode: projections.ReplayVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// replay rebuilds the projection behind pool from l with opt.
+func replay(t *testing.T, pool *pgxpool.Pool, l *testLog, opt projections.ReplayOptions) (projections.ReplayReport, error) {
+	t.Helper()
 	ctx := context.Background()
 	dsn := pool.Config().ConnString()
 	open := func(ctx context.Context, schema string) (*pgxpool.Pool, error) {
@@ -616,11 +626,7 @@ func replayVerify(t *testing.T, pool *pgxpool.Pool, l *testLog) projections.Repl
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := rb.Run(ctx, projections.ReplayOptions{Mode: projections.ReplayVerify})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep
+	return rb.Run(ctx, opt)
 }
 
 // A vote_id is decided once, at its first occurrence, whoever uses it

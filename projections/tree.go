@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,7 +109,9 @@ func (t *Trees) Grow(ctx context.Context) (int64, error) {
 			}
 		}
 		var got bool
-		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", treeLockKey).Scan(&got); err != nil {
+		// Per schema: a replay grows its rebuilt trees while the live
+		// builder grows the live ones.
+		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema(), $1))", treeLockKey).Scan(&got); err != nil {
 			return fmt.Errorf("lock the trees: %w", err)
 		}
 		if !got {
@@ -210,6 +213,57 @@ func hashReader(ctx context.Context, q *db.Queries, partition int32) tlog.HashRe
 		}
 		return out, nil
 	})
+}
+
+// compareTrees compares two projections' trees partition by partition, at
+// the size both have reached, and describes each partition whose roots
+// differ there: equal decisions give equal roots, so a difference is a
+// difference in what was decided, in order.
+func compareTrees(ctx context.Context, a, b *db.Queries) ([]string, int, error) {
+	ha, err := treeHeads(ctx, a)
+	if err != nil {
+		return nil, 0, err
+	}
+	hb, err := treeHeads(ctx, b)
+	if err != nil {
+		return nil, 0, err
+	}
+	var diffs []string
+	checked := 0
+	for _, p := range sortedPartitions(ha, hb) {
+		n := min(ha[p].Size, hb[p].Size)
+		if n == 0 {
+			continue
+		}
+		ra, err := tlog.TreeHash(n, hashReader(ctx, a, p))
+		if err != nil {
+			return nil, 0, err
+		}
+		rb, err := tlog.TreeHash(n, hashReader(ctx, b, p))
+		if err != nil {
+			return nil, 0, err
+		}
+		checked++
+		if ra != rb {
+			diffs = append(diffs, fmt.Sprintf("partition %d: at %d leaves the live root is %s, the rebuilt %s", p, n, ra, rb))
+		}
+	}
+	return diffs, checked, nil
+}
+
+func sortedPartitions(hs ...map[int32]transparency.Head) []int32 {
+	seen := map[int32]bool{}
+	var out []int32
+	for _, h := range hs {
+		for p := range h {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // HashReader reads a partition's stored hashes, for proofs.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -128,6 +129,9 @@ func checkpointed(t *testing.T, key transparency.Key) (*testLog, *pgxpool.Pool, 
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := trees.RecordCheckpoint(context.Background(), c.Time, signed, key.Verifier); err != nil {
+			t.Fatal(err)
+		}
 		return log, pool, trees, signed
 	}
 	t.Fatal("no seed below 40 decides a vote")
@@ -246,4 +250,52 @@ func rewriteFirstTreeVote(t *testing.T, log *testLog, c transparency.Checkpoint)
 	}
 	t.Fatal("no vote inside the checkpoint's trees")
 	return nil
+}
+
+// Replay rebuilds the trees with the same roots; a swap that would change
+// a root is refused unless the operator accepts the difference.
+func TestReplayReproducesTheRootsAndRefusesToRewriteThem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := testKey(t, "votewatch-test")
+	log, pool, trees, _ := checkpointed(t, key)
+
+	rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplayVerify, Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TreesCompared == 0 || len(rep.TreeDiffs) > 0 {
+		t.Fatalf("replay compared %d trees, differences %q; want some, none", rep.TreesCompared, rep.TreeDiffs)
+	}
+
+	// Every stored hash of some partition of the live trees, rewritten.
+	heads, err := trees.Heads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim int32 = -1
+	for p, h := range heads {
+		if h.Size > 0 {
+			victim = p
+			break
+		}
+	}
+	if _, err := pool.Exec(ctx, "UPDATE tree_hashes SET hash = sha256(hash) WHERE partition = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap, Secret: testSecret})
+	if !errors.Is(err, projections.ErrRootsDiffer) || rep.Swapped {
+		t.Fatalf("swap over a rewritten tree: swapped %v, %v; want ErrRootsDiffer", rep.Swapped, err)
+	}
+	if len(rep.TreeDiffs) != 1 || !strings.Contains(rep.TreeDiffs[0], fmt.Sprintf("partition %d:", victim)) {
+		t.Errorf("differences %q, want partition %d's", rep.TreeDiffs, victim)
+	}
+	rep, err = replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap, Secret: testSecret, AcceptDiff: true})
+	if err != nil || !rep.Swapped {
+		t.Fatalf("swap with --accept-diff: swapped %v, %v", rep.Swapped, err)
+	}
+	var served int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM checkpoints").Scan(&served); err != nil || served == 0 {
+		t.Errorf("after the swap %d checkpoints are served (%v); the published ones must stay", served, err)
+	}
 }
