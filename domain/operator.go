@@ -20,6 +20,7 @@ type OperatorActed struct {
 // The operator actions recorded.
 const (
 	ActionReplaySwap        = "replay_swap"
+	ActionAcceptDiff        = "accept_diff"
 	ActionDLQReplay         = "dlq_replay"
 	ActionCloseRegistration = "close_registration"
 	ActionSchedule          = "schedule"

@@ -299,3 +299,57 @@ func TestReplayReproducesTheRootsAndRefusesToRewriteThem(t *testing.T) {
 		t.Errorf("after the swap %d checkpoints are served (%v); the published ones must stay", served, err)
 	}
 }
+
+// `votewatch audit --checkpoint`: an honest checkpoint passes every check;
+// a forged one, one from a rewritten history and one whose tallies are not
+// the log's each fail, and say why.
+func TestAuditChecksASavedCheckpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := testKey(t, "votewatch-test")
+	log, pool, trees, signed := checkpointed(t, key)
+	audit := func(pool *pgxpool.Pool, log *testLog, note []byte) projections.TreeAudit {
+		t.Helper()
+		a, err := projections.AuditTrees(ctx, pool, memLog{log}, projections.TreeAuditOptions{Secret: testSecret, Checkpoint: note, VerifierKey: key.Verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	wantProblem := func(a projections.TreeAudit, substr string) {
+		t.Helper()
+		for _, p := range a.Problems {
+			if strings.Contains(p, substr) {
+				return
+			}
+		}
+		t.Errorf("problems %q, want one about %q", a.Problems, substr)
+	}
+
+	if a := audit(pool, log, signed); len(a.Problems) > 0 || a.RootsCompared == 0 || a.Checkpoint == nil {
+		t.Fatalf("the honest checkpoint: %+v", a)
+	}
+	wantProblem(audit(pool, log, bytes.Replace(signed, []byte("tree "), []byte("tree  "), 1)), "signature")
+
+	saved, err := transparency.Open(signed, key.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewritten := rewriteFirstTreeVote(t, log, saved)
+	pool2, _ := treesOf(t, rewritten, rand.New(rand.NewPCG(5, 5)))
+	wantProblem(audit(pool2, rewritten, signed), "rewritten")
+
+	// A checkpoint signed over counts edited in the database.
+	if _, err := pool.Exec(ctx, "UPDATE tree_counts SET n = n + 1 WHERE ctid = (SELECT min(ctid) FROM tree_counts)"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := trees.Snapshot(ctx, "votewatch/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited, err := key.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(audit(pool, log, edited), "tallies digest")
+}

@@ -58,10 +58,12 @@ type AdminFlags struct {
 // ReplayCmd rebuilds the projection from the log.
 type ReplayCmd struct {
 	AdminFlags
-	Verify            bool `help:"Rebuild and compare with the live projection table by table; swap nothing. Exits 1 if they differ."`
-	KeepRetired       bool `help:"After a swap, keep the replaced projection as <schema>_retired_<time>."`
-	KeepRebuilt       bool `help:"With --verify, keep the rebuilt schema for inspection."`
-	AllowTruncatedLog bool `help:"Rebuild even if a topic no longer starts at offset 0 (retention or compaction removed events); the result misses them." name:"allow-truncated-log"`
+	Verify            bool   `help:"Rebuild and compare with the live projection table by table; swap nothing. Exits 1 if they differ."`
+	KeepRetired       bool   `help:"After a swap, keep the replaced projection as <schema>_retired_<time>."`
+	KeepRebuilt       bool   `help:"With --verify, keep the rebuilt schema for inspection."`
+	AllowTruncatedLog bool   `help:"Rebuild even if a topic no longer starts at offset 0 (retention or compaction removed events); the result misses them." name:"allow-truncated-log"`
+	ElectionSecret    string `help:"The election secret (see 'project --election-secret'): rebuild the transparency trees and compare their roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
+	AcceptDiff        bool   `help:"Swap even if the rebuilt trees' roots differ from the live ones' (the published history changes); recorded as an operator action." name:"accept-diff"`
 }
 
 // BallotCmd tracks one ballot through the read API.
@@ -73,7 +75,10 @@ type BallotCmd struct {
 // AuditCmd recounts the election from the log, independently of the SQL.
 type AuditCmd struct {
 	AdminFlags
-	AllowTruncatedLog bool `help:"Recount even if a topic no longer starts at offset 0; the recount then misses the lost events." name:"allow-truncated-log"`
+	AllowTruncatedLog bool   `help:"Recount even if a topic no longer starts at offset 0; the recount then misses the lost events." name:"allow-truncated-log"`
+	Checkpoint        string `help:"A signed checkpoint saved earlier (GET /api/v1/checkpoint): verify its signature, that its trees are prefixes of today's (consistency proofs) and that its tallies digest equals the recount's at its offsets." type:"existingfile"`
+	VerifierKey       string `help:"The verifier key to check --checkpoint with (sumdb/note text, or a file holding it). Pin the one published before the election; default: the one the projection serves." name:"verifier-key"`
+	ElectionSecret    string `help:"The election secret: also rebuild every leaf from the log and compare the trees' roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
 }
 
 // VerifyCmd audits the projection and reconciles the intake with the log.
