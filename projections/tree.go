@@ -97,7 +97,7 @@ func (t *Trees) Grow(ctx context.Context) (int64, error) {
 	for _, r := range rows {
 		ends[r.Partition] = min(r.NextOffset, heads[r.Partition].NextOffset+maxGrow)
 	}
-	exts, counts, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.appliedOthers)
+	exts, counts, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.seen, t.appliedOthers)
 	if err != nil || len(exts) == 0 {
 		return 0, err
 	}
@@ -322,6 +322,21 @@ func rank(status string) int {
 		return 1
 	}
 	return 2
+}
+
+// seen reports which vote_ids the trees already have a leaf for.
+func (t *Trees) seen(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(ids); start += 8192 {
+		rows, err := db.New(t.pool).VoteIDsInTrees(ctx, ids[start:min(start+8192, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range rows {
+			out[id] = true
+		}
+	}
+	return out, nil
 }
 
 // appliedOthers reports which schedules and dead letters of a votes

@@ -85,7 +85,8 @@ func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secr
 		return func(int64) bool { return true }, nil
 	}
 	read := VotesReader(log)
-	exts, _, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, everything)
+	none := func(context.Context, []string) (map[string]bool, error) { return map[string]bool{}, nil }
+	exts, _, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything)
 	if err != nil {
 		return SpecTrees{}, err
 	}
@@ -98,31 +99,9 @@ func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secr
 			}
 		}
 		s.Trees[ext.Partition] = t
+		s.tallies[ext.Partition] = ext.Tallies
 	}
-	// The tallies again, leaf by leaf, from the same decisions.
-	err = read(ctx, zeroFrom(ends[domain.TopicVotes]), ends[domain.TopicVotes], func(p int32, off int64, payload []byte) error {
-		tree := s.Trees[p]
-		if tree == nil || int64(len(s.tallies[p])) >= tree.Size() {
-			return nil
-		}
-		ev, err := domain.Decode(domain.TopicVotes, payload)
-		var tally transparency.Tally
-		if vc, ok := ev.(domain.VoteCast); ok && err == nil {
-			d, _ := decide(ctx, []domain.Vote{vc.Vote})
-			_, tally, _ = secret.NewLeaf(transparency.Entry{Partition: p, Offset: off, Payload: payload, Event: vc}, d[vc.Vote.ID()])
-		}
-		s.tallies[p] = append(s.tallies[p], tally)
-		return nil
-	})
-	return s, err
-}
-
-func zeroFrom(ends map[int32]int64) map[int32]int64 {
-	from := make(map[int32]int64, len(ends))
-	for p := range ends {
-		from[p] = 0
-	}
-	return from
+	return s, nil
 }
 
 // VotesReader reads the votes topic of log, for Trees.

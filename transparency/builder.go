@@ -17,11 +17,17 @@ type ReadFunc func(ctx context.Context, from, to map[int32]int64, fn func(partit
 // DecideFunc says what was made of each vote. The key is the vote_id.
 type DecideFunc func(ctx context.Context, votes []domain.Vote) (map[string]Decision, error)
 
+// SeenFunc says which of the vote_ids some tree already has a leaf for.
+type SeenFunc func(ctx context.Context, voteIDs []string) (map[string]bool, error)
+
 // Extension is what one partition's tree grows by.
 type Extension struct {
 	Partition int32
 	From      Head
 	Leaves    []Leaf
+	// Tallies holds what each leaf adds to the counts (the zero Tally
+	// for nothing).
+	Tallies []Tally
 }
 
 // Grow reads each partition's messages after its tree's head, up to
@@ -33,7 +39,12 @@ type Extension struct {
 //
 // applied reports whether a message that is not a vote (a schedule or a
 // dead letter) at partition, offset was applied.
-func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]int64, read ReadFunc, decide DecideFunc,
+//
+// A vote_id is decided once (domain.Count): its first leaf, in the order
+// the trees grow (partitions ascending, offsets ascending), carries the
+// decision; every later one, a redelivery or a reuse, is a Repeat and adds
+// to no count. seen tells which vote_ids earlier growth already holds.
+func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
 	applied func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) ([]Extension, Counts, error) {
 	from := map[int32]int64{}
 	to := map[int32]int64{}
@@ -69,6 +80,14 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the decisions: %w", err)
 	}
+	ids := make([]string, len(votes))
+	for i, v := range votes {
+		ids[i] = v.ID()
+	}
+	repeated, err := seen(ctx, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the vote_ids already in the trees: %w", err)
+	}
 	parts := make([]int32, 0, len(entries))
 	for p := range entries {
 		parts = append(parts, p)
@@ -83,7 +102,9 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 			d := Decision{}
 			if v, ok := e.Event.(domain.VoteCast); ok {
 				d = decisions[v.Vote.ID()]
-				if d.Status != Counted && d.Status != Rejected {
+				if repeated[v.Vote.ID()] {
+					d = Decision{Status: Repeat}
+				} else if d.Status != Counted && d.Status != Rejected {
 					break
 				}
 			} else {
@@ -99,6 +120,10 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 			l, t, ok := s.NewLeaf(e, d)
 			if ok {
 				counts[t]++
+			}
+			ext.Tallies = append(ext.Tallies, t)
+			if l.Kind == KindVote {
+				repeated[l.VoteID] = true
 			}
 			ext.Leaves = append(ext.Leaves, l)
 		}

@@ -37,6 +37,9 @@ const (
 	Counted  = "counted"
 	Rejected = "rejected"
 	Pending  = "pending"
+	// Repeat is a later copy of a vote_id already in a tree: the first
+	// copy's leaf carries the decision.
+	Repeat = "repeat"
 )
 
 // leafHeader versions the leaf text: a verifier refuses what it does not
@@ -210,7 +213,11 @@ func (s Secret) NewLeaf(e Entry, d Decision) (Leaf, Tally, bool) {
 		v := ev.Vote
 		l.Kind, l.VoteID = KindVote, v.ID()
 		l.Choice = s.Commit(v.ID(), v.ContestID(), v.CandidateID())
-		if d.Status == Rejected {
+		switch d.Status {
+		case Repeat:
+			l.Decision = Repeat
+			return l, Tally{}, false
+		case Rejected:
 			l.Decision = Rejected + " " + d.Reason
 			return l, Tally{Kind: Rejected, Contest: v.ContestID(), Choice: d.Reason}, true
 		}

@@ -63,6 +63,8 @@ type system struct {
 	dsn string
 	// logs receives every log line, debug included.
 	logs io.Writer
+	// transparency turns the in-process projector's transparency log on.
+	transparency *TransparencyFlags
 }
 
 // startSystem starts the database and the read API, the broker unless the
@@ -102,9 +104,11 @@ func startSystem(t *testing.T, sys system) *pipeline {
 	}
 	var proj *projectorService
 	if sys.projector {
-		proj, err = newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
-			Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
-		}, klog, p.metrics)
+		f := ProjectorFlags{Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second}
+		if sys.transparency != nil {
+			f.Transparency = *sys.transparency
+		}
+		proj, err = newProjectorService(log, p.pool, p.kafka, f, klog, p.metrics)
 		if err != nil {
 			t.Fatal(err)
 		}

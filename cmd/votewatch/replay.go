@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,7 @@ import (
 	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/transparency"
 )
 
 // openAdmin connects the maintenance commands: DATABASE_URL, or the running
@@ -120,14 +122,27 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	secret, err := electionSecret(env.Log, c.ElectionSecret, c.AdminFlags)
+	if err != nil {
+		return err
+	}
 	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, AllowTruncatedLog: c.AllowTruncatedLog,
-		Progress: newProgress(env, "replaying events", "events")}
+		Progress: newProgress(env, "replaying events", "events"), Secret: secret, AcceptDiff: c.AcceptDiff}
 	if c.Verify {
 		opt.Mode = projections.ReplayVerify
 	}
 	rep, err := rb.Run(ctx, opt)
+	if errors.Is(err, projections.ErrRootsDiffer) {
+		fmt.Fprintf(env.Stdout, "the rebuilt transparency trees differ from the live ones:\n  %s\n", strings.Join(rep.TreeDiffs, "\n  "))
+	}
 	if err != nil {
 		return err
+	}
+	if rep.Swapped && len(rep.TreeDiffs) > 0 {
+		if err := recordAction(kcfg, domain.ActionAcceptDiff, fmt.Sprintf("swapped in %s although its transparency trees differ from the published ones: %s",
+			rep.Schema, strings.Join(rep.TreeDiffs, "; "))); err != nil {
+			env.Log.Error("the replay swapped over differing trees but its audit event was not recorded", "err", err)
+		}
 	}
 	if rep.Swapped {
 		// The projection readers see changed: an operator action.
@@ -141,7 +156,39 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 		fmt.Fprint(env.Stdout, projections.FormatDiffs(rep.Differences))
 		return errors.New("the rebuilt projection differs from the live one")
 	}
+	if c.Verify && len(rep.TreeDiffs) > 0 {
+		fmt.Fprintf(env.Stdout, "transparency trees differ:\n  %s\n", strings.Join(rep.TreeDiffs, "\n  "))
+		return errors.New("the rebuilt transparency trees differ from the live ones")
+	}
 	return nil
+}
+
+// electionSecret loads the election secret from path or, when path is
+// empty, the demo's if there is one (nil when neither: the trees are then
+// not rebuilt).
+func electionSecret(log *slog.Logger, path string, f AdminFlags) (transparency.Secret, error) {
+	if path == "" && f.DatabaseURL == "" {
+		dir := f.DataDir
+		if dir == "" {
+			var err error
+			if dir, err = postgres.DefaultDir(); err != nil {
+				return nil, err
+			}
+		}
+		if demo := filepath.Join(dir, "election.secret"); fileExists(demo) {
+			path = demo
+		}
+	}
+	if path == "" {
+		log.Warn("no election secret: the transparency trees' leaves are not recomputed (--election-secret)")
+		return nil, nil
+	}
+	return transparency.LoadSecret(path)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // newProgress shows a progress bar on a terminal and a log line every five
@@ -483,6 +530,10 @@ func (c *AuditCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	trees, err := c.auditTrees(ctx, env, pool, log)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "recounted\t%d contests, %d candidates, %d voters, %d votes events, in %s\n",
 		rep.EventsRead[domain.TopicContests], rep.EventsRead[domain.TopicCandidates], rep.EventsRead[domain.TopicVoters],
@@ -500,7 +551,51 @@ func (c *AuditCmd) Run(ctx context.Context, env *Env) error {
 		return fmt.Errorf("the projection differs from the recount of the log in %d of %d tables", len(diffs), rep.Compared)
 	}
 	fmt.Fprintf(env.Stdout, "the projection equals the recount of the log in all %d tables\n", rep.Compared)
+	if len(trees.Problems) > 0 {
+		return fmt.Errorf("the transparency log fails %d checks", len(trees.Problems))
+	}
 	return nil
+}
+
+// auditTrees checks the transparency log and prints what it checked.
+func (c *AuditCmd) auditTrees(ctx context.Context, env *Env, pool *pgxpool.Pool, log projections.ReplayLog) (projections.TreeAudit, error) {
+	secret, err := electionSecret(env.Log, c.ElectionSecret, c.AdminFlags)
+	if err != nil {
+		return projections.TreeAudit{}, err
+	}
+	opt := projections.TreeAuditOptions{Secret: secret, VerifierKey: c.VerifierKey}
+	if c.VerifierKey != "" && fileExists(c.VerifierKey) {
+		b, err := os.ReadFile(c.VerifierKey)
+		if err != nil {
+			return projections.TreeAudit{}, err
+		}
+		opt.VerifierKey = strings.TrimSpace(string(b))
+	}
+	if c.Checkpoint != "" {
+		if opt.Checkpoint, err = os.ReadFile(c.Checkpoint); err != nil {
+			return projections.TreeAudit{}, err
+		}
+	}
+	a, err := projections.AuditTrees(ctx, pool, log, opt)
+	if err != nil {
+		return a, err
+	}
+	fmt.Fprintf(env.Stdout, "transparency log: %d trees, %d leaves", a.Trees, a.Leaves)
+	if a.RootsCompared > 0 {
+		fmt.Fprintf(env.Stdout, "; %d roots recomputed from the log", a.RootsCompared)
+	}
+	if a.Checkpoint != nil {
+		fmt.Fprintf(env.Stdout, "; checkpoint of %s (%s, counted %d, rejected %d) signature verified",
+			a.Checkpoint.Time.Format(time.RFC3339), a.Checkpoint.Origin, a.Checkpoint.Counted, a.Checkpoint.Rejected)
+	}
+	fmt.Fprintln(env.Stdout)
+	for _, p := range a.Problems {
+		fmt.Fprintln(env.Stdout, "FAIL  "+p)
+	}
+	if len(a.Problems) == 0 && a.Checkpoint != nil {
+		fmt.Fprintln(env.Stdout, "ok    the checkpoint's trees are prefixes of today's, and its tallies are the recount's at its offsets")
+	}
+	return a, nil
 }
 
 // Run asks the read API what became of the vote.

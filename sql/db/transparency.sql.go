@@ -411,3 +411,27 @@ func (q *Queries) VoteDecisions(ctx context.Context, voteIds []pgtype.UUID) ([]V
 	}
 	return items, nil
 }
+
+const voteIDsInTrees = `-- name: VoteIDsInTrees :many
+SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves WHERE vote_id = ANY(CAST($1::text[] AS uuid[]))
+`
+
+func (q *Queries) VoteIDsInTrees(ctx context.Context, voteIds []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, voteIDsInTrees, voteIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var vote_id string
+		if err := rows.Scan(&vote_id); err != nil {
+			return nil, err
+		}
+		items = append(items, vote_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

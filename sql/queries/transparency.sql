@@ -66,3 +66,6 @@ SELECT id, created_at, note, verifier_key FROM checkpoints ORDER BY id DESC LIMI
 -- name: CheckpointsSince :many
 SELECT id, created_at, note, verifier_key FROM checkpoints
 WHERE created_at > @since ORDER BY id LIMIT @max_rows;
+
+-- name: VoteIDsInTrees :many
+SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves WHERE vote_id = ANY(CAST(sqlc.arg(vote_ids)::text[] AS uuid[]));
