@@ -66,6 +66,16 @@ func treeHeads(ctx context.Context, q *db.Queries) (map[int32]transparency.Head,
 	return out, nil
 }
 
+// TreeLeaves counts the leaves of every tree of the projection behind pool.
+func TreeLeaves(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	heads, err := treeHeads(ctx, db.New(pool))
+	var n int64
+	for _, h := range heads {
+		n += h.Size
+	}
+	return n, err
+}
+
 // GrowAll grows the trees until they cover everything decided so far, and
 // returns how many leaves it added.
 func (t *Trees) GrowAll(ctx context.Context) (int64, error) {

@@ -150,13 +150,17 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 			return err
 		}
 		results = append(results, naive)
-		// The consumers side by side, on the votes now in the log.
-		for _, consumer := range []string{consumerPipelined, consumerWatermillKafka} {
-			r, err := c.measureConsumer(ctx, env, dsn, pool, kcfg, klog, consumer)
+		// The consumers side by side, on the votes now in the log, and the
+		// pipelined one again with the transparency log on: its cost.
+		for _, run := range []struct {
+			consumer string
+			tree     bool
+		}{{consumerPipelined, false}, {consumerWatermillKafka, false}, {consumerPipelined, true}} {
+			r, err := c.measureConsumer(ctx, env, dsn, pool, kcfg, klog, run.consumer, run.tree)
 			if err != nil {
 				return err
 			}
-			results = append(results, r)
+			results = append(results, r...)
 		}
 		general, err := c.measureGeneral(ctx, env, dsn)
 		if err != nil {

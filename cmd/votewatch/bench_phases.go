@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -284,48 +286,84 @@ func loadTest(ctx context.Context, client *http.Client, url string, clients int,
 // vote to the last. Both consumers run it, one after the other, on the
 // same log and the same database, so they compare like for like; neither
 // races a publisher.
-func (c *BenchCmd) measureConsumer(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, consumer string) (benchResult, error) {
+//
+// With tree, the transparency log is on (checkpoints every second), and a
+// second result says how long after the last vote was counted the trees
+// covered every vote.
+func (c *BenchCmd) measureConsumer(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, consumer string, tree bool) ([]benchResult, error) {
 	name := strings.ReplaceAll(consumer, "-", "_")
+	if tree {
+		name += "_tree"
+	}
 	schema := "bench_" + name
 	pool, err := postgres.ConnectSchema(ctx, dsn, schema, 16)
 	if err != nil {
-		return benchResult{}, err
+		return nil, err
 	}
 	defer pool.Close()
 	if err := migrate(ctx, env.Log, pool); err != nil {
-		return benchResult{}, err
+		return nil, err
 	}
 	l, n := postgres.Schema, schema
 	if _, err := live.Exec(ctx, fmt.Sprintf(`INSERT INTO %[2]s.candidates SELECT * FROM %[1]s.candidates;
 		INSERT INTO %[2]s.voters SELECT * FROM %[1]s.voters;
 		INSERT INTO %[2]s.regions SELECT region, registered_voters, 0 FROM %[1]s.regions;
 		INSERT INTO %[2]s.applied_offsets SELECT * FROM %[1]s.applied_offsets WHERE topic <> 'votes'`, l, n)); err != nil {
-		return benchResult{}, fmt.Errorf("copy the register: %w", err)
+		return nil, fmt.Errorf("copy the register: %w", err)
 	}
-	group := "bench-" + consumer
+	group := "bench-" + name
 	for _, t := range []string{domain.TopicContests, domain.TopicCandidates, domain.TopicVoters} {
 		end, err := klog.HighWatermarks(ctx, t)
 		if err != nil {
-			return benchResult{}, err
+			return nil, err
 		}
 		if err := kafka.CommitOffsets(ctx, kcfg, group+"."+t, t, end); err != nil {
-			return benchResult{}, err
+			return nil, err
 		}
 	}
 	f := c.liveFlags()
 	f.Group, f.Consumer = group, consumer
+	note := fmt.Sprintf("the same votes, read from the log by the %s consumer (%d partitions), same batches", consumer, c.Partitions)
+	if tree {
+		dir, err := os.MkdirTemp("", "votewatch-bench-keys-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		f.Transparency = TransparencyFlags{CheckpointKey: filepath.Join(dir, "key"), ElectionSecret: filepath.Join(dir, "secret"),
+			CheckpointEvery: time.Second, Election: "bench"}
+		note += ", with the transparency log on (trees grown and a checkpoint signed every second)"
+	}
 	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, f)
 	if err != nil {
-		return benchResult{}, err
+		return nil, err
 	}
 	defer stop()
-	fmt.Fprintf(env.Stdout, "consumer %s: projecting the %d votes in the log…\n", consumer, c.Votes)
+	fmt.Fprintf(env.Stdout, "consumer %s: projecting the %d votes in the log…\n", name, c.Votes)
 	counted, el, err := timeCounting(ctx, done, results, int64(c.Votes))
 	if err != nil {
-		return benchResult{}, fmt.Errorf("with %s: %w", consumer, err)
+		return nil, fmt.Errorf("with %s: %w", name, err)
 	}
-	return benchResult{Name: "consumer_" + name, Count: counted, Seconds: el.Seconds(), PerSec: float64(counted) / el.Seconds(),
-		Note: fmt.Sprintf("the same votes, read from the log by the %s consumer (%d partitions), same batches", consumer, c.Partitions)}, nil
+	out := []benchResult{{Name: "consumer_" + name, Count: counted, Seconds: el.Seconds(), PerSec: float64(counted) / el.Seconds(), Note: note}}
+	if tree {
+		ends, err := klog.HighWatermarks(ctx, domain.TopicVotes)
+		if err != nil {
+			return nil, err
+		}
+		var all int64
+		for _, e := range ends {
+			all += e
+		}
+		start := time.Now()
+		leaves := func(ctx context.Context) (int64, error) { return projections.TreeLeaves(ctx, pool) }
+		if _, err := waitUntil(ctx, done, leaves, func(n int64) bool { return n >= all }); err != nil {
+			return nil, fmt.Errorf("wait for the trees: %w", err)
+		}
+		lag := time.Since(start)
+		out = append(out, benchResult{Name: "tree_catch_up", Count: all, Seconds: lag.Seconds(),
+			Note: fmt.Sprintf("after the last vote was counted, until the trees covered all %d messages of the votes topic", all)})
+	}
+	return out, nil
 }
 
 // timeCounting times a projector from its first counted vote until it has
