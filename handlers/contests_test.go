@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/votewatch/votewatch/domain"
@@ -27,21 +28,33 @@ import (
 // measure everywhere; voters n-1..n-4 in North and s-1..s-2 in South.
 type contestElection struct {
 	t      *testing.T
+	pool   *pgxpool.Pool
 	store  *projections.Store
 	srv    *httptest.Server
 	offset int64
+	// payloads are the votes topic's messages (partition 0) by offset.
+	payloads map[int64][]byte
 }
 
 var contestAt = time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
 
 func newContestElection(t *testing.T) *contestElection {
 	t.Helper()
+	e := openContestElection(t)
+	e.closeRegistration()
+	return e
+}
+
+// openContestElection is the election with its registration still open:
+// a vote from an unknown voter is held (pending), not rejected.
+func openContestElection(t *testing.T) *contestElection {
+	t.Helper()
 	pool := testutil.Pool(t)
 	store, err := projections.NewStore(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &contestElection{t: t, store: store}
+	e := &contestElection{t: t, pool: pool, store: store, payloads: map[int64][]byte{}}
 	ctx := context.Background()
 	north, _ := domain.NewRegion("North")
 	senate, _ := domain.NewContest("senate-north", "Senate (North)", domain.KindCandidate, []domain.Region{north})
@@ -79,12 +92,6 @@ func newContestElection(t *testing.T) *contestElection {
 	if _, err := store.ApplyVoters(ctx, voters); err != nil {
 		t.Fatal(err)
 	}
-	marker, _ := domain.NewRegistrationClosed(1, contestAt)
-	for topic, at := range map[string]int64{domain.TopicContests: 2, domain.TopicCandidates: 6, domain.TopicVoters: 6} {
-		if _, err := store.CloseRegistration(ctx, projections.Position{Topic: topic, Offset: at}, marker, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +107,16 @@ func newContestElection(t *testing.T) *contestElection {
 	return e
 }
 
+func (e *contestElection) closeRegistration() {
+	e.t.Helper()
+	marker, _ := domain.NewRegistrationClosed(1, contestAt)
+	for topic, at := range map[string]int64{domain.TopicContests: 2, domain.TopicCandidates: 6, domain.TopicVoters: 6} {
+		if _, err := e.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: at}, marker, 1); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 // vote casts voter's vote for candidate in contest.
 func (e *contestElection) vote(voter, contest, candidate string) {
 	e.t.Helper()
@@ -109,6 +126,9 @@ func (e *contestElection) vote(voter, contest, candidate string) {
 		e.t.Fatal(err)
 	}
 	if v, err = v.InContest(contest); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.payloads[e.offset], err = (domain.VoteCast{Vote: v}).MarshalJSON(); err != nil {
 		e.t.Fatal(err)
 	}
 	if _, err := e.store.ApplyVotes(context.Background(), []projections.Envelope[domain.VoteCast]{{Event: domain.VoteCast{Vote: v},
