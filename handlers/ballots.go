@@ -8,6 +8,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/transparency"
 )
 
 // ballotJSON is what a voter holding a receipt learns: the status, a
@@ -16,24 +17,13 @@ import (
 // candidate, the voter, the region or when (decided_at is left out: a
 // time beside the public per-minute tallies could betray the choice).
 type ballotJSON struct {
-	VoteID     string     `json:"vote_id"`
-	Status     string     `json:"status"`
-	Reason     *string    `json:"reason,omitempty"`
-	Checkpoint *string    `json:"checkpoint,omitempty"`
-	Proof      *proofJSON `json:"proof,omitempty"`
-}
-
-// proofJSON is an RFC 6962 inclusion proof (sumdb/tlog record proof) of
-// the leaf, whose body is Leaf, at LeafIndex in Partition's tree of
-// TreeSize leaves with Root; hashes are standard base64, as the
-// checkpoint's roots are.
-type proofJSON struct {
-	Partition int32    `json:"partition"`
-	LeafIndex int64    `json:"leaf_index"`
-	Leaf      string   `json:"leaf"`
-	TreeSize  int64    `json:"tree_size"`
-	Root      string   `json:"root"`
-	Hashes    []string `json:"hashes"`
+	VoteID     string  `json:"vote_id"`
+	Status     string  `json:"status"`
+	Reason     *string `json:"reason,omitempty"`
+	Checkpoint *string `json:"checkpoint,omitempty"`
+	// Proof is an RFC 6962 inclusion proof (sumdb/tlog record proof) of
+	// the leaf in the checkpoint's tree of its partition.
+	Proof *transparency.InclusionProof `json:"proof,omitempty"`
 }
 
 // Ballot lookups are limited per address: a receipt holder checks a few
@@ -71,11 +61,8 @@ func (a *API) ballot(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := b.Proof; p != nil {
 		out.Checkpoint = &b.Checkpoint
-		out.Proof = &proofJSON{Partition: p.Partition, LeafIndex: p.LeafIndex, Leaf: p.Leaf, TreeSize: p.TreeSize,
-			Root: p.Root.String(), Hashes: make([]string, len(p.Hashes))}
-		for i, h := range p.Hashes {
-			out.Proof.Hashes[i] = h.String()
-		}
+		proof := transparency.NewInclusionProof(p.Partition, p.LeafIndex, p.Leaf, p.TreeSize, p.Root, p.Hashes)
+		out.Proof = &proof
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, r, a.log, out)

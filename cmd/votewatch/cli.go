@@ -21,7 +21,7 @@ type CLI struct {
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (no rebuild), and that every vote the intake accepted is in the log or pending (reads the votes topic only if the intake has votes)."`
-	Ballot   BallotCmd      `cmd:"" help:"Track a ballot: what became of the vote with this vote_id (counted, rejected and why, or pending), from the read API."`
+	Ballot   BallotCmd      `cmd:"" help:"Track a ballot: what became of the vote with this vote_id (counted, rejected and why, or pending), from the read API; --verify-proof checks it is in the signed log."`
 	Audit    AuditCmd       `cmd:"" help:"Recount the election from the log with the rules' Go specification (no SQL) and compare every table; exit 1 on any difference."`
 	Status   StatusCmd      `cmd:"" help:"Show the state of the projection: build, lag per partition, staleness, counts."`
 	DLQ      DLQCmd         `cmd:"" name:"dlq" help:"Work with dead-lettered messages."`
@@ -68,8 +68,10 @@ type ReplayCmd struct {
 
 // BallotCmd tracks one ballot through the read API.
 type BallotCmd struct {
-	VoteID string `arg:"" name:"vote_id" help:"The vote's receipt (its vote_id)."`
-	API    string `help:"The read API's address." default:"http://127.0.0.1:8080" env:"VOTEWATCH_API"`
+	VoteID      string `arg:"" name:"vote_id" help:"The vote's receipt (its vote_id)."`
+	API         string `help:"The read API's address." default:"http://127.0.0.1:8080" env:"VOTEWATCH_API"`
+	VerifyProof bool   `help:"Check the answer's inclusion proof against its signed checkpoint (exit 1 if it does not verify or there is none yet)." name:"verify-proof"`
+	VerifierKey string `help:"With --verify-proof: the checkpoint verifier key (sumdb/note text) or a file holding it, pinned from another channel. Without it the API's own key is used, which proves less." name:"verifier-key" env:"VOTEWATCH_VERIFIER_KEY"`
 }
 
 // AuditCmd recounts the election from the log, independently of the SQL.

@@ -610,9 +610,11 @@ func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
 	}
 	defer resp.Body.Close()
 	var body struct {
-		Status string `json:"status"`
-		Reason string `json:"reason"`
-		Error  *struct {
+		Status     string                       `json:"status"`
+		Reason     string                       `json:"reason"`
+		Checkpoint string                       `json:"checkpoint"`
+		Proof      *transparency.InclusionProof `json:"proof"`
+		Error      *struct {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
@@ -631,6 +633,9 @@ func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
 		line += " (" + body.Reason + ")"
 	}
 	fmt.Fprintln(env.Stdout, line)
+	if c.VerifyProof {
+		return c.verifyProof(ctx, env, body.Status, body.Reason, body.Checkpoint, body.Proof)
+	}
 	return nil
 }
 
