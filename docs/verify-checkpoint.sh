@@ -13,8 +13,8 @@
 #
 # Prints OK and exits 0 when a signature line by KEY verifies over the
 # note's text; exits 1 otherwise (2 for a usage error). It checks the
-# signature only: what the text states (tree sizes and roots, tallies) is
-# for `votewatch audit --checkpoint` and the inclusion proofs.
+# signature only, not what the text states (tree sizes and roots, the
+# tallies digest): that takes consistency proofs and a recount.
 set -eu
 
 fail() {
