@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/sql/db"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -46,26 +49,80 @@ func NewCheckpointer(cfg CheckpointerConfig, log *slog.Logger) (*Checkpointer, e
 	return &Checkpointer{cfg: cfg, log: log}, nil
 }
 
+// checkpointLockKey elects the one checkpointer of a projection that
+// publishes, when several projector processes share it: a session lock,
+// which a killed leader's connection releases.
+const checkpointLockKey int64 = 0x766f7465_636b7074 // "voteckpt"
+
 // Run checkpoints until ctx ends, then once more. A failed round is logged
 // and retried at the next tick: the trees are derived state and wait.
+// Of several projector processes sharing a projection, one publishes; the
+// others stand by and take over when its session ends.
 func (c *Checkpointer) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Every)
 	defer t.Stop()
-	for {
+	var lead *pgxpool.Conn
+	defer func() {
+		if lead != nil {
+			_, _ = lead.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtextextended(current_schema(), $1))", checkpointLockKey)
+			lead.Release()
+		}
+	}()
+	round := func(ctx context.Context) {
+		if lead != nil {
+			if err := lead.Ping(ctx); err != nil {
+				lead.Release()
+				lead = nil
+			}
+		}
+		if lead == nil {
+			var err error
+			if lead, err = c.tryLead(ctx); err != nil || lead == nil {
+				if err != nil && ctx.Err() == nil {
+					c.log.Warn("cannot take the checkpointer's lock; retrying at the next tick", "err", err)
+				}
+				return
+			}
+			c.log.Info("this process publishes the checkpoints")
+			// A leader taking over does not republish what its
+			// predecessor published last.
+			if latest, err := db.New(c.cfg.Trees.pool).LatestCheckpoint(ctx); err == nil && len(latest) > 0 {
+				text, _, _ := strings.Cut(latest[0].Note, "\n\n")
+				if cp, err := transparency.ParseCheckpoint(text + "\n"); err == nil {
+					c.last = stateOf(cp)
+				}
+			}
+		}
 		if _, err := c.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("checkpoint failed; retrying at the next tick", "err", err)
 		}
+	}
+	for {
+		round(ctx)
 		select {
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
-			if _, err := c.Checkpoint(final); err != nil {
-				c.log.Warn("final checkpoint failed", "err", err)
-			}
+			round(final)
 			return nil
 		case <-t.C:
 		}
 	}
+}
+
+// tryLead takes the checkpointer's lock on a connection of its own, or
+// returns nil if another process holds it.
+func (c *Checkpointer) tryLead(ctx context.Context) (*pgxpool.Conn, error) {
+	conn, err := c.cfg.Trees.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtextextended(current_schema(), $1))", checkpointLockKey).Scan(&got); err != nil || !got {
+		conn.Release()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // Checkpoint grows the trees and, if anything changed since the last

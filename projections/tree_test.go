@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -352,4 +354,60 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantProblem(audit(pool, log, edited), "tallies digest")
+}
+
+// Of two projector processes sharing a projection, one publishes the
+// checkpoints; the other takes over when it stops, without republishing
+// what it published last.
+func TestOneCheckpointerPublishes(t *testing.T) {
+	t.Parallel()
+	key := testKey(t, "votewatch-test")
+	var log *testLog
+	var pool *pgxpool.Pool
+	for seed := uint64(0); ; seed++ {
+		log = randomLog(rand.New(rand.NewPCG(seed, 0x1ead)))
+		if len(log.topics[domain.TopicVotes][0]) > 0 {
+			break
+		}
+	}
+	pool, _ = treesOf(t, log, rand.New(rand.NewPCG(1, 1)))
+	var mu sync.Mutex
+	published := map[string]int{}
+	start := func(name string) (context.CancelFunc, <-chan struct{}) {
+		trees, err := projections.NewTrees(pool, testSecret, projections.VotesReader(memLog{log}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := projections.NewCheckpointer(projections.CheckpointerConfig{
+			Trees: trees, Key: key, Origin: "votewatch/test", Every: 10 * time.Millisecond,
+			Publish: func(context.Context, []byte) error {
+				mu.Lock()
+				defer mu.Unlock()
+				published[name]++
+				return nil
+			},
+		}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = c.Run(ctx); close(done) }()
+		return cancel, done
+	}
+	stopA, doneA := start("a")
+	stopB, doneB := start("b")
+	total := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return published["a"] + published["b"]
+	}
+	testutil.Eventually(t, 10*time.Second, "a checkpoint", func() (bool, string) { return total() > 0, "" })
+	stopA()
+	<-doneA
+	stopB()
+	<-doneB
+	if total() != 1 {
+		t.Errorf("published %v; want one checkpoint in all", published)
+	}
 }
