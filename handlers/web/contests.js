@@ -91,8 +91,8 @@ export function renderStatus(c, nameOf) {
 function ballotText(status, body) {
   switch (status) {
     case 200:
-      if (body.status === "counted") return ["counted", "Counted: your vote is in the results."];
-      if (body.status === "rejected") return ["rejected", `Rejected: ${rejectionLabel(body.reason || "unknown")}.`];
+      if (body.status === "counted") return ["counted", "Counted: your vote is in the results." + proofText(body)];
+      if (body.status === "rejected") return ["rejected", `Rejected: ${rejectionLabel(body.reason || "unknown")}.` + proofText(body)];
       if (body.status === "pending") return ["pending", "Pending: received, not counted yet."];
       return ["error", "Could not check this vote now; try again."];
     case 404: return ["not_found", "Not found: no vote with this ID has been received."];
@@ -100,6 +100,16 @@ function ballotText(status, body) {
     case 429: return ["slow_down", "Slow down: too many checks from this address; try again in a minute."];
     default: return ["error", "Could not check this vote now; try again."];
   }
+}
+
+// proofText says where the vote's decision is signed, when the answer
+// carries an inclusion proof: the checkpoint's time and the tree position,
+// which `votewatch ballot ID --verify-proof` checks against a pinned key.
+function proofText(body) {
+  const p = body.proof;
+  if (!p || typeof body.checkpoint !== "string") return "";
+  const time = (body.checkpoint.match(/^time (\S+)$/m) || [])[1] || "";
+  return ` The decision is in the signed checkpoint of ${time} (partition ${p.partition}, leaf ${p.leaf_index + 1} of ${p.tree_size}); \`votewatch ballot ID --verify-proof\` checks it.`;
 }
 
 export function initBallotBox() {
