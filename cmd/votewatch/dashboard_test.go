@@ -22,6 +22,7 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
@@ -350,7 +351,7 @@ func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	waitForVotes(t, p, 50)
 
 	// A second server over the same database, which this test restarts.
-	srv, err := newHTTPServer(testLogger(), "127.0.0.1:0", p.pool, nil, metrics.New(), nil)
+	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", p.pool, nil, metrics.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	publishElection(t, p.kafka, e, plan, false, 25)
 	waitForVotes(t, p, 75)
 
-	srv2, err := newHTTPServer(testLogger(), addr, p.pool, nil, metrics.New(), nil)
+	srv2, err := app.NewAPIServer(testLogger(), addr, p.pool, nil, metrics.New(), nil)
 	if err != nil {
 		t.Fatalf("restart on %s: %v", addr, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/internal/app"
 )
 
 // ImportCmd loads an election's candidates and voter roll from CSV files
@@ -52,9 +53,9 @@ func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
 	if c.DryRun {
 		return nil
 	}
-	var cleanup closers
-	defer cleanup.run()
-	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	pub, err := c.openPublisher(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -76,9 +77,9 @@ func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
 
 // Run publishes the registration close markers.
 func (c *CloseCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	pub, err := c.openPublisher(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -136,9 +137,9 @@ func (c *ScheduleCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	var cleanup closers
-	defer cleanup.run()
-	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	pub, err := c.openPublisher(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -156,19 +157,13 @@ func (c *ScheduleCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // openPublisher connects a publisher to KAFKA_BROKERS (creating the
-// contract's topics that are missing), closed by cleanup.
-func openPublisher(ctx context.Context, env *Env, f KafkaFlags, cleanup *closers) (*kafka.Publisher, error) {
+// contract's topics that are missing), closed with a.
+func (f KafkaFlags) openPublisher(ctx context.Context, a *app.App) (*kafka.Publisher, error) {
 	if len(f.KafkaBrokers) == 0 {
 		return nil, errors.New("KAFKA_BROKERS is not set")
 	}
-	kcfg, _, err := openKafka(ctx, env.Log, f, f.KafkaBrokers, cleanup)
-	if err != nil {
+	if err := f.openKafka(ctx, a, f.KafkaBrokers); err != nil {
 		return nil, err
 	}
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return nil, err
-	}
-	cleanup.add(func() { _ = pub.Close() })
-	return pub, nil
+	return a.OpenPublisher()
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
-	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/openapitest"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
@@ -78,11 +77,6 @@ func startSystem(t *testing.T, sys system) *pipeline {
 	} else {
 		p.kafka = testutil.Kafka(t, sys.partitions)
 	}
-	var err error
-	if p.pool, err = postgres.Connect(context.Background(), p.dsn, 16); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.pool.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -90,63 +84,55 @@ func startSystem(t *testing.T, sys system) *pipeline {
 	if sys.logs != nil {
 		log = slog.New(slog.NewTextHandler(sys.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	klog, err := kafka.NewLog(p.kafka)
-	if err != nil {
+	// The system is one App, as in every command (wild-workouts'
+	// NewComponentTestApplication): the test's cleanup stops it, then closes
+	// what it opened.
+	a := app.New(log)
+	t.Cleanup(a.Close)
+	ctx := context.Background()
+	if _, err := a.OpenDatabase(ctx, app.DatabaseConfig{URL: p.dsn, MaxConns: 16}); err != nil {
 		t.Fatal(err)
 	}
-	p.klog = klog
-	t.Cleanup(func() { _ = klog.Close() })
-	p.metrics = metrics.New()
-	if err := migrate(context.Background(), log, p.pool); err != nil {
+	if err := a.OpenLog(p.kafka); err != nil {
 		t.Fatal(err)
 	}
-	var proj *projectorService
+	p.pool, p.klog, p.metrics = a.Pool, a.KafkaLog, a.Metrics
+	if err := a.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if sys.projector {
-		proj, err = newProjectorService(log, p.pool, p.kafka, ProjectorFlags{
+		if _, err := a.StartProjector(app.ProjectorConfig{
 			Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
-		}, klog, p.metrics)
-		if err != nil {
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var cleanup closers
-	t.Cleanup(cleanup.run)
 	if sys.stationRate == 0 {
 		sys.stationRate = 1000
 	}
-	intake, err := newIntake(log, p.pool, p.kafka, IntakeFlags{StationRate: sys.stationRate, StationBurst: 1000}, sys.stations, p.metrics, &cleanup)
+	intake, err := a.StartIntake(app.IntakeConfig{Stations: sys.stations, Rate: sys.stationRate, Burst: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newHTTPServer(log, "127.0.0.1:0", p.pool, klog.HighWatermarks, p.metrics, intake)
+	srv, err := a.ServeAPI("127.0.0.1:0", intake)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.api = "http://" + srv.Addr()
-	ops, err := newOpsServer(log, "127.0.0.1:0", p.pool, p.metrics)
+	ops, err := a.ServeOps("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.ops = "http://" + ops.Addr()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	if proj != nil {
-		wg.Go(func() {
-			if err := proj.Run(ctx); err != nil {
-				t.Errorf("projector: %v", err)
-			}
-		})
-	}
-	wg.Go(func() { _ = srv.Run(ctx) })
-	wg.Go(func() { _ = ops.Run(ctx) })
-	if intake != nil {
-		wg.Go(func() {
-			if err := intake.relay(ctx); err != nil {
-				t.Errorf("relay: %v", err)
-			}
-		})
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("system: %v", err)
+		}
+	})
 	return p
 }
 

@@ -6,117 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
-	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/infra/outbox"
-	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/projections"
 )
 
-// openAdmin connects the maintenance commands: DATABASE_URL, or the running
-// demo's private cluster.
-func openAdmin(ctx context.Context, log *slog.Logger, f AdminFlags, cleanup *closers) (*pgxpool.Pool, string, error) {
-	dsn := f.DatabaseURL
-	if dsn == "" {
-		dir := f.DataDir
-		if dir == "" {
-			var err error
-			if dir, err = postgres.DefaultDir(); err != nil {
-				return nil, "", err
-			}
-		}
-		var err error
-		if dsn, err = postgres.AttachCluster(dir + "/postgres"); err != nil {
-			return nil, "", fmt.Errorf("DATABASE_URL is not set and %w", err)
-		}
-	}
-	pool, err := postgres.Connect(ctx, dsn, 8)
-	if err != nil {
-		return nil, "", err
-	}
-	cleanup.add(pool.Close)
-	return pool, dsn, nil
-}
-
-// openResults connects the read side for a maintenance command.
-func openResults(ctx context.Context, env *Env, f AdminFlags, cleanup *closers) (*projections.Results, error) {
-	pool, _, err := openAdmin(ctx, env.Log, f, cleanup)
-	if err != nil {
-		return nil, err
-	}
-	return projections.NewResults(pool)
-}
-
-// replayLog reads the log for a replay through the Kafka infrastructure.
-type replayLog struct {
-	cfg kafka.Config
-	log *kafka.Log
-}
-
-func (l replayLog) HighWatermarks(ctx context.Context, topic string) (map[int32]int64, error) {
-	return l.log.HighWatermarks(ctx, topic)
-}
-
-func (l replayLog) LowWatermarks(ctx context.Context, topic string) (map[int32]int64, error) {
-	return l.log.LowWatermarks(ctx, topic)
-}
-
-func (l replayLog) ReadRange(ctx context.Context, topic string, from, to map[int32]int64, fn func([]projections.LogRecord) error) error {
-	buf := make([]projections.LogRecord, 0, 8192)
-	return kafka.ReadRange(ctx, l.cfg, topic, from, to, func(recs []kafka.Record) error {
-		buf = buf[:0]
-		for _, r := range recs {
-			buf = append(buf, projections.LogRecord(r))
-		}
-		return fn(buf)
-	})
-}
-
-// newRebuilder wires a Rebuilder to the database and the log.
-func newRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log) (*projections.Rebuilder, error) {
-	open := func(ctx context.Context, schema string) (*pgxpool.Pool, error) {
-		p, err := postgres.ConnectSchema(ctx, dsn, schema, 4)
-		if err != nil {
-			return nil, err
-		}
-		if err := migrate(ctx, log, p); err != nil {
-			p.Close()
-			return nil, err
-		}
-		return p, nil
-	}
-	return projections.NewRebuilder(pool, postgres.Schema, open, replayLog{kcfg, klog}, log)
-}
-
 // Run rebuilds the projection and swaps it in, or verifies it.
 func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	pool, dsn, err := openAdmin(ctx, env.Log, c.AdminFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	dsn, err := c.open(ctx, a, true)
 	if err != nil {
 		return err
 	}
-	kcfg, klog, err := openLog(c.AdminFlags, &cleanup)
-	if err != nil {
-		return err
-	}
-	rb, err := newRebuilder(env.Log, pool, dsn, kcfg, klog)
+	kcfg := a.Kafka
+	rb, err := app.NewRebuilder(env.Log, a.Pool, dsn, kcfg, a.KafkaLog)
 	if err != nil {
 		return err
 	}
@@ -131,7 +46,7 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 	}
 	if rep.Swapped {
 		// The projection readers see changed: an operator action.
-		if err := recordAction(kcfg, domain.ActionReplaySwap, fmt.Sprintf("rebuilt %s from the log (%d events, %d votes counted) and swapped it in",
+		if err := app.RecordAction(kcfg, domain.ActionReplaySwap, fmt.Sprintf("rebuilt %s from the log (%d events, %d votes counted) and swapped it in",
 			rep.Schema, rep.EventsRead[domain.TopicVotes]+rep.EventsRead[domain.TopicVoters]+rep.EventsRead[domain.TopicCandidates], rep.Ballots)); err != nil {
 			env.Log.Error("the replay swapped but its audit event was not recorded", "err", err)
 		}
@@ -209,13 +124,12 @@ func printReport(w io.Writer, rep projections.ReplayReport) {
 // Run audits the projection's internal consistency, and that every vote
 // the intake accepted reached the log or is still pending.
 func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	pool, _, err := openAdmin(ctx, env.Log, c.AdminFlags, &cleanup)
-	if err != nil {
+	a := app.New(env.Log)
+	defer a.Close()
+	if _, err := c.open(ctx, a, false); err != nil {
 		return err
 	}
-	results, err := projections.NewResults(pool)
+	results, err := projections.NewResults(a.Pool)
 	if err != nil {
 		return err
 	}
@@ -239,7 +153,7 @@ func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
 			fmt.Fprintf(env.Stdout, "      %s\n", ch.Detail)
 		}
 	}
-	ch, skipped := intakeCheck(ctx, pool, &lazyVotesLog{cfg: kcfg, cleanup: &cleanup})
+	ch, skipped := a.IntakeCheck(ctx, kcfg)
 	switch {
 	case skipped:
 		fmt.Fprintf(env.Stdout, "skip  %s\n      %s\n", ch.Name, ch.Detail)
@@ -262,71 +176,14 @@ func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
 	}
 }
 
-// intakeCheck reconciles the intake with the log (skipped reports a
-// database without the intake).
-func intakeCheck(ctx context.Context, pool *pgxpool.Pool, log outbox.VotesLog) (check projections.AuditCheck, skipped bool) {
-	check.Name = "every vote the intake accepted is in the votes topic or pending in the outbox"
-	rec, err := outbox.Reconcile(ctx, pool, log)
-	switch {
-	case err != nil:
-		check.Detail = err.Error()
-	case !rec.Deployed:
-		check.Detail = "skipped: no intake schema"
-		return check, true
-	case rec.Lost > 0:
-		check.Detail = fmt.Sprintf("%d of %d accepted votes are neither in the votes topic nor in the outbox (%d still pending there), e.g. %s",
-			rec.Lost, rec.Accepted, rec.Pending, strings.Join(rec.Examples, ", "))
-	default:
-		check.OK = true
-	}
-	return check, false
-}
-
-// lazyVotesLog connects to Kafka on first use: verifying a database whose
-// intake accepted nothing needs no broker.
-type lazyVotesLog struct {
-	cfg     kafka.Config
-	log     *kafka.Log
-	cleanup *closers
-}
-
-func (l *lazyVotesLog) connect() (*kafka.Log, error) {
-	if l.log == nil {
-		klog, err := kafka.NewLog(l.cfg)
-		if err != nil {
-			return nil, err
-		}
-		l.log = klog
-		l.cleanup.add(func() { _ = klog.Close() })
-	}
-	return l.log, nil
-}
-
-func (l *lazyVotesLog) LowWatermarks(ctx context.Context, topic string) (map[int32]int64, error) {
-	klog, err := l.connect()
-	if err != nil {
-		return nil, err
-	}
-	return klog.LowWatermarks(ctx, topic)
-}
-
-func (l *lazyVotesLog) HighWatermarks(ctx context.Context, topic string) (map[int32]int64, error) {
-	klog, err := l.connect()
-	if err != nil {
-		return nil, err
-	}
-	return klog.HighWatermarks(ctx, topic)
-}
-
-func (l *lazyVotesLog) ReadRange(ctx context.Context, topic string, from, to map[int32]int64, fn func([]kafka.Record) error) error {
-	return kafka.ReadRange(ctx, l.cfg, topic, from, to, fn)
-}
-
 // Run prints the projection's state.
 func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	results, err := openResults(ctx, env, c.AdminFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	if _, err := c.open(ctx, a, false); err != nil {
+		return err
+	}
+	results, err := projections.NewResults(a.Pool)
 	if err != nil {
 		return err
 	}
@@ -335,9 +192,8 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if klog, err := kafka.NewLog(kcfg); err == nil {
-		cleanup.add(func() { _ = klog.Close() })
-		ends = klog.HighWatermarks
+	if err := a.OpenLog(kcfg); err == nil {
+		ends = a.KafkaLog.HighWatermarks
 	} else {
 		env.Log.Warn("kafka unreachable: lag unknown", "err", err)
 	}
@@ -384,102 +240,31 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	return tw.Flush()
 }
 
-// Run re-publishes dead letters whose payload now decodes. Progress is a
-// consumer group's committed offsets, so running it again re-publishes
-// nothing twice; and re-publishing is harmless anyway (applying is
-// idempotent).
+// Run re-publishes dead letters whose payload now decodes.
 func (c *DLQReplayCmd) Run(ctx context.Context, env *Env) error {
 	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
 	if err != nil {
 		return err
 	}
-	dlq := domain.DeadLetterTopic(c.Topic)
-	group := "votewatch-dlq-replay." + c.Topic
-	from, err := kafka.CommittedOffsets(ctx, kcfg, group, dlq)
-	if err != nil {
-		return err
-	}
-	klog, err := kafka.NewLog(kcfg)
-	if err != nil {
-		return err
-	}
-	defer klog.Close()
-	to, err := klog.HighWatermarks(ctx, dlq)
-	if err != nil {
-		return err
-	}
-	decode := func(b []byte) error { _, err := domain.Decode(c.Topic, b); return err }
-	var pub *kafka.Publisher
-	if !c.DryRun {
-		if pub, err = kafka.NewPublisher(kcfg); err != nil {
-			return err
-		}
-		defer pub.Close()
-	}
-	var fixed, still int
-	err = kafka.ReadRange(ctx, kcfg, dlq, from, to, func(recs []kafka.Record) error {
-		var msgs []*message.Message
-		for _, r := range recs {
-			if err := decode(r.Value); err != nil {
-				still++
-				fmt.Fprintf(env.Stdout, "still invalid  %s/%d@%d: %v\n", dlq, r.Partition, r.Offset, err)
-				continue
-			}
-			fixed++
-			verb := "re-publish"
-			if c.DryRun {
-				verb = "would re-publish"
-			}
-			fmt.Fprintf(env.Stdout, "%s  %s/%d@%d → %s (key %q)\n", verb, dlq, r.Partition, r.Offset, c.Topic, r.Key)
-			m := message.NewMessage(watermill.NewUUID(), slices.Clone(r.Value))
-			m.Metadata.Set(kafka.KeyMetadata, string(r.Key))
-			msgs = append(msgs, m)
-		}
-		if c.DryRun || len(msgs) == 0 {
-			return nil
-		}
-		return pub.Publish(c.Topic, msgs...)
-	})
-	if err != nil {
-		return err
-	}
-	if !c.DryRun {
-		if err := kafka.CommitOffsets(ctx, kcfg, group, dlq, to); err != nil {
-			return err
-		}
-	}
-	summary := fmt.Sprintf("%d dead letters decode now and %s; %d are still invalid and stay on %s", fixed,
-		map[bool]string{true: "would be re-published (dry run)", false: "were re-published to " + c.Topic}[c.DryRun], still, dlq)
-	if !c.DryRun {
-		if err := kafka.RecordAction(pub, domain.ActionDLQReplay, summary, "ok"); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(env.Stdout, strings.TrimSpace(summary))
-	return nil
+	return app.ReplayDeadLetters(ctx, kcfg, c.Topic, c.DryRun, env.Stdout)
 }
 
 // Run recounts the election from the log and compares it with the
 // projection.
 func (c *AuditCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	pool, _, err := openAdmin(ctx, env.Log, c.AdminFlags, &cleanup)
-	if err != nil {
+	a := app.New(env.Log)
+	defer a.Close()
+	if _, err := c.open(ctx, a, true); err != nil {
 		return err
 	}
-	kcfg, klog, err := openLog(c.AdminFlags, &cleanup)
-	if err != nil {
-		return err
-	}
-	log := replayLog{kcfg, klog}
+	log := a.ReplayLog()
 	if err := projections.CheckLogComplete(ctx, log); err != nil {
 		if !c.AllowTruncatedLog {
 			return fmt.Errorf("audit: %w (--allow-truncated-log recounts what is left)", err)
 		}
 		env.Log.Warn("recounting a truncated log: the recount misses the lost events", "err", err)
 	}
-	rep, err := projections.Recount(ctx, pool, log, newProgress(env, "recounting events", "events"))
+	rep, err := projections.Recount(ctx, a.Pool, log, newProgress(env, "recounting events", "events"))
 	if err != nil {
 		return err
 	}
@@ -539,27 +324,17 @@ func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
 	return nil
 }
 
-// recordAction appends an operator action to the audit topic.
-func recordAction(kcfg kafka.Config, action, detail string) error {
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return err
+// open connects a to the database (DATABASE_URL, or the running demo's
+// private cluster) and, with withLog, to the Kafka log; it returns the
+// database's DSN.
+func (f AdminFlags) open(ctx context.Context, a *app.App, withLog bool) (string, error) {
+	dsn, err := a.OpenAdminDatabase(ctx, app.AdminDatabase{URL: f.DatabaseURL, DataDir: f.DataDir})
+	if err != nil || !withLog {
+		return dsn, err
 	}
-	defer pub.Close()
-	return kafka.RecordAction(pub, action, detail, "ok")
-}
-
-// openLog connects to the Kafka log the maintenance commands read, closed
-// by cleanup.
-func openLog(f AdminFlags, cleanup *closers) (kafka.Config, *kafka.Log, error) {
 	kcfg, err := f.kafkaConfig(f.KafkaBrokers, 0)
 	if err != nil {
-		return kafka.Config{}, nil, err
+		return "", err
 	}
-	klog, err := kafka.NewLog(kcfg)
-	if err != nil {
-		return kafka.Config{}, nil, err
-	}
-	cleanup.add(func() { _ = klog.Close() })
-	return kcfg, klog, nil
+	return dsn, a.OpenLog(kcfg)
 }

@@ -13,13 +13,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
 )
 
 func (p *pipeline) rebuilder(t *testing.T) *projections.Rebuilder {
 	t.Helper()
-	rb, err := newRebuilder(testLogger(), p.pool, p.dsn, p.kafka, p.klog)
+	rb, err := app.NewRebuilder(testLogger(), p.pool, p.dsn, p.kafka, p.klog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
 )
@@ -75,13 +76,13 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	writer := p.loginAs(t, "votewatch_projector")
 
 	// The projector, connected as votewatch_projector.
-	proj, err := newProjectorService(testLogger(), writer, p.kafka, ProjectorFlags{
+	proj, err := app.NewProjectorService(testLogger(), writer, p.kafka, app.ProjectorConfig{
 		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
 	}, p.klog, metrics.New())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(context.Background(), testLogger(), writer); err != nil {
+	if err := app.Migrate(context.Background(), testLogger(), writer); err != nil {
 		t.Fatalf("the projector's start-up migration check as votewatch_projector: %v", err)
 	}
 	// Its /metrics and /readyz (project --metrics-addr), as that login too.
@@ -90,8 +91,8 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	projMetrics.Projection(projectionStatus(projResults, p.klog.HighWatermarks))
-	ops, err := newOpsServer(testLogger(), "127.0.0.1:0", writer, projMetrics)
+	projMetrics.Projection(app.ProjectionStatus(projResults, p.klog.HighWatermarks))
+	ops, err := app.NewOpsServer(testLogger(), "127.0.0.1:0", writer, projMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	}
 
 	// The read API, connected as votewatch_reader.
-	srv, err := newHTTPServer(testLogger(), "127.0.0.1:0", reader, p.klog.HighWatermarks, metrics.New(), nil)
+	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", reader, p.klog.HighWatermarks, metrics.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,11 @@
-package main
+package bench
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"os"
 	"runtime"
@@ -13,7 +15,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
@@ -21,8 +22,44 @@ import (
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/projections"
 )
+
+// Config is what to measure (the bench command's flags).
+type Config struct {
+	Votes       int
+	Quick       bool
+	DatabaseURL string
+	JSONOut     string
+	Partitions  int32
+	Live        bool
+	Writers     int
+	Linger      time.Duration
+	MemoryVotes int
+	Processes   int
+	CPUProfile  string
+	// Binary is the votewatch executable the memory phase and --processes
+	// run as children (`votewatch project`).
+	Binary string
+}
+
+// Env is where the bench logs and reports.
+type Env struct {
+	Log    *slog.Logger
+	Stdout io.Writer
+}
+
+// Bench is one run of the benchmark.
+type Bench struct {
+	Config
+	brokers []string
+}
+
+// Run measures cfg; see (*Bench).Run.
+func Run(ctx context.Context, env *Env, cfg Config) error {
+	return (&Bench{Config: cfg}).Run(ctx, env)
+}
 
 // benchResult is one measured figure.
 type benchResult struct {
@@ -40,13 +77,13 @@ type benchResult struct {
 // baseline, freshness and read API load while votes flow, the rate at which
 // this PostgreSQL COPYs the ballot rows (the ceiling for the projection's
 // writes) and a full replay.
-func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
+func (c *Bench) Run(ctx context.Context, env *Env) error {
 	log := env.Log
 	if c.Quick {
 		c.Votes = 50_000
 	}
-	var cleanup closers
-	defer cleanup.run()
+	a := app.New(log)
+	defer a.Close()
 
 	dsn := c.DatabaseURL
 	if dsn == "" {
@@ -55,35 +92,35 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 			return err
 		}
 		_ = os.Chmod(dir, 0o755)
-		cleanup.add(func() { _ = os.RemoveAll(dir) })
+		a.OnClose(func() { _ = os.RemoveAll(dir) })
 		cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{Dir: dir, Logger: log})
 		if err != nil {
 			return err
 		}
-		cleanup.add(func() { _ = cluster.Stop(context.Background()) })
+		a.OnClose(func() { _ = cluster.Stop(context.Background()) })
 		dsn = cluster.DSN()
 	}
 	pool, err := postgres.Connect(ctx, dsn, 8)
 	if err != nil {
 		return err
 	}
-	cleanup.add(pool.Close)
-	if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+postgres.Schema+" CASCADE; DROP SCHEMA IF EXISTS bench CASCADE"); err != nil {
+	a.OnClose(pool.Close)
+	if err := postgres.DropSchemas(ctx, pool, postgres.Schema, "bench"); err != nil {
 		return fmt.Errorf("reset benchmark database: %w", err)
 	}
-	if err := migrate(ctx, log, pool); err != nil {
+	if err := app.Migrate(ctx, log, pool); err != nil {
 		return err
 	}
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{}, log)
 	if err != nil {
 		return err
 	}
-	cleanup.add(broker.Close)
+	a.OnClose(broker.Close)
 	c.brokers = []string{broker.Addr()}
-	kcfg, klog, err := openKafka(ctx, log, KafkaFlags{Partitions: c.Partitions}, c.brokers, &cleanup)
-	if err != nil {
+	if err := a.OpenKafka(ctx, kafka.Config{Brokers: c.brokers, Partitions: c.Partitions}); err != nil {
 		return err
 	}
+	kcfg, klog := a.Kafka, a.KafkaLog
 
 	cfg := simulator.OneRaceElection()
 	// Extra voters vote during the freshness and read phases.
@@ -97,7 +134,7 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	cleanup.add(func() { _ = pub.Close() })
+	a.OnClose(func() { _ = pub.Close() })
 	sim, err := simulator.New(simulator.Config{Election: election, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil }}, pub, log)
 	if err != nil {
 		return err
@@ -151,7 +188,7 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 		}
 		results = append(results, naive)
 		// The consumers side by side, on the votes now in the log.
-		for _, consumer := range []string{consumerPipelined, consumerWatermillKafka} {
+		for _, consumer := range []string{app.ConsumerPipelined, app.ConsumerWatermillKafka} {
 			r, err := c.measureConsumer(ctx, env, dsn, pool, kcfg, klog, consumer)
 			if err != nil {
 				return err
@@ -179,20 +216,17 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 	}
 	// 1. The ceiling: COPY the same ballot rows into a table with the same
 	// key as ballots.
-	if _, err := pool.Exec(ctx, `CREATE SCHEMA bench; CREATE TABLE bench.ballots (LIKE `+postgres.Schema+`.ballots INCLUDING ALL)`); err != nil {
-		return fmt.Errorf("create copy target: %w", err)
-	}
 	start := time.Now()
-	n, err := pool.CopyFrom(ctx, pgx.Identifier{"bench", "ballots"}, []string{"voter_id", "vote_id", "candidate_id", "region", "cast_at"}, pgx.CopyFromRows(rows))
+	n, err := postgres.CopyBallotsCeiling(ctx, pool, "bench", rows)
 	if err != nil {
-		return fmt.Errorf("copy ballots: %w", err)
+		return err
 	}
 	copyTime := time.Since(start)
 	results = append(results, benchResult{Name: "copy_limit", Count: n, Seconds: copyTime.Seconds(), PerSec: float64(n) / copyTime.Seconds(),
 		Note: "COPY of the ballot rows into a table with ballots' indexes"})
 
 	// 2. A full replay of the election from the log.
-	rb, err := newRebuilder(log, pool, dsn, kcfg, klog)
+	rb, err := app.NewRebuilder(log, pool, dsn, kcfg, klog)
 	if err != nil {
 		return err
 	}
@@ -257,14 +291,14 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 // (registration closes before polls open), then the votes are published as
 // fast as the broker takes them and timed from the first counted vote to
 // the last.
-func (c *BenchCmd) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log, voters int64, publishVotes func() error) (benchResult, error) {
+func (c *Bench) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log, voters int64, publishVotes func() error) (benchResult, error) {
 	var results *projections.Results
 	var done <-chan error
 	var stop func()
 	var err error
 	where := "in this process"
 	if c.Processes > 0 {
-		results, done, stop, err = c.runProjectorProcesses(ctx, pool, dsn, c.Processes)
+		results, done, stop, err = c.runProjectorProcesses(pool, dsn, c.Processes)
 		where = fmt.Sprintf("in %d projector processes", c.Processes)
 	} else {
 		results, done, stop, err = runProjector(ctx, env, pool, kcfg, klog, c.liveFlags())
@@ -341,19 +375,20 @@ func startCPUProfile(path string) (func(), error) {
 }
 
 // liveFlags configure the benchmark's live projector.
-func (c *BenchCmd) liveFlags() ProjectorFlags {
-	return ProjectorFlags{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second, Consumer: consumerPipelined}
+func (c *Bench) liveFlags() app.ProjectorConfig {
+	return app.ProjectorConfig{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second, Consumer: app.ConsumerPipelined}
 }
 
 // runProjector runs a projector over pool in the background; stop ends it
 // and waits. done reports if it stops by itself.
-func runProjector(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, f ProjectorFlags) (*projections.Results, <-chan error, func(), error) {
-	proj, err := newProjectorService(env.Log, pool, kcfg, f, klog, metrics.New())
+func runProjector(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, f app.ProjectorConfig) (*projections.Results, <-chan error, func(), error) {
+	proj, err := app.NewProjectorService(env.Log, pool, kcfg, f, klog, metrics.New())
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	results, err := projections.NewResults(pool)
 	if err != nil {
+		proj.Close()
 		return nil, nil, nil, err
 	}
 	runCtx, cancel := context.WithCancel(ctx)

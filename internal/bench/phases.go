@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -19,12 +19,13 @@ import (
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/projections"
 )
 
 // phase is how long the freshness phase offers votes (the read phase lasts
 // twice as long).
-func (c *BenchCmd) phase() time.Duration {
+func (c *Bench) phase() time.Duration {
 	if c.Quick {
 		return 3 * time.Second
 	}
@@ -34,22 +35,18 @@ func (c *BenchCmd) phase() time.Duration {
 // measureNaive runs the usual Watermill handler over the same votes: one
 // transaction per message, concurrent across partitions, into a schema of
 // its own that starts with the same register. It stops after a sample.
-func (c *BenchCmd) measureNaive(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log) (benchResult, error) {
+func (c *Bench) measureNaive(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log) (benchResult, error) {
 	const schema = "bench_naive"
 	pool, err := postgres.ConnectSchema(ctx, dsn, schema, 64)
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer pool.Close()
-	if err := migrate(ctx, env.Log, pool); err != nil {
+	if err := app.Migrate(ctx, env.Log, pool); err != nil {
 		return benchResult{}, err
 	}
-	l, n := postgres.Schema, schema
-	if _, err := live.Exec(ctx, fmt.Sprintf(`INSERT INTO %[2]s.candidates SELECT * FROM %[1]s.candidates;
-		INSERT INTO %[2]s.voters SELECT * FROM %[1]s.voters;
-		INSERT INTO %[2]s.regions SELECT region, registered_voters, 0 FROM %[1]s.regions;
-		INSERT INTO %[2]s.applied_offsets SELECT * FROM %[1]s.applied_offsets WHERE topic <> 'votes'`, l, n)); err != nil {
-		return benchResult{}, fmt.Errorf("copy the register: %w", err)
+	if err := postgres.CopyRegister(ctx, live, schema); err != nil {
+		return benchResult{}, err
 	}
 	// The naive projector starts at the votes: the register is in place.
 	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters} {
@@ -61,7 +58,7 @@ func (c *BenchCmd) measureNaive(ctx context.Context, env *Env, dsn string, live 
 			return benchResult{}, err
 		}
 	}
-	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, ProjectorFlags{
+	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, app.ProjectorConfig{
 		Group: "bench-naive", BatchSize: 1, Writers: int(c.Partitions), SessionTimeout: 10 * time.Second,
 	})
 	if err != nil {
@@ -81,14 +78,14 @@ func (c *BenchCmd) measureNaive(ctx context.Context, env *Env, dsn string, live 
 // measureReads runs the live projector and the API, then measures (1) how
 // soon a vote published at 10k votes/s is visible in GET /api/v1/summary,
 // and (2) the API's throughput with 64 concurrent clients while votes flow.
-func (c *BenchCmd) measureReads(ctx context.Context, env *Env, pool *pgxpool.Pool, klog *kafka.Log, plan *simulator.VotePlan, pub *kafka.Publisher) ([]benchResult, error) {
+func (c *Bench) measureReads(ctx context.Context, env *Env, pool *pgxpool.Pool, klog *kafka.Log, plan *simulator.VotePlan, pub *kafka.Publisher) ([]benchResult, error) {
 	kcfg := kafka.Config{Brokers: c.brokers, Partitions: c.Partitions}
 	_, _, stopProjector, err := runProjector(ctx, env, pool, kcfg, klog, c.liveFlags())
 	if err != nil {
 		return nil, err
 	}
 	defer stopProjector()
-	srv, err := newHTTPServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks, metrics.New(), nil)
+	srv, err := app.NewAPIServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks, metrics.New(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +281,7 @@ func loadTest(ctx context.Context, client *http.Client, url string, clients int,
 // vote to the last. Both consumers run it, one after the other, on the
 // same log and the same database, so they compare like for like; neither
 // races a publisher.
-func (c *BenchCmd) measureConsumer(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, consumer string) (benchResult, error) {
+func (c *Bench) measureConsumer(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, consumer string) (benchResult, error) {
 	name := strings.ReplaceAll(consumer, "-", "_")
 	schema := "bench_" + name
 	pool, err := postgres.ConnectSchema(ctx, dsn, schema, 16)
@@ -292,15 +289,11 @@ func (c *BenchCmd) measureConsumer(ctx context.Context, env *Env, dsn string, li
 		return benchResult{}, err
 	}
 	defer pool.Close()
-	if err := migrate(ctx, env.Log, pool); err != nil {
+	if err := app.Migrate(ctx, env.Log, pool); err != nil {
 		return benchResult{}, err
 	}
-	l, n := postgres.Schema, schema
-	if _, err := live.Exec(ctx, fmt.Sprintf(`INSERT INTO %[2]s.candidates SELECT * FROM %[1]s.candidates;
-		INSERT INTO %[2]s.voters SELECT * FROM %[1]s.voters;
-		INSERT INTO %[2]s.regions SELECT region, registered_voters, 0 FROM %[1]s.regions;
-		INSERT INTO %[2]s.applied_offsets SELECT * FROM %[1]s.applied_offsets WHERE topic <> 'votes'`, l, n)); err != nil {
-		return benchResult{}, fmt.Errorf("copy the register: %w", err)
+	if err := postgres.CopyRegister(ctx, live, schema); err != nil {
+		return benchResult{}, err
 	}
 	group := "bench-" + consumer
 	for _, t := range []string{domain.TopicContests, domain.TopicCandidates, domain.TopicVoters} {

@@ -1,14 +1,13 @@
-package main
+package bench
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -18,6 +17,8 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
+	"github.com/votewatch/votewatch/internal/process"
 	"github.com/votewatch/votewatch/projections"
 )
 
@@ -32,33 +33,30 @@ func memoryCheckpoint(votes int) int64 {
 // election with every registered voter voting once, and reads its resident
 // set after the register, after 1M votes and after all of them. A projector
 // that kept per-vote or per-voter state would grow with the count.
-func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Pool, dsn string) ([]benchResult, error) {
+func (c *Bench) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Pool, dsn string) ([]benchResult, error) {
 	n := c.MemoryVotes
 	if memoryCheckpoint(n) < 1 {
 		return nil, fmt.Errorf("memory phase: --memory-votes %d: too few to compare two checkpoints", n)
 	}
-	var cleanup closers
-	defer cleanup.run()
-	if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+postgres.Schema+" CASCADE"); err != nil {
+	a := app.New(env.Log)
+	defer a.Close()
+	if err := postgres.DropSchemas(ctx, pool, postgres.Schema); err != nil {
 		return nil, fmt.Errorf("memory phase: reset database: %w", err)
 	}
-	if err := migrate(ctx, env.Log, pool); err != nil {
+	if err := app.Migrate(ctx, env.Log, pool); err != nil {
 		return nil, err
 	}
-	broker, err := kafka.StartBroker(kafka.BrokerConfig{}, env.Log)
+	broker, err := a.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		return nil, err
 	}
-	cleanup.add(broker.Close)
-	kcfg, _, err := openKafka(ctx, env.Log, KafkaFlags{Partitions: c.Partitions}, []string{broker.Addr()}, &cleanup)
+	if err := a.OpenKafka(ctx, kafka.Config{Brokers: []string{broker.Addr()}, Partitions: c.Partitions}); err != nil {
+		return nil, err
+	}
+	pub, err := a.OpenPublisher()
 	if err != nil {
 		return nil, err
 	}
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return nil, err
-	}
-	cleanup.add(func() { _ = pub.Close() })
 
 	cfg := simulator.OneRaceElection()
 	cfg.Turnout = 1
@@ -66,32 +64,23 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 	if err != nil {
 		return nil, err
 	}
-	proc, err := c.startProjectorProcess(ctx, dsn, broker.Addr(), "bench-memory")
+	proc, err := c.startProjectorProcess(dsn, broker.Addr(), "bench-memory")
 	if err != nil {
 		return nil, err
 	}
-	defer proc.stop()
+	defer func() { _ = proc.Stop() }()
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		return nil, err
 	}
+	done := make(chan error, 1)
+	go func() { <-proc.Exited(); done <- fmt.Errorf("memory phase: projector exited: %v", proc.Err()) }()
 	wait := func(cond func(projections.Summary) bool) error {
-		for {
-			s, err := results.Summary(ctx)
-			if err != nil || cond(s) {
-				return err
-			}
-			select {
-			case <-proc.exited:
-				return fmt.Errorf("memory phase: projector exited: %v", proc.err)
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
+		_, err := waitUntil(ctx, done, results.Summary, cond)
+		return err
 	}
 
-	fmt.Fprintf(env.Stdout, "memory: projector process %d registering %d voters…\n", proc.cmd.Process.Pid, n)
+	fmt.Fprintf(env.Stdout, "memory: projector process %d registering %d voters…\n", proc.Pid(), n)
 	sim, err := simulator.New(simulator.Config{Election: election, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil }}, pub, env.Log)
 	if err != nil {
 		return nil, err
@@ -102,13 +91,13 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 	if err := wait(func(s projections.Summary) bool { return s.RegisteredVoters >= int64(n) }); err != nil {
 		return nil, err
 	}
-	_, base, err := procMemory(proc.cmd.Process.Pid)
+	_, base, err := procMemory(proc.Pid())
 	if err != nil {
 		return nil, err
 	}
 	// Registration has its own burst; reset the peak so the checkpoints
 	// measure the voting alone.
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", proc.cmd.Process.Pid), []byte("5"), 0); err != nil {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", proc.Pid()), []byte("5"), 0); err != nil {
 		return nil, fmt.Errorf("memory phase: reset peak RSS: %w", err)
 	}
 
@@ -140,7 +129,7 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 		if err := wait(func(s projections.Summary) bool { return s.VotesCast >= target }); err != nil {
 			return nil, err
 		}
-		rss, peak, err := procMemory(proc.cmd.Process.Pid)
+		rss, peak, err := procMemory(proc.Pid())
 		if err != nil {
 			return nil, err
 		}
@@ -157,69 +146,47 @@ func (c *BenchCmd) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Po
 	return out, nil
 }
 
-// projectorProcess is a `votewatch project` child of the benchmark.
-type projectorProcess struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has ended; err says how
-	err    error
-}
-
-func (c *BenchCmd) startProjectorProcess(ctx context.Context, dsn, brokers, group string) (*projectorProcess, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("memory phase: find own binary: %w", err)
+// startProjectorProcess runs `votewatch project` as a child of the
+// benchmark.
+func (c *Bench) startProjectorProcess(dsn, brokers, group string) (*process.Process, error) {
+	if c.Binary == "" {
+		return nil, errors.New("bench: no votewatch binary to run projector processes")
 	}
 	f := c.liveFlags()
-	cmd := exec.CommandContext(ctx, exe, "--log-level", "warn", "project",
+	p, err := process.Start(c.Binary, []string{"--log-level", "warn", "project",
 		"--database-url", dsn, "--kafka-brokers", brokers, "--partitions", strconv.Itoa(int(c.Partitions)),
-		"--group", group, "--writers", strconv.Itoa(f.Writers), "--linger", f.Linger.String())
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("memory phase: start projector: %w", err)
+		"--group", group, "--writers", strconv.Itoa(f.Writers), "--linger", f.Linger.String()}, os.Stderr, os.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("start projector: %w", err)
 	}
-	p := &projectorProcess{cmd: cmd, exited: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	return p, nil
 }
 
 // runProjectorProcesses runs n `votewatch project` processes in one
-// consumer group; done reports the first to exit, stop ends them all.
-func (c *BenchCmd) runProjectorProcesses(ctx context.Context, pool *pgxpool.Pool, dsn string, n int) (*projections.Results, <-chan error, func(), error) {
+// consumer group; done reports the first to exit, stop ends them all (each
+// finishes the batch in flight).
+func (c *Bench) runProjectorProcesses(pool *pgxpool.Pool, dsn string, n int) (*projections.Results, <-chan error, func(), error) {
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var procs []*projectorProcess
+	var procs []*process.Process
 	stop := func() {
 		for _, p := range procs {
-			p.stop()
+			_ = p.Stop()
 		}
 	}
 	done := make(chan error, n)
 	for range n {
-		p, err := c.startProjectorProcess(ctx, dsn, c.brokers[0], c.liveFlags().Group)
+		p, err := c.startProjectorProcess(dsn, c.brokers[0], c.liveFlags().Group)
 		if err != nil {
 			stop()
 			return nil, nil, nil, err
 		}
 		procs = append(procs, p)
-		go func() { <-p.exited; done <- fmt.Errorf("projector process %d: %v", p.cmd.Process.Pid, p.err) }()
+		go func() { <-p.Exited(); done <- fmt.Errorf("projector process %d: %v", p.Pid(), p.Err()) }()
 	}
 	return results, done, stop, nil
-}
-
-// stop ends the projector with SIGTERM (it finishes the batch in flight)
-// and waits for it.
-func (p *projectorProcess) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
 }
 
 // procMemory reads a process's resident set and its peak, in bytes, from

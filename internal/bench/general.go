@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
 )
 
 // measureGeneral projects the simulator's general election (a presidential
@@ -19,24 +20,23 @@ import (
 // broker and a schema of its own, so the one-race figures above stay
 // comparable with earlier runs. A ballot is several votes, one per contest
 // open to its voter; the figure counts votes (messages), as live_votes does.
-func (c *BenchCmd) measureGeneral(ctx context.Context, env *Env, dsn string) (benchResult, error) {
-	var cleanup closers
-	defer cleanup.run()
-	broker, err := kafka.StartBroker(kafka.BrokerConfig{}, env.Log)
+func (c *Bench) measureGeneral(ctx context.Context, env *Env, dsn string) (benchResult, error) {
+	a := app.New(env.Log)
+	defer a.Close()
+	broker, err := a.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		return benchResult{}, err
 	}
-	cleanup.add(broker.Close)
-	kcfg, klog, err := openKafka(ctx, env.Log, KafkaFlags{Partitions: c.Partitions}, []string{broker.Addr()}, &cleanup)
-	if err != nil {
+	if err := a.OpenKafka(ctx, kafka.Config{Brokers: []string{broker.Addr()}, Partitions: c.Partitions}); err != nil {
 		return benchResult{}, err
 	}
+	kcfg, klog := a.Kafka, a.KafkaLog
 	pool, err := postgres.ConnectSchema(ctx, dsn, "bench_general", 16)
 	if err != nil {
 		return benchResult{}, err
 	}
-	cleanup.add(pool.Close)
-	if err := migrate(ctx, env.Log, pool); err != nil {
+	a.OnClose(pool.Close)
+	if err := app.Migrate(ctx, env.Log, pool); err != nil {
 		return benchResult{}, err
 	}
 
@@ -52,7 +52,7 @@ func (c *BenchCmd) measureGeneral(ctx context.Context, env *Env, dsn string) (be
 	if err != nil {
 		return benchResult{}, err
 	}
-	cleanup.add(func() { _ = pub.Close() })
+	a.OnClose(func() { _ = pub.Close() })
 	sim, err := simulator.New(simulator.Config{Election: election, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil }}, pub, env.Log)
 	if err != nil {
 		return benchResult{}, err

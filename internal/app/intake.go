@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -20,18 +20,11 @@ import (
 	"github.com/votewatch/votewatch/infra/outbox"
 )
 
-// IntakeFlags configure the polling stations' write API.
-type IntakeFlags struct {
-	StationTokens     []string `help:"Polling-station tokens as station=token, comma-separated; enables POST /api/v1/votes. Prefer the file: env vars show up in process listings." env:"VOTEWATCH_STATION_TOKENS" sep:","`
-	StationTokensFile string   `help:"File of station tokens: one 'station token' per line, 'revoked' after the token to refuse a station with 403; # starts a comment." env:"VOTEWATCH_STATION_TOKENS_FILE" type:"existingfile"`
-	StationRate       float64  `help:"Votes per second allowed per station (sustained)." default:"50" env:"VOTEWATCH_STATION_RATE"`
-	StationBurst      int      `help:"Votes a station may send at once (a batch counts each)." default:"1000" env:"VOTEWATCH_STATION_BURST"`
-}
-
-// stations reads the configured station tokens (none: the intake is off).
-func (f IntakeFlags) stations() ([]handlers.Station, error) {
+// ReadStations reads the station tokens given as station=token@region
+// entries and in file (empty: none). No stations: the intake is off.
+func ReadStations(tokens []string, file string) ([]handlers.Station, error) {
 	var out []handlers.Station
-	for _, entry := range f.StationTokens {
+	for _, entry := range tokens {
 		name, rest, ok := strings.Cut(strings.TrimSpace(entry), "=")
 		token, regionName, hasRegion := strings.Cut(rest, "@")
 		if !ok || !hasRegion || name == "" || token == "" {
@@ -43,15 +36,15 @@ func (f IntakeFlags) stations() ([]handlers.Station, error) {
 		}
 		out = append(out, handlers.Station{Name: name, Token: token, Region: region})
 	}
-	if f.StationTokensFile == "" {
+	if file == "" {
 		return out, nil
 	}
-	file, err := os.Open(f.StationTokensFile)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("station tokens: %w", err)
 	}
-	defer file.Close()
-	sc := bufio.NewScanner(file)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text, _, _ := strings.Cut(sc.Text(), "#")
 		fields := strings.Fields(text)
@@ -64,12 +57,12 @@ func (f IntakeFlags) stations() ([]handlers.Station, error) {
 		}
 		if len(fields) < 3 {
 			// Never echo the line: it holds a token.
-			return nil, fmt.Errorf("%s:%d: want 'station token region' or 'station token region revoked'", f.StationTokensFile, line)
+			return nil, fmt.Errorf("%s:%d: want 'station token region' or 'station token region revoked'", file, line)
 		}
 		// A region may hold spaces: it is the rest of the line.
 		region, err := domain.NewRegion(strings.Join(fields[2:], " "))
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", f.StationTokensFile, line, err)
+			return nil, fmt.Errorf("%s:%d: %w", file, line, err)
 		}
 		out = append(out, handlers.Station{Name: fields[0], Token: fields[1], Region: region, Revoked: revoked})
 	}
@@ -79,17 +72,46 @@ func (f IntakeFlags) stations() ([]handlers.Station, error) {
 	return out, nil
 }
 
-// intakeService is the write API and the relay that drains its outbox to
-// Kafka.
-type intakeService struct {
-	api   *handlers.Intake
-	relay func(ctx context.Context) error
+// IntakeConfig configures the polling stations' write API.
+type IntakeConfig struct {
+	// Stations may send votes; none turns the intake off.
+	Stations []handlers.Station
+	// Rate is the votes per second allowed per station, Burst how many it
+	// may send at once.
+	Rate  float64
+	Burst int
 }
 
-// newIntake builds the intake when station tokens are configured (nil
-// otherwise). Accepted votes go to the outbox in PostgreSQL; the relay,
-// which must run alongside, forwards them to Kafka.
-func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f IntakeFlags, stations []handlers.Station, m *metrics.Metrics, cleanup *closers) (*intakeService, error) {
+// Intake is the write API and the relay that drains its outbox to Kafka.
+type Intake struct {
+	api   *handlers.Intake
+	relay func(ctx context.Context) error
+	close func()
+}
+
+// Relay forwards the outbox to Kafka until ctx ends.
+func (in *Intake) Relay(ctx context.Context) error { return in.relay(ctx) }
+
+// Close releases the intake's Kafka publisher.
+func (in *Intake) Close() { in.close() }
+
+// StartIntake builds the intake when cfg has stations (nil otherwise) and
+// runs its relay in Run; serve its API with ServeAPI or ServeIntake.
+func (a *App) StartIntake(cfg IntakeConfig) (*Intake, error) {
+	in, err := NewIntake(a.Log, a.Pool, a.Kafka, cfg, a.Metrics)
+	if err != nil || in == nil {
+		return nil, err
+	}
+	a.OnClose(in.Close)
+	a.Go(in.Relay)
+	return in, nil
+}
+
+// NewIntake builds the intake when cfg has stations (nil otherwise).
+// Accepted votes go to the outbox in PostgreSQL; the relay, which must run
+// alongside, forwards them to Kafka. Close releases it.
+func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg IntakeConfig, m *metrics.Metrics) (_ *Intake, err error) {
+	stations := cfg.Stations
 	if len(stations) == 0 {
 		return nil, nil
 	}
@@ -109,7 +131,11 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 	if err != nil {
 		return nil, err
 	}
-	cleanup.add(func() { _ = pub.Close() })
+	defer func() {
+		if err != nil {
+			_ = pub.Close()
+		}
+	}()
 	// Station reports are not votes: no outbox; a station retries its
 	// close if the broker is down (503).
 	report := func(_ context.Context, r domain.StationReported) error {
@@ -119,7 +145,7 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 		}
 		return pub.Publish(domain.TopicStations, msg)
 	}
-	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst,
+	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst,
 		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report}, log)
 	if err != nil {
 		return nil, err
@@ -141,7 +167,7 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 		return nil, err
 	}
 	m.Outbox(box.Backlog)
-	return &intakeService{api: api, relay: func(ctx context.Context) error {
+	return &Intake{api: api, close: func() { _ = pub.Close() }, relay: func(ctx context.Context) error {
 		if err := relay.Run(ctx); err != nil {
 			return fmt.Errorf("outbox relay: %w", err)
 		}
@@ -149,8 +175,8 @@ func newIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, f Intake
 	}}, nil
 }
 
-// newIntakeServer serves the intake API alone, with /healthz and /readyz.
-func newIntakeServer(log *slog.Logger, addr string, pool *pgxpool.Pool, m *metrics.Metrics, intake *intakeService) (*httpServer, error) {
+// NewIntakeServer serves the intake API alone, with /healthz and /readyz.
+func NewIntakeServer(log *slog.Logger, addr string, pool *pgxpool.Pool, m *metrics.Metrics, intake *Intake) (*HTTPServer, error) {
 	if intake == nil {
 		return nil, errors.New("new intake server: no intake")
 	}
@@ -164,9 +190,8 @@ func newIntakeServer(log *slog.Logger, addr string, pool *pgxpool.Pool, m *metri
 	return listen(log, addr, m.InstrumentHTTP(mux), nil)
 }
 
-// demoStation makes a station token for the demo, so the intake API can be
-// tried without configuring one.
-// demoStation is the demo's own station, serving region.
-func demoStation(region domain.Region) handlers.Station {
+// DemoStation is the demo's own station, serving region, so the intake
+// API can be tried without configuring one.
+func DemoStation(region domain.Region) handlers.Station {
 	return handlers.Station{Name: "demo-station", Token: "demo-" + rand.Text(), Region: region}
 }

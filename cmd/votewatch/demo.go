@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
+)
+
+// Run starts the embedded broker (unless KAFKA_BROKERS is set), the
+// database, the projector, the API and the simulator, and stops them all,
+// in reverse order, on Ctrl-C.
+func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
+	log := env.Log
+	a := app.New(log)
+	defer a.Close()
+
+	dataDir := c.DataDir
+	if dataDir == "" {
+		var err error
+		if dataDir, err = postgres.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	if c.Fresh {
+		if c.DatabaseURL != "" || len(c.KafkaBrokers) > 0 {
+			return errors.New("--fresh discards the embedded broker's log and the private database; it does not touch DATABASE_URL or KAFKA_BROKERS")
+		}
+		log.Info("discarding the stored election", "dir", dataDir)
+		for _, sub := range []string{"kafka", "postgres"} {
+			if err := os.RemoveAll(filepath.Join(dataDir, sub)); err != nil {
+				return fmt.Errorf("discard %s: %w", sub, err)
+			}
+		}
+	}
+
+	// Searchable by others: the private PostgreSQL runs as the postgres
+	// user when votewatch runs as root. Its own directories stay private.
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	brokers := c.KafkaBrokers
+	if len(brokers) == 0 {
+		broker, err := a.StartBroker(kafka.BrokerConfig{
+			Port: c.KafkaPort, DataDir: filepath.Join(dataDir, "kafka"), Partitions: int(c.Partitions),
+		})
+		if err != nil {
+			return fmt.Errorf("%w (is another votewatch demo running? choose another --kafka-port)", err)
+		}
+		brokers = []string{broker.Addr()}
+	}
+	dbWhere, err := a.OpenDatabase(ctx, c.DatabaseFlags.config(filepath.Join(dataDir, "postgres")))
+	if err != nil {
+		return err
+	}
+	if err := a.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := c.openKafka(ctx, a, brokers); err != nil {
+		return err
+	}
+	if _, err := a.StartProjector(c.ProjectorFlags.config()); err != nil {
+		return err
+	}
+	stations, err := c.stations()
+	if err != nil {
+		return err
+	}
+	// Configured tokens are secrets and are never printed; the demo's own
+	// is, so the intake API can be tried at once.
+	shownToken := "<your token>"
+	if len(stations) == 0 {
+		// The demo's station serves the election's first region: votes it
+		// takes for voters elsewhere are rejected as wrong_station.
+		cfg, err := simulator.LoadElection(c.Config)
+		if err != nil {
+			return err
+		}
+		region, err := domain.NewRegion(cfg.Regions[0].Name)
+		if err != nil {
+			return err
+		}
+		demo := app.DemoStation(region)
+		stations, shownToken = []handlers.Station{demo}, demo.Token
+	}
+	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	if err != nil {
+		return err
+	}
+	srv, err := a.ServeAPI(c.HTTP, intake)
+	if err != nil {
+		return err
+	}
+	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
+		return err
+	}
+	if c.Simulate {
+		if err := a.StartSimulator(c.SimulationFlags.config()); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(env.Stdout, "\nvotewatch demo is running\n"+
+		"  dashboard and API  http://%s/\n"+
+		"  summary            http://%s/api/v1/summary\n"+
+		"  Kafka bootstrap    %s  (topics candidates, voters, votes)\n"+
+		"  PostgreSQL         %s\n"+
+		"  intake API         POST http://%s/api/v1/votes  (station %s, region %s: Authorization: Bearer %s)\n"+
+		"Press Ctrl-C to stop.\n\n", srv.Addr(), srv.Addr(), strings.Join(brokers, ","), dbWhere,
+		srv.Addr(), stations[0].Name, stations[0].Region, shownToken)
+
+	err = a.Run(ctx)
+	log.Info("stopping")
+	return err
+}
