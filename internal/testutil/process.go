@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,4 +99,19 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Run runs the votewatch binary with args to its end and returns its exit
+// code and everything it wrote (stdout and stderr).
+func Run(tb testing.TB, args ...string) (int, string) {
+	tb.Helper()
+	out, err := exec.Command(Binary(tb), args...).CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	case err != nil:
+		tb.Fatalf("run votewatch %v: %v", args, err)
+	}
+	return 0, string(out)
 }

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
@@ -316,7 +317,7 @@ func TestIntakeLimitsFailedAuthenticationPerAddress(t *testing.T) {
 }
 
 func TestPlaceholderTokensAreRefusedAtStartUp(t *testing.T) {
-	stations, err := IntakeFlags{StationTokensFile: "../../deploy/station-tokens.example"}.stations()
+	stations, err := app.ReadStations(nil, "../deploy/station-tokens.example")
 	if err != nil {
 		t.Fatalf("the example file does not parse: %v", err)
 	}

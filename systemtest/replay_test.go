@@ -1,7 +1,6 @@
-package main
+package systemtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,10 +67,8 @@ func (p *pipeline) waitFor(t *testing.T, e *election, extra int64) {
 // broker, returning its exit code and output.
 func (p *pipeline) cli(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
 	args = append(args, "--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","))
-	code := run(context.Background(), append([]string{"--log-level", "warn"}, args...), &out, &errOut)
-	return code, out.String() + errOut.String()
+	return testutil.Run(t, append([]string{"--log-level", "warn"}, args...)...)
 }
 
 func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {

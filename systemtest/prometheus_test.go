@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"context"
@@ -81,7 +81,7 @@ func TestPrometheusRunsTheAlertsAndTheDashboard(t *testing.T) {
 		}
 	}
 
-	rules := shortenFor(t, "../../deploy/prometheus/rules.yml", "2s")
+	rules := shortenFor(t, "../deploy/prometheus/rules.yml", "2s")
 	prom := testutil.StartPrometheus(t, fmt.Sprintf(`
 global:
   scrape_interval: 1s
@@ -111,7 +111,7 @@ scrape_configs:
 
 	// Every panel's query runs, and shows something: a misspelt metric
 	// is no error in PromQL, only an empty panel.
-	exprs := dashboardQueries(t, "../../deploy/grafana/dashboards/votewatch.json")
+	exprs := dashboardQueries(t, "../deploy/grafana/dashboards/votewatch.json")
 	testutil.Eventually(t, 30*time.Second, "every dashboard query returns data", func() (bool, string) {
 		var empty []string
 		for _, q := range exprs {

@@ -1,7 +1,6 @@
-package main
+package systemtest
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -24,10 +23,8 @@ func writeFile(t *testing.T, name, content string) string {
 
 func (p *pipeline) importRoll(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	var out bytes.Buffer
 	args = append([]string{"--log-level", "warn", "import", "--kafka-brokers", strings.Join(p.kafka.Brokers, ",")}, args...)
-	code := run(context.Background(), args, &out, &out)
-	return code, out.String()
+	return testutil.Run(t, args...)
 }
 
 func TestImportRegistersAnElectionFromCSV(t *testing.T) {

@@ -1,8 +1,6 @@
-package main
+package systemtest
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -118,8 +116,6 @@ func TestElectionLifecycle(t *testing.T) {
 // kafkaCLI runs a votewatch command that only talks to Kafka.
 func (p *pipeline) kafkaCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
 	args = append(args, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","))
-	code := run(context.Background(), append([]string{"--log-level", "warn"}, args...), &out, &errOut)
-	return code, out.String() + errOut.String()
+	return testutil.Run(t, append([]string{"--log-level", "warn"}, args...)...)
 }

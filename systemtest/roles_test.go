@@ -1,8 +1,7 @@
-package main
+package systemtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -393,26 +392,19 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 	tryAs(t, p.pool, "votewatch_projector", append(denied("DELETE FROM later", "TRUNCATE later"), allowed("INSERT INTO later VALUES (2)")...))
 }
 
-// runCommand runs a votewatch command in-process until the test ends and
-// returns the URL it prints ("… on http://ADDR…").
+// runCommand runs a votewatch command as a process of its own until the
+// test ends and returns the URL it prints ("… on http://ADDR…").
 func runCommand(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &testutil.SyncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"--log-level", "warn"}, args...), out, out) }()
-	t.Cleanup(func() { cancel(); <-done })
+	proc := testutil.Start(t, append([]string{"--log-level", "warn"}, args...)...)
 	addr := regexp.MustCompile(`http://[0-9.:]+`)
 	var url string
 	testutil.Eventually(t, 30*time.Second, args[0]+" to listen", func() (bool, string) {
-		select {
-		case code := <-done:
-			done <- code
-			t.Fatalf("%v exited %d:\n%s", args, code, out.String())
-		default:
+		if proc.Exited() {
+			t.Fatalf("%v exited: %v\n%s", args, proc.Err(), proc.Output())
 		}
-		url = addr.FindString(out.String())
-		return url != "", out.String()
+		url = addr.FindString(proc.Output())
+		return url != "", proc.Output()
 	})
 	return url
 }
@@ -450,15 +442,13 @@ func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
 
 	// `status` needs no more than the reader's rights; `verify` reads the
 	// ballots, so it needs the owner's.
-	var out bytes.Buffer
-	if code := run(context.Background(), []string{"--log-level", "error", "status", "--json",
-		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers}, &out, &out); code != 0 {
-		t.Errorf("status as votewatch_reader = %d:\n%s", code, out.String())
+	if code, out := testutil.Run(t, "--log-level", "error", "status", "--json",
+		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers); code != 0 {
+		t.Errorf("status as votewatch_reader = %d:\n%s", code, out)
 	}
-	out.Reset()
-	if code := run(context.Background(), []string{"--log-level", "error", "verify",
-		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers}, &out, &out); code == 0 {
-		t.Errorf("verify as votewatch_reader passed: it must not be able to read the ballots:\n%s", out.String())
+	if code, out := testutil.Run(t, "--log-level", "error", "verify",
+		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers); code == 0 {
+		t.Errorf("verify as votewatch_reader passed: it must not be able to read the ballots:\n%s", out)
 	}
 }
 
