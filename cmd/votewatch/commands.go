@@ -10,7 +10,6 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/bench"
-	"github.com/votewatch/votewatch/projections"
 )
 
 // Run applies the migrations to DATABASE_URL.
@@ -43,11 +42,9 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
 	if _, err := a.StartProjector(c.ProjectorFlags.config()); err != nil {
 		return err
 	}
-	results, err := projections.NewResults(a.Pool)
-	if err != nil {
+	if err := a.ObserveProjection(); err != nil {
 		return err
 	}
-	a.Metrics.Projection(app.ProjectionStatus(results, a.KafkaLog.HighWatermarks))
 	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
 	}

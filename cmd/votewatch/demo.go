@@ -4,15 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/infra/postgres"
-	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
 )
 
@@ -24,29 +19,12 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 	a := app.New(log)
 	defer a.Close()
 
-	dataDir := c.DataDir
-	if dataDir == "" {
-		var err error
-		if dataDir, err = postgres.DefaultDir(); err != nil {
-			return err
-		}
+	if c.Fresh && (c.DatabaseURL != "" || len(c.KafkaBrokers) > 0) {
+		return errors.New("--fresh discards the embedded broker's log and the private database; it does not touch DATABASE_URL or KAFKA_BROKERS")
 	}
-	if c.Fresh {
-		if c.DatabaseURL != "" || len(c.KafkaBrokers) > 0 {
-			return errors.New("--fresh discards the embedded broker's log and the private database; it does not touch DATABASE_URL or KAFKA_BROKERS")
-		}
-		log.Info("discarding the stored election", "dir", dataDir)
-		for _, sub := range []string{"kafka", "postgres"} {
-			if err := os.RemoveAll(filepath.Join(dataDir, sub)); err != nil {
-				return fmt.Errorf("discard %s: %w", sub, err)
-			}
-		}
-	}
-
-	// Searchable by others: the private PostgreSQL runs as the postgres
-	// user when votewatch runs as root. Its own directories stay private.
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	dataDir, err := app.PrepareDataDir(log, c.DataDir, c.Fresh)
+	if err != nil {
+		return err
 	}
 	brokers := c.KafkaBrokers
 	if len(brokers) == 0 {
@@ -77,20 +55,9 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 	}
 	// Configured tokens are secrets and are never printed; the demo's own
 	// is, so the intake API can be tried at once.
-	shownToken := "<your token>"
-	if len(stations) == 0 {
-		// The demo's station serves the election's first region: votes it
-		// takes for voters elsewhere are rejected as wrong_station.
-		cfg, err := simulator.LoadElection(c.Config)
-		if err != nil {
-			return err
-		}
-		region, err := domain.NewRegion(cfg.Regions[0].Name)
-		if err != nil {
-			return err
-		}
-		demo := app.DemoStation(region)
-		stations, shownToken = []handlers.Station{demo}, demo.Token
+	stations, shownToken, err := app.DemoStations(stations, c.Config)
+	if err != nil {
+		return err
 	}
 	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
 	if err != nil {

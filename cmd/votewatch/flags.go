@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strings"
 
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
@@ -48,29 +45,9 @@ func (f SimulationFlags) config() app.SimulationConfig {
 
 // kafkaConfig is how to reach brokers with these security settings.
 func (f KafkaSecurityFlags) kafkaConfig(brokers []string, partitions int32) (kafka.Config, error) {
-	cfg := kafka.Config{Brokers: brokers, Partitions: partitions}
-	if f.KafkaTLS || f.KafkaTLSCAFile != "" {
-		tlsCfg, err := kafka.TLSConfig(f.KafkaTLSCAFile)
-		if err != nil {
-			return kafka.Config{}, err
-		}
-		cfg.TLS = tlsCfg
-	}
-	if f.KafkaSASLMechanism != "" {
-		password := f.KafkaSASLPassword
-		if f.KafkaSASLPasswordFile != "" {
-			b, err := os.ReadFile(f.KafkaSASLPasswordFile)
-			if err != nil {
-				return kafka.Config{}, fmt.Errorf("kafka SASL password: %w", err)
-			}
-			password = strings.TrimSpace(string(b))
-		}
-		cfg.SASL = &kafka.SASL{Mechanism: f.KafkaSASLMechanism, User: f.KafkaSASLUsername, Password: password}
-		if err := cfg.SASL.Validate(); err != nil {
-			return kafka.Config{}, err
-		}
-	}
-	return cfg, nil
+	return app.KafkaSecurity{TLS: f.KafkaTLS, TLSCAFile: f.KafkaTLSCAFile, SASLMechanism: f.KafkaSASLMechanism,
+		SASLUsername: f.KafkaSASLUsername, SASLPassword: f.KafkaSASLPassword, SASLPasswordFile: f.KafkaSASLPasswordFile,
+	}.Config(brokers, partitions)
 }
 
 // openKafka opens a's Kafka with these flags on brokers.

@@ -233,6 +233,17 @@ func (a *App) StartProjector(cfg ProjectorConfig) (*ProjectorService, error) {
 	return proj, nil
 }
 
+// ObserveProjection reports the projection's state in Metrics, for a
+// process without the read API (whose server reports it).
+func (a *App) ObserveProjection() error {
+	results, err := projections.NewResults(a.Pool)
+	if err != nil {
+		return err
+	}
+	a.Metrics.Projection(ProjectionStatus(results, a.KafkaLog.HighWatermarks))
+	return nil
+}
+
 // ServeAPI serves the read API and the dashboard (and intake's API, unless
 // nil) on addr in Run.
 func (a *App) ServeAPI(addr string, intake *Intake) (*HTTPServer, error) {
