@@ -20,18 +20,6 @@ import (
 	"github.com/votewatch/votewatch/sql/db"
 )
 
-// truth is what an election's published messages must add up to, worked out
-// here from the messages themselves, independently of the projector.
-type truth struct {
-	counted  int64
-	rejected map[string]int64
-	dead     int64
-}
-
-func newTruth() truth {
-	return truth{rejected: map[string]int64{"duplicate_voter": 0, "unknown_voter": 0, "unknown_candidate": 0}}
-}
-
 // settle waits until the projection shows exactly want: every vote, every
 // rejection reason, every dead letter.
 func (p *pipeline) settle(t *testing.T, want truth, timeout time.Duration, what string) {
@@ -39,11 +27,11 @@ func (p *pipeline) settle(t *testing.T, want truth, timeout time.Duration, what 
 	testutil.Eventually(t, timeout, what, func() (bool, string) {
 		var s summaryResp
 		p.get(t, "/api/v1/summary", &s)
-		ok := s.VotesCast == want.counted && s.DeadLettered == want.dead
+		ok := s.VotesCast == want.counted && s.DeadLettered == want.dead()
 		for reason, n := range want.rejected {
 			ok = ok && s.Rejected[reason] == n
 		}
-		return ok, fmt.Sprintf("%d/%d votes, rejected %v/%v, %d/%d dead", s.VotesCast, want.counted, s.Rejected, want.rejected, s.DeadLettered, want.dead)
+		return ok, fmt.Sprintf("%d/%d votes, rejected %v/%v, %d/%d dead", s.VotesCast, want.counted, s.Rejected, want.rejected, s.DeadLettered, want.dead())
 	})
 }
 
@@ -96,7 +84,7 @@ func publishWithFaults(cfg kafka.Config, e *simulator.Election, plan *simulator.
 			ev, err := domain.DecodeVoteCast(m.Payload)
 			switch {
 			case err != nil:
-				t.dead++
+				t.deadLettered[domain.TopicVotes]++
 			case ev.Vote.ID() == first.Vote.ID():
 				// A redelivery: counted once, rejected never.
 			case !standing[ev.Vote.CandidateID()]:
@@ -202,8 +190,8 @@ func TestCrashAnywhereLosesNothingAndCountsNothingTwice(t *testing.T) {
 			t.Errorf("rejected[%s] = %d, want %d", reason, s.Rejected[reason], n)
 		}
 	}
-	if s.DeadLettered != want.dead {
-		t.Errorf("dead_lettered = %d, want %d", s.DeadLettered, want.dead)
+	if s.DeadLettered != want.dead() {
+		t.Errorf("dead_lettered = %d, want %d", s.DeadLettered, want.dead())
 	}
 	t.Logf("after %d kills: %d votes, rejections %v, %d dead-lettered — all as published", kills, s.VotesCast, s.Rejected, s.DeadLettered)
 	if code, out := p.cli(t, "verify"); code != 0 {

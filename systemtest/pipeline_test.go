@@ -231,18 +231,11 @@ type regionResp struct {
 	} `json:"tallies"`
 }
 
-// election is the ground truth of a test election, computed here
-// independently of the projector.
+// election is a test election's messages and their ground truth.
 type election struct {
-	records         []*kgo.Record
-	perCandidate    map[string]int64
-	perRegion       map[string]map[string]int64
-	registered      map[string]int64
-	rejected        map[string]int64
-	deadLettered    map[string]int
-	voterIDs        []string
-	counted         int64
-	firstVoteByUser map[string]bool
+	truth
+	records  []*kgo.Record
+	voterIDs []string
 }
 
 // testCastAt is when the tests' votes are cast: an hour before they are
@@ -261,11 +254,7 @@ func vote(n int, voter, candidate string) map[string]string {
 // every kind of trouble: redeliveries, second votes, unknown voters and
 // candidates, and malformed messages on every topic.
 func buildElection() *election {
-	e := &election{
-		perCandidate: map[string]int64{}, perRegion: map[string]map[string]int64{},
-		registered: map[string]int64{}, rejected: map[string]int64{"duplicate_voter": 0, "unknown_voter": 0, "unknown_candidate": 0},
-		deadLettered: map[string]int{}, firstVoteByUser: map[string]bool{},
-	}
+	e := &election{truth: newTruth()}
 	candidates := []string{"c-ada", "c-bob", "c-cy"}
 	regions := []string{"North", "South", "East", "West"}
 	for _, c := range candidates {
