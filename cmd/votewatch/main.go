@@ -11,7 +11,7 @@
 //	serve:    handlers.API ──► projections.Results ──► JSON
 //
 // demo runs all of it in one process on an embedded broker and a private
-// PostgreSQL. See app.go for the wiring.
+// PostgreSQL. The wiring is internal/app; this package parses flags.
 package main
 
 import (

@@ -17,6 +17,8 @@ import (
 // projections.Store, without Kafka: each event goes at the next offset of
 // its topic's only partition. The handlers and projections tests seed their
 // elections with it; the data (names, regions, dates) is each test's own.
+// One factory instead of seeding copied between packages, as river's
+// rivershared/testfactory (../shared/STYLE.md).
 type Seeder struct {
 	Store   *projections.Store
 	Results *projections.Results
