@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
@@ -76,15 +75,7 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 		}
 	}
 
-	fmt.Fprintf(env.Stdout, "\nvotewatch demo is running\n"+
-		"  dashboard and API  http://%s/\n"+
-		"  summary            http://%s/api/v1/summary\n"+
-		"  Kafka bootstrap    %s  (topics candidates, voters, votes)\n"+
-		"  PostgreSQL         %s\n"+
-		"  intake API         POST http://%s/api/v1/votes  (station %s, region %s: Authorization: Bearer %s)\n"+
-		"Press Ctrl-C to stop.\n\n", srv.Addr(), srv.Addr(), strings.Join(brokers, ","), dbWhere,
-		srv.Addr(), stations[0].Name, stations[0].Region, shownToken)
-
+	app.PrintDemoBanner(env.Stdout, srv.Addr(), brokers, dbWhere, stations[0], shownToken)
 	err = a.Run(ctx)
 	log.Info("stopping")
 	return err

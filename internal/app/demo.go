@@ -2,9 +2,11 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
@@ -57,4 +59,18 @@ func DemoStations(stations []handlers.Station, electionConfig string) ([]handler
 	}
 	demo := DemoStation(region)
 	return []handlers.Station{demo}, demo.Token, nil
+}
+
+// PrintDemoBanner tells the demo's user where everything is: the API at
+// api, the brokers, the database (where), and the intake with station and
+// its token as shown.
+func PrintDemoBanner(w io.Writer, api string, brokers []string, where string, station handlers.Station, token string) {
+	fmt.Fprintf(w, "\nvotewatch demo is running\n"+
+		"  dashboard and API  http://%s/\n"+
+		"  summary            http://%s/api/v1/summary\n"+
+		"  Kafka bootstrap    %s  (topics candidates, voters, votes)\n"+
+		"  PostgreSQL         %s\n"+
+		"  intake API         POST http://%s/api/v1/votes  (station %s, region %s: Authorization: Bearer %s)\n"+
+		"Press Ctrl-C to stop.\n\n", api, api, strings.Join(brokers, ","), where,
+		api, station.Name, station.Region, token)
 }
