@@ -205,7 +205,7 @@ func readDashboard(t *testing.T) dashboard {
 // The dashboard's panels query the provisioned datasource, each with a
 // title, a place and at least one PromQL expression, and together they
 // cover what operators asked to see. (TestPrometheusRunsTheAlerts in
-// cmd/votewatch runs every expression against a real Prometheus.)
+// systemtest runs every expression against a real Prometheus.)
 func TestGrafanaDashboardIsProvisioned(t *testing.T) {
 	var ds struct {
 		Datasources []struct {

@@ -58,44 +58,19 @@ func seededResults(t testing.TB) *projections.Results {
 // seedElection fills pool with seededAPI's election.
 func seedElection(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
-	ctx := context.Background()
-	store, err := projections.NewStore(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	party, _ := domain.NewParty("Civic")
-	var cands []projections.Envelope[domain.CandidateRegistered]
-	for _, id := range []string{"c-ada", "c-bob"} {
-		c, _ := domain.NewCandidate(id, "Name "+id, party, "", "", "")
-		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{Event: domain.CandidateRegistered{Candidate: c}})
-	}
-	if _, err := store.ApplyCandidates(ctx, cands); err != nil {
-		t.Fatal(err)
-	}
+	seed := testutil.NewSeeder(t, pool)
+	seed.Candidates(t, testutil.Candidate(t, "c-ada", "Name c-ada", "Civic", ""), testutil.Candidate(t, "c-bob", "Name c-bob", "Civic", ""))
 	at := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
-	var voters []projections.Envelope[domain.VoterRegistered]
+	var voters []domain.Voter
 	for i := 1; i <= 6; i++ {
-		region, _ := domain.NewRegion([]string{"North", "South"}[i%2])
-		v, err := domain.NewVoter(fmt.Sprintf("v-%d", i), "Voter", "female", at.AddDate(-30, 0, 0), region, "Town", at.AddDate(0, -1, 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		voters = append(voters, projections.Envelope[domain.VoterRegistered]{Event: domain.VoterRegistered{Voter: v}})
+		voters = append(voters, testutil.Voter(t, fmt.Sprintf("v-%d", i), "Voter", []string{"North", "South"}[i%2], "Town", at.AddDate(-30, 0, 0), at.AddDate(0, -1, 0)))
 	}
-	if _, err := store.ApplyVoters(ctx, voters); err != nil {
-		t.Fatal(err)
-	}
+	seed.Voters(t, voters...)
 	var votes []projections.Envelope[domain.VoteCast]
 	for i, pick := range []struct{ voter, cand string }{{"v-1", "c-ada"}, {"v-2", "c-ada"}, {"v-3", "c-bob"}, {"v-1", "c-bob"}} {
-		v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", i), pick.voter, pick.cand, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		votes = append(votes, projections.Envelope[domain.VoteCast]{Event: domain.VoteCast{Vote: v}, Position: projections.Position{Topic: "votes", Offset: int64(i)}})
+		votes = append(votes, seed.Vote(t, i, pick.voter, pick.cand, "", at))
 	}
-	if _, err := store.ApplyVotes(ctx, votes); err != nil {
-		t.Fatal(err)
-	}
+	seed.ApplyVotes(t, votes...)
 }
 
 // contractClient checks every exchange against the OpenAPI document: a

@@ -27,11 +27,11 @@ import (
 // (presidential) race everywhere, a senate race in North only, and a
 // measure everywhere; voters n-1..n-4 in North and s-1..s-2 in South.
 type contestElection struct {
-	t      *testing.T
-	pool   *pgxpool.Pool
-	store  *projections.Store
-	srv    *httptest.Server
-	offset int64
+	t    *testing.T
+	pool *pgxpool.Pool
+	seed *testutil.Seeder
+	srv  *httptest.Server
+	n    int // votes cast
 	// payloads are the votes topic's messages (partition 0) by offset.
 	payloads map[int64][]byte
 }
@@ -50,48 +50,26 @@ func newContestElection(t *testing.T) *contestElection {
 func openContestElection(t *testing.T) *contestElection {
 	t.Helper()
 	pool := testutil.Pool(t)
-	store, err := projections.NewStore(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &contestElection{t: t, pool: pool, store: store, payloads: map[int64][]byte{}}
-	ctx := context.Background()
+	seed := testutil.NewSeeder(t, pool)
+	e := &contestElection{t: t, pool: pool, seed: seed, payloads: map[int64][]byte{}}
 	north, _ := domain.NewRegion("North")
 	senate, _ := domain.NewContest("senate-north", "Senate (North)", domain.KindCandidate, []domain.Region{north})
 	measure, _ := domain.NewContest("measure-1", "Measure 1", domain.KindMeasure, nil)
-	var contests []projections.Envelope[domain.ContestRegistered]
-	for i, c := range []domain.Contest{senate, measure} {
-		contests = append(contests, projections.Envelope[domain.ContestRegistered]{Event: domain.ContestRegistered{Contest: c},
-			Position: projections.Position{Topic: domain.TopicContests, Offset: int64(i)}})
-	}
-	if _, err := store.ApplyContests(ctx, contests); err != nil {
-		t.Fatal(err)
-	}
-	party, _ := domain.NewParty("Civic")
-	var cands []projections.Envelope[domain.CandidateRegistered]
-	for i, pick := range []struct{ id, contest string }{
+	seed.Contests(t, senate, measure)
+	var cands []domain.Candidate
+	for _, pick := range []struct{ id, contest string }{
 		{"p-ada", domain.DefaultContest}, {"p-bob", domain.DefaultContest},
 		{"s-cy", "senate-north"}, {"s-di", "senate-north"},
 		{"m-yes", "measure-1"}, {"m-no", "measure-1"},
 	} {
-		c, _ := domain.NewCandidate(pick.id, "Name "+pick.id, party, "", "", "")
-		c, _ = c.InContest(pick.contest)
-		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{Event: domain.CandidateRegistered{Candidate: c},
-			Position: projections.Position{Topic: domain.TopicCandidates, Offset: int64(i)}})
+		cands = append(cands, testutil.Candidate(t, pick.id, "Name "+pick.id, "Civic", pick.contest))
 	}
-	if _, err := store.ApplyCandidates(ctx, cands); err != nil {
-		t.Fatal(err)
+	seed.Candidates(t, cands...)
+	var voters []domain.Voter
+	for _, id := range []string{"n-1", "n-2", "n-3", "n-4", "s-1", "s-2"} {
+		voters = append(voters, testutil.Voter(t, id, "Voter", map[byte]string{'n': "North", 's': "South"}[id[0]], "Town", contestAt.AddDate(-30, 0, 0), contestAt.AddDate(0, -1, 0)))
 	}
-	var voters []projections.Envelope[domain.VoterRegistered]
-	for i, id := range []string{"n-1", "n-2", "n-3", "n-4", "s-1", "s-2"} {
-		region, _ := domain.NewRegion(map[byte]string{'n': "North", 's': "South"}[id[0]])
-		v, _ := domain.NewVoter(id, "Voter", "female", contestAt.AddDate(-30, 0, 0), region, "Town", contestAt.AddDate(0, -1, 0))
-		voters = append(voters, projections.Envelope[domain.VoterRegistered]{Event: domain.VoterRegistered{Voter: v},
-			Position: projections.Position{Topic: domain.TopicVoters, Offset: int64(i)}})
-	}
-	if _, err := store.ApplyVoters(ctx, voters); err != nil {
-		t.Fatal(err)
-	}
+	seed.Voters(t, voters...)
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
@@ -109,32 +87,22 @@ func openContestElection(t *testing.T) *contestElection {
 
 func (e *contestElection) closeRegistration() {
 	e.t.Helper()
-	marker, _ := domain.NewRegistrationClosed(1, contestAt)
-	for topic, at := range map[string]int64{domain.TopicContests: 2, domain.TopicCandidates: 6, domain.TopicVoters: 6} {
-		if _, err := e.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: at}, marker, 1); err != nil {
-			e.t.Fatal(err)
-		}
+	for _, topic := range []string{domain.TopicContests, domain.TopicCandidates, domain.TopicVoters} {
+		e.seed.CloseRegistration(e.t, topic, contestAt)
 	}
 }
 
 // vote casts voter's vote for candidate in contest.
 func (e *contestElection) vote(voter, contest, candidate string) {
 	e.t.Helper()
-	e.offset++
-	v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", e.offset), voter, candidate, contestAt)
+	e.n++
+	v := e.seed.Vote(e.t, e.n, voter, candidate, contest, contestAt)
+	b, err := v.Event.MarshalJSON()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if v, err = v.InContest(contest); err != nil {
-		e.t.Fatal(err)
-	}
-	if e.payloads[e.offset], err = (domain.VoteCast{Vote: v}).MarshalJSON(); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.store.ApplyVotes(context.Background(), []projections.Envelope[domain.VoteCast]{{Event: domain.VoteCast{Vote: v},
-		Position: projections.Position{Topic: domain.TopicVotes, Offset: e.offset}}}); err != nil {
-		e.t.Fatal(err)
-	}
+	e.payloads[v.Position.Offset] = b
+	e.seed.ApplyVotes(e.t, v)
 }
 
 type contestBody struct {

@@ -25,20 +25,20 @@ var castAt = time.Date(2026, 11, 3, 14, 5, 0, 0, time.UTC)
 // one partition. setup closes registration; setupOpen leaves it open.
 type fixture struct {
 	pool    *pgxpool.Pool
+	seed    *testutil.Seeder
 	store   *projections.Store
 	results *projections.Results
-	// registrationEnd is the next offset of the voters topic.
-	mu              sync.Mutex
-	registrationEnd int64
-	offset          int64
 }
+
+// registrationEnd is the next offset of the voters topic.
+func (f *fixture) registrationEnd() int64 { return f.seed.Next(domain.TopicVoters) }
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	f := setupOpen(t)
 	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
-	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 	return f
 }
 
@@ -46,45 +46,15 @@ func setup(t *testing.T) *fixture {
 // partition.
 func (f *fixture) closeRegistration(t *testing.T, topic string, offset int64) {
 	t.Helper()
-	marker, err := domain.NewRegistrationClosed(1, castAt.Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.CloseRegistration(context.Background(), projections.Position{Topic: topic, Offset: offset}, marker, 1); err != nil {
-		t.Fatal(err)
-	}
-	if topic == domain.TopicVoters {
-		f.mu.Lock()
-		f.registrationEnd = max(f.registrationEnd, offset+1)
-		f.mu.Unlock()
-	}
+	f.seed.CloseRegistrationAt(t, topic, offset, castAt.Add(-time.Hour))
 }
 
 func setupOpen(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{pool: testutil.Pool(t)}
-	var err error
-	f.store, err = projections.NewStore(f.pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.results, err = projections.NewResults(f.pool); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	party, _ := domain.NewParty("Civic Alliance")
-	var cands []projections.Envelope[domain.CandidateRegistered]
-	for i, id := range []string{"c1", "c2"} {
-		c, err := domain.NewCandidate(id, "Candidate "+id, party, "", "", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cands = append(cands, projections.Envelope[domain.CandidateRegistered]{
-			Event: domain.CandidateRegistered{Candidate: c}, Position: projections.Position{Topic: domain.TopicCandidates, Offset: int64(i)}})
-	}
-	if _, err := f.store.ApplyCandidates(ctx, cands); err != nil {
-		t.Fatal(err)
-	}
+	f.seed = testutil.NewSeeder(t, f.pool)
+	f.store, f.results = f.seed.Store, f.seed.Results
+	f.seed.Candidates(t, testutil.Candidate(t, "c1", "Candidate c1", "Civic Alliance", ""), testutil.Candidate(t, "c2", "Candidate c2", "Civic Alliance", ""))
 	f.register(t, "v1", "A")
 	f.register(t, "v2", "A")
 	f.register(t, "v3", "A")
@@ -95,30 +65,13 @@ func setupOpen(t *testing.T) *fixture {
 
 func (f *fixture) register(t *testing.T, voterID, region string) {
 	t.Helper()
-	r, _ := domain.NewRegion(region)
-	v, err := domain.NewVoter(voterID, "Voter "+voterID, "female", castAt.AddDate(-40, 0, 0), r, "Springfield", castAt.AddDate(0, -1, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	pos := projections.Position{Topic: domain.TopicVoters, Offset: f.registrationEnd}
-	f.registrationEnd++
-	f.mu.Unlock()
-	if _, err := f.store.ApplyVoters(context.Background(), []projections.Envelope[domain.VoterRegistered]{
-		{Event: domain.VoterRegistered{Voter: v}, Position: pos}}); err != nil {
-		t.Fatal(err)
-	}
+	f.seed.Voters(t, testutil.Voter(t, voterID, "Voter "+voterID, region, "Springfield", castAt.AddDate(-40, 0, 0), castAt.AddDate(0, -1, 0)))
 }
 
 // vote builds a vote envelope; n makes the vote_id.
 func (f *fixture) vote(t *testing.T, n int, voterID, candidateID string) projections.Envelope[domain.VoteCast] {
 	t.Helper()
-	v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voterID, candidateID, castAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.offset++
-	return projections.Envelope[domain.VoteCast]{Event: domain.VoteCast{Vote: v}, Position: projections.Position{Topic: domain.TopicVotes, Offset: f.offset}}
+	return f.seed.Vote(t, n, voterID, candidateID, "", castAt)
 }
 
 // snapshot is every figure the read side serves.
@@ -349,7 +302,7 @@ func TestHeldVotesAreDecidedWhenRegistrationCloses(t *testing.T) {
 	if got := f.snapshot(t).Summary.VotesCast; got != 0 {
 		t.Fatalf("votes cast with only candidates closed = %d, want 0", got)
 	}
-	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 
 	s := f.snapshot(t)
 	if got := f.votesFor(t, "c1"); got != 1 {
@@ -380,7 +333,7 @@ func TestConcurrentBatchesCountExactly(t *testing.T) {
 	}
 	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
-	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd)
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 	// Eight writers apply overlapping batches (every vote appears in two
 	// of them) at once: row locks in key order and deadlock retries must
 	// still count each vote exactly once.
@@ -414,12 +367,9 @@ func TestConcurrentBatchesCountExactly(t *testing.T) {
 // timed is a vote cast at castAt whose message was logged at loggedAt.
 func (f *fixture) timed(t *testing.T, n int, voterID, candidateID string, castAt, loggedAt time.Time) projections.Envelope[domain.VoteCast] {
 	t.Helper()
-	v, err := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voterID, candidateID, castAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.offset++
-	return projections.Envelope[domain.VoteCast]{Event: domain.VoteCast{Vote: v}, Position: projections.Position{Topic: domain.TopicVotes, Offset: f.offset, Time: loggedAt}}
+	ev := f.seed.Vote(t, n, voterID, candidateID, "", castAt)
+	ev.Position.Time = loggedAt
+	return ev
 }
 
 func TestAVoteDatedFarFromItsLogTimeIsRefused(t *testing.T) {
@@ -468,8 +418,7 @@ func TestScheduleBoundsThePolls(t *testing.T) {
 	}
 	// Before the schedule is in the log, nothing bounds the polls.
 	early := f.timed(t, 1, "v1", "c1", castAt.Add(-time.Minute), castAt)
-	f.offset++
-	if err := f.store.RecordSchedule(ctx, projections.Position{Topic: domain.TopicVotes, Offset: f.offset}, schedule); err != nil {
+	if err := f.store.RecordSchedule(ctx, f.seed.Take(domain.TopicVotes), schedule); err != nil {
 		t.Fatal(err)
 	}
 	batch := []projections.Envelope[domain.VoteCast]{

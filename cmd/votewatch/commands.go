@@ -4,24 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"golang.org/x/sync/errgroup"
+	"os"
 
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/infra/metrics"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/internal/app"
+	"github.com/votewatch/votewatch/internal/bench"
 )
 
 // Run applies the migrations to DATABASE_URL.
 func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
-	if err != nil {
+	a := app.New(env.Log)
+	defer a.Close()
+	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
-	return migrate(ctx, env.Log, pool)
+	return a.Migrate(ctx)
 }
 
 // Run projects events from KAFKA_BROKERS into DATABASE_URL until stopped.
@@ -30,81 +28,65 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
 	if len(c.KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS is not set")
 	}
-	var cleanup closers
-	defer cleanup.run()
-	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
-	if err != nil {
+	a := app.New(env.Log)
+	defer a.Close()
+	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
-	if err := migrate(ctx, env.Log, pool); err != nil {
+	if err := a.Migrate(ctx); err != nil {
 		return err
 	}
-	kcfg, klog, err := openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
-	if err != nil {
+	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
-	m := metrics.New()
-	proj, err := newProjectorService(env.Log, pool, kcfg, c.ProjectorFlags, klog, m)
-	if err != nil {
+	if _, err := a.StartProjector(c.ProjectorFlags.config()); err != nil {
 		return err
 	}
-	results, err := projections.NewResults(pool)
-	if err != nil {
+	if err := a.ObserveProjection(); err != nil {
 		return err
 	}
-	m.Projection(projectionStatus(results, klog.HighWatermarks))
-	g, ctx := errgroup.WithContext(ctx)
-	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
+	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
 	}
 	env.Log.Info("projector running", "brokers", c.KafkaBrokers, "group", c.Group)
-	g.Go(func() error { return proj.Run(ctx) })
-	return g.Wait()
+	return a.Run(ctx)
 }
 
 // Run serves the read API from DATABASE_URL until stopped.
 func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
-	if err != nil {
+	a := app.New(env.Log)
+	defer a.Close()
+	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
-	m := metrics.New()
 	var stations []handlers.Station
 	if c.Intake {
+		var err error
 		if stations, err = c.stations(); err != nil {
 			return err
 		}
 	}
-	var kcfg kafka.Config
-	var logEnds projections.HighWatermarksFunc
 	if len(c.KafkaBrokers) > 0 {
-		var klog *kafka.Log
-		if kcfg, klog, err = openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup); err != nil {
+		if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 			return err
 		}
-		logEnds = klog.HighWatermarks
 	}
-	intake, err := newIntake(env.Log, pool, kcfg, c.IntakeFlags, stations, m, &cleanup)
+	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(env.Log, c.HTTP, pool, logEnds, m, intake)
+	srv, err := a.ServeAPI(c.HTTP, intake)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "votewatch API on http://%s/\n", srv.Addr())
-	g, ctx := errgroup.WithContext(ctx)
-	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
+	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
 	}
-	g.Go(func() error { return srv.Run(ctx) })
 	if intake != nil {
 		env.Log.Info("intake API enabled", "stations", len(stations))
-		g.Go(func() error { return intake.relay(ctx) })
 	}
-	return g.Wait()
+	return a.Run(ctx)
 }
 
 // Run serves the intake API and relays its outbox to KAFKA_BROKERS until
@@ -121,34 +103,28 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 	if len(stations) == 0 {
 		return errors.New("no station tokens: set VOTEWATCH_STATION_TOKENS_FILE")
 	}
-	var cleanup closers
-	defer cleanup.run()
-	pool, _, err := openDatabase(ctx, env.Log, c.DatabaseFlags, "", &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
+		return err
+	}
+	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
+		return err
+	}
+	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
 	if err != nil {
 		return err
 	}
-	kcfg, _, err := openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
-	if err != nil {
-		return err
-	}
-	m := metrics.New()
-	intake, err := newIntake(env.Log, pool, kcfg, c.IntakeFlags, stations, m, &cleanup)
-	if err != nil {
-		return err
-	}
-	srv, err := newIntakeServer(env.Log, c.HTTP, pool, m, intake)
+	srv, err := a.ServeIntake(c.HTTP, intake)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "votewatch intake API on http://%s/api/v1/votes\n", srv.Addr())
 	env.Log.Info("intake API enabled", "stations", len(stations))
-	g, ctx := errgroup.WithContext(ctx)
-	if err := serveOps(ctx, g, env.Log, c.MetricsAddr, pool, m); err != nil {
+	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
 	}
-	g.Go(func() error { return srv.Run(ctx) })
-	g.Go(func() error { return intake.relay(ctx) })
-	return g.Wait()
+	return a.Run(ctx)
 }
 
 // Run publishes a simulated election to KAFKA_BROKERS.
@@ -156,18 +132,15 @@ func (c *SimulateCmd) Run(ctx context.Context, env *Env) error {
 	if len(c.KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS is not set")
 	}
-	var cleanup closers
-	defer cleanup.run()
-	kcfg, klog, err := openKafka(ctx, env.Log, c.KafkaFlags, c.KafkaBrokers, &cleanup)
-	if err != nil {
+	a := app.New(env.Log)
+	defer a.Close()
+	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
-	sim, closeSim, err := newSimulator(env.Log, kcfg, c.SimulationFlags, klog)
-	if err != nil {
+	if err := a.StartSimulator(c.SimulationFlags.config()); err != nil {
 		return err
 	}
-	defer closeSim()
-	return sim.Run(ctx)
+	return a.Run(ctx)
 }
 
 // Run serves the embedded broker on loopback until stopped.
@@ -180,4 +153,18 @@ func (c *BrokerCmd) Run(ctx context.Context, env *Env) error {
 	fmt.Fprintf(env.Stdout, "KAFKA_BROKERS=%s\n", broker.Addr())
 	<-ctx.Done()
 	return nil
+}
+
+// Run measures throughput (internal/bench); its projector processes are
+// this binary.
+func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: find own binary: %w", err)
+	}
+	return bench.Run(ctx, &bench.Env{Log: env.Log, Stdout: env.Stdout}, bench.Config{
+		Votes: c.Votes, Quick: c.Quick, DatabaseURL: c.DatabaseURL, JSONOut: c.JSONOut, Partitions: c.Partitions,
+		Live: c.Live, Writers: c.Writers, Linger: c.Linger, MemoryVotes: c.MemoryVotes, Processes: c.Processes,
+		CPUProfile: c.CPUProfile, Binary: exe,
+	})
 }

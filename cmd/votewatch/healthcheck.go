@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"time"
+
+	"github.com/votewatch/votewatch/internal/app"
 )
 
 // HealthcheckCmd probes a votewatch endpoint, for container healthchecks
@@ -16,20 +16,5 @@ type HealthcheckCmd struct {
 
 // Run exits non-zero unless the URL answers 200 in time.
 func (c *HealthcheckCmd) Run(ctx context.Context, env *Env) error {
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s answered %s", c.URL, resp.Status)
-	}
-	fmt.Fprintln(env.Stdout, "ok")
-	return nil
+	return app.Healthcheck(ctx, c.URL, c.Timeout, env.Stdout)
 }

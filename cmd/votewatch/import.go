@@ -3,16 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"os"
-	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/internal/app"
 )
 
 // ImportCmd loads an election's candidates and voter roll from CSV files
@@ -32,102 +26,28 @@ func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
 	if c.Candidates == "" && c.Voters == "" {
 		return errors.New("nothing to import: give --candidates, --voters or both")
 	}
-	var candidates []domain.CandidateRegistered
-	var voters []domain.VoterRegistered
-	var err error
-	if c.Candidates != "" {
-		candidates, err = readFile(c.Candidates, handlers.ReadCandidates)
+	roll, err := app.ReadRoll(c.Candidates, c.Voters, env.Stdout)
+	if err != nil || c.DryRun {
+		return err
 	}
-	if c.Voters != "" {
-		var verr error
-		voters, verr = readFile(c.Voters, handlers.ReadVoters)
-		err = errors.Join(err, verr)
-	}
-	if err != nil {
-		// One problem per line, for people fixing a spreadsheet.
-		fmt.Fprintln(env.Stdout, err)
-		return errors.New("the files have problems (listed above); nothing was published")
-	}
-	fmt.Fprintf(env.Stdout, "valid: %d candidates, %d voters\n", len(candidates), len(voters))
-	if c.DryRun {
-		return nil
-	}
-	var cleanup closers
-	defer cleanup.run()
-	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	pub, err := c.openPublisher(ctx, a)
 	if err != nil {
 		return err
 	}
-	if err := publishEvents(ctx, env, pub, domain.TopicCandidates, candidates); err != nil {
-		return err
-	}
-	if err := publishEvents(ctx, env, pub, domain.TopicVoters, voters); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "published %d candidates and %d voters\n", len(candidates), len(voters))
-	if c.Close {
-		if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, "registration closed")
-	}
-	return nil
+	return app.PublishRoll(ctx, env.Log, pub, roll, c.Close, env.Stdout)
 }
 
 // Run publishes the registration close markers.
 func (c *CloseCmd) Run(ctx context.Context, env *Env) error {
-	var cleanup closers
-	defer cleanup.run()
-	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	pub, err := c.openPublisher(ctx, a)
 	if err != nil {
 		return err
 	}
-	if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
-		_ = kafka.RecordAction(pub, domain.ActionCloseRegistration, "close markers on every registration partition", "failed: "+err.Error())
-		return err
-	}
-	if err := kafka.RecordAction(pub, domain.ActionCloseRegistration, "close markers on every partition of contests, candidates and voters", "ok"); err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, "registration closed: a close marker is on every partition of contests, candidates and voters")
-	return nil
-}
-
-func readFile[E any](path string, read func(r io.Reader, name string) ([]E, error)) ([]E, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
-	}
-	defer f.Close()
-	return read(f, path)
-}
-
-// publishEvents publishes events to topic in batches, showing progress.
-func publishEvents[E kafka.Event](ctx context.Context, env *Env, pub *kafka.Publisher, topic string, events []E) error {
-	if len(events) == 0 {
-		return nil
-	}
-	progress := newProgress(env, "publishing "+topic, topic)
-	const batchSize = 5000
-	batch := make([]*message.Message, 0, batchSize)
-	for i, ev := range events {
-		m, err := kafka.EventMessage(ev)
-		if err != nil {
-			return err
-		}
-		batch = append(batch, m)
-		if len(batch) == batchSize || i == len(events)-1 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := pub.Publish(topic, batch...); err != nil {
-				return fmt.Errorf("import %s: %w", topic, err)
-			}
-			batch = batch[:0]
-			progress(int64(i+1), int64(len(events)))
-		}
-	}
-	return nil
+	return app.CloseRegistration(pub, env.Stdout)
 }
 
 // Run publishes the schedule to every partition of the votes topic.
@@ -136,39 +56,23 @@ func (c *ScheduleCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	var cleanup closers
-	defer cleanup.run()
-	pub, err := openPublisher(ctx, env, c.KafkaFlags, &cleanup)
+	a := app.New(env.Log)
+	defer a.Close()
+	pub, err := c.openPublisher(ctx, a)
 	if err != nil {
 		return err
 	}
-	n, err := pub.PublishToEveryPartition(domain.TopicVotes, func(int) ([]byte, error) { return schedule.MarshalJSON() })
-	if err != nil {
-		return err
-	}
-	detail := fmt.Sprintf("polls open %s, close %s", schedule.PollsOpen().Format(time.RFC3339), schedule.PollsClose().Format(time.RFC3339))
-	if err := kafka.RecordAction(pub, domain.ActionSchedule, detail, "ok"); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "polls open %s, close %s: on every votes partition (%d); votes after it in the log are checked against it\n",
-		schedule.PollsOpen().Format(time.RFC3339), schedule.PollsClose().Format(time.RFC3339), n)
-	return nil
+	return app.Schedule(pub, schedule, env.Stdout)
 }
 
 // openPublisher connects a publisher to KAFKA_BROKERS (creating the
-// contract's topics that are missing), closed by cleanup.
-func openPublisher(ctx context.Context, env *Env, f KafkaFlags, cleanup *closers) (*kafka.Publisher, error) {
+// contract's topics that are missing), closed with a.
+func (f KafkaFlags) openPublisher(ctx context.Context, a *app.App) (*kafka.Publisher, error) {
 	if len(f.KafkaBrokers) == 0 {
 		return nil, errors.New("KAFKA_BROKERS is not set")
 	}
-	kcfg, _, err := openKafka(ctx, env.Log, f, f.KafkaBrokers, cleanup)
-	if err != nil {
+	if err := f.openKafka(ctx, a, f.KafkaBrokers); err != nil {
 		return nil, err
 	}
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return nil, err
-	}
-	cleanup.add(func() { _ = pub.Close() })
-	return pub, nil
+	return a.OpenPublisher()
 }

@@ -11,7 +11,7 @@
 //	serve:    handlers.API ──► projections.Results ──► JSON
 //
 // demo runs all of it in one process on an embedded broker and a private
-// PostgreSQL. See app.go for the wiring.
+// PostgreSQL. The wiring is internal/app; this package parses flags.
 package main
 
 import (
@@ -25,6 +25,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/votewatch/votewatch/internal/app"
 )
 
 func main() {
@@ -51,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "votewatch:", err)
 		return 2
 	}
-	log, err := newLogger(stderr, cli.LogLevel, cli.LogFormat)
+	log, err := app.NewLogger(stderr, cli.LogLevel, cli.LogFormat)
 	if err != nil {
 		fmt.Fprintln(stderr, "votewatch:", err)
 		return 2
@@ -82,16 +84,4 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, 
 type Env struct {
 	Log    *slog.Logger
 	Stdout io.Writer
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
 }

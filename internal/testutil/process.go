@@ -2,13 +2,14 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/votewatch/votewatch/internal/process"
 )
 
 // bin is the votewatch binary the tests run as separate processes, built
@@ -48,46 +49,25 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out
 // Process is a votewatch process started by a test. Its output is kept
 // and shown if the test fails.
 type Process struct {
-	cmd    *exec.Cmd
-	out    SyncBuffer
-	exited chan struct{}
-	err    error
+	*process.Process
+	out SyncBuffer
 }
 
 // Start runs the votewatch binary with args; the test's cleanup stops it.
 func Start(tb testing.TB, args ...string) *Process {
 	tb.Helper()
-	p := &Process{cmd: exec.Command(Binary(tb), args...), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start votewatch %v: %v", args, err)
+	p := &Process{}
+	var err error
+	if p.Process, err = process.Start(Binary(tb), args, &p.out, &p.out); err != nil {
+		tb.Fatal(err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
 	tb.Cleanup(func() {
-		p.Stop()
+		_ = p.Stop()
 		if tb.Failed() {
-			tb.Logf("votewatch %v (pid %d) said:\n%s", args, p.cmd.Process.Pid, p.out.String())
+			tb.Logf("votewatch %v (pid %d) said:\n%s", args, p.Pid(), p.out.String())
 		}
 	})
 	return p
-}
-
-// Kill ends the process with SIGKILL, as a crash would, and waits for it.
-func (p *Process) Kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// Stop ends the process with SIGTERM (a graceful shutdown), killing it if it
-// has not ended after 30 s, and returns how it ended.
-func (p *Process) Stop() error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		p.Kill()
-	}
-	return p.err
 }
 
 // Output returns what the process has written so far.
@@ -96,7 +76,7 @@ func (p *Process) Output() string { return p.out.String() }
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
 	select {
-	case <-p.exited:
+	case <-p.Process.Exited():
 		return true
 	default:
 		return false
@@ -119,4 +99,19 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Run runs the votewatch binary with args to its end and returns its exit
+// code and everything it wrote (stdout and stderr).
+func Run(tb testing.TB, args ...string) (int, string) {
+	tb.Helper()
+	out, err := exec.Command(Binary(tb), args...).CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	case err != nil:
+		tb.Fatalf("run votewatch %v: %v", args, err)
+	}
+	return 0, string(out)
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/internal/app"
+)
+
+// Run starts the embedded broker (unless KAFKA_BROKERS is set), the
+// database, the projector, the API and the simulator, and stops them all,
+// in reverse order, on Ctrl-C.
+func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
+	log := env.Log
+	a := app.New(log)
+	defer a.Close()
+
+	if c.Fresh && (c.DatabaseURL != "" || len(c.KafkaBrokers) > 0) {
+		return errors.New("--fresh discards the embedded broker's log and the private database; it does not touch DATABASE_URL or KAFKA_BROKERS")
+	}
+	dataDir, err := app.PrepareDataDir(log, c.DataDir, c.Fresh)
+	if err != nil {
+		return err
+	}
+	brokers := c.KafkaBrokers
+	if len(brokers) == 0 {
+		broker, err := a.StartBroker(kafka.BrokerConfig{
+			Port: c.KafkaPort, DataDir: filepath.Join(dataDir, "kafka"), Partitions: int(c.Partitions),
+		})
+		if err != nil {
+			return fmt.Errorf("%w (is another votewatch demo running? choose another --kafka-port)", err)
+		}
+		brokers = []string{broker.Addr()}
+	}
+	dbWhere, err := a.OpenDatabase(ctx, c.DatabaseFlags.config(filepath.Join(dataDir, "postgres")))
+	if err != nil {
+		return err
+	}
+	if err := a.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := c.openKafka(ctx, a, brokers); err != nil {
+		return err
+	}
+	proj := c.ProjectorFlags.config()
+	proj.Transparency = proj.Transparency.DemoDefaults(dataDir)
+	if _, err := a.StartProjector(proj); err != nil {
+		return err
+	}
+	stations, err := c.stations()
+	if err != nil {
+		return err
+	}
+	// Configured tokens are secrets and are never printed; the demo's own
+	// is, so the intake API can be tried at once.
+	stations, shownToken, err := app.DemoStations(stations, c.Config)
+	if err != nil {
+		return err
+	}
+	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	if err != nil {
+		return err
+	}
+	srv, err := a.ServeAPI(c.HTTP, intake)
+	if err != nil {
+		return err
+	}
+	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
+		return err
+	}
+	if c.Simulate {
+		if err := a.StartSimulator(c.SimulationFlags.config()); err != nil {
+			return err
+		}
+	}
+
+	app.PrintDemoBanner(env.Stdout, srv.Addr(), brokers, dbWhere, stations[0], shownToken)
+	err = a.Run(ctx)
+	log.Info("stopping")
+	return err
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
+)
+
+// IntakeFlags configure the polling stations' write API.
+type IntakeFlags struct {
+	StationTokens     []string `help:"Polling-station tokens as station=token, comma-separated; enables POST /api/v1/votes. Prefer the file: env vars show up in process listings." env:"VOTEWATCH_STATION_TOKENS" sep:","`
+	StationTokensFile string   `help:"File of station tokens: one 'station token' per line, 'revoked' after the token to refuse a station with 403; # starts a comment." env:"VOTEWATCH_STATION_TOKENS_FILE" type:"existingfile"`
+	StationRate       float64  `help:"Votes per second allowed per station (sustained)." default:"50" env:"VOTEWATCH_STATION_RATE"`
+	StationBurst      int      `help:"Votes a station may send at once (a batch counts each)." default:"1000" env:"VOTEWATCH_STATION_BURST"`
+}
+
+// stations reads the configured station tokens (none: the intake is off).
+func (f IntakeFlags) stations() ([]handlers.Station, error) {
+	return app.ReadStations(f.StationTokens, f.StationTokensFile)
+}
+
+func (f IntakeFlags) config(stations []handlers.Station) app.IntakeConfig {
+	return app.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst}
+}
+
+func (f DatabaseFlags) config(privateDir string) app.DatabaseConfig {
+	return app.DatabaseConfig{URL: f.DatabaseURL, MaxConns: f.DBMaxConns, PrivateDir: privateDir}
+}
+
+func (f ProjectorFlags) config() app.ProjectorConfig {
+	return app.ProjectorConfig{Group: f.Group, BatchSize: f.BatchSize, Writers: f.Writers, Linger: f.Linger,
+		SessionTimeout: f.SessionTimeout, Consumer: f.Consumer, Transparency: f.Transparency.config()}
+}
+
+func (f SimulationFlags) config() app.SimulationConfig {
+	return app.SimulationConfig{Config: f.Config, Voters: f.Voters, Rate: f.Rate, CloseRegistration: f.CloseRegistration,
+		Faults: simulator.Faults{
+			Redeliveries: f.Redeliveries, DoubleVotes: f.DoubleVotes, UnknownVoters: f.UnknownVoters,
+			UnknownCandidates: f.UnknownCandidates, Malformed: f.Malformed,
+		}}
+}
+
+// kafkaConfig is how to reach brokers with these security settings.
+func (f KafkaSecurityFlags) kafkaConfig(brokers []string, partitions int32) (kafka.Config, error) {
+	return app.KafkaSecurity{TLS: f.KafkaTLS, TLSCAFile: f.KafkaTLSCAFile, SASLMechanism: f.KafkaSASLMechanism,
+		SASLUsername: f.KafkaSASLUsername, SASLPassword: f.KafkaSASLPassword, SASLPasswordFile: f.KafkaSASLPasswordFile,
+	}.Config(brokers, partitions)
+}
+
+// openKafka opens a's Kafka with these flags on brokers.
+func (f KafkaFlags) openKafka(ctx context.Context, a *app.App, brokers []string) error {
+	kcfg, err := f.kafkaConfig(brokers, f.Partitions)
+	if err != nil {
+		return err
+	}
+	return a.OpenKafka(ctx, kcfg)
+}

@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The benchmark's database work (cmd votewatch bench, internal/bench):
+// statements on schemas named at run time, which sqlc cannot express.
+
+// DropSchemas drops each schema with everything in it, if it exists.
+func DropSchemas(ctx context.Context, pool *pgxpool.Pool, schemas ...string) error {
+	var b strings.Builder
+	for _, s := range schemas {
+		fmt.Fprintf(&b, "DROP SCHEMA IF EXISTS %s CASCADE;", pgx.Identifier{s}.Sanitize())
+	}
+	if _, err := pool.Exec(ctx, b.String()); err != nil {
+		return fmt.Errorf("drop schemas %v: %w", schemas, err)
+	}
+	return nil
+}
+
+// BallotColumns are the columns of a ballot row, in CopyBallotsCeiling's
+// order.
+var BallotColumns = []string{"voter_id", "vote_id", "candidate_id", "region", "cast_at"}
+
+// CopyBallotsCeiling COPYs rows (BallotColumns) into target.ballots, a new
+// table with the same columns and indexes as the projection's ballots, and
+// returns how many it wrote: the rate at which this PostgreSQL can write
+// the projection's rows at all.
+func CopyBallotsCeiling(ctx context.Context, pool *pgxpool.Pool, target string, rows [][]any) (int64, error) {
+	if _, err := pool.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %[1]s; CREATE TABLE %[1]s.ballots (LIKE %[2]s.ballots INCLUDING ALL)`,
+		pgx.Identifier{target}.Sanitize(), Schema)); err != nil {
+		return 0, fmt.Errorf("create copy target: %w", err)
+	}
+	n, err := pool.CopyFrom(ctx, pgx.Identifier{target, "ballots"}, BallotColumns, pgx.CopyFromRows(rows))
+	if err != nil {
+		return 0, fmt.Errorf("copy ballots: %w", err)
+	}
+	return n, nil
+}
+
+// CopyRegister copies the projection's register (candidates, voters,
+// regions without their votes, and the registration topics' applied
+// offsets) into schema, a freshly migrated projection, so a projector there
+// starts at the votes.
+func CopyRegister(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	l, n := Schema, pgx.Identifier{schema}.Sanitize()
+	if _, err := pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %[2]s.candidates SELECT * FROM %[1]s.candidates;
+		INSERT INTO %[2]s.voters SELECT * FROM %[1]s.voters;
+		INSERT INTO %[2]s.regions SELECT region, registered_voters, 0 FROM %[1]s.regions;
+		INSERT INTO %[2]s.applied_offsets SELECT * FROM %[1]s.applied_offsets WHERE topic <> 'votes'`, l, n)); err != nil {
+		return fmt.Errorf("copy the register: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/simulator"
+)
+
+// SimulationConfig describes the simulated election.
+type SimulationConfig struct {
+	// Config is the election's JSON file (empty: the built-in one).
+	Config string
+	Voters int
+	Rate   float64
+	Faults simulator.Faults
+	// CloseRegistration publishes the close markers after the register.
+	CloseRegistration bool
+}
+
+// StartSimulator publishes a simulated election to Kafka in Run.
+func (a *App) StartSimulator(cfg SimulationConfig) error {
+	elCfg, err := simulator.LoadElection(cfg.Config)
+	if err != nil {
+		return err
+	}
+	election, err := simulator.Generate(elCfg, cfg.Voters, time.Now())
+	if err != nil {
+		return err
+	}
+	pub, err := a.OpenPublisher()
+	if err != nil {
+		return err
+	}
+	simCfg := simulator.Config{Election: election, Rate: cfg.Rate, TopicSize: a.KafkaLog.Size, Faults: cfg.Faults}
+	if cfg.CloseRegistration {
+		simCfg.CloseRegistration = func(context.Context) error { return kafka.CloseRegistration(pub, time.Now()) }
+	}
+	sim, err := simulator.New(simCfg, pub, a.Log.With("component", "simulator"))
+	if err != nil {
+		return err
+	}
+	a.Go(sim.Run)
+	return nil
+}

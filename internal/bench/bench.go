@@ -1,0 +1,403 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/metrics"
+	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/infra/simulator"
+	"github.com/votewatch/votewatch/internal/app"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// Config is what to measure (the bench command's flags).
+type Config struct {
+	Votes       int
+	Quick       bool
+	DatabaseURL string
+	JSONOut     string
+	Partitions  int32
+	Live        bool
+	Writers     int
+	Linger      time.Duration
+	MemoryVotes int
+	Processes   int
+	CPUProfile  string
+	// Binary is the votewatch executable the memory phase and --processes
+	// run as children (`votewatch project`).
+	Binary string
+}
+
+// Env is where the bench logs and reports.
+type Env struct {
+	Log    *slog.Logger
+	Stdout io.Writer
+}
+
+// Bench is one run of the benchmark.
+type Bench struct {
+	Config
+	brokers []string
+}
+
+// Run measures cfg; see (*Bench).Run.
+func Run(ctx context.Context, env *Env, cfg Config) error {
+	return (&Bench{Config: cfg}).Run(ctx, env)
+}
+
+// benchResult is one measured figure.
+type benchResult struct {
+	Name    string  `json:"name"`
+	Count   int64   `json:"count"`
+	Seconds float64 `json:"seconds"`
+	PerSec  float64 `json:"per_second"`
+	Note    string  `json:"note,omitempty"`
+	// PeakRSSMiB is set by the memory phase.
+	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
+}
+
+// Run publishes an election to an embedded broker and measures, in one run
+// on the same data: the live projector, the naive one-transaction-per-message
+// baseline, freshness and read API load while votes flow, the rate at which
+// this PostgreSQL COPYs the ballot rows (the ceiling for the projection's
+// writes) and a full replay.
+func (c *Bench) Run(ctx context.Context, env *Env) error {
+	log := env.Log
+	if c.Quick {
+		c.Votes = 50_000
+	}
+	a := app.New(log)
+	defer a.Close()
+
+	dsn := c.DatabaseURL
+	if dsn == "" {
+		dir, err := os.MkdirTemp("", "votewatch-bench-")
+		if err != nil {
+			return err
+		}
+		_ = os.Chmod(dir, 0o755)
+		a.OnClose(func() { _ = os.RemoveAll(dir) })
+		cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{Dir: dir, Logger: log})
+		if err != nil {
+			return err
+		}
+		a.OnClose(func() { _ = cluster.Stop(context.Background()) })
+		dsn = cluster.DSN()
+	}
+	pool, err := postgres.Connect(ctx, dsn, 8)
+	if err != nil {
+		return err
+	}
+	a.OnClose(pool.Close)
+	if err := postgres.DropSchemas(ctx, pool, postgres.Schema, "bench"); err != nil {
+		return fmt.Errorf("reset benchmark database: %w", err)
+	}
+	if err := app.Migrate(ctx, log, pool); err != nil {
+		return err
+	}
+	broker, err := kafka.StartBroker(kafka.BrokerConfig{}, log)
+	if err != nil {
+		return err
+	}
+	a.OnClose(broker.Close)
+	c.brokers = []string{broker.Addr()}
+	if err := a.OpenKafka(ctx, kafka.Config{Brokers: c.brokers, Partitions: c.Partitions}); err != nil {
+		return err
+	}
+	kcfg, klog := a.Kafka, a.KafkaLog
+
+	cfg := simulator.OneRaceElection()
+	// Extra voters vote during the freshness and read phases.
+	extra := 10_000*int(c.phase().Seconds()) + 2_000*int(2*c.phase().Seconds())
+	voters := int(math.Ceil(float64(c.Votes+extra)/cfg.Turnout)) + 1
+	election, err := simulator.Generate(cfg, voters, time.Now())
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return err
+	}
+	a.OnClose(func() { _ = pub.Close() })
+	sim, err := simulator.New(simulator.Config{Election: election, Rate: 1, TopicSize: func(context.Context, string) (int64, error) { return 0, nil }}, pub, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "publishing %d voters and %d votes…\n", voters, c.Votes)
+	if err := sim.Register(ctx); err != nil {
+		return err
+	}
+	region := map[string]string{}
+	for _, v := range election.Voters {
+		region[v.Voter.ID()] = v.Voter.Region().String()
+	}
+	plan := simulator.NewVotePlan(election, simulator.Faults{})
+	rows := make([][]any, 0, c.Votes)
+	publishVotes := func() error {
+		batch := make([]*message.Message, 0, 5000)
+		for len(rows) < c.Votes {
+			msgs, ok := plan.Next(time.Now())
+			if !ok {
+				break
+			}
+			ev, err := domain.DecodeVoteCast(msgs[0].Payload)
+			if err != nil {
+				return err
+			}
+			v := ev.Vote
+			id, _ := uuid.Parse(v.ID())
+			rows = append(rows, []any{v.VoterID(), id, v.CandidateID(), region[v.VoterID()], v.CastAt()})
+			batch = append(batch, msgs...)
+			if len(batch) >= 5000 {
+				if err := pub.Publish(domain.TopicVotes, batch...); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		return pub.Publish(domain.TopicVotes, batch...)
+	}
+
+	var results []benchResult
+	var extraCounted int64
+	if c.Live {
+		r, err := c.measureLive(ctx, env, pool, dsn, kcfg, klog, int64(voters), publishVotes)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		naive, err := c.measureNaive(ctx, env, dsn, pool, kcfg, klog)
+		if err != nil {
+			return err
+		}
+		results = append(results, naive)
+		// The consumers side by side, on the votes now in the log, and the
+		// pipelined one again with the transparency log on: its cost.
+		for _, run := range []struct {
+			consumer string
+			tree     bool
+		}{{app.ConsumerPipelined, false}, {app.ConsumerWatermillKafka, false}, {app.ConsumerPipelined, true}} {
+			r, err := c.measureConsumer(ctx, env, dsn, pool, kcfg, klog, run.consumer, run.tree)
+			if err != nil {
+				return err
+			}
+			results = append(results, r...)
+		}
+		general, err := c.measureGeneral(ctx, env, dsn)
+		if err != nil {
+			return err
+		}
+		results = append(results, general)
+		more, err := c.measureReads(ctx, env, pool, klog, plan, pub)
+		if err != nil {
+			return err
+		}
+		results = append(results, more...)
+		for _, m := range more {
+			if m.Name == "freshness_votes" || m.Name == "read_votes" {
+				extraCounted += m.Count
+			}
+		}
+		// The replay below rebuilds into a fresh schema either way.
+	} else if err := publishVotes(); err != nil {
+		return err
+	}
+	// 1. The ceiling: COPY the same ballot rows into a table with the same
+	// key as ballots.
+	start := time.Now()
+	n, err := postgres.CopyBallotsCeiling(ctx, pool, "bench", rows)
+	if err != nil {
+		return err
+	}
+	copyTime := time.Since(start)
+	results = append(results, benchResult{Name: "copy_limit", Count: n, Seconds: copyTime.Seconds(), PerSec: float64(n) / copyTime.Seconds(),
+		Note: "COPY of the ballot rows into a table with ballots' indexes"})
+
+	// 2. A full replay of the election from the log.
+	rb, err := app.NewRebuilder(log, pool, dsn, kcfg, klog)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	rep, err := rb.Run(ctx, projections.ReplayOptions{Mode: projections.ReplaySwap})
+	if err != nil {
+		return err
+	}
+	results = append(results,
+		benchResult{Name: "replay_votes", Count: rep.BulkVotes, Seconds: rep.BulkVoteTime.Seconds(), PerSec: float64(rep.BulkVotes) / rep.BulkVoteTime.Seconds(),
+			Note: "votes read from Kafka, decoded, COPYed to staging and folded into every tally"},
+		benchResult{Name: "replay_total", Count: rep.EventsRead[domain.TopicCandidates] + rep.EventsRead[domain.TopicVoters] + rep.EventsRead[domain.TopicVotes],
+			Seconds: rep.Duration.Seconds(), PerSec: rep.Rate(), Note: "every event (voters too), schema creation to swap"},
+	)
+	if want := int64(len(rows)) + extraCounted; rep.Ballots != want {
+		return fmt.Errorf("replay counted %d votes, want %d", rep.Ballots, want)
+	}
+
+	if c.MemoryVotes > 0 && !c.Quick {
+		mem, err := c.measureMemory(ctx, env, pool, dsn)
+		if err != nil {
+			return err
+		}
+		results = append(results, mem...)
+	}
+
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nmeasure\tcount\tseconds\tper second\tnote")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\n", r.Name, r.Count, r.Seconds, r.PerSec, r.Note)
+	}
+	byName := map[string]benchResult{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	ratio := byName["replay_votes"].PerSec / byName["copy_limit"].PerSec
+	if live, ok := byName["live_votes"]; ok {
+		fmt.Fprintf(tw, "live votes / COPY limit\t\t\t%.2f\t\n", live.PerSec/byName["copy_limit"].PerSec)
+		fmt.Fprintf(tw, "live votes / naive baseline\t\t\t%.1f\t\n", live.PerSec/byName["naive_votes"].PerSec)
+		fmt.Fprintf(tw, "consumer pipelined / watermill-kafka\t\t\t%.2f\t\n", byName["consumer_pipelined"].PerSec/byName["consumer_watermill_kafka"].PerSec)
+		fmt.Fprintf(tw, "general election votes / one-race live votes\t\t\t%.2f\t\n", byName["general_votes"].PerSec/live.PerSec)
+	}
+	fmt.Fprintf(tw, "replay votes / COPY limit\t\t\t%.2f\t\n", ratio)
+	if c.MemoryVotes > 0 && !c.Quick {
+		last := results[len(results)-1]
+		first := results[len(results)-2]
+		fmt.Fprintf(tw, "projector peak RSS after %d / after %d votes\t\t\t%.2f\t\n", last.Count, first.Count, last.PeakRSSMiB/first.PeakRSSMiB)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if c.JSONOut != "" {
+		out, _ := json.MarshalIndent(map[string]any{"votes": c.Votes, "cpus": runtime.NumCPU(), "results": results, "replay_over_copy": ratio}, "", "  ")
+		if err := os.WriteFile(c.JSONOut, append(out, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measureLive runs the live projector: it projects the register first
+// (registration closes before polls open), then the votes are published as
+// fast as the broker takes them and timed from the first counted vote to
+// the last.
+func (c *Bench) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log, voters int64, publishVotes func() error) (benchResult, error) {
+	var results *projections.Results
+	var done <-chan error
+	var stop func()
+	var err error
+	where := "in this process"
+	if c.Processes > 0 {
+		results, done, stop, err = c.runProjectorProcesses(pool, dsn, c.Processes)
+		where = fmt.Sprintf("in %d projector processes", c.Processes)
+	} else {
+		results, done, stop, err = runProjector(ctx, env, pool, kcfg, klog, c.liveFlags())
+	}
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer stop()
+	wait := func(cond func(projections.Summary) bool) (projections.Summary, error) {
+		return waitUntil(ctx, done, results.Summary, cond)
+	}
+	fmt.Fprintf(env.Stdout, "live projector: registering %d voters…\n", voters)
+	if _, err := wait(func(s projections.Summary) bool { return s.RegisteredVoters >= voters }); err != nil {
+		return benchResult{}, err
+	}
+	fmt.Fprintf(env.Stdout, "live projector: polls open, publishing %d votes…\n", c.Votes)
+	if c.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(c.CPUProfile)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer stopProfile()
+	}
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- publishVotes() }()
+	first, err := wait(func(s projections.Summary) bool { return s.VotesCast > 0 })
+	if err != nil {
+		return benchResult{}, err
+	}
+	start := time.Now()
+	if err := <-pubErr; err != nil {
+		return benchResult{}, err
+	}
+	if _, err := wait(func(s projections.Summary) bool { return s.VotesCast >= int64(c.Votes) }); err != nil {
+		return benchResult{}, err
+	}
+	elapsed := time.Since(start)
+	n := int64(c.Votes) - first.VotesCast
+	return benchResult{Name: "live_votes", Count: n, Seconds: elapsed.Seconds(), PerSec: float64(n) / elapsed.Seconds(),
+		Note: fmt.Sprintf("Kafka → Watermill (%d partitions, pipelined consumer) → group commit %s, durable, ack after commit", c.Partitions, where)}, nil
+}
+
+// waitUntil reads every 10 ms until cond holds, and fails if the
+// projector reports on done (it stopped) or ctx ends first. Every phase of
+// the bench waits for its projector this way.
+func waitUntil[T any](ctx context.Context, done <-chan error, read func(context.Context) (T, error), cond func(T) bool) (T, error) {
+	for {
+		v, err := read(ctx)
+		if err != nil || cond(v) {
+			return v, err
+		}
+		select {
+		case err := <-done:
+			return v, fmt.Errorf("projector stopped: %v", err)
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// startCPUProfile profiles this process (broker, publisher, projector)
+// until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// liveFlags configure the benchmark's live projector.
+func (c *Bench) liveFlags() app.ProjectorConfig {
+	return app.ProjectorConfig{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second, Consumer: app.ConsumerPipelined}
+}
+
+// runProjector runs a projector over pool in the background; stop ends it
+// and waits. done reports if it stops by itself.
+func runProjector(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, f app.ProjectorConfig) (*projections.Results, <-chan error, func(), error) {
+	proj, err := app.NewProjectorService(env.Log, pool, kcfg, f, klog, metrics.New())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	results, err := projections.NewResults(pool)
+	if err != nil {
+		proj.Close()
+		return nil, nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() { err := proj.Run(runCtx); done <- err; close(finished) }()
+	return results, done, func() { cancel(); <-finished }, nil
+}

@@ -1,0 +1,245 @@
+package systemtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votewatch/votewatch/internal/app"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+)
+
+func (p *pipeline) rebuilder(t *testing.T) *projections.Rebuilder {
+	t.Helper()
+	rb, err := app.NewRebuilder(testLogger(), p.pool, p.dsn, p.kafka, p.klog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rb
+}
+
+// everything is what the API serves, for comparing before and after.
+type everything struct {
+	Summary    summaryResp
+	Candidates any
+	Regions    any
+}
+
+func (p *pipeline) everything(t *testing.T) everything {
+	t.Helper()
+	var e everything
+	p.get(t, "/api/v1/summary", &e.Summary)
+	e.Summary.UpdatedAt = nil
+	p.get(t, "/api/v1/candidates", &e.Candidates)
+	p.get(t, "/api/v1/regions", &e.Regions)
+	return e
+}
+
+func (p *pipeline) waitFor(t *testing.T, e *election, extra int64) {
+	t.Helper()
+	var wantRejected, wantDead int64
+	for _, n := range e.rejected {
+		wantRejected += n
+	}
+	for _, n := range e.deadLettered {
+		wantDead += int64(n)
+	}
+	testutil.Eventually(t, 60*time.Second, "the election projected", func() (bool, string) {
+		var s summaryResp
+		p.get(t, "/api/v1/summary", &s)
+		var rejected int64
+		for _, n := range s.Rejected {
+			rejected += n
+		}
+		return s.VotesCast == e.counted+extra && rejected == wantRejected && s.DeadLettered == wantDead, fmt.Sprintf("%+v", s)
+	})
+}
+
+// cli runs a votewatch command in-process against the test's database and
+// broker, returning its exit code and output.
+func (p *pipeline) cli(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	args = append(args, "--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","))
+	return testutil.Run(t, append([]string{"--log-level", "warn"}, args...)...)
+}
+
+func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {
+	p := startPipeline(t, 8)
+	e := buildElection()
+	p.produceElection(t, e)
+	p.waitFor(t, e, 0)
+
+	// The last 40 registered voters vote while the replay runs: some of
+	// their votes land before its snapshot, some during the rebuild, some
+	// during the swap.
+	var late []*kgo.Record
+	for i, voter := range e.voterIDs[200:] {
+		late = append(late, record("votes", voter, vote(10_000+i, voter, "c-ada")))
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for _, r := range late {
+			p.produce(t, r)
+			// Pacing, not waiting: the votes spread over the replay's
+			// phases (before its snapshot, the rebuild, the swap).
+			time.Sleep(15 * time.Millisecond)
+		}
+	})
+	rep, err := p.rebuilder(t).Run(context.Background(), projections.ReplayOptions{Mode: projections.ReplaySwap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if !rep.Swapped {
+		t.Fatal("replay did not swap")
+	}
+	e.perCandidate["c-ada"] += int64(len(late))
+	p.waitFor(t, e, int64(len(late)))
+
+	var cands struct {
+		Candidates []struct {
+			CandidateID string `json:"candidate_id"`
+			Votes       int64  `json:"votes"`
+		} `json:"candidates"`
+	}
+	p.get(t, "/api/v1/candidates", &cands)
+	for _, c := range cands.Candidates {
+		if c.Votes != e.perCandidate[c.CandidateID] {
+			t.Errorf("after replay, %s has %d votes, want %d", c.CandidateID, c.Votes, e.perCandidate[c.CandidateID])
+		}
+	}
+	if code, out := p.cli(t, "verify"); code != 0 {
+		t.Errorf("verify after replay: exit %d\n%s", code, out)
+	}
+	if code, out := p.cli(t, "replay", "--verify"); code != 0 || !strings.Contains(out, "identical") {
+		t.Errorf("replay --verify after replay: exit %d\n%s", code, out)
+	}
+}
+
+func TestReplayDetectsAndRepairsACorruptTally(t *testing.T) {
+	p := startPipeline(t, 4)
+	e := buildElection()
+	p.produceElection(t, e)
+	p.waitFor(t, e, 0)
+	before := p.everything(t)
+
+	if code, out := p.cli(t, "verify"); code != 0 {
+		t.Fatalf("verify on a healthy projection: exit %d\n%s", code, out)
+	}
+	if code, out := p.cli(t, "replay", "--verify"); code != 0 || !strings.Contains(out, "identical") {
+		t.Fatalf("replay --verify with nothing changed: exit %d\n%s", code, out)
+	}
+
+	// Someone edits a tally by hand.
+	if _, err := p.pool.Exec(context.Background(), "UPDATE region_tallies SET votes = votes + 5 WHERE region = 'North' AND candidate_id = 'c-bob'"); err != nil {
+		t.Fatal(err)
+	}
+	code, out := p.cli(t, "verify")
+	if code == 0 || !strings.Contains(out, "FAIL") || !strings.Contains(out, "North") {
+		t.Errorf("verify missed the corrupt tally: exit %d\n%s", code, out)
+	}
+	code, out = p.cli(t, "replay", "--verify")
+	if code == 0 || !strings.Contains(out, "region_tallies") {
+		t.Errorf("replay --verify missed the corrupt tally: exit %d\n%s", code, out)
+	}
+
+	if code, out := p.cli(t, "replay"); code != 0 || !strings.Contains(out, "swapped") {
+		t.Fatalf("replay: exit %d\n%s", code, out)
+	}
+	if code, out := p.cli(t, "verify"); code != 0 {
+		t.Errorf("verify after the repairing replay: exit %d\n%s", code, out)
+	}
+	if after := p.everything(t); !reflect.DeepEqual(before, after) {
+		t.Errorf("the repaired projection differs from the original:\nbefore %+v\nafter  %+v", before, after)
+	}
+	code, out = p.cli(t, "status", "--json")
+	if code != 0 || !strings.Contains(out, `"built_by": "replay"`) || !strings.Contains(out, `"lag"`) {
+		t.Errorf("status --json: exit %d\n%s", code, out)
+	}
+}
+
+func TestInterruptedReplayLeavesLiveUntouched(t *testing.T) {
+	p := startPipeline(t, 4)
+	e := buildElection()
+	p.produceElection(t, e)
+	p.waitFor(t, e, 0)
+	before := p.everything(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := p.rebuilder(t).Run(ctx, projections.ReplayOptions{Progress: func(done, total int64) {
+		if done > total/2 {
+			cancel() // killed half-way
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted replay: err = %v, want context.Canceled", err)
+	}
+	if after := p.everything(t); !reflect.DeepEqual(before, after) {
+		t.Fatalf("an interrupted replay changed the live projection:\nbefore %+v\nafter  %+v", before, after)
+	}
+	// A replay killed outright leaves its schema behind; the next one
+	// clears it.
+	if _, err := p.pool.Exec(context.Background(), "CREATE SCHEMA votewatch_replay_stale; CREATE TABLE votewatch_replay_stale.x (i int)"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.rebuilder(t).Run(context.Background(), projections.ReplayOptions{})
+	if err != nil || !rep.Swapped {
+		t.Fatalf("second replay: %v (swapped %v)", err, rep.Swapped)
+	}
+	var stale int
+	if err := p.pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'votewatch\\_%'").Scan(&stale); err != nil || stale != 0 {
+		t.Errorf("%d replay or retired schemas left behind (%v)", stale, err)
+	}
+	if after := p.everything(t); !reflect.DeepEqual(before, after) {
+		t.Errorf("after the second replay:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+func TestDLQReplayRepublishesWhatDecodesNow(t *testing.T) {
+	p := startPipeline(t, 4)
+	e := buildElection()
+	p.produceElection(t, e)
+	p.waitFor(t, e, 0)
+
+	// A vote dead-lettered by an older, stricter decoder: valid today.
+	voter := e.voterIDs[230]
+	p.produce(t, record("votes.dlq", voter, vote(99_999, voter, "c-cy")))
+
+	code, out := p.cli(t, "dlq", "replay", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would re-publish") || !strings.Contains(out, "still invalid") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+	var s summaryResp
+	p.get(t, "/api/v1/summary", &s)
+	if s.VotesCast != e.counted {
+		t.Fatalf("a dry run changed the count: %d, want %d", s.VotesCast, e.counted)
+	}
+
+	code, out = p.cli(t, "dlq", "replay")
+	if code != 0 || !strings.Contains(out, "1 dead letters decode now") {
+		t.Fatalf("dlq replay: exit %d\n%s", code, out)
+	}
+	testutil.Eventually(t, 30*time.Second, "the re-published vote counted", func() (bool, string) {
+		s = summaryResp{}
+		p.get(t, "/api/v1/summary", &s)
+		return s.VotesCast == e.counted+1, fmt.Sprintf("%+v", s)
+	})
+	// Running it again re-publishes nothing: its progress is committed.
+	code, out = p.cli(t, "dlq", "replay")
+	if code != 0 || !strings.Contains(out, "0 dead letters decode now") {
+		t.Errorf("second dlq replay: exit %d\n%s", code, out)
+	}
+	p.waitQuiet(t, "test-projector")
+	p.get(t, "/api/v1/summary", &s)
+	if s.VotesCast != e.counted+1 {
+		t.Errorf("votes cast %d after a second dlq replay, want %d", s.VotesCast, e.counted+1)
+	}
+}
