@@ -124,7 +124,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 
 	cfg := simulator.OneRaceElection()
 	// Extra voters vote during the freshness and read phases.
-	extra := 10_000*int(c.phase().Seconds()) + 2_000*int(2*c.phase().Seconds())
+	extra := 10_000*int(c.phase().Seconds()) + 50_000*int(c.burst().Seconds()+1) + 2_000*int(2*c.phase().Seconds())
 	voters := int(math.Ceil(float64(c.Votes+extra)/cfg.Turnout)) + 1
 	election, err := simulator.Generate(cfg, voters, time.Now())
 	if err != nil {
@@ -199,6 +199,11 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 			}
 			results = append(results, r...)
 		}
+		ceiling, err := c.measureApplyCeiling(ctx, env, dsn, pool, kcfg, klog)
+		if err != nil {
+			return err
+		}
+		results = append(results, ceiling)
 		general, err := c.measureGeneral(ctx, env, dsn)
 		if err != nil {
 			return err
@@ -210,7 +215,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 		}
 		results = append(results, more...)
 		for _, m := range more {
-			if m.Name == "freshness_votes" || m.Name == "read_votes" {
+			if m.Name == "freshness_votes" || m.Name == "freshness50k_votes" || m.Name == "read_votes" {
 				extraCounted += m.Count
 			}
 		}
@@ -272,6 +277,9 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintf(tw, "live votes / naive baseline\t\t\t%.1f\t\n", live.PerSec/byName["naive_votes"].PerSec)
 		fmt.Fprintf(tw, "consumer pipelined / watermill-kafka\t\t\t%.2f\t\n", byName["consumer_pipelined"].PerSec/byName["consumer_watermill_kafka"].PerSec)
 		fmt.Fprintf(tw, "general election votes / one-race live votes\t\t\t%.2f\t\n", byName["general_votes"].PerSec/live.PerSec)
+		fmt.Fprintf(tw, "live votes / apply ceiling\t\t\t%.2f\t\n", live.PerSec/byName["apply_ceiling"].PerSec)
+		fmt.Fprintf(tw, "consumer pipelined / apply ceiling\t\t\t%.2f\t\n", byName["consumer_pipelined"].PerSec/byName["apply_ceiling"].PerSec)
+		fmt.Fprintf(tw, "consumer pipelined with / without the transparency log\t\t\t%.2f\t\n", byName["consumer_pipelined_tree"].PerSec/byName["consumer_pipelined"].PerSec)
 	}
 	fmt.Fprintf(tw, "replay votes / COPY limit\t\t\t%.2f\t\n", ratio)
 	if c.MemoryVotes > 0 && !c.Quick {

@@ -27,6 +27,10 @@ import (
 
 // phase is how long the freshness phase offers votes (the read phase lasts
 // twice as long).
+// burst is how long the freshness phase at 50,000 votes/s offers them:
+// shorter than a phase, as each second of it takes 50,000 voters.
+func (c *Bench) burst() time.Duration { return c.phase() / 2 }
+
 func (c *Bench) phase() time.Duration {
 	if c.Quick {
 		return 3 * time.Second
@@ -141,59 +145,78 @@ func (c *Bench) measureReads(ctx context.Context, env *Env, pool *pgxpool.Pool, 
 		return nil
 	}
 
-	fmt.Fprintf(env.Stdout, "freshness: 10,000 votes/s offered for %s…\n", c.phase())
-	type mark struct {
-		total int64
-		at    time.Time
-	}
-	var mu sync.Mutex
-	var marks []mark
-	var lat []time.Duration
-	pollDone := make(chan struct{})
-	var offered atomic.Int64
-	go func() {
-		defer close(pollDone)
-		for {
-			n, err := votesCast()
-			now := time.Now()
-			if err == nil {
-				mu.Lock()
-				for len(marks) > 0 && marks[0].total <= n-start {
-					lat = append(lat, now.Sub(marks[0].at))
-					marks = marks[1:]
-				}
-				left := len(marks)
-				mu.Unlock()
-				if offered.Load() < 0 && left == 0 {
-					return
-				}
-			}
-			time.Sleep(2 * time.Millisecond)
+	// freshness offers rate votes/s for d and measures each batch's
+	// publish → visible time; it returns when every offered vote is
+	// visible.
+	freshness := func(rate int, d time.Duration, name string) ([]benchResult, int64, error) {
+		fmt.Fprintf(env.Stdout, "freshness: %d votes/s offered for %s…\n", rate, d)
+		type mark struct {
+			total int64
+			at    time.Time
 		}
-	}()
-	var offeredN int64
-	err = offer(10_000, c.phase(), func(total int64, at time.Time) {
-		mu.Lock()
-		marks = append(marks, mark{total, at})
-		mu.Unlock()
-		offeredN = total
-	})
-	offered.Store(-1)
-	select {
-	case <-pollDone:
-	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("freshness: votes not visible after 30 s")
+		var mu sync.Mutex
+		var marks []mark
+		var lat []time.Duration
+		pollDone := make(chan struct{})
+		var offered atomic.Int64
+		before, err := votesCast()
+		if err != nil {
+			return nil, 0, err
+		}
+		go func() {
+			defer close(pollDone)
+			for {
+				n, err := votesCast()
+				now := time.Now()
+				if err == nil {
+					mu.Lock()
+					for len(marks) > 0 && marks[0].total <= n-before {
+						lat = append(lat, now.Sub(marks[0].at))
+						marks = marks[1:]
+					}
+					left := len(marks)
+					mu.Unlock()
+					if offered.Load() < 0 && left == 0 {
+						return
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+		var offeredN int64
+		err = offer(rate, d, func(total int64, at time.Time) {
+			mu.Lock()
+			marks = append(marks, mark{total, at})
+			mu.Unlock()
+			offeredN = total
+		})
+		offered.Store(-1)
+		select {
+		case <-pollDone:
+		case <-time.After(60 * time.Second):
+			return nil, 0, fmt.Errorf("freshness at %d votes/s: votes not visible after 60 s", rate)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		slices.Sort(lat)
+		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+		return []benchResult{
+			{Name: name + "_votes", Count: offeredN, Seconds: d.Seconds(), PerSec: float64(offeredN) / d.Seconds(), Note: fmt.Sprintf("offered during the freshness phase (%d votes/s asked)", rate)},
+			{Name: name + "_p50_ms", Count: int64(len(lat)), PerSec: float64(q(0.50).Microseconds()) / 1000, Note: "publish → visible in GET /api/v1/summary, median (ms)"},
+			{Name: name + "_p99_ms", Count: int64(len(lat)), PerSec: float64(q(0.99).Microseconds()) / 1000, Note: "publish → visible in GET /api/v1/summary, 99th percentile (ms)"},
+		}, offeredN, nil
 	}
+	results, offeredN, err := freshness(10_000, c.phase(), "freshness")
 	if err != nil {
 		return nil, err
 	}
-	slices.Sort(lat)
-	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	results := []benchResult{
-		{Name: "freshness_votes", Count: offeredN, Seconds: c.phase().Seconds(), PerSec: float64(offeredN) / c.phase().Seconds(), Note: "offered during the freshness phase"},
-		{Name: "freshness_p50_ms", Count: int64(len(lat)), PerSec: float64(q(0.50).Microseconds()) / 1000, Note: "publish → visible in GET /api/v1/summary, median (ms)"},
-		{Name: "freshness_p99_ms", Count: int64(len(lat)), PerSec: float64(q(0.99).Microseconds()) / 1000, Note: "publish → visible in GET /api/v1/summary, 99th percentile (ms)"},
+	burst, burstN, err := freshness(50_000, c.burst(), "freshness50k")
+	if err != nil {
+		return nil, err
 	}
+	results = append(results, burst...)
+	offeredN += burstN
 
 	// Reads under load while 2,000 votes/s flow.
 	flowDone := make(chan error, 1)
