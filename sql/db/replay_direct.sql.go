@@ -10,13 +10,9 @@ import (
 )
 
 const foldBallotTallies = `-- name: FoldBallotTallies :one
-WITH counted AS MATERIALIZED (
-    SELECT b.region, b.candidate_id, b.contest_id, b.cast_at, v.gender, v.birth_date
-    FROM ballots b JOIN voters v ON v.voter_id = b.voter_id
-),
-counts AS MATERIALIZED (
-    SELECT k.region, k.candidate_id, k.contest_id, date_trunc('minute', k.cast_at) AS minute, count(*) AS n
-    FROM counted k GROUP BY 1, 2, 3, 4
+WITH counts AS MATERIALIZED (
+    SELECT b.region, b.candidate_id, b.contest_id, date_trunc('minute', b.cast_at) AS minute, count(*) AS n
+    FROM ballots b GROUP BY 1, 2, 3, 4
 ),
 candidates_counted AS (
     INSERT INTO candidate_tallies (candidate_id, votes)
@@ -39,23 +35,32 @@ minutes AS (
     INSERT INTO timeline (minute, candidate_id, votes)
     SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
 ),
+grouped AS MATERIALIZED (
+    SELECT b.candidate_id, v.gender, v.birth_date, (b.cast_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
+    FROM ballots b JOIN voters v ON v.voter_id = b.voter_id
+    GROUP BY 1, 2, 3, 4
+),
+bands AS (
+    SELECT d.birth_date, d.day, age_band(d.birth_date, d.day::timestamp AT TIME ZONE 'UTC') AS band
+    FROM (SELECT DISTINCT g.birth_date, g.day FROM grouped g) d
+),
 demographics AS (
     INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
-    SELECT x.dimension, x.bucket, g.candidate_id, sum(g.n)
-    FROM (
-        SELECT k.candidate_id, k.gender, k.birth_date, (k.cast_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
-        FROM counted k GROUP BY 1, 2, 3, 4
-    ) g
-    CROSS JOIN LATERAL (VALUES ('gender', g.gender), ('age_band', age_band(g.birth_date, g.day::timestamp AT TIME ZONE 'UTC'))) x(dimension, bucket)
-    GROUP BY x.dimension, x.bucket, g.candidate_id
+    SELECT 'gender', g.gender, g.candidate_id, sum(g.n) FROM grouped g GROUP BY g.gender, g.candidate_id
+    UNION ALL
+    SELECT 'age_band', a.band, g.candidate_id, sum(g.n)
+    FROM grouped g JOIN bands a ON a.birth_date = g.birth_date AND a.day = g.day
+    GROUP BY a.band, g.candidate_id
 )
-SELECT count(*)::bigint AS ballots FROM counted
+SELECT coalesce(sum(k.n), 0)::bigint AS ballots FROM counts k
 `
 
-// Every vote tally of a fresh projection from its ballots, in one pass
-// joined once with the register. Its tallies must be empty.
-// Age bands per group (voters born the same day who voted the same day
-// for the same candidate), not per ballot: far fewer calls.
+// Every vote tally of a fresh projection from its ballots: one grouping
+// of the ballots for the counts, one join with the register for the
+// breakdowns. Its tallies must be empty.
+// The breakdowns from the ballots grouped by candidate, gender, birth date
+// and polling day; age_band is asked once per birth date and day, not per
+// group (in a large election, far fewer calls).
 func (q *Queries) FoldBallotTallies(ctx context.Context) (int64, error) {
 	row := q.db.QueryRow(ctx, foldBallotTallies)
 	var ballots int64
