@@ -2,8 +2,12 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/votewatch/votewatch/internal/testutil"
 )
@@ -36,5 +40,33 @@ func TestVoteVerdictIsInlined(t *testing.T) {
 	}
 	if p := plan.String(); strings.Contains(p, "vote_verdict") || !strings.Contains(p, "CASE WHEN") {
 		t.Errorf("vote_verdict is called, not inlined:\n%s", p)
+	}
+}
+
+// Only the projector decides votes: the read API's role may not even ask
+// vote_verdict (it reads no table, but nothing outside the projector needs
+// it), the projector's may.
+func TestOnlyTheProjectorMayAskVoteVerdict(t *testing.T) {
+	pool := testutil.Pool(t)
+	ctx := context.Background()
+	for role, allowed := range map[string]bool{"votewatch_reader": false, "votewatch_intake": false, "votewatch_projector": true} {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+role); err != nil {
+				return err
+			}
+			// Planned afresh under the role: a statement prepared under
+			// another role on the same connection would carry that role's
+			// inlined plan (PostgreSQL checks an inlined function's
+			// privilege when planning).
+			var verdict string
+			return tx.QueryRow(ctx, "SELECT vote_verdict(true, 'default', 'North', NULL, NULL, 'default', false)", pgx.QueryExecModeSimpleProtocol).Scan(&verdict)
+		})
+		var pgErr *pgconn.PgError
+		switch {
+		case allowed && err != nil:
+			t.Errorf("%s: %v, want vote_verdict allowed", role, err)
+		case !allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
+			t.Errorf("%s: %v, want permission denied (42501)", role, err)
+		}
 	}
 }
