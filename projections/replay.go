@@ -101,15 +101,19 @@ type TableDiff struct {
 
 // ReplayReport says what a replay did.
 type ReplayReport struct {
-	Schema        string
-	EventsRead    map[string]int64
-	Ballots       int64
-	Rejected      map[string]int64
-	DeadLettered  int64
-	CaughtUp      int64
-	Duration      time.Duration
-	BulkVotes     int64
-	BulkVoteTime  time.Duration
+	Schema       string
+	EventsRead   map[string]int64
+	Ballots      int64
+	Rejected     map[string]int64
+	DeadLettered int64
+	CaughtUp     int64
+	Duration     time.Duration
+	BulkVotes    int64
+	BulkVoteTime time.Duration
+	// BulkDirect tells that the votes were decided in Go and COPYed into
+	// the ballots (every voter's votes on one partition); otherwise they
+	// were staged and folded in SQL.
+	BulkDirect    bool
 	Swapped       bool
 	Retired       string
 	Differences   []TableDiff
@@ -236,7 +240,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		rep.EventsRead[t] = n
 	}
 	bulkStart := time.Now()
-	n, err := r.bulkVotes(ctx, pool, store, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
+	n, direct, err := r.bulkVotes(ctx, pool, store, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
 	if err != nil {
 		return rep, err
 	}
@@ -248,7 +252,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 			return rep, err
 		}
 	}
-	rep.BulkVotes, rep.BulkVoteTime = n, time.Since(bulkStart)
+	rep.BulkVotes, rep.BulkVoteTime, rep.BulkDirect = n, time.Since(bulkStart), direct
 
 	// Catch up with events published during the rebuild, a few rounds, so
 	// the last step, done under the swap lock, is short.
@@ -604,9 +608,29 @@ func decodeRecords[E any](ctx context.Context, store *Store, topic string, recs 
 	return out, nil
 }
 
-// bulkVotes loads votes with COPY into staged_votes and folds them in with
-// set-based SQL: the replay's fast path.
-func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, from, to map[int32]int64, progress func(int)) (int64, error) {
+// bulkVotes loads the votes of a fresh projection. The direct path decides
+// them in Go as they are read; when the log puts a vote_id or a voter's
+// votes on two partitions (which the rule orders by partition, and a read
+// that interleaves partitions cannot), the staged path folds them in with
+// set-based SQL instead.
+func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, from, to map[int32]int64, progress func(int)) (n int64, direct bool, err error) {
+	closed, err := db.New(pool).RegistrationClosed(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("registration closed: %w", err)
+	}
+	n, err = r.directVotes(ctx, pool, store, closed, from, to, progress)
+	if !errors.Is(err, errMixedPartitions) {
+		return n, err == nil, err
+	}
+	r.log.Info("the log has a vote_id or a voter on two partitions; folding the votes in SQL instead", "read", n)
+	// Progress has counted these votes once already.
+	n, err = r.stageVotes(ctx, pool, store, from, to, func(int) {})
+	return n, false, err
+}
+
+// stageVotes loads votes with COPY into staged_votes and folds them in with
+// set-based SQL.
+func (r *Rebuilder) stageVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, from, to map[int32]int64, progress func(int)) (int64, error) {
 	const flushAt = 50_000
 	started := time.Now()
 	// Reading and decoding overlap with COPY: one goroutine fills chunks,

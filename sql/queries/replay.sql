@@ -4,8 +4,9 @@
 -- are the live path's: the first eligible vote of a voter in log order wins
 -- (all of a voter's votes share a partition, so offset order is log order);
 -- every vote_id is decided once, at its first occurrence; while
--- registration is open, HoldStagedVotes first holds what live would hold
--- (domain.Count is the specification both follow).
+-- registration is open, HoldStagedVotes first holds what live would hold.
+-- Each vote's verdict is vote_verdict's (00016), as live: domain.Count is
+-- the specification both follow.
 
 -- name: RejectStagedTimes :execrows
 -- Rule 5: the staged first occurrences that the time rule refused (worked
@@ -31,7 +32,7 @@ WITH firsts AS (
     ORDER BY s.vote_id, s.partition, s."offset"
 ),
 marked AS (
-    SELECT f.*, bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL OR (f.contest_id <> 'default' AND k.contest_id IS NULL))
+    SELECT f.*, bool_or(vote_verdict(false, f.contest_id, v.region, f.station_region, k.regions, c.contest_id, false) = 'held')
                 OVER (PARTITION BY f.voter_id, f.contest_id ORDER BY f.partition, f."offset" ROWS UNBOUNDED PRECEDING) AS hold
     FROM firsts f
     LEFT JOIN voters v ON v.voter_id = f.voter_id
@@ -65,10 +66,11 @@ winners AS MATERIALIZED (
     SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.contest_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
     FROM firsts s
     JOIN voters v ON v.voter_id = s.voter_id
-    JOIN candidates c ON c.candidate_id = s.candidate_id AND c.contest_id = s.contest_id
+    JOIN candidates c ON c.candidate_id = s.candidate_id
     LEFT JOIN contests k ON k.contest_id = s.contest_id
-    WHERE (s.station_region IS NULL OR s.station_region = v.region)
-      AND (s.contest_id = 'default' OR (k.contest_id IS NOT NULL AND (cardinality(k.regions) = 0 OR v.region = ANY(k.regions))))
+    -- Held votes are skipped below, so the verdict is asked as if
+    -- registration were closed; the first of a voter's in a contest wins.
+    WHERE vote_verdict(true, s.contest_id, v.region, s.station_region, k.regions, c.contest_id, false) = 'counted'
       AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
       AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
     ORDER BY s.voter_id, s.contest_id, s.partition, s."offset"
@@ -123,14 +125,7 @@ INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_
 SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id, coalesce(k.logged_at, now())
 FROM (
     SELECT f.vote_id, f.voter_id, f.cast_at, f.station_id, f.contest_id, f.logged_at,
-        CASE
-            WHEN v.voter_id IS NULL THEN 'unknown_voter'
-            WHEN f.station_region IS NOT NULL AND f.station_region <> v.region THEN 'wrong_station'
-            WHEN f.contest_id <> 'default' AND q.contest_id IS NULL THEN 'unknown_contest'
-            WHEN f.contest_id <> 'default' AND cardinality(q.regions) > 0 AND NOT v.region = ANY(q.regions) THEN 'not_eligible'
-            WHEN c.candidate_id IS NULL OR c.contest_id <> f.contest_id THEN 'unknown_candidate'
-            WHEN b.vote_id <> f.vote_id THEN 'duplicate_voter'
-        END AS reason
+        vote_verdict(true, f.contest_id, v.region, f.station_region, q.regions, c.contest_id, b.vote_id <> f.vote_id) AS reason
     FROM (SELECT DISTINCT ON (s.vote_id) s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.station_id, s.station_region, s.contest_id, s.logged_at
           FROM staged_votes s
           WHERE NOT EXISTS (SELECT 1 FROM ballots x WHERE x.vote_id = s.vote_id)
@@ -141,7 +136,7 @@ FROM (
     LEFT JOIN contests q ON q.contest_id = f.contest_id
     LEFT JOIN ballots b ON b.voter_id = f.voter_id AND b.contest_id = f.contest_id
 ) k
-WHERE k.reason IS NOT NULL
+WHERE k.reason <> 'counted'
 ON CONFLICT (vote_id) DO NOTHING;
 
 -- name: CountRejections :exec

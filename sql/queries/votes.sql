@@ -1,5 +1,6 @@
 -- The live decision rule (README, "How a vote is decided"; domain.Count is
--- its specification). A vote's transaction holds the registration lock
+-- its specification). Each vote's verdict is vote_verdict's (00016), which
+-- the replay's statements ask too. A vote's transaction holds the registration lock
 -- shared, so the register and its closure cannot change under it.
 
 -- name: ApplyVotes :one
@@ -35,11 +36,8 @@ fresh AS (
       AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
 ),
 looked AS (
-    SELECT f.*, v.region, v.voter_id IS NOT NULL AS voter_known, c.candidate_id IS NOT NULL AS candidate_known,
-           (f.contest_id = 'default' OR k.contest_id IS NOT NULL) AS contest_known,
-           f.station_region IS NOT NULL AND v.region IS DISTINCT FROM f.station_region AS wrong_station,
-           (f.contest_id = 'default' OR cardinality(k.regions) = 0 OR v.region = ANY(k.regions)) AS eligible,
-           c.contest_id IS NOT DISTINCT FROM f.contest_id AS in_contest,
+    SELECT f.*, v.region,
+           vote_verdict(@registration_closed::boolean, f.contest_id, v.region, f.station_region, k.regions, c.contest_id, false) AS verdict,
            EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id AND h.contest_id = f.contest_id
                    AND (h.partition, h."offset") < (f.partition, f."offset")) AS blocked
     FROM fresh f
@@ -47,9 +45,11 @@ looked AS (
     LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
     LEFT JOIN contests k ON k.contest_id = f.contest_id
 ),
+-- A ballot's duplicates are left to the (voter_id, contest_id) key below,
+-- so the verdict is asked as if the voter had none.
 marked AS (
     SELECT l.*, (NOT @registration_closed::boolean
-                 AND bool_or(l.blocked OR NOT l.voter_known OR NOT l.candidate_known OR NOT l.contest_known)
+                 AND bool_or(l.blocked OR l.verdict = 'held')
                  OVER (PARTITION BY l.voter_id, l.contest_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
     FROM looked l
 ),
@@ -65,8 +65,7 @@ inserted AS (
     INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
     SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at, m.station_id, m.contest_id
     FROM marked m
-    WHERE NOT m.hold AND m.voter_known AND m.candidate_known AND m.contest_known AND m.eligible AND m.in_contest
-      AND NOT m.wrong_station
+    WHERE NOT m.hold AND m.verdict = 'counted'
     ORDER BY m.ord
     ON CONFLICT (voter_id, contest_id) DO NOTHING
     RETURNING voter_id, candidate_id, region, cast_at, station_id, contest_id
@@ -144,14 +143,9 @@ WITH input AS (
 ),
 classified AS (
     SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id, i.logged_at,
-        (CASE
-            WHEN v.voter_id IS NULL THEN 'unknown_voter'
-            WHEN i.station_region IS NOT NULL AND i.station_region <> v.region THEN 'wrong_station'
-            WHEN i.contest_id <> 'default' AND k.contest_id IS NULL THEN 'unknown_contest'
-            WHEN i.contest_id <> 'default' AND cardinality(k.regions) > 0 AND NOT v.region = ANY(k.regions) THEN 'not_eligible'
-            WHEN c.candidate_id IS NULL OR c.contest_id <> i.contest_id THEN 'unknown_candidate'
-            WHEN b.vote_id <> i.vote_id THEN 'duplicate_voter'
-        END)::text AS reason
+        -- Every vote here is decided (ApplyVotes held the others), so the
+        -- verdict is asked as if registration were closed.
+        vote_verdict(true, i.contest_id, v.region, i.station_region, k.regions, c.contest_id, b.vote_id <> i.vote_id) AS reason
     FROM input i
     LEFT JOIN voters v ON v.voter_id = i.voter_id
     LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
@@ -167,7 +161,7 @@ recorded AS (
     INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
     SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id, coalesce(k.logged_at, now())
     FROM classified k
-    WHERE k.reason IS NOT NULL
+    WHERE k.reason <> 'counted'
     ORDER BY k.vote_id
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING reason, station_id, contest_id
@@ -183,7 +177,7 @@ stations AS (
     GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
     ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
 )
-SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k.reason IS NOT NULL ORDER BY k.ord;
+SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k.reason <> 'counted' ORDER BY k.ord;
 
 -- name: ReleaseHeldVotes :many
 -- Takes out of held_votes the votes that can now be decided, in log order:
@@ -193,9 +187,8 @@ SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k
 -- The caller decides them with ApplyVotes in the same transaction.
 WITH chain AS (
     SELECT h.vote_id,
-           (NOT @registration_closed::boolean
-            AND bool_or(v.voter_id IS NULL OR c.candidate_id IS NULL OR (h.contest_id <> 'default' AND k.contest_id IS NULL))
-            OVER (PARTITION BY h.voter_id, h.contest_id ORDER BY h.partition, h."offset" ROWS UNBOUNDED PRECEDING)) AS waits
+           bool_or(vote_verdict(@registration_closed::boolean, h.contest_id, v.region, h.station_region, k.regions, c.contest_id, false) = 'held')
+           OVER (PARTITION BY h.voter_id, h.contest_id ORDER BY h.partition, h."offset" ROWS UNBOUNDED PRECEDING) AS waits
     FROM held_votes h
     LEFT JOIN voters v ON v.voter_id = h.voter_id
     LEFT JOIN candidates c ON c.candidate_id = h.candidate_id
