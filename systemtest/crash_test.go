@@ -87,10 +87,12 @@ func publishWithFaults(cfg kafka.Config, e *simulator.Election, plan *simulator.
 				t.deadLettered[domain.TopicVotes]++
 			case ev.Vote.ID() == first.Vote.ID():
 				// A redelivery: counted once, rejected never.
-			case !standing[ev.Vote.CandidateID()]:
-				t.rejected["unknown_candidate"]++
+			// In the rule's order (domain.Decide): the voter, then the
+			// candidate, then the voter's earlier ballot.
 			case !registered[ev.Vote.VoterID()]:
 				t.rejected["unknown_voter"]++
+			case !standing[ev.Vote.CandidateID()]:
+				t.rejected["unknown_candidate"]++
 			default:
 				t.rejected["duplicate_voter"]++
 			}
