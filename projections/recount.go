@@ -216,7 +216,7 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 		return err
 	}
 	for _, c := range candidates {
-		t["candidates"].add(c.CandidateID, c.Name, c.Party, c.Biography, c.Platform, c.PhotoUrl, c.ContestID)
+		t["candidates"].add(c.CandidateID, c.Name, c.Party, c.Biography, c.Platform, c.PhotoURL, c.ContestID)
 	}
 	regions, err := q.RecountRegions(ctx)
 	if err != nil {

@@ -273,8 +273,8 @@ func (d *directDecider) resolve(ctx context.Context, recs []decodedRecord) error
 		}
 		asked[k] = true
 		p.Ords = append(p.Ords, int32(len(keys)))
-		p.ContestIds = append(p.ContestIds, k.contest)
-		p.CandidateIds = append(p.CandidateIds, k.candidate)
+		p.ContestIDs = append(p.ContestIDs, k.contest)
+		p.CandidateIDs = append(p.CandidateIDs, k.candidate)
 		p.VoterRegions = append(p.VoterRegions, k.voterRegion)
 		p.StationRegions = append(p.StationRegions, k.stationRegion)
 		keys = append(keys, k)

@@ -105,15 +105,15 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 	for i, e := range batch {
 		c := e.Event.Candidate
 		p.Ords = append(p.Ords, int32(i))
-		p.CandidateIds = append(p.CandidateIds, c.ID())
+		p.CandidateIDs = append(p.CandidateIDs, c.ID())
 		p.Names = append(p.Names, c.Name())
 		p.Parties = append(p.Parties, c.Party().String())
 		p.Biographies = append(p.Biographies, c.Biography())
 		p.Platforms = append(p.Platforms, c.Platform())
-		p.PhotoUrls = append(p.PhotoUrls, c.PhotoURL())
+		p.PhotoURLs = append(p.PhotoURLs, c.PhotoURL())
 		p.Partitions = append(p.Partitions, e.Position.Partition)
 		p.Offsets = append(p.Offsets, e.Position.Offset)
-		p.ContestIds = append(p.ContestIds, c.ContestID())
+		p.ContestIDs = append(p.ContestIDs, c.ContestID())
 	}
 	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
@@ -122,7 +122,7 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 			return err
 		}
 		res.Registered = int64(len(registered))
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIds: registered, VoterIds: []string{}, ContestIds: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIDs: registered, VoterIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -145,7 +145,7 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 			names = append(names, r.String())
 		}
 		p.Ords = append(p.Ords, int32(i))
-		p.ContestIds = append(p.ContestIds, c.ID())
+		p.ContestIDs = append(p.ContestIDs, c.ID())
 		p.Names = append(p.Names, c.Name())
 		p.Kinds = append(p.Kinds, c.Kind().String())
 		// One text per row (sqlc passes no arrays of arrays): regions
@@ -161,7 +161,7 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 			return err
 		}
 		res.Registered = int64(len(registered))
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{ContestIds: registered, VoterIds: []string{}, CandidateIds: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{ContestIDs: registered, VoterIDs: []string{}, CandidateIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -179,7 +179,7 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 	for i, e := range batch {
 		r := e.Event
 		p.Ords = append(p.Ords, int32(i))
-		p.StationIds = append(p.StationIds, r.Station().ID())
+		p.StationIDs = append(p.StationIDs, r.Station().ID())
 		p.Regions = append(p.Regions, r.Station().Region().String())
 		p.Closed = append(p.Closed, r.Closed())
 		p.ReportedAts = append(p.ReportedAts, pgtype.Timestamptz{Time: r.ReportedAt(), Valid: true})
@@ -240,7 +240,7 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 	for i, e := range batch {
 		v := e.Event.Voter
 		p.Ords = append(p.Ords, int32(i))
-		p.VoterIds = append(p.VoterIds, v.ID())
+		p.VoterIDs = append(p.VoterIDs, v.ID())
 		p.Genders = append(p.Genders, v.Gender())
 		p.BirthDates = append(p.BirthDates, pgtype.Date{Time: v.BirthDate(), Valid: true})
 		p.Regions = append(p.Regions, v.Region().String())
@@ -256,7 +256,7 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 			return err
 		}
 		res.Registered = int64(len(ids))
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIds: ids, CandidateIds: []string{}, ContestIds: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIDs: ids, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -287,7 +287,7 @@ func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.Re
 			return err
 		}
 		var err error
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIds: []string{}, CandidateIds: []string{}, ContestIds: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIDs: []string{}, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, []Position{pos})
@@ -312,7 +312,7 @@ func (s *Store) inRegistrationTx(ctx context.Context, fn func(q *db.Queries) err
 // release decides, in log order, the held votes that what was just
 // registered (or closed) makes decidable.
 func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVotesParams) (VoteBatchResult, error) {
-	if !p.EveryVoter && len(p.VoterIds) == 0 && len(p.CandidateIds) == 0 && len(p.ContestIds) == 0 {
+	if !p.EveryVoter && len(p.VoterIDs) == 0 && len(p.CandidateIDs) == 0 && len(p.ContestIDs) == 0 {
 		return VoteBatchResult{}, nil
 	}
 	closed, err := q.RegistrationClosed(ctx)
@@ -405,15 +405,15 @@ type voteInput struct {
 
 func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64, loggedAt time.Time, stationID, stationRegion, contestID string) {
 	in.p.Ords = append(in.p.Ords, int32(len(in.p.Ords)))
-	in.p.VoteIds = append(in.p.VoteIds, voteID)
-	in.p.VoterIds = append(in.p.VoterIds, voterID)
-	in.p.CandidateIds = append(in.p.CandidateIds, candidateID)
+	in.p.VoteIDs = append(in.p.VoteIDs, voteID)
+	in.p.VoterIDs = append(in.p.VoterIDs, voterID)
+	in.p.CandidateIDs = append(in.p.CandidateIDs, candidateID)
 	in.p.CastAts = append(in.p.CastAts, castAt)
 	in.p.Partitions = append(in.p.Partitions, partition)
 	in.p.Offsets = append(in.p.Offsets, offset)
-	in.p.StationIds = append(in.p.StationIds, stationID)
+	in.p.StationIDs = append(in.p.StationIDs, stationID)
 	in.p.StationRegions = append(in.p.StationRegions, stationRegion)
-	in.p.ContestIds = append(in.p.ContestIds, contestID)
+	in.p.ContestIDs = append(in.p.ContestIDs, contestID)
 	in.p.LoggedAts = append(in.p.LoggedAts, pgtype.Timestamptz{Time: loggedAt, Valid: !loggedAt.IsZero()})
 	in.loggedAts = append(in.loggedAts, loggedAt)
 }
@@ -433,13 +433,13 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 			return VoteBatchResult{}, fmt.Errorf("list schedules: %w", err)
 		}
 	}
-	if slices.Contains(in.p.ContestIds, domain.DefaultContest) {
+	if slices.Contains(in.p.ContestIDs, domain.DefaultContest) {
 		if err := q.EnsureDefaultContest(ctx); err != nil {
 			return VoteBatchResult{}, fmt.Errorf("default contest: %w", err)
 		}
 	}
-	seen := make(map[string]bool, len(in.p.VoteIds))
-	for i, id := range in.p.VoteIds {
+	seen := make(map[string]bool, len(in.p.VoteIDs))
+	for i, id := range in.p.VoteIDs {
 		if seen[id] {
 			continue
 		}
@@ -451,25 +451,25 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 				return VoteBatchResult{}, err
 			}
 			if reason, rejected := domain.CheckCastTime(castAt.Time, in.loggedAts[i], schedule); rejected {
-				late.VoteIds = append(late.VoteIds, id)
-				late.VoterIds = append(late.VoterIds, in.p.VoterIds[i])
+				late.VoteIDs = append(late.VoteIDs, id)
+				late.VoterIDs = append(late.VoterIDs, in.p.VoterIDs[i])
 				late.CastAts = append(late.CastAts, castAt)
 				late.Reasons = append(late.Reasons, reason.String())
-				late.StationIds = append(late.StationIds, in.p.StationIds[i])
-				late.ContestIds = append(late.ContestIds, in.p.ContestIds[i])
+				late.StationIDs = append(late.StationIDs, in.p.StationIDs[i])
+				late.ContestIDs = append(late.ContestIDs, in.p.ContestIDs[i])
 				late.LoggedAts = append(late.LoggedAts, in.p.LoggedAts[i])
 				res.Rejected[reason]++
 				continue
 			}
 		}
-		rest.add(id, in.p.VoterIds[i], in.p.CandidateIds[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i], in.p.StationIds[i], in.p.StationRegions[i], in.p.ContestIds[i])
+		rest.add(id, in.p.VoterIDs[i], in.p.CandidateIDs[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i], in.p.StationIDs[i], in.p.StationRegions[i], in.p.ContestIDs[i])
 	}
-	if len(late.VoteIds) > 0 {
+	if len(late.VoteIDs) > 0 {
 		if _, err := q.RejectVotes(ctx, late); err != nil {
 			return VoteBatchResult{}, fmt.Errorf("record time rejections: %w", err)
 		}
 	}
-	if len(rest.p.VoteIds) == 0 {
+	if len(rest.p.VoteIDs) == 0 {
 		return res, nil
 	}
 	rest.p.RegistrationClosed = rest.closed
@@ -478,9 +478,9 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 		return VoteBatchResult{}, fmt.Errorf("insert ballots: %w", err)
 	}
 	rows, err := q.RecordRejections(ctx, db.RecordRejectionsParams{
-		Ords: rest.p.Ords, VoteIds: rest.p.VoteIds, VoterIds: rest.p.VoterIds,
-		CandidateIds: rest.p.CandidateIds, CastAts: rest.p.CastAts,
-		StationIds: rest.p.StationIds, StationRegions: rest.p.StationRegions, ContestIds: rest.p.ContestIds,
+		Ords: rest.p.Ords, VoteIDs: rest.p.VoteIDs, VoterIDs: rest.p.VoterIDs,
+		CandidateIDs: rest.p.CandidateIDs, CastAts: rest.p.CastAts,
+		StationIDs: rest.p.StationIDs, StationRegions: rest.p.StationRegions, ContestIDs: rest.p.ContestIDs,
 		LoggedAts: rest.p.LoggedAts,
 	})
 	if err != nil {

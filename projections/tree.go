@@ -170,7 +170,7 @@ func appendExtension(ctx context.Context, q *db.Queries, ext transparency.Extens
 	for i, l := range ext.Leaves {
 		lp.Leaves = append(lp.Leaves, ext.From.Size+int64(i))
 		lp.Offsets = append(lp.Offsets, l.Offset)
-		lp.VoteIds = append(lp.VoteIds, l.VoteID)
+		lp.VoteIDs = append(lp.VoteIDs, l.VoteID)
 		lp.Bodies = append(lp.Bodies, l.Body())
 	}
 	if err := q.AppendTreeLeaves(ctx, lp); err != nil {

@@ -70,7 +70,7 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 			return 0, fmt.Errorf("votes[%d].vote_id %s: %w", i, id, domain.ErrVoteIDReused)
 		}
 		payloads[id] = payload
-		params.VoteIds = append(params.VoteIds, id)
+		params.VoteIDs = append(params.VoteIDs, id)
 		params.Digests = append(params.Digests, digest[:])
 	}
 
@@ -122,7 +122,7 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 // before with the same content.
 func (o *Outbox) checkRetries(ctx context.Context, q *db.Queries, params db.InsertIntakeVotesParams, isNew map[string]bool) error {
 	var known []string
-	for _, id := range params.VoteIds {
+	for _, id := range params.VoteIDs {
 		if !isNew[id] {
 			known = append(known, id)
 		}
@@ -138,7 +138,7 @@ func (o *Outbox) checkRetries(ctx context.Context, q *db.Queries, params db.Inse
 	for _, r := range rows {
 		stored[r.VoteID] = r.Digest
 	}
-	for i, id := range params.VoteIds {
+	for i, id := range params.VoteIDs {
 		if !isNew[id] && !bytes.Equal(stored[id], params.Digests[i]) {
 			return fmt.Errorf("votes[%d].vote_id %s: %w", i, id, domain.ErrVoteIDReused)
 		}

@@ -17,14 +17,14 @@ RETURNING vote_id::text
 `
 
 type InsertIntakeVotesParams struct {
-	VoteIds []string
+	VoteIDs []string
 	Station string
 	Digests [][]byte
 }
 
 // Records unseen votes (a known vote_id is a retried POST) and returns them.
 func (q *Queries) InsertIntakeVotes(ctx context.Context, arg InsertIntakeVotesParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, insertIntakeVotes, arg.VoteIds, arg.Station, arg.Digests)
+	rows, err := q.db.Query(ctx, insertIntakeVotes, arg.VoteIDs, arg.Station, arg.Digests)
 	if err != nil {
 		return nil, err
 	}

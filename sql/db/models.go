@@ -38,7 +38,7 @@ type Candidate struct {
 	Party       string
 	Biography   string
 	Platform    string
-	PhotoUrl    string
+	PhotoURL    string
 	ContestID   string
 }
 

@@ -96,7 +96,7 @@ func (q *Queries) RecountCandidates(ctx context.Context) ([]Candidate, error) {
 			&i.Party,
 			&i.Biography,
 			&i.Platform,
-			&i.PhotoUrl,
+			&i.PhotoURL,
 			&i.ContestID,
 		); err != nil {
 			return nil, err

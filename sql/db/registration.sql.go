@@ -54,15 +54,15 @@ RETURNING t.candidate_id
 
 type ApplyCandidatesParams struct {
 	Ords         []int32
-	CandidateIds []string
+	CandidateIDs []string
 	Names        []string
 	Parties      []string
 	Biographies  []string
 	Platforms    []string
-	PhotoUrls    []string
+	PhotoURLs    []string
 	Partitions   []int32
 	Offsets      []int64
-	ContestIds   []string
+	ContestIDs   []string
 }
 
 // Registers or updates the batch's candidates; the latest event for a
@@ -72,15 +72,15 @@ type ApplyCandidatesParams struct {
 func (q *Queries) ApplyCandidates(ctx context.Context, arg ApplyCandidatesParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, applyCandidates,
 		arg.Ords,
-		arg.CandidateIds,
+		arg.CandidateIDs,
 		arg.Names,
 		arg.Parties,
 		arg.Biographies,
 		arg.Platforms,
-		arg.PhotoUrls,
+		arg.PhotoURLs,
 		arg.Partitions,
 		arg.Offsets,
-		arg.ContestIds,
+		arg.ContestIDs,
 	)
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ RETURNING contest_id
 
 type ApplyContestsParams struct {
 	Ords       []int32
-	ContestIds []string
+	ContestIDs []string
 	Names      []string
 	Kinds      []string
 	Regions    []string
@@ -145,7 +145,7 @@ type ApplyContestsParams struct {
 func (q *Queries) ApplyContests(ctx context.Context, arg ApplyContestsParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, applyContests,
 		arg.Ords,
-		arg.ContestIds,
+		arg.ContestIDs,
 		arg.Names,
 		arg.Kinds,
 		arg.Regions,
@@ -189,7 +189,7 @@ ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, exclude
 
 type ApplyStationReportsParams struct {
 	Ords        []int32
-	StationIds  []string
+	StationIDs  []string
 	Regions     []string
 	Closed      []bool
 	ReportedAts []pgtype.Timestamptz
@@ -200,7 +200,7 @@ type ApplyStationReportsParams struct {
 func (q *Queries) ApplyStationReports(ctx context.Context, arg ApplyStationReportsParams) error {
 	_, err := q.db.Exec(ctx, applyStationReports,
 		arg.Ords,
-		arg.StationIds,
+		arg.StationIDs,
 		arg.Regions,
 		arg.Closed,
 		arg.ReportedAts,
@@ -251,7 +251,7 @@ SELECT n.voter_id FROM inserted n
 
 type ApplyVotersParams struct {
 	Ords          []int32
-	VoterIds      []string
+	VoterIDs      []string
 	Genders       []string
 	BirthDates    []pgtype.Date
 	Regions       []string
@@ -270,7 +270,7 @@ type ApplyVotersParams struct {
 func (q *Queries) ApplyVoters(ctx context.Context, arg ApplyVotersParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, applyVoters,
 		arg.Ords,
-		arg.VoterIds,
+		arg.VoterIDs,
 		arg.Genders,
 		arg.BirthDates,
 		arg.Regions,

@@ -124,8 +124,8 @@ ORDER BY i.ord
 type VoteVerdictsParams struct {
 	RegistrationClosed bool
 	Ords               []int32
-	ContestIds         []string
-	CandidateIds       []string
+	ContestIDs         []string
+	CandidateIDs       []string
 	VoterRegions       []string
 	StationRegions     []string
 }
@@ -143,8 +143,8 @@ func (q *Queries) VoteVerdicts(ctx context.Context, arg VoteVerdictsParams) ([]V
 	rows, err := q.db.Query(ctx, voteVerdicts,
 		arg.RegistrationClosed,
 		arg.Ords,
-		arg.ContestIds,
-		arg.CandidateIds,
+		arg.ContestIDs,
+		arg.CandidateIDs,
 		arg.VoterRegions,
 		arg.StationRegions,
 	)

@@ -62,7 +62,7 @@ type AppendTreeLeavesParams struct {
 	Partition int32
 	Leaves    []int64
 	Offsets   []int64
-	VoteIds   []string
+	VoteIDs   []string
 	Bodies    []string
 }
 
@@ -71,7 +71,7 @@ func (q *Queries) AppendTreeLeaves(ctx context.Context, arg AppendTreeLeavesPara
 		arg.Partition,
 		arg.Leaves,
 		arg.Offsets,
-		arg.VoteIds,
+		arg.VoteIDs,
 		arg.Bodies,
 	)
 	return err

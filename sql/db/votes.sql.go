@@ -117,15 +117,15 @@ SELECT (SELECT count(*) FROM inserted)::bigint AS accepted, (SELECT count(*) FRO
 
 type ApplyVotesParams struct {
 	Ords               []int32
-	VoteIds            []string
-	VoterIds           []string
-	CandidateIds       []string
+	VoteIDs            []string
+	VoterIDs           []string
+	CandidateIDs       []string
 	CastAts            []pgtype.Timestamptz
 	Partitions         []int32
 	Offsets            []int64
-	StationIds         []string
+	StationIDs         []string
 	StationRegions     []string
-	ContestIds         []string
+	ContestIDs         []string
 	LoggedAts          []pgtype.Timestamptz
 	RegistrationClosed bool
 }
@@ -160,15 +160,15 @@ type ApplyVotesRow struct {
 func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVotesRow, error) {
 	row := q.db.QueryRow(ctx, applyVotes,
 		arg.Ords,
-		arg.VoteIds,
-		arg.VoterIds,
-		arg.CandidateIds,
+		arg.VoteIDs,
+		arg.VoterIDs,
+		arg.CandidateIDs,
 		arg.CastAts,
 		arg.Partitions,
 		arg.Offsets,
-		arg.StationIds,
+		arg.StationIDs,
 		arg.StationRegions,
-		arg.ContestIds,
+		arg.ContestIDs,
 		arg.LoggedAts,
 		arg.RegistrationClosed,
 	)
@@ -270,13 +270,13 @@ SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k
 
 type RecordRejectionsParams struct {
 	Ords           []int32
-	VoteIds        []string
-	VoterIds       []string
-	CandidateIds   []string
+	VoteIDs        []string
+	VoterIDs       []string
+	CandidateIDs   []string
 	CastAts        []pgtype.Timestamptz
-	StationIds     []string
+	StationIDs     []string
 	StationRegions []string
-	ContestIds     []string
+	ContestIDs     []string
 	LoggedAts      []pgtype.Timestamptz
 }
 
@@ -294,13 +294,13 @@ type RecordRejectionsRow struct {
 func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsParams) ([]RecordRejectionsRow, error) {
 	rows, err := q.db.Query(ctx, recordRejections,
 		arg.Ords,
-		arg.VoteIds,
-		arg.VoterIds,
-		arg.CandidateIds,
+		arg.VoteIDs,
+		arg.VoterIDs,
+		arg.CandidateIDs,
 		arg.CastAts,
-		arg.StationIds,
+		arg.StationIDs,
 		arg.StationRegions,
-		arg.ContestIds,
+		arg.ContestIDs,
 		arg.LoggedAts,
 	)
 	if err != nil {
@@ -380,12 +380,12 @@ SELECT count(*)::bigint FROM recorded
 `
 
 type RejectVotesParams struct {
-	VoteIds    []string
-	VoterIds   []string
+	VoteIDs    []string
+	VoterIDs   []string
 	CastAts    []pgtype.Timestamptz
 	Reasons    []string
-	StationIds []string
-	ContestIds []string
+	StationIDs []string
+	ContestIDs []string
 	LoggedAts  []pgtype.Timestamptz
 }
 
@@ -393,12 +393,12 @@ type RejectVotesParams struct {
 // for votes not decided before, and counts them.
 func (q *Queries) RejectVotes(ctx context.Context, arg RejectVotesParams) (int64, error) {
 	row := q.db.QueryRow(ctx, rejectVotes,
-		arg.VoteIds,
-		arg.VoterIds,
+		arg.VoteIDs,
+		arg.VoterIDs,
 		arg.CastAts,
 		arg.Reasons,
-		arg.StationIds,
-		arg.ContestIds,
+		arg.StationIDs,
+		arg.ContestIDs,
 		arg.LoggedAts,
 	)
 	var column_1 int64
@@ -428,9 +428,9 @@ RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.p
 type ReleaseHeldVotesParams struct {
 	RegistrationClosed bool
 	EveryVoter         bool
-	VoterIds           []string
-	CandidateIds       []string
-	ContestIds         []string
+	VoterIDs           []string
+	CandidateIDs       []string
+	ContestIDs         []string
 }
 
 type ReleaseHeldVotesRow struct {
@@ -455,9 +455,9 @@ func (q *Queries) ReleaseHeldVotes(ctx context.Context, arg ReleaseHeldVotesPara
 	rows, err := q.db.Query(ctx, releaseHeldVotes,
 		arg.RegistrationClosed,
 		arg.EveryVoter,
-		arg.VoterIds,
-		arg.CandidateIds,
-		arg.ContestIds,
+		arg.VoterIDs,
+		arg.CandidateIDs,
+		arg.ContestIDs,
 	)
 	if err != nil {
 		return nil, err
