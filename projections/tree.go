@@ -282,18 +282,21 @@ func (t *Trees) HashReader(ctx context.Context, partition int32) tlog.HashReader
 }
 
 // decide reads what the projection made of each vote.
-func (t *Trees) decide(ctx context.Context, votes []domain.Vote) (map[string]transparency.Decision, error) {
+func (t *Trees) decide(ctx context.Context, votes []domain.Vote) (map[transparency.VoteKey]transparency.Decision, error) {
 	return decideVotes(ctx, db.New(t.pool), votes)
 }
 
-func decideVotes(ctx context.Context, q *db.Queries, votes []domain.Vote) (map[string]transparency.Decision, error) {
-	out := make(map[string]transparency.Decision, len(votes))
-	byID := make(map[string]domain.Vote, len(votes))
+// decideVotes gives each vote the row of the projection that is its own:
+// the same vote_id, voter and contest. A vote whose vote_id has rows only
+// for another voter or contest was not decided itself (the projection
+// decides a vote_id once): a Repeat.
+func decideVotes(ctx context.Context, q *db.Queries, votes []domain.Vote) (map[transparency.VoteKey]transparency.Decision, error) {
+	out := make(map[transparency.VoteKey]transparency.Decision, len(votes))
+	known := map[string]bool{}
 	for start := 0; start < len(votes); start += 8192 {
 		chunk := votes[start:min(start+8192, len(votes))]
 		ids := make([]pgtype.UUID, len(chunk))
 		for i, v := range chunk {
-			byID[v.ID()] = v
 			if err := ids[i].Scan(v.ID()); err != nil {
 				return nil, fmt.Errorf("vote_id %q: %w", v.ID(), err)
 			}
@@ -303,21 +306,20 @@ func decideVotes(ctx context.Context, q *db.Queries, votes []domain.Vote) (map[s
 			return nil, err
 		}
 		for _, r := range rows {
-			v, ok := byID[r.VoteID]
-			if !ok {
-				continue
-			}
+			known[r.VoteID] = true
+			k := transparency.VoteKey{ID: r.VoteID, Voter: r.VoterID, Contest: r.ContestID}
 			d := transparency.Decision{Status: r.Status, Reason: r.Reason, Region: r.Region}
-			// A ballot with this vote_id counts this vote only if it is
-			// this voter's in this contest; otherwise the rejection or
-			// the hold, whichever there is, says what became of it.
-			if d.Status == transparency.Counted && (r.VoterID != v.VoterID() || r.ContestID != v.ContestID()) {
+			if cur, ok := out[k]; ok && rank(cur.Status) <= rank(d.Status) {
 				continue
 			}
-			if cur, ok := out[r.VoteID]; ok && rank(cur.Status) <= rank(d.Status) {
-				continue
+			out[k] = d
+		}
+	}
+	for _, v := range votes {
+		if k := transparency.KeyOf(v); known[v.ID()] {
+			if _, ok := out[k]; !ok {
+				out[k] = transparency.Decision{Status: transparency.Repeat}
 			}
-			out[r.VoteID] = d
 		}
 	}
 	return out, nil

@@ -411,3 +411,72 @@ func TestOneCheckpointerPublishes(t *testing.T) {
 		t.Errorf("published %v; want one checkpoint in all", published)
 	}
 }
+
+// A producer reused a vote_id for another voter in the same partition.
+// The projection decides the vote_id once; the tree grows past both
+// copies whichever the consumer applied first (it applies a partition out
+// of order across keys), and its counts are the projection's.
+func TestAReusedVoteIDNeitherStallsNorMislabelsTheTree(t *testing.T) {
+	t.Parallel()
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	for _, reversed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("applied in reverse=%v", reversed), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := testutil.Pool(t)
+			seed := testutil.NewSeeder(t, pool)
+			seed.Candidates(t, testutil.Candidate(t, "c-ada", "Ada", "Civic", domain.DefaultContest))
+			seed.Voters(t, testutil.Voter(t, "a", "A", "North", "Town", at.AddDate(-30, 0, 0), at.AddDate(0, -1, 0)),
+				testutil.Voter(t, "b", "B", "North", "Town", at.AddDate(-30, 0, 0), at.AddDate(0, -1, 0)))
+			for _, topic := range domain.RegistrationTopics {
+				seed.CloseRegistration(t, topic, at)
+			}
+			log := &testLog{topics: map[string][][]projections.LogRecord{domain.TopicVotes: {nil}}}
+			var votes []projections.Envelope[domain.VoteCast]
+			for i, voter := range []string{"a", "b"} {
+				v, err := domain.NewVote(testutil.VoteID(1), voter, "c-ada", at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev := domain.VoteCast{Vote: v}
+				b, err := ev.MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				log.topics[domain.TopicVotes][0] = append(log.topics[domain.TopicVotes][0], projections.LogRecord{Offset: int64(i), Value: b, Time: at})
+				votes = append(votes, projections.Envelope[domain.VoteCast]{Event: ev, Position: projections.Position{Topic: domain.TopicVotes, Offset: int64(i), Time: at}})
+			}
+			if reversed {
+				votes[0], votes[1] = votes[1], votes[0]
+			}
+			for _, v := range votes {
+				seed.ApplyVotes(t, v)
+			}
+			trees, err := projections.NewTrees(pool, testSecret, projections.VotesReader(memLog{log}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := trees.GrowAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			heads, err := trees.Heads(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if heads[0].Size != 2 {
+				t.Fatalf("the tree holds %d of the partition's 2 votes", heads[0].Size)
+			}
+			c, err := trees.Snapshot(ctx, "votewatch/test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ballots int64
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM ballots").Scan(&ballots); err != nil {
+				t.Fatal(err)
+			}
+			if c.Counted != ballots || ballots != 1 {
+				t.Errorf("the tree counts %d votes, the projection %d; want 1", c.Counted, ballots)
+			}
+		})
+	}
+}

@@ -68,15 +68,18 @@ func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secr
 	for _, id := range out.Held {
 		held[id] = true
 	}
-	decide := func(_ context.Context, votes []domain.Vote) (map[string]transparency.Decision, error) {
-		d := make(map[string]transparency.Decision, len(votes))
+	// The rule decides a vote_id once, at its first copy in the order
+	// the trees grow: Grow marks the later copies repeats before asking.
+	decide := func(_ context.Context, votes []domain.Vote) (map[transparency.VoteKey]transparency.Decision, error) {
+		d := make(map[transparency.VoteKey]transparency.Decision, len(votes))
 		for _, v := range votes {
+			k := transparency.KeyOf(v)
 			if c, ok := out.Counted[domain.BallotKey{Voter: v.VoterID(), Contest: v.ContestID()}]; ok && c.ID() == v.ID() {
-				d[v.ID()] = transparency.Decision{Status: transparency.Counted, Region: out.Voters[v.VoterID()].Region().String()}
+				d[k] = transparency.Decision{Status: transparency.Counted, Region: out.Voters[v.VoterID()].Region().String()}
 			} else if reason, ok := out.Rejected[v.ID()]; ok {
-				d[v.ID()] = transparency.Decision{Status: transparency.Rejected, Reason: reason.String()}
+				d[k] = transparency.Decision{Status: transparency.Rejected, Reason: reason.String()}
 			} else if held[v.ID()] {
-				d[v.ID()] = transparency.Decision{Status: transparency.Pending}
+				d[k] = transparency.Decision{Status: transparency.Pending}
 			}
 		}
 		return d, nil

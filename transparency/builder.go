@@ -14,8 +14,18 @@ import (
 // including, to[p], handing fn the messages in offset order per partition.
 type ReadFunc func(ctx context.Context, from, to map[int32]int64, fn func(partition int32, offset int64, payload []byte) error) error
 
-// DecideFunc says what was made of each vote. The key is the vote_id.
-type DecideFunc func(ctx context.Context, votes []domain.Vote) (map[string]Decision, error)
+// VoteKey names one vote: its vote_id, voter and contest. A producer may
+// reuse a vote_id for another voter; the decision belongs to the copy the
+// rule decided, the others are repeats.
+type VoteKey struct{ ID, Voter, Contest string }
+
+// KeyOf is v's VoteKey.
+func KeyOf(v domain.Vote) VoteKey { return VoteKey{v.ID(), v.VoterID(), v.ContestID()} }
+
+// DecideFunc says what was made of each vote: the decision of the copy
+// the rule decided, Repeat for a vote whose vote_id was decided for
+// another voter or contest, nothing for a vote not applied yet.
+type DecideFunc func(ctx context.Context, votes []domain.Vote) (map[VoteKey]Decision, error)
 
 // SeenFunc says which of the vote_ids some tree already has a leaf for.
 type SeenFunc func(ctx context.Context, voteIDs []string) (map[string]bool, error)
@@ -101,10 +111,10 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 		for _, e := range entries[p] {
 			d := Decision{}
 			if v, ok := e.Event.(domain.VoteCast); ok {
-				d = decisions[v.Vote.ID()]
+				d = decisions[KeyOf(v.Vote)]
 				if repeated[v.Vote.ID()] {
 					d = Decision{Status: Repeat}
-				} else if d.Status != Counted && d.Status != Rejected {
+				} else if d.Status != Counted && d.Status != Rejected && d.Status != Repeat {
 					break
 				}
 			} else {
@@ -122,7 +132,7 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 				counts[t]++
 			}
 			ext.Tallies = append(ext.Tallies, t)
-			if l.Kind == KindVote {
+			if l.Kind == KindVote && l.Decision != Repeat {
 				repeated[l.VoteID] = true
 			}
 			ext.Leaves = append(ext.Leaves, l)

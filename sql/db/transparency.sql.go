@@ -413,9 +413,12 @@ func (q *Queries) VoteDecisions(ctx context.Context, voteIds []pgtype.UUID) ([]V
 }
 
 const voteIDsInTrees = `-- name: VoteIDsInTrees :many
-SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves WHERE vote_id = ANY(CAST($1::text[] AS uuid[]))
+SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves
+WHERE vote_id = ANY(CAST($1::text[] AS uuid[])) AND body NOT LIKE '%' || chr(10) || 'decision repeat' || chr(10) || '%'
 `
 
+// The vote_ids whose decision some leaf carries (a repeat's leaf carries
+// none).
 func (q *Queries) VoteIDsInTrees(ctx context.Context, voteIds []string) ([]string, error) {
 	rows, err := q.db.Query(ctx, voteIDsInTrees, voteIds)
 	if err != nil {

@@ -68,4 +68,7 @@ SELECT id, created_at, note, verifier_key FROM checkpoints
 WHERE created_at > @since ORDER BY id LIMIT @max_rows;
 
 -- name: VoteIDsInTrees :many
-SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves WHERE vote_id = ANY(CAST(sqlc.arg(vote_ids)::text[] AS uuid[]));
+-- The vote_ids whose decision some leaf carries (a repeat's leaf carries
+-- none).
+SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves
+WHERE vote_id = ANY(CAST(sqlc.arg(vote_ids)::text[] AS uuid[])) AND body NOT LIKE '%' || chr(10) || 'decision repeat' || chr(10) || '%';
