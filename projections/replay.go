@@ -321,13 +321,27 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		return rep, err
 	}
 
+	if trees == nil {
+		// Without the secret the rebuilt projection has no trees: the
+		// live checkpointer would regrow them from the rebuilt decisions,
+		// unchecked against what was published.
+		var live int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM tree_heads WHERE size > 0").Scan(&live); err != nil {
+			return rep, fmt.Errorf("read the live trees: %w", err)
+		}
+		if live > 0 {
+			rep.TreeDiffs = append(rep.TreeDiffs, fmt.Sprintf("%d live trees not rebuilt: no election secret to rebuild their leaves", live))
+		}
+	}
 	if len(rep.TreeDiffs) > 0 && !opt.AcceptDiff {
 		rep.Duration = time.Since(start)
 		return rep, ErrRootsDiffer
 	}
 	// The checkpoints published stay published: the rebuilt projection
 	// serves them too.
-	if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.checkpoints OVERRIDING SYSTEM VALUE SELECT * FROM %s.checkpoints",
+	// (The identity goes on from the last id carried over.)
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %[1]s.checkpoints OVERRIDING SYSTEM VALUE SELECT * FROM %[2]s.checkpoints;
+		SELECT setval(pg_get_serial_sequence('%[1]s.checkpoints', 'id'), max(id)) FROM %[1]s.checkpoints HAVING count(*) > 0`,
 		ident(rep.Schema), ident(r.liveSchema))); err != nil {
 		return rep, fmt.Errorf("carry the checkpoints over: %w", err)
 	}

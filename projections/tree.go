@@ -241,6 +241,10 @@ func compareTrees(ctx context.Context, a, b *db.Queries) ([]string, int, error) 
 	var diffs []string
 	checked := 0
 	for _, p := range sortedPartitions(ha, hb) {
+		if hb[p].Size < ha[p].Size {
+			// The live tree holds decisions the rebuilt one does not.
+			diffs = append(diffs, fmt.Sprintf("partition %d: the live tree has %d leaves, the rebuilt %d", p, ha[p].Size, hb[p].Size))
+		}
 		n := min(ha[p].Size, hb[p].Size)
 		if n == 0 {
 			continue

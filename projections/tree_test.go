@@ -292,6 +292,10 @@ func TestReplayReproducesTheRootsAndRefusesToRewriteThem(t *testing.T) {
 	if len(rep.TreeDiffs) != 1 || !strings.Contains(rep.TreeDiffs[0], fmt.Sprintf("partition %d:", victim)) {
 		t.Errorf("differences %q, want partition %d's", rep.TreeDiffs, victim)
 	}
+	// Without the secret the trees cannot be rebuilt: no swap either.
+	if rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap}); !errors.Is(err, projections.ErrRootsDiffer) || rep.Swapped {
+		t.Fatalf("swap without the secret over live trees: swapped %v, %v; want ErrRootsDiffer", rep.Swapped, err)
+	}
 	rep, err = replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap, Secret: testSecret, AcceptDiff: true})
 	if err != nil || !rep.Swapped {
 		t.Fatalf("swap with --accept-diff: swapped %v, %v", rep.Swapped, err)
@@ -299,6 +303,18 @@ func TestReplayReproducesTheRootsAndRefusesToRewriteThem(t *testing.T) {
 	var served int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM checkpoints").Scan(&served); err != nil || served == 0 {
 		t.Errorf("after the swap %d checkpoints are served (%v); the published ones must stay", served, err)
+	}
+	// And the next checkpoint is recorded after them.
+	c, err := trees.Snapshot(ctx, "votewatch/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := key.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trees.RecordCheckpoint(ctx, c.Time, signed, key.Verifier); err != nil {
+		t.Errorf("the first checkpoint after the swap: %v", err)
 	}
 }
 
