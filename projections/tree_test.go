@@ -369,7 +369,7 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantProblem(audit(pool, log, edited), "tallies digest")
+	wantProblem(audit(pool, log, edited), "at its tree sizes")
 }
 
 // Of two projector processes sharing a projection, one publishes the

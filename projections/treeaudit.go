@@ -189,6 +189,7 @@ func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opt Tree
 				return a, fmt.Errorf("no verifier key given and the projection serves none")
 			}
 			vkey = latest[0].VerifierKey
+			a.Problems = append(a.Problems, "checkpoint: no verifier key pinned (--verifier-key): its signature was checked with the key the projection itself serves, which proves only that the operator agrees with itself")
 		}
 		c, err := transparency.Open(opt.Checkpoint, vkey)
 		if err != nil {
@@ -242,6 +243,9 @@ func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opt Tree
 		counts, err := spec.CountsAt(sizes)
 		if err != nil {
 			a.Problems = append(a.Problems, "checkpoint: "+err.Error())
+		} else if counted, rejected := counts.Totals(); counted != cp.Counted || rejected != cp.Rejected {
+			a.Problems = append(a.Problems, fmt.Sprintf("checkpoint: it states counted %d, rejected %d; the recount at its tree sizes gives counted %d, rejected %d",
+				cp.Counted, cp.Rejected, counted, rejected))
 		} else if got := counts.Digest(); got != cp.Tallies {
 			counted, rejected := counts.Totals()
 			a.Problems = append(a.Problems, fmt.Sprintf("checkpoint: its tallies digest %s (counted %d, rejected %d) is not the recount's at its tree sizes, %s (counted %d, rejected %d)",

@@ -105,6 +105,9 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 			if err := errors.Join(err1, err2, err3, err4); err != nil {
 				return bad(line, err)
 			}
+			if p < 0 || size < 0 || next < 0 {
+				return bad(line, errors.New("negative"))
+			}
 			c.Trees[int32(p)] = Head{Size: size, Root: root, NextOffset: next}
 		case f[0] == "applied" && len(f) >= 2:
 			m := map[int32]int64{}
@@ -112,8 +115,8 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 				ps, os, ok := strings.Cut(kv, "=")
 				p, err1 := strconv.ParseInt(ps, 10, 32)
 				o, err2 := strconv.ParseInt(os, 10, 64)
-				if !ok || err1 != nil || err2 != nil {
-					return bad(line, errors.New("want partition=offset"))
+				if !ok || err1 != nil || err2 != nil || p < 0 || o < 0 {
+					return bad(line, errors.New("want partition=offset, neither negative"))
 				}
 				m[int32(p)] = o
 			}
@@ -125,6 +128,9 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 			c.Rejected, err2 = strconv.ParseInt(f[5], 10, 64)
 			if err := errors.Join(err1, err2); err != nil {
 				return bad(line, err)
+			}
+			if c.Counted < 0 || c.Rejected < 0 {
+				return bad(line, errors.New("negative"))
 			}
 		default:
 			return bad(line, errors.New("unknown"))

@@ -46,14 +46,14 @@ func (a *App) Replay(ctx context.Context, dsn string, opt projections.ReplayOpti
 	if rep.Swapped && len(rep.TreeDiffs) > 0 {
 		if err := RecordAction(kcfg, domain.ActionAcceptDiff, fmt.Sprintf("swapped in %s although its transparency trees differ from the published ones: %s",
 			rep.Schema, strings.Join(rep.TreeDiffs, "; "))); err != nil {
-			a.Log.Error("the replay swapped over differing trees but its audit event was not recorded", "err", err)
+			return fmt.Errorf("the replay swapped over differing trees but its operator event was not recorded (record it by hand): %w", err)
 		}
 	}
 	if rep.Swapped {
 		// The projection readers see changed: an operator action.
 		if err := RecordAction(kcfg, domain.ActionReplaySwap, fmt.Sprintf("rebuilt %s from the log (%d events, %d votes counted) and swapped it in",
 			rep.Schema, rep.EventsRead[domain.TopicVotes]+rep.EventsRead[domain.TopicVoters]+rep.EventsRead[domain.TopicCandidates], rep.Ballots)); err != nil {
-			a.Log.Error("the replay swapped but its audit event was not recorded", "err", err)
+			return fmt.Errorf("the replay swapped but its operator event was not recorded (record it by hand): %w", err)
 		}
 	}
 	printReplayReport(out, rep)
