@@ -153,6 +153,9 @@ type Key struct {
 // LoadKey reads a signing key written by LoadOrCreateKey (the note
 // package's private key text).
 func LoadKey(path string) (Key, error) {
+	if err := checkPrivate(path); err != nil {
+		return Key{}, fmt.Errorf("the checkpoint key: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("read the checkpoint key: %w", err)

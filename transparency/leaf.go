@@ -57,6 +57,9 @@ const secretSize = 32
 
 // LoadSecret reads a secret written by WriteSecret (hex, one line).
 func LoadSecret(path string) (Secret, error) {
+	if err := checkPrivate(path); err != nil {
+		return nil, fmt.Errorf("the election secret: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the election secret: %w", err)
@@ -82,6 +85,20 @@ func LoadOrCreateSecret(path string) (Secret, error) {
 		return nil, fmt.Errorf("write the election secret: %w", err)
 	}
 	return s, nil
+}
+
+// checkPrivate refuses a key or secret file others may read: whoever
+// reads the secret reads every choice in the trees, whoever reads the key
+// signs checkpoints.
+func checkPrivate(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is readable by others (mode %v): chmod 600 it", path, st.Mode().Perm())
+	}
+	return nil
 }
 
 func writePrivate(path string, b []byte) error {

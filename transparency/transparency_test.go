@@ -84,6 +84,12 @@ func TestTheKeyIsKeptPrivateAndLoadsBack(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("the key file's mode: %v, %v; want 0600", st.Mode(), err)
 	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transparency.LoadKey(path); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Errorf("a key file others may read: %v, want a refusal", err)
+	}
 	if strings.Contains(k.Verifier, "PRIVATE") {
 		t.Error("the verifier key holds the private key")
 	}
