@@ -72,6 +72,12 @@ tail -c 32 "$tmp/key" >>"$tmp/pub.der"
 sed '/^$/,$d' "$note" >"$tmp/text"
 sed '1,/^$/d' "$note" >"$tmp/sigs"
 [ -s "$tmp/text" ] && [ -s "$tmp/sigs" ] || fail "not a signed note: no text, blank line and signatures"
+# After the blank line only signature lines: anything else (a line
+# appended after the signatures, a second blank line) is not signed, and a
+# reader of the file could take it for the text.
+if LC_ALL=C grep -v -q "$(printf '^\342\200\224 [^ +]* [A-Za-z0-9+/]*=*$')" "$tmp/sigs"; then
+	fail "a line after the blank line is not a signature line: unsigned content"
+fi
 
 # Each signature line is "— <name> <base64(key hash || signature)>": an
 # EM DASH (U+2014, octal 342 200 224 in UTF-8) and a space first.

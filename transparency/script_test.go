@@ -63,6 +63,12 @@ func TestTheShellScriptVerifiesACheckpointWithOpensslAlone(t *testing.T) {
 		t.Errorf("a note without its blank line: %s", out)
 	}
 
+	// A line appended after the signatures is not signed: a reader of
+	// the file could take it for the checkpoint's.
+	if ok, out := verify(key.Verifier, append(bytes.Clone(signed), []byte("tallies forged= counted 9 rejected 0\n")...)); ok {
+		t.Errorf("a line appended after the signature: %s", out)
+	}
+
 	_, _, forged := signedTree(t, newKey(t), 7)
 	if ok, out := verify(key.Verifier, forged); ok {
 		t.Errorf("signed by another key of the same name: %s", out)
