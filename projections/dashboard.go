@@ -77,11 +77,16 @@ type Watermark struct {
 	UpdatedAt time.Time
 	// Applied is the sum of every partition's next offset.
 	Applied int64
+	// Batches counts the batches applied. Only it is sure to move with
+	// every batch: one applied out of order within its partition (the
+	// pipelined consumer) moves no next offset, and may have begun before
+	// the newest UpdatedAt.
+	Batches int64
 }
 
 // Equal reports whether w and o name the same state.
 func (w Watermark) Equal(o Watermark) bool {
-	return w.UpdatedAt.Equal(o.UpdatedAt) && w.Applied == o.Applied
+	return w.UpdatedAt.Equal(o.UpdatedAt) && w.Applied == o.Applied && w.Batches == o.Batches
 }
 
 func readWatermark(ctx context.Context, q *db.Queries) (Watermark, error) {
@@ -89,7 +94,7 @@ func readWatermark(ctx context.Context, q *db.Queries) (Watermark, error) {
 	if err != nil {
 		return Watermark{}, fmt.Errorf("read watermark: %w", err)
 	}
-	return Watermark{UpdatedAt: row.UpdatedAt.Time, Applied: row.Applied}, nil
+	return Watermark{UpdatedAt: row.UpdatedAt.Time, Applied: row.Applied, Batches: row.Batches}, nil
 }
 
 // Watermark reads the projection's current watermark.

@@ -91,7 +91,7 @@ type RegistrationStatus struct {
 // ends for lag.
 func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, error) {
 	st := Status{EventsApplied: map[string]int64{}, Lag: map[string]int64{}, Rejected: map[string]int64{}, Stations: map[string]map[string]int64{}}
-	var applied []db.AppliedOffset
+	var applied []db.ListAppliedOffsetsRow
 	err := r.snapshot(ctx, func(q *db.Queries) error {
 		meta, err := q.GetProjectionMeta(ctx)
 		if err != nil {
@@ -137,7 +137,7 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 		topic string
 		p     int32
 	}
-	have := map[key]db.AppliedOffset{}
+	have := map[key]db.ListAppliedOffsetsRow{}
 	for _, a := range applied {
 		have[key{a.Topic, a.Partition}] = a
 		st.EventsApplied[a.Topic] += a.NextOffset

@@ -13,24 +13,27 @@ import (
 
 const getWatermark = `-- name: GetWatermark :one
 SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at,
-       coalesce(sum(next_offset), 0)::bigint AS applied
+       coalesce(sum(next_offset), 0)::bigint AS applied,
+       coalesce(sum(batches), 0)::bigint AS batches
 FROM applied_offsets
 `
 
 type GetWatermarkRow struct {
 	UpdatedAt pgtype.Timestamptz
 	Applied   int64
+	Batches   int64
 }
 
 // Changes whenever the projection applies a batch: what live clients poll.
 // updated_at alone can miss a batch: it is the batch's transaction start,
 // so a batch that began first but commits last leaves max(updated_at)
-// where it was. Every batch moves an offset forward, and offsets never
-// move back, so their sum catches it.
+// where it was; and the sum of next offsets misses a batch of messages
+// below their partition's next offset (applied out of order, or
+// redelivered). Every batch counts itself in batches, which catches both.
 func (q *Queries) GetWatermark(ctx context.Context) (GetWatermarkRow, error) {
 	row := q.db.QueryRow(ctx, getWatermark)
 	var i GetWatermarkRow
-	err := row.Scan(&i.UpdatedAt, &i.Applied)
+	err := row.Scan(&i.UpdatedAt, &i.Applied, &i.Batches)
 	return i, err
 }
 

@@ -14,6 +14,7 @@ type AppliedOffset struct {
 	NextOffset  int64
 	UpdatedAt   pgtype.Timestamptz
 	LastEventAt pgtype.Timestamptz
+	Batches     int64
 }
 
 type Ballot struct {

@@ -19,6 +19,7 @@ FROM (SELECT unnest($2::integer[]) AS partition, unnest($3::bigint[]) AS next_of
 ORDER BY p.partition
 ON CONFLICT (topic, partition) DO UPDATE
 SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at,
+    batches = t.batches + 1,
     last_event_at = GREATEST(t.last_event_at, excluded.last_event_at)
 `
 
@@ -30,7 +31,8 @@ type AdvanceOffsetsParams struct {
 }
 
 // Moves each partition's next offset forward (never back: a redelivered
-// older message must not rewind it). Partitions must be distinct.
+// older message must not rewind it) and counts the batch (the watermark's
+// batches). Partitions must be distinct.
 func (q *Queries) AdvanceOffsets(ctx context.Context, arg AdvanceOffsetsParams) error {
 	_, err := q.db.Exec(ctx, advanceOffsets,
 		arg.Topic,
@@ -48,15 +50,23 @@ WHERE topic = ANY($1::text[])
 ORDER BY topic, partition
 `
 
-func (q *Queries) ListAppliedOffsets(ctx context.Context, topics []string) ([]AppliedOffset, error) {
+type ListAppliedOffsetsRow struct {
+	Topic       string
+	Partition   int32
+	NextOffset  int64
+	UpdatedAt   pgtype.Timestamptz
+	LastEventAt pgtype.Timestamptz
+}
+
+func (q *Queries) ListAppliedOffsets(ctx context.Context, topics []string) ([]ListAppliedOffsetsRow, error) {
 	rows, err := q.db.Query(ctx, listAppliedOffsets, topics)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []AppliedOffset{}
+	items := []ListAppliedOffsetsRow{}
 	for rows.Next() {
-		var i AppliedOffset
+		var i ListAppliedOffsetsRow
 		if err := rows.Scan(
 			&i.Topic,
 			&i.Partition,

@@ -1,6 +1,7 @@
 -- name: AdvanceOffsets :exec
 -- Moves each partition's next offset forward (never back: a redelivered
--- older message must not rewind it). Partitions must be distinct.
+-- older message must not rewind it) and counts the batch (the watermark's
+-- batches). Partitions must be distinct.
 INSERT INTO applied_offsets AS t (topic, partition, next_offset, updated_at, last_event_at)
 SELECT @topic::text, p.partition, p.next_offset, now(), p.last_event_at
 FROM (SELECT unnest(@partitions::integer[]) AS partition, unnest(@next_offsets::bigint[]) AS next_offset,
@@ -8,6 +9,7 @@ FROM (SELECT unnest(@partitions::integer[]) AS partition, unnest(@next_offsets::
 ORDER BY p.partition
 ON CONFLICT (topic, partition) DO UPDATE
 SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at,
+    batches = t.batches + 1,
     last_event_at = GREATEST(t.last_event_at, excluded.last_event_at);
 
 -- name: ListAppliedOffsets :many
