@@ -84,6 +84,8 @@ func batchOf(votes ...string) string {
 
 func TestIntakeRefusesBadRequestsNamingTheProblem(t *testing.T) {
 	p := startSystem(t, system{partitions: 4, projector: true, stations: testStations})
+	// The intake started with a revoked token: an operator action.
+	p.waitForAction(t, domain.ActionStationRevoked, 1)
 	good := intakeVote(1, "voter-001", "c-ada")
 	const js = "application/json"
 	huge := batchOf(strings.Repeat(good+",", 1001) + good)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
@@ -227,6 +228,8 @@ func TestDLQReplayRepublishesWhatDecodesNow(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1 dead letters decode now") {
 		t.Fatalf("dlq replay: exit %d\n%s", code, out)
 	}
+	// The re-publication changed what is published: an operator action.
+	p.waitForAction(t, domain.ActionDLQReplay, 1)
 	testutil.Eventually(t, 30*time.Second, "the re-published vote counted", func() (bool, string) {
 		s = summaryResp{}
 		p.get(t, "/api/v1/summary", &s)

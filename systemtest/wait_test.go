@@ -85,3 +85,24 @@ func (p *pipeline) waitFailing(t *testing.T, before float64, n int, what string)
 		return got >= before+float64(n), fmt.Sprintf("%v batches failed, %v before", got, before)
 	})
 }
+
+// waitForAction waits until the audit topic's projection holds n operator
+// actions named action (GET /api/v1/audit).
+func (p *pipeline) waitForAction(t *testing.T, action string, n int) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, "the "+action+" operator action", func() (bool, string) {
+		var audit struct {
+			Actions []struct {
+				Action string `json:"action"`
+			} `json:"actions"`
+		}
+		p.get(t, "/api/v1/audit", &audit)
+		got := 0
+		for _, a := range audit.Actions {
+			if a.Action == action {
+				got++
+			}
+		}
+		return got >= n, fmt.Sprintf("%d of %d", got, n)
+	})
+}
