@@ -159,8 +159,8 @@ type Subscribers map[string]message.Subscriber
 
 // AddProjectionHandlers routes the three event topics to h. Each handler's
 // middleware, outermost first: the poison queue (only ErrPoison and panics
-// go to <topic>.dlq), the recoverer (a panic becomes an error, not a
-// crash), and retry with backoff for transient errors (a database outage, a
+// go to <topic>.dlq), a dead letter's record for a panic, the recoverer (a
+// panic becomes an error, not a crash), and retry with backoff for transient errors (a database outage, a
 // vote batch that lost a deadlock). A transient error that outlasts the
 // retries nacks the message, which Kafka redelivers: it is never
 // dead-lettered, so an outage loses nothing.
@@ -181,22 +181,50 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 		if !ok {
 			return fmt.Errorf("add projection handlers: no subscriber for %s", r.topic)
 		}
-		poison, err := middleware.PoisonQueueWithFilter(dlq, domain.DeadLetterTopic(r.topic), isPoison)
+		mw, err := h.projectionMiddleware(dlq, r.topic, logger)
 		if err != nil {
-			return fmt.Errorf("poison queue for %s: %w", r.topic, err)
+			return err
 		}
-		retry := middleware.Retry{
-			MaxRetries:      6,
-			InitialInterval: 50 * time.Millisecond,
-			MaxInterval:     2 * time.Second,
-			Multiplier:      2,
-			ShouldRetry:     func(p middleware.RetryParams) bool { return !isPoison(p.Err) },
-			Logger:          logger,
-		}
-		handler := router.AddConsumerHandler("project-"+r.topic, r.topic, sub, r.fn)
-		handler.AddMiddleware(poison, middleware.Recoverer, retry.Middleware)
+		router.AddConsumerHandler("project-"+r.topic, r.topic, sub, r.fn).AddMiddleware(mw...)
 	}
 	return nil
+}
+
+// projectionMiddleware is a projection handler's middleware, outermost
+// first (see AddProjectionHandlers).
+func (h *EventHandlers) projectionMiddleware(dlq message.Publisher, topic string, logger watermill.LoggerAdapter) ([]message.HandlerMiddleware, error) {
+	poison, err := middleware.PoisonQueueWithFilter(dlq, domain.DeadLetterTopic(topic), isPoison)
+	if err != nil {
+		return nil, fmt.Errorf("poison queue for %s: %w", topic, err)
+	}
+	retry := middleware.Retry{
+		MaxRetries:      6,
+		InitialInterval: 50 * time.Millisecond,
+		MaxInterval:     2 * time.Second,
+		Multiplier:      2,
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !isPoison(p.Err) },
+		Logger:          logger,
+	}
+	return []message.HandlerMiddleware{poison, h.deadLetterPanics, middleware.Recoverer, retry.Middleware}, nil
+}
+
+// deadLetterPanics records a message whose handling panicked as a dead
+// letter, as a message that does not decode is: the poison queue sends it
+// to <topic>.dlq, and the projection must say it was never applied, or
+// the partition's next offset runs past a message nothing accounts for
+// (the transparency log's trees stop at it).
+func (h *EventHandlers) deadLetterPanics(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := next(msg)
+		var panicErr middleware.RecoveredPanicError
+		if errors.As(err, &panicErr) {
+			if recErr := h.projector.DeadLetter(msg.Context(), position(msg), "panicked while applied", msg.Payload); recErr != nil {
+				// Not recorded: retried as a failure, not dropped.
+				return out, fmt.Errorf("record dead letter: %w", recErr)
+			}
+		}
+		return out, err
+	}
 }
 
 func isPoison(err error) bool {
