@@ -120,7 +120,7 @@ func (q *Queries) AppliedVotePositions(ctx context.Context, arg AppliedVotePosit
 
 const checkpointsSince = `-- name: CheckpointsSince :many
 SELECT id, created_at, note, verifier_key FROM checkpoints
-WHERE created_at > $1 ORDER BY id LIMIT $2
+WHERE created_at > $1 ORDER BY created_at, id LIMIT $2
 `
 
 type CheckpointsSinceParams struct {

@@ -65,7 +65,7 @@ SELECT id, created_at, note, verifier_key FROM checkpoints ORDER BY id DESC LIMI
 
 -- name: CheckpointsSince :many
 SELECT id, created_at, note, verifier_key FROM checkpoints
-WHERE created_at > @since ORDER BY id LIMIT @max_rows;
+WHERE created_at > @since ORDER BY created_at, id LIMIT @max_rows;
 
 -- name: VoteIDsInTrees :many
 -- The vote_ids whose decision some leaf carries (a repeat's leaf carries
