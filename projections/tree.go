@@ -36,6 +36,9 @@ type Trees struct {
 	// live trees belong to the projection readers see, and hold the swap
 	// lock shared in each transaction, as the Store's writes do.
 	live bool
+	// stalled is, per partition, the vote the last growth stopped at
+	// (Grow runs on one goroutine).
+	stalled map[int32]transparency.Stall
 }
 
 // NewTrees returns the trees of the projection behind pool. read reads the
@@ -64,6 +67,45 @@ func treeHeads(ctx context.Context, q *db.Queries) (map[int32]transparency.Head,
 		out[r.Partition] = h
 	}
 	return out, nil
+}
+
+// skipStalled leaves out of ends each partition whose tree stopped, last
+// time, at a vote that is still undecided: re-reading up to maxGrow
+// messages every tick would change nothing (a vote held for a
+// registration that never comes holds its partition for good).
+func (t *Trees) skipStalled(ctx context.Context, heads map[int32]transparency.Head, ends map[int32]int64) error {
+	var check []domain.Vote
+	for p, st := range t.stalled {
+		if _, ok := ends[p]; ok && heads[p].NextOffset == st.Offset {
+			check = append(check, st.Vote)
+		}
+	}
+	if len(check) == 0 {
+		return nil
+	}
+	decided, err := t.decide(ctx, check)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(check))
+	for i, v := range check {
+		ids[i] = v.ID()
+	}
+	inTrees, err := t.seen(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for p, st := range t.stalled {
+		if heads[p].NextOffset != st.Offset || inTrees[st.Vote.ID()] {
+			continue
+		}
+		switch decided[transparency.KeyOf(st.Vote)].Status {
+		case transparency.Counted, transparency.Rejected, transparency.Repeat:
+		default:
+			delete(ends, p)
+		}
+	}
+	return nil
 }
 
 // TreeLeaves counts the leaves of every tree of the projection behind pool.
@@ -107,9 +149,17 @@ func (t *Trees) Grow(ctx context.Context) (int64, error) {
 	for _, r := range rows {
 		ends[r.Partition] = min(r.NextOffset, heads[r.Partition].NextOffset+maxGrow)
 	}
-	exts, counts, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.seen, t.appliedOthers)
-	if err != nil || len(exts) == 0 {
+	if err := t.skipStalled(ctx, heads, ends); err != nil {
 		return 0, err
+	}
+	g, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.seen, t.appliedOthers)
+	if err != nil {
+		return 0, err
+	}
+	t.stalled = g.Stalled
+	exts, counts := g.Extensions, g.Counts
+	if len(exts) == 0 {
+		return 0, nil
 	}
 	var added int64
 	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {

@@ -496,3 +496,56 @@ func TestAReusedVoteIDNeitherStallsNorMislabelsTheTree(t *testing.T) {
 		})
 	}
 }
+
+// A vote held for a registration stops its partition's tree; the tree
+// does not read the partition again until the vote is decided, then grows.
+func TestAStalledTreeIsNotReadAgainUntilItsVoteIsDecided(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	pool := testutil.Pool(t)
+	seed := testutil.NewSeeder(t, pool)
+	seed.Candidates(t, testutil.Candidate(t, "c-ada", "Ada", "Civic", domain.DefaultContest))
+	seed.Voters(t, testutil.Voter(t, "a", "A", "North", "Town", at.AddDate(-30, 0, 0), at.AddDate(0, -1, 0)))
+	log := &testLog{topics: map[string][][]projections.LogRecord{domain.TopicVotes: {nil}}}
+	for i, voter := range []string{"late", "a"} {
+		v := seed.Vote(t, i+1, voter, "c-ada", "", at)
+		b, err := v.Event.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.topics[domain.TopicVotes][0] = append(log.topics[domain.TopicVotes][0], projections.LogRecord{Offset: v.Position.Offset, Value: b, Time: at})
+		seed.ApplyVotes(t, v)
+	}
+	var reads int
+	read := projections.VotesReader(memLog{log})
+	counting := func(ctx context.Context, from, to map[int32]int64, fn func(int32, int64, []byte) error) error {
+		reads++
+		return read(ctx, from, to, fn)
+	}
+	trees, err := projections.NewTrees(pool, testSecret, counting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		t.Helper()
+		if _, err := trees.GrowAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		heads, err := trees.Heads(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return heads[0].Size
+	}
+	if n := size(); n != 0 || reads != 1 {
+		t.Fatalf("behind the held vote: %d leaves after %d reads, want 0 after 1", n, reads)
+	}
+	if n := size(); n != 0 || reads != 1 {
+		t.Errorf("still held: %d leaves after %d reads, want 0 and no new read", n, reads)
+	}
+	seed.Voters(t, testutil.Voter(t, "late", "L", "North", "Town", at.AddDate(-30, 0, 0), at.AddDate(0, -1, 0)))
+	if n := size(); n != 2 {
+		t.Errorf("once the vote is decided: %d leaves, want 2", n)
+	}
+}

@@ -89,12 +89,12 @@ func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secr
 	}
 	read := VotesReader(log)
 	none := func(context.Context, []string) (map[string]bool, error) { return map[string]bool{}, nil }
-	exts, _, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything)
+	g, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything)
 	if err != nil {
 		return SpecTrees{}, err
 	}
 	s := SpecTrees{Trees: map[int32]*transparency.MemTree{}, tallies: map[int32][]transparency.Tally{}}
-	for _, ext := range exts {
+	for _, ext := range g.Extensions {
 		t := &transparency.MemTree{}
 		for _, l := range ext.Leaves {
 			if err := t.Append(l); err != nil {

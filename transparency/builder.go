@@ -40,6 +40,21 @@ type Extension struct {
 	Tallies []Tally
 }
 
+// Growth is what Grow found: each tree's extension, what the new leaves
+// add to the counts, and, per partition, the vote it stopped at for want
+// of a decision (pending, or not applied yet).
+type Growth struct {
+	Extensions []Extension
+	Counts     Counts
+	Stalled    map[int32]Stall
+}
+
+// Stall is the vote a partition's tree stopped at, and its offset.
+type Stall struct {
+	Vote   domain.Vote
+	Offset int64
+}
+
 // Grow reads each partition's messages after its tree's head, up to
 // ends[p], and returns the leaves that extend each tree: the messages in
 // offset order up to, not including, the first one not applied (no
@@ -55,7 +70,7 @@ type Extension struct {
 // decision; every later one, a redelivery or a reuse, is a Repeat and adds
 // to no count. seen tells which vote_ids earlier growth already holds.
 func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
-	applied func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) ([]Extension, Counts, error) {
+	applied func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) (Growth, error) {
 	from := map[int32]int64{}
 	to := map[int32]int64{}
 	for p, end := range ends {
@@ -64,7 +79,7 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 		}
 	}
 	if len(to) == 0 {
-		return nil, Counts{}, nil
+		return Growth{Counts: Counts{}}, nil
 	}
 	entries := map[int32][]Entry{}
 	err := read(ctx, from, to, func(p int32, off int64, payload []byte) error {
@@ -76,7 +91,7 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the votes topic: %w", err)
+		return Growth{}, fmt.Errorf("read the votes topic: %w", err)
 	}
 	var votes []domain.Vote
 	for _, es := range entries {
@@ -88,7 +103,7 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 	}
 	decisions, err := decide(ctx, votes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the decisions: %w", err)
+		return Growth{}, fmt.Errorf("read the decisions: %w", err)
 	}
 	ids := make([]string, len(votes))
 	for i, v := range votes {
@@ -96,15 +111,14 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 	}
 	repeated, err := seen(ctx, ids)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the vote_ids already in the trees: %w", err)
+		return Growth{}, fmt.Errorf("read the vote_ids already in the trees: %w", err)
 	}
 	parts := make([]int32, 0, len(entries))
 	for p := range entries {
 		parts = append(parts, p)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-	counts := Counts{}
-	var exts []Extension
+	g := Growth{Counts: Counts{}, Stalled: map[int32]Stall{}}
 	for _, p := range parts {
 		ext := Extension{Partition: p, From: heads[p]}
 		var others func(int64) bool
@@ -115,12 +129,13 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 				if repeated[v.Vote.ID()] {
 					d = Decision{Status: Repeat}
 				} else if d.Status != Counted && d.Status != Rejected && d.Status != Repeat {
+					g.Stalled[p] = Stall{Vote: v.Vote, Offset: e.Offset}
 					break
 				}
 			} else {
 				if others == nil {
 					if others, err = applied(ctx, p, from[p], to[p]); err != nil {
-						return nil, nil, fmt.Errorf("read partition %d's applied schedules and dead letters: %w", p, err)
+						return Growth{}, fmt.Errorf("read partition %d's applied schedules and dead letters: %w", p, err)
 					}
 				}
 				if !others(e.Offset) {
@@ -129,7 +144,7 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 			}
 			l, t, ok := s.NewLeaf(e, d)
 			if ok {
-				counts[t]++
+				g.Counts[t]++
 			}
 			ext.Tallies = append(ext.Tallies, t)
 			if l.Kind == KindVote && l.Decision != Repeat {
@@ -138,10 +153,10 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 			ext.Leaves = append(ext.Leaves, l)
 		}
 		if len(ext.Leaves) > 0 {
-			exts = append(exts, ext)
+			g.Extensions = append(g.Extensions, ext)
 		}
 	}
-	return exts, counts, nil
+	return g, nil
 }
 
 // overlay reads a tree's hashes: the ones appended in this batch from
