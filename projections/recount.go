@@ -89,31 +89,14 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 		progress = func(int64, int64) {}
 	}
 	progress(0, total)
-	var el domain.ElectionLog
 	dead := rowSet{}
-	for _, topic := range replayTopics {
-		parts, n, err := readTopic(ctx, log, topic, offsets[topic], dead, func(k int) {
-			done += int64(k)
-			progress(done, total)
-		})
-		if err != nil {
-			return rep, err
-		}
+	el, err := readElectionLog(ctx, log, offsets, dead, func(topic string, n int64, k int) {
 		rep.EventsRead[topic] = n
-		switch topic {
-		case domain.TopicContests:
-			el.Contests = parts
-		case domain.TopicStations:
-			el.Stations = parts
-		case domain.TopicAudit:
-			// Operator actions decide nothing; replay --verify compares them.
-		case domain.TopicCandidates:
-			el.Candidates = parts
-		case domain.TopicVoters:
-			el.Voters = parts
-		default:
-			el.Votes = parts
-		}
+		done += int64(k)
+		progress(done, total)
+	})
+	if err != nil {
+		return rep, err
 	}
 	want := expected(domain.Count(el), el)
 	want["dead_letters"] = dead
@@ -345,6 +328,39 @@ func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]
 		return nil, n, fmt.Errorf("read %s: %w", topic, err)
 	}
 	return parts, n, nil
+}
+
+// readElectionLog reads every topic the rule reads, from offset 0 up to
+// ends, into an ElectionLog; dead collects the messages that do not
+// decode, and read is told, per batch, the topic, its messages read so far
+// and the batch's size.
+func readElectionLog(ctx context.Context, log ReplayLog, ends map[string]map[int32]int64, dead rowSet, read func(topic string, n int64, k int)) (domain.ElectionLog, error) {
+	var el domain.ElectionLog
+	for _, topic := range replayTopics {
+		var n int64
+		parts, _, err := readTopic(ctx, log, topic, ends[topic], dead, func(k int) {
+			n += int64(k)
+			read(topic, n, k)
+		})
+		if err != nil {
+			return el, err
+		}
+		switch topic {
+		case domain.TopicContests:
+			el.Contests = parts
+		case domain.TopicStations:
+			el.Stations = parts
+		case domain.TopicAudit:
+			// Operator actions decide nothing; replay --verify compares them.
+		case domain.TopicCandidates:
+			el.Candidates = parts
+		case domain.TopicVoters:
+			el.Voters = parts
+		default:
+			el.Votes = parts
+		}
+	}
+	return el, nil
 }
 
 // expected works out every compared table from the rule's outcome.

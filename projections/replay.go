@@ -770,8 +770,11 @@ func (r *Rebuilder) stageVotes(ctx context.Context, pool *pgxpool.Pool, store *S
 			}
 			lap("holds")
 		}
-		if _, err := q.FoldStagedVotes(ctx); err != nil {
-			return fmt.Errorf("fold ballots and tallies: %w", err)
+		if _, err := q.InsertStagedBallots(ctx); err != nil {
+			return fmt.Errorf("fold ballots: %w", err)
+		}
+		if _, err := q.FoldBallotTallies(ctx); err != nil {
+			return fmt.Errorf("fold tallies: %w", err)
 		}
 		lap("ballots and tallies")
 		if _, err := q.FoldStagedRejections(ctx); err != nil {

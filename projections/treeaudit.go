@@ -44,24 +44,9 @@ func (s SpecTrees) CountsAt(sizes map[int32]int64) (transparency.Counts, error) 
 // decides it with domain.Count and builds every votes partition's tree
 // from the decisions, as a projection's Trees would.
 func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secret, ends map[string]map[int32]int64) (SpecTrees, error) {
-	var el domain.ElectionLog
-	for _, topic := range replayTopics {
-		parts, _, err := readTopic(ctx, log, topic, ends[topic], rowSet{}, func(int) {})
-		if err != nil {
-			return SpecTrees{}, err
-		}
-		switch topic {
-		case domain.TopicContests:
-			el.Contests = parts
-		case domain.TopicCandidates:
-			el.Candidates = parts
-		case domain.TopicVoters:
-			el.Voters = parts
-		case domain.TopicVotes:
-			el.Votes = parts
-		case domain.TopicStations:
-			el.Stations = parts
-		}
+	el, err := readElectionLog(ctx, log, ends, rowSet{}, func(string, int64, int) {})
+	if err != nil {
+		return SpecTrees{}, err
 	}
 	out := domain.Count(el)
 	held := make(map[string]bool, len(out.Held))

@@ -10,8 +10,6 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/infra/postgres"
-	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/projections"
 )
 
@@ -22,18 +20,11 @@ import (
 // at the same batch size, into a schema of its own with the register
 // copied in, as the consumer phases start.
 func (c *Bench) measureApplyCeiling(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log) (benchResult, error) {
-	const schema = "bench_apply"
-	pool, err := postgres.ConnectSchema(ctx, dsn, schema, 16)
+	pool, err := registered(ctx, env, dsn, live, "bench_apply", 16)
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer pool.Close()
-	if err := app.Migrate(ctx, env.Log, pool); err != nil {
-		return benchResult{}, err
-	}
-	if err := postgres.CopyRegister(ctx, live, schema); err != nil {
-		return benchResult{}, err
-	}
 	store, err := projections.NewStore(pool)
 	if err != nil {
 		return benchResult{}, err

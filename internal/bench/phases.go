@@ -42,18 +42,11 @@ func (c *Bench) phase() time.Duration {
 // transaction per message, concurrent across partitions, into a schema of
 // its own that starts with the same register. It stops after a sample.
 func (c *Bench) measureNaive(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log) (benchResult, error) {
-	const schema = "bench_naive"
-	pool, err := postgres.ConnectSchema(ctx, dsn, schema, 64)
+	pool, err := registered(ctx, env, dsn, live, "bench_naive", 64)
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer pool.Close()
-	if err := app.Migrate(ctx, env.Log, pool); err != nil {
-		return benchResult{}, err
-	}
-	if err := postgres.CopyRegister(ctx, live, schema); err != nil {
-		return benchResult{}, err
-	}
 	// The naive projector starts at the votes: the register is in place.
 	for _, t := range []string{domain.TopicCandidates, domain.TopicVoters} {
 		end, err := klog.HighWatermarks(ctx, t)
@@ -315,18 +308,11 @@ func (c *Bench) measureConsumer(ctx context.Context, env *Env, dsn string, live 
 	if tree {
 		name += "_tree"
 	}
-	schema := "bench_" + name
-	pool, err := postgres.ConnectSchema(ctx, dsn, schema, 16)
+	pool, err := registered(ctx, env, dsn, live, "bench_"+name, 16)
 	if err != nil {
 		return nil, err
 	}
 	defer pool.Close()
-	if err := app.Migrate(ctx, env.Log, pool); err != nil {
-		return nil, err
-	}
-	if err := postgres.CopyRegister(ctx, live, schema); err != nil {
-		return nil, err
-	}
 	group := "bench-" + name
 	for _, t := range []string{domain.TopicContests, domain.TopicCandidates, domain.TopicVoters} {
 		end, err := klog.HighWatermarks(ctx, t)
@@ -395,4 +381,23 @@ func timeCounting(ctx context.Context, done <-chan error, results *projections.R
 		return 0, 0, err
 	}
 	return last.VotesCast - first.VotesCast, time.Since(start), nil
+}
+
+// registered opens a schema of its own for a phase, migrated, with the
+// live projection's register copied in: the phase projects the same votes
+// from the same starting point.
+func registered(ctx context.Context, env *Env, dsn string, live *pgxpool.Pool, schema string, conns int32) (*pgxpool.Pool, error) {
+	pool, err := postgres.ConnectSchema(ctx, dsn, schema, conns)
+	if err != nil {
+		return nil, err
+	}
+	if err := app.Migrate(ctx, env.Log, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := postgres.CopyRegister(ctx, live, schema); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }

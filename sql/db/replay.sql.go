@@ -88,83 +88,6 @@ func (q *Queries) FoldStagedRejections(ctx context.Context) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
-const foldStagedVotes = `-- name: FoldStagedVotes :one
-WITH firsts AS MATERIALIZED (
-    -- Each vote_id at its first occurrence: a later copy never counts
-    -- where the first was rejected or held.
-    SELECT DISTINCT ON (s.vote_id) s.partition, s."offset", s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.time_reason, s.station_id, s.station_region, s.contest_id, s.logged_at
-    FROM staged_votes s
-    ORDER BY s.vote_id, s.partition, s."offset"
-),
-winners AS MATERIALIZED (
-    SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.contest_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
-    FROM firsts s
-    JOIN voters v ON v.voter_id = s.voter_id
-    JOIN candidates c ON c.candidate_id = s.candidate_id
-    LEFT JOIN contests k ON k.contest_id = s.contest_id
-    -- Held votes are skipped below, so the verdict is asked as if
-    -- registration were closed; the first of a voter's in a contest wins.
-    WHERE vote_verdict(true, s.contest_id, v.region, s.station_region, k.regions, c.contest_id, false) = 'counted'
-      AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
-    ORDER BY s.voter_id, s.contest_id, s.partition, s."offset"
-),
-inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
-    SELECT w.voter_id, w.vote_id, w.candidate_id, w.region, w.cast_at, w.station_id, w.contest_id FROM winners w
-),
-counts AS MATERIALIZED (
-    SELECT w.region, w.candidate_id, w.contest_id, date_trunc('minute', w.cast_at) AS minute, count(*) AS n
-    FROM winners w GROUP BY 1, 2, 3, 4
-),
-candidates_counted AS (
-    INSERT INTO candidate_tallies (candidate_id, votes)
-    SELECT k.candidate_id, sum(k.n) FROM counts k GROUP BY k.candidate_id
-),
-regions_counted AS (
-    INSERT INTO region_tallies (region, candidate_id, votes)
-    SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
-),
-turnout AS (
-    UPDATE regions g SET votes_cast = t.n
-    FROM (SELECT k.region, sum(k.n) AS n FROM counts k WHERE k.contest_id = 'default' GROUP BY k.region) t
-    WHERE g.region = t.region
-),
-contest_turnout AS (
-    INSERT INTO contest_turnout (contest_id, region, votes_cast)
-    SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
-),
-minutes AS (
-    INSERT INTO timeline (minute, candidate_id, votes)
-    SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
-),
-demographics AS (
-    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
-    SELECT x.dimension, x.bucket, g.candidate_id, sum(g.n)
-    FROM (
-        SELECT w.candidate_id, w.gender, w.birth_date, (w.cast_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
-        FROM winners w GROUP BY 1, 2, 3, 4
-    ) g
-    CROSS JOIN LATERAL (VALUES ('gender', g.gender), ('age_band', age_band(g.birth_date, g.day::timestamp AT TIME ZONE 'UTC'))) x(dimension, bucket)
-    GROUP BY x.dimension, x.bucket, g.candidate_id
-)
-SELECT count(*)::bigint AS ballots FROM winners
-`
-
-// Inserts the ballots (the first eligible vote of each voter in each
-// contest) and every
-// vote tally from one sorted pass over the staged votes, joined once with
-// the register. Only for a fresh projection: its ballots and tallies must
-// be empty, and nothing else may write it.
-// Age bands are computed per group (voters born the same day who voted the
-// same day for the same candidate), not per ballot: far fewer calls.
-func (q *Queries) FoldStagedVotes(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, foldStagedVotes)
-	var ballots int64
-	err := row.Scan(&ballots)
-	return ballots, err
-}
-
 const getProjectionMeta = `-- name: GetProjectionMeta :one
 SELECT built_at, built_by, watermarks FROM projection_meta
 `
@@ -208,6 +131,41 @@ FROM marked m WHERE m.hold
 // order). The folds below skip them.
 func (q *Queries) HoldStagedVotes(ctx context.Context) (int64, error) {
 	result, err := q.db.Exec(ctx, holdStagedVotes)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const insertStagedBallots = `-- name: InsertStagedBallots :execrows
+WITH firsts AS MATERIALIZED (
+    -- Each vote_id at its first occurrence: a later copy never counts
+    -- where the first was rejected or held.
+    SELECT DISTINCT ON (s.vote_id) s.partition, s."offset", s.vote_id, s.voter_id, s.candidate_id, s.cast_at, s.time_reason, s.station_id, s.station_region, s.contest_id, s.logged_at
+    FROM staged_votes s
+    ORDER BY s.vote_id, s.partition, s."offset"
+)
+INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
+SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.vote_id, s.candidate_id, v.region, s.cast_at, s.station_id, s.contest_id
+FROM firsts s
+JOIN voters v ON v.voter_id = s.voter_id
+JOIN candidates c ON c.candidate_id = s.candidate_id
+LEFT JOIN contests k ON k.contest_id = s.contest_id
+WHERE vote_verdict(true, s.contest_id, v.region, s.station_region, k.regions, c.contest_id, false) = 'counted'
+  AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
+  AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
+ORDER BY s.voter_id, s.contest_id, s.partition, s."offset"
+`
+
+// Inserts the ballots: the first eligible vote of each voter in each
+// contest, from one sorted pass over the staged votes joined once with the
+// register. FoldBallotTallies then counts them, as it does for the direct
+// path. Only for a fresh projection: its ballots must be empty, and
+// nothing else may write it.
+// Held votes are skipped below, so the verdict is asked as if
+// registration were closed; the first of a voter's in a contest wins.
+func (q *Queries) InsertStagedBallots(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, insertStagedBallots)
 	if err != nil {
 		return 0, err
 	}

@@ -49,74 +49,31 @@ INSERT INTO contests (contest_id, name, kind)
 SELECT 'default', 'default', 'candidate' WHERE EXISTS (SELECT 1 FROM staged_votes WHERE contest_id = 'default')
 ON CONFLICT (contest_id) DO NOTHING;
 
--- name: FoldStagedVotes :one
--- Inserts the ballots (the first eligible vote of each voter in each
--- contest) and every
--- vote tally from one sorted pass over the staged votes, joined once with
--- the register. Only for a fresh projection: its ballots and tallies must
--- be empty, and nothing else may write it.
+-- name: InsertStagedBallots :execrows
+-- Inserts the ballots: the first eligible vote of each voter in each
+-- contest, from one sorted pass over the staged votes joined once with the
+-- register. FoldBallotTallies then counts them, as it does for the direct
+-- path. Only for a fresh projection: its ballots must be empty, and
+-- nothing else may write it.
 WITH firsts AS MATERIALIZED (
     -- Each vote_id at its first occurrence: a later copy never counts
     -- where the first was rejected or held.
     SELECT DISTINCT ON (s.vote_id) s.*
     FROM staged_votes s
     ORDER BY s.vote_id, s.partition, s."offset"
-),
-winners AS MATERIALIZED (
-    SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.contest_id, s.vote_id, s.candidate_id, v.region, s.cast_at, v.gender, v.birth_date, s.station_id
-    FROM firsts s
-    JOIN voters v ON v.voter_id = s.voter_id
-    JOIN candidates c ON c.candidate_id = s.candidate_id
-    LEFT JOIN contests k ON k.contest_id = s.contest_id
-    -- Held votes are skipped below, so the verdict is asked as if
-    -- registration were closed; the first of a voter's in a contest wins.
-    WHERE vote_verdict(true, s.contest_id, v.region, s.station_region, k.regions, c.contest_id, false) = 'counted'
-      AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
-    ORDER BY s.voter_id, s.contest_id, s.partition, s."offset"
-),
-inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
-    SELECT w.voter_id, w.vote_id, w.candidate_id, w.region, w.cast_at, w.station_id, w.contest_id FROM winners w
-),
-counts AS MATERIALIZED (
-    SELECT w.region, w.candidate_id, w.contest_id, date_trunc('minute', w.cast_at) AS minute, count(*) AS n
-    FROM winners w GROUP BY 1, 2, 3, 4
-),
-candidates_counted AS (
-    INSERT INTO candidate_tallies (candidate_id, votes)
-    SELECT k.candidate_id, sum(k.n) FROM counts k GROUP BY k.candidate_id
-),
-regions_counted AS (
-    INSERT INTO region_tallies (region, candidate_id, votes)
-    SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
-),
-turnout AS (
-    UPDATE regions g SET votes_cast = t.n
-    FROM (SELECT k.region, sum(k.n) AS n FROM counts k WHERE k.contest_id = 'default' GROUP BY k.region) t
-    WHERE g.region = t.region
-),
-contest_turnout AS (
-    INSERT INTO contest_turnout (contest_id, region, votes_cast)
-    SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
-),
-minutes AS (
-    INSERT INTO timeline (minute, candidate_id, votes)
-    SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
-),
--- Age bands are computed per group (voters born the same day who voted the
--- same day for the same candidate), not per ballot: far fewer calls.
-demographics AS (
-    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
-    SELECT x.dimension, x.bucket, g.candidate_id, sum(g.n)
-    FROM (
-        SELECT w.candidate_id, w.gender, w.birth_date, (w.cast_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
-        FROM winners w GROUP BY 1, 2, 3, 4
-    ) g
-    CROSS JOIN LATERAL (VALUES ('gender', g.gender), ('age_band', age_band(g.birth_date, g.day::timestamp AT TIME ZONE 'UTC'))) x(dimension, bucket)
-    GROUP BY x.dimension, x.bucket, g.candidate_id
 )
-SELECT count(*)::bigint AS ballots FROM winners;
+INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
+SELECT DISTINCT ON (s.voter_id, s.contest_id) s.voter_id, s.vote_id, s.candidate_id, v.region, s.cast_at, s.station_id, s.contest_id
+FROM firsts s
+JOIN voters v ON v.voter_id = s.voter_id
+JOIN candidates c ON c.candidate_id = s.candidate_id
+LEFT JOIN contests k ON k.contest_id = s.contest_id
+-- Held votes are skipped below, so the verdict is asked as if
+-- registration were closed; the first of a voter's in a contest wins.
+WHERE vote_verdict(true, s.contest_id, v.region, s.station_region, k.regions, c.contest_id, false) = 'counted'
+  AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = s.vote_id)
+  AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = s.vote_id)
+ORDER BY s.voter_id, s.contest_id, s.partition, s."offset";
 
 -- name: FoldStagedRejections :execrows
 -- Only staged votes that did not become a ballot can be rejections (the
