@@ -76,7 +76,7 @@ func liveStream(t *testing.T, cfg handlers.StreamConfig) (*handlers.Stream, stri
 func touchProjection(ctx context.Context, pool *pgxpool.Pool) {
 	for n := 0; ctx.Err() == nil; n++ {
 		_, _ = pool.Exec(ctx, `INSERT INTO applied_offsets (topic, partition, next_offset) VALUES ('votes', 0, $1)
-			ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = clock_timestamp()`, n)
+			ON CONFLICT (topic, partition, stripe) DO UPDATE SET next_offset = excluded.next_offset, updated_at = clock_timestamp()`, n)
 		select {
 		case <-ctx.Done():
 		case <-time.After(2 * time.Millisecond):

@@ -197,7 +197,7 @@ func contests(ctx context.Context, q *db.Queries) ([]ContestResult, error) {
 
 // decidedAt walks a contest's votes minute by minute, by cast time, and
 // returns the first minute after which the contest was certain.
-func decidedAt(timeline []db.Timeline, candidates int, eligible int64) time.Time {
+func decidedAt(timeline []db.TimelineSummed, candidates int, eligible int64) time.Time {
 	counts := map[string]int64{}
 	var cast int64
 	for i, p := range timeline {

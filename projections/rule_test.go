@@ -473,7 +473,7 @@ func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 	query("SELECT voter_id, contest_id, vote_id::text, candidate_id FROM ballots", func(c ...string) { o.counted[c[0]+"/"+c[1]] = c[2] + "/" + c[3] })
 	query("SELECT vote_id::text, reason FROM rejections", func(c ...string) { o.rejected[c[0]] = c[1] })
 	query("SELECT vote_id::text FROM held_votes ORDER BY vote_id", func(c ...string) { o.held = append(o.held, c[0]) })
-	query("SELECT station_id, outcome, votes::text FROM station_tallies", func(c ...string) { o.stations[c[0]+"/"+c[1]] = c[2] })
+	query("SELECT station_id, outcome, votes::text FROM station_tallies_summed", func(c ...string) { o.stations[c[0]+"/"+c[1]] = c[2] })
 	query("SELECT topic, count(*)::text FROM refused_registrations GROUP BY topic", func(c ...string) {
 		var n int
 		fmt.Sscan(c[1], &n)

@@ -47,16 +47,19 @@ type Envelope[E any] struct {
 type HighWatermarksFunc func(ctx context.Context, topic string) (map[int32]int64, error)
 
 // Store applies events to the projection tables. It is safe for concurrent
-// use; concurrent batches lock tally rows in key order and a deadlocked
-// batch is retried. Registrations and votes never interleave: a
-// registration holds the schema's registration lock exclusively, a vote
-// batch holds it shared, so a vote is always decided against a register
-// that cannot change under it.
+// use; each transaction writes the tallies in a stripe of its own (00019),
+// so concurrent batches do not wait on each other's tally rows, and one
+// that lost a deadlock or a serialization race anyway is retried.
+// Registrations and votes never interleave: a registration holds the
+// schema's registration lock exclusively, a vote batch holds it shared, so
+// a vote is always decided against a register that cannot change under it.
 type Store struct {
 	pool *pgxpool.Pool
 	// live stores write the projection readers see, and so hold the swap
 	// lock shared in each transaction; a replay's store does not.
 	live bool
+	// stripes leases each transaction the tally stripe it writes.
+	stripes *stripePool
 }
 
 // NewStore returns a Store writing the live projection through pool.
@@ -64,7 +67,7 @@ func NewStore(pool *pgxpool.Pool) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("new store: nil pool")
 	}
-	return &Store{pool: pool, live: true}, nil
+	return &Store{pool: pool, live: true, stripes: newStripePool()}, nil
 }
 
 // maxTxAttempts bounds retries of a transaction that lost a deadlock or a
@@ -72,9 +75,13 @@ func NewStore(pool *pgxpool.Pool) (*Store, error) {
 const maxTxAttempts = 5
 
 // inTx runs fn in a transaction, retrying on deadlock and serialization
-// failures.
-func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
-	var err error
+// failures, with a stripe leased for all its attempts.
+func (s *Store) inTx(ctx context.Context, fn func(q striped) error) error {
+	stripe, err := s.stripes.lease(ctx)
+	if err != nil {
+		return fmt.Errorf("lease a tally stripe: %w", err)
+	}
+	defer s.stripes.release(stripe)
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			if s.live {
@@ -82,7 +89,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 					return err
 				}
 			}
-			return fn(db.New(tx))
+			return fn(striped{Queries: db.New(tx), stripe: stripe})
 		})
 		var pgErr *pgconn.PgError
 		if err == nil || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
@@ -116,7 +123,7 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 		p.ContestIDs = append(p.ContestIDs, c.ContestID())
 	}
 	var res RegistrationResult
-	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+	err := s.inRegistrationTx(ctx, func(q striped) error {
 		registered, err := q.ApplyCandidates(ctx, p)
 		if err != nil {
 			return err
@@ -155,7 +162,7 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
 	var res RegistrationResult
-	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+	err := s.inRegistrationTx(ctx, func(q striped) error {
 		registered, err := q.ApplyContests(ctx, p)
 		if err != nil {
 			return err
@@ -184,7 +191,7 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 		p.Closed = append(p.Closed, r.Closed())
 		p.ReportedAts = append(p.ReportedAts, pgtype.Timestamptz{Time: r.ReportedAt(), Valid: true})
 	}
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q striped) error {
 		if err := q.ApplyStationReports(ctx, p); err != nil {
 			return err
 		}
@@ -211,7 +218,7 @@ func (s *Store) RecordOperatorActions(ctx context.Context, batch []Envelope[doma
 		p.Details = append(p.Details, a.Detail())
 		p.Results = append(p.Results, a.Result())
 	}
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q striped) error {
 		if err := q.RecordOperatorActions(ctx, p); err != nil {
 			return err
 		}
@@ -250,7 +257,7 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
 	var res RegistrationResult
-	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+	err := s.inRegistrationTx(ctx, func(q striped) error {
 		ids, err := q.ApplyVoters(ctx, p)
 		if err != nil {
 			return err
@@ -276,7 +283,7 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 // early nor reopen on a marker that miscounts.
 func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.RegistrationClosed, topicPartitions int) (RegistrationResult, error) {
 	var res RegistrationResult
-	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
+	err := s.inRegistrationTx(ctx, func(q striped) error {
 		if e.Partitions() != topicPartitions {
 			return advance(ctx, q, []Position{pos})
 		}
@@ -300,8 +307,8 @@ func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.Re
 
 // inRegistrationTx runs fn in a transaction holding the registration lock
 // exclusively.
-func (s *Store) inRegistrationTx(ctx context.Context, fn func(q *db.Queries) error) error {
-	return s.inTx(ctx, func(q *db.Queries) error {
+func (s *Store) inRegistrationTx(ctx context.Context, fn func(q striped) error) error {
+	return s.inTx(ctx, func(q striped) error {
 		if err := q.LockRegistration(ctx); err != nil {
 			return fmt.Errorf("lock registration: %w", err)
 		}
@@ -311,7 +318,7 @@ func (s *Store) inRegistrationTx(ctx context.Context, fn func(q *db.Queries) err
 
 // release decides, in log order, the held votes that what was just
 // registered (or closed) makes decidable.
-func (s *Store) release(ctx context.Context, q *db.Queries, p db.ReleaseHeldVotesParams) (VoteBatchResult, error) {
+func (s *Store) release(ctx context.Context, q striped, p db.ReleaseHeldVotesParams) (VoteBatchResult, error) {
 	if !p.EveryVoter && len(p.VoterIDs) == 0 && len(p.CandidateIDs) == 0 && len(p.ContestIDs) == 0 {
 		return VoteBatchResult{}, nil
 	}
@@ -359,7 +366,7 @@ type VoteBatchResult struct {
 // Votes of one partition must be in offset order.
 func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast]) (VoteBatchResult, error) {
 	var res VoteBatchResult
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q striped) error {
 		if err := q.ShareRegistration(ctx); err != nil {
 			return fmt.Errorf("share registration lock: %w", err)
 		}
@@ -422,7 +429,7 @@ func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Time
 // domain.CheckCastTime), then the register's statements, ballots and holds
 // first, then the rejections, which must see the ballots just inserted.
 // Each vote_id is taken at its first occurrence in the batch.
-func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, error) {
+func decide(ctx context.Context, q striped, in voteInput) (VoteBatchResult, error) {
 	res := VoteBatchResult{Rejected: map[domain.RejectionReason]int{}}
 	rest := voteInput{closed: in.closed}
 	var late db.RejectVotesParams
@@ -465,6 +472,7 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 		rest.add(id, in.p.VoterIDs[i], in.p.CandidateIDs[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i], in.p.StationIDs[i], in.p.StationRegions[i], in.p.ContestIDs[i])
 	}
 	if len(late.VoteIDs) > 0 {
+		late.Stripe = q.stripe
 		if _, err := q.RejectVotes(ctx, late); err != nil {
 			return VoteBatchResult{}, fmt.Errorf("record time rejections: %w", err)
 		}
@@ -473,6 +481,7 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 		return res, nil
 	}
 	rest.p.RegistrationClosed = rest.closed
+	rest.p.Stripe = q.stripe
 	applied, err := q.ApplyVotes(ctx, rest.p)
 	if err != nil {
 		return VoteBatchResult{}, fmt.Errorf("insert ballots: %w", err)
@@ -481,7 +490,7 @@ func decide(ctx context.Context, q *db.Queries, in voteInput) (VoteBatchResult, 
 		Ords: rest.p.Ords, VoteIDs: rest.p.VoteIDs, VoterIDs: rest.p.VoterIDs,
 		CandidateIDs: rest.p.CandidateIDs, CastAts: rest.p.CastAts,
 		StationIDs: rest.p.StationIDs, StationRegions: rest.p.StationRegions, ContestIDs: rest.p.ContestIDs,
-		LoggedAts: rest.p.LoggedAts,
+		LoggedAts: rest.p.LoggedAts, Stripe: q.stripe,
 	})
 	if err != nil {
 		return VoteBatchResult{}, fmt.Errorf("record rejections: %w", err)
@@ -520,7 +529,7 @@ func scheduleAt(schedules []db.VoteSchedule, partition int32, offset int64) (*do
 // RecordSchedule records a schedule read at pos (a votes partition): the
 // votes after it in that partition are checked against it.
 func (s *Store) RecordSchedule(ctx context.Context, pos Position, e domain.ElectionScheduled) error {
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q striped) error {
 		if err := q.RecordSchedule(ctx, db.RecordScheduleParams{
 			Partition: pos.Partition, MessageOffset: pos.Offset,
 			PollsOpen:  pgtype.Timestamptz{Time: e.PollsOpen(), Valid: true},
@@ -539,7 +548,7 @@ func (s *Store) RecordSchedule(ctx context.Context, pos Position, e domain.Elect
 // RecordDeadLetter notes a message that can never be applied and moves its
 // partition's applied offset past it.
 func (s *Store) RecordDeadLetter(ctx context.Context, pos Position, reason string, payload []byte) error {
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q striped) error {
 		if err := q.RecordDeadLetter(ctx, db.RecordDeadLetterParams{
 			Topic: pos.Topic, Partition: pos.Partition, MessageOffset: pos.Offset, Reason: reason, Payload: payload,
 		}); err != nil {
@@ -563,7 +572,7 @@ func positions[E any](batch []Envelope[E]) []Position {
 
 // advance records, per topic and partition, the offset after the highest
 // position given.
-func advance(ctx context.Context, q *db.Queries, done []Position) error {
+func advance(ctx context.Context, q striped, done []Position) error {
 	type tp struct {
 		topic     string
 		partition int32
@@ -583,7 +592,7 @@ func advance(ctx context.Context, q *db.Queries, done []Position) error {
 	for k, off := range next {
 		p := byTopic[k.topic]
 		if p == nil {
-			p = &db.AdvanceOffsetsParams{Topic: k.topic}
+			p = &db.AdvanceOffsetsParams{Topic: k.topic, Stripe: q.stripe}
 			byTopic[k.topic] = p
 		}
 		p.Partitions = append(p.Partitions, k.partition)

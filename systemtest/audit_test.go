@@ -33,9 +33,9 @@ func TestAuditRecountsTheElectionFromTheLog(t *testing.T) {
 		`UPDATE candidate_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was`,
 		`UPDATE candidate_tallies t SET votes = votes + 1 FROM moved m WHERE t.candidate_id = m.now`,
 		`UPDATE region_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.region = m.region`,
-		`INSERT INTO region_tallies (region, candidate_id, votes) SELECT region, now, 1 FROM moved ON CONFLICT (region, candidate_id) DO UPDATE SET votes = region_tallies.votes + 1`,
+		`INSERT INTO region_tallies (region, candidate_id, votes) SELECT region, now, 1 FROM moved ON CONFLICT (region, candidate_id, stripe) DO UPDATE SET votes = region_tallies.votes + 1`,
 		`UPDATE timeline t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.minute = date_trunc('minute', m.cast_at)`,
-		`INSERT INTO timeline (minute, candidate_id, votes) SELECT date_trunc('minute', cast_at), now, 1 FROM moved ON CONFLICT (minute, candidate_id) DO UPDATE SET votes = timeline.votes + 1`,
+		`INSERT INTO timeline (minute, candidate_id, votes) SELECT date_trunc('minute', cast_at), now, 1 FROM moved ON CONFLICT (minute, candidate_id, stripe) DO UPDATE SET votes = timeline.votes + 1`,
 		`DROP TABLE moved`,
 	} {
 		if _, err := p.pool.Exec(ctx, sql); err != nil {

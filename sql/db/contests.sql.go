@@ -27,7 +27,7 @@ func (q *Queries) GetContest(ctx context.Context, contestID string) (Contest, er
 
 const listContestCandidates = `-- name: ListContestCandidates :many
 SELECT c.contest_id, c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes
-FROM candidates c LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+FROM candidates c LEFT JOIN candidate_tallies_summed t ON t.candidate_id = c.candidate_id
 ORDER BY c.contest_id, votes DESC, c.candidate_id
 `
 
@@ -68,21 +68,21 @@ func (q *Queries) ListContestCandidates(ctx context.Context) ([]ListContestCandi
 
 const listContestDemographics = `-- name: ListContestDemographics :many
 SELECT d.dimension, d.bucket, d.candidate_id, d.votes
-FROM demographic_tallies d JOIN candidates c ON c.candidate_id = d.candidate_id
+FROM demographic_tallies_summed d JOIN candidates c ON c.candidate_id = d.candidate_id
 WHERE c.contest_id = $1
 ORDER BY d.dimension, d.bucket, d.candidate_id
 `
 
 // A contest's votes by the voter's gender and age band, per candidate.
-func (q *Queries) ListContestDemographics(ctx context.Context, contestID string) ([]DemographicTally, error) {
+func (q *Queries) ListContestDemographics(ctx context.Context, contestID string) ([]DemographicTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, listContestDemographics, contestID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []DemographicTally{}
+	items := []DemographicTalliesSummed{}
 	for rows.Next() {
-		var i DemographicTally
+		var i DemographicTalliesSummed
 		if err := rows.Scan(
 			&i.Dimension,
 			&i.Bucket,
@@ -101,7 +101,7 @@ func (q *Queries) ListContestDemographics(ctx context.Context, contestID string)
 
 const listContestRegionTallies = `-- name: ListContestRegionTallies :many
 SELECT c.contest_id, t.region, t.candidate_id, t.votes
-FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id
+FROM region_tallies_summed t JOIN candidates c ON c.candidate_id = t.candidate_id
 ORDER BY c.contest_id, t.region, t.votes DESC, t.candidate_id
 `
 
@@ -138,24 +138,18 @@ func (q *Queries) ListContestRegionTallies(ctx context.Context) ([]ListContestRe
 }
 
 const listContestRejections = `-- name: ListContestRejections :many
-SELECT contest_id, reason, count FROM rejection_tallies ORDER BY contest_id, reason
+SELECT contest_id, reason, count FROM rejection_tallies_summed ORDER BY contest_id, reason
 `
 
-type ListContestRejectionsRow struct {
-	ContestID string
-	Reason    string
-	Count     int64
-}
-
-func (q *Queries) ListContestRejections(ctx context.Context) ([]ListContestRejectionsRow, error) {
+func (q *Queries) ListContestRejections(ctx context.Context) ([]RejectionTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, listContestRejections)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListContestRejectionsRow{}
+	items := []RejectionTalliesSummed{}
 	for rows.Next() {
-		var i ListContestRejectionsRow
+		var i RejectionTalliesSummed
 		if err := rows.Scan(&i.ContestID, &i.Reason, &i.Count); err != nil {
 			return nil, err
 		}
@@ -169,22 +163,22 @@ func (q *Queries) ListContestRejections(ctx context.Context) ([]ListContestRejec
 
 const listContestTimeline = `-- name: ListContestTimeline :many
 SELECT t.minute, t.candidate_id, t.votes
-FROM timeline t JOIN candidates c ON c.candidate_id = t.candidate_id
+FROM timeline_summed t JOIN candidates c ON c.candidate_id = t.candidate_id
 WHERE c.contest_id = $1
 ORDER BY t.minute, t.candidate_id
 `
 
 // Votes per minute per candidate of a contest, oldest first: when a
 // contest became decided, by cast time.
-func (q *Queries) ListContestTimeline(ctx context.Context, contestID string) ([]Timeline, error) {
+func (q *Queries) ListContestTimeline(ctx context.Context, contestID string) ([]TimelineSummed, error) {
 	rows, err := q.db.Query(ctx, listContestTimeline, contestID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Timeline{}
+	items := []TimelineSummed{}
 	for rows.Next() {
-		var i Timeline
+		var i TimelineSummed
 		if err := rows.Scan(&i.Minute, &i.CandidateID, &i.Votes); err != nil {
 			return nil, err
 		}
@@ -197,18 +191,18 @@ func (q *Queries) ListContestTimeline(ctx context.Context, contestID string) ([]
 }
 
 const listContestTurnout = `-- name: ListContestTurnout :many
-SELECT contest_id, region, votes_cast FROM contest_turnout ORDER BY contest_id, region
+SELECT contest_id, region, votes_cast FROM contest_turnout_summed ORDER BY contest_id, region
 `
 
-func (q *Queries) ListContestTurnout(ctx context.Context) ([]ContestTurnout, error) {
+func (q *Queries) ListContestTurnout(ctx context.Context) ([]ContestTurnoutSummed, error) {
 	rows, err := q.db.Query(ctx, listContestTurnout)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ContestTurnout{}
+	items := []ContestTurnoutSummed{}
 	for rows.Next() {
-		var i ContestTurnout
+		var i ContestTurnoutSummed
 		if err := rows.Scan(&i.ContestID, &i.Region, &i.VotesCast); err != nil {
 			return nil, err
 		}

@@ -15,7 +15,7 @@ const getWatermark = `-- name: GetWatermark :one
 SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at,
        coalesce(sum(next_offset), 0)::bigint AS applied,
        coalesce(sum(batches), 0)::bigint AS batches
-FROM applied_offsets
+FROM applied_offsets_merged
 `
 
 type GetWatermarkRow struct {
@@ -39,20 +39,20 @@ func (q *Queries) GetWatermark(ctx context.Context) (GetWatermarkRow, error) {
 
 const listDemographicTallies = `-- name: ListDemographicTallies :many
 SELECT d.dimension, d.bucket, d.candidate_id, d.votes
-FROM demographic_tallies d JOIN candidates c ON c.candidate_id = d.candidate_id
+FROM demographic_tallies_summed d JOIN candidates c ON c.candidate_id = d.candidate_id
 WHERE c.contest_id = 'default'
 ORDER BY d.dimension, d.bucket, d.candidate_id
 `
 
-func (q *Queries) ListDemographicTallies(ctx context.Context) ([]DemographicTally, error) {
+func (q *Queries) ListDemographicTallies(ctx context.Context) ([]DemographicTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, listDemographicTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []DemographicTally{}
+	items := []DemographicTalliesSummed{}
 	for rows.Next() {
-		var i DemographicTally
+		var i DemographicTalliesSummed
 		if err := rows.Scan(
 			&i.Dimension,
 			&i.Bucket,
@@ -72,7 +72,7 @@ func (q *Queries) ListDemographicTallies(ctx context.Context) ([]DemographicTall
 const listPartyResults = `-- name: ListPartyResults :many
 SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
 FROM candidates c
-LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+LEFT JOIN candidate_tallies_summed t ON t.candidate_id = c.candidate_id
 WHERE c.contest_id = 'default'
 GROUP BY c.party
 ORDER BY votes DESC, c.party
@@ -168,8 +168,8 @@ SELECT c.contest_id, g.region, c.candidate_id, c.name, c.party, coalesce(t.votes
 FROM regions g
 CROSS JOIN candidates c
 LEFT JOIN contests k ON k.contest_id = c.contest_id
-LEFT JOIN region_tallies t ON t.region = g.region AND t.candidate_id = c.candidate_id
-LEFT JOIN contest_turnout ct ON ct.contest_id = c.contest_id AND ct.region = g.region
+LEFT JOIN region_tallies_summed t ON t.region = g.region AND t.candidate_id = c.candidate_id
+LEFT JOIN contest_turnout_summed ct ON ct.contest_id = c.contest_id AND ct.region = g.region
 WHERE (c.contest_id = 'default' OR $1::boolean)
   AND (k.contest_id IS NULL OR cardinality(k.regions) = 0 OR g.region = ANY(k.regions))
 ORDER BY c.contest_id = 'default' DESC, c.contest_id, g.region, votes DESC, c.candidate_id
@@ -221,22 +221,22 @@ func (q *Queries) ListResultRows(ctx context.Context, everyContest bool) ([]List
 
 const listTimeline = `-- name: ListTimeline :many
 SELECT t.minute, t.candidate_id, t.votes
-FROM timeline t JOIN candidates c ON c.candidate_id = t.candidate_id
+FROM timeline_summed t JOIN candidates c ON c.candidate_id = t.candidate_id
 WHERE c.contest_id = 'default'
   AND t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => $1::integer)
 ORDER BY t.minute, t.candidate_id
 `
 
 // The last @minutes minutes that have votes, per candidate.
-func (q *Queries) ListTimeline(ctx context.Context, minutes int32) ([]Timeline, error) {
+func (q *Queries) ListTimeline(ctx context.Context, minutes int32) ([]TimelineSummed, error) {
 	rows, err := q.db.Query(ctx, listTimeline, minutes)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Timeline{}
+	items := []TimelineSummed{}
 	for rows.Next() {
-		var i Timeline
+		var i TimelineSummed
 		if err := rows.Scan(&i.Minute, &i.CandidateID, &i.Votes); err != nil {
 			return nil, err
 		}

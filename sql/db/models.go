@@ -15,6 +15,16 @@ type AppliedOffset struct {
 	UpdatedAt   pgtype.Timestamptz
 	LastEventAt pgtype.Timestamptz
 	Batches     int64
+	Stripe      int16
+}
+
+type AppliedOffsetsMerged struct {
+	Topic       string
+	Partition   int32
+	NextOffset  int64
+	UpdatedAt   pgtype.Timestamptz
+	LastEventAt pgtype.Timestamptz
+	Batches     int64
 }
 
 type Ballot struct {
@@ -43,9 +53,15 @@ type Candidate struct {
 	ContestID   string
 }
 
+type CandidateTalliesSummed struct {
+	CandidateID string
+	Votes       int64
+}
+
 type CandidateTally struct {
 	CandidateID string
 	Votes       int64
+	Stripe      int16
 }
 
 type Checkpoint struct {
@@ -63,6 +79,13 @@ type Contest struct {
 }
 
 type ContestTurnout struct {
+	ContestID string
+	Region    string
+	VotesCast int64
+	Stripe    int16
+}
+
+type ContestTurnoutSummed struct {
 	ContestID string
 	Region    string
 	VotesCast int64
@@ -85,11 +108,19 @@ type DeadLettersPublic struct {
 	ReceivedMinute pgtype.Timestamptz
 }
 
+type DemographicTalliesSummed struct {
+	Dimension   string
+	Bucket      string
+	CandidateID string
+	Votes       int64
+}
+
 type DemographicTally struct {
 	Dimension   string
 	Bucket      string
 	CandidateID string
 	Votes       int64
+	Stripe      int16
 }
 
 type HeldVote struct {
@@ -148,13 +179,27 @@ type RefusedRegistration struct {
 type Region struct {
 	Region           string
 	RegisteredVoters int64
-	VotesCast        int64
+	// Not maintained by the live path since 00019: read regions_summed.votes_cast.
+	VotesCast int64
+}
+
+type RegionTalliesSummed struct {
+	Region      string
+	CandidateID string
+	Votes       int64
 }
 
 type RegionTally struct {
 	Region      string
 	CandidateID string
 	Votes       int64
+	Stripe      int16
+}
+
+type RegionsSummed struct {
+	Region           string
+	RegisteredVoters int64
+	VotesCast        int64
 }
 
 type RegistrationClosure struct {
@@ -181,10 +226,17 @@ type Rejection struct {
 	ContestID  string
 }
 
+type RejectionTalliesSummed struct {
+	ContestID string
+	Reason    string
+	Count     int64
+}
+
 type RejectionTally struct {
 	Reason    string
 	Count     int64
 	ContestID string
+	Stripe    int16
 }
 
 type RejectionsPublic struct {
@@ -213,13 +265,27 @@ type Station struct {
 	ClosedAt  pgtype.Timestamptz
 }
 
-type StationTally struct {
+type StationTalliesSummed struct {
 	StationID string
 	Outcome   string
 	Votes     int64
 }
 
+type StationTally struct {
+	StationID string
+	Outcome   string
+	Votes     int64
+	Stripe    int16
+}
+
 type Timeline struct {
+	Minute      pgtype.Timestamptz
+	CandidateID string
+	Votes       int64
+	Stripe      int16
+}
+
+type TimelineSummed struct {
 	Minute      pgtype.Timestamptz
 	CandidateID string
 	Votes       int64

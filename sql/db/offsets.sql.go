@@ -12,12 +12,12 @@ import (
 )
 
 const advanceOffsets = `-- name: AdvanceOffsets :exec
-INSERT INTO applied_offsets AS t (topic, partition, next_offset, updated_at, last_event_at)
-SELECT $1::text, p.partition, p.next_offset, now(), p.last_event_at
-FROM (SELECT unnest($2::integer[]) AS partition, unnest($3::bigint[]) AS next_offset,
-             unnest($4::timestamptz[]) AS last_event_at) p
+INSERT INTO applied_offsets AS t (topic, partition, stripe, next_offset, updated_at, last_event_at)
+SELECT $1::text, p.partition, $2::smallint, p.next_offset, now(), p.last_event_at
+FROM (SELECT unnest($3::integer[]) AS partition, unnest($4::bigint[]) AS next_offset,
+             unnest($5::timestamptz[]) AS last_event_at) p
 ORDER BY p.partition
-ON CONFLICT (topic, partition) DO UPDATE
+ON CONFLICT (topic, partition, stripe) DO UPDATE
 SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at,
     batches = t.batches + 1,
     last_event_at = GREATEST(t.last_event_at, excluded.last_event_at)
@@ -25,6 +25,7 @@ SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = ex
 
 type AdvanceOffsetsParams struct {
 	Topic        string
+	Stripe       int16
 	Partitions   []int32
 	NextOffsets  []int64
 	LastEventAts []pgtype.Timestamptz
@@ -32,10 +33,12 @@ type AdvanceOffsetsParams struct {
 
 // Moves each partition's next offset forward (never back: a redelivered
 // older message must not rewind it) and counts the batch (the watermark's
-// batches). Partitions must be distinct.
+// batches), in the transaction's stripe (00019): concurrent batches of
+// one partition do not wait on each other. Partitions must be distinct.
 func (q *Queries) AdvanceOffsets(ctx context.Context, arg AdvanceOffsetsParams) error {
 	_, err := q.db.Exec(ctx, advanceOffsets,
 		arg.Topic,
+		arg.Stripe,
 		arg.Partitions,
 		arg.NextOffsets,
 		arg.LastEventAts,
@@ -45,7 +48,7 @@ func (q *Queries) AdvanceOffsets(ctx context.Context, arg AdvanceOffsetsParams) 
 
 const listAppliedOffsets = `-- name: ListAppliedOffsets :many
 SELECT topic, partition, next_offset, updated_at, last_event_at
-FROM applied_offsets
+FROM applied_offsets_merged
 WHERE topic = ANY($1::text[])
 ORDER BY topic, partition
 `

@@ -54,18 +54,18 @@ func (q *Queries) RecountBallots(ctx context.Context) ([]RecountBallotsRow, erro
 }
 
 const recountCandidateTallies = `-- name: RecountCandidateTallies :many
-SELECT candidate_id, votes FROM candidate_tallies
+SELECT candidate_id, votes FROM candidate_tallies_summed
 `
 
-func (q *Queries) RecountCandidateTallies(ctx context.Context) ([]CandidateTally, error) {
+func (q *Queries) RecountCandidateTallies(ctx context.Context) ([]CandidateTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, recountCandidateTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []CandidateTally{}
+	items := []CandidateTalliesSummed{}
 	for rows.Next() {
-		var i CandidateTally
+		var i CandidateTalliesSummed
 		if err := rows.Scan(&i.CandidateID, &i.Votes); err != nil {
 			return nil, err
 		}
@@ -110,18 +110,18 @@ func (q *Queries) RecountCandidates(ctx context.Context) ([]Candidate, error) {
 }
 
 const recountContestTurnout = `-- name: RecountContestTurnout :many
-SELECT contest_id, region, votes_cast FROM contest_turnout
+SELECT contest_id, region, votes_cast FROM contest_turnout_summed
 `
 
-func (q *Queries) RecountContestTurnout(ctx context.Context) ([]ContestTurnout, error) {
+func (q *Queries) RecountContestTurnout(ctx context.Context) ([]ContestTurnoutSummed, error) {
 	rows, err := q.db.Query(ctx, recountContestTurnout)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ContestTurnout{}
+	items := []ContestTurnoutSummed{}
 	for rows.Next() {
-		var i ContestTurnout
+		var i ContestTurnoutSummed
 		if err := rows.Scan(&i.ContestID, &i.Region, &i.VotesCast); err != nil {
 			return nil, err
 		}
@@ -204,18 +204,18 @@ func (q *Queries) RecountDeadLetters(ctx context.Context) ([]RecountDeadLettersR
 }
 
 const recountDemographics = `-- name: RecountDemographics :many
-SELECT dimension, bucket, candidate_id, votes FROM demographic_tallies
+SELECT dimension, bucket, candidate_id, votes FROM demographic_tallies_summed
 `
 
-func (q *Queries) RecountDemographics(ctx context.Context) ([]DemographicTally, error) {
+func (q *Queries) RecountDemographics(ctx context.Context) ([]DemographicTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, recountDemographics)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []DemographicTally{}
+	items := []DemographicTalliesSummed{}
 	for rows.Next() {
-		var i DemographicTally
+		var i DemographicTalliesSummed
 		if err := rows.Scan(
 			&i.Dimension,
 			&i.Bucket,
@@ -281,18 +281,18 @@ func (q *Queries) RecountRefused(ctx context.Context) ([]RefusedRegistration, er
 }
 
 const recountRegionTallies = `-- name: RecountRegionTallies :many
-SELECT region, candidate_id, votes FROM region_tallies
+SELECT region, candidate_id, votes FROM region_tallies_summed
 `
 
-func (q *Queries) RecountRegionTallies(ctx context.Context) ([]RegionTally, error) {
+func (q *Queries) RecountRegionTallies(ctx context.Context) ([]RegionTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, recountRegionTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []RegionTally{}
+	items := []RegionTalliesSummed{}
 	for rows.Next() {
-		var i RegionTally
+		var i RegionTalliesSummed
 		if err := rows.Scan(&i.Region, &i.CandidateID, &i.Votes); err != nil {
 			return nil, err
 		}
@@ -305,18 +305,18 @@ func (q *Queries) RecountRegionTallies(ctx context.Context) ([]RegionTally, erro
 }
 
 const recountRegions = `-- name: RecountRegions :many
-SELECT region, registered_voters, votes_cast FROM regions
+SELECT region, registered_voters, votes_cast FROM regions_summed
 `
 
-func (q *Queries) RecountRegions(ctx context.Context) ([]Region, error) {
+func (q *Queries) RecountRegions(ctx context.Context) ([]RegionsSummed, error) {
 	rows, err := q.db.Query(ctx, recountRegions)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Region{}
+	items := []RegionsSummed{}
 	for rows.Next() {
-		var i Region
+		var i RegionsSummed
 		if err := rows.Scan(&i.Region, &i.RegisteredVoters, &i.VotesCast); err != nil {
 			return nil, err
 		}
@@ -329,24 +329,18 @@ func (q *Queries) RecountRegions(ctx context.Context) ([]Region, error) {
 }
 
 const recountRejectionTallies = `-- name: RecountRejectionTallies :many
-SELECT contest_id, reason, count FROM rejection_tallies
+SELECT contest_id, reason, count FROM rejection_tallies_summed
 `
 
-type RecountRejectionTalliesRow struct {
-	ContestID string
-	Reason    string
-	Count     int64
-}
-
-func (q *Queries) RecountRejectionTallies(ctx context.Context) ([]RecountRejectionTalliesRow, error) {
+func (q *Queries) RecountRejectionTallies(ctx context.Context) ([]RejectionTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, recountRejectionTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []RecountRejectionTalliesRow{}
+	items := []RejectionTalliesSummed{}
 	for rows.Next() {
-		var i RecountRejectionTalliesRow
+		var i RejectionTalliesSummed
 		if err := rows.Scan(&i.ContestID, &i.Reason, &i.Count); err != nil {
 			return nil, err
 		}
@@ -399,18 +393,18 @@ func (q *Queries) RecountRejections(ctx context.Context) ([]RecountRejectionsRow
 }
 
 const recountStations = `-- name: RecountStations :many
-SELECT station_id, outcome, votes FROM station_tallies
+SELECT station_id, outcome, votes FROM station_tallies_summed
 `
 
-func (q *Queries) RecountStations(ctx context.Context) ([]StationTally, error) {
+func (q *Queries) RecountStations(ctx context.Context) ([]StationTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, recountStations)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []StationTally{}
+	items := []StationTalliesSummed{}
 	for rows.Next() {
-		var i StationTally
+		var i StationTalliesSummed
 		if err := rows.Scan(&i.StationID, &i.Outcome, &i.Votes); err != nil {
 			return nil, err
 		}
@@ -423,18 +417,18 @@ func (q *Queries) RecountStations(ctx context.Context) ([]StationTally, error) {
 }
 
 const recountTimeline = `-- name: RecountTimeline :many
-SELECT minute, candidate_id, votes FROM timeline
+SELECT minute, candidate_id, votes FROM timeline_summed
 `
 
-func (q *Queries) RecountTimeline(ctx context.Context) ([]Timeline, error) {
+func (q *Queries) RecountTimeline(ctx context.Context) ([]TimelineSummed, error) {
 	rows, err := q.db.Query(ctx, recountTimeline)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Timeline{}
+	items := []TimelineSummed{}
 	for rows.Next() {
-		var i Timeline
+		var i TimelineSummed
 		if err := rows.Scan(&i.Minute, &i.CandidateID, &i.Votes); err != nil {
 			return nil, err
 		}

@@ -372,18 +372,18 @@ func (q *Queries) ListOperatorActions(ctx context.Context, maxRows int32) ([]Ope
 }
 
 const listStationTallies = `-- name: ListStationTallies :many
-SELECT station_id, outcome, votes FROM station_tallies ORDER BY station_id, outcome
+SELECT station_id, outcome, votes FROM station_tallies_summed ORDER BY station_id, outcome
 `
 
-func (q *Queries) ListStationTallies(ctx context.Context) ([]StationTally, error) {
+func (q *Queries) ListStationTallies(ctx context.Context) ([]StationTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, listStationTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []StationTally{}
+	items := []StationTalliesSummed{}
 	for rows.Next() {
-		var i StationTally
+		var i StationTalliesSummed
 		if err := rows.Scan(&i.StationID, &i.Outcome, &i.Votes); err != nil {
 			return nil, err
 		}

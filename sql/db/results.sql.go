@@ -16,10 +16,10 @@ const getTotals = `-- name: GetTotals :one
 SELECT
     (SELECT coalesce(sum(r.registered_voters), 0) FROM regions r)::bigint AS registered_voters,
     (SELECT count(*) FROM candidates c WHERE c.contest_id = 'default')::bigint AS candidates,
-    (SELECT coalesce(sum(t.votes), 0) FROM candidate_tallies t
+    (SELECT coalesce(sum(t.votes), 0) FROM candidate_tallies_summed t
      JOIN candidates c ON c.candidate_id = t.candidate_id WHERE c.contest_id = 'default')::bigint AS votes_cast,
     (SELECT count(*) FROM dead_letters_public d)::bigint                  AS dead_lettered,
-    (SELECT max(o.updated_at) FROM applied_offsets o)::timestamptz        AS updated_at,
+    (SELECT max(o.updated_at) FROM applied_offsets_merged o)::timestamptz        AS updated_at,
     (SELECT count(*) FROM contests k)::bigint                             AS contests
 `
 
@@ -52,7 +52,7 @@ func (q *Queries) GetTotals(ctx context.Context) (GetTotalsRow, error) {
 const listCandidateResults = `-- name: ListCandidateResults :many
 SELECT c.candidate_id, c.name, c.party, coalesce(t.votes, 0)::bigint AS votes
 FROM candidates c
-LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+LEFT JOIN candidate_tallies_summed t ON t.candidate_id = c.candidate_id
 WHERE c.contest_id = 'default'
 ORDER BY votes DESC, c.candidate_id
 `
@@ -90,19 +90,19 @@ func (q *Queries) ListCandidateResults(ctx context.Context) ([]ListCandidateResu
 }
 
 const listRegionTallies = `-- name: ListRegionTallies :many
-SELECT t.region, t.candidate_id, t.votes FROM region_tallies t JOIN candidates c ON c.candidate_id = t.candidate_id
+SELECT t.region, t.candidate_id, t.votes FROM region_tallies_summed t JOIN candidates c ON c.candidate_id = t.candidate_id
 WHERE c.contest_id = 'default' ORDER BY t.region, t.votes DESC, t.candidate_id
 `
 
-func (q *Queries) ListRegionTallies(ctx context.Context) ([]RegionTally, error) {
+func (q *Queries) ListRegionTallies(ctx context.Context) ([]RegionTalliesSummed, error) {
 	rows, err := q.db.Query(ctx, listRegionTallies)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []RegionTally{}
+	items := []RegionTalliesSummed{}
 	for rows.Next() {
-		var i RegionTally
+		var i RegionTalliesSummed
 		if err := rows.Scan(&i.Region, &i.CandidateID, &i.Votes); err != nil {
 			return nil, err
 		}
@@ -115,18 +115,18 @@ func (q *Queries) ListRegionTallies(ctx context.Context) ([]RegionTally, error) 
 }
 
 const listRegions = `-- name: ListRegions :many
-SELECT region, registered_voters, votes_cast FROM regions ORDER BY region
+SELECT region, registered_voters, votes_cast FROM regions_summed ORDER BY region
 `
 
-func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
+func (q *Queries) ListRegions(ctx context.Context) ([]RegionsSummed, error) {
 	rows, err := q.db.Query(ctx, listRegions)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Region{}
+	items := []RegionsSummed{}
 	for rows.Next() {
-		var i Region
+		var i RegionsSummed
 		if err := rows.Scan(&i.Region, &i.RegisteredVoters, &i.VotesCast); err != nil {
 			return nil, err
 		}
@@ -139,7 +139,7 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 }
 
 const listRejectionTallies = `-- name: ListRejectionTallies :many
-SELECT reason, count FROM rejection_tallies WHERE contest_id = 'default' ORDER BY reason
+SELECT reason, count FROM rejection_tallies_summed WHERE contest_id = 'default' ORDER BY reason
 `
 
 type ListRejectionTalliesRow struct {

@@ -66,41 +66,36 @@ inserted AS (
     RETURNING voter_id, candidate_id, region, cast_at, station_id, contest_id
 ),
 stations AS (
-    INSERT INTO station_tallies AS t (station_id, outcome, votes)
-    SELECT n.station_id, 'counted', count(*) FROM inserted n WHERE n.station_id IS NOT NULL
+    INSERT INTO station_tallies AS t (station_id, outcome, stripe, votes)
+    SELECT n.station_id, 'counted', $13::smallint, count(*) FROM inserted n WHERE n.station_id IS NOT NULL
     GROUP BY n.station_id ORDER BY n.station_id
-    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
+    ON CONFLICT (station_id, outcome, stripe) DO UPDATE SET votes = t.votes + excluded.votes
 ),
 candidate_counts AS (
-    INSERT INTO candidate_tallies AS t (candidate_id, votes)
-    SELECT n.candidate_id, count(*) FROM inserted n GROUP BY n.candidate_id ORDER BY n.candidate_id
-    ON CONFLICT (candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
+    INSERT INTO candidate_tallies AS t (candidate_id, stripe, votes)
+    SELECT n.candidate_id, $13::smallint, count(*) FROM inserted n GROUP BY n.candidate_id ORDER BY n.candidate_id
+    ON CONFLICT (candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
 ),
 region_counts AS (
-    INSERT INTO region_tallies AS t (region, candidate_id, votes)
-    SELECT n.region, n.candidate_id, count(*) FROM inserted n
+    INSERT INTO region_tallies AS t (region, candidate_id, stripe, votes)
+    SELECT n.region, n.candidate_id, $13::smallint, count(*) FROM inserted n
     GROUP BY n.region, n.candidate_id ORDER BY n.region, n.candidate_id
-    ON CONFLICT (region, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
-),
-turnout AS (
-    INSERT INTO regions AS t (region, votes_cast)
-    SELECT n.region, count(*) FROM inserted n WHERE n.contest_id = 'default' GROUP BY n.region ORDER BY n.region
-    ON CONFLICT (region) DO UPDATE SET votes_cast = t.votes_cast + excluded.votes_cast
+    ON CONFLICT (region, candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
 ),
 contest_turnout AS (
-    INSERT INTO contest_turnout AS t (contest_id, region, votes_cast)
-    SELECT n.contest_id, n.region, count(*) FROM inserted n GROUP BY n.contest_id, n.region ORDER BY n.contest_id, n.region
-    ON CONFLICT (contest_id, region) DO UPDATE SET votes_cast = t.votes_cast + excluded.votes_cast
+    INSERT INTO contest_turnout AS t (contest_id, region, stripe, votes_cast)
+    SELECT n.contest_id, n.region, $13::smallint, count(*) FROM inserted n GROUP BY n.contest_id, n.region ORDER BY n.contest_id, n.region
+    ON CONFLICT (contest_id, region, stripe) DO UPDATE SET votes_cast = t.votes_cast + excluded.votes_cast
 ),
 minutes AS (
-    INSERT INTO timeline AS t (minute, candidate_id, votes)
-    SELECT date_trunc('minute', n.cast_at), n.candidate_id, count(*) FROM inserted n
+    INSERT INTO timeline AS t (minute, candidate_id, stripe, votes)
+    SELECT date_trunc('minute', n.cast_at), n.candidate_id, $13::smallint, count(*) FROM inserted n
     GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (minute, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
+    ON CONFLICT (minute, candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
 ),
 demographics AS (
-    INSERT INTO demographic_tallies AS t (dimension, bucket, candidate_id, votes)
-    SELECT d.dimension, d.bucket, d.candidate_id, count(*)
+    INSERT INTO demographic_tallies AS t (dimension, bucket, candidate_id, stripe, votes)
+    SELECT d.dimension, d.bucket, d.candidate_id, $13::smallint, count(*)
     FROM (
         SELECT 'gender' AS dimension, v.gender AS bucket, n.candidate_id
         FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
@@ -110,7 +105,7 @@ demographics AS (
     ) d
     GROUP BY d.dimension, d.bucket, d.candidate_id
     ORDER BY d.dimension, d.bucket, d.candidate_id
-    ON CONFLICT (dimension, bucket, candidate_id) DO UPDATE SET votes = t.votes + excluded.votes
+    ON CONFLICT (dimension, bucket, candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT (SELECT count(*) FROM inserted)::bigint AS accepted, (SELECT count(*) FROM held)::bigint AS held
 `
@@ -128,6 +123,7 @@ type ApplyVotesParams struct {
 	ContestIDs         []string
 	LoggedAts          []pgtype.Timestamptz
 	RegistrationClosed bool
+	Stripe             int16
 }
 
 type ApplyVotesRow struct {
@@ -147,14 +143,16 @@ type ApplyVotesRow struct {
 // first in the contest and the voter may vote in it for that candidate:
 // the (voter_id, contest_id) key makes the first vote win and a
 // redelivered vote a no-op. Only newly
-// inserted ballots are folded into the tallies, in key order so concurrent
-// writers lock rows in the same order. Rejections are recorded afterwards by
+// inserted ballots are folded into the tallies, into the transaction's own
+// stripe (00019) so concurrent writers do not wait on each other's rows,
+// and in key order so two that share a stripe (two processes) lock rows in
+// the same order. Rejections are recorded afterwards by
 // RecordRejections, in the same transaction.
 // Once decided (or held), a vote is never decided again.
 // A ballot's duplicates are left to the (voter_id, contest_id) key below,
 // so the verdict is asked as if the voter had none.
-// regions.votes_cast is the default contest's turnout (contract v1);
-// contest_turnout has every contest's.
+// Every contest's turnout; the default contest's is also contract v1's
+// regions.votes_cast (regions_summed, 00019).
 // Joined with voters (one row per voter), never back with the batch, which
 // may hold a voter twice.
 func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVotesRow, error) {
@@ -171,6 +169,7 @@ func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVo
 		arg.ContestIDs,
 		arg.LoggedAts,
 		arg.RegistrationClosed,
+		arg.Stripe,
 	)
 	var i ApplyVotesRow
 	err := row.Scan(&i.Accepted, &i.Held)
@@ -255,15 +254,15 @@ recorded AS (
     RETURNING reason, station_id, contest_id
 ),
 counted AS (
-    INSERT INTO rejection_tallies AS t (contest_id, reason, count)
-    SELECT r.contest_id, r.reason, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
-    ON CONFLICT (contest_id, reason) DO UPDATE SET count = t.count + excluded.count
+    INSERT INTO rejection_tallies AS t (contest_id, reason, stripe, count)
+    SELECT r.contest_id, r.reason, $10::smallint, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
+    ON CONFLICT (contest_id, reason, stripe) DO UPDATE SET count = t.count + excluded.count
 ),
 stations AS (
-    INSERT INTO station_tallies AS t (station_id, outcome, votes)
-    SELECT r.station_id, r.reason, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
+    INSERT INTO station_tallies AS t (station_id, outcome, stripe, votes)
+    SELECT r.station_id, r.reason, $10::smallint, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
     GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
-    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
+    ON CONFLICT (station_id, outcome, stripe) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k.reason <> 'counted' ORDER BY k.ord
 `
@@ -278,6 +277,7 @@ type RecordRejectionsParams struct {
 	StationRegions []string
 	ContestIDs     []string
 	LoggedAts      []pgtype.Timestamptz
+	Stripe         int16
 }
 
 type RecordRejectionsRow struct {
@@ -302,6 +302,7 @@ func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsPara
 		arg.StationRegions,
 		arg.ContestIDs,
 		arg.LoggedAts,
+		arg.Stripe,
 	)
 	if err != nil {
 		return nil, err
@@ -366,15 +367,15 @@ recorded AS (
     RETURNING reason, station_id, contest_id
 ),
 counted AS (
-    INSERT INTO rejection_tallies AS t (contest_id, reason, count)
-    SELECT r.contest_id, r.reason, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
-    ON CONFLICT (contest_id, reason) DO UPDATE SET count = t.count + excluded.count
+    INSERT INTO rejection_tallies AS t (contest_id, reason, stripe, count)
+    SELECT r.contest_id, r.reason, $8::smallint, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
+    ON CONFLICT (contest_id, reason, stripe) DO UPDATE SET count = t.count + excluded.count
 ),
 stations AS (
-    INSERT INTO station_tallies AS t (station_id, outcome, votes)
-    SELECT r.station_id, r.reason, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
+    INSERT INTO station_tallies AS t (station_id, outcome, stripe, votes)
+    SELECT r.station_id, r.reason, $8::smallint, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
     GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
-    ON CONFLICT (station_id, outcome) DO UPDATE SET votes = t.votes + excluded.votes
+    ON CONFLICT (station_id, outcome, stripe) DO UPDATE SET votes = t.votes + excluded.votes
 )
 SELECT count(*)::bigint FROM recorded
 `
@@ -387,6 +388,7 @@ type RejectVotesParams struct {
 	StationIDs []string
 	ContestIDs []string
 	LoggedAts  []pgtype.Timestamptz
+	Stripe     int16
 }
 
 // Records the time rule's rejections (domain.CheckCastTime, decided in Go)
@@ -400,6 +402,7 @@ func (q *Queries) RejectVotes(ctx context.Context, arg RejectVotesParams) (int64
 		arg.StationIDs,
 		arg.ContestIDs,
 		arg.LoggedAts,
+		arg.Stripe,
 	)
 	var column_1 int64
 	err := row.Scan(&column_1)

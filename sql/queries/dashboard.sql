@@ -8,26 +8,26 @@
 SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_at,
        coalesce(sum(next_offset), 0)::bigint AS applied,
        coalesce(sum(batches), 0)::bigint AS batches
-FROM applied_offsets;
+FROM applied_offsets_merged;
 
 -- name: ListPartyResults :many
 SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
 FROM candidates c
-LEFT JOIN candidate_tallies t ON t.candidate_id = c.candidate_id
+LEFT JOIN candidate_tallies_summed t ON t.candidate_id = c.candidate_id
 WHERE c.contest_id = 'default'
 GROUP BY c.party
 ORDER BY votes DESC, c.party;
 
 -- name: ListDemographicTallies :many
 SELECT d.dimension, d.bucket, d.candidate_id, d.votes
-FROM demographic_tallies d JOIN candidates c ON c.candidate_id = d.candidate_id
+FROM demographic_tallies_summed d JOIN candidates c ON c.candidate_id = d.candidate_id
 WHERE c.contest_id = 'default'
 ORDER BY d.dimension, d.bucket, d.candidate_id;
 
 -- name: ListTimeline :many
 -- The last @minutes minutes that have votes, per candidate.
 SELECT t.minute, t.candidate_id, t.votes
-FROM timeline t JOIN candidates c ON c.candidate_id = t.candidate_id
+FROM timeline_summed t JOIN candidates c ON c.candidate_id = t.candidate_id
 WHERE c.contest_id = 'default'
   AND t.minute > (SELECT max(x.minute) FROM timeline x) - make_interval(mins => @minutes::integer)
 ORDER BY t.minute, t.candidate_id;
@@ -52,8 +52,8 @@ SELECT c.contest_id, g.region, c.candidate_id, c.name, c.party, coalesce(t.votes
 FROM regions g
 CROSS JOIN candidates c
 LEFT JOIN contests k ON k.contest_id = c.contest_id
-LEFT JOIN region_tallies t ON t.region = g.region AND t.candidate_id = c.candidate_id
-LEFT JOIN contest_turnout ct ON ct.contest_id = c.contest_id AND ct.region = g.region
+LEFT JOIN region_tallies_summed t ON t.region = g.region AND t.candidate_id = c.candidate_id
+LEFT JOIN contest_turnout_summed ct ON ct.contest_id = c.contest_id AND ct.region = g.region
 WHERE (c.contest_id = 'default' OR @every_contest::boolean)
   AND (k.contest_id IS NULL OR cardinality(k.regions) = 0 OR g.region = ANY(k.regions))
 ORDER BY c.contest_id = 'default' DESC, c.contest_id, g.region, votes DESC, c.candidate_id;

@@ -152,7 +152,7 @@ SELECT pg_advisory_xact_lock_shared(7001, hashtext(current_schema()));
 SELECT held_votes, refused_registrations, closed_partitions FROM registration_state;
 
 -- name: ListStationTallies :many
-SELECT station_id, outcome, votes FROM station_tallies ORDER BY station_id, outcome;
+SELECT station_id, outcome, votes FROM station_tallies_summed ORDER BY station_id, outcome;
 
 -- name: ApplyStationReports :exec
 -- A station's first report fixes its region; its first close report (in

@@ -1,0 +1,230 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// Two vote batches for the same candidates, regions and contest commit
+// independently (issue 13 §2): while one is held open after adding to
+// every tally, the other commits. Before striping, the second waited on
+// the first's candidate, region and turnout rows until the first ended.
+func TestConcurrentVoteBatchesDoNotWaitOnEachOthersTallyRows(t *testing.T) {
+	t.Parallel()
+	f := setupOpen(t)
+	f.register(t, "v6", "A")
+	f.closeRegistration(t, domain.TopicContests, 0)
+	f.closeRegistration(t, domain.TopicCandidates, 2)
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
+	ctx := context.Background()
+	// The contest and every tally row exist before the race, so neither
+	// batch creates a row the other must wait to see.
+	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{f.vote(t, 6, "v6", "c1"), f.vote(t, 7, "v6", "c2")}); err != nil {
+		t.Fatal(err)
+	}
+	onPartition := func(p int32, votes ...projections.Envelope[domain.VoteCast]) []projections.Envelope[domain.VoteCast] {
+		for i := range votes {
+			votes[i].Position.Partition = p
+		}
+		return votes
+	}
+	first := onPartition(7, f.vote(t, 1, "v1", "c1"), f.vote(t, 2, "v2", "c2"), f.vote(t, 4, "v4", "c1"))
+	second := onPartition(8, f.vote(t, 3, "v3", "c1"), f.vote(t, 5, "v5", "c2"))
+
+	// The first batch is held open at its last statement: another
+	// transaction holds the row its applied offset goes to (partition 7,
+	// stripe 0, the one an idle store leases first).
+	holder, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(ctx) }()
+	if _, err := holder.Exec(ctx, `INSERT INTO applied_offsets (topic, partition, next_offset) VALUES ('votes', 7, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := f.store.ApplyVotes(ctx, first)
+		firstDone <- err
+	}()
+	waitForLockWait(t, f.pool)
+
+	applyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := f.store.ApplyVotes(applyCtx, second); err != nil {
+		t.Fatalf("the second batch did not commit while the first held its tally rows: %v", err)
+	}
+	select {
+	case err := <-firstDone:
+		t.Fatalf("the first batch ended (%v) before it was let go: the race did not happen", err)
+	default:
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	s := f.snapshot(t)
+	if s.Summary.VotesCast != 6 || f.votesFor(t, "c1") != 4 || f.votesFor(t, "c2") != 2 {
+		t.Errorf("after both batches: %d votes cast, c1 %d, c2 %d; want 6, 4, 2", s.Summary.VotesCast, f.votesFor(t, "c1"), f.votesFor(t, "c2"))
+	}
+	for _, r := range s.Regions {
+		if want := map[string]int64{"A": 4, "B": 2}[r.Region]; r.VotesCast != want {
+			t.Errorf("region %s: %d votes cast, want %d", r.Region, r.VotesCast, want)
+		}
+	}
+	var stripes int
+	if err := f.pool.QueryRow(ctx, "SELECT count(DISTINCT stripe) FROM candidate_tallies").Scan(&stripes); err != nil {
+		t.Fatal(err)
+	}
+	if stripes != 2 {
+		t.Errorf("candidate tallies span %d stripes, want 2 (one per concurrent batch)", stripes)
+	}
+}
+
+// waitForLockWait returns once some transaction of pool's database waits
+// for a lock.
+func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no transaction waits for the held row")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The property of TestEveryInterleavingDecidesAsTheLogSays with several
+// writers at once, each delivering its own partitions (as the projector's
+// writers do): the tallies, summed over their stripes, are still what
+// domain.Count says, verify's internal checks hold, and a replay (which
+// writes one stripe) rebuilds the same sums.
+func TestConcurrentWritersDecideAsTheLogSays(t *testing.T) {
+	t.Parallel()
+	runs := 24
+	if testing.Short() {
+		runs = 8
+	}
+	var striped atomic.Int32
+	t.Cleanup(func() {
+		if !t.Failed() && striped.Load() == 0 {
+			t.Errorf("no seed wrote more than one stripe: the writers never overlapped")
+		}
+	})
+	for seed := range uint64(runs) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			log := randomLog(rand.New(rand.NewPCG(seed, 0x5eed)))
+			want := domain.Count(log.spec())
+			pool := testutil.Pool(t)
+			store, err := projections.NewStore(pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deliverConcurrently(t, seed, store, log, 3)
+			if diff := compareOutcome(want, readOutcome(t, pool)); diff != "" {
+				t.Fatalf("live projection differs from domain.Count (log:\n%s)\n%s", log, diff)
+			}
+			checkAudit(t, pool)
+			if rep := replayVerify(t, pool, log); len(rep.Differences) > 0 {
+				t.Fatalf("replay differs from live (log:\n%s)\n%s", log, projections.FormatDiffs(rep.Differences))
+			}
+			var stripes int
+			if err := pool.QueryRow(context.Background(), "SELECT count(DISTINCT stripe) FROM applied_offsets").Scan(&stripes); err != nil {
+				t.Fatal(err)
+			}
+			if stripes > 1 {
+				striped.Add(1)
+			}
+		})
+	}
+}
+
+// deliverConcurrently feeds l to store from writers goroutines. Every
+// topic partition belongs to one writer, which delivers it in order, in
+// random steps of a few messages, with now and then a restart that
+// redelivers some; the writers run at once.
+func deliverConcurrently(t *testing.T, seed uint64, store *projections.Store, l *testLog, writers int) {
+	t.Helper()
+	type part struct {
+		topic     string
+		partition int
+	}
+	owned := make([][]part, writers)
+	i := 0
+	for _, topic := range domain.EventTopics {
+		for p := range l.topics[topic] {
+			owned[i%writers] = append(owned[i%writers], part{topic, p})
+			i++
+		}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w, parts := range owned {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			next := make([]int, len(parts))
+			restarts := 0
+			for {
+				var open []int
+				for k, pt := range parts {
+					if next[k] < len(l.topics[pt.topic][pt.partition]) {
+						open = append(open, k)
+					}
+				}
+				if len(open) == 0 {
+					return
+				}
+				if restarts < 2 && rng.IntN(12) == 0 {
+					restarts++
+					for k := range next {
+						next[k] = max(0, next[k]-rng.IntN(4))
+					}
+					continue
+				}
+				k := open[rng.IntN(len(open))]
+				pt := parts[k]
+				recs := l.topics[pt.topic][pt.partition]
+				n := min(1+rng.IntN(4), len(recs)-next[k])
+				batch := recs[next[k] : next[k]+n]
+				next[k] += n
+				if err := apply(ctx, store, pt.topic, len(l.topics[pt.topic]), batch); err != nil {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		t.Fatal(err)
+	}
+}
