@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -176,7 +175,7 @@ func (r *Rebuilder) directVotes(ctx context.Context, pool *pgxpool.Pool, store *
 	for part, next := range d.next {
 		p.Partitions = append(p.Partitions, part)
 		p.NextOffsets = append(p.NextOffsets, next)
-		p.LastEventAts = append(p.LastEventAts, pgtype.Timestamptz{Time: d.last[part], Valid: true})
+		p.LastEventAts = append(p.LastEventAts, d.last[part])
 	}
 	if len(p.Partitions) > 0 {
 		if err := q.AdvanceOffsets(ctx, p); err != nil {

@@ -113,7 +113,7 @@ type DatabaseFlags struct {
 // KafkaFlags locate Kafka.
 type KafkaFlags struct {
 	KafkaBrokers []string `help:"Kafka bootstrap addresses (comma-separated)." env:"KAFKA_BROKERS" sep:","`
-	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them; the projector keeps one message in flight per partition." default:"256" env:"VOTEWATCH_PARTITIONS"`
+	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them." default:"256" env:"VOTEWATCH_PARTITIONS"`
 	KafkaSecurityFlags
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/bench"
@@ -25,9 +24,6 @@ func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 // Run projects events from KAFKA_BROKERS into DATABASE_URL until stopped.
 // Several projector processes share the work as one consumer group.
 func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	a := app.New(env.Log)
 	defer a.Close()
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
@@ -59,19 +55,16 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
-	var stations []handlers.Station
-	if c.Intake {
-		var err error
-		if stations, err = c.stations(); err != nil {
-			return err
-		}
+	icfg, err := c.IntakeFlags.config(c.Intake)
+	if err != nil {
+		return err
 	}
 	if len(c.KafkaBrokers) > 0 {
 		if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 			return err
 		}
 	}
-	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
 	}
@@ -84,7 +77,7 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	if intake != nil {
-		env.Log.Info("intake API enabled", "stations", len(stations))
+		env.Log.Info("intake API enabled", "stations", len(icfg.Stations))
 	}
 	return a.Run(ctx)
 }
@@ -93,14 +86,11 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
 // stopped. It reads nothing of the projection, so its database login
 // needs only votewatch_intake.
 func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
-	stations, err := c.stations()
+	icfg, err := c.IntakeFlags.config(true)
 	if err != nil {
 		return err
 	}
-	if len(stations) == 0 {
+	if len(icfg.Stations) == 0 {
 		return errors.New("no station tokens: set VOTEWATCH_STATION_TOKENS_FILE")
 	}
 	a := app.New(env.Log)
@@ -111,7 +101,7 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
-	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
 	}
@@ -120,7 +110,7 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "votewatch intake API on http://%s/api/v1/votes\n", srv.Addr())
-	env.Log.Info("intake API enabled", "stations", len(stations))
+	env.Log.Info("intake API enabled", "stations", len(icfg.Stations))
 	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
 	}
@@ -129,9 +119,6 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 
 // Run publishes a simulated election to KAFKA_BROKERS.
 func (c *SimulateCmd) Run(ctx context.Context, env *Env) error {
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	a := app.New(env.Log)
 	defer a.Close()
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {

@@ -50,17 +50,17 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 	if _, err := a.StartProjector(proj); err != nil {
 		return err
 	}
-	stations, err := c.stations()
+	icfg, err := c.IntakeFlags.config(true)
 	if err != nil {
 		return err
 	}
 	// Configured tokens are secrets and are never printed; the demo's own
 	// is, so the intake API can be tried at once.
-	stations, shownToken, err := app.DemoStations(stations, c.Config)
-	if err != nil {
+	var shownToken string
+	if icfg.Stations, shownToken, err = app.DemoStations(icfg.Stations, c.Config); err != nil {
 		return err
 	}
-	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 		}
 	}
 
-	app.PrintDemoBanner(env.Stdout, srv.Addr(), brokers, dbWhere, stations[0], shownToken)
+	app.PrintDemoBanner(env.Stdout, srv.Addr(), brokers, dbWhere, icfg.Stations[0], shownToken)
 	err = a.Run(ctx)
 	log.Info("stopping")
 	return err

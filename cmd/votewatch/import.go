@@ -30,24 +30,14 @@ func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil || c.DryRun {
 		return err
 	}
-	a := app.New(env.Log)
-	defer a.Close()
-	pub, err := c.openPublisher(ctx, a)
-	if err != nil {
-		return err
-	}
-	return app.PublishRoll(ctx, env.Log, pub, roll, c.Close, env.Stdout)
+	return c.publish(ctx, env, func(pub *kafka.Publisher) error {
+		return app.PublishRoll(ctx, env.Log, pub, roll, c.Close, env.Stdout)
+	})
 }
 
 // Run publishes the registration close markers.
 func (c *CloseCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
-	pub, err := c.openPublisher(ctx, a)
-	if err != nil {
-		return err
-	}
-	return app.CloseRegistration(pub, env.Stdout)
+	return c.publish(ctx, env, func(pub *kafka.Publisher) error { return app.CloseRegistration(pub, env.Stdout) })
 }
 
 // Run publishes the schedule to every partition of the votes topic.
@@ -56,23 +46,20 @@ func (c *ScheduleCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	return c.publish(ctx, env, func(pub *kafka.Publisher) error { return app.Schedule(pub, schedule, env.Stdout) })
+}
+
+// publish runs fn with a publisher connected to KAFKA_BROKERS (the
+// contract's missing topics created), and closes it after.
+func (f KafkaFlags) publish(ctx context.Context, env *Env, fn func(*kafka.Publisher) error) error {
 	a := app.New(env.Log)
 	defer a.Close()
-	pub, err := c.openPublisher(ctx, a)
+	if err := f.openKafka(ctx, a, f.KafkaBrokers); err != nil {
+		return err
+	}
+	pub, err := a.OpenPublisher()
 	if err != nil {
 		return err
 	}
-	return app.Schedule(pub, schedule, env.Stdout)
-}
-
-// openPublisher connects a publisher to KAFKA_BROKERS (creating the
-// contract's topics that are missing), closed with a.
-func (f KafkaFlags) openPublisher(ctx context.Context, a *app.App) (*kafka.Publisher, error) {
-	if len(f.KafkaBrokers) == 0 {
-		return nil, errors.New("KAFKA_BROKERS is not set")
-	}
-	if err := f.openKafka(ctx, a, f.KafkaBrokers); err != nil {
-		return nil, err
-	}
-	return a.OpenPublisher()
+	return fn(pub)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/projections"
 )
@@ -11,7 +12,7 @@ import (
 func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 	a := app.New(env.Log)
 	defer a.Close()
-	dsn, err := c.open(ctx, a, true)
+	dsn, _, err := c.open(ctx, a, true)
 	if err != nil {
 		return err
 	}
@@ -32,10 +33,7 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
 	a := app.New(env.Log)
 	defer a.Close()
-	if _, err := c.open(ctx, a, false); err != nil {
-		return err
-	}
-	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	_, kcfg, err := c.open(ctx, a, false)
 	if err != nil {
 		return err
 	}
@@ -46,10 +44,7 @@ func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
 func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	a := app.New(env.Log)
 	defer a.Close()
-	if _, err := c.open(ctx, a, false); err != nil {
-		return err
-	}
-	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+	_, kcfg, err := c.open(ctx, a, false)
 	if err != nil {
 		return err
 	}
@@ -70,7 +65,7 @@ func (c *DLQReplayCmd) Run(ctx context.Context, env *Env) error {
 func (c *AuditCmd) Run(ctx context.Context, env *Env) error {
 	a := app.New(env.Log)
 	defer a.Close()
-	if _, err := c.open(ctx, a, true); err != nil {
+	if _, _, err := c.open(ctx, a, true); err != nil {
 		return err
 	}
 	secret, err := app.ElectionSecret(env.Log, c.ElectionSecret, c.database())
@@ -88,17 +83,17 @@ func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
 
 // open connects a to the database (DATABASE_URL, or the running demo's
 // private cluster) and, with withLog, to the Kafka log; it returns the
-// database's DSN.
-func (f AdminFlags) open(ctx context.Context, a *app.App, withLog bool) (string, error) {
-	dsn, err := a.OpenAdminDatabase(ctx, f.database())
-	if err != nil || !withLog {
-		return dsn, err
-	}
+// database's DSN and how to reach Kafka.
+func (f AdminFlags) open(ctx context.Context, a *app.App, withLog bool) (string, kafka.Config, error) {
 	kcfg, err := f.kafkaConfig(f.KafkaBrokers, 0)
 	if err != nil {
-		return "", err
+		return "", kcfg, err
 	}
-	return dsn, a.OpenLog(kcfg)
+	dsn, err := a.OpenAdminDatabase(ctx, f.database())
+	if err != nil || !withLog {
+		return dsn, kcfg, err
+	}
+	return dsn, kcfg, a.OpenLog(kcfg)
 }
 
 func (f AdminFlags) database() app.AdminDatabase {

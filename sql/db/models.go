@@ -5,6 +5,8 @@
 package db
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -12,8 +14,8 @@ type AppliedOffset struct {
 	Topic       string
 	Partition   int32
 	NextOffset  int64
-	UpdatedAt   pgtype.Timestamptz
-	LastEventAt pgtype.Timestamptz
+	UpdatedAt   time.Time
+	LastEventAt *time.Time
 	Batches     int64
 }
 
@@ -22,7 +24,7 @@ type Ballot struct {
 	VoteID      pgtype.UUID
 	CandidateID string
 	Region      string
-	CastAt      pgtype.Timestamptz
+	CastAt      time.Time
 	StationID   pgtype.Text
 	ContestID   string
 }
@@ -50,7 +52,7 @@ type CandidateTally struct {
 
 type Checkpoint struct {
 	ID          int64
-	CreatedAt   pgtype.Timestamptz
+	CreatedAt   time.Time
 	Note        string
 	VerifierKey string
 }
@@ -74,7 +76,7 @@ type DeadLetter struct {
 	Offset     int64
 	Reason     string
 	Payload    []byte
-	ReceivedAt pgtype.Timestamptz
+	ReceivedAt time.Time
 }
 
 type DeadLettersPublic struct {
@@ -82,7 +84,7 @@ type DeadLettersPublic struct {
 	Partition      int32
 	Offset         int64
 	Reason         string
-	ReceivedMinute pgtype.Timestamptz
+	ReceivedMinute time.Time
 }
 
 type DemographicTally struct {
@@ -96,13 +98,13 @@ type HeldVote struct {
 	VoteID        pgtype.UUID
 	VoterID       string
 	CandidateID   string
-	CastAt        pgtype.Timestamptz
+	CastAt        time.Time
 	Partition     int32
 	Offset        int64
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
-	LoggedAt      pgtype.Timestamptz
+	LoggedAt      *time.Time
 }
 
 type IntakeOutbox struct {
@@ -111,14 +113,14 @@ type IntakeOutbox struct {
 	Payload   []byte
 	Metadata  []byte
 	Acked     bool
-	CreatedAt pgtype.Timestamptz
+	CreatedAt time.Time
 }
 
 type IntakeVote struct {
 	VoteID     pgtype.UUID
 	Station    string
 	Digest     []byte
-	ReceivedAt pgtype.Timestamptz
+	ReceivedAt time.Time
 }
 
 type OperatorAction struct {
@@ -127,14 +129,14 @@ type OperatorAction struct {
 	Action    string
 	Who       string
 	Host      string
-	At        pgtype.Timestamptz
+	At        time.Time
 	Detail    string
 	Result    string
 }
 
 type ProjectionMetum struct {
 	Singleton  bool
-	BuiltAt    pgtype.Timestamptz
+	BuiltAt    time.Time
 	BuiltBy    string
 	Watermarks []byte
 }
@@ -162,7 +164,7 @@ type RegistrationClosure struct {
 	Partition  int32
 	Offset     int64
 	Partitions int32
-	ClosedAt   pgtype.Timestamptz
+	ClosedAt   time.Time
 }
 
 type RegistrationState struct {
@@ -175,8 +177,8 @@ type Rejection struct {
 	VoteID     pgtype.UUID
 	Reason     string
 	VoterID    string
-	CastAt     pgtype.Timestamptz
-	RecordedAt pgtype.Timestamptz
+	CastAt     time.Time
+	RecordedAt time.Time
 	StationID  pgtype.Text
 	ContestID  string
 }
@@ -189,8 +191,8 @@ type RejectionTally struct {
 
 type RejectionsPublic struct {
 	Reason         string
-	CastMinute     pgtype.Timestamptz
-	RecordedMinute pgtype.Timestamptz
+	CastMinute     time.Time
+	RecordedMinute time.Time
 }
 
 type StagedVote struct {
@@ -199,18 +201,18 @@ type StagedVote struct {
 	VoteID        pgtype.UUID
 	VoterID       string
 	CandidateID   string
-	CastAt        pgtype.Timestamptz
+	CastAt        time.Time
 	TimeReason    pgtype.Text
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
-	LoggedAt      pgtype.Timestamptz
+	LoggedAt      *time.Time
 }
 
 type Station struct {
 	StationID string
 	Region    string
-	ClosedAt  pgtype.Timestamptz
+	ClosedAt  *time.Time
 }
 
 type StationTally struct {
@@ -220,7 +222,7 @@ type StationTally struct {
 }
 
 type Timeline struct {
-	Minute      pgtype.Timestamptz
+	Minute      time.Time
 	CandidateID string
 	Votes       int64
 }
@@ -244,7 +246,7 @@ type TreeHead struct {
 	Size       int64
 	Root       []byte
 	NextOffset int64
-	UpdatedAt  pgtype.Timestamptz
+	UpdatedAt  time.Time
 }
 
 type TreeLeafe struct {
@@ -258,8 +260,8 @@ type TreeLeafe struct {
 type VoteSchedule struct {
 	Partition  int32
 	Offset     int64
-	PollsOpen  pgtype.Timestamptz
-	PollsClose pgtype.Timestamptz
+	PollsOpen  time.Time
+	PollsClose time.Time
 }
 
 type Voter struct {
@@ -268,5 +270,5 @@ type Voter struct {
 	BirthDate    pgtype.Date
 	Region       string
 	City         string
-	RegisteredAt pgtype.Timestamptz
+	RegisteredAt time.Time
 }

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -192,7 +193,7 @@ type ApplyStationReportsParams struct {
 	StationIDs  []string
 	Regions     []string
 	Closed      []bool
-	ReportedAts []pgtype.Timestamptz
+	ReportedAts []time.Time
 }
 
 // A station's first report fixes its region; its first close report (in
@@ -256,7 +257,7 @@ type ApplyVotersParams struct {
 	BirthDates    []pgtype.Date
 	Regions       []string
 	Cities        []string
-	RegisteredAts []pgtype.Timestamptz
+	RegisteredAts []time.Time
 	Partitions    []int32
 	Offsets       []int64
 }
@@ -308,7 +309,7 @@ type CloseRegistrationParams struct {
 	Partition     int32
 	MessageOffset int64
 	Partitions    int32
-	ClosedAt      pgtype.Timestamptz
+	ClosedAt      time.Time
 }
 
 // Records a partition's close marker; the first marker of a partition is
@@ -443,7 +444,7 @@ type RecordOperatorActionsParams struct {
 	Actions    []string
 	Whos       []string
 	Hosts      []string
-	Ats        []pgtype.Timestamptz
+	Ats        []time.Time
 	Details    []string
 	Results    []string
 }

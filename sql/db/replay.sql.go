@@ -7,8 +7,7 @@ package db
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const clearStagedVotes = `-- name: ClearStagedVotes :exec
@@ -93,7 +92,7 @@ SELECT built_at, built_by, watermarks FROM projection_meta
 `
 
 type GetProjectionMetaRow struct {
-	BuiltAt    pgtype.Timestamptz
+	BuiltAt    time.Time
 	BuiltBy    string
 	Watermarks []byte
 }
@@ -225,7 +224,7 @@ FROM staged_votes s GROUP BY s.partition ORDER BY s.partition
 type StagedPositionsRow struct {
 	Partition   int32
 	NextOffset  int64
-	LastEventAt pgtype.Timestamptz
+	LastEventAt time.Time
 }
 
 // Per partition, the next offset after the staged votes and the newest
