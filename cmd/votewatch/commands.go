@@ -12,9 +12,7 @@ import (
 )
 
 // Run applies the migrations to DATABASE_URL.
-func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *MigrateCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
@@ -23,9 +21,7 @@ func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 
 // Run projects events from KAFKA_BROKERS into DATABASE_URL until stopped.
 // Several projector processes share the work as one consumer group.
-func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
@@ -49,9 +45,7 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run serves the read API from DATABASE_URL until stopped.
-func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
@@ -85,7 +79,7 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
 // Run serves the intake API and relays its outbox to KAFKA_BROKERS until
 // stopped. It reads nothing of the projection, so its database login
 // needs only votewatch_intake.
-func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
+func (c *IntakeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	icfg, err := c.IntakeFlags.config(true)
 	if err != nil {
 		return err
@@ -93,8 +87,6 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 	if len(icfg.Stations) == 0 {
 		return errors.New("no station tokens: set VOTEWATCH_STATION_TOKENS_FILE")
 	}
-	a := app.New(env.Log)
-	defer a.Close()
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
@@ -118,9 +110,7 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run publishes a simulated election to KAFKA_BROKERS.
-func (c *SimulateCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *SimulateCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
@@ -131,12 +121,11 @@ func (c *SimulateCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run serves the embedded broker on loopback until stopped.
-func (c *BrokerCmd) Run(ctx context.Context, env *Env) error {
-	broker, err := kafka.StartBroker(kafka.BrokerConfig{Port: c.Port, DataDir: c.DataDir}, env.Log)
+func (c *BrokerCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	broker, err := a.StartBroker(kafka.BrokerConfig{Port: c.Port, DataDir: c.DataDir})
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
 	fmt.Fprintf(env.Stdout, "KAFKA_BROKERS=%s\n", broker.Addr())
 	<-ctx.Done()
 	return nil

@@ -13,11 +13,8 @@ import (
 // Run starts the embedded broker (unless KAFKA_BROKERS is set), the
 // database, the projector, the API and the simulator, and stops them all,
 // in reverse order, on Ctrl-C.
-func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
+func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	log := env.Log
-	a := app.New(log)
-	defer a.Close()
-
 	if c.Fresh && (c.DatabaseURL != "" || len(c.KafkaBrokers) > 0) {
 		return errors.New("--fresh discards the embedded broker's log and the private database; it does not touch DATABASE_URL or KAFKA_BROKERS")
 	}

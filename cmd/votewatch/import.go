@@ -22,7 +22,7 @@ type ImportCmd struct {
 // Run validates both files completely before publishing anything, so a bad
 // row never leaves half a roll on the log, then publishes the candidates
 // and the voters (registration comes before votes).
-func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
+func (c *ImportCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if c.Candidates == "" && c.Voters == "" {
 		return errors.New("nothing to import: give --candidates, --voters or both")
 	}
@@ -30,30 +30,28 @@ func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil || c.DryRun {
 		return err
 	}
-	return c.publish(ctx, env, func(pub *kafka.Publisher) error {
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error {
 		return app.PublishRoll(ctx, env.Log, pub, roll, c.Close, env.Stdout)
 	})
 }
 
 // Run publishes the registration close markers.
-func (c *CloseCmd) Run(ctx context.Context, env *Env) error {
-	return c.publish(ctx, env, func(pub *kafka.Publisher) error { return app.CloseRegistration(pub, env.Stdout) })
+func (c *CloseCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error { return app.CloseRegistration(pub, env.Stdout) })
 }
 
 // Run publishes the schedule to every partition of the votes topic.
-func (c *ScheduleCmd) Run(ctx context.Context, env *Env) error {
+func (c *ScheduleCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	schedule, err := domain.NewElectionScheduled(c.PollsOpen, c.PollsClose)
 	if err != nil {
 		return err
 	}
-	return c.publish(ctx, env, func(pub *kafka.Publisher) error { return app.Schedule(pub, schedule, env.Stdout) })
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error { return app.Schedule(pub, schedule, env.Stdout) })
 }
 
-// publish runs fn with a publisher connected to KAFKA_BROKERS (the
-// contract's missing topics created), and closes it after.
-func (f KafkaFlags) publish(ctx context.Context, env *Env, fn func(*kafka.Publisher) error) error {
-	a := app.New(env.Log)
-	defer a.Close()
+// publish runs fn with a's publisher connected to KAFKA_BROKERS (the
+// contract's missing topics created).
+func (f KafkaFlags) publish(ctx context.Context, a *app.App, fn func(*kafka.Publisher) error) error {
 	if err := f.openKafka(ctx, a, f.KafkaBrokers); err != nil {
 		return err
 	}

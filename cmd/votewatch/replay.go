@@ -9,9 +9,7 @@ import (
 )
 
 // Run rebuilds the projection and swaps it in, or verifies it.
-func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *ReplayCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	dsn, _, err := c.open(ctx, a, true)
 	if err != nil {
 		return err
@@ -30,9 +28,7 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 
 // Run audits the projection's internal consistency, and that every vote
 // the intake accepted reached the log or is still pending.
-func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *VerifyCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	_, kcfg, err := c.open(ctx, a, false)
 	if err != nil {
 		return err
@@ -41,9 +37,7 @@ func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run prints the projection's state.
-func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *StatusCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	_, kcfg, err := c.open(ctx, a, false)
 	if err != nil {
 		return err
@@ -62,9 +56,7 @@ func (c *DLQReplayCmd) Run(ctx context.Context, env *Env) error {
 
 // Run recounts the election from the log and compares it with the
 // projection.
-func (c *AuditCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *AuditCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, _, err := c.open(ctx, a, true); err != nil {
 		return err
 	}
