@@ -20,6 +20,20 @@ func (q *Queries) ClearStagedVotes(ctx context.Context) error {
 	return err
 }
 
+type CopyStagedVotesParams struct {
+	Partition     int32
+	Offset        int64
+	VoteID        pgtype.UUID
+	VoterID       string
+	CandidateID   string
+	CastAt        pgtype.Timestamptz
+	TimeReason    pgtype.Text
+	StationID     pgtype.Text
+	StationRegion pgtype.Text
+	ContestID     string
+	LoggedAt      pgtype.Timestamptz
+}
+
 const countRejections = `-- name: CountRejections :exec
 INSERT INTO rejection_tallies (contest_id, reason, count)
 SELECT r.contest_id, r.reason, count(*) FROM rejections r GROUP BY r.contest_id, r.reason
