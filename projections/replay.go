@@ -147,6 +147,12 @@ type Rebuilder struct {
 	// events is the Kafka log replayed; log the slog logger, as everywhere.
 	events ReplayLog
 	log    *slog.Logger
+	// register holds, during a run, the facts of the voters its
+	// registrations added, for the votes' direct path.
+	register map[string]voterFacts
+	// lookUpVoters makes the direct path look the voters up even when the
+	// register was kept (tests of that path).
+	lookUpVoters bool
 }
 
 // NewRebuilder returns a rebuilder for the projection in liveSchema, read
@@ -233,6 +239,8 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	progress(0)
 
 	// Registrations first: a vote is decided against the full register.
+	r.register = map[string]voterFacts{}
+	defer func() { r.register = nil }()
 	for _, t := range domain.RegistrationTopics {
 		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
 		if err != nil {
@@ -509,7 +517,12 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string
 	case domain.TopicVoters:
 		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeVoterRegistered,
 			func(ctx context.Context, batch []Envelope[domain.VoterRegistered]) error {
-				_, err := store.ApplyVoters(ctx, batch)
+				res, err := store.ApplyVoters(ctx, batch)
+				if err == nil && r.register != nil {
+					for _, v := range res.voters {
+						r.register[v.VoterID] = voterFacts{region: v.Region, gender: v.Gender, birth: unixDay(v.BirthDate.Time)}
+					}
+				}
 				return err
 			})
 	case domain.TopicStations:

@@ -63,11 +63,27 @@ const directChunk = 8192
 // and written once at the end. Everything is one transaction: when it
 // returns errMixedPartitions nothing of it remains.
 //
-// Three stages overlap: reading and decoding (every core), deciding (one
-// goroutine, in log order) and COPY (the database's one backend).
+// Four stages overlap, passing chunks of directChunk records: reading and
+// decoding (every core), looking up the voters the replayed registrations
+// did not keep (none, normally), deciding (one goroutine, in log order) and
+// COPY (the database's one backend). Nothing reads the register back or
+// folds the ballots after the load: the end is the ballots' key and one
+// statement of tallies.
 func (r *Rebuilder) directVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, closed bool, from, to map[int32]int64, progress func(int)) (int64, error) {
 	started := time.Now()
 	d := newDirectDecider(pool, closed)
+	// The registrations just replayed kept their voters' facts; when they
+	// are the whole register, no vote needs a look-up.
+	inRegister, err := db.New(pool).CountRegister(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count the register: %w", err)
+	}
+	kept := !r.lookUpVoters && r.register != nil && int64(len(r.register)) == inRegister
+	if kept {
+		d.register = r.register
+	} else {
+		r.log.Debug("the register is looked up per chunk", "kept", len(r.register), "registered", inRegister)
+	}
 
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -124,6 +140,14 @@ func (r *Rebuilder) directVotes(ctx context.Context, pool *pgxpool.Pool, store *
 		asked := map[string]bool{}
 		for recs := range decodedChunks {
 			c := decodedChunk{recs: recs}
+			if kept {
+				select {
+				case chunks <- c:
+					continue
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
 			var ids []string
 			for _, rec := range recs {
 				if rec.err == nil && !rec.isSchedule && !asked[rec.vote.VoterID()] {
@@ -156,7 +180,7 @@ func (r *Rebuilder) directVotes(ctx context.Context, pool *pgxpool.Pool, store *
 			if !ok {
 				return nil
 			}
-			d.register(c.voters)
+			d.addFacts(c.voters)
 			if err := d.resolve(gctx, c.recs); err != nil {
 				return err
 			}
@@ -277,13 +301,19 @@ func decodeVoteRecord(rec LogRecord) decodedRecord {
 	return d
 }
 
+// voterFacts is what the register says of a voter that deciding and
+// counting its votes needs.
+type voterFacts struct {
+	region, gender string
+	// birth is the birth date in days since 1970-01-01.
+	birth int32
+}
+
 // voterState is what the decider knows of a voter: the register's facts
 // and, as it decides, where the voter's votes are and which contests they
 // were counted or held in.
 type voterState struct {
-	region, gender string
-	// birth is the birth date in days since 1970-01-01.
-	birth      int32
+	voterFacts
 	registered bool
 	// part is the partition of the voter's first vote, when seen.
 	part             int32
@@ -306,8 +336,10 @@ func hasContest(contests []string, c string) bool {
 type directDecider struct {
 	pool   *pgxpool.Pool
 	closed bool
-	// voters indexes states: one lookup per vote gives the register's
-	// facts and the voter's progress.
+	// register holds the facts of the registered voters seen so far (or of
+	// all of them); voters indexes states: one lookup per vote gives the
+	// register's facts and the voter's progress.
+	register map[string]voterFacts
 	voters   map[string]int32
 	states   []voterState
 	verdicts map[verdictKey][2]string
@@ -347,6 +379,7 @@ func newDirectDecider(pool *pgxpool.Pool, closed bool) *directDecider {
 	return &directDecider{
 		pool:       pool,
 		closed:     closed,
+		register:   map[string]voterFacts{},
 		voters:     map[string]int32{},
 		verdicts:   map[verdictKey][2]string{},
 		votePart:   map[uuid.UUID]int32{},
@@ -361,23 +394,23 @@ func newDirectDecider(pool *pgxpool.Pool, closed bool) *directDecider {
 	}
 }
 
-// register adds the facts of voters first seen in the next chunk.
-func (d *directDecider) register(voters []db.ListVoterFactsRow) {
+// addFacts adds the facts of voters first named in the next chunk.
+func (d *directDecider) addFacts(voters []db.ListVoterFactsRow) {
 	for _, v := range voters {
-		d.voters[v.VoterID] = int32(len(d.states))
-		d.states = append(d.states, voterState{region: v.Region, gender: v.Gender, birth: unixDay(v.BirthDate.Time), registered: true})
+		d.register[v.VoterID] = voterFacts{region: v.Region, gender: v.Gender, birth: unixDay(v.BirthDate.Time)}
 	}
 }
 
-// voter returns the index of voterID's state, adding one for a voter the
-// register does not know (every voter is looked up in the register with
-// the chunk that first names it).
+// voter returns the index of voterID's state, adding it at the voter's
+// first vote. The register has the facts of every registered voter named
+// so far: a voter it does not know is not registered.
 func (d *directDecider) voter(voterID string) int32 {
 	if i, ok := d.voters[voterID]; ok {
 		return i
 	}
+	f, registered := d.register[voterID]
 	i := int32(len(d.states))
-	d.states = append(d.states, voterState{})
+	d.states = append(d.states, voterState{voterFacts: f, registered: registered})
 	d.voters[voterID] = i
 	return i
 }

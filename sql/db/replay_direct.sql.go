@@ -89,6 +89,20 @@ type CopyRejectionsParams struct {
 	RecordedAt pgtype.Timestamptz
 }
 
+const countRegister = `-- name: CountRegister :one
+SELECT coalesce(sum(registered_voters), 0)::bigint AS voters FROM regions
+`
+
+// How many voters the register holds, from the regions' counts (the audit
+// checks that they agree with the register): whether the voters a replay
+// kept from its registrations are all of them.
+func (q *Queries) CountRegister(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countRegister)
+	var voters int64
+	err := row.Scan(&voters)
+	return voters, err
+}
+
 const foldBallotTallies = `-- name: FoldBallotTallies :one
 WITH counts AS MATERIALIZED (
     SELECT b.region, b.candidate_id, b.contest_id, date_trunc('minute', b.cast_at) AS minute, count(*) AS n

@@ -152,3 +152,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 -- name: CopyHeldVotes :copyfrom
 INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: CountRegister :one
+-- How many voters the register holds, from the regions' counts (the audit
+-- checks that they agree with the register): whether the voters a replay
+-- kept from its registrations are all of them.
+SELECT coalesce(sum(registered_voters), 0)::bigint AS voters FROM regions;
