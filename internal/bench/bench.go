@@ -257,7 +257,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 	}
 	results = append(results,
 		benchResult{Name: "replay_votes", Count: rep.BulkVotes, Seconds: rep.BulkVoteTime.Seconds(), PerSec: float64(rep.BulkVotes) / rep.BulkVoteTime.Seconds(),
-			Note: "votes read from Kafka, decoded, COPYed to staging and folded into every tally"},
+			Note: "votes read from Kafka, decoded, decided and COPYed, every tally written"},
 		benchResult{Name: "replay_total", Count: rep.EventsRead[domain.TopicCandidates] + rep.EventsRead[domain.TopicVoters] + rep.EventsRead[domain.TopicVotes],
 			Seconds: rep.Duration.Seconds(), PerSec: rep.Rate(), Note: "every event (voters too), schema creation to swap"},
 	)
