@@ -180,11 +180,3 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 	}
 	return st, nil
 }
-
-// timeOrZero reads a nullable column: Go's zero time where it is NULL.
-func timeOrZero(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
-}

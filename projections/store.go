@@ -230,6 +230,9 @@ type RegistrationResult struct {
 	Registered int64
 	// Released is what became of the held votes it made decidable.
 	Released VoteBatchResult
+	// voters are the new voters' facts (ApplyVoters), which a replay keeps
+	// so that it decides the votes without reading the register back.
+	voters []db.ApplyVotersRow
 }
 
 // ApplyVoters registers the batch's voters, refusing those that come after
@@ -251,11 +254,15 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 	}
 	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q *db.Queries) error {
-		ids, err := q.ApplyVoters(ctx, p)
+		voters, err := q.ApplyVoters(ctx, p)
 		if err != nil {
 			return err
 		}
-		res.Registered = int64(len(ids))
+		ids := make([]string, len(voters))
+		for i, v := range voters {
+			ids[i] = v.VoterID
+		}
+		res.Registered, res.voters = int64(len(ids)), voters
 		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIDs: ids, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}

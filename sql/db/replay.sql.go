@@ -8,6 +8,8 @@ package db
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const clearStagedVotes = `-- name: ClearStagedVotes :exec
@@ -17,6 +19,20 @@ TRUNCATE staged_votes
 func (q *Queries) ClearStagedVotes(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, clearStagedVotes)
 	return err
+}
+
+type CopyStagedVotesParams struct {
+	Partition     int32
+	Offset        int64
+	VoteID        pgtype.UUID
+	VoterID       string
+	CandidateID   string
+	CastAt        time.Time
+	TimeReason    pgtype.Text
+	StationID     pgtype.Text
+	StationRegion pgtype.Text
+	ContestID     string
+	LoggedAt      *time.Time
 }
 
 const countRejections = `-- name: CountRejections :exec
