@@ -193,6 +193,12 @@ func decodeStrict(payload []byte, into any) error {
 	if len(payload) > MaxEventSize {
 		return invalid("payload", "is larger than %d bytes", MaxEventSize)
 	}
+	// The common case, a valid payload, in one pass without a Decoder's
+	// buffer. json.Unmarshal refuses exactly what the Decoder below refuses
+	// (it validates the whole payload first); the Decoder words the error.
+	if json.Unmarshal(payload, into) == nil {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(into); err != nil {
 		var typeErr *json.UnmarshalTypeError

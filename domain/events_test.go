@@ -196,3 +196,19 @@ func TestRejectionReasons(t *testing.T) {
 		t.Errorf("unknown reason: err = %v, want ErrInvalid", err)
 	}
 }
+
+// A valid payload takes json.Unmarshal's one pass; a refused one keeps the
+// Decoder's words, which reach the dead-letter topic's readers.
+func TestDecodeVoteCastWordsItsRefusals(t *testing.T) {
+	for payload, want := range map[string]string{
+		goodVote + `{}`: "has data after the JSON object",
+		goodVote + ` x`: "has data after the JSON object",
+		``:              "is empty",
+		`{{{`:           "is not a JSON object",
+		`{"vote_id":7,"voter_id":"v","candidate_id":"c","cast_at":"2026-11-03T14:05:00Z"}`: "must be a JSON string",
+	} {
+		if _, err := domain.DecodeVoteCast([]byte(payload)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("DecodeVoteCast(%q) = %v, want an error containing %q", payload, err, want)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func (r *Results) OperatorActions(ctx context.Context, max int) ([]OperatorActio
 	}
 	out := make([]OperatorAction, 0, len(rows))
 	for _, x := range rows {
-		out = append(out, OperatorAction{Action: x.Action, Who: x.Who, Host: x.Host, Detail: x.Detail, Result: x.Result, At: x.At.Time})
+		out = append(out, OperatorAction{Action: x.Action, Who: x.Who, Host: x.Host, Detail: x.Detail, Result: x.Result, At: x.At})
 	}
 	return out, nil
 }

@@ -203,7 +203,7 @@ func decidedAt(timeline []db.TimelineSummed, candidates int, eligible int64) tim
 	for i, p := range timeline {
 		counts[p.CandidateID] += p.Votes
 		cast += p.Votes
-		if i+1 < len(timeline) && timeline[i+1].Minute.Time.Equal(p.Minute.Time) {
+		if i+1 < len(timeline) && timeline[i+1].Minute.Equal(p.Minute) {
 			continue // the rest of this minute first
 		}
 		votes := make([]int64, 0, max(len(counts), candidates))
@@ -214,7 +214,7 @@ func decidedAt(timeline []db.TimelineSummed, candidates int, eligible int64) tim
 			votes = append(votes, 0)
 		}
 		if domain.Decided(votes, eligible, cast) {
-			return p.Minute.Time
+			return p.Minute
 		}
 	}
 	return time.Time{}

@@ -94,7 +94,7 @@ func readWatermark(ctx context.Context, q *db.Queries) (Watermark, error) {
 	if err != nil {
 		return Watermark{}, fmt.Errorf("read watermark: %w", err)
 	}
-	return Watermark{UpdatedAt: row.UpdatedAt.Time, Applied: row.Applied, Batches: row.Batches}, nil
+	return Watermark{UpdatedAt: row.UpdatedAt, Applied: row.Applied, Batches: row.Batches}, nil
 }
 
 // Watermark reads the projection's current watermark.
@@ -150,7 +150,7 @@ func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboar
 		}
 		d.Rejections = make([]RecentRejection, 0, len(rej))
 		for _, x := range rej {
-			d.Rejections = append(d.Rejections, RecentRejection{x.Reason, x.CastMinute.Time, x.RecordedMinute.Time})
+			d.Rejections = append(d.Rejections, RecentRejection{x.Reason, x.CastMinute, x.RecordedMinute})
 		}
 		dead, err := q.ListRecentDeadLetters(ctx, int32(opt.Recent))
 		if err != nil {
@@ -158,7 +158,7 @@ func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboar
 		}
 		d.DeadLetters = make([]RecentDeadLetter, 0, len(dead))
 		for _, x := range dead {
-			d.DeadLetters = append(d.DeadLetters, RecentDeadLetter{x.Topic, x.Partition, x.Offset, x.Reason, x.ReceivedMinute.Time})
+			d.DeadLetters = append(d.DeadLetters, RecentDeadLetter{x.Topic, x.Partition, x.Offset, x.Reason, x.ReceivedMinute})
 		}
 		return nil
 	})
@@ -182,7 +182,7 @@ func readTimeline(ctx context.Context, q *db.Queries, minutes int) ([]TimelinePo
 	}
 	out := make([]TimelinePoint, 0, len(rows))
 	for _, x := range rows {
-		out = append(out, TimelinePoint{x.Minute.Time, x.CandidateID, x.Votes})
+		out = append(out, TimelinePoint{x.Minute, x.CandidateID, x.Votes})
 	}
 	return out, nil
 }

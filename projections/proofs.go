@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/votewatch/votewatch/sql/db"
@@ -31,7 +30,7 @@ type SignedCheckpoint struct {
 }
 
 func signedCheckpoint(c db.Checkpoint) SignedCheckpoint {
-	return SignedCheckpoint{ID: c.ID, CreatedAt: c.CreatedAt.Time.UTC(), Note: c.Note, VerifierKey: c.VerifierKey}
+	return SignedCheckpoint{ID: c.ID, CreatedAt: c.CreatedAt.UTC(), Note: c.Note, VerifierKey: c.VerifierKey}
 }
 
 // LatestCheckpoint returns the newest signed checkpoint, or ErrNotFound
@@ -62,7 +61,7 @@ func latestCheckpoint(ctx context.Context, q *db.Queries) (SignedCheckpoint, err
 func (r *Results) CheckpointsSince(ctx context.Context, since time.Time) ([]SignedCheckpoint, error) {
 	var out []SignedCheckpoint
 	err := r.snapshot(ctx, func(q *db.Queries) error {
-		rows, err := q.CheckpointsSince(ctx, db.CheckpointsSinceParams{Since: pgtype.Timestamptz{Time: since, Valid: true}, MaxRows: MaxCheckpoints})
+		rows, err := q.CheckpointsSince(ctx, db.CheckpointsSinceParams{Since: since, MaxRows: MaxCheckpoints})
 		if err != nil {
 			return fmt.Errorf("read the checkpoints since %s: %w", since.Format(time.RFC3339), err)
 		}

@@ -213,14 +213,14 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 		return err
 	}
 	for _, b := range ballots {
-		t["ballots"].add(b.VoterID, b.VoteID, b.CandidateID, b.Region, b.CastAt.Time, b.StationID, b.ContestID)
+		t["ballots"].add(b.VoterID, b.VoteID, b.CandidateID, b.Region, b.CastAt, b.StationID, b.ContestID)
 	}
 	rejections, err := q.RecountRejections(ctx)
 	if err != nil {
 		return err
 	}
 	for _, r := range rejections {
-		t["rejections"].add(r.VoteID, r.Reason, r.VoterID, r.CastAt.Time, r.StationID, r.ContestID)
+		t["rejections"].add(r.VoteID, r.Reason, r.VoterID, r.CastAt, r.StationID, r.ContestID)
 	}
 	held, err := q.RecountHeld(ctx)
 	if err != nil {
@@ -255,7 +255,7 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 		return err
 	}
 	for _, r := range tl {
-		t["timeline"].add(r.Minute.Time, r.CandidateID, r.Votes)
+		t["timeline"].add(r.Minute, r.CandidateID, r.Votes)
 	}
 	dt, err := q.RecountDemographics(ctx)
 	if err != nil {
@@ -284,8 +284,8 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 	}
 	for _, st := range stations {
 		closed := ""
-		if st.ClosedAt.Valid {
-			closed = st.ClosedAt.Time.UTC().Format(time.RFC3339Nano)
+		if st.ClosedAt != nil {
+			closed = st.ClosedAt.UTC().Format(time.RFC3339Nano)
 		}
 		t["stations"].add(st.StationID, st.Region, closed)
 	}

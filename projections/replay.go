@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -146,6 +147,12 @@ type Rebuilder struct {
 	// events is the Kafka log replayed; log the slog logger, as everywhere.
 	events ReplayLog
 	log    *slog.Logger
+	// register holds, during a run, the facts of the voters its
+	// registrations added, for the votes' direct path.
+	register map[string]voterFacts
+	// lookUpVoters makes the direct path look the voters up even when the
+	// register was kept (tests of that path).
+	lookUpVoters bool
 }
 
 // NewRebuilder returns a rebuilder for the projection in liveSchema, read
@@ -232,6 +239,8 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	progress(0)
 
 	// Registrations first: a vote is decided against the full register.
+	r.register = map[string]voterFacts{}
+	defer func() { r.register = nil }()
 	for _, t := range domain.RegistrationTopics {
 		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
 		if err != nil {
@@ -508,7 +517,12 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string
 	case domain.TopicVoters:
 		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeVoterRegistered,
 			func(ctx context.Context, batch []Envelope[domain.VoterRegistered]) error {
-				_, err := store.ApplyVoters(ctx, batch)
+				res, err := store.ApplyVoters(ctx, batch)
+				if err == nil && r.register != nil {
+					for _, v := range res.voters {
+						r.register[v.VoterID] = voterFacts{region: v.Region, gender: v.Gender, birth: unixDay(v.BirthDate.Time)}
+					}
+				}
 				return err
 			})
 	case domain.TopicStations:
@@ -649,12 +663,14 @@ func (r *Rebuilder) stageVotes(ctx context.Context, pool *pgxpool.Pool, store *S
 	started := time.Now()
 	// Reading and decoding overlap with COPY: one goroutine fills chunks,
 	// another writes them.
-	chunks := make(chan [][]any, 2)
+	chunks := make(chan []db.CopyStagedVotesParams, 2)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
+		// The pool's search_path is the schema being rebuilt: sqlc's COPY
+		// names staged_votes unqualified.
+		q := db.New(pool)
 		for rows := range chunks {
-			if _, err := pool.CopyFrom(gctx, pgx.Identifier{"staged_votes"},
-				[]string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason", "station_id", "station_region", "contest_id", "logged_at"}, pgx.CopyFromRows(rows)); err != nil {
+			if _, err := q.CopyStagedVotes(gctx, rows); err != nil {
 				return fmt.Errorf("copy votes: %w", err)
 			}
 		}
@@ -666,11 +682,11 @@ func (r *Rebuilder) stageVotes(ctx context.Context, pool *pgxpool.Pool, store *S
 	schedules := map[int32]*domain.ElectionScheduled{}
 	g.Go(func() error {
 		defer close(chunks)
-		rows := make([][]any, 0, flushAt)
+		rows := make([]db.CopyStagedVotesParams, 0, flushAt)
 		send := func() error {
 			select {
 			case chunks <- rows:
-				rows = make([][]any, 0, flushAt)
+				rows = make([]db.CopyStagedVotesParams, 0, flushAt)
 				return nil
 			case <-gctx.Done():
 				return gctx.Err()
@@ -707,21 +723,18 @@ func (r *Rebuilder) stageVotes(ctx context.Context, pool *pgxpool.Pool, store *S
 				}
 				// The time rule is decided here, in Go, as live decides it;
 				// the fold takes each vote_id's first occurrence.
-				var timeReason *string
+				var timeReason pgtype.Text
 				if reason, rejected := domain.CheckCastTime(v.CastAt(), rec.Time, schedules[rec.Partition]); rejected {
-					code := reason.String()
-					timeReason = &code
+					timeReason = pgtype.Text{String: reason.String(), Valid: true}
 				}
-				var stationID, stationRegion *string
+				var stationID, stationRegion pgtype.Text
 				if st := v.Station(); st.ID() != "" {
-					id, region := st.ID(), st.Region().String()
-					stationID, stationRegion = &id, &region
+					stationID = pgtype.Text{String: st.ID(), Valid: true}
+					stationRegion = pgtype.Text{String: st.Region().String(), Valid: true}
 				}
-				var loggedAt *time.Time
-				if !rec.Time.IsZero() {
-					loggedAt = &rec.Time
-				}
-				rows = append(rows, []any{rec.Partition, rec.Offset, id, v.VoterID(), v.CandidateID(), v.CastAt(), timeReason, stationID, stationRegion, v.ContestID(), loggedAt})
+				rows = append(rows, db.CopyStagedVotesParams{Partition: rec.Partition, Offset: rec.Offset, VoteID: pgtype.UUID{Bytes: id, Valid: true},
+					VoterID: v.VoterID(), CandidateID: v.CandidateID(), CastAt: v.CastAt(), TimeReason: timeReason,
+					StationID: stationID, StationRegion: stationRegion, ContestID: v.ContestID(), LoggedAt: knownTime(rec.Time)})
 				if len(rows) == flushAt {
 					if err := send(); err != nil {
 						return err

@@ -120,8 +120,8 @@ func readSummary(ctx context.Context, q *db.Queries, cands []CandidateResult) (S
 		Turnout: ratio(t.VotesCast, t.RegisteredVoters), DeadLettered: t.DeadLettered, Contests: t.Contests,
 		Rejected: map[domain.RejectionReason]int64{},
 	}
-	if t.UpdatedAt.Valid {
-		s.UpdatedAt = t.UpdatedAt.Time
+	if !t.UpdatedAt.IsZero() {
+		s.UpdatedAt = t.UpdatedAt
 	}
 	rows, err := q.ListRejectionTallies(ctx)
 	if err != nil {

@@ -600,8 +600,23 @@ func replayVerify(t *testing.T, pool *pgxpool.Pool, l *testLog) projections.Repl
 	return rep
 }
 
+// replayVerifyWith is replayVerify with the rebuilder set up by with.
+func replayVerifyWith(t *testing.T, pool *pgxpool.Pool, l *testLog, with func(*projections.Rebuilder)) projections.ReplayReport {
+	t.Helper()
+	rep, err := replayWith(t, pool, l, projections.ReplayOptions{Mode: projections.ReplayVerify}, with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 // replay rebuilds the projection behind pool from l with opt.
 func replay(t *testing.T, pool *pgxpool.Pool, l *testLog, opt projections.ReplayOptions) (projections.ReplayReport, error) {
+	t.Helper()
+	return replayWith(t, pool, l, opt, func(*projections.Rebuilder) {})
+}
+
+func replayWith(t *testing.T, pool *pgxpool.Pool, l *testLog, opt projections.ReplayOptions, with func(*projections.Rebuilder)) (projections.ReplayReport, error) {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pool.Config().ConnString()
@@ -626,6 +641,7 @@ func replay(t *testing.T, pool *pgxpool.Pool, l *testLog, opt projections.Replay
 	if err != nil {
 		t.Fatal(err)
 	}
+	with(rb)
 	return rb.Run(ctx, opt)
 }
 

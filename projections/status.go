@@ -97,7 +97,7 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 		if err != nil {
 			return err
 		}
-		st.BuiltAt, st.BuiltBy = meta.BuiltAt.Time, meta.BuiltBy
+		st.BuiltAt, st.BuiltBy = meta.BuiltAt, meta.BuiltBy
 		if applied, err = q.ListAppliedOffsets(ctx, replayTopics); err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 		if err != nil {
 			return err
 		}
-		st.VotesCast, st.DeadLettered, st.UpdatedAt = t.VotesCast, t.DeadLettered, t.UpdatedAt.Time
+		st.VotesCast, st.DeadLettered, st.UpdatedAt = t.VotesCast, t.DeadLettered, t.UpdatedAt
 		rows, err := q.ListRejectionTallies(ctx)
 		if err != nil {
 			return err
@@ -143,8 +143,8 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 		st.EventsApplied[a.Topic] += a.NextOffset
 		// Freshness is the votes': a registration or a station's report
 		// applied now does not make the results any fresher.
-		if a.Topic == domain.TopicVotes && a.LastEventAt.Valid && a.LastEventAt.Time.After(st.NewestEvent) {
-			st.NewestEvent = a.LastEventAt.Time
+		if a.Topic == domain.TopicVotes && a.LastEventAt != nil && a.LastEventAt.After(st.NewestEvent) {
+			st.NewestEvent = *a.LastEventAt
 		}
 	}
 	if !st.NewestEvent.IsZero() {
@@ -170,7 +170,7 @@ func (r *Results) Status(ctx context.Context, ends HighWatermarksFunc) (Status, 
 		}
 		for _, p := range slices.Sorted(maps.Keys(parts)) {
 			a := have[key{topic, p}]
-			ps := PartitionStatus{Topic: topic, Partition: p, Applied: a.NextOffset, End: -1, Lag: -1, LastEventAt: a.LastEventAt.Time}
+			ps := PartitionStatus{Topic: topic, Partition: p, Applied: a.NextOffset, End: -1, Lag: -1, LastEventAt: timeOrZero(a.LastEventAt)}
 			if end, ok := hwm[p]; ok {
 				ps.End, ps.Lag = end, max(0, end-a.NextOffset)
 				st.Lag[topic] += ps.Lag

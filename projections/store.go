@@ -189,7 +189,7 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 		p.StationIDs = append(p.StationIDs, r.Station().ID())
 		p.Regions = append(p.Regions, r.Station().Region().String())
 		p.Closed = append(p.Closed, r.Closed())
-		p.ReportedAts = append(p.ReportedAts, pgtype.Timestamptz{Time: r.ReportedAt(), Valid: true})
+		p.ReportedAts = append(p.ReportedAts, r.ReportedAt())
 	}
 	err := s.inTx(ctx, func(q striped) error {
 		if err := q.ApplyStationReports(ctx, p); err != nil {
@@ -214,7 +214,7 @@ func (s *Store) RecordOperatorActions(ctx context.Context, batch []Envelope[doma
 		p.Actions = append(p.Actions, a.Action())
 		p.Whos = append(p.Whos, a.Who())
 		p.Hosts = append(p.Hosts, a.Host())
-		p.Ats = append(p.Ats, pgtype.Timestamptz{Time: a.At(), Valid: true})
+		p.Ats = append(p.Ats, a.At())
 		p.Details = append(p.Details, a.Detail())
 		p.Results = append(p.Results, a.Result())
 	}
@@ -237,6 +237,9 @@ type RegistrationResult struct {
 	Registered int64
 	// Released is what became of the held votes it made decidable.
 	Released VoteBatchResult
+	// voters are the new voters' facts (ApplyVoters), which a replay keeps
+	// so that it decides the votes without reading the register back.
+	voters []db.ApplyVotersRow
 }
 
 // ApplyVoters registers the batch's voters, refusing those that come after
@@ -252,17 +255,21 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 		p.BirthDates = append(p.BirthDates, pgtype.Date{Time: v.BirthDate(), Valid: true})
 		p.Regions = append(p.Regions, v.Region().String())
 		p.Cities = append(p.Cities, v.City())
-		p.RegisteredAts = append(p.RegisteredAts, pgtype.Timestamptz{Time: v.RegisteredAt(), Valid: true})
+		p.RegisteredAts = append(p.RegisteredAts, v.RegisteredAt())
 		p.Partitions = append(p.Partitions, e.Position.Partition)
 		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
 	var res RegistrationResult
 	err := s.inRegistrationTx(ctx, func(q striped) error {
-		ids, err := q.ApplyVoters(ctx, p)
+		voters, err := q.ApplyVoters(ctx, p)
 		if err != nil {
 			return err
 		}
-		res.Registered = int64(len(ids))
+		ids := make([]string, len(voters))
+		for i, v := range voters {
+			ids[i] = v.VoterID
+		}
+		res.Registered, res.voters = int64(len(ids)), voters
 		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIDs: ids, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
@@ -289,7 +296,7 @@ func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.Re
 		}
 		if err := q.CloseRegistration(ctx, db.CloseRegistrationParams{
 			Topic: pos.Topic, Partition: pos.Partition, MessageOffset: pos.Offset,
-			Partitions: int32(e.Partitions()), ClosedAt: pgtype.Timestamptz{Time: e.ClosedAt(), Valid: true},
+			Partitions: int32(e.Partitions()), ClosedAt: e.ClosedAt(),
 		}); err != nil {
 			return err
 		}
@@ -342,7 +349,7 @@ func (s *Store) release(ctx context.Context, q striped, p db.ReleaseHeldVotesPar
 	})
 	in := voteInput{closed: closed, timeChecked: true}
 	for _, r := range rows {
-		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, r.LoggedAt.Time, r.StationID.String, r.StationRegion.String, r.ContestID)
+		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, timeOrZero(r.LoggedAt), r.StationID.String, r.StationRegion.String, r.ContestID)
 	}
 	return decide(ctx, q, in)
 }
@@ -378,7 +385,7 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		done := make([]Position, 0, len(batch))
 		for _, e := range batch {
 			v := e.Event.Vote
-			in.add(v.ID(), v.VoterID(), v.CandidateID(), pgtype.Timestamptz{Time: v.CastAt(), Valid: true}, e.Position.Partition, e.Position.Offset, e.Position.Time,
+			in.add(v.ID(), v.VoterID(), v.CandidateID(), v.CastAt(), e.Position.Partition, e.Position.Offset, e.Position.Time,
 				v.Station().ID(), v.Station().Region().String(), v.ContestID())
 			// Staleness follows the newest vote; a cast_at later than its
 			// log time (clock drift, or an implausible date) must not make
@@ -410,7 +417,7 @@ type voteInput struct {
 	loggedAts   []time.Time
 }
 
-func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Timestamptz, partition int32, offset int64, loggedAt time.Time, stationID, stationRegion, contestID string) {
+func (in *voteInput) add(voteID, voterID, candidateID string, castAt time.Time, partition int32, offset int64, loggedAt time.Time, stationID, stationRegion, contestID string) {
 	in.p.Ords = append(in.p.Ords, int32(len(in.p.Ords)))
 	in.p.VoteIDs = append(in.p.VoteIDs, voteID)
 	in.p.VoterIDs = append(in.p.VoterIDs, voterID)
@@ -421,7 +428,7 @@ func (in *voteInput) add(voteID, voterID, candidateID string, castAt pgtype.Time
 	in.p.StationIDs = append(in.p.StationIDs, stationID)
 	in.p.StationRegions = append(in.p.StationRegions, stationRegion)
 	in.p.ContestIDs = append(in.p.ContestIDs, contestID)
-	in.p.LoggedAts = append(in.p.LoggedAts, pgtype.Timestamptz{Time: loggedAt, Valid: !loggedAt.IsZero()})
+	in.p.LoggedAts = append(in.p.LoggedAts, loggedAt)
 	in.loggedAts = append(in.loggedAts, loggedAt)
 }
 
@@ -457,7 +464,7 @@ func decide(ctx context.Context, q striped, in voteInput) (VoteBatchResult, erro
 			if err != nil {
 				return VoteBatchResult{}, err
 			}
-			if reason, rejected := domain.CheckCastTime(castAt.Time, in.loggedAts[i], schedule); rejected {
+			if reason, rejected := domain.CheckCastTime(castAt, in.loggedAts[i], schedule); rejected {
 				late.VoteIDs = append(late.VoteIDs, id)
 				late.VoterIDs = append(late.VoterIDs, in.p.VoterIDs[i])
 				late.CastAts = append(late.CastAts, castAt)
@@ -519,7 +526,7 @@ func scheduleAt(schedules []db.VoteSchedule, partition int32, offset int64) (*do
 	if at == nil {
 		return nil, nil
 	}
-	e, err := domain.NewElectionScheduled(at.PollsOpen.Time, at.PollsClose.Time)
+	e, err := domain.NewElectionScheduled(at.PollsOpen, at.PollsClose)
 	if err != nil {
 		return nil, fmt.Errorf("schedule at %d@%d: %w", at.Partition, at.Offset, err)
 	}
@@ -532,8 +539,8 @@ func (s *Store) RecordSchedule(ctx context.Context, pos Position, e domain.Elect
 	err := s.inTx(ctx, func(q striped) error {
 		if err := q.RecordSchedule(ctx, db.RecordScheduleParams{
 			Partition: pos.Partition, MessageOffset: pos.Offset,
-			PollsOpen:  pgtype.Timestamptz{Time: e.PollsOpen(), Valid: true},
-			PollsClose: pgtype.Timestamptz{Time: e.PollsClose(), Valid: true},
+			PollsOpen:  e.PollsOpen(),
+			PollsClose: e.PollsClose(),
 		}); err != nil {
 			return err
 		}
@@ -597,7 +604,7 @@ func advance(ctx context.Context, q striped, done []Position) error {
 		}
 		p.Partitions = append(p.Partitions, k.partition)
 		p.NextOffsets = append(p.NextOffsets, off)
-		p.LastEventAts = append(p.LastEventAts, pgtype.Timestamptz{Time: latest[k], Valid: !latest[k].IsZero()})
+		p.LastEventAts = append(p.LastEventAts, latest[k])
 	}
 	for topic, p := range byTopic {
 		if err := q.AdvanceOffsets(ctx, *p); err != nil {

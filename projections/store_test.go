@@ -502,3 +502,33 @@ func TestBallotStatusFollowsTheVote(t *testing.T) {
 		t.Errorf("a vote never seen: %v, want ErrNotFound", err)
 	}
 }
+
+// A vote read without a broker timestamp has no log time. sqlc reads
+// timestamptz as time.Time, whose zero value is a real instant (year 1) to
+// PostgreSQL; it must be stored as unknown, never as that instant.
+func TestAVoteWithoutALogTimeIsRecordedAsUnknown(t *testing.T) {
+	t.Parallel()
+	f := setupOpen(t)
+	ctx := context.Background()
+	before := time.Now().Add(-time.Hour)
+	first := f.timed(t, 1, "v1", "c1", castAt, time.Time{})
+	second := f.timed(t, 2, "v1", "c2", castAt, time.Time{})          // rejected: v1 has voted
+	unregistered := f.timed(t, 3, "ghost", "c1", castAt, time.Time{}) // held: registration is open
+	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{first, second, unregistered}); err != nil {
+		t.Fatal(err)
+	}
+	var recorded time.Time
+	if err := f.pool.QueryRow(ctx, "SELECT recorded_at FROM rejections").Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if recorded.Before(before) {
+		t.Errorf("rejection recorded at %s, want when it was recorded (now)", recorded)
+	}
+	var heldUnknown bool
+	if err := f.pool.QueryRow(ctx, "SELECT logged_at IS NULL FROM held_votes").Scan(&heldUnknown); err != nil {
+		t.Fatal(err)
+	}
+	if !heldUnknown {
+		t.Error("the held vote's log time is stored as a time, want NULL (unknown)")
+	}
+}

@@ -460,7 +460,7 @@ func (t *Trees) Snapshot(ctx context.Context, origin string) (transparency.Check
 // RecordCheckpoint keeps a signed checkpoint, to serve it.
 func (t *Trees) RecordCheckpoint(ctx context.Context, at time.Time, signed []byte, verifierKey string) error {
 	if err := db.New(t.pool).InsertCheckpoint(ctx, db.InsertCheckpointParams{
-		CreatedAt: pgtype.Timestamptz{Time: at, Valid: true}, Note: string(signed), VerifierKey: verifierKey,
+		CreatedAt: at, Note: string(signed), VerifierKey: verifierKey,
 	}); err != nil {
 		return fmt.Errorf("record the checkpoint: %w", err)
 	}

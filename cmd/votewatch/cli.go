@@ -41,7 +41,7 @@ type BenchCmd struct {
 	Linger      time.Duration `help:"Live projector: how long a vote batch waits to fill." default:"3ms"`
 	MemoryVotes int           `help:"Also run the projector as its own process over a fresh election of this many votes and read its peak RSS after 1M and after all (0 skips; BENCHMARKS.md uses 5000000)." name:"memory-votes"`
 	Processes   int           `help:"Run the live phase's projector as this many separate processes in one consumer group (0: in the benchmark's own process)."`
-	CPUProfile  string        `help:"Write a CPU profile of this process during the live phase to this file (go tool pprof)." name:"cpu-profile"`
+	CPUProfile  string        `help:"Write a CPU profile of this process during the live phase (with --no-live, the replay) to this file (go tool pprof)." name:"cpu-profile"`
 }
 
 // AdminFlags locate the database and Kafka for the maintenance commands;
@@ -113,7 +113,7 @@ type DatabaseFlags struct {
 // KafkaFlags locate Kafka.
 type KafkaFlags struct {
 	KafkaBrokers []string `help:"Kafka bootstrap addresses (comma-separated)." env:"KAFKA_BROKERS" sep:","`
-	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them; the projector keeps one message in flight per partition." default:"256" env:"VOTEWATCH_PARTITIONS"`
+	Partitions   int32    `help:"Partitions of the event topics when votewatch creates them." default:"256" env:"VOTEWATCH_PARTITIONS"`
 	KafkaSecurityFlags
 }
 

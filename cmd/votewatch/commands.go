@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/bench"
 )
 
 // Run applies the migrations to DATABASE_URL.
-func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *MigrateCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
@@ -24,12 +21,7 @@ func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 
 // Run projects events from KAFKA_BROKERS into DATABASE_URL until stopped.
 // Several projector processes share the work as one consumer group.
-func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
@@ -53,25 +45,20 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run serves the read API from DATABASE_URL until stopped.
-func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
-	var stations []handlers.Station
-	if c.Intake {
-		var err error
-		if stations, err = c.stations(); err != nil {
-			return err
-		}
+	icfg, err := c.IntakeFlags.config(c.Intake)
+	if err != nil {
+		return err
 	}
 	if len(c.KafkaBrokers) > 0 {
 		if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 			return err
 		}
 	}
-	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
 	}
@@ -84,7 +71,7 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	if intake != nil {
-		env.Log.Info("intake API enabled", "stations", len(stations))
+		env.Log.Info("intake API enabled", "stations", len(icfg.Stations))
 	}
 	return a.Run(ctx)
 }
@@ -92,26 +79,21 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env) error {
 // Run serves the intake API and relays its outbox to KAFKA_BROKERS until
 // stopped. It reads nothing of the projection, so its database login
 // needs only votewatch_intake.
-func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
-	stations, err := c.stations()
+func (c *IntakeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	icfg, err := c.IntakeFlags.config(true)
 	if err != nil {
 		return err
 	}
-	if len(stations) == 0 {
+	if len(icfg.Stations) == 0 {
 		return errors.New("no station tokens: set VOTEWATCH_STATION_TOKENS_FILE")
 	}
-	a := app.New(env.Log)
-	defer a.Close()
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
-	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
 	}
@@ -120,7 +102,7 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "votewatch intake API on http://%s/api/v1/votes\n", srv.Addr())
-	env.Log.Info("intake API enabled", "stations", len(stations))
+	env.Log.Info("intake API enabled", "stations", len(icfg.Stations))
 	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
 	}
@@ -128,12 +110,7 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run publishes a simulated election to KAFKA_BROKERS.
-func (c *SimulateCmd) Run(ctx context.Context, env *Env) error {
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
-	a := app.New(env.Log)
-	defer a.Close()
+func (c *SimulateCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
@@ -144,12 +121,11 @@ func (c *SimulateCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run serves the embedded broker on loopback until stopped.
-func (c *BrokerCmd) Run(ctx context.Context, env *Env) error {
-	broker, err := kafka.StartBroker(kafka.BrokerConfig{Port: c.Port, DataDir: c.DataDir}, env.Log)
+func (c *BrokerCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	broker, err := a.StartBroker(kafka.BrokerConfig{Port: c.Port, DataDir: c.DataDir})
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
 	fmt.Fprintf(env.Stdout, "KAFKA_BROKERS=%s\n", broker.Addr())
 	<-ctx.Done()
 	return nil

@@ -13,11 +13,8 @@ import (
 // Run starts the embedded broker (unless KAFKA_BROKERS is set), the
 // database, the projector, the API and the simulator, and stops them all,
 // in reverse order, on Ctrl-C.
-func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
+func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	log := env.Log
-	a := app.New(log)
-	defer a.Close()
-
 	if c.Fresh && (c.DatabaseURL != "" || len(c.KafkaBrokers) > 0) {
 		return errors.New("--fresh discards the embedded broker's log and the private database; it does not touch DATABASE_URL or KAFKA_BROKERS")
 	}
@@ -50,17 +47,17 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 	if _, err := a.StartProjector(proj); err != nil {
 		return err
 	}
-	stations, err := c.stations()
+	icfg, err := c.IntakeFlags.config(true)
 	if err != nil {
 		return err
 	}
 	// Configured tokens are secrets and are never printed; the demo's own
 	// is, so the intake API can be tried at once.
-	stations, shownToken, err := app.DemoStations(stations, c.Config)
-	if err != nil {
+	var shownToken string
+	if icfg.Stations, shownToken, err = app.DemoStations(icfg.Stations, c.Config); err != nil {
 		return err
 	}
-	intake, err := a.StartIntake(c.IntakeFlags.config(stations))
+	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
 	}
@@ -77,7 +74,7 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env) error {
 		}
 	}
 
-	app.PrintDemoBanner(env.Stdout, srv.Addr(), brokers, dbWhere, stations[0], shownToken)
+	app.PrintDemoBanner(env.Stdout, srv.Addr(), brokers, dbWhere, icfg.Stations[0], shownToken)
 	err = a.Run(ctx)
 	log.Info("stopping")
 	return err

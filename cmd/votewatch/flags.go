@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
 
-	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
@@ -17,13 +17,16 @@ type IntakeFlags struct {
 	StationBurst      int      `help:"Votes a station may send at once (a batch counts each)." default:"1000" env:"VOTEWATCH_STATION_BURST"`
 }
 
-// stations reads the configured station tokens (none: the intake is off).
-func (f IntakeFlags) stations() ([]handlers.Station, error) {
-	return app.ReadStations(f.StationTokens, f.StationTokensFile)
-}
-
-func (f IntakeFlags) config(stations []handlers.Station) app.IntakeConfig {
-	return app.IntakeConfig{Stations: stations, Rate: f.StationRate, Burst: f.StationBurst}
+// config reads the configured station tokens when enabled (none: the
+// intake is off).
+func (f IntakeFlags) config(enabled bool) (app.IntakeConfig, error) {
+	cfg := app.IntakeConfig{Rate: f.StationRate, Burst: f.StationBurst}
+	if !enabled {
+		return cfg, nil
+	}
+	var err error
+	cfg.Stations, err = app.ReadStations(f.StationTokens, f.StationTokensFile)
+	return cfg, err
 }
 
 func (f DatabaseFlags) config(privateDir string) app.DatabaseConfig {
@@ -52,6 +55,9 @@ func (f KafkaSecurityFlags) kafkaConfig(brokers []string, partitions int32) (kaf
 
 // openKafka opens a's Kafka with these flags on brokers.
 func (f KafkaFlags) openKafka(ctx context.Context, a *app.App, brokers []string) error {
+	if len(brokers) == 0 {
+		return errors.New("KAFKA_BROKERS is not set")
+	}
 	kcfg, err := f.kafkaConfig(brokers, f.Partitions)
 	if err != nil {
 		return err

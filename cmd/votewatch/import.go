@@ -22,7 +22,7 @@ type ImportCmd struct {
 // Run validates both files completely before publishing anything, so a bad
 // row never leaves half a roll on the log, then publishes the candidates
 // and the voters (registration comes before votes).
-func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
+func (c *ImportCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if c.Candidates == "" && c.Voters == "" {
 		return errors.New("nothing to import: give --candidates, --voters or both")
 	}
@@ -30,49 +30,34 @@ func (c *ImportCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil || c.DryRun {
 		return err
 	}
-	a := app.New(env.Log)
-	defer a.Close()
-	pub, err := c.openPublisher(ctx, a)
-	if err != nil {
-		return err
-	}
-	return app.PublishRoll(ctx, env.Log, pub, roll, c.Close, env.Stdout)
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error {
+		return app.PublishRoll(ctx, env.Log, pub, roll, c.Close, env.Stdout)
+	})
 }
 
 // Run publishes the registration close markers.
-func (c *CloseCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
-	pub, err := c.openPublisher(ctx, a)
-	if err != nil {
-		return err
-	}
-	return app.CloseRegistration(pub, env.Stdout)
+func (c *CloseCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error { return app.CloseRegistration(pub, env.Stdout) })
 }
 
 // Run publishes the schedule to every partition of the votes topic.
-func (c *ScheduleCmd) Run(ctx context.Context, env *Env) error {
+func (c *ScheduleCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	schedule, err := domain.NewElectionScheduled(c.PollsOpen, c.PollsClose)
 	if err != nil {
 		return err
 	}
-	a := app.New(env.Log)
-	defer a.Close()
-	pub, err := c.openPublisher(ctx, a)
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error { return app.Schedule(pub, schedule, env.Stdout) })
+}
+
+// publish runs fn with a's publisher connected to KAFKA_BROKERS (the
+// contract's missing topics created).
+func (f KafkaFlags) publish(ctx context.Context, a *app.App, fn func(*kafka.Publisher) error) error {
+	if err := f.openKafka(ctx, a, f.KafkaBrokers); err != nil {
+		return err
+	}
+	pub, err := a.OpenPublisher()
 	if err != nil {
 		return err
 	}
-	return app.Schedule(pub, schedule, env.Stdout)
-}
-
-// openPublisher connects a publisher to KAFKA_BROKERS (creating the
-// contract's topics that are missing), closed with a.
-func (f KafkaFlags) openPublisher(ctx context.Context, a *app.App) (*kafka.Publisher, error) {
-	if len(f.KafkaBrokers) == 0 {
-		return nil, errors.New("KAFKA_BROKERS is not set")
-	}
-	if err := f.openKafka(ctx, a, f.KafkaBrokers); err != nil {
-		return nil, err
-	}
-	return a.OpenPublisher()
+	return fn(pub)
 }

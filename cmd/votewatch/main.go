@@ -59,8 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	env := &Env{Log: log, Stdout: stdout}
+	// One App per command: it opens what the command asks for and closes
+	// it all, in reverse order, when the command returns.
+	a := app.New(log)
+	defer a.Close()
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	if err := kctx.Run(env); err != nil && !errors.Is(err, context.Canceled) {
+	if err := kctx.Run(env, a); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("votewatch failed", "command", kctx.Command(), "err", err)
 		return 1
 	}

@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 
+	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/projections"
 )
 
 // Run rebuilds the projection and swaps it in, or verifies it.
-func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
-	dsn, err := c.open(ctx, a, true)
+func (c *ReplayCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	dsn, _, err := c.open(ctx, a, true)
 	if err != nil {
 		return err
 	}
@@ -29,13 +28,8 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env) error {
 
 // Run audits the projection's internal consistency, and that every vote
 // the intake accepted reached the log or is still pending.
-func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
-	if _, err := c.open(ctx, a, false); err != nil {
-		return err
-	}
-	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+func (c *VerifyCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	_, kcfg, err := c.open(ctx, a, false)
 	if err != nil {
 		return err
 	}
@@ -43,13 +37,8 @@ func (c *VerifyCmd) Run(ctx context.Context, env *Env) error {
 }
 
 // Run prints the projection's state.
-func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
-	if _, err := c.open(ctx, a, false); err != nil {
-		return err
-	}
-	kcfg, err := c.kafkaConfig(c.KafkaBrokers, 0)
+func (c *StatusCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	_, kcfg, err := c.open(ctx, a, false)
 	if err != nil {
 		return err
 	}
@@ -67,10 +56,8 @@ func (c *DLQReplayCmd) Run(ctx context.Context, env *Env) error {
 
 // Run recounts the election from the log and compares it with the
 // projection.
-func (c *AuditCmd) Run(ctx context.Context, env *Env) error {
-	a := app.New(env.Log)
-	defer a.Close()
-	if _, err := c.open(ctx, a, true); err != nil {
+func (c *AuditCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	if _, _, err := c.open(ctx, a, true); err != nil {
 		return err
 	}
 	secret, err := app.ElectionSecret(env.Log, c.ElectionSecret, c.database())
@@ -88,17 +75,17 @@ func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
 
 // open connects a to the database (DATABASE_URL, or the running demo's
 // private cluster) and, with withLog, to the Kafka log; it returns the
-// database's DSN.
-func (f AdminFlags) open(ctx context.Context, a *app.App, withLog bool) (string, error) {
-	dsn, err := a.OpenAdminDatabase(ctx, f.database())
-	if err != nil || !withLog {
-		return dsn, err
-	}
+// database's DSN and how to reach Kafka.
+func (f AdminFlags) open(ctx context.Context, a *app.App, withLog bool) (string, kafka.Config, error) {
 	kcfg, err := f.kafkaConfig(f.KafkaBrokers, 0)
 	if err != nil {
-		return "", err
+		return "", kcfg, err
 	}
-	return dsn, a.OpenLog(kcfg)
+	dsn, err := a.OpenAdminDatabase(ctx, f.database())
+	if err != nil || !withLog {
+		return dsn, kcfg, err
+	}
+	return dsn, kcfg, a.OpenLog(kcfg)
 }
 
 func (f AdminFlags) database() app.AdminDatabase {

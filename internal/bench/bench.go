@@ -15,6 +15,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
@@ -24,6 +25,7 @@ import (
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/sql/db"
 )
 
 // Config is what to measure (the bench command's flags).
@@ -148,7 +150,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 		region[v.Voter.ID()] = v.Voter.Region().String()
 	}
 	plan := simulator.NewVotePlan(election, simulator.Faults{})
-	rows := make([][]any, 0, c.Votes)
+	rows := make([]db.CopyCeilingBallotsParams, 0, c.Votes)
 	publishVotes := func() error {
 		batch := make([]*message.Message, 0, 5000)
 		for len(rows) < c.Votes {
@@ -162,7 +164,8 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 			}
 			v := ev.Vote
 			id, _ := uuid.Parse(v.ID())
-			rows = append(rows, []any{v.VoterID(), id, v.CandidateID(), region[v.VoterID()], v.CastAt()})
+			rows = append(rows, db.CopyCeilingBallotsParams{VoterID: v.VoterID(), VoteID: pgtype.UUID{Bytes: id, Valid: true}, CandidateID: v.CandidateID(),
+				Region: region[v.VoterID()], CastAt: v.CastAt()})
 			batch = append(batch, msgs...)
 			if len(batch) >= 5000 {
 				if err := pub.Publish(domain.TopicVotes, batch...); err != nil {
@@ -240,13 +243,21 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	runtime.GC()
+	// Without the live phase, the profile is the replay's.
+	stopProfile := func() {}
+	if c.CPUProfile != "" && !c.Live {
+		if stopProfile, err = startCPUProfile(c.CPUProfile); err != nil {
+			return err
+		}
+	}
 	rep, err := rb.Run(ctx, projections.ReplayOptions{Mode: projections.ReplaySwap})
+	stopProfile()
 	if err != nil {
 		return err
 	}
 	results = append(results,
 		benchResult{Name: "replay_votes", Count: rep.BulkVotes, Seconds: rep.BulkVoteTime.Seconds(), PerSec: float64(rep.BulkVotes) / rep.BulkVoteTime.Seconds(),
-			Note: "votes read from Kafka, decoded, COPYed to staging and folded into every tally"},
+			Note: "votes read from Kafka, decoded, decided and COPYed, every tally written"},
 		benchResult{Name: "replay_total", Count: rep.EventsRead[domain.TopicCandidates] + rep.EventsRead[domain.TopicVoters] + rep.EventsRead[domain.TopicVotes],
 			Seconds: rep.Duration.Seconds(), PerSec: rep.Rate(), Note: "every event (voters too), schema creation to swap"},
 	)

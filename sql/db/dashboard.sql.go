@@ -7,8 +7,7 @@ package db
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const getWatermark = `-- name: GetWatermark :one
@@ -19,7 +18,7 @@ FROM applied_offsets_merged
 `
 
 type GetWatermarkRow struct {
-	UpdatedAt pgtype.Timestamptz
+	UpdatedAt time.Time
 	Applied   int64
 	Batches   int64
 }

@@ -5,6 +5,8 @@
 package db
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -12,8 +14,8 @@ type AppliedOffset struct {
 	Topic       string
 	Partition   int32
 	NextOffset  int64
-	UpdatedAt   pgtype.Timestamptz
-	LastEventAt pgtype.Timestamptz
+	UpdatedAt   time.Time
+	LastEventAt *time.Time
 	Batches     int64
 	Stripe      int16
 }
@@ -22,8 +24,8 @@ type AppliedOffsetsMerged struct {
 	Topic       string
 	Partition   int32
 	NextOffset  int64
-	UpdatedAt   pgtype.Timestamptz
-	LastEventAt pgtype.Timestamptz
+	UpdatedAt   time.Time
+	LastEventAt *time.Time
 	Batches     int64
 }
 
@@ -32,7 +34,7 @@ type Ballot struct {
 	VoteID      pgtype.UUID
 	CandidateID string
 	Region      string
-	CastAt      pgtype.Timestamptz
+	CastAt      time.Time
 	StationID   pgtype.Text
 	ContestID   string
 }
@@ -66,7 +68,7 @@ type CandidateTally struct {
 
 type Checkpoint struct {
 	ID          int64
-	CreatedAt   pgtype.Timestamptz
+	CreatedAt   time.Time
 	Note        string
 	VerifierKey string
 }
@@ -97,7 +99,7 @@ type DeadLetter struct {
 	Offset     int64
 	Reason     string
 	Payload    []byte
-	ReceivedAt pgtype.Timestamptz
+	ReceivedAt time.Time
 }
 
 type DeadLettersPublic struct {
@@ -105,7 +107,7 @@ type DeadLettersPublic struct {
 	Partition      int32
 	Offset         int64
 	Reason         string
-	ReceivedMinute pgtype.Timestamptz
+	ReceivedMinute time.Time
 }
 
 type DemographicTalliesSummed struct {
@@ -127,13 +129,13 @@ type HeldVote struct {
 	VoteID        pgtype.UUID
 	VoterID       string
 	CandidateID   string
-	CastAt        pgtype.Timestamptz
+	CastAt        time.Time
 	Partition     int32
 	Offset        int64
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
-	LoggedAt      pgtype.Timestamptz
+	LoggedAt      *time.Time
 }
 
 type IntakeOutbox struct {
@@ -142,14 +144,14 @@ type IntakeOutbox struct {
 	Payload   []byte
 	Metadata  []byte
 	Acked     bool
-	CreatedAt pgtype.Timestamptz
+	CreatedAt time.Time
 }
 
 type IntakeVote struct {
 	VoteID     pgtype.UUID
 	Station    string
 	Digest     []byte
-	ReceivedAt pgtype.Timestamptz
+	ReceivedAt time.Time
 }
 
 type OperatorAction struct {
@@ -158,14 +160,14 @@ type OperatorAction struct {
 	Action    string
 	Who       string
 	Host      string
-	At        pgtype.Timestamptz
+	At        time.Time
 	Detail    string
 	Result    string
 }
 
 type ProjectionMetum struct {
 	Singleton  bool
-	BuiltAt    pgtype.Timestamptz
+	BuiltAt    time.Time
 	BuiltBy    string
 	Watermarks []byte
 }
@@ -207,7 +209,7 @@ type RegistrationClosure struct {
 	Partition  int32
 	Offset     int64
 	Partitions int32
-	ClosedAt   pgtype.Timestamptz
+	ClosedAt   time.Time
 }
 
 type RegistrationState struct {
@@ -220,8 +222,8 @@ type Rejection struct {
 	VoteID     pgtype.UUID
 	Reason     string
 	VoterID    string
-	CastAt     pgtype.Timestamptz
-	RecordedAt pgtype.Timestamptz
+	CastAt     time.Time
+	RecordedAt time.Time
 	StationID  pgtype.Text
 	ContestID  string
 }
@@ -241,8 +243,8 @@ type RejectionTally struct {
 
 type RejectionsPublic struct {
 	Reason         string
-	CastMinute     pgtype.Timestamptz
-	RecordedMinute pgtype.Timestamptz
+	CastMinute     time.Time
+	RecordedMinute time.Time
 }
 
 type StagedVote struct {
@@ -251,18 +253,18 @@ type StagedVote struct {
 	VoteID        pgtype.UUID
 	VoterID       string
 	CandidateID   string
-	CastAt        pgtype.Timestamptz
+	CastAt        time.Time
 	TimeReason    pgtype.Text
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
-	LoggedAt      pgtype.Timestamptz
+	LoggedAt      *time.Time
 }
 
 type Station struct {
 	StationID string
 	Region    string
-	ClosedAt  pgtype.Timestamptz
+	ClosedAt  *time.Time
 }
 
 type StationTalliesSummed struct {
@@ -279,14 +281,14 @@ type StationTally struct {
 }
 
 type Timeline struct {
-	Minute      pgtype.Timestamptz
+	Minute      time.Time
 	CandidateID string
 	Votes       int64
 	Stripe      int16
 }
 
 type TimelineSummed struct {
-	Minute      pgtype.Timestamptz
+	Minute      time.Time
 	CandidateID string
 	Votes       int64
 }
@@ -310,7 +312,7 @@ type TreeHead struct {
 	Size       int64
 	Root       []byte
 	NextOffset int64
-	UpdatedAt  pgtype.Timestamptz
+	UpdatedAt  time.Time
 }
 
 type TreeLeafe struct {
@@ -324,8 +326,8 @@ type TreeLeafe struct {
 type VoteSchedule struct {
 	Partition  int32
 	Offset     int64
-	PollsOpen  pgtype.Timestamptz
-	PollsClose pgtype.Timestamptz
+	PollsOpen  time.Time
+	PollsClose time.Time
 }
 
 type Voter struct {
@@ -334,5 +336,5 @@ type Voter struct {
 	BirthDate    pgtype.Date
 	Region       string
 	City         string
-	RegisteredAt pgtype.Timestamptz
+	RegisteredAt time.Time
 }

@@ -7,15 +7,15 @@ package db
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const advanceOffsets = `-- name: AdvanceOffsets :exec
 INSERT INTO applied_offsets AS t (topic, partition, stripe, next_offset, updated_at, last_event_at)
 SELECT $1::text, p.partition, $2::smallint, p.next_offset, now(), p.last_event_at
 FROM (SELECT unnest($3::integer[]) AS partition, unnest($4::bigint[]) AS next_offset,
-             unnest($5::timestamptz[]) AS last_event_at) p
+             -- Go's zero time (sqlc's time.Time cannot be NULL): unknown.
+             nullif(unnest($5::timestamptz[]), '0001-01-01 00:00:00+00') AS last_event_at) p
 ORDER BY p.partition
 ON CONFLICT (topic, partition, stripe) DO UPDATE
 SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at,
@@ -28,7 +28,7 @@ type AdvanceOffsetsParams struct {
 	Stripe       int16
 	Partitions   []int32
 	NextOffsets  []int64
-	LastEventAts []pgtype.Timestamptz
+	LastEventAts []time.Time
 }
 
 // Moves each partition's next offset forward (never back: a redelivered
@@ -57,8 +57,8 @@ type ListAppliedOffsetsRow struct {
 	Topic       string
 	Partition   int32
 	NextOffset  int64
-	UpdatedAt   pgtype.Timestamptz
-	LastEventAt pgtype.Timestamptz
+	UpdatedAt   time.Time
+	LastEventAt *time.Time
 }
 
 func (q *Queries) ListAppliedOffsets(ctx context.Context, topics []string) ([]ListAppliedOffsetsRow, error) {

@@ -7,8 +7,7 @@ package db
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const recountBallots = `-- name: RecountBallots :many
@@ -20,7 +19,7 @@ type RecountBallotsRow struct {
 	VoteID      string
 	CandidateID string
 	Region      string
-	CastAt      pgtype.Timestamptz
+	CastAt      time.Time
 	StationID   string
 	ContestID   string
 }
@@ -360,7 +359,7 @@ type RecountRejectionsRow struct {
 	VoteID    string
 	Reason    string
 	VoterID   string
-	CastAt    pgtype.Timestamptz
+	CastAt    time.Time
 	StationID string
 	ContestID string
 }

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -192,7 +193,7 @@ type ApplyStationReportsParams struct {
 	StationIDs  []string
 	Regions     []string
 	Closed      []bool
-	ReportedAts []pgtype.Timestamptz
+	ReportedAts []time.Time
 }
 
 // A station's first report fixes its region; its first close report (in
@@ -239,14 +240,14 @@ inserted AS (
     WHERE NOT o.late
     ORDER BY o.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING voter_id, region
+    RETURNING voter_id, region, gender, birth_date
 ),
 counted AS (
     INSERT INTO regions AS t (region, registered_voters)
     SELECT n.region, count(*) FROM inserted n GROUP BY n.region ORDER BY n.region
     ON CONFLICT (region) DO UPDATE SET registered_voters = t.registered_voters + excluded.registered_voters
 )
-SELECT n.voter_id FROM inserted n
+SELECT n.voter_id, n.region, n.gender, n.birth_date FROM inserted n
 `
 
 type ApplyVotersParams struct {
@@ -256,9 +257,16 @@ type ApplyVotersParams struct {
 	BirthDates    []pgtype.Date
 	Regions       []string
 	Cities        []string
-	RegisteredAts []pgtype.Timestamptz
+	RegisteredAts []time.Time
 	Partitions    []int32
 	Offsets       []int64
+}
+
+type ApplyVotersRow struct {
+	VoterID   string
+	Region    string
+	Gender    string
+	BirthDate pgtype.Date
 }
 
 // Registrations. Each runs in a transaction that holds the registration
@@ -266,8 +274,9 @@ type ApplyVotersParams struct {
 // makes decidable. A registration after its partition's close marker is
 // refused and counted, never applied.
 // Registers the batch's voters; a voter registers once (the first event
-// wins) and only new registrations are counted into their region.
-func (q *Queries) ApplyVoters(ctx context.Context, arg ApplyVotersParams) ([]string, error) {
+// wins) and only new registrations are counted into their region. Returns
+// the new voters' facts (a replay keeps them for deciding votes in Go).
+func (q *Queries) ApplyVoters(ctx context.Context, arg ApplyVotersParams) ([]ApplyVotersRow, error) {
 	rows, err := q.db.Query(ctx, applyVoters,
 		arg.Ords,
 		arg.VoterIDs,
@@ -283,13 +292,18 @@ func (q *Queries) ApplyVoters(ctx context.Context, arg ApplyVotersParams) ([]str
 		return nil, err
 	}
 	defer rows.Close()
-	items := []string{}
+	items := []ApplyVotersRow{}
 	for rows.Next() {
-		var voter_id string
-		if err := rows.Scan(&voter_id); err != nil {
+		var i ApplyVotersRow
+		if err := rows.Scan(
+			&i.VoterID,
+			&i.Region,
+			&i.Gender,
+			&i.BirthDate,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, voter_id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -308,7 +322,7 @@ type CloseRegistrationParams struct {
 	Partition     int32
 	MessageOffset int64
 	Partitions    int32
-	ClosedAt      pgtype.Timestamptz
+	ClosedAt      time.Time
 }
 
 // Records a partition's close marker; the first marker of a partition is
@@ -443,7 +457,7 @@ type RecordOperatorActionsParams struct {
 	Actions    []string
 	Whos       []string
 	Hosts      []string
-	Ats        []pgtype.Timestamptz
+	Ats        []time.Time
 	Details    []string
 	Results    []string
 }

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -18,6 +19,20 @@ TRUNCATE staged_votes
 func (q *Queries) ClearStagedVotes(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, clearStagedVotes)
 	return err
+}
+
+type CopyStagedVotesParams struct {
+	Partition     int32
+	Offset        int64
+	VoteID        pgtype.UUID
+	VoterID       string
+	CandidateID   string
+	CastAt        time.Time
+	TimeReason    pgtype.Text
+	StationID     pgtype.Text
+	StationRegion pgtype.Text
+	ContestID     string
+	LoggedAt      *time.Time
 }
 
 const countRejections = `-- name: CountRejections :exec
@@ -93,7 +108,7 @@ SELECT built_at, built_by, watermarks FROM projection_meta
 `
 
 type GetProjectionMetaRow struct {
-	BuiltAt    pgtype.Timestamptz
+	BuiltAt    time.Time
 	BuiltBy    string
 	Watermarks []byte
 }
@@ -225,7 +240,7 @@ FROM staged_votes s GROUP BY s.partition ORDER BY s.partition
 type StagedPositionsRow struct {
 	Partition   int32
 	NextOffset  int64
-	LastEventAt pgtype.Timestamptz
+	LastEventAt time.Time
 }
 
 // Per partition, the next offset after the staged votes and the newest

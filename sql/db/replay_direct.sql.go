@@ -7,7 +7,102 @@ package db
 
 import (
 	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const ageBands = `-- name: AgeBands :many
+WITH input AS (
+    SELECT unnest($1::integer[])     AS ord,
+           unnest($2::date[]) AS birth_date,
+           unnest($3::date[])        AS day
+)
+SELECT i.ord::integer AS ord,
+       age_band(i.birth_date, i.day::timestamp AT TIME ZONE 'UTC')::text AS band
+FROM input i
+ORDER BY i.ord
+`
+
+type AgeBandsParams struct {
+	Ords       []int32
+	BirthDates []pgtype.Date
+	Days       []pgtype.Date
+}
+
+type AgeBandsRow struct {
+	Ord  int32
+	Band string
+}
+
+// age_band on each polling day for each birth date given: the breakdowns'
+// bands, asked once per pair.
+func (q *Queries) AgeBands(ctx context.Context, arg AgeBandsParams) ([]AgeBandsRow, error) {
+	rows, err := q.db.Query(ctx, ageBands, arg.Ords, arg.BirthDates, arg.Days)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgeBandsRow{}
+	for rows.Next() {
+		var i AgeBandsRow
+		if err := rows.Scan(&i.Ord, &i.Band); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+type CopyBallotsParams struct {
+	VoterID     string
+	VoteID      pgtype.UUID
+	CandidateID string
+	Region      string
+	CastAt      time.Time
+	StationID   pgtype.Text
+	ContestID   string
+}
+
+type CopyHeldVotesParams struct {
+	VoteID        pgtype.UUID
+	VoterID       string
+	CandidateID   string
+	CastAt        time.Time
+	Partition     int32
+	Offset        int64
+	StationID     pgtype.Text
+	StationRegion pgtype.Text
+	ContestID     string
+	LoggedAt      *time.Time
+}
+
+type CopyRejectionsParams struct {
+	VoteID     pgtype.UUID
+	Reason     string
+	VoterID    string
+	CastAt     time.Time
+	StationID  pgtype.Text
+	ContestID  string
+	RecordedAt time.Time
+}
+
+const countRegister = `-- name: CountRegister :one
+SELECT coalesce(sum(registered_voters), 0)::bigint AS voters FROM regions
+`
+
+// How many voters the register holds, from the regions' counts (the audit
+// checks that they agree with the register): whether the voters a replay
+// kept from its registrations are all of them.
+func (q *Queries) CountRegister(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countRegister)
+	var voters int64
+	err := row.Scan(&voters)
+	return voters, err
+}
 
 const foldBallotTallies = `-- name: FoldBallotTallies :one
 WITH counts AS MATERIALIZED (
@@ -68,32 +163,42 @@ func (q *Queries) FoldBallotTallies(ctx context.Context) (int64, error) {
 	return ballots, err
 }
 
-const listVoterRegions = `-- name: ListVoterRegions :many
+const listVoterFacts = `-- name: ListVoterFacts :many
 
-SELECT voter_id, region FROM voters
+SELECT voter_id, region, gender, birth_date FROM voters WHERE voter_id = ANY($1::text[])
 `
 
-type ListVoterRegionsRow struct {
-	VoterID string
-	Region  string
+type ListVoterFactsRow struct {
+	VoterID   string
+	Region    string
+	Gender    string
+	BirthDate pgtype.Date
 }
 
 // The replay's direct path (issue 13 §3), for a fresh projection: the
 // votes are decided in Go, in log order, by the verdicts vote_verdict
 // gives (the rule stays written once, in SQL; Go only remembers its
 // answers), and the ballots, rejections and held votes are COPYed straight
-// into their tables. Only the tallies are folded in SQL.
-// The register's voters, for looking a vote's voter up in Go.
-func (q *Queries) ListVoterRegions(ctx context.Context) ([]ListVoterRegionsRow, error) {
-	rows, err := q.db.Query(ctx, listVoterRegions)
+// into their tables. Go groups the counted ballots as it decides them;
+// WriteDirectTallies rolls the groups up into the tallies.
+// The given voters' facts in the register, for deciding their votes in Go
+// and counting their ballots into the breakdowns. Asked per chunk of votes:
+// the work follows the votes, not the register's size.
+func (q *Queries) ListVoterFacts(ctx context.Context, voterIds []string) ([]ListVoterFactsRow, error) {
+	rows, err := q.db.Query(ctx, listVoterFacts, voterIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListVoterRegionsRow{}
+	items := []ListVoterFactsRow{}
 	for rows.Next() {
-		var i ListVoterRegionsRow
-		if err := rows.Scan(&i.VoterID, &i.Region); err != nil {
+		var i ListVoterFactsRow
+		if err := rows.Scan(
+			&i.VoterID,
+			&i.Region,
+			&i.Gender,
+			&i.BirthDate,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -164,4 +269,89 @@ func (q *Queries) VoteVerdicts(ctx context.Context, arg VoteVerdictsParams) ([]V
 		return nil, err
 	}
 	return items, nil
+}
+
+const writeDirectTallies = `-- name: WriteDirectTallies :exec
+WITH counts AS MATERIALIZED (
+    SELECT unnest($4::text[])         AS region,
+           unnest($5::text[])   AS candidate_id,
+           unnest($6::text[])     AS contest_id,
+           unnest($7::timestamptz[])  AS minute,
+           unnest($8::bigint[])        AS n
+),
+candidates_counted AS (
+    INSERT INTO candidate_tallies (candidate_id, votes)
+    SELECT k.candidate_id, sum(k.n) FROM counts k GROUP BY k.candidate_id
+),
+regions_counted AS (
+    INSERT INTO region_tallies (region, candidate_id, votes)
+    SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
+),
+turnout AS (
+    UPDATE regions g SET votes_cast = t.n
+    FROM (SELECT k.region, sum(k.n) AS n FROM counts k WHERE k.contest_id = 'default' GROUP BY k.region) t
+    WHERE g.region = t.region
+),
+contest_turnout AS (
+    INSERT INTO contest_turnout (contest_id, region, votes_cast)
+    SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
+),
+minutes AS (
+    INSERT INTO timeline (minute, candidate_id, votes)
+    SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
+),
+demographics AS (
+    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
+    SELECT unnest($9::text[]), unnest($10::text[]), unnest($11::text[]), unnest($12::bigint[])
+),
+rejections_counted AS (
+    INSERT INTO rejection_tallies (contest_id, reason, count)
+    SELECT unnest($13::text[]), unnest($14::text[]), unnest($15::bigint[])
+)
+INSERT INTO station_tallies (station_id, outcome, votes)
+SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[])
+`
+
+type WriteDirectTalliesParams struct {
+	StationIDs              []string
+	Outcomes                []string
+	StationCounts           []int64
+	Regions                 []string
+	CandidateIDs            []string
+	ContestIDs              []string
+	Minutes                 []time.Time
+	Counts                  []int64
+	Dimensions              []string
+	Buckets                 []string
+	DemographicCandidateIds []string
+	DemographicCounts       []int64
+	RejectionContestIds     []string
+	Reasons                 []string
+	RejectionCounts         []int64
+}
+
+// Every tally of a fresh projection, from the direct path's first grouping
+// of its ballots (made in Go as they were decided): the counts per region,
+// candidate, contest and minute are rolled up here as FoldBallotTallies
+// rolls up its own; the breakdowns, rejections and stations come counted.
+// Its tallies must be empty.
+func (q *Queries) WriteDirectTallies(ctx context.Context, arg WriteDirectTalliesParams) error {
+	_, err := q.db.Exec(ctx, writeDirectTallies,
+		arg.StationIDs,
+		arg.Outcomes,
+		arg.StationCounts,
+		arg.Regions,
+		arg.CandidateIDs,
+		arg.ContestIDs,
+		arg.Minutes,
+		arg.Counts,
+		arg.Dimensions,
+		arg.Buckets,
+		arg.DemographicCandidateIds,
+		arg.DemographicCounts,
+		arg.RejectionContestIds,
+		arg.Reasons,
+		arg.RejectionCounts,
+	)
+	return err
 }

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -124,7 +125,7 @@ WHERE created_at > $1 ORDER BY created_at, id LIMIT $2
 `
 
 type CheckpointsSinceParams struct {
-	Since   pgtype.Timestamptz
+	Since   time.Time
 	MaxRows int32
 }
 
@@ -158,7 +159,7 @@ INSERT INTO checkpoints (created_at, note, verifier_key) VALUES ($1, $2, $3)
 `
 
 type InsertCheckpointParams struct {
-	CreatedAt   pgtype.Timestamptz
+	CreatedAt   time.Time
 	Note        string
 	VerifierKey string
 }

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -24,7 +25,7 @@ WITH input AS (
            nullif(unnest($8::text[]), '')     AS station_id,
            nullif(unnest($9::text[]), '') AS station_region,
            unnest($10::text[])                 AS contest_id,
-           unnest($11::timestamptz[])           AS logged_at
+           nullif(unnest($11::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
 ),
 fresh AS (
     SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, i.partition, i."offset", i.station_id, i.station_region, i.contest_id, i.logged_at FROM input i
@@ -115,13 +116,13 @@ type ApplyVotesParams struct {
 	VoteIDs            []string
 	VoterIDs           []string
 	CandidateIDs       []string
-	CastAts            []pgtype.Timestamptz
+	CastAts            []time.Time
 	Partitions         []int32
 	Offsets            []int64
 	StationIDs         []string
 	StationRegions     []string
 	ContestIDs         []string
-	LoggedAts          []pgtype.Timestamptz
+	LoggedAts          []time.Time
 	RegistrationClosed bool
 	Stripe             int16
 }
@@ -226,7 +227,7 @@ WITH input AS (
            nullif(unnest($6::text[]), '')     AS station_id,
            nullif(unnest($7::text[]), '') AS station_region,
            unnest($8::text[])                 AS contest_id,
-           unnest($9::timestamptz[])           AS logged_at
+           nullif(unnest($9::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
 ),
 classified AS (
     SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id, i.logged_at,
@@ -272,11 +273,11 @@ type RecordRejectionsParams struct {
 	VoteIDs        []string
 	VoterIDs       []string
 	CandidateIDs   []string
-	CastAts        []pgtype.Timestamptz
+	CastAts        []time.Time
 	StationIDs     []string
 	StationRegions []string
 	ContestIDs     []string
-	LoggedAts      []pgtype.Timestamptz
+	LoggedAts      []time.Time
 	Stripe         int16
 }
 
@@ -331,8 +332,8 @@ ON CONFLICT (partition, "offset") DO NOTHING
 type RecordScheduleParams struct {
 	Partition     int32
 	MessageOffset int64
-	PollsOpen     pgtype.Timestamptz
-	PollsClose    pgtype.Timestamptz
+	PollsOpen     time.Time
+	PollsClose    time.Time
 }
 
 // Records a schedule read at a votes partition's position.
@@ -354,7 +355,7 @@ WITH input AS (
            unnest($4::text[])             AS reason,
            nullif(unnest($5::text[]), '')     AS station_id,
            unnest($6::text[])                 AS contest_id,
-           unnest($7::timestamptz[])           AS logged_at
+           nullif(unnest($7::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
 ),
 recorded AS (
     INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
@@ -383,11 +384,11 @@ SELECT count(*)::bigint FROM recorded
 type RejectVotesParams struct {
 	VoteIDs    []string
 	VoterIDs   []string
-	CastAts    []pgtype.Timestamptz
+	CastAts    []time.Time
 	Reasons    []string
 	StationIDs []string
 	ContestIDs []string
-	LoggedAts  []pgtype.Timestamptz
+	LoggedAts  []time.Time
 	Stripe     int16
 }
 
@@ -440,13 +441,13 @@ type ReleaseHeldVotesRow struct {
 	VoteID        string
 	VoterID       string
 	CandidateID   string
-	CastAt        pgtype.Timestamptz
+	CastAt        time.Time
 	Partition     int32
 	Offset        int64
 	StationID     pgtype.Text
 	StationRegion pgtype.Text
 	ContestID     string
-	LoggedAt      pgtype.Timestamptz
+	LoggedAt      *time.Time
 }
 
 // Takes out of held_votes the votes that can now be decided, in log order:

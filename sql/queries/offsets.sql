@@ -6,7 +6,8 @@
 INSERT INTO applied_offsets AS t (topic, partition, stripe, next_offset, updated_at, last_event_at)
 SELECT @topic::text, p.partition, @stripe::smallint, p.next_offset, now(), p.last_event_at
 FROM (SELECT unnest(@partitions::integer[]) AS partition, unnest(@next_offsets::bigint[]) AS next_offset,
-             unnest(@last_event_ats::timestamptz[]) AS last_event_at) p
+             -- Go's zero time (sqlc's time.Time cannot be NULL): unknown.
+             nullif(unnest(@last_event_ats::timestamptz[]), '0001-01-01 00:00:00+00') AS last_event_at) p
 ORDER BY p.partition
 ON CONFLICT (topic, partition, stripe) DO UPDATE
 SET next_offset = GREATEST(t.next_offset, excluded.next_offset), updated_at = excluded.updated_at,

@@ -5,7 +5,8 @@
 
 -- name: ApplyVoters :many
 -- Registers the batch's voters; a voter registers once (the first event
--- wins) and only new registrations are counted into their region.
+-- wins) and only new registrations are counted into their region. Returns
+-- the new voters' facts (a replay keeps them for deciding votes in Go).
 WITH input AS (
     SELECT unnest(@ords::integer[])               AS ord,
            unnest(@voter_ids::text[])             AS voter_id,
@@ -35,14 +36,14 @@ inserted AS (
     WHERE NOT o.late
     ORDER BY o.ord
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING voter_id, region
+    RETURNING voter_id, region, gender, birth_date
 ),
 counted AS (
     INSERT INTO regions AS t (region, registered_voters)
     SELECT n.region, count(*) FROM inserted n GROUP BY n.region ORDER BY n.region
     ON CONFLICT (region) DO UPDATE SET registered_voters = t.registered_voters + excluded.registered_voters
 )
-SELECT n.voter_id FROM inserted n;
+SELECT n.voter_id, n.region, n.gender, n.birth_date FROM inserted n;
 
 -- name: ApplyCandidates :many
 -- Registers or updates the batch's candidates; the latest event for a

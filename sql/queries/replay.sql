@@ -124,3 +124,9 @@ UPDATE projection_meta SET built_at = now(), built_by = @built_by, watermarks = 
 
 -- name: GetProjectionMeta :one
 SELECT built_at, built_by, watermarks FROM projection_meta;
+
+-- name: CopyStagedVotes :copyfrom
+-- The staged path's load. The table is unqualified: it lands in the
+-- session's search_path, the schema being rebuilt.
+INSERT INTO staged_votes (partition, "offset", vote_id, voter_id, candidate_id, cast_at, time_reason, station_id, station_region, contest_id, logged_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);

@@ -2,11 +2,72 @@
 -- votes are decided in Go, in log order, by the verdicts vote_verdict
 -- gives (the rule stays written once, in SQL; Go only remembers its
 -- answers), and the ballots, rejections and held votes are COPYed straight
--- into their tables. Only the tallies are folded in SQL.
+-- into their tables. Go groups the counted ballots as it decides them;
+-- WriteDirectTallies rolls the groups up into the tallies.
 
--- name: ListVoterRegions :many
--- The register's voters, for looking a vote's voter up in Go.
-SELECT voter_id, region FROM voters;
+-- name: ListVoterFacts :many
+-- The given voters' facts in the register, for deciding their votes in Go
+-- and counting their ballots into the breakdowns. Asked per chunk of votes:
+-- the work follows the votes, not the register's size.
+SELECT voter_id, region, gender, birth_date FROM voters WHERE voter_id = ANY(@voter_ids::text[]);
+
+-- name: AgeBands :many
+-- age_band on each polling day for each birth date given: the breakdowns'
+-- bands, asked once per pair.
+WITH input AS (
+    SELECT unnest(@ords::integer[])     AS ord,
+           unnest(@birth_dates::date[]) AS birth_date,
+           unnest(@days::date[])        AS day
+)
+SELECT i.ord::integer AS ord,
+       age_band(i.birth_date, i.day::timestamp AT TIME ZONE 'UTC')::text AS band
+FROM input i
+ORDER BY i.ord;
+
+-- name: WriteDirectTallies :exec
+-- Every tally of a fresh projection, from the direct path's first grouping
+-- of its ballots (made in Go as they were decided): the counts per region,
+-- candidate, contest and minute are rolled up here as FoldBallotTallies
+-- rolls up its own; the breakdowns, rejections and stations come counted.
+-- Its tallies must be empty.
+WITH counts AS MATERIALIZED (
+    SELECT unnest(@regions::text[])         AS region,
+           unnest(@candidate_ids::text[])   AS candidate_id,
+           unnest(@contest_ids::text[])     AS contest_id,
+           unnest(@minutes::timestamptz[])  AS minute,
+           unnest(@counts::bigint[])        AS n
+),
+candidates_counted AS (
+    INSERT INTO candidate_tallies (candidate_id, votes)
+    SELECT k.candidate_id, sum(k.n) FROM counts k GROUP BY k.candidate_id
+),
+regions_counted AS (
+    INSERT INTO region_tallies (region, candidate_id, votes)
+    SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
+),
+turnout AS (
+    UPDATE regions g SET votes_cast = t.n
+    FROM (SELECT k.region, sum(k.n) AS n FROM counts k WHERE k.contest_id = 'default' GROUP BY k.region) t
+    WHERE g.region = t.region
+),
+contest_turnout AS (
+    INSERT INTO contest_turnout (contest_id, region, votes_cast)
+    SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
+),
+minutes AS (
+    INSERT INTO timeline (minute, candidate_id, votes)
+    SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
+),
+demographics AS (
+    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
+    SELECT unnest(@dimensions::text[]), unnest(@buckets::text[]), unnest(@demographic_candidate_ids::text[]), unnest(@demographic_counts::bigint[])
+),
+rejections_counted AS (
+    INSERT INTO rejection_tallies (contest_id, reason, count)
+    SELECT unnest(@rejection_contest_ids::text[]), unnest(@reasons::text[]), unnest(@rejection_counts::bigint[])
+)
+INSERT INTO station_tallies (station_id, outcome, votes)
+SELECT unnest(@station_ids::text[]), unnest(@outcomes::text[]), unnest(@station_counts::bigint[]);
 
 -- name: VoteVerdicts :many
 -- vote_verdict for each combination given, as the voter's first counted
@@ -77,3 +138,23 @@ demographics AS (
     GROUP BY a.band, g.candidate_id
 )
 SELECT coalesce(sum(k.n), 0)::bigint AS ballots FROM counts k;
+
+-- name: CopyBallots :copyfrom
+-- The direct path's COPYs. sqlc's CopyFrom names the table unqualified:
+-- the rows land in the session's search_path, the schema being rebuilt.
+INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: CopyRejections :copyfrom
+INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: CopyHeldVotes :copyfrom
+INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: CountRegister :one
+-- How many voters the register holds, from the regions' counts (the audit
+-- checks that they agree with the register): whether the voters a replay
+-- kept from its registrations are all of them.
+SELECT coalesce(sum(registered_voters), 0)::bigint AS voters FROM regions;

@@ -9,7 +9,9 @@ SELECT
     (SELECT coalesce(sum(t.votes), 0) FROM candidate_tallies_summed t
      JOIN candidates c ON c.candidate_id = t.candidate_id WHERE c.contest_id = 'default')::bigint AS votes_cast,
     (SELECT count(*) FROM dead_letters_public d)::bigint                  AS dead_lettered,
-    (SELECT max(o.updated_at) FROM applied_offsets_merged o)::timestamptz        AS updated_at,
+    -- Go's zero time when nothing was applied yet: sqlc reads timestamptz as
+    -- time.Time, and it types this expression as never NULL.
+    coalesce((SELECT max(o.updated_at) FROM applied_offsets_merged o), '0001-01-01 00:00:00+00')::timestamptz AS updated_at,
     (SELECT count(*) FROM contests k)::bigint                             AS contests;
 
 -- name: ListRejectionTallies :many

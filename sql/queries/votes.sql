@@ -28,7 +28,7 @@ WITH input AS (
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
            nullif(unnest(@station_regions::text[]), '') AS station_region,
            unnest(@contest_ids::text[])                 AS contest_id,
-           unnest(@logged_ats::timestamptz[])           AS logged_at
+           nullif(unnest(@logged_ats::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
 ),
 -- Once decided (or held), a vote is never decided again.
 fresh AS (
@@ -136,7 +136,7 @@ WITH input AS (
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
            nullif(unnest(@station_regions::text[]), '') AS station_region,
            unnest(@contest_ids::text[])                 AS contest_id,
-           unnest(@logged_ats::timestamptz[])           AS logged_at
+           nullif(unnest(@logged_ats::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
 ),
 classified AS (
     SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id, i.logged_at,
@@ -209,7 +209,7 @@ WITH input AS (
            unnest(@reasons::text[])             AS reason,
            nullif(unnest(@station_ids::text[]), '')     AS station_id,
            unnest(@contest_ids::text[])                 AS contest_id,
-           unnest(@logged_ats::timestamptz[])           AS logged_at
+           nullif(unnest(@logged_ats::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
 ),
 recorded AS (
     INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)

@@ -68,10 +68,11 @@ LEFT JOIN (SELECT region, sum(votes_cast) AS votes_cast FROM contest_turnout WHE
 
 -- A partition's next offset is the highest any stripe reached (each only
 -- moves forward), its batches the sum: every committed batch adds one to
--- some stripe, so the watermark still moves on every batch.
+-- some stripe, so the watermark still moves on every batch. last_event_at
+-- stays without a cast: it may be NULL, and sqlc types a cast as never NULL.
 CREATE VIEW applied_offsets_merged AS
 SELECT topic, partition, max(next_offset)::bigint AS next_offset, max(updated_at)::timestamptz AS updated_at,
-       max(last_event_at)::timestamptz AS last_event_at, sum(batches)::bigint AS batches
+       max(last_event_at) AS last_event_at, sum(batches)::bigint AS batches
 FROM applied_offsets GROUP BY topic, partition;
 
 -- The reader reads the sums as it read the tables (the tables' new stripe
