@@ -59,7 +59,7 @@ func TestConcurrentVoteBatchesDoNotWaitOnEachOthersTallyRows(t *testing.T) {
 		_, err := f.store.ApplyVotes(ctx, first)
 		firstDone <- err
 	}()
-	waitForLockWait(t, f.pool)
+	waitForLockWait(t, f.pool, 1)
 
 	applyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -95,9 +95,9 @@ func TestConcurrentVoteBatchesDoNotWaitOnEachOthersTallyRows(t *testing.T) {
 	}
 }
 
-// waitForLockWait returns once some transaction of pool's database waits
-// for a lock.
-func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
+// waitForLockWait returns once n transactions of pool's database wait for
+// a lock.
+func waitForLockWait(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -106,13 +106,95 @@ func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
 			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
-		if waiting > 0 {
+		if waiting >= n {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no transaction waits for the held row")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Every committed batch moves the watermark the read side polls (00018),
+// also the first batch to write a partition's row in a fresh stripe while
+// moving neither the partition's highest offset (its messages lie below
+// it: applied out of order, or redelivered) nor the newest start time (a
+// batch that began later committed first). Found in review of 00019: such
+// a batch inserted its stripe's row with batches 0, the watermark stayed,
+// and the API kept serving the state before it.
+func TestABatchInAFreshStripeMovesTheWatermark(t *testing.T) {
+	t.Parallel()
+	f := setupOpen(t)
+	f.register(t, "v6", "A")
+	f.closeRegistration(t, domain.TopicContests, 0)
+	f.closeRegistration(t, domain.TopicCandidates, 2)
+	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
+	ctx := context.Background()
+	at := func(p int32, offset int64, v projections.Envelope[domain.VoteCast]) []projections.Envelope[domain.VoteCast] {
+		v.Position.Partition, v.Position.Offset = p, offset
+		return []projections.Envelope[domain.VoteCast]{v}
+	}
+	if _, err := f.store.ApplyVotes(ctx, at(0, 100, f.vote(t, 6, "v6", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	// Two batches wait, each on a ballot another transaction is inserting:
+	// the first holds stripe 0, so the second, on partition 0 below its
+	// offset 100, writes stripe 1.
+	hold := func(voter string) func() {
+		tx, err := f.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at) VALUES ($1, gen_random_uuid(), 'c1', 'A', now())`, voter); err != nil {
+			t.Fatal(err)
+		}
+		return func() { _ = tx.Rollback(ctx) }
+	}
+	release1, release2 := hold("v1"), hold("v2")
+	defer release1()
+	defer release2()
+	done := make(chan error, 2)
+	go func() {
+		_, err := f.store.ApplyVotes(ctx, at(7, 0, f.vote(t, 1, "v1", "c1")))
+		done <- err
+	}()
+	waitForLockWait(t, f.pool, 1)
+	late := make(chan error, 1)
+	go func() {
+		_, err := f.store.ApplyVotes(ctx, at(0, 50, f.vote(t, 2, "v2", "c2")))
+		late <- err
+	}()
+	waitForLockWait(t, f.pool, 2)
+	// A batch that begins after the late one and commits before it.
+	if _, err := f.store.ApplyVotes(ctx, at(3, 0, f.vote(t, 3, "v3", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	before, err := f.results.Watermark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2()
+	if err := <-late; err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.results.Watermark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Equal(before) {
+		t.Errorf("a committed batch left the watermark at %+v", before)
+	}
+	var stripe int
+	if err := f.pool.QueryRow(ctx, `SELECT max(stripe) FROM applied_offsets WHERE topic = 'votes' AND partition = 0`).Scan(&stripe); err != nil {
+		t.Fatal(err)
+	}
+	if stripe != 1 {
+		t.Errorf("the late batch wrote stripe %d of partition 0, want 1: the case was not set up", stripe)
+	}
+	release1()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 const advanceOffsets = `-- name: AdvanceOffsets :exec
-INSERT INTO applied_offsets AS t (topic, partition, stripe, next_offset, updated_at, last_event_at)
-SELECT $1::text, p.partition, $2::smallint, p.next_offset, now(), p.last_event_at
+INSERT INTO applied_offsets AS t (topic, partition, stripe, next_offset, updated_at, last_event_at, batches)
+SELECT $1::text, p.partition, $2::smallint, p.next_offset, now(), p.last_event_at, 1
 FROM (SELECT unnest($3::integer[]) AS partition, unnest($4::bigint[]) AS next_offset,
              -- Go's zero time (sqlc's time.Time cannot be NULL): unknown.
              nullif(unnest($5::timestamptz[]), '0001-01-01 00:00:00+00') AS last_event_at) p
@@ -34,7 +34,10 @@ type AdvanceOffsetsParams struct {
 // Moves each partition's next offset forward (never back: a redelivered
 // older message must not rewind it) and counts the batch (the watermark's
 // batches), in the transaction's stripe (00019): concurrent batches of
-// one partition do not wait on each other. Partitions must be distinct.
+// one partition do not wait on each other. A stripe's first row counts
+// its batch too: its offset may move nothing (below the partition's), so
+// only the count is sure to move the watermark. Partitions must be
+// distinct.
 func (q *Queries) AdvanceOffsets(ctx context.Context, arg AdvanceOffsetsParams) error {
 	_, err := q.db.Exec(ctx, advanceOffsets,
 		arg.Topic,
