@@ -68,11 +68,11 @@ func TestRecountCatchesAnEditedProjection(t *testing.T) {
 		{"one ballot moved to another candidate, every tally adjusted", []string{
 			`CREATE TEMP TABLE moved AS SELECT b.voter_id, b.candidate_id AS was, (SELECT c.candidate_id FROM candidates c WHERE c.candidate_id <> b.candidate_id ORDER BY 1 LIMIT 1) AS now, b.region, b.cast_at FROM ballots b ORDER BY b.voter_id LIMIT 1`,
 			`UPDATE ballots b SET candidate_id = m.now FROM moved m WHERE b.voter_id = m.voter_id`,
-			`UPDATE candidate_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was`,
+			`UPDATE candidate_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.stripe = (SELECT min(x.stripe) FROM candidate_tallies x WHERE x.candidate_id = m.was AND x.votes > 0)`,
 			`INSERT INTO candidate_tallies (candidate_id, votes) SELECT now, 1 FROM moved ON CONFLICT (candidate_id, stripe) DO UPDATE SET votes = candidate_tallies.votes + 1`,
-			`UPDATE region_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.region = m.region`,
+			`UPDATE region_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.region = m.region AND t.stripe = (SELECT min(x.stripe) FROM region_tallies x WHERE x.candidate_id = m.was AND x.region = m.region AND x.votes > 0)`,
 			`INSERT INTO region_tallies (region, candidate_id, votes) SELECT region, now, 1 FROM moved ON CONFLICT (region, candidate_id, stripe) DO UPDATE SET votes = region_tallies.votes + 1`,
-			`UPDATE timeline t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.minute = date_trunc('minute', m.cast_at)`,
+			`UPDATE timeline t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.minute = date_trunc('minute', m.cast_at) AND t.stripe = (SELECT min(x.stripe) FROM timeline x WHERE x.candidate_id = m.was AND x.minute = date_trunc('minute', m.cast_at) AND x.votes > 0)`,
 			`INSERT INTO timeline (minute, candidate_id, votes) SELECT date_trunc('minute', cast_at), now, 1 FROM moved ON CONFLICT (minute, candidate_id, stripe) DO UPDATE SET votes = timeline.votes + 1`,
 		}, "ballots"},
 		{"a ballot deleted", []string{

@@ -250,6 +250,9 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	bulkStart := time.Now()
 	n, direct, err := r.bulkVotes(ctx, pool, store, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
+	// Only the bulk load decides against the kept register; catch-up and
+	// the swap must not hold it (nor add to it).
+	r.register = nil
 	if err != nil {
 		return rep, err
 	}

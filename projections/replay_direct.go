@@ -60,8 +60,10 @@ const directChunk = 8192
 // from vote_verdict's answers, and COPYs the ballots, rejections and held
 // votes straight into their tables, with the ballots' key and index built
 // after the load. The tallies are grouped in Go as the ballots are decided
-// and written once at the end. Everything is one transaction: when it
-// returns errMixedPartitions nothing of it remains.
+// and written once at the end. Everything is one transaction, except the
+// schedules and dead letters recorded through store in their own: when it
+// returns errMixedPartitions none of the ballots, rejections, held votes or
+// tallies remain, and the staged fold records those again idempotently.
 //
 // Four stages overlap, passing chunks of directChunk records: reading and
 // decoding (every core), looking up the voters the replayed registrations

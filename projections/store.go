@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -67,7 +68,9 @@ func NewStore(pool *pgxpool.Pool) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("new store: nil pool")
 	}
-	return &Store{pool: pool, live: true, stripes: newStripePool()}, nil
+	// Each process's Store counts its stripes from a random base, so that
+	// projector processes sharing the work seldom share a stripe.
+	return &Store{pool: pool, live: true, stripes: newStripePool(rand.IntN(maxStripes))}, nil
 }
 
 // maxTxAttempts bounds retries of a transaction that lost a deadlock or a

@@ -12,31 +12,34 @@ import (
 // once without waiting for each other (00019). It is above any writer
 // count the projector runs; one more waits for a stripe to come free, as
 // it would have waited for the rows. A stripe's rows exist only once it was
-// used, and the lowest free stripe is always taken, so reads sum as many
-// stripes as transactions ever ran at once, not maxStripes.
+// used, and the first free stripe from the pool's base is always taken, so
+// reads sum as many stripes as transactions ever ran at once (over every
+// process), not maxStripes.
 const maxStripes = 32
 
 // stripePool leases tally stripes: no two transactions holding a lease
 // share a stripe, so they never wait on each other's tally rows. Another
-// process has its own pool and may use the same stripe; that is correct,
-// only slower.
+// process has its own pool, counting from a base of its own, so its
+// writers take other stripes unless the bases meet; sharing one is
+// correct, only slower.
 type stripePool struct {
 	free chan struct{}
+	base int
 	mu   sync.Mutex
 	busy [maxStripes]bool
 }
 
-func newStripePool() *stripePool {
-	p := &stripePool{free: make(chan struct{}, maxStripes)}
+func newStripePool(base int) *stripePool {
+	p := &stripePool{free: make(chan struct{}, maxStripes), base: base % maxStripes}
 	for range maxStripes {
 		p.free <- struct{}{}
 	}
 	return p
 }
 
-// lease returns the lowest free stripe, waiting for one if all are taken.
-// A Store without a pool (a replay's, whose folds write a fresh schema
-// alone) writes stripe 0.
+// lease returns the first free stripe from the pool's base (wrapping
+// around), waiting for one if all are taken. A Store without a pool (a
+// replay's, whose folds write a fresh schema alone) writes stripe 0.
 func (p *stripePool) lease(ctx context.Context) (int16, error) {
 	if p == nil {
 		return 0, nil
@@ -48,8 +51,8 @@ func (p *stripePool) lease(ctx context.Context) (int16, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := range p.busy {
-		if !p.busy[i] {
+	for k := range maxStripes {
+		if i := (p.base + k) % maxStripes; !p.busy[i] {
 			p.busy[i] = true
 			return int16(i), nil
 		}

@@ -12,7 +12,7 @@ import (
 // past maxStripes a lease waits for one to come free.
 func TestStripeLeasesAreDistinctAndLowestFirst(t *testing.T) {
 	t.Parallel()
-	p := newStripePool()
+	p := newStripePool(0)
 	ctx := context.Background()
 	lease := func() int16 {
 		t.Helper()
@@ -59,5 +59,32 @@ func TestStripeLeasesAreDistinctAndLowestFirst(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a waiting lease was not handed the stripe released")
+	}
+}
+
+// Two projector processes each have a pool. Counting from a base of their
+// own, their first writers take different stripes, so the processes do not
+// wait on each other's rows either (unless their bases happen to meet).
+func TestPoolsWithDifferentBasesLeaseDifferentStripes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := newStripePool(0), newStripePool(7)
+	sa, err := a.lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa != 0 || sb != 7 {
+		t.Fatalf("first leases %d and %d, want each pool's base: 0 and 7", sa, sb)
+	}
+	// Past the top, a pool wraps around to the stripes below its base.
+	top := newStripePool(maxStripes - 1)
+	for _, want := range []int16{maxStripes - 1, 0, 1} {
+		if s, err := top.lease(ctx); err != nil || s != want {
+			t.Fatalf("leased %d (%v), want %d", s, err, want)
+		}
 	}
 }

@@ -250,20 +250,15 @@ const listRegisteredByRegion = `-- name: ListRegisteredByRegion :many
 SELECT region, registered_voters FROM regions ORDER BY region
 `
 
-type ListRegisteredByRegionRow struct {
-	Region           string
-	RegisteredVoters int64
-}
-
-func (q *Queries) ListRegisteredByRegion(ctx context.Context) ([]ListRegisteredByRegionRow, error) {
+func (q *Queries) ListRegisteredByRegion(ctx context.Context) ([]Region, error) {
 	rows, err := q.db.Query(ctx, listRegisteredByRegion)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListRegisteredByRegionRow{}
+	items := []Region{}
 	for rows.Next() {
-		var i ListRegisteredByRegionRow
+		var i Region
 		if err := rows.Scan(&i.Region, &i.RegisteredVoters); err != nil {
 			return nil, err
 		}

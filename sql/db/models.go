@@ -181,8 +181,6 @@ type RefusedRegistration struct {
 type Region struct {
 	Region           string
 	RegisteredVoters int64
-	// Not maintained by the live path since 00019: read regions_summed.votes_cast.
-	VotesCast int64
 }
 
 type RegionTalliesSummed struct {

@@ -45,11 +45,6 @@ regions_counted AS (
     INSERT INTO region_tallies (region, candidate_id, votes)
     SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
 ),
-turnout AS (
-    UPDATE regions g SET votes_cast = t.n
-    FROM (SELECT k.region, sum(k.n) AS n FROM counts k WHERE k.contest_id = 'default' GROUP BY k.region) t
-    WHERE g.region = t.region
-),
 contest_turnout AS (
     INSERT INTO contest_turnout (contest_id, region, votes_cast)
     SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
@@ -103,11 +98,6 @@ candidates_counted AS (
 regions_counted AS (
     INSERT INTO region_tallies (region, candidate_id, votes)
     SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
-),
-turnout AS (
-    UPDATE regions g SET votes_cast = t.n
-    FROM (SELECT k.region, sum(k.n) AS n FROM counts k WHERE k.contest_id = 'default' GROUP BY k.region) t
-    WHERE g.region = t.region
 ),
 contest_turnout AS (
     INSERT INTO contest_turnout (contest_id, region, votes_cast)
