@@ -789,21 +789,19 @@ func (r *Rebuilder) stageVotes(ctx context.Context, pool *pgxpool.Pool, store *S
 		if _, err := q.InsertStagedBallots(ctx); err != nil {
 			return fmt.Errorf("fold ballots: %w", err)
 		}
-		if _, err := q.FoldBallotTallies(ctx); err != nil {
-			return fmt.Errorf("fold tallies: %w", err)
-		}
-		lap("ballots and tallies")
+		lap("ballots")
 		if _, err := q.FoldStagedRejections(ctx); err != nil {
 			return fmt.Errorf("fold rejections: %w", err)
 		}
 		lap("rejections")
-		if err := q.CountRejections(ctx); err != nil {
-			return fmt.Errorf("count rejections: %w", err)
+		tallies, err := stagedTallies(ctx, q)
+		if err != nil {
+			return err
 		}
-		if err := q.CountStations(ctx); err != nil {
-			return fmt.Errorf("count stations: %w", err)
+		if err := q.WriteDirectTallies(ctx, tallies); err != nil {
+			return fmt.Errorf("write tallies: %w", err)
 		}
-		lap("rejection counts")
+		lap("tallies")
 		staged, err := q.StagedPositions(ctx)
 		if err != nil {
 			return fmt.Errorf("staged positions: %w", err)

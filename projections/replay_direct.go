@@ -358,7 +358,7 @@ type directDecider struct {
 	next         map[int32]int64
 	last         map[int32]time.Time
 	namesDefault bool
-	// The ballots grouped as FoldBallotTallies groups them, and the other
+	// The ballots grouped as BallotGroups groups them, and the other
 	// tallies counted.
 	counts     map[countKey]int64
 	genders    map[[2]string]int64
@@ -367,7 +367,7 @@ type directDecider struct {
 	stations   map[[2]string]int64
 }
 
-// countKey is FoldBallotTallies's first grouping: minute is the ballot's
+// countKey is BallotGroups' grouping: minute is the ballot's
 // cast_at truncated to the minute, in Unix seconds.
 type countKey struct {
 	region, candidate, contest string
@@ -577,7 +577,7 @@ func (d *directDecider) decide(ctx context.Context, store *Store, recs []decoded
 	return out, nil
 }
 
-// count groups a counted ballot as FoldBallotTallies and CountStations
+// count groups a counted ballot as BallotGroups and StationCounts
 // would group its row: by region, candidate, contest and minute; by the
 // voter's gender and by age_band's arguments (registered voters only, as
 // the fold's join with the register); by station.
@@ -597,22 +597,12 @@ func (d *directDecider) count(v domain.Vote, st *voterState, stationID pgtype.Te
 // tallies returns what WriteDirectTallies writes, asking age_band once
 // per birth date and polling day.
 func (d *directDecider) tallies(ctx context.Context, q *db.Queries) (db.WriteDirectTalliesParams, error) {
-	var p db.WriteDirectTalliesParams
+	var t tallyRows
 	for k, n := range d.counts {
-		p.Regions = append(p.Regions, k.region)
-		p.CandidateIDs = append(p.CandidateIDs, k.candidate)
-		p.ContestIDs = append(p.ContestIDs, k.contest)
-		p.Minutes = append(p.Minutes, time.Unix(k.minute, 0).UTC())
-		p.Counts = append(p.Counts, n)
-	}
-	demographic := func(dimension, bucket, candidate string, n int64) {
-		p.Dimensions = append(p.Dimensions, dimension)
-		p.Buckets = append(p.Buckets, bucket)
-		p.DemographicCandidateIds = append(p.DemographicCandidateIds, candidate)
-		p.DemographicCounts = append(p.DemographicCounts, n)
+		t.count(k.region, k.candidate, k.contest, time.Unix(k.minute, 0).UTC(), n)
 	}
 	for k, n := range d.genders {
-		demographic("gender", k[0], k[1], n)
+		t.demographic("gender", k[0], k[1], n)
 	}
 	type pair struct{ birth, day int32 }
 	ords := map[pair]int32{}
@@ -630,30 +620,92 @@ func (d *directDecider) tallies(ctx context.Context, q *db.Queries) (db.WriteDir
 	if len(ask.Ords) > 0 {
 		rows, err := q.AgeBands(ctx, ask)
 		if err != nil {
-			return p, fmt.Errorf("ask age_band: %w", err)
+			return t.p, fmt.Errorf("ask age_band: %w", err)
 		}
 		if len(rows) != len(ask.Ords) {
-			return p, fmt.Errorf("ask age_band: %d answers for %d questions", len(rows), len(ask.Ords))
+			return t.p, fmt.Errorf("ask age_band: %d answers for %d questions", len(rows), len(ask.Ords))
 		}
 		bands := map[[2]string]int64{}
 		for k, n := range d.ages {
 			bands[[2]string{rows[ords[pair{k.birth, k.day}]].Band, k.candidate}] += n
 		}
 		for k, n := range bands {
-			demographic("age_band", k[0], k[1], n)
+			t.demographic("age_band", k[0], k[1], n)
 		}
 	}
 	for k, n := range d.rejections {
-		p.RejectionContestIds = append(p.RejectionContestIds, k[0])
-		p.Reasons = append(p.Reasons, k[1])
-		p.RejectionCounts = append(p.RejectionCounts, n)
+		t.rejection(k[0], k[1], n)
 	}
 	for k, n := range d.stations {
-		p.StationIDs = append(p.StationIDs, k[0])
-		p.Outcomes = append(p.Outcomes, k[1])
-		p.StationCounts = append(p.StationCounts, n)
+		t.station(k[0], k[1], n)
 	}
-	return p, nil
+	return t.p, nil
+}
+
+// tallyRows gathers what WriteDirectTallies writes, for both replay paths.
+type tallyRows struct{ p db.WriteDirectTalliesParams }
+
+func (t *tallyRows) count(region, candidate, contest string, minute time.Time, n int64) {
+	t.p.Regions = append(t.p.Regions, region)
+	t.p.CandidateIDs = append(t.p.CandidateIDs, candidate)
+	t.p.ContestIDs = append(t.p.ContestIDs, contest)
+	t.p.Minutes = append(t.p.Minutes, minute)
+	t.p.Counts = append(t.p.Counts, n)
+}
+
+func (t *tallyRows) demographic(dimension, bucket, candidate string, n int64) {
+	t.p.Dimensions = append(t.p.Dimensions, dimension)
+	t.p.Buckets = append(t.p.Buckets, bucket)
+	t.p.DemographicCandidateIDs = append(t.p.DemographicCandidateIDs, candidate)
+	t.p.DemographicCounts = append(t.p.DemographicCounts, n)
+}
+
+func (t *tallyRows) rejection(contest, reason string, n int64) {
+	t.p.RejectionContestIDs = append(t.p.RejectionContestIDs, contest)
+	t.p.Reasons = append(t.p.Reasons, reason)
+	t.p.RejectionCounts = append(t.p.RejectionCounts, n)
+}
+
+func (t *tallyRows) station(station, outcome string, n int64) {
+	t.p.StationIDs = append(t.p.StationIDs, station)
+	t.p.Outcomes = append(t.p.Outcomes, outcome)
+	t.p.StationCounts = append(t.p.StationCounts, n)
+}
+
+// stagedTallies reads what WriteDirectTallies writes from a fresh
+// projection's ballots and rejections: the staged path's counts, rolled up
+// by the same statement as the direct path's.
+func stagedTallies(ctx context.Context, q *db.Queries) (db.WriteDirectTalliesParams, error) {
+	var t tallyRows
+	groups, err := q.BallotGroups(ctx)
+	if err != nil {
+		return t.p, fmt.Errorf("group the ballots: %w", err)
+	}
+	for _, g := range groups {
+		t.count(g.Region, g.CandidateID, g.ContestID, g.Minute, g.N)
+	}
+	breakdowns, err := q.BallotBreakdowns(ctx)
+	if err != nil {
+		return t.p, fmt.Errorf("break the ballots down: %w", err)
+	}
+	for _, b := range breakdowns {
+		t.demographic(b.Dimension, b.Bucket, b.CandidateID, b.N)
+	}
+	rejections, err := q.RejectionCounts(ctx)
+	if err != nil {
+		return t.p, fmt.Errorf("count rejections: %w", err)
+	}
+	for _, r := range rejections {
+		t.rejection(r.ContestID, r.Reason, r.N)
+	}
+	stations, err := q.StationCounts(ctx)
+	if err != nil {
+		return t.p, fmt.Errorf("count stations: %w", err)
+	}
+	for _, s := range stations {
+		t.station(s.StationID, s.Outcome, s.N)
+	}
+	return t.p, nil
 }
 
 // unixDay is t's date in UTC as days since 1970-01-01.

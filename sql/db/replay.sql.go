@@ -35,32 +35,6 @@ type CopyStagedVotesParams struct {
 	LoggedAt      *time.Time
 }
 
-const countRejections = `-- name: CountRejections :exec
-INSERT INTO rejection_tallies (contest_id, reason, count)
-SELECT r.contest_id, r.reason, count(*) FROM rejections r GROUP BY r.contest_id, r.reason
-`
-
-// Rejection tallies of a fresh projection, from its rejections.
-func (q *Queries) CountRejections(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, countRejections)
-	return err
-}
-
-const countStations = `-- name: CountStations :exec
-INSERT INTO station_tallies (station_id, outcome, votes)
-SELECT x.station_id, x.outcome, count(*)
-FROM (SELECT b.station_id, 'counted' AS outcome FROM ballots b WHERE b.station_id IS NOT NULL
-      UNION ALL
-      SELECT r.station_id, r.reason FROM rejections r WHERE r.station_id IS NOT NULL) x
-GROUP BY x.station_id, x.outcome
-`
-
-// Station tallies of a fresh projection, from its ballots and rejections.
-func (q *Queries) CountStations(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, countStations)
-	return err
-}
-
 const ensureStagedDefaultContest = `-- name: EnsureStagedDefaultContest :exec
 INSERT INTO contests (contest_id, name, kind)
 SELECT 'default', 'default', 'candidate' WHERE EXISTS (SELECT 1 FROM staged_votes WHERE contest_id = 'default')
@@ -174,8 +148,8 @@ ORDER BY s.voter_id, s.contest_id, s.partition, s."offset"
 
 // Inserts the ballots: the first eligible vote of each voter in each
 // contest, from one sorted pass over the staged votes joined once with the
-// register. FoldBallotTallies then counts them, as it does for the direct
-// path. Only for a fresh projection: its ballots must be empty, and
+// register. BallotGroups and BallotBreakdowns then count them, and
+// WriteDirectTallies writes the tallies as for the direct path. Only for a fresh projection: its ballots must be empty, and
 // nothing else may write it.
 // Held votes are skipped below, so the verdict is asked as if
 // registration were closed; the first of a voter's in a contest wins.
@@ -232,6 +206,37 @@ func (q *Queries) RejectStagedTimes(ctx context.Context) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
+const rejectionCounts = `-- name: RejectionCounts :many
+SELECT r.contest_id, r.reason, count(*)::bigint AS n FROM rejections r GROUP BY r.contest_id, r.reason
+`
+
+type RejectionCountsRow struct {
+	ContestID string
+	Reason    string
+	N         int64
+}
+
+// Rejection counts of a fresh projection, from its rejections.
+func (q *Queries) RejectionCounts(ctx context.Context) ([]RejectionCountsRow, error) {
+	rows, err := q.db.Query(ctx, rejectionCounts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RejectionCountsRow{}
+	for rows.Next() {
+		var i RejectionCountsRow
+		if err := rows.Scan(&i.ContestID, &i.Reason, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const stagedPositions = `-- name: StagedPositions :many
 SELECT s.partition, (max(s."offset") + 1)::bigint AS next_offset, max(s.cast_at)::timestamptz AS last_event_at
 FROM staged_votes s GROUP BY s.partition ORDER BY s.partition
@@ -255,6 +260,41 @@ func (q *Queries) StagedPositions(ctx context.Context) ([]StagedPositionsRow, er
 	for rows.Next() {
 		var i StagedPositionsRow
 		if err := rows.Scan(&i.Partition, &i.NextOffset, &i.LastEventAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const stationCounts = `-- name: StationCounts :many
+SELECT x.station_id::text AS station_id, x.outcome::text AS outcome, count(*)::bigint AS n
+FROM (SELECT b.station_id, 'counted' AS outcome FROM ballots b WHERE b.station_id IS NOT NULL
+      UNION ALL
+      SELECT r.station_id, r.reason FROM rejections r WHERE r.station_id IS NOT NULL) x
+GROUP BY x.station_id, x.outcome
+`
+
+type StationCountsRow struct {
+	StationID string
+	Outcome   string
+	N         int64
+}
+
+// Station counts of a fresh projection, from its ballots and rejections.
+func (q *Queries) StationCounts(ctx context.Context) ([]StationCountsRow, error) {
+	rows, err := q.db.Query(ctx, stationCounts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []StationCountsRow{}
+	for rows.Next() {
+		var i StationCountsRow
+		if err := rows.Scan(&i.StationID, &i.Outcome, &i.N); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -52,8 +52,8 @@ ON CONFLICT (contest_id) DO NOTHING;
 -- name: InsertStagedBallots :execrows
 -- Inserts the ballots: the first eligible vote of each voter in each
 -- contest, from one sorted pass over the staged votes joined once with the
--- register. FoldBallotTallies then counts them, as it does for the direct
--- path. Only for a fresh projection: its ballots must be empty, and
+-- register. BallotGroups and BallotBreakdowns then count them, and
+-- WriteDirectTallies writes the tallies as for the direct path. Only for a fresh projection: its ballots must be empty, and
 -- nothing else may write it.
 WITH firsts AS MATERIALIZED (
     -- Each vote_id at its first occurrence: a later copy never counts
@@ -96,15 +96,13 @@ FROM (
 WHERE k.reason <> 'counted'
 ON CONFLICT (vote_id) DO NOTHING;
 
--- name: CountRejections :exec
--- Rejection tallies of a fresh projection, from its rejections.
-INSERT INTO rejection_tallies (contest_id, reason, count)
-SELECT r.contest_id, r.reason, count(*) FROM rejections r GROUP BY r.contest_id, r.reason;
+-- name: RejectionCounts :many
+-- Rejection counts of a fresh projection, from its rejections.
+SELECT r.contest_id, r.reason, count(*)::bigint AS n FROM rejections r GROUP BY r.contest_id, r.reason;
 
--- name: CountStations :exec
--- Station tallies of a fresh projection, from its ballots and rejections.
-INSERT INTO station_tallies (station_id, outcome, votes)
-SELECT x.station_id, x.outcome, count(*)
+-- name: StationCounts :many
+-- Station counts of a fresh projection, from its ballots and rejections.
+SELECT x.station_id::text AS station_id, x.outcome::text AS outcome, count(*)::bigint AS n
 FROM (SELECT b.station_id, 'counted' AS outcome FROM ballots b WHERE b.station_id IS NOT NULL
       UNION ALL
       SELECT r.station_id, r.reason FROM rejections r WHERE r.station_id IS NOT NULL) x

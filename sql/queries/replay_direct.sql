@@ -25,11 +25,11 @@ FROM input i
 ORDER BY i.ord;
 
 -- name: WriteDirectTallies :exec
--- Every tally of a fresh projection, from the direct path's first grouping
--- of its ballots (made in Go as they were decided): the counts per region,
--- candidate, contest and minute are rolled up here as FoldBallotTallies
--- rolls up its own; the breakdowns, rejections and stations come counted.
--- Its tallies must be empty.
+-- Every tally of a fresh projection, in both replay paths, from the first
+-- grouping of its ballots (made in Go by the direct path as it decides, read
+-- by BallotGroups in the staged path): the counts per region, candidate,
+-- contest and minute are rolled up here, once for both; the breakdowns,
+-- rejections and stations come counted. Its tallies must be empty.
 WITH counts AS MATERIALIZED (
     SELECT unnest(@regions::text[])         AS region,
            unnest(@candidate_ids::text[])   AS candidate_id,
@@ -83,34 +83,18 @@ LEFT JOIN contests k ON k.contest_id = i.contest_id
 LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
 ORDER BY i.ord;
 
--- name: FoldBallotTallies :one
--- Every vote tally of a fresh projection from its ballots: one grouping
--- of the ballots for the counts, one join with the register for the
--- breakdowns. Its tallies must be empty.
-WITH counts AS MATERIALIZED (
-    SELECT b.region, b.candidate_id, b.contest_id, date_trunc('minute', b.cast_at) AS minute, count(*) AS n
-    FROM ballots b GROUP BY 1, 2, 3, 4
-),
-candidates_counted AS (
-    INSERT INTO candidate_tallies (candidate_id, votes)
-    SELECT k.candidate_id, sum(k.n) FROM counts k GROUP BY k.candidate_id
-),
-regions_counted AS (
-    INSERT INTO region_tallies (region, candidate_id, votes)
-    SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
-),
-contest_turnout AS (
-    INSERT INTO contest_turnout (contest_id, region, votes_cast)
-    SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
-),
-minutes AS (
-    INSERT INTO timeline (minute, candidate_id, votes)
-    SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
-),
--- The breakdowns from the ballots grouped by candidate, gender, birth date
--- and polling day; age_band is asked once per birth date and day, not per
--- group (in a large election, far fewer calls).
-grouped AS MATERIALIZED (
+-- name: BallotGroups :many
+-- The staged path's first grouping of a fresh projection's ballots, the
+-- one the direct path makes in Go as it decides: WriteDirectTallies rolls
+-- either up.
+SELECT b.region, b.candidate_id, b.contest_id, date_trunc('minute', b.cast_at)::timestamptz AS minute, count(*)::bigint AS n
+FROM ballots b GROUP BY 1, 2, 3, 4;
+
+-- name: BallotBreakdowns :many
+-- The staged path's breakdowns of a fresh projection's ballots by gender
+-- and age band, from one join with the register; age_band is asked once
+-- per birth date and polling day, not per ballot.
+WITH grouped AS MATERIALIZED (
     SELECT b.candidate_id, v.gender, v.birth_date, (b.cast_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
     FROM ballots b JOIN voters v ON v.voter_id = b.voter_id
     GROUP BY 1, 2, 3, 4
@@ -118,16 +102,12 @@ grouped AS MATERIALIZED (
 bands AS (
     SELECT d.birth_date, d.day, age_band(d.birth_date, d.day::timestamp AT TIME ZONE 'UTC') AS band
     FROM (SELECT DISTINCT g.birth_date, g.day FROM grouped g) d
-),
-demographics AS (
-    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
-    SELECT 'gender', g.gender, g.candidate_id, sum(g.n) FROM grouped g GROUP BY g.gender, g.candidate_id
-    UNION ALL
-    SELECT 'age_band', a.band, g.candidate_id, sum(g.n)
-    FROM grouped g JOIN bands a ON a.birth_date = g.birth_date AND a.day = g.day
-    GROUP BY a.band, g.candidate_id
 )
-SELECT coalesce(sum(k.n), 0)::bigint AS ballots FROM counts k;
+SELECT 'gender'::text AS dimension, g.gender::text AS bucket, g.candidate_id, sum(g.n)::bigint AS n FROM grouped g GROUP BY g.gender, g.candidate_id
+UNION ALL
+SELECT 'age_band', a.band::text, g.candidate_id, sum(g.n)::bigint
+FROM grouped g JOIN bands a ON a.birth_date = g.birth_date AND a.day = g.day
+GROUP BY a.band, g.candidate_id;
 
 -- name: CopyBallots :copyfrom
 -- The direct path's COPYs. sqlc's CopyFrom names the table unqualified:
