@@ -127,10 +127,12 @@ export function renderMap(map, tip, rows, colors) {
     if (document.activeElement === tile) setText(tip, text);
   });
   // One tile is the tab stop: the one last focused while it is still
-  // there, else the first in the contest.
+  // there and in the contest (or has the focus), else the first in the
+  // contest.
   const tiles = [...map.children];
-  const current = tiles.find((t) => t.dataset.region === map.dataset.current) ||
-    tiles.find((t) => t.getAttribute("aria-disabled") !== "true") || tiles[0];
+  const open = (t) => t.getAttribute("aria-disabled") !== "true";
+  const last = tiles.find((t) => t.dataset.region === map.dataset.current);
+  const current = (last && (open(last) || last === document.activeElement) ? last : null) || tiles.find(open) || tiles[0];
   if (current && current.tabIndex !== 0 || tiles.filter((t) => t.tabIndex === 0).length > 1) rove(map, current);
 }
 
