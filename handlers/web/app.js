@@ -11,8 +11,9 @@
 import { renderBars, renderDonut, renderTimeline } from "./charts.js";
 import { initBallotBox, NO_COLOR, renderMeasure, renderPicker, renderStatus, YES_COLOR, yesNo } from "./contests.js";
 import { $, Colors, contestRegionRows, fmt, margin, pct, regionRows, setAvatar, setText } from "./format.js";
-import { renderMap } from "./map.js";
-import { renderBreakdown, renderCandidates, renderMonitoring, renderParties, renderRegions } from "./tables.js";
+import { Announcer } from "./announce.js";
+import { initMap, renderMap } from "./map.js";
+import { renderBreakdown, renderCandidates, renderMonitoring, renderParties, renderRegions, renderTimelineTable, keyboardScroll, sortRegions } from "./tables.js";
 
 const state = {
   data: null,
@@ -26,6 +27,9 @@ const state = {
   // /api/v1/contests/{id} answer, for whichever contest it was fetched.
   contestId: "default",
   contest: null,
+  // tableRows are the regions table's rows as last shown, unsorted.
+  tableRows: [],
+  announcer: null,
 };
 
 // How often the picked contest and the list are polled besides each push,
@@ -86,12 +90,16 @@ function renderMain(d, details) {
   showKind(false, true);
   renderMetrics(d);
   renderLeader(d.summary.leader, d.summary.votes_cast);
+  const l = d.summary.leader;
+  state.announcer.leader("default", "Main race", l ? l.candidate_id : null, l ? l.name : "");
   renderCandidates($("candidate-cards"), $("candidates-table"), d.candidates, colors);
   renderBars($("bar-chart"), d.candidates, colors);
   renderDonut($("donut-chart"), $("donut-legend"), d.candidates, colors);
   const rows = regionRows(d, colors, details);
   renderMap($("map"), $("map-tip"), rows, colors);
   renderTimeline($("timeline-chart"), $("timeline-legend"), d.timeline, d.candidates, colors);
+  renderTimelineTable($("timeline-table"), d.timeline, d.candidates, colors);
+  state.tableRows = rows;
   renderRegions($("regions-table"), pager(), rows, state.view, colors);
   renderParties($("parties-table"), d.parties, d.candidates, colors);
   renderBreakdown($("gender-table"), d.breakdowns.gender || [], d.candidates, colors);
@@ -119,6 +127,7 @@ function renderContest(c) {
   setText($("rejected-total"), fmt.format(Object.values(c.rejected || {}).reduce((a, b) => a + b, 0)));
   const top = c.candidates.length && c.candidates[0].votes > 0 ? c.candidates[0] : null;
   renderLeader(top && { candidate_id: top.candidate_id, name: top.name, party: top.party, votes: top.votes }, c.votes_cast);
+  state.announcer.leader(c.contest_id, c.name || c.contest_id, top ? top.candidate_id : null, top ? top.name : "");
   renderCandidates($("candidate-cards"), $("candidates-table"), c.candidates, colors);
   if (measure) renderMeasure($("measure"), c.candidates);
   renderBars($("bar-chart"), c.candidates, colors);
@@ -126,7 +135,8 @@ function renderContest(c) {
   const all = state.data ? state.data.regions.map((r) => r.region) : [];
   const rows = contestRegionRows(c, all, colors);
   renderMap($("map"), $("map-tip"), rows, colors);
-  renderRegions($("regions-table"), pager(), rows.filter((r) => !r.out), state.view, colors);
+  state.tableRows = rows.filter((r) => !r.out);
+  renderRegions($("regions-table"), pager(), state.tableRows, state.view, colors);
 }
 
 function renderMetrics(d) {
@@ -160,6 +170,19 @@ function renderLeader(l, votesCast) {
 
 function showRegions() {
   render();
+}
+
+// showRegionRow turns the regions table to region's row and moves the
+// focus to it (a map tile's action).
+function showRegionRow(region) {
+  const i = sortRegions(state.tableRows, state.view).findIndex((r) => r.region === region);
+  if (i < 0) return;
+  state.view.page = Math.floor(i / state.view.pageSize);
+  showRegions();
+  const th = document.querySelector(`#regions-table tr[data-region="${CSS.escape(region)}"] > th`);
+  if (!th) return;
+  th.tabIndex = -1;
+  th.focus();
 }
 
 // --- data flow ------------------------------------------------------------
@@ -223,7 +246,11 @@ async function loadContest() {
 async function loadContests() {
   try {
     const resp = await fetch("/api/v1/contests", { headers: { Accept: "application/json" } });
-    if (resp.ok) renderPicker($("contest"), (await resp.json()).contests);
+    if (resp.ok) {
+      const { contests } = await resp.json();
+      renderPicker($("contest"), contests);
+      state.announcer.contests(contests, (c) => (c.contest_id === "default" ? "The main race" : c.name || c.contest_id));
+    }
   } catch {
     // As above: the list is tried again at the next poll.
   }
@@ -294,6 +321,9 @@ function init() {
   view.pageSize = Number($("page-size").value);
 
   $("contest").addEventListener("change", (e) => pickContest(e.target.value));
+  state.announcer = new Announcer($("announcer"));
+  initMap($("map"), $("map-tip"), showRegionRow);
+  keyboardScroll(document.querySelectorAll(".scroll"));
   initBallotBox();
   loadContests();
   setInterval(() => { loadContests(); loadContest(); }, CONTEST_POLL_MS);

@@ -41,7 +41,9 @@ export function renderLegend(list, candidates, colors, extra = () => "") {
 export function renderBars(chart, candidates, colors) {
   const rowH = 30, labelW = 130, w = 420;
   const h = Math.max(rowH * candidates.length + 10, 40);
-  setAttrs(chart, { viewBox: `0 0 ${w} ${h}` });
+  // The chart's marks are an image to a screen reader; its name carries
+  // the figures.
+  setAttrs(chart, { viewBox: `0 0 ${w} ${h}`, "aria-label": `Bar chart of votes per candidate: ${candidates.map((c) => `${c.name}, ${fmt.format(c.votes)}`).join("; ") || "no candidates"}` });
   const max = Math.max(1, ...candidates.map((c) => c.votes));
   const rows = candidates.map((c, i) => ({ c, y: 5 + i * rowH, bw: ((w - labelW - 70) * c.votes) / max }));
   sync(layer(chart, "bars"), rows, (r) => r.c.candidate_id, () => {
@@ -60,6 +62,7 @@ export function renderBars(chart, candidates, colors) {
 
 export function renderDonut(chart, legend, candidates, colors) {
   const total = candidates.reduce((a, c) => a + c.votes, 0);
+  setAttrs(chart, { "aria-label": `Donut chart of vote shares: ${candidates.map((c) => `${c.name}, ${pct(c.share)}`).join("; ") || "no candidates"}` });
   node(layer(chart, "ring"), "ring", () => svg("circle", { cx: 100, cy: 100, r: 70, fill: "none", stroke: "#e5e7eb", "stroke-width": 40 }));
   const C = 2 * Math.PI * 70;
   const arcs = [];

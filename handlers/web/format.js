@@ -121,10 +121,75 @@ export class Colors {
   nameOf(id) { return this.names.get(id) || id; }
 }
 
-export function inkOn(hex) {
-  const n = parseInt(hex.slice(1), 16);
-  const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111" : "#fff";
+// --- contrast (WCAG 2) -----------------------------------------------------
+
+// rgb reads "#rrggbb" or a computed "rgb(r, g, b)" as [r, g, b], 0–255.
+export function rgb(color) {
+  if (color.startsWith("#")) {
+    const n = parseInt(color.slice(1), 16);
+    return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+  }
+  const m = color.match(/\d+(\.\d+)?/g) || ["255", "255", "255"];
+  return m.slice(0, 3).map(Number);
+}
+
+const hex = ([r, g, b]) => `#${[r, g, b].map((v) => Math.round(v).toString(16).padStart(2, "0")).join("")}`;
+
+// luminance is WCAG 2's relative luminance of a colour.
+export function luminance(color) {
+  const [r, g, b] = rgb(color).map((v) => {
+    const c = v / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+// contrastRatio is WCAG 2's contrast ratio of two colours, 1 to 21.
+export function contrastRatio(a, b) {
+  const [la, lb] = [luminance(a), luminance(b)];
+  return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+}
+
+// inkOn is the text colour for a background: black or white, whichever has
+// the higher contrast ratio, so at least 4.58:1 on any colour.
+export function inkOn(background) {
+  return contrastRatio("#000000", background) >= contrastRatio("#ffffff", background) ? "#000000" : "#ffffff";
+}
+
+// toLuminance moves color towards black or white, in steps of the mix,
+// until its relative luminance is target (luminance is monotonic in the
+// mix, so bisection finds it).
+function toLuminance(color, target) {
+  const c = rgb(color);
+  const to = luminance(color) > target ? [0, 0, 0] : [255, 255, 255];
+  let lo = 0, hi = 1;
+  for (let i = 0; i < 24; i++) {
+    const t = (lo + hi) / 2;
+    const l = luminance(hex(c.map((v, k) => v + (to[k] - v) * t)));
+    if ((l > target) === (to[0] === 0)) lo = t; else hi = t;
+  }
+  return hex(c.map((v, k) => v + (to[k] - v) * hi));
+}
+
+// Tile shading: contrast ratios the tiles keep with the page behind them
+// (3:1, WCAG 1.4.11; a little over, for rounding) and the widest lead
+// shaded apart (20 points; wider leads look the same).
+const TILE_MIN_CONTRAST = 3.1;
+const TILE_FULL_MARGIN = 0.2;
+
+// tileShade is a region's tile colour: the leader's hue, lighter the closer
+// the race and darker the wider the lead, and never so light that the tile
+// has less than 3:1 against page. Its text is then inkOn the result (never
+// faded): shading by margin changes the tile, not the text's contrast.
+export function tileShade(color, margin, page) {
+  const pageL = luminance(page);
+  // The lightest a tile may be on a light page, and the darkest on a dark
+  // one, for 3:1.
+  const light = pageL > 0.18;
+  const bound = light ? (pageL + 0.05) / TILE_MIN_CONTRAST - 0.05 : TILE_MIN_CONTRAST * (pageL + 0.05) - 0.05;
+  const far = light ? Math.max(0.02, bound * 0.3) : Math.min(0.9, bound + 0.55);
+  const t = Math.min(1, Math.max(0, margin) / TILE_FULL_MARGIN);
+  return toLuminance(color, bound + (far - bound) * t);
 }
 
 export function initials(name) {

@@ -2,7 +2,7 @@
 // paged), parties, the breakdowns and the monitoring panel. Rows are kept
 // by key and updated in place.
 
-import { el, fmt, pct, rejectionLabel, reportingText, rejectionReasons, setAvatar, setText, swatch, sync, toMinute } from "./format.js";
+import { el, fmt, pct, rejectionLabel, reportingText, rejectionReasons, setAttrs, setAvatar, setText, swatch, sync, toMinute } from "./format.js";
 
 // cell is a table cell holding a colour swatch and a text.
 function swatchCell(tag, props = {}) {
@@ -54,11 +54,17 @@ function closedShare(r) {
   return r.reporting && r.reporting.available && r.reporting.stations ? r.reporting.stations_closed / r.reporting.stations : -1;
 }
 
+// sortRegions is rows in the order the table shows them (view.sort).
+export function sortRegions(rows, view) {
+  const { key, dir } = view.sort;
+  return [...rows].sort((a, b) => dir * SORTERS[key](a, b) || a.region.localeCompare(b.region));
+}
+
 // renderRegions shows one page of rows (see regionRows) sorted by view.sort;
 // it clamps view.page to the pages there are.
 export function renderRegions(table, pager, rows, view, colors) {
   const { key, dir } = view.sort;
-  rows = [...rows].sort((a, b) => dir * SORTERS[key](a, b) || a.region.localeCompare(b.region));
+  rows = sortRegions(rows, view);
   const pages = Math.max(1, Math.ceil(rows.length / view.pageSize));
   view.page = Math.min(view.page, pages - 1);
   const shown = rows.slice(view.page * view.pageSize, (view.page + 1) * view.pageSize);
@@ -125,6 +131,18 @@ export function renderBreakdown(table, buckets, candidates, colors) {
   });
 }
 
+// renderTimelineTable is the votes-per-minute chart as a table: a row per
+// minute, a column per candidate.
+export function renderTimelineTable(table, points, candidates, colors) {
+  syncAfter(table.tHead.rows[0], 1, candidates, (c) => c.candidate_id, () => swatchCell("th", { scope: "col", class: "num" }),
+    (th, c) => setSwatchCell(th, colors.of(c.candidate_id), c.name));
+  sync(table.tBodies[0], points, (p) => p.minute, () => el("tr", {}, el("th", { scope: "row" })), (tr, p) => {
+    setText(tr.cells[0], toMinute(p.minute));
+    syncAfter(tr, 1, candidates, (c) => c.candidate_id, () => el("td", { class: "num" }),
+      (td, c) => setText(td, fmt.format(p.votes[c.candidate_id] || 0)));
+  });
+}
+
 // syncAfter is sync for parent's children after its first fixed ones,
 // which it leaves where they are.
 function syncAfter(parent, fixed, items, keyOf, create, update) {
@@ -155,4 +173,26 @@ export function renderMonitoring(parts, m) {
   };
   list(parts.rejections, m.recent_rejections, (r) => `${toMinute(r.recorded_at)} — ${rejectionLabel(r.reason)}`);
   list(parts.deadLetters, m.recent_dead_letters, (x) => `${toMinute(x.received_at)} — ${x.topic}: ${x.reason}`);
+}
+
+// keyboardScroll watches boxes (a table's .scroll wrapper): one that
+// scrolls sideways, on a narrow screen, and holds nothing focusable becomes
+// a named tab stop, so the keyboard can scroll it (WCAG 2.1.1); one that
+// fits is no stop.
+export function keyboardScroll(boxes) {
+  const focusable = "a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex='-1'])";
+  const check = (box) => {
+    const stop = box.scrollWidth > box.clientWidth + 1 && !box.querySelector(focusable);
+    const table = box.querySelector("table");
+    const heading = box.closest("article") && box.closest("article").querySelector("h2");
+    const name = (table && table.caption && table.caption.textContent) || (heading && heading.textContent) || "Table";
+    setAttrs(box, stop ? { tabindex: "0", role: "region", "aria-label": `${name} (scrolls sideways)` } : { tabindex: null, role: null, "aria-label": null });
+  };
+  const watch = new ResizeObserver((entries) => {
+    for (const e of entries) check(e.target.classList.contains("scroll") ? e.target : e.target.parentElement);
+  });
+  for (const box of boxes) {
+    watch.observe(box);
+    if (box.firstElementChild) watch.observe(box.firstElementChild);
+  }
 }
