@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/votewatch/votewatch/domain"
+)
+
+// RealtimeVoting is the bridge from realtime_voting's topics (contract
+// rtv1, domain.DecodeRealtimeVotingVoter and DecodeRealtimeVotingVote) to
+// votewatch's own: each voters_topic message becomes a VoterRegistered on
+// voters, each votes_topic message a VoteCast on votes, keyed by voter_id
+// so that the publisher's murmur2 puts every vote of a voter on that
+// voter's partition whoever produced it. A message of neither shape goes
+// to <topic>.dlq with the error in the reason_poisoned header.
+//
+// Why a bridge and not a projector that reads both: decisions are made
+// from the votes topic's partitions alone (first vote wins in log order,
+// the transparency log's trees, replay), and a voter whose votes came both
+// CRC32-partitioned (confluent-kafka) and murmur2-partitioned would have
+// them on two partitions with no order between them. Re-keyed onto votes,
+// they share one. The bridge only translates, so it is at-least-once: a
+// message translated twice (a crash before its offset was committed) is a
+// repeat of the same vote_id, or a second registration of a voter, which
+// changes nothing.
+type RealtimeVoting struct {
+	log                         *slog.Logger
+	voters, votes, deadLettered atomic.Int64
+}
+
+// RealtimeVotingStats counts what one bridge translated since it started.
+type RealtimeVotingStats struct {
+	Voters, Votes, DeadLettered int64
+}
+
+// NewRealtimeVoting returns the bridge's handlers.
+func NewRealtimeVoting(log *slog.Logger) (*RealtimeVoting, error) {
+	if log == nil {
+		return nil, errors.New("new realtime_voting bridge: nil logger")
+	}
+	return &RealtimeVoting{log: log}, nil
+}
+
+// Stats returns the bridge's counters.
+func (b *RealtimeVoting) Stats() RealtimeVotingStats {
+	return RealtimeVotingStats{Voters: b.voters.Load(), Votes: b.votes.Load(), DeadLettered: b.deadLettered.Load()}
+}
+
+// Voter translates a voters_topic message into a voters message. A voter
+// without registered_date registers at the message's log time.
+func (b *RealtimeVoting) Voter(msg *message.Message) ([]*message.Message, error) {
+	at := position(msg).Time
+	if at.IsZero() {
+		// A broker that stamps no time: the first registration of a voter
+		// wins, so a redelivery translated at another time changes nothing.
+		at = time.Now()
+	}
+	ev, err := domain.DecodeRealtimeVotingVoter(msg.Payload, at)
+	if err != nil {
+		return nil, b.poison(msg, err)
+	}
+	b.voters.Add(1)
+	return translated(ev)
+}
+
+// Vote translates a votes_topic message into a votes message.
+func (b *RealtimeVoting) Vote(msg *message.Message) ([]*message.Message, error) {
+	ev, err := domain.DecodeRealtimeVotingVote(msg.Payload)
+	if err != nil {
+		return nil, b.poison(msg, err)
+	}
+	b.votes.Add(1)
+	return translated(ev)
+}
+
+func (b *RealtimeVoting) poison(msg *message.Message, err error) error {
+	pos := position(msg)
+	if key, ok := messageKey(msg.Context()); ok {
+		msg.Metadata.Set("key", string(key))
+	}
+	b.deadLettered.Add(1)
+	b.log.Warn("dead-lettering a realtime_voting message of neither shape", "topic", pos.Topic, "partition", pos.Partition, "offset", pos.Offset, "err", err)
+	return fmt.Errorf("%w: %w", ErrPoison, err)
+}
+
+type keyedEvent interface {
+	MarshalJSON() ([]byte, error)
+	Key() string
+}
+
+// translated is ev as votewatch's contract puts it on the log, keyed for
+// the publisher's partitioner (the "key" metadata, as kafka.KeyedMessage).
+func translated(ev keyedEvent) ([]*message.Message, error) {
+	payload, err := ev.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode translated event: %w", err)
+	}
+	out := message.NewMessage(watermill.NewUUID(), payload)
+	out.Metadata.Set("key", ev.Key())
+	return []*message.Message{out}, nil
+}
+
+// AddRealtimeVotingHandlers routes voters_topic to voters and votes_topic
+// to votes through b, each topic read through its subscriber in subs and
+// published with pub (which must partition by the "key" metadata with
+// murmur2: kafka.Publisher). Middleware, outermost first: the poison
+// queue (a message of neither shape, or one whose handling panicked, to
+// <topic>.dlq with the reason) and the recoverer. The router publishes
+// the translation before it acknowledges the message, and a publish that
+// fails nacks it, so it is read again: nothing is lost or skipped.
+func AddRealtimeVotingHandlers(router *message.Router, subs Subscribers, pub, dlq message.Publisher, b *RealtimeVoting) error {
+	routes := []struct {
+		from, to string
+		fn       message.HandlerFunc
+	}{
+		{domain.TopicRealtimeVoters, domain.TopicVoters, b.Voter},
+		{domain.TopicRealtimeVotes, domain.TopicVotes, b.Vote},
+	}
+	for _, r := range routes {
+		sub, ok := subs[r.from]
+		if !ok {
+			return fmt.Errorf("add realtime_voting handlers: no subscriber for %s", r.from)
+		}
+		poison, err := middleware.PoisonQueueWithFilter(dlq, domain.DeadLetterTopic(r.from), isPoison)
+		if err != nil {
+			return fmt.Errorf("poison queue for %s: %w", r.from, err)
+		}
+		router.AddHandler("bridge-"+r.from, r.from, sub, r.to, pub, r.fn).
+			AddMiddleware(poison, middleware.Recoverer)
+	}
+	return nil
+}
