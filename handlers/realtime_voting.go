@@ -68,7 +68,7 @@ func (b *RealtimeVoting) Voter(msg *message.Message) ([]*message.Message, error)
 		return nil, b.poison(msg, err)
 	}
 	b.voters.Add(1)
-	return translated(ev)
+	return translated(ev, position(msg).Time)
 }
 
 // Vote translates a votes_topic message into a votes message.
@@ -78,13 +78,19 @@ func (b *RealtimeVoting) Vote(msg *message.Message) ([]*message.Message, error) 
 		return nil, b.poison(msg, err)
 	}
 	b.votes.Add(1)
-	return translated(ev)
+	return translated(ev, position(msg).Time)
 }
 
 func (b *RealtimeVoting) poison(msg *message.Message, err error) error {
 	pos := position(msg)
 	if key, ok := messageKey(msg.Context()); ok {
 		msg.Metadata.Set("key", string(key))
+	}
+	// The dead letter keeps its log time; this also overrides a header
+	// of that name the publisher could not read.
+	delete(msg.Metadata, "timestamp")
+	if !pos.Time.IsZero() {
+		msg.Metadata.Set("timestamp", pos.Time.UTC().Format(time.RFC3339Nano))
 	}
 	b.deadLettered.Add(1)
 	b.log.Warn("dead-lettering a realtime_voting message of neither shape", "topic", pos.Topic, "partition", pos.Partition, "offset", pos.Offset, "err", err)
@@ -97,14 +103,20 @@ type keyedEvent interface {
 }
 
 // translated is ev as votewatch's contract puts it on the log, keyed for
-// the publisher's partitioner (the "key" metadata, as kafka.KeyedMessage).
-func translated(ev keyedEvent) ([]*message.Message, error) {
+// the publisher's partitioner (the "key" metadata, as kafka.KeyedMessage)
+// and stamped with its source's log time (kafka.TimestampMetadata): the
+// rule checks a vote's cast time against its log time, and a backlog
+// translated days later is as plausible as when voting.py sent it.
+func translated(ev keyedEvent, loggedAt time.Time) ([]*message.Message, error) {
 	payload, err := ev.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("encode translated event: %w", err)
 	}
 	out := message.NewMessage(watermill.NewUUID(), payload)
 	out.Metadata.Set("key", ev.Key())
+	if !loggedAt.IsZero() {
+		out.Metadata.Set("timestamp", loggedAt.UTC().Format(time.RFC3339Nano))
+	}
 	return []*message.Message{out}, nil
 }
 
