@@ -101,7 +101,11 @@ func NewBridgeService(log *slog.Logger, kcfg kafka.Config, cfg BridgeConfig, m *
 	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlog); err != nil {
 		return nil, fmt.Errorf("new bridge router: %w", err)
 	}
-	if err := handlers.AddRealtimeVotingHandlers(s.router, subs, pub, pub, s.bridge); err != nil {
+	// The router closes each handler's publisher as that handler stops:
+	// this one is shared by both handlers and their poison queues, so it
+	// is closed once, by Close, after the router has stopped.
+	shared := unclosedPublisher{pub}
+	if err := handlers.AddRealtimeVotingHandlers(s.router, subs, shared, shared, s.bridge); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -133,3 +137,9 @@ func (s *BridgeService) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// unclosedPublisher is a publisher whose Close is left to its owner.
+type unclosedPublisher struct{ message.Publisher }
+
+// Close does nothing: the owner closes the publisher.
+func (unclosedPublisher) Close() error { return nil }
