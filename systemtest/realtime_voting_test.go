@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
@@ -346,4 +347,57 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// A realtime_voting database with rows votewatch cannot register is
+// refused whole: every bad row is named, and nothing is published.
+func TestImportFromSeedDBRefusesBadRowsAndPublishesNothing(t *testing.T) {
+	kcfg := testutil.Kafka(t, 2)
+	ctx := context.Background()
+	seedDSN := testutil.EmptyDatabaseURL(t)
+	seed, err := pgx.Connect(ctx, seedDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seed.Close(ctx)
+	for _, stmt := range []string{
+		`CREATE TABLE candidates (candidate_id VARCHAR(255) PRIMARY KEY, candidate_name VARCHAR(255),
+			party_affiliation VARCHAR(255), biography TEXT, campaign_platform TEXT, photo_url TEXT)`,
+		`CREATE TABLE voters (voter_id VARCHAR(255) PRIMARY KEY, voter_name VARCHAR(255), date_of_birth VARCHAR(255),
+			gender VARCHAR(255), address_city VARCHAR(255), address_state VARCHAR(255), email VARCHAR(255))`,
+		`INSERT INTO candidates VALUES ('c-1', 'Richard Holland', 'Management Party', 'bio', 'platform', 'https://example.org/1.jpg'),
+			('c-2', 'Abigail Mitchell', NULL, 'bio', 'platform', 'not a url')`,
+		`INSERT INTO voters VALUES ('v-1', 'Ann', '1961-04-09T10:00:00.000Z', 'female', 'Leeds', 'West Yorkshire', 'ann@example.com'),
+			('v-2', 'Ben', '09/04/1961', 'male', 'Leeds', 'West Yorkshire', 'ben@example.com'),
+			('v-3', 'Cat', '1971-01-01T10:00:00.000Z', 'female', 'Leeds', '', 'cat@example.com')`,
+	} {
+		if _, err := seed.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out := testutil.Run(t, "--log-level", "warn", "import", "--kafka-brokers", strings.Join(kcfg.Brokers, ","), "--from-seed-db", seedDSN)
+	if code == 0 {
+		t.Fatalf("a database with bad rows was imported:\n%s", out)
+	}
+	for _, want := range []string{`candidates row "c-2": photo_url`, `voters row "v-2": date_of_birth`, `voters row "v-3": address.state`, "nothing was published"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer klog.Close()
+	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicAudit} {
+		ends, err := klog.HighWatermarks(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for part, end := range ends {
+			if end != 0 {
+				t.Errorf("%s partition %d holds %d events after a refused import", topic, part, end)
+			}
+		}
+	}
 }
