@@ -15,7 +15,7 @@ import (
 type ImportCmd struct {
 	Candidates string `help:"Candidates CSV: header candidate_id,name,party[,biography,platform,photo_url]." type:"existingfile"`
 	Voters     string `help:"Voter roll CSV: header voter_id,name,gender,birth_date,region,city,registered_at." type:"existingfile"`
-	FromSeedDB string `help:"Instead of CSV: a realtime_voting database (PostgreSQL URL) whose candidates table, and voters table if any, to register; only what the log does not hold yet is published, so running it again publishes nothing." name:"from-seed-db" env:"VOTEWATCH_SEED_DB"`
+	FromSeedDB string `help:"Instead of CSV: a realtime_voting database (PostgreSQL URL) whose candidates table, and voters table if any, to register; only what the log does not hold yet is published, so running it again publishes nothing. Without KAFKA_BROKERS: the demo's broker, 127.0.0.1:9092." name:"from-seed-db" env:"VOTEWATCH_SEED_DB"`
 	DryRun     bool   `help:"Validate the files and report; publish nothing."`
 	Close      bool   `name:"close-registration" help:"Then close registration (publish the close markers): later registrations are refused, and votes for anyone not registered are rejected."`
 	KafkaFlags
@@ -67,6 +67,9 @@ func (f KafkaFlags) publish(ctx context.Context, a *app.App, fn func(*kafka.Publ
 	return fn(pub)
 }
 
+// demoBroker is where `votewatch demo` serves Kafka by default.
+const demoBroker = "127.0.0.1:9092"
+
 // fromSeedDB registers a realtime_voting database's candidates and voters
 // (contract rtv1): every row is validated first, then only what the log
 // does not hold yet is published, and the action is recorded.
@@ -77,6 +80,11 @@ func (c *ImportCmd) fromSeedDB(ctx context.Context, env *Env, a *app.App) error 
 	roll, err := app.ReadSeedRoll(ctx, c.FromSeedDB, time.Now(), env.Stdout)
 	if err != nil || c.DryRun {
 		return err
+	}
+	if len(c.KafkaBrokers) == 0 {
+		// As the maintenance commands do: attach to a running demo, which
+		// is where someone trying realtime_voting's scripts starts.
+		c.KafkaBrokers = []string{demoBroker}
 	}
 	return c.publish(ctx, a, func(pub *kafka.Publisher) error {
 		if err := app.PublishSeedRoll(ctx, env.Log, pub, a.Kafka, a.KafkaLog, roll, env.Stdout); err != nil {
