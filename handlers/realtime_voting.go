@@ -49,7 +49,8 @@ func NewRealtimeVoting(log *slog.Logger) (*RealtimeVoting, error) {
 	return &RealtimeVoting{log: log}, nil
 }
 
-// Stats returns the bridge's counters.
+// Stats returns the bridge's counters (a message read again after its
+// translation failed to publish is counted again).
 func (b *RealtimeVoting) Stats() RealtimeVotingStats {
 	return RealtimeVotingStats{Voters: b.voters.Load(), Votes: b.votes.Load(), DeadLettered: b.deadLettered.Load()}
 }
