@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/projections"
 )
 
 // RealtimeVoting is the bridge from realtime_voting's topics (contract
@@ -31,9 +34,16 @@ import (
 // message translated twice (a crash before its offset was committed) is a
 // repeat of the same vote_id, or a second registration of a voter, which
 // changes nothing.
+//
+// Translations are published in batches (a group commit, as the
+// projector's): a message is acknowledged once the batch holding its
+// translation is on the log, and the subscriber hands out a voter's next
+// message only after that, so a voter's messages keep their order.
 type RealtimeVoting struct {
 	log                         *slog.Logger
 	voters, votes, deadLettered atomic.Int64
+	// out publishes translations per destination topic.
+	out map[string]*projections.Batcher[*message.Message]
 }
 
 // RealtimeVotingStats counts what one bridge translated since it started.
@@ -41,12 +51,36 @@ type RealtimeVotingStats struct {
 	Voters, Votes, DeadLettered int64
 }
 
-// NewRealtimeVoting returns the bridge's handlers.
-func NewRealtimeVoting(log *slog.Logger) (*RealtimeVoting, error) {
-	if log == nil {
-		return nil, errors.New("new realtime_voting bridge: nil logger")
+// NewRealtimeVoting returns the bridge's handlers, publishing translations
+// with pub, which must partition by the "key" metadata with murmur2
+// (kafka.Publisher). Run its batches with Run.
+func NewRealtimeVoting(log *slog.Logger, pub message.Publisher) (*RealtimeVoting, error) {
+	if log == nil || pub == nil {
+		return nil, errors.New("new realtime_voting bridge: nil logger or publisher")
 	}
-	return &RealtimeVoting{log: log}, nil
+	b := &RealtimeVoting{log: log, out: map[string]*projections.Batcher[*message.Message]{}}
+	for _, topic := range []string{domain.TopicVoters, domain.TopicVotes} {
+		batcher, err := projections.NewBatcher(projections.BatcherConfig{
+			Name: "bridge-" + topic, MaxBatch: 1000, Writers: 2, Linger: 2 * time.Millisecond,
+		}, func(_ context.Context, msgs []*message.Message) ([]error, error) {
+			return nil, pub.Publish(topic, msgs...)
+		}, log)
+		if err != nil {
+			return nil, err
+		}
+		b.out[topic] = batcher
+	}
+	return b, nil
+}
+
+// Run publishes batches of translations until ctx ends (a batch taken is
+// finished). Stop it after the router, whose handlers wait on it.
+func (b *RealtimeVoting) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, batcher := range b.out {
+		wg.Go(func() { batcher.Run(ctx) })
+	}
+	wg.Wait()
 }
 
 // Stats returns the bridge's counters (a message read again after its
@@ -121,15 +155,31 @@ func translated(ev keyedEvent, loggedAt time.Time) ([]*message.Message, error) {
 	return []*message.Message{out}, nil
 }
 
+// publishing returns a consumer handler that translates each message and
+// returns once the translation is on the log.
+func (b *RealtimeVoting) publishing(to string, translate message.HandlerFunc) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		out, err := translate(msg)
+		if err != nil {
+			return err
+		}
+		for _, m := range out {
+			if err := b.out[to].Submit(msg.Context(), m); err != nil {
+				return fmt.Errorf("publish translation to %s: %w", to, err)
+			}
+		}
+		return nil
+	}
+}
+
 // AddRealtimeVotingHandlers routes voters_topic to voters and votes_topic
-// to votes through b, each topic read through its subscriber in subs and
-// published with pub (which must partition by the "key" metadata with
-// murmur2: kafka.Publisher). Middleware, outermost first: the poison
-// queue (a message of neither shape, or one whose handling panicked, to
-// <topic>.dlq with the reason) and the recoverer. The router publishes
-// the translation before it acknowledges the message, and a publish that
-// fails nacks it, so it is read again: nothing is lost or skipped.
-func AddRealtimeVotingHandlers(router *message.Router, subs Subscribers, pub, dlq message.Publisher, b *RealtimeVoting) error {
+// to votes through b, each topic read through its subscriber in subs.
+// Middleware, outermost first: the poison queue (a message of neither
+// shape, or one whose handling panicked, to <topic>.dlq with the reason,
+// published with dlq) and the recoverer. A message is acknowledged only
+// once its translation is on the log; a publish that fails nacks it, so
+// it is read again: nothing is lost or skipped.
+func AddRealtimeVotingHandlers(router *message.Router, subs Subscribers, dlq message.Publisher, b *RealtimeVoting) error {
 	routes := []struct {
 		from, to string
 		fn       message.HandlerFunc
@@ -146,7 +196,7 @@ func AddRealtimeVotingHandlers(router *message.Router, subs Subscribers, pub, dl
 		if err != nil {
 			return fmt.Errorf("poison queue for %s: %w", r.from, err)
 		}
-		router.AddHandler("bridge-"+r.from, r.from, sub, r.to, pub, r.fn).
+		router.AddConsumerHandler("bridge-"+r.from, r.from, sub, b.publishing(r.to, r.fn)).
 			AddMiddleware(poison, middleware.Recoverer)
 	}
 	return nil

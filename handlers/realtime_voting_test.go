@@ -14,6 +14,16 @@ import (
 	"github.com/votewatch/votewatch/handlers"
 )
 
+// unusedPublisher stands where the bridge's publisher goes: these tests
+// call the translations alone (the system test publishes for real).
+type unusedPublisher struct{}
+
+func (unusedPublisher) Publish(string, ...*message.Message) error {
+	return errors.New("unused publisher: nothing is published here")
+}
+
+func (unusedPublisher) Close() error { return nil }
+
 func rtvMessage(payload string, at time.Time, key string) *message.Message {
 	msg := message.NewMessage(watermill.NewUUID(), []byte(payload))
 	msg.SetContext(handlers.ContextWithRecord(context.Background(), 3, 41, at, []byte(key)))
@@ -25,7 +35,7 @@ func rtvMessage(payload string, at time.Time, key string) *message.Message {
 // cast time against it, and a backlog translated a week later must not be
 // implausible.
 func TestTheBridgeKeysAVoteByVoterAndKeepsItsLogTime(t *testing.T) {
-	b, err := handlers.NewRealtimeVoting(slog.New(slog.DiscardHandler))
+	b, err := handlers.NewRealtimeVoting(slog.New(slog.DiscardHandler), unusedPublisher{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +69,7 @@ func TestTheBridgeKeysAVoteByVoterAndKeepsItsLogTime(t *testing.T) {
 // A message of neither shape is poison (the poison queue sends it to
 // <topic>.dlq with the error) and keeps its key and log time there.
 func TestTheBridgePoisonsAMessageOfNeitherShape(t *testing.T) {
-	b, err := handlers.NewRealtimeVoting(slog.New(slog.DiscardHandler))
+	b, err := handlers.NewRealtimeVoting(slog.New(slog.DiscardHandler), unusedPublisher{})
 	if err != nil {
 		t.Fatal(err)
 	}

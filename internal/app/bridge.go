@@ -67,8 +67,14 @@ func NewBridgeService(log *slog.Logger, kcfg kafka.Config, cfg BridgeConfig, m *
 		}
 	}()
 	wlog := watermillLogger(log, "bridge")
-	var err error
-	if s.bridge, err = handlers.NewRealtimeVoting(log); err != nil {
+	// One publisher for translations and dead letters: it partitions by
+	// the "key" metadata with murmur2, as every votewatch producer does.
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = pub.Close() })
+	if s.bridge, err = handlers.NewRealtimeVoting(log, pub); err != nil {
 		return nil, err
 	}
 	if m != nil {
@@ -77,13 +83,6 @@ func NewBridgeService(log *slog.Logger, kcfg kafka.Config, cfg BridgeConfig, m *
 			return metrics.BridgeStats{Voters: st.Voters, Votes: st.Votes, DeadLettered: st.DeadLettered}
 		})
 	}
-	// One publisher for translations and dead letters: it partitions by
-	// the "key" metadata with murmur2, as every votewatch producer does.
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, func() { _ = pub.Close() })
 	subs := handlers.Subscribers{}
 	for _, topic := range []string{domain.TopicRealtimeVoters, domain.TopicRealtimeVotes} {
 		// Many messages in flight, never two of one key: a voter's
@@ -101,11 +100,7 @@ func NewBridgeService(log *slog.Logger, kcfg kafka.Config, cfg BridgeConfig, m *
 	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlog); err != nil {
 		return nil, fmt.Errorf("new bridge router: %w", err)
 	}
-	// The router closes each handler's publisher as that handler stops:
-	// this one is shared by both handlers and their poison queues, so it
-	// is closed once, by Close, after the router has stopped.
-	shared := unclosedPublisher{pub}
-	if err := handlers.AddRealtimeVotingHandlers(s.router, subs, shared, shared, s.bridge); err != nil {
+	if err := handlers.AddRealtimeVotingHandlers(s.router, subs, pub, s.bridge); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -126,10 +121,16 @@ func (s *BridgeService) Close() {
 }
 
 // Run translates until ctx ends; messages in flight are published and
-// acknowledged before it returns.
+// acknowledged before it returns. The router stops first: its handlers
+// wait on the batches, which stop after it.
 func (s *BridgeService) Run(ctx context.Context) error {
 	defer s.Close()
+	batchCtx, stopBatches := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.bridge.Run(batchCtx) })
 	err := s.router.Run(ctx)
+	stopBatches()
+	wg.Wait()
 	st := s.bridge.Stats()
 	s.log.Info("realtime_voting bridge stopped", "voters", st.Voters, "votes", st.Votes, "dead_lettered", st.DeadLettered)
 	if err != nil {
@@ -137,9 +138,3 @@ func (s *BridgeService) Run(ctx context.Context) error {
 	}
 	return nil
 }
-
-// unclosedPublisher is a publisher whose Close is left to its owner.
-type unclosedPublisher struct{ message.Publisher }
-
-// Close does nothing: the owner closes the publisher.
-func (unclosedPublisher) Close() error { return nil }
