@@ -158,6 +158,8 @@ type DemoCmd struct {
 	DataDir   string `help:"Where the embedded broker's log and the private Postgres live (default: user cache dir)." env:"VOTEWATCH_DATA_DIR"`
 	Simulate  bool   `help:"Run the simulator (--simulate=false lets an external producer drive it)." default:"true" negatable:""`
 	Fresh     bool   `help:"Discard the stored election (broker log and database) and start a new one."`
+	// On in the demo: realtime_voting's scripts run against it unchanged.
+	RealtimeVoting bool `help:"Also read realtime_voting's voters_topic and votes_topic (its main.py and voting.py, unchanged) and translate them onto voters and votes; the topics are created (--realtime-voting=false: votewatch's own topics only)." default:"true" negatable:"" env:"VOTEWATCH_REALTIME_VOTING"`
 	MetricsFlags
 	DatabaseFlags
 	KafkaFlags
@@ -179,6 +181,8 @@ type MetricsFlags struct {
 
 // ProjectCmd runs the projector against external Kafka and Postgres.
 type ProjectCmd struct {
+	// Off in production: a cluster's voters_topic may be anybody's.
+	RealtimeVoting bool `help:"Also run the realtime_voting bridge: read voters_topic and votes_topic (created if missing) and translate them onto voters and votes (every projector process with it shares their partitions)." env:"VOTEWATCH_REALTIME_VOTING"`
 	MetricsFlags
 	DatabaseFlags
 	KafkaFlags

@@ -34,6 +34,11 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.StartProjector(c.ProjectorFlags.config()); err != nil {
 		return err
 	}
+	if c.RealtimeVoting {
+		if _, err := a.StartRealtimeVotingBridge(ctx, app.BridgeConfig{Group: c.Group, SessionTimeout: c.SessionTimeout}); err != nil {
+			return err
+		}
+	}
 	if err := a.ObserveProjection(); err != nil {
 		return err
 	}

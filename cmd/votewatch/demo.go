@@ -47,6 +47,11 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, err := a.StartProjector(proj); err != nil {
 		return err
 	}
+	if c.RealtimeVoting {
+		if _, err := a.StartRealtimeVotingBridge(ctx, app.BridgeConfig{Group: c.Group, SessionTimeout: c.SessionTimeout}); err != nil {
+			return err
+		}
+	}
 	icfg, err := c.IntakeFlags.config(true)
 	if err != nil {
 		return err
@@ -75,6 +80,16 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	}
 
 	app.PrintDemoBanner(env.Stdout, srv.Addr(), brokers, dbWhere, icfg.Stations[0], shownToken)
+	if c.RealtimeVoting {
+		fmt.Fprintf(env.Stdout, "realtime_voting: its main.py and voting.py work against %s (voters_topic, votes_topic); bring in its candidates with\n"+
+			"  votewatch import --from-seed-db 'postgres://postgres:postgres@localhost:5432/voting'\n\n", brokers[0])
+		if c.Simulate {
+			// Its figures would mix with theirs, and its closing of
+			// registration would refuse their voters.
+			fmt.Fprint(env.Stdout, "  note: the simulator runs an election of its own here and closes registration for it;\n"+
+				"  for realtime_voting's election alone: votewatch demo --simulate=false --fresh\n\n")
+		}
+	}
 	err = a.Run(ctx)
 	log.Info("stopping")
 	return err

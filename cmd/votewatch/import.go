@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
@@ -14,6 +15,7 @@ import (
 type ImportCmd struct {
 	Candidates string `help:"Candidates CSV: header candidate_id,name,party[,biography,platform,photo_url]." type:"existingfile"`
 	Voters     string `help:"Voter roll CSV: header voter_id,name,gender,birth_date,region,city,registered_at." type:"existingfile"`
+	FromSeedDB string `help:"Instead of CSV: a realtime_voting database (PostgreSQL URL) whose candidates table, and voters table if any, to register; only what the log does not hold yet is published, so running it again publishes nothing. Without KAFKA_BROKERS: the demo's broker, 127.0.0.1:9092." name:"from-seed-db" env:"VOTEWATCH_SEED_DB"`
 	DryRun     bool   `help:"Validate the files and report; publish nothing."`
 	Close      bool   `name:"close-registration" help:"Then close registration (publish the close markers): later registrations are refused, and votes for anyone not registered are rejected."`
 	KafkaFlags
@@ -23,8 +25,11 @@ type ImportCmd struct {
 // row never leaves half a roll on the log, then publishes the candidates
 // and the voters (registration comes before votes).
 func (c *ImportCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	if c.FromSeedDB != "" {
+		return c.fromSeedDB(ctx, env, a)
+	}
 	if c.Candidates == "" && c.Voters == "" {
-		return errors.New("nothing to import: give --candidates, --voters or both")
+		return errors.New("nothing to import: give --candidates, --voters or both, or --from-seed-db")
 	}
 	roll, err := app.ReadRoll(c.Candidates, c.Voters, env.Stdout)
 	if err != nil || c.DryRun {
@@ -60,4 +65,34 @@ func (f KafkaFlags) publish(ctx context.Context, a *app.App, fn func(*kafka.Publ
 		return err
 	}
 	return fn(pub)
+}
+
+// demoBroker is where `votewatch demo` serves Kafka by default.
+const demoBroker = "127.0.0.1:9092"
+
+// fromSeedDB registers a realtime_voting database's candidates and voters
+// (contract rtv1): every row is validated first, then only what the log
+// does not hold yet is published, and the action is recorded.
+func (c *ImportCmd) fromSeedDB(ctx context.Context, env *Env, a *app.App) error {
+	if c.Candidates != "" || c.Voters != "" {
+		return errors.New("--from-seed-db reads the candidates and voters from that database: give no CSV files with it")
+	}
+	roll, err := app.ReadSeedRoll(ctx, c.FromSeedDB, time.Now(), env.Stdout)
+	if err != nil || c.DryRun {
+		return err
+	}
+	if len(c.KafkaBrokers) == 0 {
+		// As the maintenance commands do: attach to a running demo, which
+		// is where someone trying realtime_voting's scripts starts.
+		c.KafkaBrokers = []string{demoBroker}
+	}
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error {
+		if err := app.PublishSeedRoll(ctx, env.Log, pub, a.Kafka, a.KafkaLog, roll, env.Stdout); err != nil {
+			return err
+		}
+		if c.Close {
+			return app.CloseRegistration(pub, env.Stdout)
+		}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
@@ -13,6 +14,12 @@ import (
 // KeyMetadata is the message metadata entry whose value becomes the Kafka
 // message key (and so, through murmur2, the partition).
 const KeyMetadata = "key"
+
+// TimestampMetadata is the message metadata entry whose value (RFC 3339),
+// when set, becomes the Kafka record's timestamp instead of the time it is
+// sent: a translated message keeps its source's log time, which the rule
+// checks a vote's cast time against.
+const TimestampMetadata = "timestamp"
 
 // Event is a domain event as the contract puts it on the log: JSON, keyed
 // by the id that orders it.
@@ -87,6 +94,13 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		if m.Metadata.Get(KeyMetadata) == "" {
 			pm.Key = nil // no key: let the partitioner spread the message
+		}
+		if ts := m.Metadata.Get(TimestampMetadata); ts != "" {
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil {
+				return fmt.Errorf("message for %s: %s metadata %q: %w", topic, TimestampMetadata, ts, err)
+			}
+			pm.Timestamp = at
 		}
 		batch = append(batch, pm)
 	}

@@ -165,3 +165,33 @@ func withDatabase(dsn, db string) string {
 	}
 	return dsn + " dbname=" + db
 }
+
+// EmptyDatabaseURL returns the URL of a new database with nothing of
+// votewatch in it, on the test cluster, dropped when the test ends: another
+// program's database (realtime_voting's, for import --from-seed-db).
+func EmptyDatabaseURL(tb testing.TB) string {
+	tb.Helper()
+	pg.once.Do(startPostgres)
+	if pg.err != nil {
+		tb.Fatalf("start test PostgreSQL: %v", pg.err)
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("empty_%d_%d", os.Getpid(), pg.seq.Add(1))
+	admin, err := pgx.Connect(ctx, pg.adminDSN)
+	if err != nil {
+		tb.Fatalf("connect to test PostgreSQL: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0", name)); err != nil {
+		tb.Fatalf("create empty test database: %v", err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, pg.adminDSN)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
+	})
+	return pg.dsnFor(name)
+}
