@@ -172,6 +172,16 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	p.produce(t, record("votes", e.voterIDs[235], vote(7777, e.voterIDs[235], "c-ada")))
 	p.waitFor(t, e, 1)
 	readerAPI.readsEverything(t, e)
+	// Ballot tracking works under the reader's login, one vote_id at a
+	// time (ballot_status, 00025), though it may not list them.
+	var b struct {
+		Status string `json:"status"`
+	}
+	if code := readerAPI.get(t, "/api/v1/ballots/"+vote(7777, "", "")["vote_id"], &b); code != http.StatusOK || b.Status != "counted" {
+		t.Errorf("ballot tracking as votewatch_reader: %d %+v", code, b)
+	}
+	wantDenied(t, reader, "SELECT vote_id FROM ballot_statuses")
+	wantDenied(t, reader, "SELECT vote_id FROM tree_leaves")
 }
 
 // readsEverything checks that every route of the read API answers 200 and
