@@ -3,10 +3,12 @@ package systemtest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,9 +76,14 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	reader := p.loginAs(t, "votewatch_reader")
 	writer := p.loginAs(t, "votewatch_projector")
 
-	// The projector, connected as votewatch_projector.
+	// The projector, connected as votewatch_projector, with the
+	// transparency log on: it writes the trees and checkpoints through its
+	// INSERT-only grants and the tree functions (00025).
+	keys := t.TempDir()
 	proj, err := app.NewProjectorService(testLogger(), writer, p.kafka, app.ProjectorConfig{
 		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
+		Transparency: app.TransparencyConfig{CheckpointKey: filepath.Join(keys, "checkpoint.key"),
+			ElectionSecret: filepath.Join(keys, "election.secret"), Every: 100 * time.Millisecond, Election: "roles"},
 	}, p.klog, metrics.New())
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +166,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	}
 
 	// A replay swaps in a rebuilt schema; the roles keep their rights there.
-	if code, out := p.cli(t, "replay"); code != 0 {
+	if code, out := p.cli(t, "replay", "--election-secret", filepath.Join(keys, "election.secret")); code != 0 {
 		t.Fatalf("replay = %d:\n%s", code, out)
 	}
 	// The reader reads the counts, not the ballots.
@@ -174,12 +181,16 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	readerAPI.readsEverything(t, e)
 	// Ballot tracking works under the reader's login, one vote_id at a
 	// time (ballot_status, 00025), though it may not list them.
-	var b struct {
-		Status string `json:"status"`
-	}
-	if code := readerAPI.get(t, "/api/v1/ballots/"+vote(7777, "", "")["vote_id"], &b); code != http.StatusOK || b.Status != "counted" {
-		t.Errorf("ballot tracking as votewatch_reader: %d %+v", code, b)
-	}
+	// Its proof comes once a checkpoint covers it (tree_leaf_of).
+	testutil.Eventually(t, 60*time.Second, "vote 7777's status and proof, as votewatch_reader", func() (bool, string) {
+		var b struct {
+			Status string          `json:"status"`
+			Proof  json.RawMessage `json:"proof"`
+		}
+		code := readerAPI.get(t, "/api/v1/ballots/"+vote(7777, "", "")["vote_id"], &b)
+		return code == http.StatusOK && b.Status == "counted" && len(b.Proof) > 0 && string(b.Proof) != "null",
+			fmt.Sprintf("%d %s %s", code, b.Status, b.Proof)
+	})
 	wantDenied(t, reader, "SELECT vote_id FROM ballot_statuses")
 	wantDenied(t, reader, "SELECT vote_id FROM tree_leaves")
 }
