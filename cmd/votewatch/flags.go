@@ -70,8 +70,17 @@ func (f KafkaFlags) openKafka(ctx context.Context, a *app.App, brokers []string)
 // config is the public listener's TLS configuration (nil: plain HTTP).
 // requireInHandshake refuses a client without a certificate before any
 // request: right for the intake's own listener, not for one that also
-// serves the dashboard (there the intake refuses such a station itself).
+// serves the dashboard (there the intake refuses such a station itself,
+// with 403). --require-client-cert without --client-ca or without TLS is
+// an error either way: it would refuse every station.
 func (f TLSFlags) config(requireInHandshake bool) (*tls.Config, error) {
-	return certs.Server{CertFile: f.TLSCert, KeyFile: f.TLSKey, ClientCAFile: f.ClientCA,
-		RequireClientCert: requireInHandshake && f.RequireClientCert}.Config()
+	cfg, err := certs.Server{CertFile: f.TLSCert, KeyFile: f.TLSKey, ClientCAFile: f.ClientCA,
+		RequireClientCert: f.RequireClientCert}.Config()
+	if err != nil || cfg == nil {
+		return cfg, err
+	}
+	if f.RequireClientCert && !requireInHandshake {
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
 }
