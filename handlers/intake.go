@@ -66,6 +66,11 @@ type IntakeConfig struct {
 	// ObserveVotes, when set, is told how many votes of a station's request
 	// were stored as new and how many were retries.
 	ObserveVotes func(station string, accepted, duplicates int)
+	// RequireClientCert refuses (403) a station whose request did not
+	// come over TLS with a verified client certificate issued to it: the
+	// certificate's common name must be the station's name, so a leaked
+	// token alone, or another station's certificate, is not enough.
+	RequireClientCert bool
 }
 
 const (
@@ -91,6 +96,8 @@ type Intake struct {
 	// failures rate-limits failed authentication per remote address.
 	failures *addressLimiter
 	report   func(context.Context, domain.StationReported) error
+	// requireCert: see IntakeConfig.RequireClientCert.
+	requireCert bool
 }
 
 type station struct {
@@ -118,7 +125,7 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 	}
 	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{},
 		failures: newAddressLimiter(authFailureRate, authFailureBurst), report: cfg.Report,
-		observe: cfg.ObserveRequest, votes: cfg.ObserveVotes}
+		observe: cfg.ObserveRequest, votes: cfg.ObserveVotes, requireCert: cfg.RequireClientCert}
 	if in.observe == nil {
 		in.observe = func(string, int) {}
 	}
@@ -253,6 +260,12 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 			writeError(w, r, in.log, err)
 			return
 		}
+		if in.requireCert && !certifiedAs(r, name) {
+			in.log.Warn("station refused: no client certificate issued to it", "station", name, "remote", r.RemoteAddr)
+			writeError(w, r, in.log, &httpError{status: http.StatusForbidden, code: "client_certificate_required",
+				message: "station " + name + " must present the client certificate issued to it"})
+			return
+		}
 		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || ct != "application/json" {
 			writeError(w, r, in.log, &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
@@ -261,6 +274,15 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 		}
 		h(w, r, name)
 	}
+}
+
+// certifiedAs reports whether r came over TLS with a client certificate
+// the server verified (its ClientCAs) whose common name is station.
+func certifiedAs(r *http.Request, station string) bool {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return false
+	}
+	return r.TLS.VerifiedChains[0][0].Subject.CommonName == station
 }
 
 // authenticate finds the station whose token the request bears (named

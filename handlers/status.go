@@ -16,7 +16,8 @@ type partitionJSON struct {
 	LastEventAt *time.Time `json:"last_event_at"`
 }
 
-type statusBody struct {
+// statusFields are what the operator's status and the public one share.
+type statusFields struct {
 	BuiltAt          time.Time        `json:"built_at"`
 	BuiltBy          string           `json:"built_by"`
 	VotesCast        int64            `json:"votes_cast"`
@@ -27,8 +28,13 @@ type statusBody struct {
 	NewestEventAt    *time.Time       `json:"newest_event_at"`
 	StalenessSeconds *float64         `json:"staleness_seconds"`
 	LogReachable     bool             `json:"log_reachable"`
-	Partitions       []partitionJSON  `json:"partitions"`
 	Registration     registrationJSON `json:"registration"`
+}
+
+// statusBody is the operator's status: every partition's offsets too.
+type statusBody struct {
+	statusFields
+	Partitions []partitionJSON `json:"partitions"`
 }
 
 type registrationJSON struct {
@@ -38,21 +44,12 @@ type registrationJSON struct {
 	RefusedRegistrations int64 `json:"refused_registrations"`
 }
 
-// StatusJSON is the JSON form of the projection's status, as served at
-// GET /api/v1/status and printed by `votewatch status --json`.
+// StatusJSON is the JSON form of the projection's status for its
+// operators, as `votewatch status --json` prints it: the newest event's
+// exact time and every partition's offsets. The public API serves
+// PublicStatusJSON instead.
 func StatusJSON(st projections.Status) any {
-	out := statusBody{
-		BuiltAt: st.BuiltAt, BuiltBy: st.BuiltBy, VotesCast: st.VotesCast, Rejected: st.Rejected,
-		DeadLettered: st.DeadLettered, EventsApplied: st.EventsApplied, Lag: st.Lag, LogReachable: st.LogReachable,
-		Partitions: make([]partitionJSON, 0, len(st.Partitions)),
-		Registration: registrationJSON{
-			Closed: st.Registration.Closed, ClosedPartitions: st.Registration.ClosedPartitions,
-			HeldVotes: st.Registration.HeldVotes, RefusedRegistrations: st.Registration.Refused,
-		},
-	}
-	if !st.LogReachable {
-		out.Lag = nil
-	}
+	out := statusBody{statusFields: fields(st), Partitions: make([]partitionJSON, 0, len(st.Partitions))}
 	if !st.NewestEvent.IsZero() {
 		s := st.Staleness.Seconds()
 		out.NewestEventAt, out.StalenessSeconds = &st.NewestEvent, &s
@@ -63,13 +60,45 @@ func StatusJSON(st projections.Status) any {
 			pj.End, pj.Lag = &p.End, &p.Lag
 		}
 		if !p.LastEventAt.IsZero() {
-			// To the minute: a voter's partition follows from the voter_id,
-			// and a partition's exact vote times beside the public tallies
-			// could tell a watcher when that voter's vote was counted.
+			// To the minute even here: the status command may run as the
+			// reader's login, and a partition's exact vote times beside
+			// the public tallies could time one voter's vote.
 			at := p.LastEventAt.UTC().Truncate(time.Minute)
 			pj.LastEventAt = &at
 		}
 		out.Partitions = append(out.Partitions, pj)
+	}
+	return out
+}
+
+// PublicStatusJSON is the status GET /api/v1/status serves: the newest
+// event's time only to the minute (and the staleness counted from that
+// minute), and no partition's offsets. A voter's partition follows from
+// the voter_id (murmur2), so a partition's offset moving, or an exact
+// newest cast_at, beside the public tallies could time one voter's vote;
+// operators read them on the metrics listener (consumer_lag,
+// projection_applied_offset) or with `votewatch status`.
+func PublicStatusJSON(st projections.Status) any {
+	out := fields(st)
+	if !st.NewestEvent.IsZero() {
+		at := st.NewestEvent.UTC().Truncate(time.Minute)
+		s := st.Staleness.Seconds() + st.NewestEvent.Sub(at).Seconds()
+		out.NewestEventAt, out.StalenessSeconds = &at, &s
+	}
+	return out
+}
+
+func fields(st projections.Status) statusFields {
+	out := statusFields{
+		BuiltAt: st.BuiltAt, BuiltBy: st.BuiltBy, VotesCast: st.VotesCast, Rejected: st.Rejected,
+		DeadLettered: st.DeadLettered, EventsApplied: st.EventsApplied, Lag: st.Lag, LogReachable: st.LogReachable,
+		Registration: registrationJSON{
+			Closed: st.Registration.Closed, ClosedPartitions: st.Registration.ClosedPartitions,
+			HeldVotes: st.Registration.HeldVotes, RefusedRegistrations: st.Registration.Refused,
+		},
+	}
+	if !st.LogReachable {
+		out.Lag = nil
 	}
 	return out
 }
@@ -83,5 +112,5 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	writeJSON(w, r, a.log, StatusJSON(st))
+	writeJSON(w, r, a.log, PublicStatusJSON(st))
 }

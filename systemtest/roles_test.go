@@ -3,10 +3,12 @@ package systemtest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,9 +76,14 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	reader := p.loginAs(t, "votewatch_reader")
 	writer := p.loginAs(t, "votewatch_projector")
 
-	// The projector, connected as votewatch_projector.
+	// The projector, connected as votewatch_projector, with the
+	// transparency log on: it writes the trees and checkpoints through its
+	// INSERT-only grants and the tree functions (00025).
+	keys := t.TempDir()
 	proj, err := app.NewProjectorService(testLogger(), writer, p.kafka, app.ProjectorConfig{
 		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
+		Transparency: app.TransparencyConfig{CheckpointKey: filepath.Join(keys, "checkpoint.key"),
+			ElectionSecret: filepath.Join(keys, "election.secret"), Every: 100 * time.Millisecond, Election: "roles"},
 	}, p.klog, metrics.New())
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +166,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	}
 
 	// A replay swaps in a rebuilt schema; the roles keep their rights there.
-	if code, out := p.cli(t, "replay"); code != 0 {
+	if code, out := p.cli(t, "replay", "--election-secret", filepath.Join(keys, "election.secret")); code != 0 {
 		t.Fatalf("replay = %d:\n%s", code, out)
 	}
 	// The reader reads the counts, not the ballots.
@@ -172,6 +179,20 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	p.produce(t, record("votes", e.voterIDs[235], vote(7777, e.voterIDs[235], "c-ada")))
 	p.waitFor(t, e, 1)
 	readerAPI.readsEverything(t, e)
+	// Ballot tracking works under the reader's login, one vote_id at a
+	// time (ballot_status, 00025), though it may not list them.
+	// Its proof comes once a checkpoint covers it (tree_leaf_of).
+	testutil.Eventually(t, 60*time.Second, "vote 7777's status and proof, as votewatch_reader", func() (bool, string) {
+		var b struct {
+			Status string          `json:"status"`
+			Proof  json.RawMessage `json:"proof"`
+		}
+		code := readerAPI.get(t, "/api/v1/ballots/"+vote(7777, "", "")["vote_id"], &b)
+		return code == http.StatusOK && b.Status == "counted" && len(b.Proof) > 0 && string(b.Proof) != "null",
+			fmt.Sprintf("%d %s %s", code, b.Status, b.Proof)
+	})
+	wantDenied(t, reader, "SELECT vote_id FROM ballot_statuses")
+	wantDenied(t, reader, "SELECT vote_id FROM tree_leaves")
 }
 
 // readsEverything checks that every route of the read API answers 200 and
@@ -333,8 +354,20 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"SELECT held_votes, refused_registrations, closed_partitions FROM registration_state",
 		"SELECT * FROM station_tallies", "SELECT * FROM registration_closures", "SELECT * FROM vote_schedules",
 		"SELECT count(*) FROM refused_registrations",
-		// One vote's status, through the function that never names the choice.
-		"SELECT status, reason FROM ballot_statuses WHERE vote_id = '00000000-0000-4000-8000-000000000001'",
+		// One vote's status and leaves, through the functions that answer
+		// for one vote_id and never name the choice.
+		"SELECT status, reason FROM ballot_status('00000000-0000-4000-8000-000000000001')",
+		`SELECT partition, leaf, "offset", body FROM tree_leaf_of('00000000-0000-4000-8000-000000000001')`,
+		"SELECT * FROM tree_heads", "SELECT * FROM tree_hashes", "SELECT * FROM checkpoints",
+	)...)
+	reader = append(reader, denied(
+		// No list of vote_ids: the reader may not enumerate the votes, nor
+		// their partitions and offsets.
+		"SELECT vote_id FROM ballot_statuses", "SELECT count(*) FROM ballot_statuses",
+		`SELECT vote_id, partition, "offset" FROM tree_leaves`, "SELECT count(*) FROM tree_leaves",
+		// Nor write a tally through the projector's functions.
+		"SELECT add_tallies(0::smallint, '{North}', '{c-ada}', '{default}', ARRAY[now()], '{1}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')",
+		"SELECT advance_tree_head(0, 0, '\\x00', 0)",
 	)...)
 	projector := denied(
 		"DELETE FROM ballots", "TRUNCATE ballots", "DELETE FROM rejections", "TRUNCATE rejections",
@@ -350,9 +383,32 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 	for _, table := range tallies {
 		projector = append(projector, denied("DELETE FROM "+table, "TRUNCATE "+table)...)
 	}
+	// Decisions and the transparency log are written once: never updated.
+	// Tallies change only through add_tallies and add_tree_counts.
+	projector = append(projector, denied(
+		"UPDATE ballots SET candidate_id = 'c-bob'", "UPDATE rejections SET reason = 'unknown_voter'",
+		"UPDATE held_votes SET candidate_id = 'c-bob'", "UPDATE voters SET region = 'East'",
+		"UPDATE candidates SET contest_id = 'other'", "UPDATE contests SET regions = '{}'",
+		"UPDATE tree_leaves SET body = ''", "UPDATE tree_hashes SET hash = hash", "UPDATE tree_heads SET size = 0",
+		"UPDATE tree_counts SET n = 0", "UPDATE checkpoints SET note = ''", "UPDATE dead_letters SET reason = ''",
+		"UPDATE vote_schedules SET polls_close = now()", "UPDATE registration_closures SET closed_at = now()",
+		"UPDATE projection_meta SET built_by = 'x'", "SELECT * FROM staged_votes",
+		"UPDATE candidate_tallies SET votes = votes + 1", "INSERT INTO candidate_tallies (candidate_id, votes) VALUES ('c-x', 1)",
+		"INSERT INTO tree_counts (kind, contest, region, choice, n) VALUES ('counted', 'default', 'North', 'c-ada', 1)",
+		"INSERT INTO tree_heads (partition, size, root, next_offset) VALUES (99, 0, decode(repeat('00', 32), 'hex'), 0)",
+	)...)
+	for _, table := range []string{"candidate_tallies", "region_tallies", "rejection_tallies", "timeline", "demographic_tallies",
+		"station_tallies", "contest_turnout"} {
+		projector = append(projector, denied("UPDATE "+table+" SET stripe = stripe")...)
+	}
 	projector = append(projector, allowed(
 		"INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at) VALUES ('v-new', gen_random_uuid(), 'c-ada', 'North', now())",
-		"UPDATE candidate_tallies SET votes = votes + 1", "SELECT count(*) FROM ballots",
+		"SELECT add_tallies(0::smallint, '{North}', '{c-ada}', '{default}', ARRAY[now()], '{1}', '{gender}', '{female}', '{c-ada}', '{1}', '{default}', '{unknown_voter}', '{1}', '{s-1}', '{counted}', '{1}')",
+		"SELECT add_tree_counts('{counted}', '{default}', '{North}', '{c-ada}', '{1}')",
+		"SELECT advance_tree_head(99, 0, decode(repeat('00', 32), 'hex'), 0)",
+		"UPDATE candidates SET name = name", "UPDATE stations SET closed_at = closed_at",
+		"UPDATE regions SET registered_voters = registered_voters",
+		"UPDATE applied_offsets SET next_offset = next_offset", "SELECT count(*) FROM ballots",
 		"SELECT count(*) FROM dead_letters_public",
 		// Deciding a held vote takes it out of held_votes.
 		"DELETE FROM held_votes WHERE vote_id = gen_random_uuid()",
@@ -452,10 +508,11 @@ func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
 	}
 }
 
-// The reader's one window on single votes, ballot_statuses, cannot be
-// turned to read anything else: shadowing its tables with temporary ones
-// (the attack a function taking names from the caller's search path
-// allowed) changes nothing it returns.
+// The reader's one window on single votes, ballot_status, answers for one
+// vote_id at a time and cannot be turned to read anything else: the reader
+// cannot list the vote_ids, and shadowing the function's tables with
+// temporary ones (the attack a function taking names from the caller's
+// search path allowed) changes nothing it returns.
 func TestBallotStatusesCannotBeShadowed(t *testing.T) {
 	p := startPipeline(t, 4)
 	e := buildElection()
@@ -467,6 +524,10 @@ func TestBallotStatusesCannotBeShadowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	var pgErr *pgconn.PgError
+	if _, err := conn.Exec(ctx, "SELECT vote_id FROM "+postgres.Schema+".ballot_statuses"); !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		t.Errorf("the reader listed the vote_ids: %v", err)
+	}
 	// Where the reader may create temporary objects at all (a database
 	// whose owner did not revoke TEMPORARY), try to shadow the tables.
 	if _, err := conn.Exec(ctx, "SET search_path = pg_temp, "+postgres.Schema); err != nil {
@@ -474,30 +535,35 @@ func TestBallotStatusesCannotBeShadowed(t *testing.T) {
 	}
 	_, _ = conn.Exec(ctx, `CREATE TEMP VIEW ballots WITH (security_invoker=true) AS
 		SELECT '00000000-0000-4000-8000-000000000000'::uuid AS vote_id, 'x=y' AS candidate_id`)
+	_, _ = conn.Exec(ctx, `CREATE TEMP VIEW ballot_statuses WITH (security_invoker=true) AS
+		SELECT '00000000-0000-4000-8000-000000000000'::uuid AS vote_id, 'rejected' AS status, 'x=y' AS reason`)
 	_, _ = conn.Exec(ctx, `CREATE TEMP VIEW rejections WITH (security_invoker=true) AS
 		SELECT '00000000-0000-4000-8000-000000000000'::uuid AS vote_id, string_agg(voter_id || '=' || candidate_id, ',') AS reason
 		FROM `+postgres.Schema+`.ballots`)
-	rows, err := conn.Query(ctx, "SELECT vote_id::text, status, coalesce(reason, '') FROM "+postgres.Schema+".ballot_statuses")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var id, status, reason string
-		if err := rows.Scan(&id, &status, &reason); err != nil {
+	counted := 0
+	for _, id := range []string{"00000000-0000-4000-8000-000000000000", fmt.Sprintf("01900000-0000-7000-8000-%012d", 1),
+		fmt.Sprintf("01900000-0000-7000-8000-%012d", 2), fmt.Sprintf("01900000-0000-7000-8000-%012d", 3)} {
+		rows, err := conn.Query(ctx, "SELECT status, coalesce(reason, '') FROM "+postgres.Schema+".ballot_status($1)", id)
+		if err != nil {
 			t.Fatal(err)
 		}
-		n++
-		if strings.Contains(reason, "=") || id == "00000000-0000-4000-8000-000000000000" || !slices.Contains([]string{"counted", "rejected", "pending"}, status) {
-			t.Fatalf("ballot_statuses returned %s %s %q: the shadow was read", id, status, reason)
+		for rows.Next() {
+			var status, reason string
+			if err := rows.Scan(&status, &reason); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(reason, "=") || id == "00000000-0000-4000-8000-000000000000" ||
+				!slices.Contains([]string{"counted", "rejected", "pending"}, status) {
+				t.Fatalf("ballot_status(%s) returned %s %q: the shadow was read", id, status, reason)
+			}
+			counted++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
-		t.Fatal("ballot_statuses returned nothing")
+	if counted == 0 {
+		t.Fatal("ballot_status answered for none of the election's votes")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
 )
 
 // Tests wait on what the system under test tells, never on a sleep (the
@@ -17,31 +18,31 @@ import (
 // into a condition.
 
 // waitQuiet waits until the whole log is applied and acknowledged: the
-// projection's offsets have reached the end of every partition (GET
-// /api/v1/status), and so have the committed offsets of the projector's
+// projection's offsets have reached the end of every partition (the
+// operator's status), and so have the committed offsets of the projector's
 // consumer groups (group.<topic>). After it no message is in flight or due
 // for redelivery, so a test can check that something did not happen (a
 // redelivery counted twice, a dry run that published) without sleeping.
 func (p *pipeline) waitQuiet(t *testing.T, group string) {
 	t.Helper()
 	ctx := context.Background()
+	status, err := projections.NewResults(p.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
 	testutil.Eventually(t, 60*time.Second, "the log applied and acknowledged", func() (bool, string) {
-		var st struct {
-			LogReachable bool `json:"log_reachable"`
-			Partitions   []struct {
-				Topic     string `json:"topic"`
-				Partition int32  `json:"partition"`
-				Applied   int64  `json:"applied"`
-				End       *int64 `json:"end"`
-			} `json:"partitions"`
+		// The partitions' offsets, as an operator reads them (the public
+		// status has none).
+		st, err := status.Status(ctx, p.klog.HighWatermarks)
+		if err != nil {
+			return false, err.Error()
 		}
-		p.get(t, "/api/v1/status", &st)
 		if !st.LogReachable {
 			return false, "the log's ends are unknown"
 		}
 		for _, x := range st.Partitions {
-			if x.End == nil || x.Applied < *x.End {
-				return false, fmt.Sprintf("%s/%d: applied up to %d of %v", x.Topic, x.Partition, x.Applied, x.End)
+			if x.End < 0 || x.Applied < x.End {
+				return false, fmt.Sprintf("%s/%d: applied up to %d of %d", x.Topic, x.Partition, x.Applied, x.End)
 			}
 		}
 		for _, topic := range domain.EventTopics {

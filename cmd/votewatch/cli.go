@@ -18,6 +18,7 @@ type CLI struct {
 	Import   ImportCmd      `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
 	Close    CloseCmd       `cmd:"" name:"close-registration" help:"Close registration: publish a close marker to every partition of the contests, candidates and voters topics."`
 	Schedule ScheduleCmd    `cmd:"" help:"Set the polls' window: publish a schedule to every partition of the votes topic (votes cast outside it are rejected as outside_polls)."`
+	Certs    CertsCmd       `cmd:"" help:"Make TLS certificates: a deployment CA, a server certificate for the API and the intake, and a client certificate per polling station."`
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (no rebuild), and that every vote the intake accepted is in the log or pending (reads the votes topic only if the intake has votes)."`
@@ -189,10 +190,20 @@ type ProjectCmd struct {
 	ProjectorFlags
 }
 
+// TLSFlags serve a public listener over TLS (the ops listener of
+// MetricsFlags stays plain: keep it on the operators' network).
+type TLSFlags struct {
+	TLSCert           string `help:"PEM certificate (chain) to serve HTTPS with, with --tls-key ('votewatch certs' makes both). Empty: plain HTTP, for 127.0.0.1 only." name:"tls-cert" env:"VOTEWATCH_TLS_CERT" type:"existingfile"`
+	TLSKey            string `help:"PEM private key of --tls-cert." name:"tls-key" env:"VOTEWATCH_TLS_KEY" type:"existingfile"`
+	ClientCA          string `help:"PEM bundle of the CA that issues the polling stations' client certificates: a certificate a station presents is verified against it." name:"client-ca" env:"VOTEWATCH_CLIENT_CA" type:"existingfile"`
+	RequireClientCert bool   `help:"The intake refuses a station that does not present the client certificate issued to it (common name = station name), even with a good token. Needs --client-ca." name:"require-client-cert" env:"VOTEWATCH_REQUIRE_CLIENT_CERT"`
+}
+
 // ServeCmd serves the read API.
 type ServeCmd struct {
 	HTTP   string `help:"Listen address." default:"127.0.0.1:8080" env:"VOTEWATCH_HTTP"`
 	Intake bool   `help:"Also serve the intake API when station tokens are set (--intake=false: the read API only, for a login that may only read; run 'votewatch intake' apart)." default:"true" negatable:"" env:"VOTEWATCH_INTAKE"`
+	TLSFlags
 	MetricsFlags
 	DatabaseFlags
 	KafkaFlags
@@ -202,6 +213,7 @@ type ServeCmd struct {
 // IntakeCmd serves the polling stations' intake API on its own.
 type IntakeCmd struct {
 	HTTP string `help:"Listen address." default:"127.0.0.1:8081" env:"VOTEWATCH_HTTP"`
+	TLSFlags
 	MetricsFlags
 	DatabaseFlags
 	KafkaFlags
@@ -224,6 +236,15 @@ type ScheduleCmd struct {
 	PollsOpen  time.Time `help:"When the polls open (RFC 3339)." required:"" format:"2006-01-02T15:04:05Z07:00"`
 	PollsClose time.Time `help:"When the polls close (RFC 3339); a vote cast at or after it is too late." required:"" format:"2006-01-02T15:04:05Z07:00"`
 	KafkaFlags
+}
+
+// CertsCmd makes a deployment's TLS certificates (infra/certs).
+type CertsCmd struct {
+	Dir               string        `help:"Directory to write into (made 0700; a CA already there is used again, so stations' certificates stay valid)." default:"tls" env:"VOTEWATCH_CERTS_DIR"`
+	Host              []string      `help:"DNS names and IP addresses the server certificate is valid for (comma-separated)." default:"localhost,127.0.0.1" sep:"," env:"VOTEWATCH_CERTS_HOSTS"`
+	Station           []string      `help:"Polling stations to make client certificates for (comma-separated)." sep:","`
+	StationTokensFile string        `help:"Also make a client certificate for every station named in this station tokens file." env:"VOTEWATCH_STATION_TOKENS_FILE" type:"existingfile"`
+	Validity          time.Duration `help:"How long the server and station certificates are valid (the CA: five times as long)." default:"8760h"`
 }
 
 // BrokerCmd runs the embedded broker standalone.

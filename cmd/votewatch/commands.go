@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/votewatch/votewatch/infra/certs"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/bench"
@@ -58,6 +60,10 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
+	icfg.RequireClientCert = c.RequireClientCert
+	if a.TLS, err = c.TLSFlags.config(false); err != nil {
+		return err
+	}
 	if len(c.KafkaBrokers) > 0 {
 		if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 			return err
@@ -71,7 +77,7 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "votewatch API on http://%s/\n", srv.Addr())
+	fmt.Fprintf(env.Stdout, "votewatch API on %s/\n", srv.URL())
 	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
 	}
@@ -92,6 +98,10 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if len(icfg.Stations) == 0 {
 		return errors.New("no station tokens: set VOTEWATCH_STATION_TOKENS_FILE")
 	}
+	icfg.RequireClientCert = c.RequireClientCert
+	if a.TLS, err = c.TLSFlags.config(true); err != nil {
+		return err
+	}
 	if _, err := a.OpenDatabase(ctx, c.DatabaseFlags.config("")); err != nil {
 		return err
 	}
@@ -106,7 +116,7 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "votewatch intake API on http://%s/api/v1/votes\n", srv.Addr())
+	fmt.Fprintf(env.Stdout, "votewatch intake API on %s/api/v1/votes\n", srv.URL())
 	env.Log.Info("intake API enabled", "stations", len(icfg.Stations))
 	if _, err := a.ServeOps(c.MetricsAddr); err != nil {
 		return err
@@ -148,4 +158,30 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 		Live: c.Live, Writers: c.Writers, Linger: c.Linger, MemoryVotes: c.MemoryVotes, Processes: c.Processes,
 		CPUProfile: c.CPUProfile, Binary: exe,
 	})
+}
+
+// Run writes the certificates and says where they went.
+func (c *CertsCmd) Run(ctx context.Context, env *Env) error {
+	stations := append([]string(nil), c.Station...)
+	if c.StationTokensFile != "" {
+		configured, err := app.ReadStations(nil, c.StationTokensFile)
+		if err != nil {
+			return err
+		}
+		for _, s := range configured {
+			if !s.Revoked {
+				stations = append(stations, s.Name)
+			}
+		}
+	}
+	written, err := certs.Generate(c.Dir, certs.Options{Hosts: c.Host, Stations: stations, Validity: c.Validity})
+	if err != nil {
+		return err
+	}
+	for _, f := range written {
+		fmt.Fprintln(env.Stdout, f)
+	}
+	fmt.Fprintf(env.Stdout, "serve with --tls-cert %s --tls-key %s; require stations' certificates with --client-ca %s --require-client-cert\n",
+		filepath.Join(c.Dir, certs.ServerFile), filepath.Join(c.Dir, certs.ServerKeyFile), filepath.Join(c.Dir, certs.CAFile))
+	return nil
 }

@@ -97,6 +97,40 @@ func TestComposeFileMatchesTheBinary(t *testing.T) {
 		}
 		logins[user] = name
 	}
+	// Nothing crosses the network in clear: every service that publishes
+	// its HTTP port serves TLS there (or publishes on loopback only), the
+	// intake requires the stations' client certificates, and the
+	// certificates come from the certs service, before either starts.
+	for name, s := range f.Services {
+		if s.Build == nil || len(s.Ports) == 0 {
+			continue
+		}
+		for _, port := range s.Ports {
+			if strings.HasPrefix(port, "127.0.0.1:") {
+				continue
+			}
+			if s.Environment["VOTEWATCH_TLS_CERT"] == "" || s.Environment["VOTEWATCH_TLS_KEY"] == "" {
+				t.Errorf("%s publishes %s on every interface without TLS", name, port)
+			}
+		}
+	}
+	intake := f.Services["intake"].Environment
+	if intake["VOTEWATCH_REQUIRE_CLIENT_CERT"] != "true" || intake["VOTEWATCH_CLIENT_CA"] == "" {
+		t.Errorf("intake: stations' client certificates not required (%v)", intake)
+	}
+	if cmd := f.Services["certs"].Command; len(cmd) == 0 || cmd[0] != "certs" {
+		t.Errorf("certs command %v, want votewatch certs", cmd)
+	}
+	for _, name := range []string{"api", "intake"} {
+		for _, v := range []string{"VOTEWATCH_TLS_CERT", "VOTEWATCH_TLS_KEY", "VOTEWATCH_CLIENT_CA"} {
+			if path := f.Services[name].Environment[v]; path != "" && !strings.HasPrefix(path, "/tls/") {
+				t.Errorf("%s: %s=%s is not in the certs service's volume", name, v, path)
+			}
+		}
+		if !slices.Contains(f.Services[name].Volumes, "tls:/tls:ro") || !slices.Contains(f.Services["certs"].Volumes, "tls:/tls") {
+			t.Errorf("%s does not read the certificates the certs service writes", name)
+		}
+	}
 	roles, err := os.ReadFile("../../deploy/postgres/roles.sh")
 	if err != nil {
 		t.Fatal(err)

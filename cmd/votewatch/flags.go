@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 
+	"github.com/votewatch/votewatch/infra/certs"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
@@ -63,4 +65,22 @@ func (f KafkaFlags) openKafka(ctx context.Context, a *app.App, brokers []string)
 		return err
 	}
 	return a.OpenKafka(ctx, kcfg)
+}
+
+// config is the public listener's TLS configuration (nil: plain HTTP).
+// requireInHandshake refuses a client without a certificate before any
+// request: right for the intake's own listener, not for one that also
+// serves the dashboard (there the intake refuses such a station itself,
+// with 403). --require-client-cert without --client-ca or without TLS is
+// an error either way: it would refuse every station.
+func (f TLSFlags) config(requireInHandshake bool) (*tls.Config, error) {
+	cfg, err := certs.Server{CertFile: f.TLSCert, KeyFile: f.TLSKey, ClientCAFile: f.ClientCA,
+		RequireClientCert: f.RequireClientCert}.Config()
+	if err != nil || cfg == nil {
+		return cfg, err
+	}
+	if f.RequireClientCert && !requireInHandshake {
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
 }

@@ -109,6 +109,7 @@ func (m *Metrics) Projection(status StatusFunc) {
 		dead:      desc("projection_dead_lettered", "Messages dead-lettered."),
 		applied:   desc("projection_events_applied", "Events applied, by topic (next offsets summed over partitions).", "topic"),
 		lag:       desc("consumer_lag", "Events in the log not yet applied, by partition.", "topic", "partition"),
+		offset:    desc("projection_applied_offset", "The next offset to apply, by partition: for operators only (the public status has no partition's figures).", "topic", "partition"),
 		staleness: desc("projection_staleness_seconds", "Now minus the newest applied event time (freshness)."),
 		up:        desc("projection_up", "1 if the projection's state could be read at this scrape."),
 		logUp:     desc("log_reachable", "1 if the Kafka log's ends could be read (lag is known)."),
@@ -125,11 +126,11 @@ func (m *Metrics) Projection(status StatusFunc) {
 type projectionCollector struct {
 	status                                                        StatusFunc
 	votesCast, rejected, dead, applied, lag, staleness, up, logUp *prometheus.Desc
-	held, refused, closed, stations                               *prometheus.Desc
+	held, refused, closed, stations, offset                       *prometheus.Desc
 }
 
 func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.votesCast, c.rejected, c.dead, c.applied, c.lag, c.staleness, c.up, c.logUp, c.held, c.refused, c.closed, c.stations} {
+	for _, d := range []*prometheus.Desc{c.votesCast, c.rejected, c.dead, c.applied, c.lag, c.staleness, c.up, c.logUp, c.held, c.refused, c.closed, c.stations, c.offset} {
 		ch <- d
 	}
 }
@@ -166,6 +167,9 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for topic, n := range st.EventsApplied {
 		gauge(c.applied, float64(n), topic)
+	}
+	for _, p := range st.Partitions {
+		gauge(c.offset, float64(p.Applied), p.Topic, strconv.Itoa(int(p.Partition)))
 	}
 	if !st.LogReachable {
 		gauge(c.logUp, 0)

@@ -14,6 +14,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,11 @@ type App struct {
 	// Kafka and KafkaLog reach the broker, once OpenKafka or OpenLog ran.
 	Kafka    kafka.Config
 	KafkaLog *kafka.Log
+	// TLS, when set, is what ServeAPI and ServeIntake serve their public
+	// listeners with (infra/certs); nil serves plain HTTP, as the demo does
+	// on 127.0.0.1. The ops listener (ServeOps) stays plain: it is for the
+	// operators' network only.
+	TLS *tls.Config
 
 	mu       sync.Mutex
 	closers  []func()
@@ -251,12 +257,22 @@ func (a *App) ServeAPI(addr string, intake *Intake) (*HTTPServer, error) {
 	if a.KafkaLog != nil {
 		ends = a.KafkaLog.HighWatermarks
 	}
-	return a.serve(NewAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake))
+	return a.serve(withTLS(a.TLS)(NewAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake)))
 }
 
 // ServeIntake serves the intake API alone on addr in Run.
 func (a *App) ServeIntake(addr string, intake *Intake) (*HTTPServer, error) {
-	return a.serve(NewIntakeServer(a.Log, addr, a.Pool, a.Metrics, intake))
+	return a.serve(withTLS(a.TLS)(NewIntakeServer(a.Log, addr, a.Pool, a.Metrics, intake)))
+}
+
+// withTLS makes a new server serve TLS with cfg (nil: leaves it plain).
+func withTLS(cfg *tls.Config) func(*HTTPServer, error) (*HTTPServer, error) {
+	return func(srv *HTTPServer, err error) (*HTTPServer, error) {
+		if err == nil && cfg != nil {
+			srv.UseTLS(cfg)
+		}
+		return srv, err
+	}
 }
 
 // ServeOps serves /metrics, /healthz and /readyz on addr in Run; an empty
@@ -290,10 +306,11 @@ func ProjectionStatus(results *projections.Results, logEnds projections.HighWate
 // HTTPServer serves the API, the dashboard and its live stream, with
 // timeouts set against slow clients.
 type HTTPServer struct {
-	log   *slog.Logger
-	ln    net.Listener
-	srv   *http.Server
-	snaps *handlers.Snapshots // ends the live streams when its Run returns
+	log    *slog.Logger
+	ln     net.Listener
+	scheme string
+	srv    *http.Server
+	snaps  *handlers.Snapshots // ends the live streams when its Run returns
 }
 
 // NewAPIServer listens on addr for the read API and the dashboard, and the
@@ -373,7 +390,7 @@ func listen(log *slog.Logger, addr string, h http.Handler, snaps *handlers.Snaps
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	return &HTTPServer{log: log, ln: ln, snaps: snaps, srv: &http.Server{
+	return &HTTPServer{log: log, ln: ln, scheme: "http", snaps: snaps, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -385,6 +402,21 @@ func listen(log *slog.Logger, addr string, h http.Handler, snaps *handlers.Snaps
 
 // Addr returns the address the server listens on.
 func (s *HTTPServer) Addr() string { return s.ln.Addr().String() }
+
+// URL returns the server's base URL: https:// once UseTLS ran.
+func (s *HTTPServer) URL() string { return s.scheme + "://" + s.Addr() }
+
+// UseTLS makes the server, before it runs, accept TLS connections only,
+// with cfg (infra/certs.Server.Config). A client speaking plain HTTP to it
+// is answered 400 by net/http and served nothing.
+func (s *HTTPServer) UseTLS(cfg *tls.Config) {
+	cfg = cfg.Clone()
+	// HTTP/1.1 only: the live stream and the intake need nothing more,
+	// and a listener wrapped by hand gets no HTTP/2 set-up from net/http.
+	cfg.NextProtos = []string{"http/1.1"}
+	s.ln = tls.NewListener(s.ln, cfg)
+	s.scheme = "https"
+}
 
 // Close releases the listener of a server that never ran (after Run it is
 // closed already).

@@ -80,6 +80,9 @@ type IntakeConfig struct {
 	// may send at once.
 	Rate  float64
 	Burst int
+	// RequireClientCert refuses stations without a verified client
+	// certificate issued to them (handlers.IntakeConfig).
+	RequireClientCert bool
 }
 
 // Intake is the write API and the relay that drains its outbox to Kafka.
@@ -146,7 +149,8 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 		return pub.Publish(domain.TopicStations, msg)
 	}
 	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst,
-		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report}, log)
+		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report,
+		RequireClientCert: cfg.RequireClientCert}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,8 @@ import (
 )
 
 const ballotStatus = `-- name: BallotStatus :many
-SELECT status, coalesce(reason, '')::text AS reason
-FROM ballot_statuses WHERE vote_id = CAST($1::text AS uuid)
-LIMIT 1
+SELECT s.status::text AS status, coalesce(s.reason, '')::text AS reason
+FROM ballot_status(CAST($1::text AS uuid)) s
 `
 
 type BallotStatusRow struct {
@@ -21,8 +20,9 @@ type BallotStatusRow struct {
 }
 
 // What became of one vote: counted, rejected (with the reason) or pending
-// (held for its registration). Through ballot_statuses, the only way the
-// reader sees anything of a single vote.
+// (held for its registration). Through ballot_status (00025), the only way
+// the reader sees anything of a single vote: one vote_id at a time, never
+// a list of them.
 func (q *Queries) BallotStatus(ctx context.Context, voteID string) ([]BallotStatusRow, error) {
 	rows, err := q.db.Query(ctx, ballotStatus, voteID)
 	if err != nil {

@@ -13,9 +13,7 @@ import (
 )
 
 const addTreeCounts = `-- name: AddTreeCounts :exec
-INSERT INTO tree_counts AS t (kind, contest, region, choice, n)
-SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), unnest($5::bigint[])
-ON CONFLICT (kind, contest, region, choice) DO UPDATE SET n = t.n + excluded.n
+SELECT add_tree_counts($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
 `
 
 type AddTreeCountsParams struct {
@@ -26,6 +24,8 @@ type AddTreeCountsParams struct {
 	Ns       []int64
 }
 
+// Through add_tree_counts (00025): the projector cannot write tree_counts
+// itself.
 func (q *Queries) AddTreeCounts(ctx context.Context, arg AddTreeCountsParams) error {
 	_, err := q.db.Exec(ctx, addTreeCounts,
 		arg.Kinds,
@@ -199,11 +199,7 @@ func (q *Queries) LatestCheckpoint(ctx context.Context) ([]Checkpoint, error) {
 }
 
 const setTreeHead = `-- name: SetTreeHead :exec
-INSERT INTO tree_heads (partition, size, root, next_offset, updated_at)
-VALUES ($1, $2, $3, $4, now())
-ON CONFLICT (partition) DO UPDATE
-SET size = excluded.size, root = excluded.root, next_offset = excluded.next_offset, updated_at = excluded.updated_at
-WHERE tree_heads.size <= excluded.size
+SELECT advance_tree_head($1::integer, $2::bigint, $3::bytea, $4::bigint)
 `
 
 type SetTreeHeadParams struct {
@@ -213,8 +209,9 @@ type SetTreeHeadParams struct {
 	NextOffset int64
 }
 
-// The size only grows: a second builder racing this one (it cannot, under
-// the advisory lock) would fail on the hashes' primary key first.
+// The size only grows (advance_tree_head, 00025: the projector cannot
+// UPDATE tree_heads itself): a second builder racing this one (it cannot,
+// under the advisory lock) would fail on the hashes' primary key first.
 func (q *Queries) SetTreeHead(ctx context.Context, arg SetTreeHeadParams) error {
 	_, err := q.db.Exec(ctx, setTreeHead,
 		arg.Partition,
@@ -327,8 +324,8 @@ func (q *Queries) TreeHeads(ctx context.Context) ([]TreeHeadsRow, error) {
 }
 
 const treeLeafOf = `-- name: TreeLeafOf :many
-SELECT partition, leaf, "offset", body FROM tree_leaves
-WHERE vote_id = CAST($1::text AS uuid) ORDER BY partition, leaf
+SELECT l.partition::integer AS partition, l.leaf::bigint AS leaf, l."offset"::bigint AS "offset", l.body::text AS body
+FROM tree_leaf_of(CAST($1::text AS uuid)) l
 `
 
 type TreeLeafOfRow struct {
@@ -338,6 +335,8 @@ type TreeLeafOfRow struct {
 	Body      string
 }
 
+// One vote_id's leaves, through tree_leaf_of (00025): the reader cannot
+// read tree_leaves, which would list every vote_id.
 func (q *Queries) TreeLeafOf(ctx context.Context, voteID string) ([]TreeLeafOfRow, error) {
 	rows, err := q.db.Query(ctx, treeLeafOf, voteID)
 	if err != nil {

@@ -15,18 +15,15 @@ SELECT @partition::integer, unnest(@leaves::bigint[]), unnest(@offsets::bigint[]
        CAST(nullif(unnest(@vote_ids::text[]), '') AS uuid), unnest(@bodies::text[]);
 
 -- name: SetTreeHead :exec
--- The size only grows: a second builder racing this one (it cannot, under
--- the advisory lock) would fail on the hashes' primary key first.
-INSERT INTO tree_heads (partition, size, root, next_offset, updated_at)
-VALUES (@partition, @size, @root, @next_offset, now())
-ON CONFLICT (partition) DO UPDATE
-SET size = excluded.size, root = excluded.root, next_offset = excluded.next_offset, updated_at = excluded.updated_at
-WHERE tree_heads.size <= excluded.size;
+-- The size only grows (advance_tree_head, 00025: the projector cannot
+-- UPDATE tree_heads itself): a second builder racing this one (it cannot,
+-- under the advisory lock) would fail on the hashes' primary key first.
+SELECT advance_tree_head(@partition::integer, @size::bigint, @root::bytea, @next_offset::bigint);
 
 -- name: AddTreeCounts :exec
-INSERT INTO tree_counts AS t (kind, contest, region, choice, n)
-SELECT unnest(@kinds::text[]), unnest(@contests::text[]), unnest(@regions::text[]), unnest(@choices::text[]), unnest(@ns::bigint[])
-ON CONFLICT (kind, contest, region, choice) DO UPDATE SET n = t.n + excluded.n;
+-- Through add_tree_counts (00025): the projector cannot write tree_counts
+-- itself.
+SELECT add_tree_counts(@kinds::text[], @contests::text[], @regions::text[], @choices::text[], @ns::bigint[]);
 
 -- name: TreeCounts :many
 SELECT kind, contest, region, choice, n FROM tree_counts ORDER BY kind, contest, region, choice;
@@ -54,8 +51,10 @@ SELECT d."offset", 'dead_letter' FROM dead_letters d
 WHERE d.topic = 'votes' AND d.partition = sqlc.arg(vote_partition)::integer AND d."offset" >= @from_offset::bigint AND d."offset" < @to_offset::bigint;
 
 -- name: TreeLeafOf :many
-SELECT partition, leaf, "offset", body FROM tree_leaves
-WHERE vote_id = CAST(sqlc.arg(vote_id)::text AS uuid) ORDER BY partition, leaf;
+-- One vote_id's leaves, through tree_leaf_of (00025): the reader cannot
+-- read tree_leaves, which would list every vote_id.
+SELECT l.partition::integer AS partition, l.leaf::bigint AS leaf, l."offset"::bigint AS "offset", l.body::text AS body
+FROM tree_leaf_of(CAST(sqlc.arg(vote_id)::text AS uuid)) l;
 
 -- name: InsertCheckpoint :exec
 INSERT INTO checkpoints (created_at, note, verifier_key) VALUES (@created_at, @note, @verifier_key);

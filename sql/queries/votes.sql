@@ -72,41 +72,15 @@ inserted AS (
     ON CONFLICT (voter_id, contest_id) DO NOTHING
     RETURNING voter_id, candidate_id, region, cast_at, station_id, contest_id
 ),
-stations AS (
-    INSERT INTO station_tallies AS t (station_id, outcome, stripe, votes)
-    SELECT n.station_id, 'counted', @stripe::smallint, count(*) FROM inserted n WHERE n.station_id IS NOT NULL
-    GROUP BY n.station_id ORDER BY n.station_id
-    ON CONFLICT (station_id, outcome, stripe) DO UPDATE SET votes = t.votes + excluded.votes
+-- The tallies change only through add_tallies (00025): the projector may
+-- not write them itself. The breakdowns are joined with voters (one row
+-- per voter), never back with the batch, which may hold a voter twice.
+groups AS (
+    SELECT n.region, n.candidate_id, n.contest_id, date_trunc('minute', n.cast_at) AS minute, count(*) AS n
+    FROM inserted n GROUP BY 1, 2, 3, 4
 ),
-candidate_counts AS (
-    INSERT INTO candidate_tallies AS t (candidate_id, stripe, votes)
-    SELECT n.candidate_id, @stripe::smallint, count(*) FROM inserted n GROUP BY n.candidate_id ORDER BY n.candidate_id
-    ON CONFLICT (candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
-),
-region_counts AS (
-    INSERT INTO region_tallies AS t (region, candidate_id, stripe, votes)
-    SELECT n.region, n.candidate_id, @stripe::smallint, count(*) FROM inserted n
-    GROUP BY n.region, n.candidate_id ORDER BY n.region, n.candidate_id
-    ON CONFLICT (region, candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
-),
--- Every contest's turnout; the default contest's is also contract v1's
--- regions.votes_cast (regions_summed, 00019).
-contest_turnout AS (
-    INSERT INTO contest_turnout AS t (contest_id, region, stripe, votes_cast)
-    SELECT n.contest_id, n.region, @stripe::smallint, count(*) FROM inserted n GROUP BY n.contest_id, n.region ORDER BY n.contest_id, n.region
-    ON CONFLICT (contest_id, region, stripe) DO UPDATE SET votes_cast = t.votes_cast + excluded.votes_cast
-),
-minutes AS (
-    INSERT INTO timeline AS t (minute, candidate_id, stripe, votes)
-    SELECT date_trunc('minute', n.cast_at), n.candidate_id, @stripe::smallint, count(*) FROM inserted n
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (minute, candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
-),
--- Joined with voters (one row per voter), never back with the batch, which
--- may hold a voter twice.
-demographics AS (
-    INSERT INTO demographic_tallies AS t (dimension, bucket, candidate_id, stripe, votes)
-    SELECT d.dimension, d.bucket, d.candidate_id, @stripe::smallint, count(*)
+breakdowns AS (
+    SELECT d.dimension, d.bucket, d.candidate_id, count(*) AS n
     FROM (
         SELECT 'gender' AS dimension, v.gender AS bucket, n.candidate_id
         FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
@@ -114,11 +88,28 @@ demographics AS (
         SELECT 'age_band', age_band(v.birth_date, n.cast_at), n.candidate_id
         FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
     ) d
-    GROUP BY d.dimension, d.bucket, d.candidate_id
-    ORDER BY d.dimension, d.bucket, d.candidate_id
-    ON CONFLICT (dimension, bucket, candidate_id, stripe) DO UPDATE SET votes = t.votes + excluded.votes
+    GROUP BY 1, 2, 3
+),
+stations AS (
+    SELECT n.station_id, count(*) AS n FROM inserted n WHERE n.station_id IS NOT NULL GROUP BY 1
+),
+tallied AS (
+    SELECT add_tallies(@stripe::smallint,
+        g.regions, g.candidate_ids, g.contest_ids, g.minutes, g.counts,
+        d.dimensions, d.buckets, d.candidate_ids, d.counts,
+        '{}', '{}', '{}',
+        s.station_ids, s.outcomes, s.counts) AS done
+    FROM (SELECT coalesce(array_agg(x.region), '{}') AS regions, coalesce(array_agg(x.candidate_id), '{}') AS candidate_ids,
+                 coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.minute), '{}') AS minutes,
+                 coalesce(array_agg(x.n), '{}') AS counts FROM groups x) g,
+         (SELECT coalesce(array_agg(x.dimension), '{}') AS dimensions, coalesce(array_agg(x.bucket), '{}') AS buckets,
+                 coalesce(array_agg(x.candidate_id), '{}') AS candidate_ids, coalesce(array_agg(x.n), '{}') AS counts
+          FROM breakdowns x) d,
+         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg('counted'::text), '{}') AS outcomes,
+                 coalesce(array_agg(x.n), '{}') AS counts FROM stations x) s
 )
-SELECT (SELECT count(*) FROM inserted)::bigint AS accepted, (SELECT count(*) FROM held)::bigint AS held;
+SELECT (SELECT count(*) FROM inserted)::bigint AS accepted, (SELECT count(*) FROM held)::bigint AS held,
+       (SELECT count(*) FROM tallied)::bigint AS tallied;
 
 -- name: RecordRejections :many
 -- Records, once per vote_id, why the batch's votes that are neither a
@@ -163,18 +154,20 @@ recorded AS (
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING reason, station_id, contest_id
 ),
-counted AS (
-    INSERT INTO rejection_tallies AS t (contest_id, reason, stripe, count)
-    SELECT r.contest_id, r.reason, @stripe::smallint, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
-    ON CONFLICT (contest_id, reason, stripe) DO UPDATE SET count = t.count + excluded.count
-),
-stations AS (
-    INSERT INTO station_tallies AS t (station_id, outcome, stripe, votes)
-    SELECT r.station_id, r.reason, @stripe::smallint, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
-    GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
-    ON CONFLICT (station_id, outcome, stripe) DO UPDATE SET votes = t.votes + excluded.votes
+-- Counted through add_tallies (00025), as ApplyVotes counts ballots.
+tallied AS (
+    SELECT add_tallies(@stripe::smallint, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',
+        r.contest_ids, r.reasons, r.counts, s.station_ids, s.outcomes, s.counts) AS done
+    FROM (SELECT coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.reason), '{}') AS reasons,
+                 coalesce(array_agg(x.n), '{}') AS counts
+          FROM (SELECT r.contest_id, r.reason, count(*) AS n FROM recorded r GROUP BY 1, 2) x) r,
+         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg(x.reason), '{}') AS outcomes,
+                 coalesce(array_agg(x.n), '{}') AS counts
+          FROM (SELECT r.station_id, r.reason, count(*) AS n FROM recorded r WHERE r.station_id IS NOT NULL GROUP BY 1, 2) x) s
 )
-SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k WHERE k.reason <> 'counted' ORDER BY k.ord;
+SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k
+WHERE k.reason <> 'counted' AND (SELECT count(*) FROM tallied) = 1
+ORDER BY k.ord;
 
 -- name: ReleaseHeldVotes :many
 -- Takes out of held_votes the votes that can now be decided, in log order:
@@ -221,18 +214,18 @@ recorded AS (
     ON CONFLICT (vote_id) DO NOTHING
     RETURNING reason, station_id, contest_id
 ),
-counted AS (
-    INSERT INTO rejection_tallies AS t (contest_id, reason, stripe, count)
-    SELECT r.contest_id, r.reason, @stripe::smallint, count(*) FROM recorded r GROUP BY r.contest_id, r.reason ORDER BY r.contest_id, r.reason
-    ON CONFLICT (contest_id, reason, stripe) DO UPDATE SET count = t.count + excluded.count
-),
-stations AS (
-    INSERT INTO station_tallies AS t (station_id, outcome, stripe, votes)
-    SELECT r.station_id, r.reason, @stripe::smallint, count(*) FROM recorded r WHERE r.station_id IS NOT NULL
-    GROUP BY r.station_id, r.reason ORDER BY r.station_id, r.reason
-    ON CONFLICT (station_id, outcome, stripe) DO UPDATE SET votes = t.votes + excluded.votes
+-- Counted through add_tallies (00025), as ApplyVotes counts ballots.
+tallied AS (
+    SELECT add_tallies(@stripe::smallint, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',
+        r.contest_ids, r.reasons, r.counts, s.station_ids, s.outcomes, s.counts) AS done
+    FROM (SELECT coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.reason), '{}') AS reasons,
+                 coalesce(array_agg(x.n), '{}') AS counts
+          FROM (SELECT r.contest_id, r.reason, count(*) AS n FROM recorded r GROUP BY 1, 2) x) r,
+         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg(x.reason), '{}') AS outcomes,
+                 coalesce(array_agg(x.n), '{}') AS counts
+          FROM (SELECT r.station_id, r.reason, count(*) AS n FROM recorded r WHERE r.station_id IS NOT NULL GROUP BY 1, 2) x) s
 )
-SELECT count(*)::bigint FROM recorded;
+SELECT count(*)::bigint FROM recorded WHERE (SELECT count(*) FROM tallied) = 1;
 
 -- name: RecordSchedule :exec
 -- Records a schedule read at a votes partition's position.
