@@ -76,7 +76,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 
 	// The projector, connected as votewatch_projector.
 	proj, err := app.NewProjectorService(testLogger(), writer, p.kafka, app.ProjectorConfig{
-		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
+		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second, MinCell: 1,
 	}, p.klog, metrics.New())
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	}
 
 	// The read API, connected as votewatch_reader.
-	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", reader, p.klog.HighWatermarks, metrics.New(), nil)
+	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", reader, p.klog.HighWatermarks, metrics.New(), nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
