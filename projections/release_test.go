@@ -1,0 +1,214 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/internal/testutil"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// published is what an observer of the public reader records of one
+// snapshot: each breakdown row's total, by name. A row is the group of
+// voters a cell describes (its candidates' counts are released together):
+// a candidate's count within a row of k votes may be under k, as in any
+// published table; the group of voters behind it is not.
+type published map[string]int64
+
+func observe(t *testing.T, pub *projections.Results) (published, projections.ContestResult) {
+	t.Helper()
+	c, err := pub.Contest(context.Background(), domain.DefaultContest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := published{}
+	var total int64
+	for _, cand := range c.Candidates {
+		total += cand.Votes
+	}
+	out["contest"] = total
+	for _, g := range c.Regions {
+		if !g.Withheld {
+			out["region "+g.Region] = g.VotesCast
+		}
+	}
+	for _, d := range c.Demographics {
+		out[d.Dimension+" "+d.Bucket] += d.Votes
+	}
+	return out, c
+}
+
+// TestNoPublishedSnapshotRevealsASmallGroup is the property test of issue
+// 21 over random elections: after every batch of one to three votes and
+// a release, no published row (a region, a gender, an age band of the
+// contest) holds fewer than k votes, no row moved by fewer than k since
+// the previous snapshot while the polls are open, and after the polls
+// close every figure is exact.
+func TestNoPublishedSnapshotRevealsASmallGroup(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(2026, 21))
+	for round := range 4 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			k := 2 + rng.IntN(9)
+			regions := 1 + rng.IntN(4)
+			voters := 20 + rng.IntN(60)
+			rule, err := domain.NewDisclosure(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := testutil.Pool(t)
+			seed := testutil.NewSeeder(t, pool)
+			seed.Candidates(t, testutil.Candidate(t, "c1", "C One", "P1", ""), testutil.Candidate(t, "c2", "C Two", "P2", ""),
+				testutil.Candidate(t, "c3", "C Three", "P3", ""))
+			genders := []string{"female", "male", "nonbinary", "unspecified"}
+			for i := range voters {
+				region, _ := domain.NewRegion(fmt.Sprintf("R%d", rng.IntN(regions)))
+				v, err := domain.NewVoter(fmt.Sprintf("v%d", i), "V", genders[rng.IntN(len(genders))],
+					castAt.AddDate(-18-rng.IntN(70), 0, 0), region, "Town", castAt.AddDate(0, -1, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				seed.Voters(t, v)
+			}
+			now := castAt
+			rel, err := projections.NewReleaser(pool, rule, projections.ReleaserConfig{Now: func() time.Time { return now }}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := projections.NewPublicResults(pool, rule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev, _ := observe(t, pub)
+			for n := 0; n < voters; {
+				var batch []projections.Envelope[domain.VoteCast]
+				for range 1 + rng.IntN(3) {
+					if n == voters {
+						break
+					}
+					batch = append(batch, seed.Vote(t, n, fmt.Sprintf("v%d", n), fmt.Sprintf("c%d", 1+rng.IntN(3)), "", castAt))
+					n++
+				}
+				seed.ApplyVotes(t, batch...)
+				if _, err := rel.Release(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				cur, c := observe(t, pub)
+				if c.PollsClosed {
+					t.Fatal("polls closed before any schedule or operator closed them")
+				}
+				for name, v := range cur {
+					if v > 0 && v < int64(k) {
+						t.Fatalf("k=%d, after %d votes: %s is published with %d votes", k, n, name, v)
+					}
+					if d := v - prev[name]; d != 0 && d < int64(k) && d > -int64(k) {
+						t.Fatalf("k=%d, after %d votes: %s moved from %d to %d while the polls are open", k, n, name, prev[name], v)
+					}
+				}
+				prev = cur
+			}
+
+			// The polls close (an operator, or the schedule's close passing).
+			if round%2 == 0 {
+				if err := seed.Store.RecordOperatorActions(context.Background(), []projections.Envelope[domain.OperatorActed]{operatorAction(t, seed)}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s, err := domain.NewElectionScheduled(castAt.Add(-time.Hour), castAt.Add(time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := seed.Store.RecordSchedule(context.Background(), seed.Take(domain.TopicVotes), s); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := rel.Release(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if _, c := observe(t, pub); c.PollsClosed {
+					t.Fatal("polls closed before the schedule's close")
+				}
+				now = castAt.Add(time.Hour)
+			}
+			if _, err := rel.Release(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			_, c := observe(t, pub)
+			exact, err := seed.Results.Contest(context.Background(), domain.DefaultContest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.PollsClosed {
+				t.Fatal("the polls are closed but the published contest says open")
+			}
+			if c.VotesCast != exact.VotesCast || fmt.Sprint(c.Candidates) != fmt.Sprint(exact.Candidates) {
+				t.Fatalf("after the close: published %d votes %v, exact %d %v", c.VotesCast, c.Candidates, exact.VotesCast, exact.Candidates)
+			}
+			var withheld int64
+			for i, g := range c.Regions {
+				want := exact.Regions[i]
+				if g.Withheld {
+					withheld += want.VotesCast
+					continue
+				}
+				if g.VotesCast != want.VotesCast || g.VotesCast < int64(k) {
+					t.Fatalf("after the close, k=%d: region %s published %d, exact %d", k, g.Region, g.VotesCast, want.VotesCast)
+				}
+			}
+			if withheld > 0 && withheld < int64(k) && withheld != exact.VotesCast {
+				t.Fatalf("after the close, k=%d: the withheld regions hold %d together (the contest minus the shown regions)", k, withheld)
+			}
+		})
+	}
+}
+
+func operatorAction(t *testing.T, seed *testutil.Seeder) projections.Envelope[domain.OperatorActed] {
+	t.Helper()
+	a, err := domain.NewOperatorActed(domain.ActionClosePolls, "tester", "host", "test", "ok", castAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return projections.Envelope[domain.OperatorActed]{Event: a, Position: seed.Take(domain.TopicAudit)}
+}
+
+// TestReleasedFiguresSurviveANewReleaser checks that what was released is
+// kept in the database: a second releaser (another projector, or this one
+// restarted) neither re-releases nor shrinks anything.
+func TestReleasedFiguresSurviveANewReleaser(t *testing.T) {
+	t.Parallel()
+	rule, _ := domain.NewDisclosure(3)
+	pool := testutil.Pool(t)
+	seed := testutil.NewSeeder(t, pool)
+	seed.Candidates(t, testutil.Candidate(t, "c1", "C One", "P1", ""))
+	for i := range 4 {
+		seed.Voters(t, testutil.Voter(t, fmt.Sprintf("v%d", i), "V", "North", "Town", castAt.AddDate(-30, 0, 0), castAt.AddDate(0, -1, 0)))
+	}
+	pub, _ := projections.NewPublicResults(pool, rule)
+	release := func() {
+		t.Helper()
+		r, err := projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Release(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		seed.ApplyVotes(t, seed.Vote(t, i, fmt.Sprintf("v%d", i), "c1", "", castAt))
+	}
+	release()
+	seed.ApplyVotes(t, seed.Vote(t, 3, "v3", "c1", "", castAt))
+	release()
+	s, err := pub.Summary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.VotesCast != 3 {
+		t.Fatalf("published %d votes after a second releaser; want the 3 released, not the fourth", s.VotesCast)
+	}
+}
