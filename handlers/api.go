@@ -178,7 +178,9 @@ type regionJSON struct {
 	Turnout           float64     `json:"turnout"`
 	LeaderCandidateID *string     `json:"leader_candidate_id"`
 	Tallies           []tallyJSON `json:"tallies"`
-	Withheld          bool        `json:"withheld"`
+	// Withheld appears only when set, so contract v1's region keeps
+	// its shape for every region that is shown.
+	Withheld bool `json:"withheld,omitempty"`
 }
 
 func toRegionJSON(g projections.RegionResult) regionJSON {
