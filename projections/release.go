@@ -189,3 +189,20 @@ func (r *Releaser) Release(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// CarryReleased copies what was released from the live schema into a
+// rebuilt one, inside the replay's swap transaction (tx holds the swap
+// lock). A rebuilt projection starts with nothing released; without this
+// the first release after a swap would move each cell from its old
+// published figure to the exact one in a step that may be under k.
+func CarryReleased(ctx context.Context, tx pgx.Tx, live, rebuilt string) error {
+	l, r := pgx.Identifier{live}.Sanitize(), pgx.Identifier{rebuilt}.Sanitize()
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %[2]s.released_cells; DELETE FROM %[2]s.released_steps;
+		INSERT INTO %[2]s.released_cells SELECT * FROM %[1]s.released_cells;
+		INSERT INTO %[2]s.released_steps SELECT * FROM %[1]s.released_steps;
+		UPDATE %[2]s.release_state n SET releases = o.releases, released_at = o.released_at, polls_closed = o.polls_closed
+		FROM %[1]s.release_state o`, l, r)); err != nil {
+		return fmt.Errorf("carry the released tallies over: %w", err)
+	}
+	return nil
+}

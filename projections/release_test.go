@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/postgres"
+	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
 )
@@ -210,5 +212,51 @@ func TestReleasedFiguresSurviveANewReleaser(t *testing.T) {
 	}
 	if s.VotesCast != 3 {
 		t.Fatalf("published %d votes after a second releaser; want the 3 released, not the fourth", s.VotesCast)
+	}
+}
+
+// TestCarryReleasedKeepsWhatWasPublished copies the released tallies into
+// a freshly migrated schema, as a replay's swap must: the rebuilt schema
+// then publishes what the live one did, and its next release moves only
+// by k.
+func TestCarryReleasedKeepsWhatWasPublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rule, _ := domain.NewDisclosure(2)
+	pool := testutil.Pool(t)
+	seed := testutil.NewSeeder(t, pool)
+	seed.Candidates(t, testutil.Candidate(t, "c1", "C One", "P1", ""))
+	for i := range 2 {
+		seed.Voters(t, testutil.Voter(t, fmt.Sprintf("v%d", i), "V", "North", "Town", castAt.AddDate(-30, 0, 0), castAt.AddDate(0, -1, 0)))
+		seed.ApplyVotes(t, seed.Vote(t, i, fmt.Sprintf("v%d", i), "c1", "", castAt))
+	}
+	rel, _ := projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	if _, err := rel.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := postgres.ConnectSchema(ctx, pool.Config().ConnString(), "rebuilt_release", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rebuilt.Close()
+	if err := app.Migrate(ctx, slog.New(slog.DiscardHandler), rebuilt); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := projections.CarryReleased(ctx, tx, postgres.Schema, "rebuilt_release"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var cells, releases int64
+	if err := rebuilt.QueryRow(ctx, "SELECT (SELECT sum(votes) FROM released_cells WHERE dimension = 'region'), (SELECT releases FROM release_state)").Scan(&cells, &releases); err != nil {
+		t.Fatal(err)
+	}
+	if cells != 2 || releases != 1 {
+		t.Fatalf("rebuilt schema: %d region votes released in %d releases; want 2 in 1", cells, releases)
 	}
 }
