@@ -421,7 +421,7 @@ func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
 	brokers := strings.Join(p.kafka.Brokers, ",")
 	tokens := "north-1=" + stationToken + "@West" // voter 231 is in the West
 
-	readAPI := &pipeline{api: runCommand(t, "serve", "--intake=false", "--http", "127.0.0.1:0",
+	readAPI := &pipeline{api: runCommand(t, "serve", "--intake=false", "--min-cell", "1", "--http", "127.0.0.1:0",
 		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers, "--station-tokens", tokens)}
 	intakeAPI := &pipeline{api: runCommand(t, "intake", "--http", "127.0.0.1:0",
 		"--database-url", p.loginDSN(t, "votewatch_intake"), "--kafka-brokers", brokers, "--station-tokens", tokens)}
