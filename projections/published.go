@@ -100,15 +100,8 @@ func (v *publicView) watermark() Watermark {
 }
 
 // contestList is the contests in the order the API lists them: the default
-// first, then by id. A projection with candidates but no contest row (a
-// contract v1 election) still has the default contest.
-func (v *publicView) contestList() []db.Contest {
-	out := slices.Clone(v.contests)
-	if !slices.ContainsFunc(out, func(c db.Contest) bool { return c.ContestID == domain.DefaultContest }) {
-		out = append([]db.Contest{{ContestID: domain.DefaultContest, Name: domain.DefaultContest, Kind: "candidate"}}, out...)
-	}
-	return out
-}
+// first, then by id (ListContests' order, as the exact reader's).
+func (v *publicView) contestList() []db.Contest { return v.contests }
 
 // candidatesOf returns a contest's candidates with their released votes
 // (the sum of its released region rows), most votes first.

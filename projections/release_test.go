@@ -164,6 +164,20 @@ func TestNoPublishedSnapshotRevealsASmallGroup(t *testing.T) {
 			if withheld > 0 && withheld < int64(k) && withheld != exact.VotesCast {
 				t.Fatalf("after the close, k=%d: the withheld regions hold %d together (the contest minus the shown regions)", k, withheld)
 			}
+			// The export (CSV, and the CDF from Contests) agrees: a
+			// withheld region carries no count.
+			rows, err := pub.ResultRows(context.Background(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if r.Withheld && (r.Votes != 0 || r.RegionVotesCast != 0) {
+					t.Fatalf("after the close: the export gives withheld region %s %d of %d votes", r.Region, r.Votes, r.RegionVotesCast)
+				}
+				if !r.Withheld && r.RegionVotesCast > 0 && r.RegionVotesCast < int64(k) {
+					t.Fatalf("after the close, k=%d: the export shows region %s with %d votes", k, r.Region, r.RegionVotesCast)
+				}
+			}
 		})
 	}
 }
@@ -259,4 +273,69 @@ func TestCarryReleasedKeepsWhatWasPublished(t *testing.T) {
 	if cells != 2 || releases != 1 {
 		t.Fatalf("rebuilt schema: %d region votes released in %d releases; want 2 in 1", cells, releases)
 	}
+}
+
+// TestPublicReaderAgreesWithTheCountOnceAllIsReleased checks the public
+// reader against the exact one: with k = 1 and everything released they
+// give the same figures, route by route.
+func TestPublicReaderAgreesWithTheCountOnceAllIsReleased(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rule, _ := domain.NewDisclosure(1)
+	pool := testutil.Pool(t)
+	seed := testutil.NewSeeder(t, pool)
+	seed.Candidates(t, testutil.Candidate(t, "c1", "C One", "P1", ""), testutil.Candidate(t, "c2", "C Two", "P2", ""),
+		testutil.Candidate(t, "c3", "C Three", "P1", ""))
+	rng := rand.New(rand.NewPCG(7, 7))
+	var votes []projections.Envelope[domain.VoteCast]
+	for i := range 40 {
+		region, _ := domain.NewRegion([]string{"North", "South", "East"}[rng.IntN(3)])
+		v, err := domain.NewVoter(fmt.Sprintf("v%d", i), "V", []string{"female", "male", "other"}[rng.IntN(3)],
+			castAt.AddDate(-18-rng.IntN(60), 0, 0), region, "Town", castAt.AddDate(0, -1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed.Voters(t, v)
+		if i < 35 {
+			votes = append(votes, seed.Vote(t, i, v.ID(), fmt.Sprintf("c%d", 1+rng.IntN(3)), "", castAt))
+		}
+	}
+	seed.ApplyVotes(t, votes...)
+	rel, _ := projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	if _, err := rel.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := projections.NewPublicResults(pool, rule)
+	exact := seed.Results
+	same := func(what string, a, b any, err1, err2 error) {
+		t.Helper()
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", b) {
+			t.Errorf("%s: public\n%+v\nexact\n%+v", what, a, b)
+		}
+	}
+	pc, e1 := pub.Candidates(ctx)
+	ec, e2 := exact.Candidates(ctx)
+	same("candidates", pc, ec, e1, e2)
+	pr, e1 := pub.Regions(ctx)
+	er, e2 := exact.Regions(ctx)
+	same("regions", pr, er, e1, e2)
+	pd, e1 := pub.Dashboard(ctx, projections.DashboardOptions{TimelineMinutes: 60, Recent: 10})
+	ed, e2 := exact.Dashboard(ctx, projections.DashboardOptions{TimelineMinutes: 60, Recent: 10})
+	same("parties", pd.Parties, ed.Parties, e1, e2)
+	same("demographics", pd.Demographics, ed.Demographics, e1, e2)
+	if pd.Summary.Leader == nil || ed.Summary.Leader == nil {
+		t.Fatalf("no leader: public %v, exact %v", pd.Summary.Leader, ed.Summary.Leader)
+	}
+	same("summary votes", [2]any{pd.Summary.VotesCast, *pd.Summary.Leader}, [2]any{ed.Summary.VotesCast, *ed.Summary.Leader}, e1, e2)
+	prows, e1 := pub.ResultRows(ctx, true)
+	erows, e2 := exact.ResultRows(ctx, true)
+	same("result rows", prows, erows, e1, e2)
+	pk, e1 := pub.Contest(ctx, domain.DefaultContest)
+	ek, e2 := exact.Contest(ctx, domain.DefaultContest)
+	same("contest regions", pk.Regions, ek.Regions, e1, e2)
+	same("contest candidates", pk.Candidates, ek.Candidates, e1, e2)
+	same("contest decided", [3]any{pk.Decided, pk.VotesCast, pk.Leader}, [3]any{ek.Decided, ek.VotesCast, ek.Leader}, e1, e2)
 }
