@@ -100,14 +100,19 @@ func readWatermark(ctx context.Context, q *db.Queries) (Watermark, error) {
 }
 
 // Watermark reads the projection's current watermark. A public reader's
-// moves only when tallies are released.
+// also moves when tallies are released (publicWatermark).
 func (r *Results) Watermark(ctx context.Context) (Watermark, error) {
 	if r.public {
-		st, err := db.New(r.pool).GetReleaseState(ctx)
+		q := db.New(r.pool)
+		st, err := q.GetReleaseState(ctx)
 		if err != nil {
 			return Watermark{}, fmt.Errorf("read release state: %w", err)
 		}
-		return Watermark{UpdatedAt: st.ReleasedAt, Batches: st.Releases}, nil
+		w, err := readWatermark(ctx, q)
+		if err != nil {
+			return Watermark{}, err
+		}
+		return publicWatermark(st, w), nil
 	}
 	return readWatermark(ctx, db.New(r.pool))
 }

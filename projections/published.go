@@ -40,6 +40,7 @@ func NewPublicResults(pool *pgxpool.Pool, rule domain.Disclosure) (*Results, err
 type publicView struct {
 	rule       domain.Disclosure
 	state      db.GetReleaseStateRow
+	applied    Watermark
 	totals     db.GetPublicTotalsRow
 	contests   []db.Contest
 	candidates []db.ListCandidatesPublicRow
@@ -54,6 +55,9 @@ func readPublicView(ctx context.Context, q *db.Queries, rule domain.Disclosure) 
 	v := &publicView{rule: rule, cells: map[cellKey]map[string]int64{}, stations: map[string][2]int64{}}
 	var err error
 	if v.state, err = q.GetReleaseState(ctx); err != nil {
+		return nil, err
+	}
+	if v.applied, err = readWatermark(ctx, q); err != nil {
 		return nil, err
 	}
 	if v.totals, err = q.GetPublicTotals(ctx); err != nil {
@@ -95,8 +99,15 @@ func readPublicView(ctx context.Context, q *db.Queries, rule domain.Disclosure) 
 	return v, nil
 }
 
-func (v *publicView) watermark() Watermark {
-	return Watermark{UpdatedAt: v.state.ReleasedAt, Batches: v.state.Releases}
+func (v *publicView) watermark() Watermark { return publicWatermark(v.state, v.applied) }
+
+// publicWatermark moves with every applied batch (a rejection or a dead
+// letter changes what is published without any release) and every
+// release. A batch that changes nothing published rebuilds the snapshot
+// to the same content, which the cache keeps as it was and the live
+// stream does not push (handlers.Snapshots).
+func publicWatermark(st db.GetReleaseStateRow, applied Watermark) Watermark {
+	return Watermark{UpdatedAt: st.ReleasedAt, Applied: applied.Applied, Batches: applied.Batches + st.Releases}
 }
 
 // contestList is the contests in the order the API lists them: the default
