@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -11,6 +12,10 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/sql/db"
 )
+
+// ErrDisclosureMismatch is returned by a public reader whose minimum cell
+// size is larger than the one the releaser stepped by.
+var ErrDisclosureMismatch = errors.New("disclosure rule mismatch")
 
 // WithheldBucket is the bucket under which a breakdown publishes the
 // withheld buckets' votes together (domain.Disclosure.Withhold): their sum
@@ -56,6 +61,12 @@ func readPublicView(ctx context.Context, q *db.Queries, rule domain.Disclosure) 
 	var err error
 	if v.state, err = q.GetReleaseState(ctx); err != nil {
 		return nil, err
+	}
+	if k := int64(v.state.MinCell); k > 0 && k < rule.K() {
+		// The releaser stepped by less than this reader's k: what it
+		// released would show moves this reader must not publish.
+		return nil, fmt.Errorf("%w: the projector releases tallies in steps of %d votes, fewer than this read API's minimum cell size %d; run both with the same --min-cell",
+			ErrDisclosureMismatch, k, rule.K())
 	}
 	if v.applied, err = readWatermark(ctx, q); err != nil {
 		return nil, err

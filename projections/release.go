@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -165,7 +166,7 @@ func (r *Releaser) Release(ctx context.Context) (int, error) {
 				}
 			}
 		}
-		if n == 0 && closed == state.PollsClosed {
+		if n == 0 && closed == state.PollsClosed && int64(state.MinCell) == r.rule.K() {
 			return nil
 		}
 		if n > 0 {
@@ -182,7 +183,7 @@ func (r *Releaser) Release(ctx context.Context) (int, error) {
 				return err
 			}
 		}
-		return q.MarkReleased(ctx, db.MarkReleasedParams{ReleasedAt: now, PollsClosed: closed})
+		return q.MarkReleased(ctx, db.MarkReleasedParams{ReleasedAt: now, PollsClosed: closed, MinCell: int32(min(r.rule.K(), math.MaxInt32))})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("release tallies: %w", err)
@@ -200,7 +201,7 @@ func CarryReleased(ctx context.Context, tx pgx.Tx, live, rebuilt string) error {
 	if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %[2]s.released_cells; DELETE FROM %[2]s.released_steps;
 		INSERT INTO %[2]s.released_cells SELECT * FROM %[1]s.released_cells;
 		INSERT INTO %[2]s.released_steps SELECT * FROM %[1]s.released_steps;
-		UPDATE %[2]s.release_state n SET releases = o.releases, released_at = o.released_at, polls_closed = o.polls_closed
+		UPDATE %[2]s.release_state n SET releases = o.releases, released_at = o.released_at, polls_closed = o.polls_closed, min_cell = o.min_cell
 		FROM %[1]s.release_state o`, l, r)); err != nil {
 		return fmt.Errorf("carry the released tallies over: %w", err)
 	}

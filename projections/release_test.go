@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -338,4 +339,31 @@ func TestPublicReaderAgreesWithTheCountOnceAllIsReleased(t *testing.T) {
 	same("contest regions", pk.Regions, ek.Regions, e1, e2)
 	same("contest candidates", pk.Candidates, ek.Candidates, e1, e2)
 	same("contest decided", [3]any{pk.Decided, pk.VotesCast, pk.Leader}, [3]any{ek.Decided, ek.VotesCast, ek.Leader}, e1, e2)
+}
+
+// TestPublicReaderRefusesSmallerSteps: a read API whose k is larger than
+// the releaser's would publish the releaser's small steps; it refuses,
+// naming both.
+func TestPublicReaderRefusesSmallerSteps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testutil.Pool(t)
+	seed := testutil.NewSeeder(t, pool)
+	seed.Candidates(t, testutil.Candidate(t, "c1", "C One", "P1", ""))
+	seed.Voters(t, testutil.Voter(t, "v0", "V", "North", "Town", castAt.AddDate(-30, 0, 0), castAt.AddDate(0, -1, 0)))
+	seed.ApplyVotes(t, seed.Vote(t, 0, "v0", "c1", "", castAt))
+	two, _ := domain.NewDisclosure(2)
+	rel, _ := projections.NewReleaser(pool, two, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	if _, err := rel.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	five, _ := domain.NewDisclosure(5)
+	strict, _ := projections.NewPublicResults(pool, five)
+	if _, err := strict.Summary(ctx); !errors.Is(err, projections.ErrDisclosureMismatch) {
+		t.Fatalf("a reader with k=5 over releases in steps of 2: %v, want ErrDisclosureMismatch", err)
+	}
+	same, _ := projections.NewPublicResults(pool, two)
+	if _, err := same.Summary(ctx); err != nil {
+		t.Fatalf("a reader with the releaser's k: %v", err)
+	}
 }

@@ -250,6 +250,7 @@ type ReleaseState struct {
 	Releases    int64
 	ReleasedAt  time.Time
 	PollsClosed bool
+	MinCell     int32
 }
 
 type ReleasedCell struct {

@@ -76,19 +76,25 @@ func (q *Queries) GetPublicTotals(ctx context.Context) (GetPublicTotalsRow, erro
 }
 
 const getReleaseState = `-- name: GetReleaseState :one
-SELECT releases, released_at, polls_closed FROM release_state
+SELECT releases, released_at, polls_closed, min_cell FROM release_state
 `
 
 type GetReleaseStateRow struct {
 	Releases    int64
 	ReleasedAt  time.Time
 	PollsClosed bool
+	MinCell     int32
 }
 
 func (q *Queries) GetReleaseState(ctx context.Context) (GetReleaseStateRow, error) {
 	row := q.db.QueryRow(ctx, getReleaseState)
 	var i GetReleaseStateRow
-	err := row.Scan(&i.Releases, &i.ReleasedAt, &i.PollsClosed)
+	err := row.Scan(
+		&i.Releases,
+		&i.ReleasedAt,
+		&i.PollsClosed,
+		&i.MinCell,
+	)
 	return i, err
 }
 
@@ -234,16 +240,17 @@ func (q *Queries) ListReleasedSteps(ctx context.Context) ([]ReleasedStep, error)
 }
 
 const markReleased = `-- name: MarkReleased :exec
-UPDATE release_state SET releases = releases + 1, released_at = $1, polls_closed = $2
+UPDATE release_state SET releases = releases + 1, released_at = $1, polls_closed = $2, min_cell = $3
 `
 
 type MarkReleasedParams struct {
 	ReleasedAt  time.Time
 	PollsClosed bool
+	MinCell     int32
 }
 
 func (q *Queries) MarkReleased(ctx context.Context, arg MarkReleasedParams) error {
-	_, err := q.db.Exec(ctx, markReleased, arg.ReleasedAt, arg.PollsClosed)
+	_, err := q.db.Exec(ctx, markReleased, arg.ReleasedAt, arg.PollsClosed, arg.MinCell)
 	return err
 }
 

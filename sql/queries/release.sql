@@ -42,10 +42,10 @@ SELECT date_trunc('minute', @at::timestamptz), unnest(@contest_ids::text[]), unn
 ON CONFLICT (minute, contest_id, candidate_id) DO UPDATE SET votes = released_steps.votes + excluded.votes;
 
 -- name: MarkReleased :exec
-UPDATE release_state SET releases = releases + 1, released_at = @released_at, polls_closed = @polls_closed;
+UPDATE release_state SET releases = releases + 1, released_at = @released_at, polls_closed = @polls_closed, min_cell = @min_cell;
 
 -- name: GetReleaseState :one
-SELECT releases, released_at, polls_closed FROM release_state;
+SELECT releases, released_at, polls_closed, min_cell FROM release_state;
 
 -- name: ListReleasedSteps :many
 SELECT minute, contest_id, candidate_id, votes FROM released_steps ORDER BY contest_id, minute, candidate_id;

@@ -31,13 +31,16 @@ CREATE TABLE released_steps (
     PRIMARY KEY (minute, contest_id, candidate_id)
 );
 
--- One row: how many releases there were, the newest's time, and whether
--- the polls were closed at it (every figure exact from then on).
+-- One row: how many releases there were, the newest's time, whether the
+-- polls were closed at it (every figure exact from then on), and the k it
+-- stepped by (a read API with a larger k refuses to publish: its steps
+-- would be too small).
 CREATE TABLE release_state (
     id           boolean PRIMARY KEY DEFAULT true CHECK (id),
     releases     bigint NOT NULL DEFAULT 0,
     released_at  timestamptz NOT NULL DEFAULT 'epoch',
-    polls_closed boolean NOT NULL DEFAULT false
+    polls_closed boolean NOT NULL DEFAULT false,
+    min_cell     integer NOT NULL DEFAULT 0
 );
 INSERT INTO release_state DEFAULT VALUES;
 
