@@ -25,6 +25,11 @@ const (
 	ActionCloseRegistration = "close_registration"
 	ActionSchedule          = "schedule"
 	ActionStationRevoked    = "station_revoked"
+	// ActionClosePolls closes the polls of an election without a
+	// schedule: from then on every published figure is exact
+	// (Disclosure.ReleaseDue). It is the only way the public figures of
+	// such an election become exact.
+	ActionClosePolls = "close_polls"
 )
 
 // NewOperatorActed validates an operator action.

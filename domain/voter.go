@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"strings"
 	"time"
 )
 
@@ -17,8 +16,9 @@ type Voter struct {
 	registeredAt time.Time
 }
 
-// NewVoter validates a voter: gender is free text (lower-cased), the birth
-// date must make the voter between 0 and 130 years old at registration.
+// NewVoter validates a voter: gender is required and mapped onto the closed
+// vocabulary (NormalizeGender), the birth date must make the voter between 0
+// and 130 years old at registration.
 func NewVoter(id, name, gender string, birthDate time.Time, region Region, city string, registeredAt time.Time) (Voter, error) {
 	if err := validID("voter_id", id); err != nil {
 		return Voter{}, err
@@ -26,8 +26,8 @@ func NewVoter(id, name, gender string, birthDate time.Time, region Region, city 
 	if err := validText("name", name, maxNameLen, true); err != nil {
 		return Voter{}, err
 	}
-	gender = strings.ToLower(strings.TrimSpace(gender))
-	if err := validText("gender", gender, 32, true); err != nil {
+	gender, err := NormalizeGender(gender)
+	if err != nil {
 		return Voter{}, err
 	}
 	if region == (Region{}) {
@@ -57,7 +57,7 @@ func (v Voter) ID() string { return v.id }
 // Name returns the voter's name.
 func (v Voter) Name() string { return v.name }
 
-// Gender returns the voter's gender, lower-cased.
+// Gender returns the voter's gender: one of Genders().
 func (v Voter) Gender() string { return v.gender }
 
 // BirthDate returns the voter's date of birth (UTC midnight).

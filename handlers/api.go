@@ -178,10 +178,14 @@ type regionJSON struct {
 	Turnout           float64     `json:"turnout"`
 	LeaderCandidateID *string     `json:"leader_candidate_id"`
 	Tallies           []tallyJSON `json:"tallies"`
+	// Withheld appears only when set, so contract v1's region keeps
+	// its shape for every region that is shown.
+	Withheld bool `json:"withheld,omitempty"`
 }
 
 func toRegionJSON(g projections.RegionResult) regionJSON {
-	out := regionJSON{Region: g.Region, RegisteredVoters: g.RegisteredVoters, VotesCast: g.VotesCast, Turnout: g.Turnout, Tallies: make([]tallyJSON, 0, len(g.Tallies))}
+	out := regionJSON{Region: g.Region, RegisteredVoters: g.RegisteredVoters, VotesCast: g.VotesCast, Turnout: g.Turnout,
+		Tallies: make([]tallyJSON, 0, len(g.Tallies)), Withheld: g.Withheld}
 	if g.LeaderCandidateID != "" {
 		out.LeaderCandidateID = &g.LeaderCandidateID
 	}

@@ -135,7 +135,7 @@ func electionReport(contests []projections.ContestResult, parties map[string]str
 		Type: "ElectionResults.ElectionReport", Format: "summary-contest", GeneratedDate: now.UTC().Format("2006-01-02T15:04:05Z"),
 		Issuer: "votewatch", IssuerAbbreviation: "votewatch", SequenceStart: 1, SequenceEnd: 1,
 		Status: "unofficial-partial", VendorApplicationID: "votewatch",
-		Notes: "Counts are live and unofficial: votes counted so far, by region and for the whole election.",
+		Notes: "Counts are live and unofficial: votes released so far (in steps of at least k votes per region while the polls are open, exact once they close), by region and for the whole election; a region with fewer than k votes has no count.",
 	}
 	election := cdfElect{Type: "ElectionResults.Election", ElectionScopeID: cdfElectionUnit, Name: text("votewatch election"),
 		StartDate: now.UTC().Format(time.DateOnly), EndDate: now.UTC().Format(time.DateOnly), ElectionType: "general",
@@ -195,6 +195,12 @@ func electionReport(contests []projections.ContestResult, parties map[string]str
 		counts := func(candidateID string, total int64) []cdfVoteCounts {
 			out := []cdfVoteCounts{{Type: "ElectionResults.VoteCounts", GpUnitID: district, CountType: "total", Count: total}}
 			for _, g := range c.Regions {
+				if g.Withheld {
+					// Too few votes to publish: the region has no
+					// count, and the total minus the shown regions is
+					// none or at least k.
+					continue
+				}
 				var n int64
 				for _, t := range g.Tallies {
 					if t.CandidateID == candidateID {

@@ -28,6 +28,7 @@ type contestRegionJSON struct {
 	Decided           bool          `json:"decided"`
 	Tallies           []tallyJSON   `json:"tallies"`
 	Reporting         reportingJSON `json:"reporting"`
+	Withheld          bool          `json:"withheld"`
 }
 
 // reportingJSON is how far the stations have reported closing: closed
@@ -61,6 +62,7 @@ type contestJSON struct {
 	WinnerCandidateID *string                 `json:"winner_candidate_id"`
 	Reporting         reportingJSON           `json:"reporting"`
 	Breakdowns        map[string][]bucketJSON `json:"breakdowns"`
+	PollsClosed       bool                    `json:"polls_closed"`
 }
 
 func optional(s string) *string {
@@ -113,8 +115,9 @@ func toContestJSON(c projections.ContestResult) contestJSON {
 		ContestID: c.ContestID, Name: c.Name, Kind: c.Kind, Rejected: c.Rejected,
 		EligibleVoters: c.EligibleVoters, VotesCast: c.VotesCast, Turnout: c.Turnout, Decided: c.Decided,
 		Candidates: make([]candidateJSON, 0, len(c.Candidates)), Regions: make([]contestRegionJSON, 0, len(c.Regions)),
-		Reporting:  reporting(c.StationsClosed, c.Stations),
-		Breakdowns: toBreakdownsJSON(c.Demographics),
+		Reporting:   reporting(c.StationsClosed, c.Stations),
+		Breakdowns:  toBreakdownsJSON(c.Demographics),
+		PollsClosed: c.PollsClosed,
 	}
 	if c.Decided {
 		out.WinnerCandidateID = optional(c.Leader)
@@ -129,7 +132,7 @@ func toContestJSON(c projections.ContestResult) contestJSON {
 	for _, g := range c.Regions {
 		rj := contestRegionJSON{Region: g.Region, EligibleVoters: g.EligibleVoters, VotesCast: g.VotesCast, Turnout: g.Turnout,
 			LeaderCandidateID: optional(g.Leader), Decided: g.Decided, Tallies: make([]tallyJSON, 0, len(g.Tallies)),
-			Reporting: reporting(g.StationsClosed, g.Stations)}
+			Reporting: reporting(g.StationsClosed, g.Stations), Withheld: g.Withheld}
 		for _, t := range g.Tallies {
 			rj.Tallies = append(rj.Tallies, tallyJSON{CandidateID: t.CandidateID, Votes: t.Votes})
 		}

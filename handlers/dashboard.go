@@ -192,6 +192,11 @@ func (a *API) resultsCSV(w http.ResponseWriter, r *http.Request) {
 			strconv.FormatInt(x.RegionVotesCast, 10), strconv.FormatInt(x.RegionRegisteredVoters, 10),
 			fraction(x.RegionVotesCast, x.RegionRegisteredVoters),
 		}
+		if x.Withheld {
+			// Too few votes to publish (README, "What is published"):
+			// the counts are left empty, not zero.
+			line[4], line[5], line[6], line[8] = "withheld", "", "", ""
+		}
 		if all {
 			line = append([]string{csvSafe(x.Contest)}, line...)
 		}

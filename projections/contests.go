@@ -33,6 +33,9 @@ type ContestResult struct {
 	Stations, StationsClosed int64
 	// Demographics are the contest's votes by gender and age band.
 	Demographics []DemographicTally
+	// PollsClosed is set, on what is published, once the polls closed
+	// and every figure is exact.
+	PollsClosed bool
 }
 
 // ContestRegion is a contest's result in one region.
@@ -46,6 +49,11 @@ type ContestRegion struct {
 	Tallies        []Tally
 	// Stations and StationsClosed: the region's reporting progress.
 	Stations, StationsClosed int64
+	// Withheld is set when the region's votes in the contest are too few
+	// to publish (domain.Disclosure.Withhold): VotesCast, Turnout and
+	// Tallies are then empty, and the contest's totals minus its shown
+	// regions is what the withheld ones hold together.
+	Withheld bool
 }
 
 // Contests returns every contest's results, the default contest first,
@@ -53,6 +61,14 @@ type ContestRegion struct {
 func (r *Results) Contests(ctx context.Context) ([]ContestResult, error) {
 	var out []ContestResult
 	err := r.snapshot(ctx, func(q *db.Queries) error {
+		if r.public {
+			v, err := readPublicView(ctx, q, r.rule)
+			if err != nil {
+				return err
+			}
+			out, err = v.contestResults()
+			return err
+		}
 		var err error
 		out, err = contests(ctx, q)
 		return err

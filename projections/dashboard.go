@@ -3,8 +3,10 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/sql/db"
 )
 
@@ -97,8 +99,21 @@ func readWatermark(ctx context.Context, q *db.Queries) (Watermark, error) {
 	return Watermark{UpdatedAt: row.UpdatedAt, Applied: row.Applied, Batches: row.Batches}, nil
 }
 
-// Watermark reads the projection's current watermark.
+// Watermark reads the projection's current watermark. A public reader's
+// also moves when tallies are released (publicWatermark).
 func (r *Results) Watermark(ctx context.Context) (Watermark, error) {
+	if r.public {
+		q := db.New(r.pool)
+		st, err := q.GetReleaseState(ctx)
+		if err != nil {
+			return Watermark{}, fmt.Errorf("read release state: %w", err)
+		}
+		w, err := readWatermark(ctx, q)
+		if err != nil {
+			return Watermark{}, err
+		}
+		return publicWatermark(st, w), nil
+	}
 	return readWatermark(ctx, db.New(r.pool))
 }
 
@@ -108,6 +123,9 @@ func (r *Results) Watermark(ctx context.Context) (Watermark, error) {
 func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboard, error) {
 	var d Dashboard
 	err := r.snapshot(ctx, func(q *db.Queries) error {
+		if r.public {
+			return readPublicDashboard(ctx, q, r.rule, opt, &d)
+		}
 		var err error
 		if d.Watermark, err = readWatermark(ctx, q); err != nil {
 			return err
@@ -144,23 +162,7 @@ func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboar
 		for _, x := range demo {
 			d.Demographics = append(d.Demographics, DemographicTally{x.Dimension, x.Bucket, x.CandidateID, x.Votes})
 		}
-		rej, err := q.ListRecentRejections(ctx, int32(opt.Recent))
-		if err != nil {
-			return err
-		}
-		d.Rejections = make([]RecentRejection, 0, len(rej))
-		for _, x := range rej {
-			d.Rejections = append(d.Rejections, RecentRejection{x.Reason, x.CastMinute, x.RecordedMinute})
-		}
-		dead, err := q.ListRecentDeadLetters(ctx, int32(opt.Recent))
-		if err != nil {
-			return err
-		}
-		d.DeadLetters = make([]RecentDeadLetter, 0, len(dead))
-		for _, x := range dead {
-			d.DeadLetters = append(d.DeadLetters, RecentDeadLetter{x.Topic, x.Partition, x.Offset, x.Reason, x.ReceivedMinute})
-		}
-		return nil
+		return readRecent(ctx, q, opt, &d)
 	})
 	if err != nil {
 		return Dashboard{}, fmt.Errorf("read dashboard: %w", err)
@@ -171,6 +173,20 @@ func (r *Results) Dashboard(ctx context.Context, opt DashboardOptions) (Dashboar
 // Timeline returns votes per minute per candidate over the last minutes
 // that have votes (up to 24 hours).
 func (r *Results) Timeline(ctx context.Context, minutes int) ([]TimelinePoint, error) {
+	if r.public {
+		var out []TimelinePoint
+		err := r.snapshot(ctx, func(q *db.Queries) error {
+			v, err := readPublicView(ctx, q, r.rule)
+			if err == nil {
+				out = lastMinutes(v.timelineOf(domain.DefaultContest), minutes)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read timeline: %w", err)
+		}
+		return out, nil
+	}
 	return readTimeline(ctx, db.New(r.pool), minutes)
 }
 
@@ -191,6 +207,9 @@ func readTimeline(ctx context.Context, q *db.Queries, minutes int) ([]TimelinePo
 type ResultRow struct {
 	Contest, Region, CandidateID, Name, Party      string
 	Votes, RegionVotesCast, RegionRegisteredVoters int64
+	// Withheld is set when the region's votes in the contest are too few
+	// to publish; Votes and RegionVotesCast are then zero.
+	Withheld bool
 }
 
 // ResultRows returns every region × candidate of the default contest (or,
@@ -199,13 +218,21 @@ type ResultRow struct {
 func (r *Results) ResultRows(ctx context.Context, everyContest bool) ([]ResultRow, error) {
 	var out []ResultRow
 	err := r.snapshot(ctx, func(q *db.Queries) error {
+		if r.public {
+			v, err := readPublicView(ctx, q, r.rule)
+			if err == nil {
+				out = v.resultRows(everyContest)
+			}
+			return err
+		}
 		rows, err := q.ListResultRows(ctx, everyContest)
 		if err != nil {
 			return err
 		}
 		out = make([]ResultRow, 0, len(rows))
 		for _, x := range rows {
-			out = append(out, ResultRow{x.ContestID, x.Region, x.CandidateID, x.Name, x.Party, x.Votes, x.VotesCast, x.RegisteredVoters})
+			out = append(out, ResultRow{Contest: x.ContestID, Region: x.Region, CandidateID: x.CandidateID, Name: x.Name, Party: x.Party,
+				Votes: x.Votes, RegionVotesCast: x.VotesCast, RegionRegisteredVoters: x.RegisteredVoters})
 		}
 		return nil
 	})
@@ -213,4 +240,68 @@ func (r *Results) ResultRows(ctx context.Context, everyContest bool) ([]ResultRo
 		return nil, fmt.Errorf("read results: %w", err)
 	}
 	return out, nil
+}
+
+// readPublicDashboard fills d with what is published (NewPublicResults).
+func readPublicDashboard(ctx context.Context, q *db.Queries, rule domain.Disclosure, opt DashboardOptions, d *Dashboard) error {
+	v, err := readPublicView(ctx, q, rule)
+	if err != nil {
+		return err
+	}
+	d.Watermark = v.watermark()
+	if d.Summary, d.Candidates, err = v.summary(); err != nil {
+		return err
+	}
+	d.Regions = v.regions()
+	d.Timeline = lastMinutes(v.timelineOf(domain.DefaultContest), opt.TimelineMinutes)
+	byParty := map[string]*PartyResult{}
+	var order []string
+	var total int64
+	for _, c := range d.Candidates {
+		p := byParty[c.Party]
+		if p == nil {
+			p = &PartyResult{Party: c.Party}
+			byParty[c.Party] = p
+			order = append(order, c.Party)
+		}
+		p.Candidates++
+		p.Votes += c.Votes
+		total += c.Votes
+	}
+	d.Parties = make([]PartyResult, 0, len(order))
+	for _, name := range order {
+		p := *byParty[name]
+		p.Share = ratio(p.Votes, total)
+		d.Parties = append(d.Parties, p)
+	}
+	slices.SortStableFunc(d.Parties, func(a, b PartyResult) int {
+		if a.Votes != b.Votes {
+			return int(b.Votes - a.Votes)
+		}
+		return compareStrings(a.Party, b.Party)
+	})
+	d.Demographics = v.demographicsOf(domain.DefaultContest)
+	return readRecent(ctx, q, opt, d)
+}
+
+// readRecent reads the recent rejections and dead letters, which carry no
+// choice (to the minute, 00005).
+func readRecent(ctx context.Context, q *db.Queries, opt DashboardOptions, d *Dashboard) error {
+	rej, err := q.ListRecentRejections(ctx, int32(opt.Recent))
+	if err != nil {
+		return err
+	}
+	d.Rejections = make([]RecentRejection, 0, len(rej))
+	for _, x := range rej {
+		d.Rejections = append(d.Rejections, RecentRejection{x.Reason, x.CastMinute, x.RecordedMinute})
+	}
+	dead, err := q.ListRecentDeadLetters(ctx, int32(opt.Recent))
+	if err != nil {
+		return err
+	}
+	d.DeadLetters = make([]RecentDeadLetter, 0, len(dead))
+	for _, x := range dead {
+		d.DeadLetters = append(d.DeadLetters, RecentDeadLetter{x.Topic, x.Partition, x.Offset, x.Reason, x.ReceivedMinute})
+	}
+	return nil
 }

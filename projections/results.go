@@ -52,6 +52,9 @@ type RegionResult struct {
 	LeaderCandidateID string
 	// Tallies are sorted by votes, descending, then candidate_id.
 	Tallies []Tally
+	// Withheld is set when the region's votes are too few to publish
+	// (domain.Disclosure.Withhold); VotesCast and Tallies are then empty.
+	Withheld bool
 }
 
 // Tally is a candidate's vote count within some scope.
@@ -64,9 +67,15 @@ type Tally struct {
 // so a response never mixes tallies from before and after a batch.
 type Results struct {
 	pool *pgxpool.Pool
+	// public readers (NewPublicResults) read only the released tallies,
+	// under rule.
+	public bool
+	rule   domain.Disclosure
 }
 
-// NewResults returns a reader over pool.
+// NewResults returns a reader of the exact count over pool, for operators
+// and tests: what it returns may reveal single votes, so nothing public
+// reads through it (NewPublicResults).
 func NewResults(pool *pgxpool.Pool) (*Results, error) {
 	if pool == nil {
 		return nil, errors.New("new results: nil pool")
@@ -95,6 +104,14 @@ func ratio(a, b int64) float64 {
 func (r *Results) Summary(ctx context.Context) (Summary, error) {
 	var s Summary
 	err := r.snapshot(ctx, func(q *db.Queries) error {
+		if r.public {
+			v, err := readPublicView(ctx, q, r.rule)
+			if err != nil {
+				return err
+			}
+			s, _, err = v.summary()
+			return err
+		}
 		cands, err := readCandidates(ctx, q)
 		if err != nil {
 			return err
@@ -148,6 +165,13 @@ func readSummary(ctx context.Context, q *db.Queries, cands []CandidateResult) (S
 func (r *Results) Candidates(ctx context.Context) ([]CandidateResult, error) {
 	var out []CandidateResult
 	err := r.snapshot(ctx, func(q *db.Queries) error {
+		if r.public {
+			v, err := readPublicView(ctx, q, r.rule)
+			if err == nil {
+				out = v.candidatesOf(domain.DefaultContest)
+			}
+			return err
+		}
 		var err error
 		out, err = readCandidates(ctx, q)
 		return err
@@ -178,6 +202,13 @@ func readCandidates(ctx context.Context, q *db.Queries) ([]CandidateResult, erro
 func (r *Results) Regions(ctx context.Context) ([]RegionResult, error) {
 	var out []RegionResult
 	err := r.snapshot(ctx, func(q *db.Queries) error {
+		if r.public {
+			v, err := readPublicView(ctx, q, r.rule)
+			if err == nil {
+				out = v.regions()
+			}
+			return err
+		}
 		var err error
 		out, err = readRegions(ctx, q)
 		return err

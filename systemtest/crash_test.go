@@ -125,7 +125,7 @@ func TestCrashAnywhereLosesNothingAndCountsNothingTwice(t *testing.T) {
 	}
 	p := startSystem(t, system{partitions: 64})
 	project := func() *testutil.Process {
-		return testutil.Start(t, "--log-level", "info", "project",
+		return testutil.Start(t, "--log-level", "info", "project", "--min-cell", "1",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","),
 			"--group", "test-crash", "--session-timeout", "2s")
 	}
@@ -244,7 +244,7 @@ func TestRapidCrashesDoNotWedgeTheGroups(t *testing.T) {
 	}
 	p := startSystem(t, system{partitions: partitions})
 	project := func() *testutil.Process {
-		return testutil.Start(t, "--log-level", "info", "project",
+		return testutil.Start(t, "--log-level", "info", "project", "--min-cell", "1",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","),
 			"--group", "test-rapid", "--session-timeout", session.String())
 	}

@@ -361,7 +361,7 @@ func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	waitForVotes(t, p, 50)
 
 	// A second server over the same database, which this test restarts.
-	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", p.pool, nil, metrics.New(), nil)
+	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", p.pool, nil, metrics.New(), nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +395,7 @@ func TestDashboardReconnectsAfterServerRestart(t *testing.T) {
 	publishElection(t, p.kafka, e, plan, false, 25)
 	waitForVotes(t, p, 75)
 
-	srv2, err := app.NewAPIServer(testLogger(), addr, p.pool, nil, metrics.New(), nil)
+	srv2, err := app.NewAPIServer(testLogger(), addr, p.pool, nil, metrics.New(), nil, 1)
 	if err != nil {
 		t.Fatalf("restart on %s: %v", addr, err)
 	}

@@ -94,6 +94,11 @@ func TestEveryLoginsRightsOnEveryRelation(t *testing.T) {
 		s + "regions": {"registered_voters"},
 		// A station's close report.
 		s + "stations": {"closed_at"},
+		// The releaser's steps towards the exact counts (00028, 00029):
+		// what is published, never a decision.
+		s + "released_cells": {"votes"},
+		s + "released_steps": {"votes"},
+		s + "release_state":  {"min_cell", "polls_closed", "released_at", "releases"},
 	}
 	tallies := []string{"candidate_tallies", "region_tallies", "rejection_tallies", "timeline", "demographic_tallies",
 		"station_tallies", "contest_turnout", "tree_counts", "tree_heads"}

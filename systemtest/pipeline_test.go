@@ -58,6 +58,10 @@ type system struct {
 	stations []handlers.Station
 	// stationRate is each station's votes/s (default 1000).
 	stationRate float64
+	// minCell is the disclosure rule's k for the projector and the API
+	// (default 1: every vote is published within a release tick, so tests
+	// of the pipeline read exact figures; the secrecy tests set 10).
+	minCell int
 	// dsn is a database the test manages (default: a fresh one).
 	dsn string
 	// logs receives every log line, debug included.
@@ -102,8 +106,12 @@ func startSystem(t *testing.T, sys system) *pipeline {
 	if err := a.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if sys.minCell == 0 {
+		sys.minCell = 1
+	}
+	a.MinCell = sys.minCell
 	if sys.projector {
-		cfg := app.ProjectorConfig{Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second}
+		cfg := app.ProjectorConfig{Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second, MinCell: sys.minCell}
 		if sys.transparency != nil {
 			cfg.Transparency = *sys.transparency
 		}

@@ -34,7 +34,7 @@ func TestPrometheusRunsTheAlertsAndTheDashboard(t *testing.T) {
 	p := startSystem(t, system{partitions: 4, stations: testStations})
 	projAddr := testutil.FreeAddr(t)
 	project := func() *testutil.Process {
-		return testutil.Start(t, "--log-level", "warn", "project",
+		return testutil.Start(t, "--log-level", "warn", "project", "--min-cell", "1",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","),
 			"--group", "test-prometheus", "--session-timeout", "6s", "--batch-size", "100",
 			"--metrics-addr", projAddr)

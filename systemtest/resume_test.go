@@ -178,7 +178,7 @@ func testRestoredProjection(t *testing.T, processes int) {
 	// The database is restored to the snapshot, half an election behind
 	// the groups' commits.
 	for range processes {
-		testutil.Start(t, "--log-level", "warn", "project",
+		testutil.Start(t, "--log-level", "warn", "project", "--min-cell", "1",
 			"--database-url", snapshot, "--kafka-brokers", strings.Join(broker.Brokers, ","),
 			"--group", "test-projector", "--session-timeout", "6s")
 	}

@@ -81,7 +81,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	// INSERT-only grants and the tree functions (00025).
 	keys := t.TempDir()
 	proj, err := app.NewProjectorService(testLogger(), writer, p.kafka, app.ProjectorConfig{
-		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second,
+		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second, MinCell: 1,
 		Transparency: app.TransparencyConfig{CheckpointKey: filepath.Join(keys, "checkpoint.key"),
 			ElectionSecret: filepath.Join(keys, "election.secret"), Every: 100 * time.Millisecond, Election: "roles"},
 	}, p.klog, metrics.New())
@@ -128,7 +128,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	}
 
 	// The read API, connected as votewatch_reader.
-	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", reader, p.klog.HighWatermarks, metrics.New(), nil)
+	srv, err := app.NewAPIServer(testLogger(), "127.0.0.1:0", reader, p.klog.HighWatermarks, metrics.New(), nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestReadAPIAndIntakeRunApartWithTheirOwnLogins(t *testing.T) {
 	brokers := strings.Join(p.kafka.Brokers, ",")
 	tokens := "north-1=" + stationToken + "@West" // voter 231 is in the West
 
-	readAPI := &pipeline{api: runCommand(t, "serve", "--intake=false", "--http", "127.0.0.1:0",
+	readAPI := &pipeline{api: runCommand(t, "serve", "--intake=false", "--min-cell", "1", "--http", "127.0.0.1:0",
 		"--database-url", p.loginDSN(t, "votewatch_reader"), "--kafka-brokers", brokers, "--station-tokens", tokens)}
 	intakeAPI := &pipeline{api: runCommand(t, "intake", "--http", "127.0.0.1:0",
 		"--database-url", p.loginDSN(t, "votewatch_intake"), "--kafka-brokers", brokers, "--station-tokens", tokens)}

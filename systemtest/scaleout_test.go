@@ -24,7 +24,7 @@ func TestProjectorProcessesShareThePartitionsAndSurviveOneDying(t *testing.T) {
 	const partitions, processes = 12, 3
 	p := startSystem(t, system{partitions: partitions})
 	project := func() *testutil.Process {
-		return testutil.Start(t, "--log-level", "warn", "project",
+		return testutil.Start(t, "--log-level", "warn", "project", "--min-cell", "1",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","),
 			"--group", "test-scale", "--session-timeout", "6s", "--batch-size", "100")
 	}

@@ -26,7 +26,7 @@ func TestRedeliveryStormChangesNothing(t *testing.T) {
 	p := startSystem(t, system{partitions: 8})
 	const group = "test-storm"
 	project := func() *testutil.Process {
-		return testutil.Start(t, "--log-level", "warn", "project",
+		return testutil.Start(t, "--log-level", "warn", "project", "--min-cell", "1",
 			"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","), "--group", group)
 	}
 	e, err := simulator.Generate(simulator.OneRaceElection(), 8_000, time.Now())

@@ -17,6 +17,7 @@ type CLI struct {
 	Broker   BrokerCmd      `cmd:"" help:"Run the embedded Kafka broker as a standalone process on loopback."`
 	Import   ImportCmd      `cmd:"" help:"Publish an election's candidates and voter roll from CSV files (validated completely first)."`
 	Close    CloseCmd       `cmd:"" name:"close-registration" help:"Close registration: publish a close marker to every partition of the contests, candidates and voters topics."`
+	Polls    ClosePollsCmd  `cmd:"" name:"close-polls" help:"Close the polls of an election without a schedule (an operator action on the audit topic): from then on every published figure is exact."`
 	Schedule ScheduleCmd    `cmd:"" help:"Set the polls' window: publish a schedule to every partition of the votes topic (votes cast outside it are rejected as outside_polls)."`
 	Certs    CertsCmd       `cmd:"" help:"Make TLS certificates: a deployment CA, a server certificate for the API and the intake, and a client certificate per polling station."`
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
@@ -150,6 +151,7 @@ type SimulationFlags struct {
 	UnknownCandidates float64 `help:"Share of votes followed by one for a candidate who does not stand." default:"0.002"`
 	Malformed         float64 `help:"Share of votes followed by a malformed message." default:"0.001"`
 	CloseRegistration bool    `help:"Close registration (publish the close markers) after the register, before the first vote. --close-registration=false leaves it open, as a contract v1 producer does." default:"true" negatable:""`
+	ClosePolls        bool    `help:"Close the polls (the close_polls operator action, as 'votewatch close-polls') once every voter has voted: the published figures become exact." default:"true" negatable:""`
 }
 
 // DemoCmd runs the whole system in one process.
@@ -167,6 +169,7 @@ type DemoCmd struct {
 	ProjectorFlags
 	SimulationFlags
 	IntakeFlags
+	DisclosureFlags
 }
 
 // MigrateCmd applies migrations.
@@ -188,6 +191,7 @@ type ProjectCmd struct {
 	DatabaseFlags
 	KafkaFlags
 	ProjectorFlags
+	DisclosureFlags
 }
 
 // TLSFlags serve a public listener over TLS (the ops listener of
@@ -208,6 +212,7 @@ type ServeCmd struct {
 	DatabaseFlags
 	KafkaFlags
 	IntakeFlags
+	DisclosureFlags
 }
 
 // IntakeCmd serves the polling stations' intake API on its own.
@@ -229,6 +234,17 @@ type SimulateCmd struct {
 // CloseCmd closes registration.
 type CloseCmd struct {
 	KafkaFlags
+}
+
+// ClosePollsCmd closes the polls: the published figures become exact.
+type ClosePollsCmd struct {
+	KafkaFlags
+}
+
+// DisclosureFlags set what may be published (README, "What is
+// published"). The projector's releaser and the read API must agree.
+type DisclosureFlags struct {
+	MinCell int `help:"Minimum cell size k: no published region, gender or age band of a contest holds fewer than k votes, and while the polls are open published figures move only in steps of at least k votes. Projector and read API must use the same k." default:"10" env:"VOTEWATCH_MIN_CELL" name:"min-cell"`
 }
 
 // ScheduleCmd publishes the election's schedule.

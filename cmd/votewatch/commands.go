@@ -33,7 +33,9 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
-	if _, err := a.StartProjector(c.ProjectorFlags.config()); err != nil {
+	proj := c.ProjectorFlags.config()
+	proj.MinCell = c.MinCell
+	if _, err := a.StartProjector(proj); err != nil {
 		return err
 	}
 	if c.RealtimeVoting {
@@ -73,6 +75,7 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
+	a.MinCell = c.MinCell
 	srv, err := a.ServeAPI(c.HTTP, intake)
 	if err != nil {
 		return err

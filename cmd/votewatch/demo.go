@@ -44,6 +44,8 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	}
 	proj := c.ProjectorFlags.config()
 	proj.Transparency = proj.Transparency.DemoDefaults(dataDir)
+	proj.MinCell = c.MinCell
+	a.MinCell = c.MinCell
 	if _, err := a.StartProjector(proj); err != nil {
 		return err
 	}

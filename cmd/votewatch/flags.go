@@ -41,7 +41,7 @@ func (f ProjectorFlags) config() app.ProjectorConfig {
 }
 
 func (f SimulationFlags) config() app.SimulationConfig {
-	return app.SimulationConfig{Config: f.Config, Voters: f.Voters, Rate: f.Rate, CloseRegistration: f.CloseRegistration,
+	return app.SimulationConfig{Config: f.Config, Voters: f.Voters, Rate: f.Rate, CloseRegistration: f.CloseRegistration, ClosePolls: f.ClosePolls,
 		Faults: simulator.Faults{
 			Redeliveries: f.Redeliveries, DoubleVotes: f.DoubleVotes, UnknownVoters: f.UnknownVoters,
 			UnknownCandidates: f.UnknownCandidates, Malformed: f.Malformed,

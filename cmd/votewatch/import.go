@@ -45,6 +45,11 @@ func (c *CloseCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	return c.publish(ctx, a, func(pub *kafka.Publisher) error { return app.CloseRegistration(pub, env.Stdout) })
 }
 
+// Run records the close_polls operator action.
+func (c *ClosePollsCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	return c.publish(ctx, a, func(pub *kafka.Publisher) error { return app.ClosePolls(pub, env.Stdout) })
+}
+
 // Run publishes the schedule to every partition of the votes topic.
 func (c *ScheduleCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	schedule, err := domain.NewElectionScheduled(c.PollsOpen, c.PollsClose)

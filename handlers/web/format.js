@@ -235,7 +235,7 @@ export function regionRows(d, colors, details) {
       region: r.region, registered: r.registered_voters, votes: r.votes_cast, turnout: r.turnout,
       leaderId: r.leader_candidate_id, leader: r.leader_candidate_id ? colors.nameOf(r.leader_candidate_id) : "",
       margin: m ? m.share : -1, marginVotes: m ? m.votes : 0,
-      decided: x ? x.decided : null, reporting: x ? x.reporting : null, out: false,
+      decided: x ? x.decided : null, reporting: x ? x.reporting : null, out: false, withheld: !!r.withheld,
     };
   });
 }
@@ -250,7 +250,7 @@ export function contestRegionRows(c, all, colors) {
       region: r.region, registered: r.eligible_voters, votes: r.votes_cast, turnout: r.turnout,
       leaderId: r.leader_candidate_id, leader: r.leader_candidate_id ? colors.nameOf(r.leader_candidate_id) : "",
       margin: m ? m.share : -1, marginVotes: m ? m.votes : 0,
-      decided: r.decided, reporting: r.reporting, out: false,
+      decided: r.decided, reporting: r.reporting, out: false, withheld: !!r.withheld,
     };
   });
   const open = new Set(rows.map((r) => r.region));

@@ -77,8 +77,10 @@ export function renderRegions(table, pager, rows, view, colors) {
     const [name, registered, votes, turnout, leader, margin, reporting, decided] = tr.cells;
     setText(name, r.region);
     setText(registered, fmt.format(r.registered));
-    setText(votes, fmt.format(r.votes));
-    setText(turnout, pct(r.turnout));
+    // A withheld region has too few votes to publish (README, "What is
+    // published"): say so rather than show 0.
+    setText(votes, r.withheld ? "withheld" : fmt.format(r.votes));
+    setText(turnout, r.withheld ? "—" : pct(r.turnout));
     setSwatchCell(leader, r.leaderId ? colors.of(r.leaderId) : "", r.leader || "—");
     setText(margin, r.margin >= 0 ? pct(r.margin) : "—");
     setText(reporting, reportingText(r.reporting));

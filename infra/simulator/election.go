@@ -327,7 +327,7 @@ func Generate(cfg ElectionConfig, voters int, now time.Time) (*Election, error) 
 			if g := rng.IntN(100); g < 48 {
 				gender = "male"
 			} else if g < 50 {
-				gender = "nonbinary"
+				gender = domain.GenderOther
 			}
 			v, err := domain.NewVoter(fmt.Sprintf("v-%08d", seq), faker.Name(), gender, birth, region, faker.City(),
 				registered.Add(time.Duration(seq)*time.Second))

@@ -44,6 +44,10 @@ type Config struct {
 	// log and before the first vote, to close registration (publish the
 	// close markers; see kafka.CloseRegistration).
 	CloseRegistration func(ctx context.Context) error
+	// ClosePolls, when set, is called once every voting voter has voted,
+	// to close the polls (the close_polls operator action): the published
+	// figures then become exact.
+	ClosePolls func(ctx context.Context) error
 }
 
 // Simulator publishes an election's events.
@@ -66,12 +70,23 @@ func New(cfg Config, pub message.Publisher, log *slog.Logger) (*Simulator, error
 
 // Run registers the candidates and voters (unless the log already holds
 // them), then casts votes at the configured rate until every voting voter
-// has voted or ctx ends. Registration always precedes votes.
+// has voted or ctx ends, then closes the polls (with Config.ClosePolls).
+// Registration always precedes votes.
 func (s *Simulator) Run(ctx context.Context) error {
 	if err := s.Register(ctx); err != nil {
 		return err
 	}
-	return s.Vote(ctx)
+	if err := s.Vote(ctx); err != nil {
+		return err
+	}
+	if s.cfg.ClosePolls == nil {
+		return nil
+	}
+	if err := s.cfg.ClosePolls(ctx); err != nil {
+		return fmt.Errorf("close polls: %w", err)
+	}
+	s.log.Info("polls closed: the published figures are exact")
+	return nil
 }
 
 // Register publishes the candidates and the register, skipping a topic the

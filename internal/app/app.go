@@ -53,6 +53,9 @@ type App struct {
 	// on 127.0.0.1. The ops listener (ServeOps) stays plain: it is for the
 	// operators' network only.
 	TLS *tls.Config
+	// MinCell is the disclosure rule's k for the read API (0:
+	// domain.DefaultMinCell); set it before ServeAPI.
+	MinCell int
 
 	mu       sync.Mutex
 	closers  []func()
@@ -257,7 +260,7 @@ func (a *App) ServeAPI(addr string, intake *Intake) (*HTTPServer, error) {
 	if a.KafkaLog != nil {
 		ends = a.KafkaLog.HighWatermarks
 	}
-	return a.serve(withTLS(a.TLS)(NewAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake)))
+	return a.serve(withTLS(a.TLS)(NewAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake, a.MinCell)))
 }
 
 // ServeIntake serves the intake API alone on addr in Run.
@@ -314,9 +317,21 @@ type HTTPServer struct {
 }
 
 // NewAPIServer listens on addr for the read API and the dashboard, and the
-// intake's API unless intake is nil.
-func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *Intake) (*HTTPServer, error) {
-	results, err := projections.NewResults(pool)
+// intake's API unless intake is nil. Everything it publishes is read
+// through projections.NewPublicResults under a minimum cell size of
+// minCell (0: domain.DefaultMinCell), the projectors' releasers' k.
+func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *Intake, minCell int) (*HTTPServer, error) {
+	rule, err := DisclosureRule(minCell)
+	if err != nil {
+		return nil, err
+	}
+	results, err := projections.NewPublicResults(pool, rule)
+	if err != nil {
+		return nil, err
+	}
+	// The status route and its metrics are for operators and read the
+	// projection itself (lag, offsets), not its tallies.
+	exact, err := projections.NewResults(pool)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +339,7 @@ func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 	if err != nil {
 		return nil, err
 	}
-	m.Projection(ProjectionStatus(results, logEnds))
+	m.Projection(ProjectionStatus(exact, logEnds))
 	m.Contests(results.Contests)
 	m.Readiness(ready)
 	api, err := handlers.NewAPI(results, ready, logEnds, log)

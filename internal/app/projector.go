@@ -37,6 +37,11 @@ type ProjectorConfig struct {
 	Consumer string
 	// Transparency turns the transparency log on (its CheckpointKey set).
 	Transparency TransparencyConfig
+	// MinCell is the disclosure rule's k (0: domain.DefaultMinCell): the
+	// projector's releaser publishes a cell's votes only in steps of at
+	// least MinCell while the polls are open (README, "What is
+	// published"). The read API must run with the same k.
+	MinCell int
 }
 
 // ProjectorService is the live write path: a Watermill router with one
@@ -46,6 +51,7 @@ type ProjectorService struct {
 	router       *message.Router
 	projector    *projections.Projector
 	checkpointer *projections.Checkpointer // nil without a transparency log
+	releaser     *projections.Releaser
 
 	closeOnce sync.Once
 	closers   []func()
@@ -88,6 +94,13 @@ func NewProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 		return nil, err
 	}
 
+	rule, err := DisclosureRule(cfg.MinCell)
+	if err != nil {
+		return nil, err
+	}
+	if s.releaser, err = projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, log); err != nil {
+		return nil, err
+	}
 	if cfg.Consumer == "" {
 		cfg.Consumer = ConsumerPipelined
 	}
@@ -150,9 +163,12 @@ func (s *ProjectorService) Run(ctx context.Context) error {
 	if s.checkpointer != nil {
 		ck.Go(func() { _ = s.checkpointer.Run(ckCtx) })
 	}
+	var rel sync.WaitGroup
+	rel.Go(func() { _ = s.releaser.Run(ctx) })
 	err := s.router.Run(ctx)
 	stopBatches()
 	wg.Wait()
+	rel.Wait()
 	stopCheckpoints()
 	ck.Wait()
 	st := s.projector.Stats()
@@ -162,4 +178,13 @@ func (s *ProjectorService) Run(ctx context.Context) error {
 		return fmt.Errorf("router: %w", err)
 	}
 	return nil
+}
+
+// DisclosureRule is the disclosure rule for a minimum cell size k (0:
+// domain.DefaultMinCell).
+func DisclosureRule(k int) (domain.Disclosure, error) {
+	if k == 0 {
+		k = domain.DefaultMinCell
+	}
+	return domain.NewDisclosure(k)
 }

@@ -132,3 +132,14 @@ func CloseRegistration(pub *kafka.Publisher, out io.Writer) error {
 	fmt.Fprintln(out, "registration closed: a close marker is on every partition of contests, candidates and voters")
 	return nil
 }
+
+// ClosePolls records the close_polls operator action: the releasers then
+// publish every figure exact (domain.PollsClosed). It is how an election
+// without a schedule ends; a scheduled one closes at its polls_close.
+func ClosePolls(pub *kafka.Publisher, out io.Writer) error {
+	if err := kafka.RecordAction(pub, domain.ActionClosePolls, "polls closed: every published figure is exact from now on", "ok"); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "polls closed: the published figures become exact once the projector has applied the action")
+	return nil
+}

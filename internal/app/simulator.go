@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/votewatch/votewatch/infra/kafka"
@@ -17,6 +18,9 @@ type SimulationConfig struct {
 	Faults simulator.Faults
 	// CloseRegistration publishes the close markers after the register.
 	CloseRegistration bool
+	// ClosePolls records the close_polls operator action once every voter
+	// has voted, so the demo ends with exact figures.
+	ClosePolls bool
 }
 
 // StartSimulator publishes a simulated election to Kafka in Run.
@@ -36,6 +40,9 @@ func (a *App) StartSimulator(cfg SimulationConfig) error {
 	simCfg := simulator.Config{Election: election, Rate: cfg.Rate, TopicSize: a.KafkaLog.Size, Faults: cfg.Faults}
 	if cfg.CloseRegistration {
 		simCfg.CloseRegistration = func(context.Context) error { return kafka.CloseRegistration(pub, time.Now()) }
+	}
+	if cfg.ClosePolls {
+		simCfg.ClosePolls = func(context.Context) error { return ClosePolls(pub, io.Discard) }
 	}
 	sim, err := simulator.New(simCfg, pub, a.Log.With("component", "simulator"))
 	if err != nil {

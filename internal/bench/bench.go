@@ -399,7 +399,7 @@ func startCPUProfile(path string) (func(), error) {
 
 // liveFlags configure the benchmark's live projector.
 func (c *Bench) liveFlags() app.ProjectorConfig {
-	return app.ProjectorConfig{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second, Consumer: app.ConsumerPipelined}
+	return app.ProjectorConfig{Group: "bench-live", BatchSize: 1000, Writers: c.Writers, Linger: c.Linger, SessionTimeout: 10 * time.Second, Consumer: app.ConsumerPipelined, MinCell: 1}
 }
 
 // runProjector runs a projector over pool in the background; stop ends it

@@ -84,7 +84,7 @@ func (c *Bench) measureReads(ctx context.Context, env *Env, pool *pgxpool.Pool, 
 		return nil, err
 	}
 	defer stopProjector()
-	srv, err := app.NewAPIServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks, metrics.New(), nil)
+	srv, err := app.NewAPIServer(env.Log, "127.0.0.1:0", pool, klog.HighWatermarks, metrics.New(), nil, 1)
 	if err != nil {
 		return nil, err
 	}

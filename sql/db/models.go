@@ -245,6 +245,29 @@ type RejectionsPublic struct {
 	RecordedMinute time.Time
 }
 
+type ReleaseState struct {
+	ID          bool
+	Releases    int64
+	ReleasedAt  time.Time
+	PollsClosed bool
+	MinCell     int32
+}
+
+type ReleasedCell struct {
+	ContestID   string
+	Dimension   string
+	Bucket      string
+	CandidateID string
+	Votes       int64
+}
+
+type ReleasedStep struct {
+	Minute      time.Time
+	ContestID   string
+	CandidateID string
+	Votes       int64
+}
+
 type StagedVote struct {
 	Partition     int32
 	Offset        int64
