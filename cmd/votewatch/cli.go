@@ -164,6 +164,7 @@ type DemoCmd struct {
 	ProjectorFlags
 	SimulationFlags
 	IntakeFlags
+	ProxyFlags
 }
 
 // MigrateCmd applies migrations.
@@ -193,6 +194,7 @@ type ServeCmd struct {
 	DatabaseFlags
 	KafkaFlags
 	IntakeFlags
+	ProxyFlags
 }
 
 // IntakeCmd serves the polling stations' intake API on its own.
@@ -202,6 +204,7 @@ type IntakeCmd struct {
 	DatabaseFlags
 	KafkaFlags
 	IntakeFlags
+	ProxyFlags
 }
 
 // SimulateCmd publishes a simulated election.

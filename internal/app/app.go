@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type App struct {
 	// Kafka and KafkaLog reach the broker, once OpenKafka or OpenLog ran.
 	Kafka    kafka.Config
 	KafkaLog *kafka.Log
+	// TrustedProxies are the proxies whose X-Forwarded-For the HTTP
+	// servers' per-address limits believe (handlers.ParseTrustedProxies);
+	// set it before ServeAPI, StartIntake or ServeIntake.
+	TrustedProxies []netip.Prefix
 
 	mu       sync.Mutex
 	closers  []func()
@@ -251,7 +256,7 @@ func (a *App) ServeAPI(addr string, intake *Intake) (*HTTPServer, error) {
 	if a.KafkaLog != nil {
 		ends = a.KafkaLog.HighWatermarks
 	}
-	return a.serve(NewAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake))
+	return a.serve(newAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake, a.TrustedProxies))
 }
 
 // ServeIntake serves the intake API alone on addr in Run.
@@ -299,6 +304,10 @@ type HTTPServer struct {
 // NewAPIServer listens on addr for the read API and the dashboard, and the
 // intake's API unless intake is nil.
 func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *Intake) (*HTTPServer, error) {
+	return newAPIServer(log, addr, pool, logEnds, m, intake, nil)
+}
+
+func newAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *Intake, trusted []netip.Prefix) (*HTTPServer, error) {
 	results, err := projections.NewResults(pool)
 	if err != nil {
 		return nil, err
@@ -323,6 +332,7 @@ func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 		return nil, err
 	}
 	api.ServeFromSnapshots(snaps)
+	api.TrustProxies(trusted)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	handlers.RegisterDashboard(mux, stream)

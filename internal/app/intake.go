@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -80,6 +81,9 @@ type IntakeConfig struct {
 	// may send at once.
 	Rate  float64
 	Burst int
+	// TrustedProxies: see handlers.IntakeConfig. StartIntake fills it
+	// from App.TrustedProxies.
+	TrustedProxies []netip.Prefix
 }
 
 // Intake is the write API and the relay that drains its outbox to Kafka.
@@ -98,6 +102,9 @@ func (in *Intake) Close() { in.close() }
 // StartIntake builds the intake when cfg has stations (nil otherwise) and
 // runs its relay in Run; serve its API with ServeAPI or ServeIntake.
 func (a *App) StartIntake(cfg IntakeConfig) (*Intake, error) {
+	if cfg.TrustedProxies == nil {
+		cfg.TrustedProxies = a.TrustedProxies
+	}
 	in, err := NewIntake(a.Log, a.Pool, a.Kafka, cfg, a.Metrics)
 	if err != nil || in == nil {
 		return nil, err
@@ -145,7 +152,7 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 		}
 		return pub.Publish(domain.TopicStations, msg)
 	}
-	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst,
+	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst, TrustedProxies: cfg.TrustedProxies,
 		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report}, log)
 	if err != nil {
 		return nil, err
