@@ -144,7 +144,11 @@ func TestDecodeCandidateRegistered(t *testing.T) {
 		{"a valid candidate", `{"candidate_id":"c-1","name":"Ada","party":"Civic","biography":"b","platform":"p","photo_url":"https://example.org/a.png"}`, ""},
 		{"photo_url optional", `{"candidate_id":"c-1","name":"Ada","party":"Civic"}`, ""},
 		{"photo_url not http", `{"candidate_id":"c-1","name":"Ada","party":"Civic","photo_url":"javascript:alert(1)"}`, "photo_url"},
-		{"party missing", `{"candidate_id":"c-1","name":"Ada"}`, "party"},
+		// Contract v1.3: independents and measure choices stand for no party.
+		{"an independent: party absent", `{"candidate_id":"c-1","name":"Ada"}`, ""},
+		{"an independent: party empty", `{"candidate_id":"c-1","name":"Ada","party":""}`, ""},
+		{"party blank", `{"candidate_id":"c-1","name":"Ada","party":"   "}`, "party"},
+		{"party not text", `{"candidate_id":"c-1","name":"Ada","party":1}`, "party"},
 		{"candidate_id a number", `{"candidate_id":1,"name":"Ada","party":"Civic"}`, "candidate_id"},
 	}
 	for _, tt := range tests {
@@ -161,6 +165,33 @@ func TestDecodeCandidateRegistered(t *testing.T) {
 				t.Errorf("err = %v, want a ValidationError on %s", err, tt.wantField)
 			}
 		})
+	}
+}
+
+// An independent candidate has no party, on the wire and after: its
+// event leaves the field out rather than send an empty party.
+func TestAnIndependentCandidateRoundTripsWithoutAParty(t *testing.T) {
+	c, err := domain.NewCandidate("c-ind", "Ida", domain.Party{}, "", "", "")
+	if err != nil {
+		t.Fatalf("NewCandidate without a party: %v", err)
+	}
+	if c.HasParty() {
+		t.Error("HasParty = true for a candidate with no party")
+	}
+	b, err := domain.CandidateRegistered{Candidate: c}.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"party"`) {
+		t.Errorf("an independent's event = %s, want no party field", b)
+	}
+	back, err := domain.DecodeCandidateRegistered(b)
+	if err != nil || back.Candidate != c {
+		t.Errorf("decoded %+v, %v; want %+v", back.Candidate, err, c)
+	}
+	withParty, _ := domain.NewParty("Civic")
+	if c, _ := domain.NewCandidate("c-1", "Ada", withParty, "", "", ""); !c.HasParty() || c.Party().String() != "Civic" {
+		t.Errorf("a party's candidate: HasParty %v, party %q", c.HasParty(), c.Party())
 	}
 }
 

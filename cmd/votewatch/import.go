@@ -12,7 +12,7 @@ import (
 // ImportCmd loads an election's candidates and voter roll from CSV files
 // into the event log, where the projector registers them.
 type ImportCmd struct {
-	Candidates string `help:"Candidates CSV: header candidate_id,name,party[,biography,platform,photo_url]." type:"existingfile"`
+	Candidates string `help:"Candidates CSV: header candidate_id,name[,party,biography,platform,photo_url]; an empty party is a candidate of no party (an independent, a measure's choice)." type:"existingfile"`
 	Voters     string `help:"Voter roll CSV: header voter_id,name,gender,birth_date,region,city,registered_at." type:"existingfile"`
 	DryRun     bool   `help:"Validate the files and report; publish nothing."`
 	Close      bool   `name:"close-registration" help:"Then close registration (publish the close markers): later registrations are refused, and votes for anyone not registered are rejected."`
