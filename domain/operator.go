@@ -25,6 +25,12 @@ const (
 	ActionCloseRegistration = "close_registration"
 	ActionSchedule          = "schedule"
 	ActionStationRevoked    = "station_revoked"
+	// ActionImportRoll is an import of candidates and voters (votewatch
+	// import).
+	ActionImportRoll = "import_roll"
+	// ActionStationClosed is a station's close report, recorded by the
+	// intake that published it.
+	ActionStationClosed = "station_closed"
 )
 
 // NewOperatorActed validates an operator action.

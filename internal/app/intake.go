@@ -145,13 +145,7 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 	}()
 	// Station reports are not votes: no outbox; a station retries its
 	// close if the broker is down (503).
-	report := func(_ context.Context, r domain.StationReported) error {
-		msg, err := kafka.EventMessage(r)
-		if err != nil {
-			return err
-		}
-		return pub.Publish(domain.TopicStations, msg)
-	}
+	report := StationReporter(pub)
 	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst, TrustedProxies: cfg.TrustedProxies,
 		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report}, log)
 	if err != nil {

@@ -2,9 +2,9 @@ package app
 
 import (
 	"context"
+	"io"
 	"time"
 
-	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/simulator"
 )
 
@@ -35,7 +35,8 @@ func (a *App) StartSimulator(cfg SimulationConfig) error {
 	}
 	simCfg := simulator.Config{Election: election, Rate: cfg.Rate, TopicSize: a.KafkaLog.Size, Faults: cfg.Faults}
 	if cfg.CloseRegistration {
-		simCfg.CloseRegistration = func(context.Context) error { return kafka.CloseRegistration(pub, time.Now()) }
+		// On record, as when an operator closes registration.
+		simCfg.CloseRegistration = func(context.Context) error { return CloseRegistration(pub, io.Discard) }
 	}
 	sim, err := simulator.New(simCfg, pub, a.Log.With("component", "simulator"))
 	if err != nil {
