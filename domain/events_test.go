@@ -243,3 +243,50 @@ func TestDecodeVoteCastWordsItsRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A station's close report may carry the ballots it cast (contract v1.3),
+// for the canvass; a report without them still closes it, and only a close
+// report may carry them.
+func TestAStationsCloseReportMayCarryItsBallots(t *testing.T) {
+	for _, tt := range []struct {
+		name, payload string
+		wantField     string
+		ballots       int64
+		hasBallots    bool
+	}{
+		{"a close without ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z"}`, "", 0, false},
+		{"a close with ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":412}`, "", 412, true},
+		{"a close with no ballots cast", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":0}`, "", 0, true},
+		{"negative ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":-1}`, "ballots", 0, false},
+		{"too many ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":1000000000000}`, "ballots", 0, false},
+		{"ballots not a number", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":"12"}`, "ballots", 0, false},
+		{"ballots on an open report", `{"station_id":"st-1","region":"North","status":"open","reported_at":"2026-11-03T20:00:00Z","ballots":3}`, "ballots", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := domain.DecodeStationReported([]byte(tt.payload))
+			if tt.wantField != "" {
+				var ve *domain.ValidationError
+				if !errors.As(err, &ve) || ve.Field != tt.wantField {
+					t.Fatalf("err = %v, want a ValidationError on %s", err, tt.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, ok := r.Ballots(); n != tt.ballots || ok != tt.hasBallots {
+				t.Errorf("Ballots() = %d, %v; want %d, %v", n, ok, tt.ballots, tt.hasBallots)
+			}
+			b, err := r.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back, err := domain.DecodeStationReported(b); err != nil || back != r {
+				t.Errorf("round trip %s: %+v, %v; want %+v", b, back, err, r)
+			}
+			if !tt.hasBallots && strings.Contains(string(b), "ballots") {
+				t.Errorf("a report without ballots encodes them: %s", b)
+			}
+		})
+	}
+}

@@ -165,8 +165,10 @@ func (in *Intake) Register(mux Mux) {
 	}
 }
 
-// closeStation publishes that the authenticated station has closed: its
-// region's reporting progress moves. Closing twice changes nothing.
+// closeStation publishes that the authenticated station has closed, with
+// the ballots it cast if it says: its region's reporting progress moves,
+// and the canvass compares its count. Closing twice changes nothing (the
+// first close report counts).
 func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name string) {
 	body, err := readBody(w, r, maxVoteBody)
 	if err != nil {
@@ -178,8 +180,13 @@ func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name stri
 	if !in.charge(w, r, name, 1) {
 		return
 	}
+	// Contract v1.3: the body may say how many ballots the station cast,
+	// for the canvass; {} or nothing closes it without.
+	var req struct {
+		Ballots *int64 `json:"ballots"`
+	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := strictJSON(body, &struct{}{}); err != nil {
+		if err := strictJSON(body, &req); err != nil {
 			writeError(w, r, in.log, err)
 			return
 		}
@@ -189,6 +196,12 @@ func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name stri
 			continue
 		}
 		rep, err := domain.NewStationReport(s.stamp, true, time.Now())
+		if err == nil && req.Ballots != nil {
+			if rep, err = rep.WithBallots(*req.Ballots); err != nil {
+				writeError(w, r, in.log, err) // a ValidationError: 400 naming ballots
+				return
+			}
+		}
 		if err == nil {
 			err = in.report(r.Context(), rep)
 		}
@@ -197,7 +210,11 @@ func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name stri
 			writeError(w, r, in.log, &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the close could not be recorded; retry"})
 			return
 		}
-		in.log.Info("station closed", "station", name)
+		if n, ok := rep.Ballots(); ok {
+			in.log.Info("station closed", "station", name, "ballots", n)
+		} else {
+			in.log.Info("station closed", "station", name)
+		}
 		writeJSONStatus(w, r, in.log, http.StatusAccepted, map[string]string{"station": name, "status": "closed"})
 		return
 	}
