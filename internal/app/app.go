@@ -327,7 +327,7 @@ func newAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 	if err != nil {
 		return nil, err
 	}
-	stream, err := handlers.NewStream(snaps, handlers.StreamConfig{}, log)
+	stream, err := handlers.NewStream(snaps, handlers.StreamConfig{TrustedProxies: trusted}, log)
 	if err != nil {
 		return nil, err
 	}
