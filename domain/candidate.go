@@ -4,7 +4,8 @@ import (
 	"net/url"
 )
 
-// Candidate stands for election under a party.
+// Candidate stands for election, under a party or none: an independent
+// candidate, or a measure's choice (contract v1.3).
 type Candidate struct {
 	id        string
 	name      string
@@ -15,17 +16,15 @@ type Candidate struct {
 	contestID string
 }
 
-// NewCandidate validates a candidate. photoURL may be empty; when set it
-// must be an absolute http(s) URL.
+// NewCandidate validates a candidate. party may be the zero Party: the
+// candidate stands for none. photoURL may be empty; when set it must be an
+// absolute http(s) URL.
 func NewCandidate(id, name string, party Party, biography, platform, photoURL string) (Candidate, error) {
 	if err := validID("candidate_id", id); err != nil {
 		return Candidate{}, err
 	}
 	if err := validText("name", name, maxNameLen, true); err != nil {
 		return Candidate{}, err
-	}
-	if party == (Party{}) {
-		return Candidate{}, invalid("party", "is required")
 	}
 	if err := validText("biography", biography, maxTextLen, false); err != nil {
 		return Candidate{}, err
@@ -62,8 +61,12 @@ func (c Candidate) ID() string { return c.id }
 // Name returns the candidate's name.
 func (c Candidate) Name() string { return c.name }
 
-// Party returns the candidate's party.
+// Party returns the candidate's party: the zero Party (its String is
+// empty) when it stands for none.
 func (c Candidate) Party() Party { return c.party }
+
+// HasParty reports whether the candidate stands for a party.
+func (c Candidate) HasParty() bool { return c.party != (Party{}) }
 
 // Biography returns the candidate's biography (may be empty).
 func (c Candidate) Biography() string { return c.biography }

@@ -41,10 +41,11 @@ type VoteCast struct{ Vote Vote }
 type candidateWire struct {
 	CandidateID string `json:"candidate_id"`
 	Name        string `json:"name"`
-	Party       string `json:"party"`
-	Biography   string `json:"biography"`
-	Platform    string `json:"platform"`
-	PhotoURL    string `json:"photo_url"`
+	// Contract v1.3: absent (or empty) for a candidate of no party.
+	Party     string `json:"party,omitempty"`
+	Biography string `json:"biography"`
+	Platform  string `json:"platform"`
+	PhotoURL  string `json:"photo_url"`
 	// Contract v1.2: absent means the default contest.
 	ContestID string `json:"contest_id,omitempty"`
 }
@@ -107,9 +108,13 @@ func DecodeCandidateRegistered(payload []byte) (CandidateRegistered, error) {
 	if err := decodeStrict(payload, &w); err != nil {
 		return CandidateRegistered{}, err
 	}
-	party, err := NewParty(w.Party)
-	if err != nil {
-		return CandidateRegistered{}, err
+	var party Party
+	if w.Party != "" {
+		p, err := NewParty(w.Party)
+		if err != nil {
+			return CandidateRegistered{}, err
+		}
+		party = p
 	}
 	c, err := NewCandidate(w.CandidateID, w.Name, party, w.Biography, w.Platform, w.PhotoURL)
 	if err != nil {

@@ -144,7 +144,11 @@ func TestDecodeCandidateRegistered(t *testing.T) {
 		{"a valid candidate", `{"candidate_id":"c-1","name":"Ada","party":"Civic","biography":"b","platform":"p","photo_url":"https://example.org/a.png"}`, ""},
 		{"photo_url optional", `{"candidate_id":"c-1","name":"Ada","party":"Civic"}`, ""},
 		{"photo_url not http", `{"candidate_id":"c-1","name":"Ada","party":"Civic","photo_url":"javascript:alert(1)"}`, "photo_url"},
-		{"party missing", `{"candidate_id":"c-1","name":"Ada"}`, "party"},
+		// Contract v1.3: independents and measure choices stand for no party.
+		{"an independent: party absent", `{"candidate_id":"c-1","name":"Ada"}`, ""},
+		{"an independent: party empty", `{"candidate_id":"c-1","name":"Ada","party":""}`, ""},
+		{"party blank", `{"candidate_id":"c-1","name":"Ada","party":"   "}`, "party"},
+		{"party not text", `{"candidate_id":"c-1","name":"Ada","party":1}`, "party"},
 		{"candidate_id a number", `{"candidate_id":1,"name":"Ada","party":"Civic"}`, "candidate_id"},
 	}
 	for _, tt := range tests {
@@ -161,6 +165,33 @@ func TestDecodeCandidateRegistered(t *testing.T) {
 				t.Errorf("err = %v, want a ValidationError on %s", err, tt.wantField)
 			}
 		})
+	}
+}
+
+// An independent candidate has no party, on the wire and after: its
+// event leaves the field out rather than send an empty party.
+func TestAnIndependentCandidateRoundTripsWithoutAParty(t *testing.T) {
+	c, err := domain.NewCandidate("c-ind", "Ida", domain.Party{}, "", "", "")
+	if err != nil {
+		t.Fatalf("NewCandidate without a party: %v", err)
+	}
+	if c.HasParty() {
+		t.Error("HasParty = true for a candidate with no party")
+	}
+	b, err := domain.CandidateRegistered{Candidate: c}.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"party"`) {
+		t.Errorf("an independent's event = %s, want no party field", b)
+	}
+	back, err := domain.DecodeCandidateRegistered(b)
+	if err != nil || back.Candidate != c {
+		t.Errorf("decoded %+v, %v; want %+v", back.Candidate, err, c)
+	}
+	withParty, _ := domain.NewParty("Civic")
+	if c, _ := domain.NewCandidate("c-1", "Ada", withParty, "", "", ""); !c.HasParty() || c.Party().String() != "Civic" {
+		t.Errorf("a party's candidate: HasParty %v, party %q", c.HasParty(), c.Party())
 	}
 }
 
@@ -210,5 +241,52 @@ func TestDecodeVoteCastWordsItsRefusals(t *testing.T) {
 		if _, err := domain.DecodeVoteCast([]byte(payload)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("DecodeVoteCast(%q) = %v, want an error containing %q", payload, err, want)
 		}
+	}
+}
+
+// A station's close report may carry the ballots it cast (contract v1.3),
+// for the canvass; a report without them still closes it, and only a close
+// report may carry them.
+func TestAStationsCloseReportMayCarryItsBallots(t *testing.T) {
+	for _, tt := range []struct {
+		name, payload string
+		wantField     string
+		ballots       int64
+		hasBallots    bool
+	}{
+		{"a close without ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z"}`, "", 0, false},
+		{"a close with ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":412}`, "", 412, true},
+		{"a close with no ballots cast", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":0}`, "", 0, true},
+		{"negative ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":-1}`, "ballots", 0, false},
+		{"too many ballots", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":1000000000000}`, "ballots", 0, false},
+		{"ballots not a number", `{"station_id":"st-1","region":"North","status":"closed","reported_at":"2026-11-03T20:00:00Z","ballots":"12"}`, "ballots", 0, false},
+		{"ballots on an open report", `{"station_id":"st-1","region":"North","status":"open","reported_at":"2026-11-03T20:00:00Z","ballots":3}`, "ballots", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := domain.DecodeStationReported([]byte(tt.payload))
+			if tt.wantField != "" {
+				var ve *domain.ValidationError
+				if !errors.As(err, &ve) || ve.Field != tt.wantField {
+					t.Fatalf("err = %v, want a ValidationError on %s", err, tt.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, ok := r.Ballots(); n != tt.ballots || ok != tt.hasBallots {
+				t.Errorf("Ballots() = %d, %v; want %d, %v", n, ok, tt.ballots, tt.hasBallots)
+			}
+			b, err := r.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back, err := domain.DecodeStationReported(b); err != nil || back != r {
+				t.Errorf("round trip %s: %+v, %v; want %+v", b, back, err, r)
+			}
+			if !tt.hasBallots && strings.Contains(string(b), "ballots") {
+				t.Errorf("a report without ballots encodes them: %s", b)
+			}
+		})
 	}
 }

@@ -30,6 +30,12 @@ const (
 	// (Disclosure.ReleaseDue). It is the only way the public figures of
 	// such an election become exact.
 	ActionClosePolls = "close_polls"
+	// ActionImportRoll is an import of candidates and voters (votewatch
+	// import).
+	ActionImportRoll = "import_roll"
+	// ActionStationClosed is a station's close report, recorded by the
+	// intake that published it.
+	ActionStationClosed = "station_closed"
 )
 
 // NewOperatorActed validates an operator action.

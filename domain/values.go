@@ -76,10 +76,12 @@ func NewRegion(name string) (Region, error) {
 // String returns the region's name.
 func (r Region) String() string { return r.name }
 
-// Party is a political party (or "Independent").
+// Party is a political party. The zero Party is none: an independent
+// candidate's, or a measure choice's.
 type Party struct{ name string }
 
-// NewParty validates a party name.
+// NewParty validates a party name; it may not be blank (a candidate with
+// no party has the zero Party).
 func NewParty(name string) (Party, error) {
 	if err := validText("party", name, 100, true); err != nil {
 		return Party{}, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -26,9 +27,16 @@ type API struct {
 	log     *slog.Logger
 	snaps   *Snapshots
 	openapi []byte
-	// lookups limits ballot lookups per address.
+	// lookups limits ballot lookups per client address.
 	lookups *addressLimiter
+	clients clientKeys
 }
+
+// TrustProxies makes the per-address limits believe the X-Forwarded-For
+// of requests from these proxies (a load balancer, a CDN): behind them,
+// every client would otherwise share the proxy's budget. Call before
+// serving.
+func (a *API) TrustProxies(proxies []netip.Prefix) { a.clients = clientKeys{trusted: proxies} }
 
 // ServeFromSnapshots makes the dashboard, summary, candidates and regions
 // routes answer from snaps (at most its poll interval old) instead of
@@ -104,6 +112,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/contests", a.onlyGET(a.contests))
 	mux.HandleFunc("/api/v1/ballots/{vote_id}", a.onlyGET(a.ballot))
 	mux.HandleFunc("/api/v1/audit", a.onlyGET(a.auditLog))
+	mux.HandleFunc("/api/v1/stations", a.onlyGET(a.canvass))
 	mux.HandleFunc("/api/v1/checkpoint", a.onlyGET(a.checkpoint))
 	mux.HandleFunc("/api/v1/checkpoint/key", a.onlyGET(a.checkpointKey))
 	mux.HandleFunc("/api/v1/checkpoints", a.onlyGET(a.checkpoints))

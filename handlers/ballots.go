@@ -37,14 +37,13 @@ func (a *API) ballot(w http.ResponseWriter, r *http.Request) {
 	if !allowQuery(w, r, a.log) {
 		return
 	}
-	addr := remoteHost(r)
-	if !a.lookups.ok(addr) {
+	// Every lookup spends from the address's budget, found or not.
+	if allowed, _ := a.lookups.spend(a.clients.key(r)); !allowed {
 		w.Header().Set("Retry-After", "60")
 		writeError(w, r, a.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited",
 			message: "too many ballot lookups from this address; wait a minute"})
 		return
 	}
-	a.lookups.fail(addr) // every lookup spends from the address's budget
 	id := strings.ToLower(r.PathValue("vote_id"))
 	if _, err := domain.NewVote(id, "x", "x", time.Unix(1, 0)); err != nil {
 		writeError(w, r, a.log, err)

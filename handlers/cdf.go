@@ -129,7 +129,8 @@ const cdfElectionUnit = "gpu-election"
 func regionUnit(region string) string { return "gpu-region-" + region }
 
 // electionReport builds the ElectionReport from every contest's results
-// and the register's parties.
+// and the register's parties (candidate_id to party, for the candidates
+// that stand for one).
 func electionReport(contests []projections.ContestResult, parties map[string]string, now time.Time) cdfReport {
 	rep := cdfReport{
 		Type: "ElectionResults.ElectionReport", Format: "summary-contest", GeneratedDate: now.UTC().Format("2006-01-02T15:04:05Z"),
@@ -227,7 +228,7 @@ func electionReport(contests []projections.ContestResult, parties map[string]str
 		for _, cand := range c.Candidates {
 			id := "cand-" + cand.CandidateID
 			election.Candidate = append(election.Candidate, cdfCandidate{ID: id, Type: "ElectionResults.Candidate",
-				BallotName: text(cand.Name), PartyID: partyIDs[cand.Party]})
+				BallotName: text(cand.Name), PartyID: partyIDs[parties[cand.CandidateID]]})
 			cc.ContestSelection = append(cc.ContestSelection, cdfCandSelected{ID: "sel-" + c.ContestID + "-" + cand.CandidateID,
 				Type: "ElectionResults.CandidateSelection", CandidateIDs: []string{id}, VoteCounts: counts(cand.CandidateID, cand.Votes)})
 		}
@@ -246,10 +247,18 @@ func (a *API) resultsCDF(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
+	// Only a candidate contest's candidates stand for parties; an
+	// independent, or a measure's choice, has none, and a CDF Party is
+	// never made up for it (its Candidate has no PartyId).
 	parties := map[string]string{}
 	for _, c := range contests {
+		if c.Kind == "measure" {
+			continue
+		}
 		for _, cand := range c.Candidates {
-			parties[cand.CandidateID] = cand.Party
+			if cand.Party != "" {
+				parties[cand.CandidateID] = cand.Party
+			}
 		}
 	}
 	writeJSON(w, r, a.log, electionReport(contests, parties, time.Now()))

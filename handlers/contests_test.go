@@ -280,39 +280,7 @@ func TestResultsExportValidatesAgainstTheNISTSchema(t *testing.T) {
 	e.vote("n-2", "measure-1", "m-yes")
 	e.vote("s-2", "measure-1", "m-no")
 
-	resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/results.cdf.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET results.cdf.json: %d %v", resp.StatusCode, err)
-	}
-	schemaFile, err := os.Open("testdata/NIST_V2_election_results_reporting.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer schemaFile.Close()
-	schemaDoc, err := jsonschema.UnmarshalJSON(schemaFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("nist.json", schemaDoc); err != nil {
-		t.Fatal(err)
-	}
-	schema, err := c.Compile("nist.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := schema.Validate(report); err != nil {
-		t.Fatalf("the export is not a valid NIST V2 ElectionReport: %v\n%s", err, raw)
-	}
+	raw := e.cdfReport()
 
 	var doc struct {
 		GpUnit []struct {
@@ -373,6 +341,112 @@ func TestResultsExportValidatesAgainstTheNISTSchema(t *testing.T) {
 		if cand.BallotName.Text[0].Content != "Name "+strings.TrimPrefix(cand.ID, "cand-") {
 			t.Errorf("candidate %s has BallotName %q, want its name", cand.ID, cand.BallotName.Text[0].Content)
 		}
+	}
+}
+
+// cdfReport gets the CDF export and checks it against the NIST SP 1500-100
+// V2 JSON schema.
+func (e *contestElection) cdfReport() []byte {
+	t := e.t
+	t.Helper()
+	resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/results.cdf.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET results.cdf.json: %d %v", resp.StatusCode, err)
+	}
+	schemaFile, err := os.Open("testdata/NIST_V2_election_results_reporting.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer schemaFile.Close()
+	schemaDoc, err := jsonschema.UnmarshalJSON(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("nist.json", schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("nist.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(report); err != nil {
+		t.Fatalf("the export is not a valid NIST V2 ElectionReport: %v\n%s", err, raw)
+	}
+	return raw
+}
+
+// An independent candidate and a measure's choices stand for no party
+// (issue 24 §4): the independent is registered, counted and exported to
+// the CDF without a PartyId, and no party is made up for either.
+func TestAnIndependentCandidateCountsAndExportsWithoutAParty(t *testing.T) {
+	t.Parallel()
+	e := openContestElection(t)
+	measure, _ := domain.NewContest("measure-2", "Measure 2", domain.KindMeasure, nil)
+	e.seed.Contests(t, measure)
+	e.seed.Candidates(t, testutil.Candidate(t, "p-ind", "Name p-ind", "", domain.DefaultContest),
+		testutil.Candidate(t, "m2-yes", "Name m2-yes", "", "measure-2"), testutil.Candidate(t, "m2-no", "Name m2-no", "", "measure-2"))
+	e.closeRegistration()
+	e.vote("n-1", domain.DefaultContest, "p-ind")
+	e.vote("s-1", domain.DefaultContest, "p-ada")
+	e.vote("n-1", "measure-2", "m2-yes")
+
+	got := map[string]int64{}
+	for _, c := range e.contest(domain.DefaultContest).Candidates {
+		got[c.CandidateID] = c.Votes
+	}
+	if got["p-ind"] != 1 || got["p-ada"] != 1 {
+		t.Errorf("default contest votes %v, want p-ind 1 and p-ada 1", got)
+	}
+	var doc struct {
+		Party []struct {
+			ID   string `json:"@id"`
+			Name struct {
+				Text []struct{ Content string } `json:"Text"`
+			} `json:"Name"`
+		} `json:"Party"`
+		Election []struct {
+			Candidate []struct {
+				ID      string  `json:"@id"`
+				PartyID *string `json:"PartyId"`
+			} `json:"Candidate"`
+		} `json:"Election"`
+	}
+	if err := json.Unmarshal(e.cdfReport(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var parties []string
+	for _, p := range doc.Party {
+		parties = append(parties, p.Name.Text[0].Content)
+	}
+	if len(parties) != 1 || parties[0] != "Civic" {
+		t.Errorf("CDF parties %q, want only Civic", parties)
+	}
+	seen := false
+	for _, c := range doc.Election[0].Candidate {
+		switch c.ID {
+		case "cand-p-ind":
+			seen = true
+			if c.PartyID != nil {
+				t.Errorf("the independent's PartyId = %q, want none", *c.PartyID)
+			}
+		case "cand-p-ada":
+			if c.PartyID == nil || *c.PartyID != doc.Party[0].ID {
+				t.Errorf("p-ada's PartyId = %v, want %s", c.PartyID, doc.Party[0].ID)
+			}
+		}
+	}
+	if !seen {
+		t.Errorf("the independent is not among the CDF's candidates: %+v", doc.Election[0].Candidate)
 	}
 }
 

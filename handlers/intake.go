@@ -12,8 +12,8 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +71,11 @@ type IntakeConfig struct {
 	// certificate's common name must be the station's name, so a leaked
 	// token alone, or another station's certificate, is not enough.
 	RequireClientCert bool
+	// TrustedProxies are the proxies (a load balancer, a CDN) whose
+	// X-Forwarded-For names the client for the per-address limit on
+	// failed authentication; without them every client behind a proxy
+	// would share its budget. Nobody else's header is believed.
+	TrustedProxies []netip.Prefix
 }
 
 const (
@@ -93,8 +98,9 @@ type Intake struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
-	// failures rate-limits failed authentication per remote address.
+	// failures rate-limits failed authentication per client address.
 	failures *addressLimiter
+	clients  clientKeys
 	report   func(context.Context, domain.StationReported) error
 	// requireCert: see IntakeConfig.RequireClientCert.
 	requireCert bool
@@ -124,7 +130,7 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 		cfg.Burst = MaxBatch
 	}
 	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{},
-		failures: newAddressLimiter(authFailureRate, authFailureBurst), report: cfg.Report,
+		failures: newAddressLimiter(authFailureRate, authFailureBurst), clients: clientKeys{trusted: cfg.TrustedProxies}, report: cfg.Report,
 		observe: cfg.ObserveRequest, votes: cfg.ObserveVotes, requireCert: cfg.RequireClientCert}
 	if in.observe == nil {
 		in.observe = func(string, int) {}
@@ -166,32 +172,43 @@ func (in *Intake) Register(mux Mux) {
 	}
 }
 
-// closeStation publishes that the authenticated station has closed: its
-// region's reporting progress moves. Closing twice changes nothing.
+// closeStation publishes that the authenticated station has closed, with
+// the ballots it cast if it says: its region's reporting progress moves,
+// and the canvass compares its count. Closing twice changes nothing (the
+// first close report counts).
 func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name string) {
 	body, err := readBody(w, r, maxVoteBody)
 	if err != nil {
 		writeError(w, r, in.log, err)
 		return
 	}
+	// A close spends from the station's vote budget, before its body is
+	// read: a terminal looping on it cannot flood the stations topic.
+	if !in.charge(w, r, name, 1) {
+		return
+	}
+	// Contract v1.3: the body may say how many ballots the station cast,
+	// for the canvass; {} or nothing closes it without.
+	var req struct {
+		Ballots *int64 `json:"ballots"`
+	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := strictJSON(body, &struct{}{}); err != nil {
+		if err := strictJSON(body, &req); err != nil {
 			writeError(w, r, in.log, err)
 			return
 		}
-	}
-	// A close spends from the station's vote budget: a terminal looping on
-	// it cannot flood the stations topic.
-	if wait, ok := in.allow(name, 1); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", message: "station " + name + " is over its rate"})
-		return
 	}
 	for _, s := range in.stations {
 		if s.name != name {
 			continue
 		}
 		rep, err := domain.NewStationReport(s.stamp, true, time.Now())
+		if err == nil && req.Ballots != nil {
+			if rep, err = rep.WithBallots(*req.Ballots); err != nil {
+				writeError(w, r, in.log, err) // a ValidationError: 400 naming ballots
+				return
+			}
+		}
 		if err == nil {
 			err = in.report(r.Context(), rep)
 		}
@@ -200,7 +217,11 @@ func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name stri
 			writeError(w, r, in.log, &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the close could not be recorded; retry"})
 			return
 		}
-		in.log.Info("station closed", "station", name)
+		if n, ok := rep.Ballots(); ok {
+			in.log.Info("station closed", "station", name, "ballots", n)
+		} else {
+			in.log.Info("station closed", "station", name)
+		}
 		writeJSONStatus(w, r, in.log, http.StatusAccepted, map[string]string{"station": name, "status": "closed"})
 		return
 	}
@@ -246,15 +267,17 @@ func (in *Intake) onlyPOST(h func(http.ResponseWriter, *http.Request, string)) h
 			// refused when it is spent: a station with a good token is
 			// never held up by others behind the same address.
 			he := (*httpError)(nil)
-			unknown := errors.As(err, &he) && he.status == http.StatusUnauthorized
-			if addr := remoteHost(r); unknown && !in.failures.ok(addr) {
-				writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", field: "Authorization",
-					message: "too many failed authentications from this address; wait a minute"})
-				return
-			} else if unknown && in.failures.fail(addr) {
-				in.log.Warn("repeated failed authentication: refusing guesses from the address for a while", "remote", addr)
-			}
-			if unknown {
+			if errors.As(err, &he) && he.status == http.StatusUnauthorized {
+				addr := in.clients.key(r)
+				allowed, tripped := in.failures.spend(addr)
+				if !allowed {
+					writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", field: "Authorization",
+						message: "too many failed authentications from this address; wait a minute"})
+					return
+				}
+				if tripped {
+					in.log.Warn("repeated failed authentication: refusing guesses from the address for a while", "remote", addr)
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="votewatch intake"`)
 			}
 			writeError(w, r, in.log, err)
@@ -350,12 +373,17 @@ func (in *Intake) vote(w http.ResponseWriter, r *http.Request, name string) {
 		writeError(w, r, in.log, err)
 		return
 	}
+	// The vote is paid for before it is parsed, so a refused one costs it
+	// too.
+	if !in.charge(w, r, name, 1) {
+		return
+	}
 	ev, err := decodeVote(body, "")
 	if err != nil {
 		writeError(w, r, in.log, err)
 		return
 	}
-	n, ok := in.accept(w, r, name, []domain.VoteCast{ev})
+	n, ok := in.accept(w, r, name, []domain.VoteCast{ev}, 1)
 	if !ok {
 		return
 	}
@@ -366,10 +394,26 @@ func (in *Intake) vote(w http.ResponseWriter, r *http.Request, name string) {
 	writeJSONStatus(w, r, in.log, http.StatusAccepted, resp)
 }
 
+// sizeCost is what a body of n bytes costs before it is parsed, in votes:
+// a full batch body (maxBatchBody) costs a full batch (MaxBatch), so a
+// station's rate bounds the bytes it makes the intake parse, whether or
+// not they hold valid votes. It never exceeds the burst, or a large body
+// could never be sent at all.
+func (in *Intake) sizeCost(n int) int {
+	cost := int((int64(n)*MaxBatch + maxBatchBody - 1) / maxBatchBody)
+	return min(max(cost, 1), in.burst)
+}
+
 func (in *Intake) batch(w http.ResponseWriter, r *http.Request, name string) {
 	body, err := readBody(w, r, maxBatchBody)
 	if err != nil {
 		writeError(w, r, in.log, err)
+		return
+	}
+	// Charged before parsing: a station that sends megabytes of votes
+	// that fail validation pays for them as for valid ones.
+	prepaid := in.sizeCost(len(body))
+	if !in.charge(w, r, name, prepaid) {
 		return
 	}
 	var req struct {
@@ -394,24 +438,35 @@ func (in *Intake) batch(w http.ResponseWriter, r *http.Request, name string) {
 			return
 		}
 	}
-	n, ok := in.accept(w, r, name, votes)
+	n, ok := in.accept(w, r, name, votes, prepaid)
 	if !ok {
 		return
 	}
 	writeJSONStatus(w, r, in.log, http.StatusAccepted, batchResponse{Accepted: n, Duplicates: len(votes) - n})
 }
 
-// accept applies the station's rate limit and stores the votes; it answers
-// the request itself when it fails.
-func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, votes []domain.VoteCast) (int, bool) {
-	if wait, ok := in.allow(name, len(votes)); !ok {
-		msg := fmt.Sprintf("station %s is over its rate of %.0f votes/s", name, float64(in.limit))
-		if wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		} else {
-			msg = fmt.Sprintf("%d votes at once exceed station %s's burst of %d", len(votes), name, in.burst)
-		}
-		writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", message: msg})
+// charge takes n votes from the station's budget; when it cannot, it
+// answers 429 (with Retry-After when waiting would help) and reports
+// false.
+func (in *Intake) charge(w http.ResponseWriter, r *http.Request, name string, n int) bool {
+	wait, ok := in.allow(name, n)
+	if ok {
+		return true
+	}
+	msg := fmt.Sprintf("station %s is over its rate of %.0f votes/s", name, float64(in.limit))
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	} else {
+		msg = fmt.Sprintf("%d votes at once exceed station %s's burst of %d", n, name, in.burst)
+	}
+	writeError(w, r, in.log, &httpError{status: http.StatusTooManyRequests, code: "rate_limited", message: msg})
+	return false
+}
+
+// accept charges the station for the votes beyond the prepaid ones and
+// stores them; it answers the request itself when it fails.
+func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, votes []domain.VoteCast, prepaid int) (int, bool) {
+	if extra := len(votes) - prepaid; extra > 0 && !in.charge(w, r, name, extra) {
 		return 0, false
 	}
 	for i := range in.stations {
@@ -504,89 +559,6 @@ func strictJSON(raw []byte, into any) error {
 		return &domain.ValidationError{Field: "body", Problem: "has data after the JSON object"}
 	}
 	return nil
-}
-
-// Failed authentication is limited per remote address: a terminal with a
-// mistyped token recovers within a minute, a guesser gets ten tries a
-// minute.
-const (
-	authFailureRate  = rate.Limit(10.0 / 60)
-	authFailureBurst = 10
-	// maxTrackedAddresses bounds the limiter's memory: past it, addresses
-	// whose budget has refilled are forgotten (a flood of addresses is the
-	// firewall's job).
-	maxTrackedAddresses = 10_000
-)
-
-// addressLimiter counts failures per address. Safe for concurrent use.
-type addressLimiter struct {
-	mu      sync.Mutex
-	limit   rate.Limit
-	burst   int
-	byAddr  map[string]*rate.Limiter
-	tripped map[string]bool
-}
-
-func newAddressLimiter(limit rate.Limit, burst int) *addressLimiter {
-	return &addressLimiter{limit: limit, burst: burst, byAddr: map[string]*rate.Limiter{}, tripped: map[string]bool{}}
-}
-
-// ok reports whether addr may try to authenticate now.
-func (l *addressLimiter) ok(addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, found := l.byAddr[addr]
-	if !found {
-		return true
-	}
-	if lim.Tokens() >= 1 {
-		delete(l.tripped, addr)
-		return true
-	}
-	return false
-}
-
-// fail records a failed authentication from addr and reports whether this
-// failure used the address's last try (worth one log line, not one per
-// attempt).
-func (l *addressLimiter) fail(addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, found := l.byAddr[addr]
-	if !found {
-		if len(l.byAddr) >= maxTrackedAddresses {
-			// Forget the addresses whose budget has refilled: they carry no
-			// state. Refused ones stay refused however many new addresses
-			// come (found in review: clearing everything let a rotation of
-			// addresses reset them).
-			for a, al := range l.byAddr {
-				if al.Tokens() >= float64(l.burst) {
-					delete(l.byAddr, a)
-					delete(l.tripped, a)
-				}
-			}
-			if len(l.byAddr) >= maxTrackedAddresses {
-				return false // every tracked address is refused: no room for more
-			}
-		}
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.byAddr[addr] = lim
-	}
-	lim.Allow()
-	if lim.Tokens() < 1 && !l.tripped[addr] {
-		l.tripped[addr] = true
-		return true
-	}
-	return false
-}
-
-// remoteHost is the request's peer address without its port.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // placeholder reports tokens that are obviously not secrets: the example

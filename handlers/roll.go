@@ -24,11 +24,12 @@ var (
 )
 
 // ReadCandidates reads a candidates CSV (a header row naming the contract's
-// fields, biography, platform and photo_url optional). name labels errors.
+// fields; party, biography, platform and photo_url optional, and an empty
+// party is a candidate of no party). name labels errors.
 // Every row is validated; any bad row fails the whole file, naming each
 // (up to 20) by line and field, so nothing is half-imported.
 func ReadCandidates(r io.Reader, name string) ([]domain.CandidateRegistered, error) {
-	return readRoll(r, name, candidateColumns, []string{"candidate_id", "name", "party"}, domain.DecodeCandidateRegistered)
+	return readRoll(r, name, candidateColumns, []string{"candidate_id", "name"}, domain.DecodeCandidateRegistered)
 }
 
 // ReadVoters reads a voter roll CSV with a header row naming the contract's

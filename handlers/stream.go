@@ -4,8 +4,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -26,6 +26,10 @@ type StreamConfig struct {
 	// that stops reading is dropped when it passes, instead of holding its
 	// connection and slot for ever.
 	WriteTimeout time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client for MaxPerAddress (ParseTrustedProxies); without them every
+	// browser behind a proxy or CDN shares its address.
+	TrustedProxies []netip.Prefix
 }
 
 // Stream pushes the dashboard to browsers with Server-Sent Events. It only
@@ -41,6 +45,7 @@ type Stream struct {
 	mu      sync.Mutex
 	clients int
 	perAddr map[string]int
+	keys    clientKeys
 }
 
 // NewStream returns a stream of snaps. Run snaps.
@@ -63,7 +68,7 @@ func NewStream(snaps *Snapshots, cfg StreamConfig, log *slog.Logger) (*Stream, e
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	return &Stream{cfg: cfg, snaps: snaps, log: log, perAddr: map[string]int{}}, nil
+	return &Stream{cfg: cfg, snaps: snaps, log: log, perAddr: map[string]int{}, keys: clientKeys{trusted: cfg.TrustedProxies}}, nil
 }
 
 // Clients returns how many browsers are subscribed now.
@@ -101,16 +106,6 @@ func (s *Stream) unsubscribe(addr string) {
 	}
 }
 
-// clientAddr is the request's peer address without its port. Behind a
-// reverse proxy every browser shares the proxy's: raise MaxPerAddress
-// there, or cap per client at the proxy.
-func clientAddr(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
 // ServeHTTP streams "dashboard" events, each the JSON of GET
 // /api/v1/dashboard, starting with the current one. Browsers reconnect by
 // themselves (EventSource), after the retry interval sent here.
@@ -123,7 +118,7 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowQuery(w, r, s.log) {
 		return
 	}
-	addr := clientAddr(r)
+	addr := s.keys.key(r)
 	if refused := s.subscribe(addr); refused != nil {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, r, s.log, refused)

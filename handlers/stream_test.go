@@ -170,3 +170,41 @@ func TestStreamCapsConnectionsPerAddress(t *testing.T) {
 		t.Errorf("%d clients after a refused one, want 2", got)
 	}
 }
+
+// Behind a trusted proxy the per-address cap counts the forwarded
+// clients, not the proxy (issue 24 §6).
+func TestStreamCapsEachClientBehindATrustedProxy(t *testing.T) {
+	proxies, err := handlers.ParseTrustedProxies([]string{"127.0.0.1", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, url := liveStream(t, handlers.StreamConfig{MaxPerAddress: 1, TrustedProxies: proxies})
+	open := func(client string) *http.Response {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if resp := open("198.51.100.1"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the first client's stream: %s", resp.Status)
+	}
+	if resp := open("198.51.100.2"); resp.StatusCode != http.StatusOK {
+		t.Errorf("a second client behind the same proxy: %s, want 200", resp.Status)
+	}
+	if resp := open("198.51.100.1"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the first client's second stream: %s, want 429", resp.Status)
+	}
+	testutil.Eventually(t, 10*time.Second, "two streams open", func() (bool, string) {
+		return stream.Clients() == 2, fmt.Sprint(stream.Clients(), " clients")
+	})
+}

@@ -193,6 +193,7 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 		p.Regions = append(p.Regions, r.Station().Region().String())
 		p.Closed = append(p.Closed, r.Closed())
 		p.ReportedAts = append(p.ReportedAts, r.ReportedAt())
+		p.Ballots = append(p.Ballots, reportedBallots(r))
 	}
 	err := s.inTx(ctx, func(q striped) error {
 		if err := q.ApplyStationReports(ctx, p); err != nil {

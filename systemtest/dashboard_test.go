@@ -455,8 +455,8 @@ func smallGeneralElection() simulator.ElectionConfig {
 			{CandidateID: "s-ca-liberty", Party: "Liberty Union", Popularity: 0.1},
 		}},
 		{ContestID: "measure-CA", Name: "Proposition 1: Clean water bond (CA)", Kind: "measure", Regions: []string{"CA"}, Candidates: []simulator.CandidateConfig{
-			{CandidateID: "measure-CA-yes", Name: "Yes", Party: "Measure choice", Popularity: 1},
-			{CandidateID: "measure-CA-no", Name: "No", Party: "Measure choice", Popularity: 0.9},
+			{CandidateID: "measure-CA-yes", Name: "Yes", Popularity: 1},
+			{CandidateID: "measure-CA-no", Name: "No", Popularity: 0.9},
 		}},
 	}
 	return cfg

@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,24 +32,52 @@ func TestImportRegistersAnElectionFromCSV(t *testing.T) {
 	p := startPipeline(t, 4)
 	candidates := writeFile(t, "candidates.csv", "\ufeffcandidate_id,name,party\n"+
 		"c-ada,Ada Lovelace,Analytical Party\n"+
-		`c-bob,"Bob ""Builder"" Jones",Union Party`+"\n")
+		`c-bob,"Bob ""Builder"" Jones",Union Party`+"\n"+
+		"c-ida,Ida Independent,\n") // no party: an independent (contract v1.3)
 	voters := writeFile(t, "voters.csv", "voter_id,name,gender,birth_date,region,city,registered_at\n"+
 		"v-1,Ann,female,1980-01-02,North,Oslo,2026-10-01T09:00:00Z\n"+
 		"v-2,Ben,male,1975-03-04,North,Oslo,2026-10-01T09:00:00Z\n"+
 		"v-3,Cat,female,2001-05-06,South,Bergen,2026-10-01T09:00:00Z\n")
-	if code, out := p.importRoll(t, "--candidates", candidates, "--voters", voters); code != 0 || !strings.Contains(out, "published 2 candidates and 3 voters") {
+	if code, out := p.importRoll(t, "--candidates", candidates, "--voters", voters); code != 0 || !strings.Contains(out, "published 3 candidates and 3 voters") {
 		t.Fatalf("import = %d:\n%s", code, out)
 	}
 	testutil.Eventually(t, 30*time.Second, "the roll registered", func() (bool, string) {
 		var s summaryResp
 		p.get(t, "/api/v1/summary", &s)
-		return s.RegisteredVoters == 3 && s.Candidates == 2, ""
+		return s.RegisteredVoters == 3 && s.Candidates == 3, ""
 	})
 	var north regionResp
 	p.get(t, "/api/v1/regions/North", &north)
 	if north.RegisteredVoters != 2 {
 		t.Errorf("North registered = %d, want 2", north.RegisteredVoters)
 	}
+	var cands struct {
+		Candidates []struct {
+			CandidateID string `json:"candidate_id"`
+			Party       string `json:"party"`
+		} `json:"candidates"`
+	}
+	p.get(t, "/api/v1/candidates", &cands)
+	parties := map[string]string{}
+	for _, c := range cands.Candidates {
+		parties[c.CandidateID] = c.Party
+	}
+	if p, ok := parties["c-ida"]; !ok || p != "" || parties["c-ada"] != "Analytical Party" {
+		t.Errorf("candidates' parties %v, want c-ida with none", parties)
+	}
+	// The import is on record, with what it published.
+	testutil.Eventually(t, 30*time.Second, "the import on record", func() (bool, string) {
+		var audit struct {
+			Actions []struct{ Action, Detail, Result string } `json:"actions"`
+		}
+		p.get(t, "/api/v1/audit", &audit)
+		for _, a := range audit.Actions {
+			if a.Action == "import_roll" && a.Result == "ok" && a.Detail == "3 candidates and 3 voters" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", audit.Actions)
+	})
 }
 
 func TestImportRefusesABadRollAndPublishesNothing(t *testing.T) {

@@ -459,9 +459,11 @@ func TestStationsReportClosing(t *testing.T) {
 		p.get(t, "/api/v1/contests/default", &contest)
 		return contest.Reporting == reporting{true, 0, regions + 1} && regionReport() == reporting{true, 0, 2}, fmt.Sprintf("%+v", contest.Reporting)
 	})
-	for range 2 { // closing twice changes nothing
-		if code, body, _ := p.post(t, "/api/v1/stations/close", stationToken, "application/json", `{}`); code != http.StatusAccepted {
-			t.Fatalf("close: %d %v", code, body)
+	// The station says it cast two ballots; one was counted. Closing twice
+	// changes nothing: the first close report's count stands.
+	for _, body := range []string{`{"ballots":2}`, `{}`} {
+		if code, resp, _ := p.post(t, "/api/v1/stations/close", stationToken, "application/json", body); code != http.StatusAccepted {
+			t.Fatalf("close %s: %d %v", body, code, resp)
 		}
 	}
 	if code, _, _ := p.post(t, "/api/v1/stations/close", revokedToken, "application/json", `{}`); code != http.StatusForbidden {
@@ -470,6 +472,39 @@ func TestStationsReportClosing(t *testing.T) {
 	testutil.Eventually(t, 30*time.Second, "the station closed", func() (bool, string) {
 		p.get(t, "/api/v1/contests/default", &contest)
 		return contest.Reporting == reporting{true, 1, regions + 1} && regionReport() == reporting{true, 1, 2}, fmt.Sprintf("%+v", contest.Reporting)
+	})
+	// The canvass sets the station's count beside what was counted from it
+	// and flags the difference; the close is on record.
+	testutil.Eventually(t, 30*time.Second, "the canvass flags north-1", func() (bool, string) {
+		var canvass struct {
+			Flagged  int `json:"flagged"`
+			Stations []struct {
+				StationID       string `json:"station_id"`
+				ReportedBallots *int64 `json:"reported_ballots"`
+				CountedBallots  int64  `json:"counted_ballots"`
+				Flagged         bool   `json:"flagged"`
+			} `json:"stations"`
+		}
+		p.get(t, "/api/v1/stations", &canvass)
+		for _, s := range canvass.Stations {
+			if s.StationID == "north-1" {
+				return s.ReportedBallots != nil && *s.ReportedBallots == 2 && s.CountedBallots == 1 && s.Flagged && canvass.Flagged == 1, fmt.Sprintf("%+v", canvass)
+			}
+		}
+		return false, fmt.Sprintf("%+v", canvass)
+	})
+	testutil.Eventually(t, 30*time.Second, "the close on record", func() (bool, string) {
+		var audit struct {
+			Actions []struct{ Action, Detail, Result string } `json:"actions"`
+		}
+		p.get(t, "/api/v1/audit", &audit)
+		n := 0
+		for _, a := range audit.Actions {
+			if a.Action == "station_closed" && strings.Contains(a.Detail, "north-1") && a.Result == "ok" {
+				n++
+			}
+		}
+		return n == 2, fmt.Sprintf("%+v", audit.Actions)
 	})
 	if code, out := p.cli(t, "replay", "--verify"); code != 0 {
 		t.Errorf("replay --verify = %d:\n%s", code, out)

@@ -200,7 +200,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 func (p *pipeline) readsEverything(t *testing.T, e *election) {
 	t.Helper()
 	for _, route := range []string{"/api/v1/summary", "/api/v1/candidates", "/api/v1/regions", "/api/v1/regions/North",
-		"/api/v1/status", "/api/v1/timeline?minutes=1440", "/healthz", "/readyz"} {
+		"/api/v1/status", "/api/v1/timeline?minutes=1440", "/api/v1/stations", "/healthz", "/readyz"} {
 		if code := p.get(t, route, nil); code != http.StatusOK {
 			t.Errorf("GET %s: %d", route, code)
 		}

@@ -77,7 +77,7 @@ func TestNothingLinksAVoterToTheirChoice(t *testing.T) {
 
 	voters := append([]string{"stranger-"}, e.voterIDs...)
 	routes := []string{"/", "/assets/app.js", "/assets/style.css", "/api/v1/summary", "/api/v1/candidates", "/api/v1/regions",
-		"/api/v1/regions/North", "/api/v1/dashboard", "/api/v1/status", "/api/v1/timeline?minutes=1440", "/api/v1/results.csv",
+		"/api/v1/regions/North", "/api/v1/dashboard", "/api/v1/status", "/api/v1/timeline?minutes=1440", "/api/v1/results.csv", "/api/v1/stations",
 		"/metrics", "/healthz", "/readyz", "/api/v1/nope"}
 	urls := []string{p.ops + "/metrics"}
 	for _, route := range routes {

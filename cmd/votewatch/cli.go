@@ -170,6 +170,7 @@ type DemoCmd struct {
 	SimulationFlags
 	IntakeFlags
 	DisclosureFlags
+	ProxyFlags
 }
 
 // MigrateCmd applies migrations.
@@ -213,6 +214,7 @@ type ServeCmd struct {
 	KafkaFlags
 	IntakeFlags
 	DisclosureFlags
+	ProxyFlags
 }
 
 // IntakeCmd serves the polling stations' intake API on its own.
@@ -223,6 +225,7 @@ type IntakeCmd struct {
 	DatabaseFlags
 	KafkaFlags
 	IntakeFlags
+	ProxyFlags
 }
 
 // SimulateCmd publishes a simulated election.

@@ -71,6 +71,9 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 			return err
 		}
 	}
+	if err := c.ProxyFlags.apply(a); err != nil {
+		return err
+	}
 	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
@@ -109,6 +112,9 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 		return err
 	}
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
+		return err
+	}
+	if err := c.ProxyFlags.apply(a); err != nil {
 		return err
 	}
 	intake, err := a.StartIntake(icfg)

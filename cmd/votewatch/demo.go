@@ -64,6 +64,9 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if icfg.Stations, shownToken, err = app.DemoStations(icfg.Stations, c.Config); err != nil {
 		return err
 	}
+	if err := c.ProxyFlags.apply(a); err != nil {
+		return err
+	}
 	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err

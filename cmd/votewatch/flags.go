@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 
+	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/certs"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/simulator"
@@ -17,6 +19,21 @@ type IntakeFlags struct {
 	StationTokensFile string   `help:"File of station tokens: one 'station token' per line, 'revoked' after the token to refuse a station with 403; # starts a comment." env:"VOTEWATCH_STATION_TOKENS_FILE" type:"existingfile"`
 	StationRate       float64  `help:"Votes per second allowed per station (sustained)." default:"50" env:"VOTEWATCH_STATION_RATE"`
 	StationBurst      int      `help:"Votes a station may send at once (a batch counts each)." default:"1000" env:"VOTEWATCH_STATION_BURST"`
+}
+
+// ProxyFlags say which proxies stand in front of the HTTP listener.
+type ProxyFlags struct {
+	TrustedProxies []string `name:"trusted-proxy" help:"Addresses or CIDR prefixes of the proxies (load balancer, CDN) in front of this listener, comma-separated: the per-address limits (failed station logins, ballot lookups) then key a request by the client its X-Forwarded-For names. Never list a proxy that passes a client's own header on unchecked." env:"VOTEWATCH_TRUSTED_PROXIES" sep:","`
+}
+
+// apply gives a the trusted proxies.
+func (f ProxyFlags) apply(a *app.App) error {
+	proxies, err := handlers.ParseTrustedProxies(f.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	a.TrustedProxies = proxies
+	return nil
 }
 
 // config reads the configured station tokens when enabled (none: the

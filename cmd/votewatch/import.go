@@ -13,7 +13,7 @@ import (
 // ImportCmd loads an election's candidates and voter roll from CSV files
 // into the event log, where the projector registers them.
 type ImportCmd struct {
-	Candidates string `help:"Candidates CSV: header candidate_id,name,party[,biography,platform,photo_url]." type:"existingfile"`
+	Candidates string `help:"Candidates CSV: header candidate_id,name[,party,biography,platform,photo_url]; an empty party is a candidate of no party (an independent, a measure's choice)." type:"existingfile"`
 	Voters     string `help:"Voter roll CSV: header voter_id,name,gender,birth_date,region,city,registered_at." type:"existingfile"`
 	FromSeedDB string `help:"Instead of CSV: a realtime_voting database (PostgreSQL URL) whose candidates table, and voters table if any, to register; only what the log does not hold yet is published, so running it again publishes nothing. Without KAFKA_BROKERS: the demo's broker, 127.0.0.1:9092." name:"from-seed-db" env:"VOTEWATCH_SEED_DB"`
 	DryRun     bool   `help:"Validate the files and report; publish nothing."`

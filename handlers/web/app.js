@@ -163,7 +163,7 @@ function renderLeader(l, votesCast) {
   }
   setAvatar(box, l.name, state.colors.of(l.candidate_id));
   setText($("leader-name"), l.name);
-  setText($("leader-party"), l.party);
+  setText($("leader-party"), l.party || "Independent");
   setText($("leader-votes"), fmt.format(l.votes));
   setText($("leader-share"), pct(votesCast ? l.votes / votesCast : 0));
 }

@@ -24,7 +24,7 @@ export function renderCandidates(cards, table, candidates, colors) {
     li.dataset.candidateId = c.candidate_id;
     setAvatar(li.querySelector(".avatar"), c.name, colors.of(c.candidate_id));
     setText(li.querySelector(".nm"), c.name);
-    setText(li.querySelector(".pt"), c.party);
+    setText(li.querySelector(".pt"), c.party || "Independent"); // no party (contract v1.3)
     setText(li.querySelector(".vt"), `${fmt.format(c.votes)} votes · ${pct(c.share)}`);
   });
   sync(table.tBodies[0], candidates, (c) => c.candidate_id, () =>
@@ -33,7 +33,7 @@ export function renderCandidates(cards, table, candidates, colors) {
     tr.dataset.candidateId = c.candidate_id;
     const [name, party, votes, share] = tr.cells;
     setSwatchCell(name, colors.of(c.candidate_id), c.name);
-    setText(party, c.party);
+    setText(party, c.party || "Independent");
     setText(votes, fmt.format(c.votes));
     setText(share, pct(c.share));
   });

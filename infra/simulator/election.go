@@ -53,7 +53,8 @@ type ContestConfig struct {
 type CandidateConfig struct {
 	CandidateID string `json:"candidate_id"`
 	Name        string `json:"name"`
-	Party       string `json:"party"`
+	// Party may be empty: an independent candidate, or a measure's choice.
+	Party string `json:"party"`
 	// Popularity is the candidate's nationwide weight (default 1).
 	Popularity float64 `json:"popularity"`
 }
@@ -119,7 +120,7 @@ func (c ElectionConfig) Validate() error {
 			return fmt.Errorf("election config: candidate %s twice", cand.CandidateID)
 		}
 		seen[cand.CandidateID] = true
-		if _, err := domain.NewParty(cand.Party); err != nil {
+		if _, err := partyOf(cand.Party); err != nil {
 			return fmt.Errorf("election config: candidate %s: %w", cand.CandidateID, err)
 		}
 	}
@@ -155,12 +156,21 @@ func (c ElectionConfig) Validate() error {
 				return fmt.Errorf("election config: candidate %s twice", cand.CandidateID)
 			}
 			seen[cand.CandidateID] = true
-			if _, err := domain.NewParty(cand.Party); err != nil {
+			if _, err := partyOf(cand.Party); err != nil {
 				return fmt.Errorf("election config: candidate %s: %w", cand.CandidateID, err)
 			}
 		}
 	}
 	return nil
+}
+
+// partyOf is the party named name; "" is none (an independent, or a
+// measure's choice).
+func partyOf(name string) (domain.Party, error) {
+	if name == "" {
+		return domain.Party{}, nil
+	}
+	return domain.NewParty(name)
 }
 
 func (k ContestConfig) contest() (domain.Contest, error) {
@@ -220,8 +230,11 @@ func Generate(cfg ElectionConfig, voters int, now time.Time) (*Election, error) 
 		if name == "" {
 			name = faker.FirstName() + " " + faker.LastName()
 		}
-		party, _ := domain.NewParty(c.Party)
+		party, _ := partyOf(c.Party) // validated above
 		bio := fmt.Sprintf("%s is the %s candidate. %s", name, c.Party, faker.Sentence())
+		if party == (domain.Party{}) {
+			bio = fmt.Sprintf("%s is an independent candidate. %s", name, faker.Sentence())
+		}
 		cand, err := domain.NewCandidate(c.CandidateID, name, party, bio, faker.Sentence(), "")
 		if err != nil {
 			return nil, fmt.Errorf("generate candidate %s: %w", c.CandidateID, err)
@@ -239,7 +252,7 @@ func Generate(cfg ElectionConfig, voters int, now time.Time) (*Election, error) 
 			if name == "" {
 				name = faker.FirstName() + " " + faker.LastName()
 			}
-			party, _ := domain.NewParty(c.Party)
+			party, _ := partyOf(c.Party) // validated above
 			cand, err := domain.NewCandidate(c.CandidateID, name, party, "", "", "")
 			if err == nil {
 				cand, err = cand.InContest(k.ContestID)

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -56,6 +57,10 @@ type App struct {
 	// MinCell is the disclosure rule's k for the read API (0:
 	// domain.DefaultMinCell); set it before ServeAPI.
 	MinCell int
+	// TrustedProxies are the proxies whose X-Forwarded-For the HTTP
+	// servers' per-address limits believe (handlers.ParseTrustedProxies);
+	// set it before ServeAPI, StartIntake or ServeIntake.
+	TrustedProxies []netip.Prefix
 
 	mu       sync.Mutex
 	closers  []func()
@@ -260,7 +265,7 @@ func (a *App) ServeAPI(addr string, intake *Intake) (*HTTPServer, error) {
 	if a.KafkaLog != nil {
 		ends = a.KafkaLog.HighWatermarks
 	}
-	return a.serve(withTLS(a.TLS)(NewAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake, a.MinCell)))
+	return a.serve(withTLS(a.TLS)(newAPIServer(a.Log, addr, a.Pool, ends, a.Metrics, intake, a.MinCell, a.TrustedProxies)))
 }
 
 // ServeIntake serves the intake API alone on addr in Run.
@@ -321,6 +326,10 @@ type HTTPServer struct {
 // through projections.NewPublicResults under a minimum cell size of
 // minCell (0: domain.DefaultMinCell), the projectors' releasers' k.
 func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *Intake, minCell int) (*HTTPServer, error) {
+	return newAPIServer(log, addr, pool, logEnds, m, intake, minCell, nil)
+}
+
+func newAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *Intake, minCell int, trusted []netip.Prefix) (*HTTPServer, error) {
 	rule, err := DisclosureRule(minCell)
 	if err != nil {
 		return nil, err
@@ -350,11 +359,12 @@ func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 	if err != nil {
 		return nil, err
 	}
-	stream, err := handlers.NewStream(snaps, handlers.StreamConfig{}, log)
+	stream, err := handlers.NewStream(snaps, handlers.StreamConfig{TrustedProxies: trusted}, log)
 	if err != nil {
 		return nil, err
 	}
 	api.ServeFromSnapshots(snaps)
+	api.TrustProxies(trusted)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	handlers.RegisterDashboard(mux, stream)

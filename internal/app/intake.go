@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -83,6 +84,9 @@ type IntakeConfig struct {
 	// RequireClientCert refuses stations without a verified client
 	// certificate issued to them (handlers.IntakeConfig).
 	RequireClientCert bool
+	// TrustedProxies: see handlers.IntakeConfig. StartIntake fills it
+	// from App.TrustedProxies.
+	TrustedProxies []netip.Prefix
 }
 
 // Intake is the write API and the relay that drains its outbox to Kafka.
@@ -101,6 +105,9 @@ func (in *Intake) Close() { in.close() }
 // StartIntake builds the intake when cfg has stations (nil otherwise) and
 // runs its relay in Run; serve its API with ServeAPI or ServeIntake.
 func (a *App) StartIntake(cfg IntakeConfig) (*Intake, error) {
+	if cfg.TrustedProxies == nil {
+		cfg.TrustedProxies = a.TrustedProxies
+	}
 	in, err := NewIntake(a.Log, a.Pool, a.Kafka, cfg, a.Metrics)
 	if err != nil || in == nil {
 		return nil, err
@@ -141,14 +148,8 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 	}()
 	// Station reports are not votes: no outbox; a station retries its
 	// close if the broker is down (503).
-	report := func(_ context.Context, r domain.StationReported) error {
-		msg, err := kafka.EventMessage(r)
-		if err != nil {
-			return err
-		}
-		return pub.Publish(domain.TopicStations, msg)
-	}
-	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst,
+	report := StationReporter(pub)
+	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst, TrustedProxies: cfg.TrustedProxies,
 		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report,
 		RequireClientCert: cfg.RequireClientCert}, log)
 	if err != nil {

@@ -101,20 +101,25 @@ func ReadRoll(candidatesPath, votersPath string, out io.Writer) (Roll, error) {
 }
 
 // PublishRoll publishes the candidates and the voters (registration comes
-// before votes) and, with closeRegistration, the close markers.
+// before votes) and, with closeRegistration, the close markers; both are
+// recorded in the audit topic, as they are whichever command does them.
 func PublishRoll(ctx context.Context, log *slog.Logger, pub *kafka.Publisher, roll Roll, closeRegistration bool, out io.Writer) error {
-	if err := PublishEvents(ctx, log, out, pub, domain.TopicCandidates, roll.Candidates); err != nil {
+	detail := fmt.Sprintf("%d candidates and %d voters", len(roll.Candidates), len(roll.Voters))
+	err := PublishEvents(ctx, log, out, pub, domain.TopicCandidates, roll.Candidates)
+	if err == nil {
+		err = PublishEvents(ctx, log, out, pub, domain.TopicVoters, roll.Voters)
+	}
+	if err != nil {
+		// Part of the roll may be on the log: that is on record too.
+		_ = kafka.RecordAction(pub, domain.ActionImportRoll, detail, "failed: "+err.Error())
 		return err
 	}
-	if err := PublishEvents(ctx, log, out, pub, domain.TopicVoters, roll.Voters); err != nil {
+	if err := kafka.RecordAction(pub, domain.ActionImportRoll, detail, "ok"); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "published %d candidates and %d voters\n", len(roll.Candidates), len(roll.Voters))
+	fmt.Fprintf(out, "published %s\n", detail)
 	if closeRegistration {
-		if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
-			return err
-		}
-		fmt.Fprintln(out, "registration closed")
+		return CloseRegistration(pub, out)
 	}
 	return nil
 }
@@ -142,4 +147,23 @@ func ClosePolls(pub *kafka.Publisher, out io.Writer) error {
 	}
 	fmt.Fprintln(out, "polls closed: the published figures become exact once the projector has applied the action")
 	return nil
+}
+
+// StationReporter publishes a station's reports to the stations topic and
+// records each close in the audit topic (a close changes the election:
+// reporting progress moves, and the station's count is final).
+func StationReporter(pub *kafka.Publisher) func(context.Context, domain.StationReported) error {
+	return func(_ context.Context, r domain.StationReported) error {
+		msg, err := kafka.EventMessage(r)
+		if err != nil {
+			return err
+		}
+		if err := pub.Publish(domain.TopicStations, msg); err != nil {
+			return err
+		}
+		if !r.Closed() {
+			return nil
+		}
+		return kafka.RecordAction(pub, domain.ActionStationClosed, "station "+r.Station().ID()+" reported closed", "ok")
+	}
 }

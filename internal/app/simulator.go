@@ -5,7 +5,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/simulator"
 )
 
@@ -39,7 +38,8 @@ func (a *App) StartSimulator(cfg SimulationConfig) error {
 	}
 	simCfg := simulator.Config{Election: election, Rate: cfg.Rate, TopicSize: a.KafkaLog.Size, Faults: cfg.Faults}
 	if cfg.CloseRegistration {
-		simCfg.CloseRegistration = func(context.Context) error { return kafka.CloseRegistration(pub, time.Now()) }
+		// On record, as when an operator closes registration.
+		simCfg.CloseRegistration = func(context.Context) error { return CloseRegistration(pub, io.Discard) }
 	}
 	if cfg.ClosePolls {
 		simCfg.ClosePolls = func(context.Context) error { return ClosePolls(pub, io.Discard) }

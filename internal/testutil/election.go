@@ -70,13 +70,16 @@ func (s *Seeder) Contests(tb testing.TB, contests ...domain.Contest) {
 	}
 }
 
-// Candidate is a candidate of party, named name, standing in contest (""
-// is the default contest).
+// Candidate is a candidate of party ("": of none), named name, standing
+// in contest ("" is the default contest).
 func Candidate(tb testing.TB, id, name, party, contest string) domain.Candidate {
 	tb.Helper()
-	p, err := domain.NewParty(party)
-	if err != nil {
-		tb.Fatal(err)
+	var p domain.Party
+	if party != "" {
+		var err error
+		if p, err = domain.NewParty(party); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	c, err := domain.NewCandidate(id, name, p, "", "", "")
 	if err != nil {

@@ -72,7 +72,7 @@ const listPartyResults = `-- name: ListPartyResults :many
 SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
 FROM candidates c
 LEFT JOIN candidate_tallies_summed t ON t.candidate_id = c.candidate_id
-WHERE c.contest_id = 'default'
+WHERE c.contest_id = 'default' AND c.party <> ''
 GROUP BY c.party
 ORDER BY votes DESC, c.party
 `
@@ -83,6 +83,7 @@ type ListPartyResultsRow struct {
 	Votes      int64
 }
 
+// Independents (party ”) stand for no party: they are not one.
 func (q *Queries) ListPartyResults(ctx context.Context) ([]ListPartyResultsRow, error) {
 	rows, err := q.db.Query(ctx, listPartyResults)
 	if err != nil {

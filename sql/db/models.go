@@ -283,9 +283,18 @@ type StagedVote struct {
 }
 
 type Station struct {
-	StationID string
-	Region    string
-	ClosedAt  *time.Time
+	StationID       string
+	Region          string
+	ClosedAt        *time.Time
+	ReportedBallots pgtype.Int8
+}
+
+type StationCanvass struct {
+	StationID       string
+	Region          string
+	ClosedAt        *time.Time
+	ReportedBallots pgtype.Int8
+	CountedBallots  int64
 }
 
 type StationTalliesSummed struct {

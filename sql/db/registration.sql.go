@@ -177,15 +177,17 @@ WITH input AS (
            unnest($2::text[])           AS station_id,
            unnest($3::text[])               AS region,
            unnest($4::boolean[])             AS closed,
-           unnest($5::timestamptz[])   AS reported_at
+           unnest($5::timestamptz[])   AS reported_at,
+           unnest($6::bigint[])             AS ballots
 )
-INSERT INTO stations AS s (station_id, region, closed_at)
-SELECT f.station_id, f.region, c.reported_at
+INSERT INTO stations AS s (station_id, region, closed_at, reported_ballots)
+SELECT f.station_id, f.region, c.reported_at, nullif(c.ballots, -1)
 FROM (SELECT DISTINCT ON (i.station_id) i.station_id, i.region FROM input i ORDER BY i.station_id, i.ord) f
-LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
+LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at, i.ballots FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
   ON c.station_id = f.station_id
 ORDER BY f.station_id
-ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at)
+ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at),
+    reported_ballots = CASE WHEN s.closed_at IS NULL THEN excluded.reported_ballots ELSE s.reported_ballots END
 `
 
 type ApplyStationReportsParams struct {
@@ -194,10 +196,12 @@ type ApplyStationReportsParams struct {
 	Regions     []string
 	Closed      []bool
 	ReportedAts []time.Time
+	Ballots     []int64
 }
 
 // A station's first report fixes its region; its first close report (in
-// log order: all of a station's reports share a partition) closes it.
+// log order: all of a station's reports share a partition) closes it, and
+// fixes the ballots it reported (00037; -1 in @ballots: none reported).
 func (q *Queries) ApplyStationReports(ctx context.Context, arg ApplyStationReportsParams) error {
 	_, err := q.db.Exec(ctx, applyStationReports,
 		arg.Ords,
@@ -205,6 +209,7 @@ func (q *Queries) ApplyStationReports(ctx context.Context, arg ApplyStationRepor
 		arg.Regions,
 		arg.Closed,
 		arg.ReportedAts,
+		arg.Ballots,
 	)
 	return err
 }
@@ -410,7 +415,7 @@ func (q *Queries) ListStationTallies(ctx context.Context) ([]StationTalliesSumme
 }
 
 const listStations = `-- name: ListStations :many
-SELECT station_id, region, closed_at FROM stations ORDER BY station_id
+SELECT station_id, region, closed_at, reported_ballots FROM stations ORDER BY station_id
 `
 
 func (q *Queries) ListStations(ctx context.Context) ([]Station, error) {
@@ -422,7 +427,12 @@ func (q *Queries) ListStations(ctx context.Context) ([]Station, error) {
 	items := []Station{}
 	for rows.Next() {
 		var i Station
-		if err := rows.Scan(&i.StationID, &i.Region, &i.ClosedAt); err != nil {
+		if err := rows.Scan(
+			&i.StationID,
+			&i.Region,
+			&i.ClosedAt,
+			&i.ReportedBallots,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -11,10 +11,11 @@ SELECT coalesce(max(updated_at), 'epoch'::timestamptz)::timestamptz AS updated_a
 FROM applied_offsets_merged;
 
 -- name: ListPartyResults :many
+-- Independents (party '') stand for no party: they are not one.
 SELECT c.party, count(*)::bigint AS candidates, coalesce(sum(t.votes), 0)::bigint AS votes
 FROM candidates c
 LEFT JOIN candidate_tallies_summed t ON t.candidate_id = c.candidate_id
-WHERE c.contest_id = 'default'
+WHERE c.contest_id = 'default' AND c.party <> ''
 GROUP BY c.party
 ORDER BY votes DESC, c.party;
 

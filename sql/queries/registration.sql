@@ -157,24 +157,27 @@ SELECT station_id, outcome, votes FROM station_tallies_summed ORDER BY station_i
 
 -- name: ApplyStationReports :exec
 -- A station's first report fixes its region; its first close report (in
--- log order: all of a station's reports share a partition) closes it.
+-- log order: all of a station's reports share a partition) closes it, and
+-- fixes the ballots it reported (00037; -1 in @ballots: none reported).
 WITH input AS (
     SELECT unnest(@ords::integer[])               AS ord,
            unnest(@station_ids::text[])           AS station_id,
            unnest(@regions::text[])               AS region,
            unnest(@closed::boolean[])             AS closed,
-           unnest(@reported_ats::timestamptz[])   AS reported_at
+           unnest(@reported_ats::timestamptz[])   AS reported_at,
+           unnest(@ballots::bigint[])             AS ballots
 )
-INSERT INTO stations AS s (station_id, region, closed_at)
-SELECT f.station_id, f.region, c.reported_at
+INSERT INTO stations AS s (station_id, region, closed_at, reported_ballots)
+SELECT f.station_id, f.region, c.reported_at, nullif(c.ballots, -1)
 FROM (SELECT DISTINCT ON (i.station_id) i.station_id, i.region FROM input i ORDER BY i.station_id, i.ord) f
-LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
+LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at, i.ballots FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
   ON c.station_id = f.station_id
 ORDER BY f.station_id
-ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at);
+ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at),
+    reported_ballots = CASE WHEN s.closed_at IS NULL THEN excluded.reported_ballots ELSE s.reported_ballots END;
 
 -- name: ListStations :many
-SELECT station_id, region, closed_at FROM stations ORDER BY station_id;
+SELECT station_id, region, closed_at, reported_ballots FROM stations ORDER BY station_id;
 
 -- name: RecordOperatorActions :exec
 -- Each action once, at its log position.

@@ -1,0 +1,193 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/projections"
+)
+
+// The canvass (issue 24 §2): a station's close report may say how many
+// ballots it cast; reporting sets that beside the ballots counted from the
+// station (voters, not votes: a ballot holds a vote per contest) and flags
+// a difference. The first close report's count stands.
+func TestTheCanvassFlagsAStationWhoseCountDiffers(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	north, _ := domain.NewRegion("North")
+	south, _ := domain.NewRegion("South")
+	station := func(id string, region domain.Region) domain.Station {
+		s, err := domain.NewStation(id, region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	n1, n2, n3, s1 := station("north-1", north), station("north-2", north), station("north-3", north), station("south-1", south)
+	report := func(s domain.Station, closed bool, ballots int64) {
+		t.Helper()
+		r, err := domain.NewStationReport(s, closed, contestAt)
+		if err == nil && ballots >= 0 {
+			r, err = r.WithBallots(ballots)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := projections.Envelope[domain.StationReported]{Event: r, Position: e.seed.Take(domain.TopicStations)}
+		if err := e.seed.Store.ApplyStationReports(context.Background(), []projections.Envelope[domain.StationReported]{env}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []domain.Station{n1, n2, n3, s1} {
+		report(s, false, -1)
+	}
+	vote := func(s domain.Station, voter, contest, candidate string) {
+		t.Helper()
+		e.n++
+		v := e.seed.Vote(t, e.n, voter, candidate, contest, contestAt)
+		v.Event.Vote = v.Event.Vote.WithStation(s)
+		e.seed.ApplyVotes(t, v)
+	}
+	// north-1: three voters, one of whom also votes in the senate race.
+	vote(n1, "n-1", domain.DefaultContest, "p-ada")
+	vote(n1, "n-1", "senate-north", "s-cy")
+	vote(n1, "n-2", domain.DefaultContest, "p-bob")
+	vote(n1, "n-3", domain.DefaultContest, "p-ada")
+	// north-2: one voter counted, though it will report two ballots.
+	vote(n2, "n-4", domain.DefaultContest, "p-bob")
+	vote(s1, "s-1", domain.DefaultContest, "p-bob")
+
+	report(n1, true, 3)
+	report(n1, true, 99) // a second close changes nothing
+	report(n2, true, 2)
+	report(s1, true, -1) // closes without a count
+
+	resp, err := contractClient(t).Get(e.srv.URL + "/api/v1/stations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/stations: %d", resp.StatusCode)
+	}
+	var body struct {
+		Flagged  int `json:"flagged"`
+		Stations []struct {
+			StationID       string     `json:"station_id"`
+			Region          string     `json:"region"`
+			Closed          bool       `json:"closed"`
+			ClosedAt        *time.Time `json:"closed_at"`
+			ReportedBallots *int64     `json:"reported_ballots"`
+			CountedBallots  int64      `json:"counted_ballots"`
+			Difference      *int64     `json:"difference"`
+			Flagged         bool       `json:"flagged"`
+		} `json:"stations"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		closed             bool
+		reported, counted  int64
+		difference         int64
+		hasReport, flagged bool
+	}
+	got := map[string]row{}
+	for _, s := range body.Stations {
+		r := row{closed: s.Closed, counted: s.CountedBallots, flagged: s.Flagged}
+		if s.ReportedBallots != nil {
+			r.reported, r.hasReport = *s.ReportedBallots, true
+		}
+		if s.Difference != nil {
+			r.difference = *s.Difference
+		}
+		got[s.StationID] = r
+	}
+	want := map[string]row{
+		"north-1": {closed: true, reported: 3, counted: 3, hasReport: true},
+		"north-2": {closed: true, reported: 2, counted: 1, difference: -1, hasReport: true, flagged: true},
+		"north-3": {},
+		"south-1": {closed: true, counted: 1},
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %+v, want %+v", id, got[id], w)
+		}
+	}
+	if len(got) != len(want) || body.Flagged != 1 {
+		t.Errorf("%d stations, %d flagged; want %d and 1", len(got), body.Flagged, len(want))
+	}
+}
+
+// POST /api/v1/stations/close takes the ballots the station cast, or
+// nothing; a bad count is refused naming the field, and nothing is
+// published.
+func TestAStationCloseMayCarryItsBallots(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var reports []domain.StationReported
+	in, err := handlers.NewIntake(acceptAll{}, handlers.IntakeConfig{
+		Stations: []handlers.Station{{Name: "north-1", Token: "canvass-station-token-01", Region: fuzzRegion}},
+		Rate:     1e6,
+		Report: func(_ context.Context, r domain.StationReported) error {
+			mu.Lock()
+			defer mu.Unlock()
+			reports = append(reports, r)
+			return nil
+		},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	in.Register(mux)
+	for _, c := range []struct {
+		body, field string
+		status      int
+		ballots     int64
+		hasBallots  bool
+	}{
+		{`{"ballots":412}`, "", http.StatusAccepted, 412, true},
+		{`{}`, "", http.StatusAccepted, 0, false},
+		{``, "", http.StatusAccepted, 0, false},
+		{`{"ballots":0}`, "", http.StatusAccepted, 0, true},
+		{`{"ballots":-3}`, "ballots", http.StatusBadRequest, 0, false},
+		{`{"ballots":"12"}`, "ballots", http.StatusBadRequest, 0, false},
+		{`{"ballots":1.5}`, "ballots", http.StatusBadRequest, 0, false},
+		{`{"ballot":12}`, "ballot", http.StatusBadRequest, 0, false},
+	} {
+		mu.Lock()
+		reports = nil
+		mu.Unlock()
+		rec := serve(mux, "POST", "/api/v1/stations/close", "192.0.2.1:1", "canvass-station-token-01", c.body)
+		if rec.Code != c.status {
+			t.Errorf("close %q: %d %s, want %d", c.body, rec.Code, rec.Body, c.status)
+			continue
+		}
+		mu.Lock()
+		got := reports
+		mu.Unlock()
+		if c.status != http.StatusAccepted {
+			var e struct {
+				Error struct{ Field string } `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Field != c.field || len(got) != 0 {
+				t.Errorf("close %q: %s (published %d), want an error naming %s and nothing published", c.body, rec.Body, len(got), c.field)
+			}
+			continue
+		}
+		if len(got) != 1 || !got[0].Closed() {
+			t.Fatalf("close %q published %+v, want one close report", c.body, got)
+		}
+		if n, ok := got[0].Ballots(); n != c.ballots || ok != c.hasBallots {
+			t.Errorf("close %q: ballots %d, %v; want %d, %v", c.body, n, ok, c.ballots, c.hasBallots)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/handlers"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/internal/app"
+	"github.com/votewatch/votewatch/internal/testutil"
+)
+
+// Every operator action that changes the election is on record in the
+// audit topic, whichever command does it (issue 24 §5): importing the
+// roll, closing registration (on its own or with the import), the
+// schedule, and a station's close.
+
+// startAudit is a broker and a publisher to it.
+func startAudit(t *testing.T) (kafka.Config, *kafka.Publisher) {
+	t.Helper()
+	kcfg := testutil.Kafka(t, 2)
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	return kcfg, pub
+}
+
+// actions reads the audit topic's first want actions.
+func actions(t *testing.T, kcfg kafka.Config, want int) []domain.OperatorActed {
+	t.Helper()
+	var out []domain.OperatorActed
+	for _, rec := range testutil.ReadTopic(t, kcfg, domain.TopicAudit, want, 30*time.Second) {
+		a, err := domain.DecodeOperatorActed(rec.Value)
+		if err != nil {
+			t.Fatalf("audit message %s: %v", rec.Value, err)
+		}
+		if a.Who() == "" || a.Host() == "" || a.At().IsZero() {
+			t.Errorf("action %s lacks who, host or when", a.Action())
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func names(acts []domain.OperatorActed) []string {
+	var out []string
+	for _, a := range acts {
+		out = append(out, a.Action()+": "+a.Result())
+	}
+	return out
+}
+
+func testRoll(t *testing.T) app.Roll {
+	t.Helper()
+	party, _ := domain.NewParty("Civic")
+	c, err := domain.NewCandidate("c-ada", "Ada", party, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	region, _ := domain.NewRegion("North")
+	v, err := domain.NewVoter("v-1", "Vera", "female", time.Date(1980, 1, 2, 0, 0, 0, 0, time.UTC), region, "Town", time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.Roll{Candidates: []domain.CandidateRegistered{{Candidate: c}}, Voters: []domain.VoterRegistered{{Voter: v}}}
+}
+
+func TestImportingTheRollIsRecorded(t *testing.T) {
+	t.Parallel()
+	kcfg, pub := startAudit(t)
+	if err := app.PublishRoll(context.Background(), slog.New(slog.DiscardHandler), pub, testRoll(t), false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := actions(t, kcfg, 1)
+	if !slices.Equal(names(got), []string{domain.ActionImportRoll + ": ok"}) {
+		t.Fatalf("audit = %v, want the import", names(got))
+	}
+	if d := got[0].Detail(); !strings.Contains(d, "1 candidates") || !strings.Contains(d, "1 voters") {
+		t.Errorf("import detail %q, want what was imported", d)
+	}
+}
+
+func TestImportWithCloseRegistrationRecordsBoth(t *testing.T) {
+	t.Parallel()
+	kcfg, pub := startAudit(t)
+	if err := app.PublishRoll(context.Background(), slog.New(slog.DiscardHandler), pub, testRoll(t), true, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(actions(t, kcfg, 2)); !slices.Equal(got, []string{domain.ActionImportRoll + ": ok", domain.ActionCloseRegistration + ": ok"}) {
+		t.Errorf("audit = %v, want the import then the close", got)
+	}
+}
+
+func TestClosingRegistrationAndTheScheduleAreRecorded(t *testing.T) {
+	t.Parallel()
+	kcfg, pub := startAudit(t)
+	if err := app.CloseRegistration(pub, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	schedule, err := domain.NewElectionScheduled(now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Schedule(pub, schedule, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := actions(t, kcfg, 2)
+	if !slices.Equal(names(got), []string{domain.ActionCloseRegistration + ": ok", domain.ActionSchedule + ": ok"}) {
+		t.Fatalf("audit = %v, want the close then the schedule", names(got))
+	}
+	if d := got[1].Detail(); !strings.Contains(d, now.Add(-time.Hour).UTC().Format(time.RFC3339)) {
+		t.Errorf("schedule detail %q, want the polls' times", d)
+	}
+}
+
+func TestAStationsCloseIsRecorded(t *testing.T) {
+	t.Parallel()
+	kcfg, pub := startAudit(t)
+	region, _ := domain.NewRegion("North")
+	const token = "actions-station-token-01"
+	in, err := handlers.NewIntake(nopIntake{}, handlers.IntakeConfig{
+		Stations: []handlers.Station{{Name: "north-1", Token: token, Region: region}},
+		Rate:     100, Report: app.StationReporter(pub),
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	in.Register(mux)
+	req := httptest.NewRequest("POST", "/api/v1/stations/close", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("close: %d %s", rec.Code, rec.Body)
+	}
+	got := actions(t, kcfg, 1)
+	if !slices.Equal(names(got), []string{domain.ActionStationClosed + ": ok"}) || !strings.Contains(got[0].Detail(), "north-1") {
+		t.Errorf("audit = %v (%q), want station_closed naming north-1", names(got), got[0].Detail())
+	}
+	if reports := testutil.ReadTopic(t, kcfg, domain.TopicStations, 1, 30*time.Second); len(reports) != 1 {
+		t.Errorf("stations topic holds %d reports, want the close", len(reports))
+	}
+}
+
+type nopIntake struct{}
+
+func (nopIntake) Accept(context.Context, string, []domain.VoteCast) (int, error) { return 0, nil }
