@@ -31,10 +31,6 @@ const (
 // database published to the registration topics.
 const ActionImportSeedDB = "import_seed_db"
 
-// RealtimeVotingParty is the party of a realtime_voting candidate whose
-// party_affiliation is empty: votewatch requires a party.
-const RealtimeVotingParty = "Independent"
-
 // rtvVoterWire is the part of a realtime_voting voter that votewatch
 // reads. Everything else (nationality, registration_number, the street,
 // country and postcode, email, phone and cell numbers, picture,
@@ -173,15 +169,15 @@ func RealtimeVotingVoteID(voterID, candidateID string, castAt time.Time) string 
 }
 
 // RealtimeVotingCandidate makes a candidate of a row of realtime_voting's
-// candidates table; an empty party_affiliation stands as
-// RealtimeVotingParty. Errors name the table's columns.
+// candidates table; an empty party_affiliation is an independent
+// candidate (no party, contract v1.3). Errors name the table's columns.
 func RealtimeVotingCandidate(id, name, party, biography, platform, photoURL string) (CandidateRegistered, error) {
-	if strings.TrimSpace(party) == "" {
-		party = RealtimeVotingParty
-	}
-	p, err := NewParty(party)
-	if err != nil {
-		return CandidateRegistered{}, rename(err, "party_affiliation")
+	var p Party
+	if strings.TrimSpace(party) != "" {
+		var err error
+		if p, err = NewParty(party); err != nil {
+			return CandidateRegistered{}, rename(err, "party_affiliation")
+		}
 	}
 	c, err := NewCandidate(id, name, p, biography, platform, photoURL)
 	if err != nil {

@@ -152,13 +152,13 @@ func TestMessagesOfNeitherShapeAreRefusedNamingTheField(t *testing.T) {
 	}
 }
 
-func TestACandidateWithoutAPartyStandsAsIndependent(t *testing.T) {
+func TestACandidateWithoutAPartyStandsForNoParty(t *testing.T) {
 	c, err := domain.RealtimeVotingCandidate("c-1", "Ada Lovelace", "", "bio", "platform", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Candidate.Party().String(); got != domain.RealtimeVotingParty {
-		t.Errorf("party = %q, want %q", got, domain.RealtimeVotingParty)
+	if c.Candidate.HasParty() {
+		t.Errorf("party = %q, want none (an independent candidate)", c.Candidate.Party().String())
 	}
 	if _, err := domain.RealtimeVotingCandidate("c-1", "", "Savior Party", "", "", ""); err == nil || !strings.Contains(err.Error(), "candidate_name") {
 		t.Errorf("a nameless candidate: %v, want an error naming candidate_name", err)
