@@ -53,7 +53,7 @@ func TestTheShellScriptVerifiesACheckpointWithOpensslAlone(t *testing.T) {
 	}
 
 	text, _, _ := bytes.Cut(signed, []byte("\n\n"))
-	at := bytes.Index(text, []byte("counted ")) + len("counted ")
+	at := bytes.Index(text, []byte("votewatch-time ")) + len("votewatch-time ")
 	flipped := bytes.Clone(signed)
 	flipped[at] ^= 1
 	if ok, out := verify(key.Verifier, flipped); ok {
@@ -65,7 +65,7 @@ func TestTheShellScriptVerifiesACheckpointWithOpensslAlone(t *testing.T) {
 
 	// A line appended after the signatures is not signed: a reader of
 	// the file could take it for the checkpoint's.
-	if ok, out := verify(key.Verifier, append(bytes.Clone(signed), []byte("tallies forged= counted 9 rejected 0\n")...)); ok {
+	if ok, out := verify(key.Verifier, append(bytes.Clone(signed), []byte("votewatch-tallies forged=\n")...)); ok {
 		t.Errorf("a line appended after the signature: %s", out)
 	}
 

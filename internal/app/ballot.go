@@ -82,16 +82,15 @@ func (c BallotQuery) verifyProof(ctx context.Context, log *slog.Logger, out io.W
 	if err != nil {
 		return fmt.Errorf("ballot %s: %w", c.VoteID, err)
 	}
-	if leaf.Kind != transparency.KindVote || !strings.EqualFold(leaf.VoteID, c.VoteID) {
-		return fmt.Errorf("ballot %s: %w: the proven leaf is vote %q's", c.VoteID, transparency.ErrBadProof, leaf.VoteID)
+	if leaf.Kind != transparency.KindVote || leaf.Vote != transparency.VoteRef(strings.ToLower(c.VoteID)) {
+		return fmt.Errorf("ballot %s: %w: the proven leaf is another vote's (%s)", c.VoteID, transparency.ErrBadProof, leaf.Vote)
 	}
 	says := strings.TrimSpace(status + " " + reason)
 	if leaf.Decision != says {
 		return fmt.Errorf("ballot %s: the API says %q, the signed leaf says %q", c.VoteID, says, leaf.Decision)
 	}
 	name, _, _ := strings.Cut(vkey, "+")
-	fmt.Fprintf(out, "proof: your vote's leaf is in the signed tree of partition %d at size %d (leaf %d)\n",
-		proof.Partition, proof.TreeSize, proof.LeafIndex)
+	fmt.Fprintf(out, "proof: your vote's leaf is in the signed tree at size %d (leaf %d)\n", proof.TreeSize, proof.LeafIndex)
 	fmt.Fprintf(out, "checkpoint: %s at %s, signed by %s\n", cp.Origin, cp.Time.Format(time.RFC3339), name)
 	fmt.Fprintf(out, "the leaf says: %s\n", leaf.Decision)
 	return nil

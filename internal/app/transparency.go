@@ -29,6 +29,13 @@ type TransparencyConfig struct {
 	Every                         time.Duration
 	// Election names the log: votewatch/<Election>.
 	Election string
+	// CreateKeys makes the key and the secret when their files are
+	// missing: the demo only. Every other command refuses a missing file
+	// (`votewatch keys init` makes them).
+	CreateKeys bool
+	// Witnesses cosign each checkpoint; Quorum of them must (0: all).
+	Witnesses []transparency.Witness
+	Quorum    int
 }
 
 // DemoDefaults keeps the demo's key and secret with its data.
@@ -39,6 +46,7 @@ func (c TransparencyConfig) DemoDefaults(dataDir string) TransparencyConfig {
 	if c.ElectionSecret == "" {
 		c.ElectionSecret = filepath.Join(dataDir, "election.secret")
 	}
+	c.CreateKeys = true
 	return c
 }
 
@@ -53,21 +61,28 @@ func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig,
 	if c.ElectionSecret == "" {
 		return nil, errors.New("--checkpoint-key needs --election-secret")
 	}
-	key, err := transparency.LoadOrCreateKey(c.CheckpointKey, "votewatch-"+c.Election)
+	load, loadSecret := transparency.LoadKey, transparency.LoadSecret
+	if c.CreateKeys {
+		load = func(path string) (transparency.Key, error) {
+			return transparency.LoadOrCreateKey(path, "votewatch-"+c.Election)
+		}
+		loadSecret = transparency.LoadOrCreateSecret
+	}
+	key, err := load(c.CheckpointKey)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := transparency.LoadOrCreateSecret(c.ElectionSecret)
+	secret, err := loadSecret(c.ElectionSecret)
 	if err != nil {
 		return nil, err
 	}
-	trees, err := projections.NewTrees(pool, secret, projections.VotesReader(events))
+	tree, err := projections.NewTree(pool, secret, projections.VotesReader(events))
 	if err != nil {
 		return nil, err
 	}
 	log.Info("transparency log on", "origin", c.origin(), "verifier_key", key.Verifier, "every", c.Every)
 	return projections.NewCheckpointer(projections.CheckpointerConfig{
-		Trees: trees, Key: key, Origin: c.origin(), Every: c.Every,
+		Tree: tree, Key: key, Origin: c.origin(), Every: c.Every, Witnesses: c.Witnesses, Quorum: c.Quorum,
 		Publish: func(ctx context.Context, signed []byte) error {
 			msg := message.NewMessage(watermill.NewUUID(), signed)
 			msg.SetContext(ctx)
@@ -136,20 +151,20 @@ func (a *App) auditTrees(ctx context.Context, opt AuditOptions, out io.Writer) (
 	if err != nil {
 		return t, err
 	}
-	fmt.Fprintf(out, "transparency log: %d trees, %d leaves", t.Trees, t.Leaves)
+	fmt.Fprintf(out, "transparency log: %d leaves", t.Leaves)
 	if t.RootsCompared > 0 {
 		fmt.Fprintf(out, "; %d roots recomputed from the log", t.RootsCompared)
 	}
 	if t.Checkpoint != nil {
-		fmt.Fprintf(out, "; checkpoint of %s (%s, counted %d, rejected %d) signature verified",
-			t.Checkpoint.Time.Format(time.RFC3339), t.Checkpoint.Origin, t.Checkpoint.Counted, t.Checkpoint.Rejected)
+		fmt.Fprintf(out, "; checkpoint of %s (%s, %d leaves) signature verified",
+			t.Checkpoint.Time.Format(time.RFC3339), t.Checkpoint.Origin, t.Checkpoint.Size)
 	}
 	fmt.Fprintln(out)
 	for _, p := range t.Problems {
 		fmt.Fprintln(out, "FAIL  "+p)
 	}
 	if len(t.Problems) == 0 && t.Checkpoint != nil {
-		fmt.Fprintln(out, "ok    the checkpoint's trees are prefixes of today's, and its tallies are the recount's at its offsets")
+		fmt.Fprintln(out, "ok    the checkpoint's tree is a prefix of today's, and its tallies are the recount's at its size")
 	}
 	return t, nil
 }
