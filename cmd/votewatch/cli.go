@@ -19,6 +19,7 @@ type CLI struct {
 	Close    CloseCmd       `cmd:"" name:"close-registration" help:"Close registration: publish a close marker to every partition of the contests, candidates and voters topics."`
 	Schedule ScheduleCmd    `cmd:"" help:"Set the polls' window: publish a schedule to every partition of the votes topic (votes cast outside it are rejected as outside_polls)."`
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
+	Keys     KeysCmd        `cmd:"" help:"Make the transparency log's signing key and the election secret."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (no rebuild), and that every vote the intake accepted is in the log or pending (reads the votes topic only if the intake has votes)."`
 	Ballot   BallotCmd      `cmd:"" help:"Track a ballot: what became of the vote with this vote_id (counted, rejected and why, or pending), from the read API; --verify-proof checks it is in the signed log."`
@@ -70,6 +71,9 @@ type BallotCmd struct {
 	API         string `help:"The read API's address." default:"http://127.0.0.1:8080" env:"VOTEWATCH_API"`
 	VerifyProof bool   `help:"Check the answer's inclusion proof against its signed checkpoint (exit 1 if it does not verify or there is none yet)." name:"verify-proof"`
 	VerifierKey string `help:"With --verify-proof: the checkpoint verifier key (sumdb/note text) or a file holding it, pinned from another channel. Without it the API's own key is used, which proves less." name:"verifier-key" env:"VOTEWATCH_VERIFIER_KEY"`
+	StateDir    string   `help:"With --verify-proof: where the newest checkpoint seen is kept; every later one must be consistent with it (proved from the log's tiles). Empty: keep none." default:"${state_dir}" type:"path" env:"VOTEWATCH_STATE_DIR"`
+	WitnessKey  []string `help:"With --verify-proof: a witness's cosignature verifier key (c2sp.org/tlog-cosignature); repeatable. The checkpoint must carry --witness-quorum of their cosignatures." name:"witness-key" sep:"none" env:"VOTEWATCH_WITNESS_KEY"`
+	Quorum      int      `help:"With --witness-key: how many of them must have cosigned (0: all)." name:"witness-quorum" default:"0"`
 }
 
 // AuditCmd recounts the election from the log, independently of the SQL.

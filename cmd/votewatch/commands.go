@@ -31,7 +31,11 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
-	if _, err := a.StartProjector(c.ProjectorFlags.config()); err != nil {
+	proj, err := c.ProjectorFlags.config()
+	if err != nil {
+		return err
+	}
+	if _, err := a.StartProjector(proj); err != nil {
 		return err
 	}
 	if err := a.ObserveProjection(); err != nil {

@@ -70,7 +70,12 @@ func (c *AuditCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 // Run asks the read API what became of the vote, and with --verify-proof
 // checks its inclusion proof.
 func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
-	return app.Ballot(ctx, app.BallotQuery{API: c.API, VoteID: c.VoteID, VerifyProof: c.VerifyProof, VerifierKey: c.VerifierKey}, env.Log, env.Stdout)
+	quorum := c.Quorum
+	if quorum == 0 {
+		quorum = len(c.WitnessKey)
+	}
+	return app.Ballot(ctx, app.BallotQuery{API: c.API, VoteID: c.VoteID, VerifyProof: c.VerifyProof, VerifierKey: c.VerifierKey,
+		StateDir: c.StateDir, Witnesses: c.WitnessKey, Quorum: quorum}, env.Log, env.Stdout)
 }
 
 // open connects a to the database (DATABASE_URL, or the running demo's
