@@ -67,10 +67,10 @@ type ReplayCmd struct {
 
 // BallotCmd tracks one ballot through the read API.
 type BallotCmd struct {
-	VoteID      string `arg:"" name:"vote_id" help:"The vote's receipt (its vote_id)."`
-	API         string `help:"The read API's address." default:"http://127.0.0.1:8080" env:"VOTEWATCH_API"`
-	VerifyProof bool   `help:"Check the answer's inclusion proof against its signed checkpoint (exit 1 if it does not verify or there is none yet)." name:"verify-proof"`
-	VerifierKey string `help:"With --verify-proof: the checkpoint verifier key (sumdb/note text) or a file holding it, pinned from another channel. Without it the API's own key is used, which proves less." name:"verifier-key" env:"VOTEWATCH_VERIFIER_KEY"`
+	VoteID      string   `arg:"" name:"vote_id" help:"The vote's receipt (its vote_id)."`
+	API         string   `help:"The read API's address." default:"http://127.0.0.1:8080" env:"VOTEWATCH_API"`
+	VerifyProof bool     `help:"Check the answer's inclusion proof against its signed checkpoint (exit 1 if it does not verify or there is none yet)." name:"verify-proof"`
+	VerifierKey string   `help:"With --verify-proof: the checkpoint verifier key (sumdb/note text) or a file holding it, pinned from another channel. Without it the API's own key is used, which proves less." name:"verifier-key" env:"VOTEWATCH_VERIFIER_KEY"`
 	StateDir    string   `help:"With --verify-proof: where the newest checkpoint seen is kept; every later one must be consistent with it (proved from the log's tiles). Empty: keep none." default:"${state_dir}" type:"path" env:"VOTEWATCH_STATE_DIR"`
 	WitnessKey  []string `help:"With --verify-proof: a witness's cosignature verifier key (c2sp.org/tlog-cosignature); repeatable. The checkpoint must carry --witness-quorum of their cosignatures." name:"witness-key" sep:"none" env:"VOTEWATCH_WITNESS_KEY"`
 	Quorum      int      `help:"With --witness-key: how many of them must have cosigned (0: all)." name:"witness-quorum" default:"0"`
