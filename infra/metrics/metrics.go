@@ -386,7 +386,10 @@ type checkpointerCollector struct {
 	unwitnessed, requests *prometheus.Desc
 }
 
-func (c *checkpointerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.unwitnessed; ch <- c.requests }
+func (c *checkpointerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.unwitnessed
+	ch <- c.requests
+}
 
 func (c *checkpointerCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stats()
