@@ -604,3 +604,24 @@ func TestAStalledTreeIsNotReadAgainUntilItsVoteIsDecided(t *testing.T) {
 		t.Errorf("once the vote is decided: %d leaves, want 2", n)
 	}
 }
+
+// `audit` fails on a projection that has not applied the whole log: the
+// recount at its offsets would pass while votes wait uncounted.
+func TestCheckCaughtUpRefusesALaggingProjection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	log := randomLog(rand.New(rand.NewPCG(3, 0xca7)))
+	pool, _ := treesOf(t, log, rand.New(rand.NewPCG(3, 1)))
+	if err := projections.CheckCaughtUp(ctx, pool, memLog{log}); err != nil {
+		t.Fatalf("a projection of the whole log: %v", err)
+	}
+	longer := &testLog{topics: map[string][][]projections.LogRecord{}, events: log.events}
+	for topic, parts := range log.topics {
+		longer.topics[topic] = append([][]projections.LogRecord(nil), parts...)
+	}
+	votes := longer.topics[domain.TopicVotes]
+	votes[0] = append(append([]projections.LogRecord(nil), votes[0]...), projections.LogRecord{Offset: int64(len(votes[0])), Value: []byte("{}")})
+	if err := projections.CheckCaughtUp(ctx, pool, memLog{longer}); !errors.Is(err, projections.ErrLagging) || !strings.Contains(err.Error(), "votes/0") {
+		t.Errorf("a message past the projection: %v, want ErrLagging naming votes/0", err)
+	}
+}

@@ -178,6 +178,9 @@ type TreeAudit struct {
 	// Checkpoint is the checkpoint checked, when one was given and its
 	// signature verified.
 	Checkpoint *transparency.Checkpoint
+	// Counted and Rejected are the specification's totals at the
+	// checkpoint's size (with the secret and a checkpoint).
+	Counted, Rejected int64
 	// Problems lists every check that failed, readably.
 	Problems []string
 }
@@ -249,6 +252,9 @@ func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opt Tree
 			a.Problems = append(a.Problems, "the checkpoint's tree: "+msg)
 		}
 		counts, err := spec.CountsAt(cp.Size)
+		if err == nil {
+			a.Counted, a.Rejected = counts.Totals()
+		}
 		if err != nil {
 			a.Problems = append(a.Problems, "checkpoint: "+err.Error())
 		} else if got := counts.KeyedDigest(opt.Secret); got != cp.Tallies {

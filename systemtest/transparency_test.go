@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -393,6 +394,18 @@ func TestAWitnessCosignsTheLogAndRefusesAFork(t *testing.T) {
 			t.Errorf("a fork of %d leaves: %v, want the witness to refuse it", size, err)
 		}
 	}
+	// An observer's audit through the tiles: the cosignature, every entry
+	// against the cosigned root, and their totals against the recount.
+	secretFlag := "--election-secret=" + flags.ElectionSecret
+	code, out := p.cli(t, "audit", "--log-url", p.api+"/log/", "--verifier-key", key.Verifier, "--witness-key", wkey, secretFlag)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("tiles: %d entries read", c.Size)) || !strings.Contains(out, "witness.test/w1") {
+		t.Errorf("audit --log-url = %d:\n%s", code, out)
+	}
+	other, _ := torchwood.NewCosignatureSigner("witness.test/w2", ed25519.NewKeyFromSeed(make([]byte, 32)))
+	if code, out := p.cli(t, "audit", "--log-url", p.api+"/log/", "--verifier-key", key.Verifier, "--witness-key", other.Verifier().String(), secretFlag); code == 0 || !strings.Contains(out, "quorum") {
+		t.Errorf("audit --log-url requiring a witness that did not cosign = %d, want a failure naming the quorum:\n%s", code, out)
+	}
+
 	// The witness still knows the honest tree: the honest checkpoint
 	// again is cosigned.
 	if _, err := w.AddCheckpoint(ctx, hc, []byte(cutSignatures(note, 1)), c.Size, nil); err != nil {

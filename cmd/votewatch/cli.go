@@ -79,10 +79,14 @@ type BallotCmd struct {
 // AuditCmd recounts the election from the log, independently of the SQL.
 type AuditCmd struct {
 	AdminFlags
-	AllowTruncatedLog bool   `help:"Recount even if a topic no longer starts at offset 0; the recount then misses the lost events." name:"allow-truncated-log"`
-	Checkpoint        string `help:"A signed checkpoint saved earlier (GET /api/v1/checkpoint): verify its signature, that its trees are prefixes of today's (consistency proofs) and that its tallies digest equals the recount's at its offsets." type:"existingfile"`
-	VerifierKey       string `help:"The verifier key to check --checkpoint with (sumdb/note text, or a file holding it). Pin the one published before the election; default: the one the projection serves." name:"verifier-key"`
-	ElectionSecret    string `help:"The election secret: also rebuild every leaf from the log and compare the trees' roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
+	AllowTruncatedLog bool     `help:"Recount even if a topic no longer starts at offset 0; the recount then misses the lost events." name:"allow-truncated-log"`
+	Checkpoint        string   `help:"A signed checkpoint saved earlier (GET /log/checkpoint): verify its signature, that its tree is a prefix of today's (a consistency proof) and that its tallies digest equals the recount's at its size." type:"existingfile"`
+	AllowLag          bool     `help:"Audit even when the projection has not applied the whole log (the recount then covers only what it applied)." name:"allow-lag"`
+	LogURL            string   `help:"The log's tiles (https://host/log/): check the served checkpoint's cosignatures and its consistency with --checkpoint from the tiles, and read every entry back against its root (no database login needed for this part)." name:"log-url"`
+	WitnessKey        []string `help:"A witness's cosignature verifier key; repeatable. With --log-url the served checkpoint must carry --witness-quorum of their cosignatures." name:"witness-key" sep:"none"`
+	Quorum            int      `help:"With --witness-key: how many must have cosigned (0: all)." name:"witness-quorum" default:"0"`
+	VerifierKey       string   `help:"The verifier key to check --checkpoint with (sumdb/note text, or a file holding it). Pin the one published before the election; default: the one the projection serves." name:"verifier-key"`
+	ElectionSecret    string   `help:"The election secret: also rebuild every leaf from the log and compare the tree's root (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
 }
 
 // VerifyCmd audits the projection and reconciles the intake with the log.

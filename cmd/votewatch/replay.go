@@ -64,7 +64,12 @@ func (c *AuditCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	return a.Audit(ctx, app.AuditOptions{AllowTruncatedLog: c.AllowTruncatedLog, Checkpoint: c.Checkpoint, VerifierKey: c.VerifierKey, Secret: secret}, env.Stdout)
+	quorum := c.Quorum
+	if quorum == 0 {
+		quorum = len(c.WitnessKey)
+	}
+	return a.Audit(ctx, app.AuditOptions{AllowTruncatedLog: c.AllowTruncatedLog, AllowLag: c.AllowLag, Checkpoint: c.Checkpoint,
+		VerifierKey: c.VerifierKey, Secret: secret, LogURL: c.LogURL, Witnesses: c.WitnessKey, Quorum: quorum}, env.Stdout)
 }
 
 // Run asks the read API what became of the vote, and with --verify-proof
