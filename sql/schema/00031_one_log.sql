@@ -5,6 +5,11 @@
 -- of the tree is its newest epoch; the counts are summed over epochs.
 
 -- +goose Up
+-- The per-partition trees' helper functions, where a secrecy migration
+-- made them (they would hold the old tables).
+DROP FUNCTION IF EXISTS add_tree_counts(text[], text[], text[], text[], bigint[]);
+DROP FUNCTION IF EXISTS advance_tree_head(integer, bigint, bytea, bigint);
+DROP FUNCTION IF EXISTS tree_leaf_of(uuid);
 DROP TABLE tree_heads, tree_hashes, tree_leaves, tree_counts, checkpoints;
 
 -- One row per growth of the tree: from from_size leaves to size leaves
