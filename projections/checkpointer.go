@@ -383,3 +383,17 @@ func noteText(note string) string {
 	text, _, _ := strings.Cut(note, "\n\n")
 	return text + "\n"
 }
+
+// RecordKeyRotation records the operator's decision that checkpoints are
+// signed from now on with the key whose verifier key is vkey: the
+// checkpointer signs with no other key than the latest checkpoint's
+// unless this was recorded.
+func RecordKeyRotation(ctx context.Context, pool *pgxpool.Pool, vkey, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return errors.New("a key rotation needs a reason")
+	}
+	if err := db.New(pool).InsertKeyRotation(ctx, db.InsertKeyRotationParams{VerifierKey: vkey, Reason: reason}); err != nil {
+		return fmt.Errorf("record the key rotation: %w", err)
+	}
+	return nil
+}

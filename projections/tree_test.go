@@ -18,6 +18,7 @@ import (
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/transparency"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 var testSecret = transparency.Secret(bytes.Repeat([]byte{7}, 32))
@@ -623,5 +624,61 @@ func TestCheckCaughtUpRefusesALaggingProjection(t *testing.T) {
 	votes[0] = append(append([]projections.LogRecord(nil), votes[0]...), projections.LogRecord{Offset: int64(len(votes[0])), Value: []byte("{}")})
 	if err := projections.CheckCaughtUp(ctx, pool, memLog{longer}); !errors.Is(err, projections.ErrLagging) || !strings.Contains(err.Error(), "votes/0") {
 		t.Errorf("a message past the projection: %v, want ErrLagging naming votes/0", err)
+	}
+}
+
+// The checkpointer signs with no key but the latest checkpoint's: another
+// key (a file made anew when another projector took over) is refused
+// until the operator records a rotation to it.
+func TestTheCheckpointerRefusesAnotherKeyUntilARotationIsRecorded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := testKey(t, "votewatch-test")
+	log, pool, _, _ := checkpointed(t, key)
+	// The latest checkpoint covers all but the last leaf, so the tree
+	// has grown since and there is something to sign.
+	if _, err := pool.Exec(ctx, "DELETE FROM log_checkpoints"); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := tree.Head(ctx)
+	if err != nil || head.N < 2 {
+		t.Fatalf("head %+v, %v", head, err)
+	}
+	old := transparency.Checkpoint{Origin: "votewatch/test", Size: head.N - 1, Time: time.Now()}
+	if old.Root, err = tlog.TreeHash(old.Size, tree.HashReader(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := key.Sign(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.RecordCheckpoint(ctx, old, signed, key.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	other := testKey(t, "votewatch-test")
+	checkpointer := func(k transparency.Key) *projections.Checkpointer {
+		c, err := projections.NewCheckpointer(projections.CheckpointerConfig{Tree: tree, Key: k, Origin: "votewatch/test",
+			Publish: func(context.Context, []byte) error { return nil }}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := checkpointer(other).Checkpoint(ctx); !errors.Is(err, projections.ErrKeyChanged) {
+		t.Fatalf("another key: %v, want ErrKeyChanged", err)
+	}
+	if err := projections.RecordKeyRotation(ctx, pool, other.Verifier, "the old key's host was lost"); err != nil {
+		t.Fatal(err)
+	}
+	signedNew, err := checkpointer(other).Checkpoint(ctx)
+	if err != nil || signedNew == nil {
+		t.Fatalf("after the rotation: %q, %v", signedNew, err)
+	}
+	if _, err := transparency.Open(signedNew, other.Verifier); err != nil {
+		t.Errorf("the new checkpoint: %v", err)
 	}
 }

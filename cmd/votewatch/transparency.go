@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/votewatch/votewatch/internal/app"
+	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -39,7 +40,31 @@ func (f TransparencyFlags) config() (app.TransparencyConfig, error) {
 // KeysCmd makes the log's signing key and the election secret: the only
 // command besides the demo that does.
 type KeysCmd struct {
-	Init KeysInitCmd `cmd:"" help:"Make the checkpoint signing key and the election secret (refuses to overwrite either). Print the verifier key to publish before the election."`
+	Init   KeysInitCmd   `cmd:"" help:"Make the checkpoint signing key and the election secret (refuses to overwrite either). Print the verifier key to publish before the election."`
+	Rotate KeysRotateCmd `cmd:"" help:"Record that checkpoints are signed from now on with another key (the checkpointer refuses any key but the latest checkpoint's otherwise). Publish the new verifier key to observers and witnesses first."`
+}
+
+// KeysRotateCmd records a rotation of the checkpoint key.
+type KeysRotateCmd struct {
+	AdminFlags
+	CheckpointKey string `help:"The new checkpoint signing key (made with 'keys init' elsewhere)." type:"existingfile" required:""`
+	Reason        string `help:"Why the key changes (kept with the rotation)." required:""`
+}
+
+// Run records the rotation.
+func (c *KeysRotateCmd) Run(ctx context.Context, env *Env, a *app.App) error {
+	key, err := transparency.LoadKey(c.CheckpointKey)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.open(ctx, a, false); err != nil {
+		return err
+	}
+	if err := projections.RecordKeyRotation(ctx, a.Pool, key.Verifier, c.Reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "recorded: checkpoints are signed from now on by %s\n", key.Verifier)
+	return nil
 }
 
 // KeysInitCmd makes the key and the secret.
