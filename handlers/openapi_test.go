@@ -221,7 +221,7 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"a share above 1", "GET", "/api/v1/candidates", "application/json", 200, `{"candidates":[{"candidate_id":"c","name":"n","party":"p","votes":1,"share":1.5}]}`, "share"},
 		{"an undocumented status", "GET", "/api/v1/summary", "application/json", 418, `{"error":{"code":"internal","message":"x"}}`, "status"},
 		{"an error of another shape", "GET", "/api/v1/regions/Atlantis", "application/json", 404, `{"message":"not found"}`, "error"},
-		{"an unknown error code", "GET", "/api/v1/regions/Atlantis", "application/json", 404, `{"error":{"code":"gone","message":"x"}}`, "code"},
+		{"an unknown error code", "GET", "/api/v1/regions/Atlantis", "application/json", 404, `{"error":{"code":"vanished","message":"x"}}`, "code"},
 		{"an undocumented path served", "GET", "/api/v1/ballots", "application/json", 200, `{}`, "not in the document"},
 		{"an undocumented path refused", "GET", "/api/v1/ballots", "application/json", 404, `{"error":{"code":"not_found","message":"no"}}`, ""},
 		{"a refused request answered 200", "GET", "/api/v1/timeline?minutes=0", "application/json", 200, `{"minutes":0,"timeline":[]}`, "refuses this request"},
