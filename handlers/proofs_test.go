@@ -382,3 +382,50 @@ func sha(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// Past 256 leaves the first tiles are full: immutable, cacheable forever,
+// and read back with the partial ones by torchwood's tiles client against
+// the checkpoint's root.
+func TestFullTilesAreCacheableForeverAndReadBack(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	srv := e.readerAPI()
+	key := newKey(t)
+	// One counted vote, then its voter again and again: every copy is a
+	// leaf (rejected duplicate_voter).
+	for range 300 {
+		e.vote("n-1", domain.DefaultContest, "p-ada")
+	}
+	signed := e.checkpoint(key)
+	cp, err := transparency.Open(signed, key.Verifier)
+	if err != nil || cp.Size != 300 {
+		t.Fatalf("checkpoint of %d leaves: %v", cp.Size, err)
+	}
+	for _, path := range []string{"/log/tile/0/000", "/log/tile/entries/000"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+		if path == "/log/tile/0/000" && len(body) != 256*32 {
+			t.Errorf("a full hash tile of %d bytes, want %d", len(body), 256*32)
+		}
+	}
+	fetcher, err := torchwood.NewTileFetcher(srv.URL + "/log/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := torchwood.NewClient(fetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	err = transparency.ReadEntries(context.Background(), client, cp.Head(), func(int64, []byte) error { n++; return nil })
+	if err != nil || n != 300 {
+		t.Fatalf("read %d of 300 entries: %v", n, err)
+	}
+}

@@ -327,17 +327,18 @@ func TestAWitnessCosignsTheLogAndRefusesAFork(t *testing.T) {
 	}
 	var n int64
 	refs := map[string]int64{}
-	for i, entry := range client.Entries(ctx, c.Head(), 0) {
+	err = transparency.ReadEntries(ctx, client, c.Head(), func(i int64, entry []byte) error {
 		l, err := transparency.ParseLeaf(string(entry))
 		if err != nil {
-			t.Fatalf("entry %d: %v", i, err)
+			return fmt.Errorf("entry %d: %w", i, err)
 		}
 		if l.Kind == transparency.KindVote && l.Decision != transparency.Repeat {
 			refs[l.Vote] = i
 		}
 		n++
-	}
-	if err := client.Err(); err != nil || n != c.Size {
+		return nil
+	})
+	if err != nil || n != c.Size {
 		t.Fatalf("read %d of %d entries through the tiles: %v", n, c.Size, err)
 	}
 	t.Logf("%d entries read through the tiles against the cosigned root; checkpoint of %d bytes", n, len(note))

@@ -92,3 +92,31 @@ func SaveCheckpoint(path string, signed []byte) error {
 	}
 	return nil
 }
+
+// ReadEntries reads every entry of tree through client (torchwood's tiles
+// client, which checks each tile against the tree's root), handing fn
+// each in order. Client.Entries may stop before the tree's end rather
+// than fetch a partial entry bundle; ReadEntries resumes it until the
+// whole tree is read, and fails when a pass makes no progress.
+func ReadEntries(ctx context.Context, client *torchwood.Client, tree tlog.Tree, fn func(index int64, entry []byte) error) error {
+	var n int64
+	for n < tree.N {
+		before := n
+		for i, entry := range client.Entries(ctx, tree, n) {
+			if i != n {
+				return fmt.Errorf("entry %d after %d", i, n)
+			}
+			if err := fn(i, entry); err != nil {
+				return err
+			}
+			n++
+		}
+		if err := client.Err(); err != nil {
+			return fmt.Errorf("read entry %d of %d through the tiles: %w", n, tree.N, err)
+		}
+		if n == before {
+			return fmt.Errorf("read %d of %d entries through the tiles: no more served", n, tree.N)
+		}
+	}
+	return nil
+}

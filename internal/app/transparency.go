@@ -246,11 +246,10 @@ func (a *App) auditTiles(ctx context.Context, logURL string, served, saved []byt
 		return append(problems, err.Error())
 	}
 	var n, counted, rejected int64
-	for _, entry := range client.Entries(ctx, c.Head(), 0) {
+	err = transparency.ReadEntries(ctx, client, c.Head(), func(i int64, entry []byte) error {
 		l, err := transparency.ParseLeaf(string(entry))
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("entry %d: %v", n, err))
-			break
+			return fmt.Errorf("entry %d: %w", i, err)
 		}
 		switch {
 		case l.Decision == transparency.Counted:
@@ -259,8 +258,9 @@ func (a *App) auditTiles(ctx context.Context, logURL string, served, saved []byt
 			rejected++
 		}
 		n++
-	}
-	if err := client.Err(); err != nil || n != c.Size {
+		return nil
+	})
+	if err != nil || n != c.Size {
 		return append(problems, fmt.Sprintf("read %d of the served tree's %d entries through the tiles: %v", n, c.Size, err))
 	}
 	fmt.Fprintf(out, "tiles: %d entries read against the served checkpoint's root (%s), cosigned by %d witness(es) %s\n",
