@@ -51,6 +51,11 @@ func TestTheShellScriptVerifiesACheckpointWithOpensslAlone(t *testing.T) {
 	if ok, out := verify(keyFile, signed); !ok {
 		t.Fatalf("the checkpoint as signed, the key in a file:\n%s", out)
 	}
+	// As served: a witness's cosignature line after the log's.
+	w, _ := witness(t, "witness.example.org")
+	if ok, out := verify(key.Verifier, cosign(t, signed, w)); !ok {
+		t.Fatalf("the checkpoint with a cosignature:\n%s", out)
+	}
 
 	text, _, _ := bytes.Cut(signed, []byte("\n\n"))
 	at := bytes.Index(text, []byte("votewatch-time ")) + len("votewatch-time ")
