@@ -32,6 +32,7 @@ var requiredAlerts = []string{
 	"VotewatchStationRefusalsSpike", // one station's rejections spike
 	"VotewatchNotReady",             // readiness fails
 	"VotewatchProjectorRestarting",  // a projector restarts repeatedly
+	"VotewatchLogUnwitnessed",       // no checkpoint reached the witnesses' quorum for 10 minutes
 }
 
 type ruleFile struct {

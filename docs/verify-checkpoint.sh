@@ -1,7 +1,7 @@
 #!/bin/sh
 # verify-checkpoint.sh KEY NOTE
 #
-# Verifies a votewatch checkpoint (GET /api/v1/checkpoint) with nothing but
+# Verifies a votewatch checkpoint (GET /log/checkpoint) with nothing but
 # the C2SP signed-note format (https://c2sp.org/signed-note), openssl (3.0
 # or later, for Ed25519 and base64) and POSIX sed, awk, od, dd and tail: no
 # votewatch code. An observer runs it on a saved checkpoint with the
@@ -13,8 +13,9 @@
 #
 # Prints OK and exits 0 when a signature line by KEY verifies over the
 # note's text; exits 1 otherwise (2 for a usage error). It checks the
-# signature only, not what the text states (tree sizes and roots, the
-# tallies digest): that takes consistency proofs and a recount.
+# log's signature only, not the witnesses' cosignature lines after it,
+# nor what the text states (the tree size and root, the tallies digest):
+# that takes consistency proofs and a recount (docs/observer.md).
 set -eu
 
 fail() {

@@ -22,7 +22,7 @@ type ballotJSON struct {
 	Reason     *string `json:"reason,omitempty"`
 	Checkpoint *string `json:"checkpoint,omitempty"`
 	// Proof is an RFC 6962 inclusion proof (sumdb/tlog record proof) of
-	// the leaf in the checkpoint's tree of its partition.
+	// the leaf in the checkpoint's tree.
 	Proof *transparency.InclusionProof `json:"proof,omitempty"`
 }
 
@@ -60,7 +60,7 @@ func (a *API) ballot(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := b.Proof; p != nil {
 		out.Checkpoint = &b.Checkpoint
-		proof := transparency.NewInclusionProof(p.Partition, p.LeafIndex, p.Leaf, p.TreeSize, p.Root, p.Hashes)
+		proof := transparency.NewInclusionProof(p.LeafIndex, p.Leaf, p.TreeSize, p.Root, p.Hashes)
 		out.Proof = &proof
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -3,9 +3,10 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"time"
+	"strings"
 
-	"github.com/votewatch/votewatch/domain"
+	"filippo.io/torchwood"
+
 	"github.com/votewatch/votewatch/projections"
 )
 
@@ -37,56 +38,59 @@ func (a *API) latestCheckpoint(w http.ResponseWriter, r *http.Request) (projecti
 	return c, true
 }
 
-// checkpoint serves the latest signed checkpoint, the note as signed.
+// checkpoint serves the newest checkpoint that reached its witnesses'
+// quorum: the C2SP signed note as the log signed it, followed by the
+// witnesses' cosignature lines (c2sp.org/tlog-cosignature). It is both
+// the tlog-tiles /log/checkpoint and its older alias
+// /api/v1/checkpoint.
 func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) {
 	if c, ok := a.latestCheckpoint(w, r); ok {
 		writeText(w, c.Note)
 	}
 }
 
-// checkpointKey serves the verifier key of the latest checkpoint, in the
-// note package's text format. An observer should pin it out of band: a
-// key served beside the notes it checks proves only that the two agree.
+// checkpointKey serves the log's verifier key, in the note package's text
+// format. An observer should pin it out of band: a key served beside the
+// notes it checks proves only that the two agree.
 func (a *API) checkpointKey(w http.ResponseWriter, r *http.Request) {
 	if c, ok := a.latestCheckpoint(w, r); ok {
 		writeText(w, c.VerifierKey+"\n")
 	}
 }
 
-type checkpointJSON struct {
-	ID        int64     `json:"id"`
-	CreatedAt time.Time `json:"created_at"`
-	Note      string    `json:"note"`
+// checkpointsRetired answers the retired checkpoint archive: the tree is
+// one, so the newest cosigned checkpoint and consistency proofs from the
+// tiles prove everything the archive did.
+func (a *API) checkpointsRetired(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, a.log, &httpError{status: http.StatusGone, code: "gone",
+		message: "the checkpoint archive is retired: read /log/checkpoint and the tiles under /log/tile/ (c2sp.org/tlog-tiles)"})
 }
 
-type checkpointsJSON struct {
-	Checkpoints []checkpointJSON `json:"checkpoints"`
-}
-
-// checkpoints serves the checkpoints after ?since= (RFC 3339; all when
-// absent), oldest first, at most projections.MaxCheckpoints: page on with
-// the last one's created_at.
-func (a *API) checkpoints(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, a.log, "since") {
+// tile serves /log/tile/<L>/<N>[.p/<W>] and /log/tile/entries/<N>[.p/<W>]
+// (c2sp.org/tlog-tiles) of the served checkpoint's tree. A full tile
+// never changes: it may be cached forever. A partial one is replaced by
+// a wider one as the tree grows.
+func (a *API) tile(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, a.log) {
 		return
 	}
-	var since time.Time
-	if s := r.URL.Query().Get("since"); s != "" {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			writeError(w, r, a.log, &domain.ValidationError{Field: "since", Problem: "want an RFC 3339 time, such as 2026-11-03T08:00:00Z"})
-			return
-		}
-		since = t
+	t, err := torchwood.ParseTilePath(strings.TrimPrefix(r.URL.Path, "/log/"))
+	if err != nil {
+		writeError(w, r, a.log, &httpError{status: http.StatusNotFound, code: "not_found", message: "not a tile path: " + r.URL.Path})
+		return
 	}
-	cs, err := a.results.CheckpointsSince(r.Context(), since)
+	data, err := a.results.Tile(r.Context(), t)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
-	out := checkpointsJSON{Checkpoints: make([]checkpointJSON, len(cs))}
-	for i, c := range cs {
-		out.Checkpoints[i] = checkpointJSON{ID: c.ID, CreatedAt: c.CreatedAt, Note: c.Note}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if t.W == torchwood.TileWidth {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=5")
 	}
-	writeJSON(w, r, a.log, out)
+	_, _ = w.Write(data)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/torchwood"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/tlog"
@@ -75,11 +76,11 @@ func (e *contestElection) checkpoint(key transparency.Key) []byte {
 		}
 		return nil
 	}
-	trees, err := projections.NewTrees(e.pool, proofSecret, read)
+	tree, err := projections.NewTree(e.pool, proofSecret, read)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cp, err := projections.NewCheckpointer(projections.CheckpointerConfig{Trees: trees, Key: key, Origin: "votewatch/test",
+	cp, err := projections.NewCheckpointer(projections.CheckpointerConfig{Tree: tree, Key: key, Origin: "votewatch/test",
 		Publish: func(context.Context, []byte) error { return nil }}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		e.t.Fatal(err)
@@ -98,7 +99,6 @@ type ballotAnswer struct {
 	Reason     string  `json:"reason"`
 	Checkpoint *string `json:"checkpoint"`
 	Proof      *struct {
-		Partition int32    `json:"partition"`
 		LeafIndex int64    `json:"leaf_index"`
 		Leaf      string   `json:"leaf"`
 		TreeSize  int64    `json:"tree_size"`
@@ -135,14 +135,16 @@ func getText(t *testing.T, url string) (int, string, string) {
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(raw)
 }
 
-// The checkpoint routes serve the latest note byte for byte, its verifier
-// key, and the list since a time; 404 before the first, 400 for a bad
-// since.
-func TestCheckpointRoutesServeTheNoteAsSigned(t *testing.T) {
+// The checkpoint routes serve the latest note byte for byte (as
+// /log/checkpoint, c2sp.org/tlog-tiles, and its alias /api/v1/checkpoint)
+// and the log's verifier key; 404 before the first. The archive
+// /api/v1/checkpoints is retired (410). torchwood's tiles client reads
+// every entry back through /log/tile/ against the checkpoint's root.
+func TestCheckpointRoutesServeTheNoteAsSignedAndTheTiles(t *testing.T) {
 	t.Parallel()
 	e := newContestElection(t)
 	srv := e.readerAPI()
-	for _, path := range []string{"/api/v1/checkpoint", "/api/v1/checkpoint/key"} {
+	for _, path := range []string{"/log/checkpoint", "/api/v1/checkpoint", "/api/v1/checkpoint/key", "/log/tile/entries/000.p/1"} {
 		code, _, raw := getText(t, srv.URL+path)
 		if code != http.StatusNotFound || !strings.Contains(raw, `"not_found"`) {
 			t.Errorf("%s before any checkpoint: %d %s, want a JSON 404", path, code, raw)
@@ -150,54 +152,71 @@ func TestCheckpointRoutesServeTheNoteAsSigned(t *testing.T) {
 	}
 	key := newKey(t)
 	e.vote("n-1", domain.DefaultContest, "p-ada")
-	first := e.checkpoint(key)
+	e.checkpoint(key)
 	e.vote("n-2", domain.DefaultContest, "p-bob")
+	e.vote("n-3", domain.DefaultContest, "p-bob")
 	second := e.checkpoint(key)
 
-	code, ctype, raw := getText(t, srv.URL+"/api/v1/checkpoint")
-	if code != http.StatusOK || ctype != "text/plain; charset=utf-8" || raw != string(second) {
-		t.Fatalf("latest checkpoint: %d %q\n%s\nwant the second note as signed:\n%s", code, ctype, raw, second)
+	for _, path := range []string{"/log/checkpoint", "/api/v1/checkpoint"} {
+		code, ctype, raw := getText(t, srv.URL+path)
+		if code != http.StatusOK || ctype != "text/plain; charset=utf-8" || raw != string(second) {
+			t.Fatalf("%s: %d %q\n%s\nwant the second note as signed:\n%s", path, code, ctype, raw, second)
+		}
 	}
 	code, ctype, vkey := getText(t, srv.URL+"/api/v1/checkpoint/key")
 	if code != http.StatusOK || ctype != "text/plain; charset=utf-8" || strings.TrimSpace(vkey) != key.Verifier {
 		t.Fatalf("key: %d %q %q, want %q", code, ctype, vkey, key.Verifier)
 	}
-	if _, err := transparency.Open([]byte(raw), vkey); err != nil {
-		t.Errorf("the served note does not open with the served key: %v", err)
+	cp, err := transparency.Open(second, vkey)
+	if err != nil {
+		t.Fatalf("the served note does not open with the served key: %v", err)
+	}
+	if code, _, raw := fetch(t, http.MethodGet, srv.URL+"/api/v1/checkpoints"); code != http.StatusGone {
+		t.Errorf("the retired archive: %d %s, want 410", code, raw)
 	}
 
-	var list struct {
-		Checkpoints []struct {
-			ID        int64  `json:"id"`
-			CreatedAt string `json:"created_at"`
-			Note      string `json:"note"`
-		} `json:"checkpoints"`
+	fetcher, err := torchwood.NewTileFetcher(srv.URL + "/log/")
+	if err != nil {
+		t.Fatal(err)
 	}
-	code, _, rawList := fetch(t, http.MethodGet, srv.URL+"/api/v1/checkpoints?since=2000-01-01T00:00:00Z")
-	if err := json.Unmarshal([]byte(rawList), &list); err != nil || code != http.StatusOK || len(list.Checkpoints) != 2 ||
-		list.Checkpoints[0].Note != string(first) || list.Checkpoints[1].Note != string(second) {
-		t.Fatalf("checkpoints since 2000: %d %s", code, rawList)
+	client, err := torchwood.NewClient(fetcher)
+	if err != nil {
+		t.Fatal(err)
 	}
-	code, _, rawList = fetch(t, http.MethodGet, srv.URL+"/api/v1/checkpoints?since="+list.Checkpoints[0].CreatedAt)
-	if err := json.Unmarshal([]byte(rawList), &list); err != nil || code != http.StatusOK || len(list.Checkpoints) != 1 || list.Checkpoints[0].Note != string(second) {
-		t.Errorf("checkpoints since the first's time: %d %s, want the second alone", code, rawList)
-	}
-	for _, bad := range []string{"yesterday", "2026-11-03", "2026-11-03T08:00:00"} {
-		code, body, raw := fetch(t, http.MethodGet, srv.URL+"/api/v1/checkpoints?since="+bad)
-		errBody, _ := body["error"].(map[string]any)
-		if code != http.StatusBadRequest || errBody["field"] != "since" {
-			t.Errorf("since=%s: %d %s, want 400 naming since", bad, code, raw)
+	var n int64
+	for i, entry := range client.Entries(context.Background(), cp.Head(), 0) {
+		if i != n {
+			t.Fatalf("entry %d after %d", i, n)
 		}
+		if _, err := transparency.ParseLeaf(string(entry)); err != nil {
+			t.Errorf("entry %d is not a leaf: %v", i, err)
+		}
+		n++
 	}
-	if code, _, raw := fetch(t, http.MethodGet, srv.URL+"/api/v1/checkpoints?after=x"); code != http.StatusBadRequest {
-		t.Errorf("an unknown parameter: %d %s, want 400", code, raw)
+	if err := client.Err(); err != nil || n != cp.Size {
+		t.Fatalf("read %d of %d entries through the tiles: %v", n, cp.Size, err)
+	}
+	// The contract's router cannot match a tile index holding a slash
+	// (openapi_test.go, tileDocs): a plain client.
+	resp, err := http.Get(srv.URL + fmt.Sprintf("/log/tile/0/000.p/%d", cp.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=5") {
+		t.Errorf("a partial tile: %d %q, want 200 and a short cache", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	for _, path := range []string{fmt.Sprintf("/log/tile/0/000.p/%d", cp.Size+1), "/log/tile/0/000", "/log/tile/entries/001", "/log/tile/x"} {
+		if code, _, raw := getText(t, srv.URL+path); code != http.StatusNotFound {
+			t.Errorf("%s beyond the tree: %d %s, want 404", path, code, raw)
+		}
 	}
 }
 
 // newKey makes a checkpoint signing key in a temporary directory.
 func newKey(t *testing.T) transparency.Key {
 	t.Helper()
-	key, err := transparency.LoadOrCreateKey(t.TempDir()+"/key", "votewatch-test")
+	key, err := transparency.CreateKey(t.TempDir()+"/key", "votewatch-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,10 +297,9 @@ func TestBallotProofVerifiesAndNeverTellsTheChoice(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ballot %d's checkpoint: %v", i+1, err)
 		}
-		head := cp.Trees[a.Proof.Partition]
 		root, err := tlog.ParseHash(a.Proof.Root)
-		if err != nil || root != head.Root || a.Proof.TreeSize != head.Size {
-			t.Errorf("ballot %d: proof against %d/%s, the checkpoint says %d/%s", i+1, a.Proof.TreeSize, a.Proof.Root, head.Size, head.Root)
+		if err != nil || root != cp.Root || a.Proof.TreeSize != cp.Size {
+			t.Errorf("ballot %d: proof against %d/%s, the checkpoint says %d/%s", i+1, a.Proof.TreeSize, a.Proof.Root, cp.Size, cp.Root)
 		}
 		var hashes tlog.RecordProof
 		for _, h := range a.Proof.Hashes {
@@ -291,7 +309,7 @@ func TestBallotProofVerifiesAndNeverTellsTheChoice(t *testing.T) {
 			}
 			hashes = append(hashes, x)
 		}
-		if err := tlog.CheckRecord(hashes, head.Size, head.Root, a.Proof.LeafIndex, tlog.RecordHash([]byte(a.Proof.Leaf))); err != nil {
+		if err := tlog.CheckRecord(hashes, cp.Size, cp.Root, a.Proof.LeafIndex, tlog.RecordHash([]byte(a.Proof.Leaf))); err != nil {
 			t.Errorf("ballot %d: the proof does not verify against the signed checkpoint: %v", i+1, err)
 		}
 		leaf, err := transparency.ParseLeaf(a.Proof.Leaf)
@@ -299,8 +317,8 @@ func TestBallotProofVerifiesAndNeverTellsTheChoice(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantDecision := strings.TrimSpace(c.status + " " + c.reason)
-		if leaf.VoteID != id || leaf.Decision != wantDecision {
-			t.Errorf("ballot %d: leaf says %s %q, want %s %q", i+1, leaf.VoteID, leaf.Decision, id, wantDecision)
+		if leaf.Vote != transparency.VoteRef(id) || leaf.Decision != wantDecision {
+			t.Errorf("ballot %d: leaf says %s %q, want %s %q", i+1, leaf.Vote, leaf.Decision, transparency.VoteRef(id), wantDecision)
 		}
 
 		// Everything the answer offers as a salt.
@@ -363,4 +381,51 @@ func TestBallotProofVerifiesAndNeverTellsTheChoice(t *testing.T) {
 func sha(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
+}
+
+// Past 256 leaves the first tiles are full: immutable, cacheable forever,
+// and read back with the partial ones by torchwood's tiles client against
+// the checkpoint's root.
+func TestFullTilesAreCacheableForeverAndReadBack(t *testing.T) {
+	t.Parallel()
+	e := newContestElection(t)
+	srv := e.readerAPI()
+	key := newKey(t)
+	// One counted vote, then its voter again and again: every copy is a
+	// leaf (rejected duplicate_voter).
+	for range 300 {
+		e.vote("n-1", domain.DefaultContest, "p-ada")
+	}
+	signed := e.checkpoint(key)
+	cp, err := transparency.Open(signed, key.Verifier)
+	if err != nil || cp.Size != 300 {
+		t.Fatalf("checkpoint of %d leaves: %v", cp.Size, err)
+	}
+	for _, path := range []string{"/log/tile/0/000", "/log/tile/entries/000"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+		if path == "/log/tile/0/000" && len(body) != 256*32 {
+			t.Errorf("a full hash tile of %d bytes, want %d", len(body), 256*32)
+		}
+	}
+	fetcher, err := torchwood.NewTileFetcher(srv.URL + "/log/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := torchwood.NewClient(fetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	err = transparency.ReadEntries(context.Background(), client, cp.Head(), func(int64, []byte) error { n++; return nil })
+	if err != nil || n != 300 {
+		t.Fatalf("read %d of 300 entries: %v", n, err)
+	}
 }

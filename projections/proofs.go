@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,28 +14,21 @@ import (
 	"github.com/votewatch/votewatch/transparency"
 )
 
-// MaxCheckpoints bounds one CheckpointsSince answer: at one checkpoint
-// every few seconds a day of them is tens of thousands, so an observer
-// pages on from the last one's time.
-const MaxCheckpoints = 256
-
-// SignedCheckpoint is a checkpoint as the checkpointer signed and recorded
-// it.
+// SignedCheckpoint is a checkpoint as served: the note as the log signed
+// it, followed by the witnesses' cosignature lines.
 type SignedCheckpoint struct {
-	ID        int64
+	Size      int64
 	CreatedAt time.Time
-	// Note is the signed note, byte for byte as signed.
+	// Note is the signed note with its cosignatures, byte for byte.
 	Note string
-	// VerifierKey checks Note (sumdb/note verifier key text).
+	// VerifierKey checks the log's signature on Note (sumdb/note verifier
+	// key text).
 	VerifierKey string
 }
 
-func signedCheckpoint(c db.Checkpoint) SignedCheckpoint {
-	return SignedCheckpoint{ID: c.ID, CreatedAt: c.CreatedAt.UTC(), Note: c.Note, VerifierKey: c.VerifierKey}
-}
-
-// LatestCheckpoint returns the newest signed checkpoint, or ErrNotFound
-// before the first.
+// LatestCheckpoint returns the newest checkpoint recorded (with
+// witnesses, the newest that reached its quorum) with its cosignatures,
+// or ErrNotFound before the first.
 func (r *Results) LatestCheckpoint(ctx context.Context) (SignedCheckpoint, error) {
 	var out SignedCheckpoint
 	err := r.snapshot(ctx, func(q *db.Queries) error {
@@ -46,39 +40,79 @@ func (r *Results) LatestCheckpoint(ctx context.Context) (SignedCheckpoint, error
 }
 
 func latestCheckpoint(ctx context.Context, q *db.Queries) (SignedCheckpoint, error) {
-	rows, err := q.LatestCheckpoint(ctx)
+	row, err := latestCheckpointRow(ctx, q)
 	if err != nil {
-		return SignedCheckpoint{}, fmt.Errorf("read the latest checkpoint: %w", err)
+		return SignedCheckpoint{}, err
 	}
-	if len(rows) == 0 {
+	if row == nil {
 		return SignedCheckpoint{}, fmt.Errorf("checkpoint: %w", ErrNotFound)
 	}
-	return signedCheckpoint(rows[0]), nil
+	cosigs, err := q.Cosignatures(ctx, row.Size)
+	if err != nil {
+		return SignedCheckpoint{}, fmt.Errorf("read checkpoint %d's cosignatures: %w", row.Size, err)
+	}
+	var b strings.Builder
+	b.WriteString(row.Note)
+	for _, c := range cosigs {
+		b.WriteString(c.Line)
+	}
+	return SignedCheckpoint{Size: row.Size, CreatedAt: row.CreatedAt.UTC(), Note: b.String(), VerifierKey: row.VerifierKey}, nil
 }
 
-// CheckpointsSince returns the checkpoints recorded after since, oldest
-// first, at most MaxCheckpoints of them.
-func (r *Results) CheckpointsSince(ctx context.Context, since time.Time) ([]SignedCheckpoint, error) {
-	var out []SignedCheckpoint
+// Tile returns a tile of the tree in the served checkpoint (c2sp.org/tlog-tiles):
+// a hash tile (t.L >= 0) or an entry bundle (t.L == -1, each leaf as a
+// 2-byte big-endian length and its bytes). It returns ErrNotFound for a
+// tile the served tree does not hold whole.
+func (r *Results) Tile(ctx context.Context, t tlog.Tile) ([]byte, error) {
+	var out []byte
 	err := r.snapshot(ctx, func(q *db.Queries) error {
-		rows, err := q.CheckpointsSince(ctx, db.CheckpointsSinceParams{Since: since, MaxRows: MaxCheckpoints})
+		row, err := latestCheckpointRow(ctx, q)
 		if err != nil {
-			return fmt.Errorf("read the checkpoints since %s: %w", since.Format(time.RFC3339), err)
+			return err
 		}
-		out = make([]SignedCheckpoint, len(rows))
-		for i, c := range rows {
-			out[i] = signedCheckpoint(c)
+		if row == nil {
+			return fmt.Errorf("tile: %w", ErrNotFound)
+		}
+		level := max(t.L, 0)
+		// The leaves the tile covers must all be in the served tree.
+		end := (t.N*(1<<t.H) + int64(t.W)) << (uint(level) * uint(t.H))
+		if t.W <= 0 || end > row.Size {
+			return fmt.Errorf("tile %s beyond the served tree of %d leaves: %w", t.Path(), row.Size, ErrNotFound)
+		}
+		if t.L >= 0 {
+			out, err = tlog.ReadTileData(t, hashReader(ctx, q))
+			return err
+		}
+		first := t.N * (1 << t.H)
+		rows, err := q.LogLeafBodies(ctx, db.LogLeafBodiesParams{First: first, Last: first + int64(t.W)})
+		if err != nil {
+			return fmt.Errorf("read the leaves of %s: %w", t.Path(), err)
+		}
+		if len(rows) != t.W {
+			return fmt.Errorf("entries %s: %d leaves stored of %d", t.Path(), len(rows), t.W)
+		}
+		for _, l := range rows {
+			if out, err = appendEntry(out, []byte(l.Body)); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	return out, err
 }
 
+// appendEntry appends an entry to an entry bundle.
+func appendEntry(bundle, entry []byte) ([]byte, error) {
+	if len(entry) > 0xFFFF {
+		return nil, fmt.Errorf("entry of %d bytes: too long for a bundle", len(entry))
+	}
+	return append(append(bundle, byte(len(entry)>>8), byte(len(entry))), entry...), nil
+}
+
 // InclusionProof proves that a ballot's leaf is in a signed tree: the
-// RFC 6962 record proof of leaf LeafIndex in Partition's tree of TreeSize
-// leaves with root Root (tlog.CheckRecord).
+// RFC 6962 record proof of leaf LeafIndex in the tree of TreeSize leaves
+// with root Root (tlog.CheckRecord).
 type InclusionProof struct {
-	Partition int32
 	LeafIndex int64
 	// Leaf is the leaf's body (transparency.Leaf.Body): its hash is the
 	// record hash proved.
@@ -92,12 +126,13 @@ type InclusionProof struct {
 // a vote_id not in the projection (never seen, or accepted by the intake
 // and not projected yet). Its status comes from ballot_statuses, the one
 // way the reader role sees anything of a single vote; its proof from the
-// transparency log, whose leaves name no candidate, voter or region.
+// transparency log, whose leaves name no vote_id, candidate, voter or
+// region.
 //
 // The proof, with the checkpoint it is against, is there once the vote's
-// leaf is inside the latest checkpoint's tree of its partition: a voter
-// checks it against that signed checkpoint. A vote decided since, or
-// behind a pending one in its partition, has a status and no proof yet.
+// leaf is inside the served checkpoint's tree: a voter checks it against
+// that cosigned checkpoint. A vote decided since, or behind a pending one
+// in its partition, has a status and no proof yet.
 func (r *Results) Ballot(ctx context.Context, voteID string) (BallotStatus, error) {
 	var out BallotStatus
 	err := r.snapshot(ctx, func(q *db.Queries) error {
@@ -109,16 +144,19 @@ func (r *Results) Ballot(ctx context.Context, voteID string) (BallotStatus, erro
 			return fmt.Errorf("vote %s: %w", voteID, ErrNotFound)
 		}
 		out = BallotStatus{Status: rows[0].Status, Reason: rows[0].Reason}
-		out.Checkpoint, out.Proof, err = ballotProof(ctx, q, voteID, out)
+		out.Checkpoint, out.Proof, err = ballotProof(ctx, q, voteID)
 		return err
 	})
 	return out, err
 }
 
-// ballotProof proves voteID's leaf against the latest checkpoint, or
+// ballotProof proves voteID's leaf against the served checkpoint, or
 // returns nothing when there is no checkpoint or the leaf is not in it.
-func ballotProof(ctx context.Context, q *db.Queries, voteID string, status BallotStatus) (string, *InclusionProof, error) {
-	leaves, err := q.TreeLeafOf(ctx, voteID)
+// Of a vote_id sent more than once, the leaf carrying the decision is
+// proved.
+func ballotProof(ctx context.Context, q *db.Queries, voteID string) (string, *InclusionProof, error) {
+	ref := sha256.Sum256([]byte(voteID))
+	leaves, err := q.LogLeafOf(ctx, ref[:])
 	if err != nil {
 		return "", nil, fmt.Errorf("read vote %s's leaf: %w", voteID, err)
 	}
@@ -134,43 +172,15 @@ func ballotProof(ctx context.Context, q *db.Queries, voteID string, status Ballo
 	}
 	cp, err := transparency.Open([]byte(signed.Note), signed.VerifierKey)
 	if err != nil {
-		return "", nil, fmt.Errorf("open checkpoint %d: %w", signed.ID, err)
+		return "", nil, fmt.Errorf("open checkpoint %d: %w", signed.Size, err)
 	}
-	leaf, ok := provenLeaf(leaves, cp, status)
-	if !ok {
+	leaf := leaves[0]
+	if leaf.Leaf >= cp.Size {
 		return "", nil, nil
 	}
-	head := cp.Trees[leaf.Partition]
-	hashes, err := tlog.ProveRecord(head.Size, leaf.Leaf, hashReader(ctx, q, leaf.Partition))
+	hashes, err := tlog.ProveRecord(cp.Size, leaf.Leaf, hashReader(ctx, q))
 	if err != nil {
-		return "", nil, fmt.Errorf("prove vote %s's leaf %d in partition %d's tree of %d: %w", voteID, leaf.Leaf, leaf.Partition, head.Size, err)
+		return "", nil, fmt.Errorf("prove vote %s's leaf %d in the tree of %d: %w", voteID, leaf.Leaf, cp.Size, err)
 	}
-	return signed.Note, &InclusionProof{Partition: leaf.Partition, LeafIndex: leaf.Leaf, Leaf: leaf.Body,
-		TreeSize: head.Size, Root: head.Root, Hashes: hashes}, nil
-}
-
-// provenLeaf picks, among the leaves naming a vote_id (a vote_id sent
-// twice has two), one inside the checkpoint's trees: the one whose
-// decision is the status told, if any, else the first.
-func provenLeaf(leaves []db.TreeLeafOfRow, cp transparency.Checkpoint, status BallotStatus) (db.TreeLeafOfRow, bool) {
-	want := status.Status
-	if status.Reason != "" {
-		want += " " + status.Reason
-	}
-	var found *db.TreeLeafOfRow
-	for i, l := range leaves {
-		if l.Leaf >= cp.Trees[l.Partition].Size {
-			continue
-		}
-		if strings.Contains(l.Body, "\ndecision "+want+"\n") {
-			return l, true
-		}
-		if found == nil {
-			found = &leaves[i]
-		}
-	}
-	if found == nil {
-		return db.TreeLeafOfRow{}, false
-	}
-	return *found, true
+	return signed.Note, &InclusionProof{LeafIndex: leaf.Leaf, Leaf: leaf.Body, TreeSize: cp.Size, Root: cp.Root, Hashes: hashes}, nil
 }

@@ -473,3 +473,29 @@ func FormatRecount(diffs []TableDiff) string {
 	}
 	return b.String()
 }
+
+// ErrLagging is returned by CheckCaughtUp when the projection has not
+// applied the whole log: a recount at its offsets would pass while votes
+// it has not counted wait in the log.
+var ErrLagging = errors.New("the projection lags the log's end")
+
+// CheckCaughtUp compares the projection's applied offsets with the log's
+// ends, topic by topic, and describes the first partition behind.
+func CheckCaughtUp(ctx context.Context, pool *pgxpool.Pool, log ReplayLog) error {
+	applied, err := AllAppliedOffsets(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, topic := range replayTopics {
+		ends, err := log.HighWatermarks(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("ends of %s: %w", topic, err)
+		}
+		for p, end := range ends {
+			if got := applied[topic][p]; got < end {
+				return fmt.Errorf("%w: %s/%d applied up to offset %d of %d", ErrLagging, topic, p, got, end)
+			}
+		}
+	}
+	return nil
+}

@@ -77,9 +77,9 @@ type ReplayOptions struct {
 	// AllowTruncatedLog rebuilds even when a topic no longer starts at
 	// offset 0 (ErrTruncatedLog): the result then misses the lost events.
 	AllowTruncatedLog bool
-	// Secret, when set, rebuilds the transparency trees too and compares
-	// their roots with the live ones'. Without it the rebuilt projection
-	// has no trees, and the live checkpointer rebuilds them after a swap.
+	// Secret, when set, rebuilds the transparency tree too, by the epochs
+	// the checkpoints topic records, and compares its root with the live
+	// one's. Without it the rebuilt projection has no tree.
 	Secret transparency.Secret
 	// AcceptDiff swaps even when the trees' roots differ (ErrRootsDiffer):
 	// the published history changes, and the caller records that as an
@@ -121,9 +121,9 @@ type ReplayReport struct {
 	Watermarks    map[string]map[int32]int64
 	LockedFor     time.Duration
 	VerifiedTable int
-	// TreeDiffs describes each partition whose rebuilt tree's root differs
-	// from the live one's; TreesCompared counts the partitions compared
-	// (0 without a secret).
+	// TreeDiffs describes how the rebuilt tree differs from the live
+	// one; TreesCompared is 1 when two non-empty trees were compared (0
+	// without a secret).
 	TreeDiffs     []string
 	TreesCompared int
 }
@@ -284,11 +284,12 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 			return rep, err
 		}
 	}
-	var trees *Trees
+	var tree *Tree
+	var treeDiff string
 	if len(opt.Secret) > 0 {
-		// Most of the trees now, outside the swap lock.
-		trees = &Trees{pool: pool, secret: opt.Secret, read: VotesReader(r.events)}
-		if _, err := trees.GrowAll(ctx); err != nil {
+		// Most of the tree now, outside the swap lock, by the epochs
+		// the log records.
+		if tree, treeDiff, err = r.rebuildTree(ctx, pool, opt.Secret); err != nil {
 			return rep, err
 		}
 	}
@@ -316,12 +317,9 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	if err := r.summarise(ctx, pool, &rep); err != nil {
 		return rep, err
 	}
-	if trees != nil {
-		if _, err := trees.GrowAll(ctx); err != nil {
+	if tree != nil {
+		if rep.TreeDiffs, rep.TreesCompared, err = r.finishTree(ctx, tx, tree, treeDiff); err != nil {
 			return rep, err
-		}
-		if rep.TreeDiffs, rep.TreesCompared, err = compareTrees(ctx, db.New(tx), db.New(pool)); err != nil {
-			return rep, fmt.Errorf("compare the trees: %w", err)
 		}
 	}
 
@@ -333,16 +331,16 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		return rep, err
 	}
 
-	if trees == nil {
-		// Without the secret the rebuilt projection has no trees: the
-		// live checkpointer would regrow them from the rebuilt decisions,
+	if tree == nil {
+		// Without the secret the rebuilt projection has no tree: the
+		// live checkpointer would regrow it from the rebuilt decisions,
 		// unchecked against what was published.
-		var live int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM tree_heads WHERE size > 0").Scan(&live); err != nil {
-			return rep, fmt.Errorf("read the live trees: %w", err)
+		live, err := liveTreeSize(ctx, tx)
+		if err != nil {
+			return rep, fmt.Errorf("read the live tree: %w", err)
 		}
 		if live > 0 {
-			rep.TreeDiffs = append(rep.TreeDiffs, fmt.Sprintf("%d live trees not rebuilt: no election secret to rebuild their leaves", live))
+			rep.TreeDiffs = append(rep.TreeDiffs, fmt.Sprintf("the live tree of %d leaves not rebuilt: no election secret to rebuild its leaves", live))
 		}
 	}
 	if len(rep.TreeDiffs) > 0 && !opt.AcceptDiff {
@@ -351,11 +349,8 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	// The checkpoints published stay published: the rebuilt projection
 	// serves them too.
-	// (The identity goes on from the last id carried over.)
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %[1]s.checkpoints OVERRIDING SYSTEM VALUE SELECT * FROM %[2]s.checkpoints;
-		SELECT setval(pg_get_serial_sequence('%[1]s.checkpoints', 'id'), max(id)) FROM %[1]s.checkpoints HAVING count(*) > 0`,
-		ident(rep.Schema), ident(r.liveSchema))); err != nil {
-		return rep, fmt.Errorf("carry the checkpoints over: %w", err)
+	if err := carryCheckpoints(ctx, tx, rep.Schema, r.liveSchema); err != nil {
+		return rep, err
 	}
 	marks, _ := json.Marshal(rep.Watermarks)
 	if err := db.New(pool).MarkBuilt(ctx, db.MarkBuiltParams{BuiltBy: "replay", Watermarks: marks}); err != nil {

@@ -2,6 +2,8 @@ package projections
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,18 +20,19 @@ import (
 )
 
 // treeLockKey serialises tree builders: one projector of a scaled-out group
-// grows the trees at a time (transaction locks: a killed builder releases
+// grows the tree at a time (transaction locks: a killed builder releases
 // it with its transaction).
 const treeLockKey int64 = 0x766f7465_74726565 // "votetree"
 
-// maxGrow bounds the messages a partition's tree grows by in one
-// transaction, so a tick's memory and transaction stay small.
+// maxGrow bounds the messages a partition adds to one epoch, so a tick's
+// memory and transaction stay small.
 const maxGrow = 4096
 
-// Trees keeps a projection's transparency log (package transparency): it
-// grows each votes partition's tree over the messages the projection has
-// decided, in offset order, in transactions of its own.
-type Trees struct {
+// Tree keeps a projection's transparency log (package transparency): the
+// election's one tree, grown in epochs over the messages the projection
+// has decided, in transactions of its own. Every table it writes is
+// append-only.
+type Tree struct {
 	pool   *pgxpool.Pool
 	secret transparency.Secret
 	read   transparency.ReadFunc
@@ -41,42 +44,55 @@ type Trees struct {
 	stalled map[int32]transparency.Stall
 }
 
-// NewTrees returns the trees of the projection behind pool. read reads the
-// votes topic; secret salts the choice commitments.
-func NewTrees(pool *pgxpool.Pool, secret transparency.Secret, read transparency.ReadFunc) (*Trees, error) {
+// NewTree returns the tree of the projection behind pool. read reads the
+// votes topic; secret salts the choice commitments and keys the tallies
+// digest.
+func NewTree(pool *pgxpool.Pool, secret transparency.Secret, read transparency.ReadFunc) (*Tree, error) {
 	if pool == nil || read == nil || len(secret) == 0 {
-		return nil, errors.New("new trees: nil pool, log reader or secret")
+		return nil, errors.New("new tree: nil pool, log reader or secret")
 	}
-	return &Trees{pool: pool, secret: secret, read: read, live: true}, nil
+	return &Tree{pool: pool, secret: secret, read: read, live: true}, nil
 }
 
-// Heads returns each tree's head.
-func (t *Trees) Heads(ctx context.Context) (map[int32]transparency.Head, error) {
-	return treeHeads(ctx, db.New(t.pool))
-}
+// Head returns the tree's size and root.
+func (t *Tree) Head(ctx context.Context) (tlog.Tree, error) { return logHead(ctx, db.New(t.pool)) }
 
-func treeHeads(ctx context.Context, q *db.Queries) (map[int32]transparency.Head, error) {
-	rows, err := q.TreeHeads(ctx)
+func logHead(ctx context.Context, q *db.Queries) (tlog.Tree, error) {
+	rows, err := q.LogHead(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the tree heads: %w", err)
+		return tlog.Tree{}, fmt.Errorf("read the tree's head: %w", err)
 	}
-	out := make(map[int32]transparency.Head, len(rows))
+	if len(rows) == 0 {
+		return tlog.Tree{N: 0, Hash: emptyRoot}, nil
+	}
+	h := tlog.Tree{N: rows[0].Size}
+	copy(h.Hash[:], rows[0].Root)
+	return h, nil
+}
+
+// emptyRoot is RFC 6962's root of the empty tree, SHA-256 of nothing.
+var emptyRoot = tlog.Hash(sha256.Sum256(nil))
+
+func logCursors(ctx context.Context, q *db.Queries) (map[int32]int64, error) {
+	rows, err := q.LogCursors(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree's partition cursors: %w", err)
+	}
+	out := make(map[int32]int64, len(rows))
 	for _, r := range rows {
-		h := transparency.Head{Size: r.Size, NextOffset: r.NextOffset}
-		copy(h.Root[:], r.Root)
-		out[r.Partition] = h
+		out[r.Partition] = r.NextOffset
 	}
 	return out, nil
 }
 
-// skipStalled leaves out of ends each partition whose tree stopped, last
+// skipStalled leaves out of ends each partition whose growth stopped, last
 // time, at a vote that is still undecided: re-reading up to maxGrow
 // messages every tick would change nothing (a vote held for a
 // registration that never comes holds its partition for good).
-func (t *Trees) skipStalled(ctx context.Context, heads map[int32]transparency.Head, ends map[int32]int64) error {
+func (t *Tree) skipStalled(ctx context.Context, cursors, ends map[int32]int64) error {
 	var check []domain.Vote
 	for p, st := range t.stalled {
-		if _, ok := ends[p]; ok && heads[p].NextOffset == st.Offset {
+		if _, ok := ends[p]; ok && cursors[p] == st.Offset {
 			check = append(check, st.Vote)
 		}
 	}
@@ -91,12 +107,12 @@ func (t *Trees) skipStalled(ctx context.Context, heads map[int32]transparency.He
 	for i, v := range check {
 		ids[i] = v.ID()
 	}
-	inTrees, err := t.seen(ctx, ids)
+	inTree, err := t.seen(ctx, ids)
 	if err != nil {
 		return err
 	}
 	for p, st := range t.stalled {
-		if heads[p].NextOffset != st.Offset || inTrees[st.Vote.ID()] {
+		if cursors[p] != st.Offset || inTree[st.Vote.ID()] {
 			continue
 		}
 		switch decided[transparency.KeyOf(st.Vote)].Status {
@@ -108,19 +124,15 @@ func (t *Trees) skipStalled(ctx context.Context, heads map[int32]transparency.He
 	return nil
 }
 
-// TreeLeaves counts the leaves of every tree of the projection behind pool.
+// TreeLeaves counts the leaves of the tree of the projection behind pool.
 func TreeLeaves(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
-	heads, err := treeHeads(ctx, db.New(pool))
-	var n int64
-	for _, h := range heads {
-		n += h.Size
-	}
-	return n, err
+	h, err := logHead(ctx, db.New(pool))
+	return h.N, err
 }
 
-// GrowAll grows the trees until they cover everything decided so far, and
+// GrowAll grows the tree until it covers everything decided so far, and
 // returns how many leaves it added.
-func (t *Trees) GrowAll(ctx context.Context) (int64, error) {
+func (t *Tree) GrowAll(ctx context.Context) (int64, error) {
 	var total int64
 	for {
 		n, err := t.Grow(ctx)
@@ -131,13 +143,14 @@ func (t *Trees) GrowAll(ctx context.Context) (int64, error) {
 	}
 }
 
-// Grow adds, in one transaction, up to maxGrow leaves per partition: the
-// messages after each tree's head that the projection has decided, in
-// offset order, up to the first that it has not (transparency.Secret.Grow).
-// It adds nothing when another builder holds the trees.
-func (t *Trees) Grow(ctx context.Context) (int64, error) {
+// Grow adds one epoch, in one transaction: up to maxGrow leaves per
+// partition, the messages after each partition's cursor that the
+// projection has decided, in offset order, up to the first that it has
+// not (transparency.Secret.Grow). It adds nothing when another builder
+// holds the tree.
+func (t *Tree) Grow(ctx context.Context) (int64, error) {
 	q := db.New(t.pool)
-	heads, err := treeHeads(ctx, q)
+	cursors, err := logCursors(ctx, q)
 	if err != nil {
 		return 0, err
 	}
@@ -147,94 +160,187 @@ func (t *Trees) Grow(ctx context.Context) (int64, error) {
 	}
 	ends := map[int32]int64{}
 	for _, r := range rows {
-		ends[r.Partition] = min(r.NextOffset, heads[r.Partition].NextOffset+maxGrow)
+		ends[r.Partition] = min(r.NextOffset, cursors[r.Partition]+maxGrow)
 	}
-	if err := t.skipStalled(ctx, heads, ends); err != nil {
+	if err := t.skipStalled(ctx, cursors, ends); err != nil {
 		return 0, err
 	}
-	g, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.seen, t.appliedOthers)
+	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers)
 	if err != nil {
 		return 0, err
 	}
 	t.stalled = g.Stalled
-	exts, counts := g.Extensions, g.Counts
-	if len(exts) == 0 {
+	if len(g.Leaves) == 0 {
 		return 0, nil
 	}
+	_, added, err := t.store(ctx, cursors, g, nil)
+	return added, err
+}
+
+// ErrEpochDiffers is returned when growing a recorded epoch does not give
+// the recorded tree: the projection decided differently from the one that
+// recorded it.
+var ErrEpochDiffers = errors.New("the rebuilt epoch differs from the recorded one")
+
+// GrowEpoch grows the tree by exactly the recorded epoch e: each of its
+// partitions up to its end, and it must reach e's size and root. A replay
+// follows the epochs recorded in the checkpoints topic with it, so it
+// grows the same tree as live. Growing an epoch the tree already holds
+// (e.From below the tree's size) does nothing: the topic may hold an epoch
+// twice.
+func (t *Tree) GrowEpoch(ctx context.Context, e transparency.Epoch) error {
+	q := db.New(t.pool)
+	head, err := logHead(ctx, q)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.From < head.N:
+		return nil
+	case e.From > head.N:
+		return fmt.Errorf("%w: the epoch grows the tree from %d leaves; it has %d", ErrEpochDiffers, e.From, head.N)
+	}
+	cursors, err := logCursors(ctx, q)
+	if err != nil {
+		return err
+	}
+	ends := make(map[int32]int64, len(e.Ends))
+	for p, end := range e.Ends {
+		ends[p] = end
+	}
+	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers)
+	if err != nil {
+		return err
+	}
+	for p, end := range e.Ends {
+		if got, ok := g.Ends[p]; !ok || got != end {
+			return fmt.Errorf("%w: from %d leaves, partition %d grows to offset %d, the record says %d", ErrEpochDiffers, e.From, p, got, end)
+		}
+	}
+	_, _, err = t.store(ctx, cursors, g, &e)
+	return err
+}
+
+// store appends growth g as an epoch, in one transaction, and returns it.
+// It adds nothing when another builder holds the tree or grew it since
+// cursors were read. With want, the epoch must reach want's size and root,
+// or nothing is stored (ErrEpochDiffers).
+func (t *Tree) store(ctx context.Context, cursors map[int32]int64, g transparency.Growth, want *transparency.Epoch) (transparency.Epoch, int64, error) {
+	var e transparency.Epoch
 	var added int64
-	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		if t.live {
 			if err := holdSwapLock(ctx, tx); err != nil {
 				return err
 			}
 		}
 		var got bool
-		// Per schema: a replay grows its rebuilt trees while the live
-		// builder grows the live ones.
+		// Per schema: a replay grows its rebuilt tree while the live
+		// builder grows the live one.
 		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema(), $1))", treeLockKey).Scan(&got); err != nil {
-			return fmt.Errorf("lock the trees: %w", err)
+			return fmt.Errorf("lock the tree: %w", err)
 		}
 		if !got {
 			return nil
 		}
 		q := db.New(tx)
-		now, err := treeHeads(ctx, q)
+		now, err := logCursors(ctx, q)
 		if err != nil {
 			return err
 		}
-		for _, ext := range exts {
-			if now[ext.Partition] != ext.From {
-				// Another builder grew it since we read: its leaves stand.
-				return nil
-			}
+		if !mapsEqual(now, cursors) {
+			// Another builder grew it since we read: its leaves stand.
+			return nil
 		}
-		for _, ext := range exts {
-			if err := appendExtension(ctx, q, ext); err != nil {
-				return err
-			}
-			added += int64(len(ext.Leaves))
+		head, err := logHead(ctx, q)
+		if err != nil {
+			return err
 		}
-		return addCounts(ctx, q, counts)
+		if e, err = appendEpoch(ctx, q, head.N, g); err != nil {
+			return err
+		}
+		if want != nil && (e.Size != want.Size || e.Root != want.Root) {
+			return fmt.Errorf("%w: from %d leaves it reaches %d leaves with root %s, the record %d with root %s", ErrEpochDiffers, e.From, e.Size, e.Root, want.Size, want.Root)
+		}
+		added = int64(len(g.Leaves))
+		return addCounts(ctx, q, e.Size, g.Counts)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("grow the trees: %w", err)
+		return e, 0, fmt.Errorf("grow the tree: %w", err)
 	}
-	return added, nil
+	if want != nil && added == 0 {
+		return e, 0, fmt.Errorf("%w: another builder grew the tree from %d leaves", ErrEpochDiffers, want.From)
+	}
+	return e, added, nil
 }
 
-func appendExtension(ctx context.Context, q *db.Queries, ext transparency.Extension) error {
-	hashes, head, err := ext.Hashes(hashReader(ctx, q, ext.Partition))
-	if err != nil {
-		return err
+func mapsEqual(a, b map[int32]int64) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	first := tlog.StoredHashIndex(0, ext.From.Size)
-	hp := db.AppendTreeHashesParams{Partition: ext.Partition, Idxs: make([]int64, len(hashes)), Hashes: make([][]byte, len(hashes))}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func appendEpoch(ctx context.Context, q *db.Queries, from int64, g transparency.Growth) (transparency.Epoch, error) {
+	hashes, head, err := transparency.AppendHashes(from, g.Leaves, hashReader(ctx, q))
+	if err != nil {
+		return transparency.Epoch{}, err
+	}
+	first := tlog.StoredHashIndex(0, from)
+	hp := db.AppendLogHashesParams{Idxs: make([]int64, len(hashes)), Hashes: make([][]byte, len(hashes))}
 	for i, h := range hashes {
 		hp.Idxs[i] = first + int64(i)
 		hp.Hashes[i] = h[:]
 	}
-	if err := q.AppendTreeHashes(ctx, hp); err != nil {
-		return fmt.Errorf("store partition %d's hashes: %w", ext.Partition, err)
+	if err := q.AppendLogHashes(ctx, hp); err != nil {
+		return transparency.Epoch{}, fmt.Errorf("store the tree's hashes: %w", err)
 	}
-	lp := db.AppendTreeLeavesParams{Partition: ext.Partition}
-	for i, l := range ext.Leaves {
-		lp.Leaves = append(lp.Leaves, ext.From.Size+int64(i))
+	var lp db.AppendLogLeavesParams
+	for i, l := range g.Leaves {
+		lp.Leaves = append(lp.Leaves, from+int64(i))
+		lp.Partitions = append(lp.Partitions, l.Partition)
 		lp.Offsets = append(lp.Offsets, l.Offset)
-		lp.VoteIDs = append(lp.VoteIDs, l.VoteID)
+		var ref []byte
+		if l.Vote != "" {
+			if ref, err = hex.DecodeString(l.Vote); err != nil {
+				return transparency.Epoch{}, fmt.Errorf("leaf %d's vote: %w", from+int64(i), err)
+			}
+		}
+		lp.VoteRefs = append(lp.VoteRefs, ref)
+		lp.Decides = append(lp.Decides, l.Kind == transparency.KindVote && l.Decision != transparency.Repeat)
 		lp.Bodies = append(lp.Bodies, l.Body())
 	}
-	if err := q.AppendTreeLeaves(ctx, lp); err != nil {
-		return fmt.Errorf("store partition %d's leaves: %w", ext.Partition, err)
+	if err := q.AppendLogLeaves(ctx, lp); err != nil {
+		return transparency.Epoch{}, fmt.Errorf("store the tree's leaves: %w", err)
 	}
-	if err := q.SetTreeHead(ctx, db.SetTreeHeadParams{Partition: ext.Partition, Size: head.Size, Root: head.Root[:], NextOffset: head.NextOffset}); err != nil {
-		return fmt.Errorf("store partition %d's head: %w", ext.Partition, err)
+	e := transparency.Epoch{From: from, Size: head.N, Root: head.Hash, Ends: g.Ends}
+	ep := db.InsertLogEpochParams{Size: e.Size, FromSize: e.From, Root: e.Root[:]}
+	ps := make([]int32, 0, len(e.Ends))
+	for p := range e.Ends {
+		ps = append(ps, p)
 	}
-	return nil
+	slices.Sort(ps)
+	for _, p := range ps {
+		ep.Partitions = append(ep.Partitions, p)
+		ep.NextOffsets = append(ep.NextOffsets, e.Ends[p])
+	}
+	if err := q.InsertLogEpoch(ctx, ep); err != nil {
+		return transparency.Epoch{}, fmt.Errorf("store the epoch: %w", err)
+	}
+	return e, nil
 }
 
-func addCounts(ctx context.Context, q *db.Queries, counts transparency.Counts) error {
-	var p db.AddTreeCountsParams
+func addCounts(ctx context.Context, q *db.Queries, epoch int64, counts transparency.Counts) error {
+	p := db.AddLogCountsParams{Epoch: epoch}
 	for t, n := range counts {
+		if n == 0 {
+			continue
+		}
 		p.Kinds = append(p.Kinds, t.Kind)
 		p.Contests = append(p.Contests, t.Contest)
 		p.Regions = append(p.Regions, t.Region)
@@ -244,18 +350,18 @@ func addCounts(ctx context.Context, q *db.Queries, counts transparency.Counts) e
 	if len(p.Kinds) == 0 {
 		return nil
 	}
-	if err := q.AddTreeCounts(ctx, p); err != nil {
-		return fmt.Errorf("add the trees' counts: %w", err)
+	if err := q.AddLogCounts(ctx, p); err != nil {
+		return fmt.Errorf("add the epoch's counts: %w", err)
 	}
 	return nil
 }
 
-// hashReader reads a partition's stored hashes through q.
-func hashReader(ctx context.Context, q *db.Queries, partition int32) tlog.HashReader {
+// hashReader reads the tree's stored hashes through q.
+func hashReader(ctx context.Context, q *db.Queries) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
-		rows, err := q.TreeHashes(ctx, db.TreeHashesParams{Partition: partition, Idxs: indexes})
+		rows, err := q.LogHashes(ctx, indexes)
 		if err != nil {
-			return nil, fmt.Errorf("read partition %d's hashes: %w", partition, err)
+			return nil, fmt.Errorf("read the tree's hashes: %w", err)
 		}
 		got := make(map[int64]tlog.Hash, len(rows))
 		for _, r := range rows {
@@ -267,7 +373,7 @@ func hashReader(ctx context.Context, q *db.Queries, partition int32) tlog.HashRe
 		for i, x := range indexes {
 			h, ok := got[x]
 			if !ok {
-				return nil, fmt.Errorf("partition %d has no stored hash %d", partition, x)
+				return nil, fmt.Errorf("the tree has no stored hash %d", x)
 			}
 			out[i] = h
 		}
@@ -275,68 +381,72 @@ func hashReader(ctx context.Context, q *db.Queries, partition int32) tlog.HashRe
 	})
 }
 
-// compareTrees compares two projections' trees partition by partition, at
-// the size both have reached, and describes each partition whose roots
-// differ there: equal decisions give equal roots, so a difference is a
-// difference in what was decided, in order.
+// Epochs returns the tree's epochs after the tree had after leaves,
+// oldest first.
+func (t *Tree) Epochs(ctx context.Context, after int64) ([]transparency.Epoch, error) {
+	return logEpochs(ctx, db.New(t.pool), after)
+}
+
+func logEpochs(ctx context.Context, q *db.Queries, after int64) ([]transparency.Epoch, error) {
+	rows, err := q.LogEpochs(ctx, after)
+	if err != nil {
+		return nil, fmt.Errorf("read the epochs: %w", err)
+	}
+	out := make([]transparency.Epoch, len(rows))
+	for i, r := range rows {
+		e := transparency.Epoch{From: r.FromSize, Size: r.Size, Ends: map[int32]int64{}}
+		copy(e.Root[:], r.Root)
+		for j, p := range r.Partitions {
+			e.Ends[p] = r.NextOffsets[j]
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// compareTrees compares two projections' trees at the size both have
+// reached, and describes how they differ: equal decisions give equal
+// roots, so a difference is a difference in what was decided, in order.
+// It returns 1 when it compared two non-empty trees.
 func compareTrees(ctx context.Context, a, b *db.Queries) ([]string, int, error) {
-	ha, err := treeHeads(ctx, a)
+	ha, err := logHead(ctx, a)
 	if err != nil {
 		return nil, 0, err
 	}
-	hb, err := treeHeads(ctx, b)
+	hb, err := logHead(ctx, b)
 	if err != nil {
 		return nil, 0, err
 	}
 	var diffs []string
-	checked := 0
-	for _, p := range sortedPartitions(ha, hb) {
-		if hb[p].Size < ha[p].Size {
-			// The live tree holds decisions the rebuilt one does not.
-			diffs = append(diffs, fmt.Sprintf("partition %d: the live tree has %d leaves, the rebuilt %d", p, ha[p].Size, hb[p].Size))
-		}
-		n := min(ha[p].Size, hb[p].Size)
-		if n == 0 {
-			continue
-		}
-		ra, err := tlog.TreeHash(n, hashReader(ctx, a, p))
-		if err != nil {
-			return nil, 0, err
-		}
-		rb, err := tlog.TreeHash(n, hashReader(ctx, b, p))
-		if err != nil {
-			return nil, 0, err
-		}
-		checked++
-		if ra != rb {
-			diffs = append(diffs, fmt.Sprintf("partition %d: at %d leaves the live root is %s, the rebuilt %s", p, n, ra, rb))
-		}
+	if hb.N < ha.N {
+		// The live tree holds decisions the rebuilt one does not.
+		diffs = append(diffs, fmt.Sprintf("the live tree has %d leaves, the rebuilt %d", ha.N, hb.N))
 	}
-	return diffs, checked, nil
+	n := min(ha.N, hb.N)
+	if n == 0 {
+		return diffs, 0, nil
+	}
+	ra, err := tlog.TreeHash(n, hashReader(ctx, a))
+	if err != nil {
+		return nil, 0, err
+	}
+	rb, err := tlog.TreeHash(n, hashReader(ctx, b))
+	if err != nil {
+		return nil, 0, err
+	}
+	if ra != rb {
+		diffs = append(diffs, fmt.Sprintf("at %d leaves the live root is %s, the rebuilt %s", n, ra, rb))
+	}
+	return diffs, 1, nil
 }
 
-func sortedPartitions(hs ...map[int32]transparency.Head) []int32 {
-	seen := map[int32]bool{}
-	var out []int32
-	for _, h := range hs {
-		for p := range h {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// HashReader reads a partition's stored hashes, for proofs.
-func (t *Trees) HashReader(ctx context.Context, partition int32) tlog.HashReader {
-	return hashReader(ctx, db.New(t.pool), partition)
+// HashReader reads the tree's stored hashes, for proofs.
+func (t *Tree) HashReader(ctx context.Context) tlog.HashReader {
+	return hashReader(ctx, db.New(t.pool))
 }
 
 // decide reads what the projection made of each vote.
-func (t *Trees) decide(ctx context.Context, votes []domain.Vote) (map[transparency.VoteKey]transparency.Decision, error) {
+func (t *Tree) decide(ctx context.Context, votes []domain.Vote) (map[transparency.VoteKey]transparency.Decision, error) {
 	return decideVotes(ctx, db.New(t.pool), votes)
 }
 
@@ -390,16 +500,24 @@ func rank(status string) int {
 	return 2
 }
 
-// seen reports which vote_ids the trees already have a leaf for.
-func (t *Trees) seen(ctx context.Context, ids []string) (map[string]bool, error) {
+// seen reports which vote_ids the tree already has a deciding leaf for.
+func (t *Tree) seen(ctx context.Context, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
+	byRef := make(map[string]string, len(ids))
 	for start := 0; start < len(ids); start += 8192 {
-		rows, err := db.New(t.pool).VoteIDsInTrees(ctx, ids[start:min(start+8192, len(ids))])
+		chunk := ids[start:min(start+8192, len(ids))]
+		refs := make([][]byte, len(chunk))
+		for i, id := range chunk {
+			r := sha256.Sum256([]byte(id))
+			refs[i] = r[:]
+			byRef[string(r[:])] = id
+		}
+		rows, err := db.New(t.pool).VoteRefsInLog(ctx, refs)
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range rows {
-			out[id] = true
+		for _, r := range rows {
+			out[byRef[string(r)]] = true
 		}
 	}
 	return out, nil
@@ -407,7 +525,7 @@ func (t *Trees) seen(ctx context.Context, ids []string) (map[string]bool, error)
 
 // appliedOthers reports which schedules and dead letters of a votes
 // partition between two offsets the projection has applied.
-func (t *Trees) appliedOthers(ctx context.Context, partition int32, from, to int64) (func(int64) bool, error) {
+func (t *Tree) appliedOthers(ctx context.Context, partition int32, from, to int64) (func(int64) bool, error) {
 	rows, err := db.New(t.pool).AppliedVotePositions(ctx, db.AppliedVotePositionsParams{VotePartition: partition, FromOffset: from, ToOffset: to})
 	if err != nil {
 		return nil, err
@@ -419,35 +537,22 @@ func (t *Trees) appliedOthers(ctx context.Context, partition int32, from, to int
 	return func(o int64) bool { return out[o] }, nil
 }
 
-// Snapshot reads, in one snapshot, what a checkpoint states.
-func (t *Trees) Snapshot(ctx context.Context, origin string) (transparency.Checkpoint, error) {
-	c := transparency.Checkpoint{Origin: origin, Applied: map[string]map[int32]int64{}}
+// Snapshot reads, in one snapshot, what a checkpoint of the tree states:
+// its size and root, and the keyed digest of what its leaves decide.
+func (t *Tree) Snapshot(ctx context.Context, origin string) (transparency.Checkpoint, error) {
+	c := transparency.Checkpoint{Origin: origin}
 	err := pgx.BeginTxFunc(ctx, t.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		var err error
-		if c.Trees, err = treeHeads(ctx, q); err != nil {
+		head, err := logHead(ctx, q)
+		if err != nil {
 			return err
 		}
-		rows, err := q.TreeCounts(ctx)
+		c.Size, c.Root = head.N, head.Hash
+		counts, err := logCounts(ctx, q, head.N)
 		if err != nil {
-			return fmt.Errorf("read the trees' counts: %w", err)
+			return err
 		}
-		counts := transparency.Counts{}
-		for _, r := range rows {
-			counts[transparency.Tally{Kind: r.Kind, Contest: r.Contest, Region: r.Region, Choice: r.Choice}] = r.N
-		}
-		c.Tallies = counts.Digest()
-		c.Counted, c.Rejected = counts.Totals()
-		applied, err := q.ListAppliedOffsets(ctx, domain.EventTopics)
-		if err != nil {
-			return fmt.Errorf("read the applied offsets: %w", err)
-		}
-		for _, a := range applied {
-			if c.Applied[a.Topic] == nil {
-				c.Applied[a.Topic] = map[int32]int64{}
-			}
-			c.Applied[a.Topic][a.Partition] = a.NextOffset
-		}
+		c.Tallies = counts.KeyedDigest(t.secret)
 		return tx.QueryRow(ctx, "SELECT now()").Scan(&c.Time)
 	})
 	if err != nil {
@@ -457,10 +562,22 @@ func (t *Trees) Snapshot(ctx context.Context, origin string) (transparency.Check
 	return c, nil
 }
 
+func logCounts(ctx context.Context, q *db.Queries, size int64) (transparency.Counts, error) {
+	rows, err := q.LogCountsUpTo(ctx, size)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree's counts: %w", err)
+	}
+	counts := transparency.Counts{}
+	for _, r := range rows {
+		counts[transparency.Tally{Kind: r.Kind, Contest: r.Contest, Region: r.Region, Choice: r.Choice}] = r.N
+	}
+	return counts, nil
+}
+
 // RecordCheckpoint keeps a signed checkpoint, to serve it.
-func (t *Trees) RecordCheckpoint(ctx context.Context, at time.Time, signed []byte, verifierKey string) error {
-	if err := db.New(t.pool).InsertCheckpoint(ctx, db.InsertCheckpointParams{
-		CreatedAt: at, Note: string(signed), VerifierKey: verifierKey,
+func (t *Tree) RecordCheckpoint(ctx context.Context, c transparency.Checkpoint, signed []byte, verifierKey string) error {
+	if err := db.New(t.pool).InsertLogCheckpoint(ctx, db.InsertLogCheckpointParams{
+		Size: c.Size, CreatedAt: c.Time, Note: string(signed), VerifierKey: verifierKey,
 	}); err != nil {
 		return fmt.Errorf("record the checkpoint: %w", err)
 	}

@@ -23,10 +23,10 @@ import (
 
 var testSecret = transparency.Secret(bytes.Repeat([]byte{7}, 32))
 
-// treesOf projects log with deliveries drawn from rng, growing the trees
-// while the votes arrive, and returns the projection and its trees grown
+// treesOf projects log with deliveries drawn from rng, growing the tree
+// while the votes arrive, and returns the projection and its tree grown
 // to the end.
-func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *projections.Trees) {
+func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *projections.Tree) {
 	t.Helper()
 	ctx := context.Background()
 	pool := testutil.Pool(t)
@@ -34,7 +34,7 @@ func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *projec
 	if err != nil {
 		t.Fatal(err)
 	}
-	trees, err := projections.NewTrees(pool, testSecret, projections.VotesReader(memLog{log}))
+	trees, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,87 +62,128 @@ func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *projec
 	return pool, trees
 }
 
-func specOf(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.SpecTrees {
+// withEpochs is log with tree's epochs in its checkpoints topic, as the
+// checkpointer publishes them.
+func withEpochs(t *testing.T, log *testLog, tree *projections.Tree) *testLog {
+	t.Helper()
+	epochs, err := tree.Epochs(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &testLog{topics: map[string][][]projections.LogRecord{}, events: log.events}
+	for topic, parts := range log.topics {
+		out.topics[topic] = parts
+	}
+	var recs []projections.LogRecord
+	for i, e := range epochs {
+		recs = append(recs, projections.LogRecord{Offset: int64(i), Value: []byte(e.Text())})
+	}
+	out.topics[domain.TopicCheckpoints] = [][]projections.LogRecord{recs}
+	return out
+}
+
+func specOf(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.SpecTree {
 	t.Helper()
 	ends, err := projections.AllAppliedOffsets(context.Background(), pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := projections.BuildSpecTrees(context.Background(), memLog{log}, testSecret, ends)
+	spec, err := projections.BuildSpecTree(context.Background(), memLog{log}, testSecret, ends)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return spec
 }
 
-// The projection's trees are the specification's, whatever order the
-// messages were delivered in and however often the trees grew on the way:
-// so a replay, which applies in another order, reproduces the roots.
-func TestTreesAreTheSpecificationsWhateverTheDeliveryOrder(t *testing.T) {
+// One projection grows its tree while the votes arrive and records its
+// epochs; another projection of the same log, delivered in another order,
+// follows the recorded epochs and reaches the same tree, and so does the
+// rule's specification: the log alone rebuilds the tree.
+func TestTheLogAloneRebuildsTheTreeWhateverTheDeliveryOrder(t *testing.T) {
 	t.Parallel()
-	for seed := range uint64(8) {
+	ctx := context.Background()
+	for seed := range uint64(6) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
 			log := randomLog(rand.New(rand.NewPCG(seed, 0x7ee)))
-			poolA, treesA := treesOf(t, log, rand.New(rand.NewPCG(seed, 1)))
-			_, treesB := treesOf(t, log, rand.New(rand.NewPCG(seed, 2)))
-			a, err := treesA.Heads(context.Background())
+			poolA, treeA := treesOf(t, log, rand.New(rand.NewPCG(seed, 1)))
+			recorded := withEpochs(t, log, treeA)
+			a, err := treeA.Head(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := treesB.Heads(context.Background())
+			// B applies everything first, in another order, then grows
+			// by A's epochs.
+			poolB := testutil.Pool(t)
+			store, err := projections.NewStore(poolB)
 			if err != nil {
 				t.Fatal(err)
 			}
-			spec := specOf(t, poolA, log)
-			for p, tree := range spec.Trees {
-				want, err := tree.Head()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if a[p] != want || b[p] != want {
-					t.Errorf("partition %d: projections' heads %+v and %+v, the specification's %+v (log:\n%s)", p, a[p], b[p], want, log)
+			deliver(t, rand.New(rand.NewPCG(seed, 2)), store, log)
+			treeB, err := projections.NewTree(poolB, testSecret, projections.VotesReader(memLog{log}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			epochs, err := projections.RecordedEpochs(ctx, memLog{recorded})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range epochs {
+				if err := treeB.GrowEpoch(ctx, e); err != nil {
+					t.Fatalf("epoch %d to %d: %v (log:\n%s)", e.From, e.Size, err, log)
 				}
 			}
-			for p, h := range a {
-				if h.Size > 0 && spec.Trees[p] == nil {
-					t.Errorf("partition %d: a tree of %d leaves the specification does not have", p, h.Size)
-				}
+			b, err := treeB.Head(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := specOf(t, poolA, recorded)
+			want, err := spec.Tree.Head()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a != want || b != want || spec.Diff != "" {
+				t.Errorf("heads: live %+v, rebuilt %+v, the specification's %+v (%s)", a, b, want, spec.Diff)
 			}
 		})
 	}
 }
 
-// checkpointed projects the first seed's election that has a vote in a
-// tree, and returns it with a signed checkpoint of its trees.
-func checkpointed(t *testing.T, key transparency.Key) (*testLog, *pgxpool.Pool, *projections.Trees, []byte) {
+// checkpointed projects the first seed's election whose tree holds a
+// leaf, and returns it (with its epochs recorded) with a signed
+// checkpoint of its tree.
+func checkpointed(t *testing.T, key transparency.Key) (*testLog, *pgxpool.Pool, *projections.Tree, []byte) {
 	t.Helper()
 	for seed := uint64(0); seed < 40; seed++ {
 		log := randomLog(rand.New(rand.NewPCG(seed, 0xc4e)))
-		pool, trees := treesOf(t, log, rand.New(rand.NewPCG(seed, 1)))
-		c, err := trees.Snapshot(context.Background(), "votewatch/test")
+		pool, tree := treesOf(t, log, rand.New(rand.NewPCG(seed, 1)))
+		c, err := tree.Snapshot(context.Background(), "votewatch/test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Counted+c.Rejected == 0 {
+		var votes int
+		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM log_leaves WHERE vote_ref IS NOT NULL").Scan(&votes); err != nil {
+			t.Fatal(err)
+		}
+		if votes == 0 {
 			continue
 		}
 		signed, err := key.Sign(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := trees.RecordCheckpoint(context.Background(), c.Time, signed, key.Verifier); err != nil {
+		if err := tree.RecordCheckpoint(context.Background(), c, signed, key.Verifier); err != nil {
 			t.Fatal(err)
 		}
-		return log, pool, trees, signed
+		return withEpochs(t, log, tree), pool, tree, signed
 	}
-	t.Fatal("no seed below 40 decides a vote")
+	t.Fatal("no seed below 40 puts a vote in the tree")
 	return nil, nil, nil, nil
 }
 
 func testKey(t *testing.T, name string) transparency.Key {
 	t.Helper()
-	key, err := transparency.LoadOrCreateKey(t.TempDir()+"/key", name)
+	key, err := transparency.CreateKey(t.TempDir()+"/key", name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,13 +198,16 @@ func TestASignedCheckpointVerifiesAndAForgedOneDoesNot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the checkpoint as signed: %v", err)
 	}
-	if c.Origin != "votewatch/test" || len(c.Trees) == 0 {
+	if c.Origin != "votewatch/test" || c.Size == 0 || c.Tallies == "" {
 		t.Errorf("opened %+v", c)
 	}
+	if len(signed) >= transparency.MaxCheckpointSize {
+		t.Errorf("the signed checkpoint is %d bytes", len(signed))
+	}
 
-	forged := bytes.Replace(signed, []byte("counted "), []byte("counted 1"), 1)
+	forged := bytes.Replace(signed, []byte("votewatch-tallies "), []byte("votewatch-tallies A"), 1)
 	if _, err := transparency.Open(forged, key.Verifier); !errors.Is(err, transparency.ErrBadSignature) {
-		t.Errorf("an edited count: %v, want ErrBadSignature", err)
+		t.Errorf("an edited digest: %v, want ErrBadSignature", err)
 	}
 	other := testKey(t, "votewatch-test")
 	reSigned, err := other.Sign(c)
@@ -176,54 +220,64 @@ func TestASignedCheckpointVerifiesAndAForgedOneDoesNot(t *testing.T) {
 }
 
 // An observer saved a checkpoint; the log is then rewritten (one vote's
-// bytes changed) and projected again. The new trees are not consistent
-// with the saved checkpoint, while the honest ones are.
+// bytes changed). Growing the recorded epochs over the rewritten log does
+// not reach the recorded roots, and a tree grown from it is not
+// consistent with the saved checkpoint; the honest tree is.
 func TestACheckpointDetectsARewrittenLog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	key := testKey(t, "votewatch-test")
-	log, pool, trees, signed := checkpointed(t, key)
+	log, pool, tree, signed := checkpointed(t, key)
 	saved, err := transparency.Open(signed, key.Verifier)
 	if err != nil {
 		t.Fatal(err)
 	}
-	heads, err := trees.Heads(ctx)
+	head, err := tree.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := transparency.CheckConsistent(saved, heads, func(p int32) tlog.HashReader { return trees.HashReader(ctx, p) }); err != nil {
-		t.Fatalf("the honest trees: %v", err)
+	if err := transparency.CheckConsistent(saved.Head(), head, tree.HashReader(ctx)); err != nil {
+		t.Fatalf("the honest tree: %v", err)
 	}
 	spec := specOf(t, pool, log)
-	sizes := map[int32]int64{}
-	for p, h := range saved.Trees {
-		sizes[p] = h.Size
-	}
-	counts, err := spec.CountsAt(sizes)
+	counts, err := spec.CountsAt(saved.Size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts.Digest() != saved.Tallies {
+	if counts.KeyedDigest(testSecret) != saved.Tallies {
 		t.Errorf("the specification's tallies at the checkpoint differ from the signed digest")
 	}
 
-	rewritten := rewriteFirstTreeVote(t, log, saved)
-	_, trees2 := treesOf(t, rewritten, rand.New(rand.NewPCG(3, 3)))
-	heads2, err := trees2.Heads(ctx)
+	rewritten := rewriteFirstTreeVote(t, log, tree)
+	pool2, tree2 := treesOf(t, rewritten, rand.New(rand.NewPCG(3, 3)))
+	head2, err := tree2.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = transparency.CheckConsistent(saved, heads2, func(p int32) tlog.HashReader { return trees2.HashReader(ctx, p) })
+	err = transparency.CheckConsistent(saved.Head(), head2, tree2.HashReader(ctx))
 	if !errors.Is(err, transparency.ErrInconsistent) {
-		t.Fatalf("the rewritten log's trees: %v, want ErrInconsistent", err)
+		t.Fatalf("the rewritten log's tree: %v, want ErrInconsistent", err)
+	}
+	if spec := specOf(t, pool2, rewritten); spec.Diff == "" {
+		t.Error("the rewritten log grows the recorded epochs to the recorded roots")
 	}
 }
 
-// rewriteFirstTreeVote returns a copy of log whose first vote inside a
-// checkpointed tree names another vote_id: the kind of rewrite that keeps
-// every count the same.
-func rewriteFirstTreeVote(t *testing.T, log *testLog, c transparency.Checkpoint) *testLog {
+// rewriteFirstTreeVote returns a copy of log whose first vote inside the
+// tree names another vote_id: the kind of rewrite that keeps every count
+// the same.
+func rewriteFirstTreeVote(t *testing.T, log *testLog, tree *projections.Tree) *testLog {
 	t.Helper()
+	epochs, err := tree.Epochs(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := map[int32]int64{}
+	for _, e := range epochs {
+		for p, end := range e.Ends {
+			ends[p] = end
+		}
+	}
 	out := &testLog{topics: map[string][][]projections.LogRecord{}, events: log.events}
 	for topic, parts := range log.topics {
 		out.topics[topic] = make([][]projections.LogRecord, len(parts))
@@ -231,9 +285,9 @@ func rewriteFirstTreeVote(t *testing.T, log *testLog, c transparency.Checkpoint)
 			out.topics[topic][p] = append([]projections.LogRecord(nil), recs...)
 		}
 	}
-	for p, h := range c.Trees {
-		for i, rec := range out.topics[domain.TopicVotes][p] {
-			if int64(i) >= h.Size {
+	for p, recs := range out.topics[domain.TopicVotes] {
+		for i, rec := range recs {
+			if int64(i) >= ends[int32(p)] {
 				break
 			}
 			if _, err := domain.DecodeVoteCast(rec.Value); err != nil {
@@ -250,71 +304,75 @@ func rewriteFirstTreeVote(t *testing.T, log *testLog, c transparency.Checkpoint)
 			return out
 		}
 	}
-	t.Fatal("no vote inside the checkpoint's trees")
+	t.Fatal("no vote inside the tree")
 	return nil
 }
 
-// Replay rebuilds the trees with the same roots; a swap that would change
-// a root is refused unless the operator accepts the difference.
-func TestReplayReproducesTheRootsAndRefusesToRewriteThem(t *testing.T) {
+// Replay rebuilds the tree, by the epochs the log records, with the same
+// root; a swap that would change the root is refused unless the operator
+// accepts the difference.
+func TestReplayReproducesTheTreeAndRefusesToRewriteIt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	key := testKey(t, "votewatch-test")
-	log, pool, trees, _ := checkpointed(t, key)
+	log, pool, _, _ := checkpointed(t, key)
 
 	rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplayVerify, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.TreesCompared == 0 || len(rep.TreeDiffs) > 0 {
-		t.Fatalf("replay compared %d trees, differences %q; want some, none", rep.TreesCompared, rep.TreeDiffs)
+		t.Fatalf("replay compared %d trees, differences %q; want one, none", rep.TreesCompared, rep.TreeDiffs)
 	}
 
-	// Every stored hash of some partition of the live trees, rewritten.
-	heads, err := trees.Heads(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var victim int32 = -1
-	for p, h := range heads {
-		if h.Size > 0 {
-			victim = p
-			break
-		}
-	}
-	if _, err := pool.Exec(ctx, "UPDATE tree_hashes SET hash = sha256(hash) WHERE partition = $1", victim); err != nil {
+	// Every stored hash of the live tree, rewritten.
+	if _, err := pool.Exec(ctx, "UPDATE log_hashes SET hash = sha256(hash)"); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap, Secret: testSecret})
 	if !errors.Is(err, projections.ErrRootsDiffer) || rep.Swapped {
 		t.Fatalf("swap over a rewritten tree: swapped %v, %v; want ErrRootsDiffer", rep.Swapped, err)
 	}
-	if len(rep.TreeDiffs) != 1 || !strings.Contains(rep.TreeDiffs[0], fmt.Sprintf("partition %d:", victim)) {
-		t.Errorf("differences %q, want partition %d's", rep.TreeDiffs, victim)
+	if len(rep.TreeDiffs) != 1 || !strings.Contains(rep.TreeDiffs[0], "live root") {
+		t.Errorf("differences %q, want the root's", rep.TreeDiffs)
 	}
-	// Without the secret the trees cannot be rebuilt: no swap either.
+	// Without the secret the tree cannot be rebuilt: no swap either.
 	if rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap}); !errors.Is(err, projections.ErrRootsDiffer) || rep.Swapped {
-		t.Fatalf("swap without the secret over live trees: swapped %v, %v; want ErrRootsDiffer", rep.Swapped, err)
+		t.Fatalf("swap without the secret over a live tree: swapped %v, %v; want ErrRootsDiffer", rep.Swapped, err)
 	}
 	rep, err = replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap, Secret: testSecret, AcceptDiff: true})
 	if err != nil || !rep.Swapped {
 		t.Fatalf("swap with --accept-diff: swapped %v, %v", rep.Swapped, err)
 	}
 	var served int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM checkpoints").Scan(&served); err != nil || served == 0 {
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM log_checkpoints").Scan(&served); err != nil || served == 0 {
 		t.Errorf("after the swap %d checkpoints are served (%v); the published ones must stay", served, err)
 	}
-	// And the next checkpoint is recorded after them.
-	c, err := trees.Snapshot(ctx, "votewatch/test")
+}
+
+// A log whose recorded epochs were edited (one partition's end moved)
+// does not rebuild: the replay reports the epoch.
+func TestReplayReportsAnEpochTheLogDoesNotGrow(t *testing.T) {
+	t.Parallel()
+	key := testKey(t, "votewatch-test")
+	log, pool, _, _ := checkpointed(t, key)
+	recs := log.topics[domain.TopicCheckpoints][0]
+	e, err := transparency.ParseEpoch(string(recs[0].Value))
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := key.Sign(c)
+	for p := range e.Ends {
+		e.Ends[p]--
+		break
+	}
+	edited := append([]projections.LogRecord{{Offset: 0, Value: []byte(e.Text())}}, recs[1:]...)
+	log.topics[domain.TopicCheckpoints] = [][]projections.LogRecord{edited}
+	rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplayVerify, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := trees.RecordCheckpoint(ctx, c.Time, signed, key.Verifier); err != nil {
-		t.Errorf("the first checkpoint after the swap: %v", err)
+	if len(rep.TreeDiffs) == 0 || !strings.Contains(rep.TreeDiffs[0], "differs from the recorded") {
+		t.Errorf("differences %q, want the edited epoch's", rep.TreeDiffs)
 	}
 }
 
@@ -325,7 +383,7 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	key := testKey(t, "votewatch-test")
-	log, pool, trees, signed := checkpointed(t, key)
+	log, pool, tree, signed := checkpointed(t, key)
 	audit := func(pool *pgxpool.Pool, log *testLog, note []byte) projections.TreeAudit {
 		t.Helper()
 		a, err := projections.AuditTrees(ctx, pool, memLog{log}, projections.TreeAuditOptions{Secret: testSecret, Checkpoint: note, VerifierKey: key.Verifier})
@@ -347,21 +405,17 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 	if a := audit(pool, log, signed); len(a.Problems) > 0 || a.RootsCompared == 0 || a.Checkpoint == nil {
 		t.Fatalf("the honest checkpoint: %+v", a)
 	}
-	wantProblem(audit(pool, log, bytes.Replace(signed, []byte("tree "), []byte("tree  "), 1)), "signature")
+	wantProblem(audit(pool, log, bytes.Replace(signed, []byte("votewatch-time "), []byte("votewatch-time  "), 1)), "signature")
 
-	saved, err := transparency.Open(signed, key.Verifier)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rewritten := rewriteFirstTreeVote(t, log, saved)
-	pool2, _ := treesOf(t, rewritten, rand.New(rand.NewPCG(5, 5)))
-	wantProblem(audit(pool2, rewritten, signed), "rewritten")
+	rewritten := rewriteFirstTreeVote(t, log, tree)
+	pool2, tree2 := treesOf(t, rewritten, rand.New(rand.NewPCG(5, 5)))
+	wantProblem(audit(pool2, withEpochs(t, rewritten, tree2), signed), "rewritten")
 
 	// A checkpoint signed over counts edited in the database.
-	if _, err := pool.Exec(ctx, "UPDATE tree_counts SET n = n + 1 WHERE ctid = (SELECT min(ctid) FROM tree_counts)"); err != nil {
+	if _, err := pool.Exec(ctx, "UPDATE log_counts SET n = n + 1 WHERE ctid = (SELECT min(ctid) FROM log_counts)"); err != nil {
 		t.Fatal(err)
 	}
-	c, err := trees.Snapshot(ctx, "votewatch/test")
+	c, err := tree.Snapshot(ctx, "votewatch/test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,12 +423,12 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantProblem(audit(pool, log, edited), "at its tree sizes")
+	wantProblem(audit(pool, log, edited), "tallies digest")
 }
 
 // Of two projector processes sharing a projection, one publishes the
-// checkpoints; the other takes over when it stops, without republishing
-// what it published last.
+// checkpoints; the other takes over when it stops, without signing again
+// what it signed last.
 func TestOneCheckpointerPublishes(t *testing.T) {
 	t.Parallel()
 	key := testKey(t, "votewatch-test")
@@ -390,13 +444,16 @@ func TestOneCheckpointerPublishes(t *testing.T) {
 	var mu sync.Mutex
 	published := map[string]int{}
 	start := func(name string) (context.CancelFunc, <-chan struct{}) {
-		trees, err := projections.NewTrees(pool, testSecret, projections.VotesReader(memLog{log}))
+		tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		c, err := projections.NewCheckpointer(projections.CheckpointerConfig{
-			Trees: trees, Key: key, Origin: "votewatch/test", Every: 10 * time.Millisecond,
-			Publish: func(context.Context, []byte) error {
+			Tree: tree, Key: key, Origin: "votewatch/test", Every: 10 * time.Millisecond,
+			Publish: func(_ context.Context, rec []byte) error {
+				if transparency.IsEpoch(rec) {
+					return nil
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				published[name]++
@@ -468,30 +525,29 @@ func TestAReusedVoteIDNeitherStallsNorMislabelsTheTree(t *testing.T) {
 			for _, v := range votes {
 				seed.ApplyVotes(t, v)
 			}
-			trees, err := projections.NewTrees(pool, testSecret, projections.VotesReader(memLog{log}))
+			tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := trees.GrowAll(ctx); err != nil {
+			if _, err := tree.GrowAll(ctx); err != nil {
 				t.Fatal(err)
 			}
-			heads, err := trees.Heads(ctx)
+			head, err := tree.Head(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if heads[0].Size != 2 {
-				t.Fatalf("the tree holds %d of the partition's 2 votes", heads[0].Size)
+			if head.N != 2 {
+				t.Fatalf("the tree holds %d of the partition's 2 votes", head.N)
 			}
-			c, err := trees.Snapshot(ctx, "votewatch/test")
-			if err != nil {
+			var counted, ballots int64
+			if err := pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0) FROM log_counts WHERE kind = 'counted'").Scan(&counted); err != nil {
 				t.Fatal(err)
 			}
-			var ballots int64
 			if err := pool.QueryRow(ctx, "SELECT count(*) FROM ballots").Scan(&ballots); err != nil {
 				t.Fatal(err)
 			}
-			if c.Counted != ballots || ballots != 1 {
-				t.Errorf("the tree counts %d votes, the projection %d; want 1", c.Counted, ballots)
+			if counted != ballots || ballots != 1 {
+				t.Errorf("the tree counts %d votes, the projection %d; want 1", counted, ballots)
 			}
 		})
 	}
@@ -523,20 +579,20 @@ func TestAStalledTreeIsNotReadAgainUntilItsVoteIsDecided(t *testing.T) {
 		reads++
 		return read(ctx, from, to, fn)
 	}
-	trees, err := projections.NewTrees(pool, testSecret, counting)
+	tree, err := projections.NewTree(pool, testSecret, counting)
 	if err != nil {
 		t.Fatal(err)
 	}
 	size := func() int64 {
 		t.Helper()
-		if _, err := trees.GrowAll(ctx); err != nil {
+		if _, err := tree.GrowAll(ctx); err != nil {
 			t.Fatal(err)
 		}
-		heads, err := trees.Heads(ctx)
+		head, err := tree.Head(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return heads[0].Size
+		return head.N
 	}
 	if n := size(); n != 0 || reads != 1 {
 		t.Fatalf("behind the held vote: %d leaves after %d reads, want 0 after 1", n, reads)
@@ -547,5 +603,82 @@ func TestAStalledTreeIsNotReadAgainUntilItsVoteIsDecided(t *testing.T) {
 	seed.Voters(t, testutil.Voter(t, "late", "L", "North", "Town", at.AddDate(-30, 0, 0), at.AddDate(0, -1, 0)))
 	if n := size(); n != 2 {
 		t.Errorf("once the vote is decided: %d leaves, want 2", n)
+	}
+}
+
+// `audit` fails on a projection that has not applied the whole log: the
+// recount at its offsets would pass while votes wait uncounted.
+func TestCheckCaughtUpRefusesALaggingProjection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	log := randomLog(rand.New(rand.NewPCG(3, 0xca7)))
+	pool, _ := treesOf(t, log, rand.New(rand.NewPCG(3, 1)))
+	if err := projections.CheckCaughtUp(ctx, pool, memLog{log}); err != nil {
+		t.Fatalf("a projection of the whole log: %v", err)
+	}
+	longer := &testLog{topics: map[string][][]projections.LogRecord{}, events: log.events}
+	for topic, parts := range log.topics {
+		longer.topics[topic] = append([][]projections.LogRecord(nil), parts...)
+	}
+	votes := longer.topics[domain.TopicVotes]
+	votes[0] = append(append([]projections.LogRecord(nil), votes[0]...), projections.LogRecord{Offset: int64(len(votes[0])), Value: []byte("{}")})
+	if err := projections.CheckCaughtUp(ctx, pool, memLog{longer}); !errors.Is(err, projections.ErrLagging) || !strings.Contains(err.Error(), "votes/0") {
+		t.Errorf("a message past the projection: %v, want ErrLagging naming votes/0", err)
+	}
+}
+
+// The checkpointer signs with no key but the latest checkpoint's: another
+// key (a file made anew when another projector took over) is refused
+// until the operator records a rotation to it.
+func TestTheCheckpointerRefusesAnotherKeyUntilARotationIsRecorded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := testKey(t, "votewatch-test")
+	log, pool, _, _ := checkpointed(t, key)
+	// The latest checkpoint covers all but the last leaf, so the tree
+	// has grown since and there is something to sign.
+	if _, err := pool.Exec(ctx, "DELETE FROM log_checkpoints"); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := tree.Head(ctx)
+	if err != nil || head.N < 2 {
+		t.Fatalf("head %+v, %v", head, err)
+	}
+	old := transparency.Checkpoint{Origin: "votewatch/test", Size: head.N - 1, Time: time.Now()}
+	if old.Root, err = tlog.TreeHash(old.Size, tree.HashReader(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := key.Sign(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.RecordCheckpoint(ctx, old, signed, key.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	other := testKey(t, "votewatch-test")
+	checkpointer := func(k transparency.Key) *projections.Checkpointer {
+		c, err := projections.NewCheckpointer(projections.CheckpointerConfig{Tree: tree, Key: k, Origin: "votewatch/test",
+			Publish: func(context.Context, []byte) error { return nil }}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := checkpointer(other).Checkpoint(ctx); !errors.Is(err, projections.ErrKeyChanged) {
+		t.Fatalf("another key: %v, want ErrKeyChanged", err)
+	}
+	if err := projections.RecordKeyRotation(ctx, pool, other.Verifier, "the old key's host was lost"); err != nil {
+		t.Fatal(err)
+	}
+	signedNew, err := checkpointer(other).Checkpoint(ctx)
+	if err != nil || signedNew == nil {
+		t.Fatalf("after the rotation: %q, %v", signedNew, err)
+	}
+	if _, err := transparency.Open(signedNew, other.Verifier); err != nil {
+		t.Errorf("the new checkpoint: %v", err)
 	}
 }

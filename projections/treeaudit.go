@@ -12,49 +12,48 @@ import (
 	"github.com/votewatch/votewatch/transparency"
 )
 
-// SpecTrees are the trees the rule's specification (domain.Count, no SQL)
-// gives a log: the auditor's, to compare with a projection's trees and
-// with signed checkpoints.
-type SpecTrees struct {
-	Trees map[int32]*transparency.MemTree
-	// tallies holds, per partition, what each leaf adds to the counts
-	// (the zero Tally for none).
-	tallies map[int32][]transparency.Tally
+// SpecTree is the tree the rule's specification (domain.Count, no SQL)
+// gives a log grown by its recorded epochs: the auditor's, to compare
+// with a projection's tree and with signed checkpoints.
+type SpecTree struct {
+	Tree *transparency.MemTree
+	// tallies holds what each leaf adds to the counts (the zero Tally for
+	// none).
+	tallies []transparency.Tally
+	// Diff describes the first recorded epoch the specification grows
+	// differently, or is "".
+	Diff string
 }
 
-// CountsAt sums what the first sizes[p] leaves of each partition decide:
-// a checkpoint at those sizes must sign their digest.
-func (s SpecTrees) CountsAt(sizes map[int32]int64) (transparency.Counts, error) {
+// CountsAt sums what the tree's first n leaves decide: a checkpoint of n
+// leaves must sign their keyed digest.
+func (s SpecTree) CountsAt(n int64) (transparency.Counts, error) {
+	if n > int64(len(s.tallies)) {
+		return nil, fmt.Errorf("the checkpoint has %d leaves, the log decides %d", n, len(s.tallies))
+	}
 	c := transparency.Counts{}
-	for p, n := range sizes {
-		ts := s.tallies[p]
-		if n > int64(len(ts)) {
-			return nil, fmt.Errorf("partition %d: %d leaves, the log decides %d", p, n, len(ts))
-		}
-		for _, t := range ts[:n] {
-			if t != (transparency.Tally{}) {
-				c[t]++
-			}
+	for _, t := range s.tallies[:n] {
+		if t != (transparency.Tally{}) {
+			c[t]++
 		}
 	}
 	return c, nil
 }
 
-// BuildSpecTrees reads the log up to ends (per topic, per partition),
-// decides it with domain.Count and builds every votes partition's tree
-// from the decisions, as a projection's Trees would.
-func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secret, ends map[string]map[int32]int64) (SpecTrees, error) {
+// BuildSpecTree reads the log up to ends (per topic, per partition),
+// decides it with domain.Count and grows the tree by the epochs the log
+// records, as far as ends reach, from the decisions: as a projection's
+// Tree would.
+func BuildSpecTree(ctx context.Context, log ReplayLog, secret transparency.Secret, ends map[string]map[int32]int64) (SpecTree, error) {
 	el, err := readElectionLog(ctx, log, ends, rowSet{}, func(string, int64, int) {})
 	if err != nil {
-		return SpecTrees{}, err
+		return SpecTree{}, err
 	}
 	out := domain.Count(el)
 	held := make(map[string]bool, len(out.Held))
 	for _, id := range out.Held {
 		held[id] = true
 	}
-	// The rule decides a vote_id once, at its first copy in the order
-	// the trees grow: Grow marks the later copies repeats before asking.
 	decide := func(_ context.Context, votes []domain.Vote) (map[transparency.VoteKey]transparency.Decision, error) {
 		d := make(map[transparency.VoteKey]transparency.Decision, len(votes))
 		for _, v := range votes {
@@ -72,27 +71,71 @@ func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secr
 	everything := func(context.Context, int32, int64, int64) (func(int64) bool, error) {
 		return func(int64) bool { return true }, nil
 	}
-	read := VotesReader(log)
-	none := func(context.Context, []string) (map[string]bool, error) { return map[string]bool{}, nil }
-	g, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything)
-	if err != nil {
-		return SpecTrees{}, err
+	// The rule decides a vote_id once, at its first copy in the order
+	// the tree grows: Grow marks the later copies repeats.
+	decided := map[string]bool{}
+	seen := func(_ context.Context, ids []string) (map[string]bool, error) {
+		m := map[string]bool{}
+		for _, id := range ids {
+			m[id] = decided[id]
+		}
+		return m, nil
 	}
-	s := SpecTrees{Trees: map[int32]*transparency.MemTree{}, tallies: map[int32][]transparency.Tally{}}
-	for _, ext := range g.Extensions {
-		t := &transparency.MemTree{}
-		for _, l := range ext.Leaves {
-			if err := t.Append(l); err != nil {
-				return SpecTrees{}, err
+	epochs, err := RecordedEpochs(ctx, log)
+	if err != nil {
+		return SpecTree{}, err
+	}
+	s := SpecTree{Tree: &transparency.MemTree{}}
+	cursors := map[int32]int64{}
+	read := VotesReader(log)
+	for _, e := range epochs {
+		if e.From < s.Tree.Size() {
+			continue
+		}
+		beyond := false
+		for p, end := range e.Ends {
+			beyond = beyond || end > ends[domain.TopicVotes][p]
+		}
+		if beyond || e.From > s.Tree.Size() {
+			break
+		}
+		g, err := secret.Grow(ctx, cursors, e.Ends, read, decide, seen, everything)
+		if err != nil {
+			return SpecTree{}, err
+		}
+		for p, end := range e.Ends {
+			if g.Ends[p] != end {
+				s.Diff = fmt.Sprintf("from %d leaves, the log decides partition %d up to offset %d; the recorded epoch says %d", e.From, p, g.Ends[p], end)
+				return s, nil
 			}
 		}
-		s.Trees[ext.Partition] = t
-		s.tallies[ext.Partition] = ext.Tallies
+		for i, l := range g.Leaves {
+			if err := s.Tree.Append(l); err != nil {
+				return SpecTree{}, err
+			}
+			if l.Kind == transparency.KindVote && l.Decision != transparency.Repeat {
+				decided[voteIDOfLeaf(g, i)] = true
+			}
+		}
+		s.tallies = append(s.tallies, g.Tallies...)
+		for p, end := range g.Ends {
+			cursors[p] = end
+		}
+		if root, err := s.Tree.RootAt(s.Tree.Size()); err != nil {
+			return SpecTree{}, err
+		} else if s.Tree.Size() != e.Size || root != e.Root {
+			s.Diff = fmt.Sprintf("the log's epoch from %d leaves grows to %d leaves with root %s; the recorded epoch to %d with root %s", e.From, s.Tree.Size(), root, e.Size, e.Root)
+			return s, nil
+		}
 	}
 	return s, nil
 }
 
-// VotesReader reads the votes topic of log, for Trees.
+// voteIDOfLeaf is the vote_id behind g's leaf i, which Grow read from the
+// log (the leaf itself holds only its hash).
+func voteIDOfLeaf(g transparency.Growth, i int) string { return g.VoteIDs[i] }
+
+// VotesReader reads the votes topic of log, for a Tree.
 func VotesReader(log ReplayLog) transparency.ReadFunc {
 	return func(ctx context.Context, from, to map[int32]int64, fn func(int32, int64, []byte) error) error {
 		return log.ReadRange(ctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
@@ -112,43 +155,49 @@ func AllAppliedOffsets(ctx context.Context, pool *pgxpool.Pool) (map[string]map[
 }
 
 // TreeAuditOptions say what an audit of the transparency log checks
-// beyond the projection's own trees.
+// beyond the projection's own tree.
 type TreeAuditOptions struct {
 	// Secret, when set, rebuilds every leaf from the log and compares the
-	// roots.
+	// roots, and checks the checkpoint's keyed tallies digest.
 	Secret transparency.Secret
 	// Checkpoint is a signed checkpoint saved earlier, checked with
-	// VerifierKey (default: the key the projection serves).
+	// VerifierKey (default: the key the projection serves) and, with
+	// Witnesses, their cosignatures (Quorum of them).
 	Checkpoint  []byte
 	VerifierKey string
+	Witnesses   []string
+	Quorum      int
 }
 
 // TreeAudit is what an audit of the transparency log found.
 type TreeAudit struct {
-	Trees  int
 	Leaves int64
-	// RootsCompared counts the trees whose roots were recomputed from the
-	// log (0 without the secret).
+	// RootsCompared counts the roots recomputed from the log (0 without
+	// the secret).
 	RootsCompared int
 	// Checkpoint is the checkpoint checked, when one was given and its
 	// signature verified.
 	Checkpoint *transparency.Checkpoint
+	// Counted and Rejected are the specification's totals at the
+	// checkpoint's size (with the secret and a checkpoint).
+	Counted, Rejected int64
 	// Problems lists every check that failed, readably.
 	Problems []string
 }
 
 // AuditTrees checks the projection's transparency log against the log:
-// with the secret, that every tree's root is the one the rule's
-// specification gives; with a saved checkpoint, that its signature
-// verifies, that its trees are prefixes of today's (RFC 6962 consistency
-// proofs from the stored hashes) and of the specification's, and that its
-// tallies digest is the specification's at its tree sizes.
+// with the secret, that the tree's root is the one the rule's
+// specification gives when grown by the recorded epochs; with a saved
+// checkpoint, that its signature (and cosignatures) verify, that its tree
+// is a prefix of today's (an RFC 6962 consistency proof from the stored
+// hashes) and of the specification's, and that its keyed tallies digest
+// is the specification's at its size.
 func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opt TreeAuditOptions) (TreeAudit, error) {
 	var a TreeAudit
 	q := db.New(pool)
-	// The heads before the offsets: the trees never cover more than was
-	// applied, so the specification decides at least what they cover.
-	heads, err := treeHeads(ctx, q)
+	// The head before the offsets: the tree never covers more than was
+	// applied, so the specification decides at least what it covers.
+	head, err := logHead(ctx, q)
 	if err != nil {
 		return a, err
 	}
@@ -156,107 +205,79 @@ func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opt Tree
 	if err != nil {
 		return a, err
 	}
-	for _, h := range heads {
-		if h.Size > 0 {
-			a.Trees++
-			a.Leaves += h.Size
-		}
-	}
+	a.Leaves = head.N
 	var cp *transparency.Checkpoint
 	if opt.Checkpoint != nil {
 		vkey := opt.VerifierKey
 		if vkey == "" {
-			latest, err := q.LatestCheckpoint(ctx)
+			latest, err := latestCheckpointRow(ctx, q)
 			if err != nil {
 				return a, fmt.Errorf("read the served verifier key: %w", err)
 			}
-			if len(latest) == 0 {
+			if latest == nil {
 				return a, fmt.Errorf("no verifier key given and the projection serves none")
 			}
-			vkey = latest[0].VerifierKey
+			vkey = latest.VerifierKey
 			a.Problems = append(a.Problems, "checkpoint: no verifier key pinned (--verifier-key): its signature was checked with the key the projection itself serves, which proves only that the operator agrees with itself")
 		}
-		c, err := transparency.Open(opt.Checkpoint, vkey)
+		c, _, err := transparency.OpenWitnessed(opt.Checkpoint, vkey, opt.Witnesses, opt.Quorum)
 		if err != nil {
 			a.Problems = append(a.Problems, "checkpoint: "+err.Error())
 		} else {
 			cp, a.Checkpoint = &c, &c
-			if err := transparency.CheckConsistent(c, heads, func(p int32) tlog.HashReader { return hashReader(ctx, q, p) }); err != nil {
-				a.Problems = append(a.Problems, "checkpoint against the projection's trees: "+err.Error())
+			if err := transparency.CheckConsistent(c.Head(), head, hashReader(ctx, q)); err != nil {
+				a.Problems = append(a.Problems, "checkpoint against the projection's tree: "+err.Error())
 			}
 		}
 	}
-	if len(opt.Secret) == 0 && cp == nil {
+	if len(opt.Secret) == 0 {
 		return a, nil
 	}
-	secret := opt.Secret
-	if len(secret) == 0 {
-		// Tallies need no secret; the leaves built with this one are
-		// not compared.
-		secret = transparency.Secret{0}
-	}
-	spec, err := BuildSpecTrees(ctx, log, secret, ends)
+	spec, err := BuildSpecTree(ctx, log, opt.Secret, ends)
 	if err != nil {
 		return a, err
 	}
-	if len(opt.Secret) > 0 {
-		for _, p := range sortedPartitions(heads) {
-			h := heads[p]
-			if h.Size == 0 {
-				continue
-			}
-			a.RootsCompared++
-			if msg := specRootDiff(spec, p, h.Size, h.Root); msg != "" {
-				a.Problems = append(a.Problems, "the projection's tree of "+msg)
-			}
-		}
-		if cp != nil {
-			for _, p := range sortedPartitions(cp.Trees) {
-				if h := cp.Trees[p]; h.Size > 0 {
-					if msg := specRootDiff(spec, p, h.Size, h.Root); msg != "" {
-						a.Problems = append(a.Problems, "the checkpoint's tree of "+msg)
-					}
-				}
-			}
+	if spec.Diff != "" {
+		a.Problems = append(a.Problems, "the recorded epochs: "+spec.Diff)
+	}
+	if head.N > 0 {
+		a.RootsCompared++
+		if msg := specRootDiff(spec, head); msg != "" {
+			a.Problems = append(a.Problems, "the projection's tree: "+msg)
 		}
 	}
 	if cp != nil {
-		sizes := map[int32]int64{}
-		for p, h := range cp.Trees {
-			sizes[p] = h.Size
+		a.RootsCompared++
+		if msg := specRootDiff(spec, cp.Head()); msg != "" {
+			a.Problems = append(a.Problems, "the checkpoint's tree: "+msg)
 		}
-		counts, err := spec.CountsAt(sizes)
+		counts, err := spec.CountsAt(cp.Size)
+		if err == nil {
+			a.Counted, a.Rejected = counts.Totals()
+		}
 		if err != nil {
 			a.Problems = append(a.Problems, "checkpoint: "+err.Error())
-		} else if counted, rejected := counts.Totals(); counted != cp.Counted || rejected != cp.Rejected {
-			a.Problems = append(a.Problems, fmt.Sprintf("checkpoint: it states counted %d, rejected %d; the recount at its tree sizes gives counted %d, rejected %d",
-				cp.Counted, cp.Rejected, counted, rejected))
-		} else if got := counts.Digest(); got != cp.Tallies {
+		} else if got := counts.KeyedDigest(opt.Secret); got != cp.Tallies {
 			counted, rejected := counts.Totals()
-			a.Problems = append(a.Problems, fmt.Sprintf("checkpoint: its tallies digest %s (counted %d, rejected %d) is not the recount's at its tree sizes, %s (counted %d, rejected %d)",
-				cp.Tallies, cp.Counted, cp.Rejected, got, counted, rejected))
+			a.Problems = append(a.Problems, fmt.Sprintf("checkpoint: its tallies digest %s is not the recount's at its size, %s (counted %d, rejected %d)",
+				cp.Tallies, got, counted, rejected))
 		}
 	}
 	return a, nil
 }
 
-// specRootDiff describes how partition p's tree of size n with root root
-// differs from the specification's, or returns "".
-func specRootDiff(spec SpecTrees, p int32, n int64, root tlog.Hash) string {
-	t := spec.Trees[p]
-	if t == nil || t.Size() < n {
-		have := int64(0)
-		if t != nil {
-			have = t.Size()
-		}
-		return fmt.Sprintf("partition %d has %d leaves; the log decides only %d", p, n, have)
+// specRootDiff describes how the tree h differs from the specification's,
+// or returns "".
+func specRootDiff(spec SpecTree, h tlog.Tree) string {
+	if spec.Tree.Size() < h.N {
+		return fmt.Sprintf("it has %d leaves; the log decides only %d", h.N, spec.Tree.Size())
 	}
-	want, err := t.RootAt(n)
+	want, err := spec.Tree.RootAt(h.N)
 	if err != nil {
-		return fmt.Sprintf("partition %d: %v", p, err)
+		return err.Error()
 	}
-	if want != root {
-		return fmt.Sprintf("partition %d at %d leaves has root %s; the log's is %s", p, n, root, want)
+	if want != h.Hash {
+		return fmt.Sprintf("at %d leaves its root is %s; the log's is %s", h.N, h.Hash, want)
 	}
 	return ""
 }

@@ -72,10 +72,10 @@ func rightsOf(t *testing.T, ctx context.Context, q interface {
 //     votes, registrations, schedules, dead letters, operator actions) nor
 //     the transparency log (tree_*, checkpoints): those it only INSERTs.
 //     Tallies it neither INSERTs nor UPDATEs: it adds to them through
-//     add_tallies and add_tree_counts, and moves a tree's head through
-//     advance_tree_head. The few columns it may UPDATE are named here.
+//     add_tallies. The few columns it may UPDATE are named here.
 //   - The reader cannot enumerate vote_ids: neither ballot_statuses nor
-//     tree_leaves, and nothing that names a voter or a single vote.
+//     the log's epochs and counts, and nothing that names a voter or a
+//     single vote.
 //   - Nobody but the projector writes the projection.
 func TestEveryLoginsRightsOnEveryRelation(t *testing.T) {
 	ctx := context.Background()
@@ -101,8 +101,9 @@ func TestEveryLoginsRightsOnEveryRelation(t *testing.T) {
 		s + "release_state":  {"min_cell", "polls_closed", "released_at", "releases"},
 	}
 	tallies := []string{"candidate_tallies", "region_tallies", "rejection_tallies", "timeline", "demographic_tallies",
-		"station_tallies", "contest_turnout", "tree_counts", "tree_heads"}
-	decisions := []string{"ballots", "rejections", "held_votes", "tree_leaves", "tree_hashes", "checkpoints", "dead_letters",
+		"station_tallies", "contest_turnout"}
+	decisions := []string{"ballots", "rejections", "held_votes", "log_epochs", "log_leaves", "log_hashes", "log_counts",
+		"log_checkpoints", "log_cosignatures", "log_key_rotations", "dead_letters",
 		"refused_registrations", "registration_closures", "vote_schedules", "operator_actions", "voters", "contests"}
 	projector := rightsOf(t, ctx, pool, "votewatch_projector")
 	for rel, r := range projector {
@@ -133,7 +134,7 @@ func TestEveryLoginsRightsOnEveryRelation(t *testing.T) {
 	// The reader: SELECT on what the API serves, and nothing that lists
 	// single votes or names a voter.
 	readerMustNotSelect := []string{"ballots", "rejections", "held_votes", "staged_votes", "voters", "dead_letters",
-		"ballot_statuses", "tree_leaves"}
+		"ballot_statuses", "log_epochs", "log_counts", "log_key_rotations"}
 	reader := rightsOf(t, ctx, pool, "votewatch_reader")
 	for rel, r := range reader {
 		if r.Insert || r.Update || len(r.UpdateColumns) > 0 || r.Delete {

@@ -83,7 +83,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	proj, err := app.NewProjectorService(testLogger(), writer, p.kafka, app.ProjectorConfig{
 		Group: "test-roles", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second, MinCell: 1,
 		Transparency: app.TransparencyConfig{CheckpointKey: filepath.Join(keys, "checkpoint.key"),
-			ElectionSecret: filepath.Join(keys, "election.secret"), Every: 100 * time.Millisecond, Election: "roles"},
+			ElectionSecret: filepath.Join(keys, "election.secret"), Every: 100 * time.Millisecond, Election: "roles", CreateKeys: true},
 	}, p.klog, metrics.New())
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 			fmt.Sprintf("%d %s %s", code, b.Status, b.Proof)
 	})
 	wantDenied(t, reader, "SELECT vote_id FROM ballot_statuses")
-	wantDenied(t, reader, "SELECT vote_id FROM tree_leaves")
+	wantDenied(t, reader, "SELECT * FROM log_epochs")
 }
 
 // readsEverything checks that every route of the read API answers 200 and
@@ -357,17 +357,19 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		// One vote's status and leaves, through the functions that answer
 		// for one vote_id and never name the choice.
 		"SELECT status, reason FROM ballot_status('00000000-0000-4000-8000-000000000001')",
-		`SELECT partition, leaf, "offset", body FROM tree_leaf_of('00000000-0000-4000-8000-000000000001')`,
-		"SELECT * FROM tree_heads", "SELECT * FROM tree_hashes", "SELECT * FROM checkpoints",
+		// What the tiles publish anyway: leaves name a vote only by the
+		// SHA-256 of its vote_id.
+		"SELECT * FROM log_hashes", "SELECT leaf, vote_ref, body FROM log_leaves", "SELECT * FROM log_checkpoints",
+		"SELECT * FROM log_cosignatures",
 	)...)
 	reader = append(reader, denied(
 		// No list of vote_ids: the reader may not enumerate the votes, nor
 		// their partitions and offsets.
 		"SELECT vote_id FROM ballot_statuses", "SELECT count(*) FROM ballot_statuses",
-		`SELECT vote_id, partition, "offset" FROM tree_leaves`, "SELECT count(*) FROM tree_leaves",
+		// Nor the epochs' per-partition offsets, nor the per-epoch counts.
+		"SELECT * FROM log_epochs", "SELECT * FROM log_counts",
 		// Nor write a tally through the projector's functions.
 		"SELECT add_tallies(0::smallint, '{North}', '{c-ada}', '{default}', ARRAY[now()], '{1}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')",
-		"SELECT advance_tree_head(0, 0, '\\x00', 0)",
 	)...)
 	projector := denied(
 		"DELETE FROM ballots", "TRUNCATE ballots", "DELETE FROM rejections", "TRUNCATE rejections",
@@ -384,18 +386,17 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		projector = append(projector, denied("DELETE FROM "+table, "TRUNCATE "+table)...)
 	}
 	// Decisions and the transparency log are written once: never updated.
-	// Tallies change only through add_tallies and add_tree_counts.
+	// Tallies change only through add_tallies.
 	projector = append(projector, denied(
 		"UPDATE ballots SET candidate_id = 'c-bob'", "UPDATE rejections SET reason = 'unknown_voter'",
 		"UPDATE held_votes SET candidate_id = 'c-bob'", "UPDATE voters SET region = 'East'",
 		"UPDATE candidates SET contest_id = 'other'", "UPDATE contests SET regions = '{}'",
-		"UPDATE tree_leaves SET body = ''", "UPDATE tree_hashes SET hash = hash", "UPDATE tree_heads SET size = 0",
-		"UPDATE tree_counts SET n = 0", "UPDATE checkpoints SET note = ''", "UPDATE dead_letters SET reason = ''",
+		"UPDATE log_leaves SET body = ''", "UPDATE log_hashes SET hash = hash", "UPDATE log_epochs SET size = 0",
+		"UPDATE log_counts SET n = 0", "UPDATE log_checkpoints SET note = ''", "UPDATE log_cosignatures SET line = ''",
+		"DELETE FROM log_leaves", "TRUNCATE log_hashes", "UPDATE dead_letters SET reason = ''",
 		"UPDATE vote_schedules SET polls_close = now()", "UPDATE registration_closures SET closed_at = now()",
 		"UPDATE projection_meta SET built_by = 'x'", "SELECT * FROM staged_votes",
 		"UPDATE candidate_tallies SET votes = votes + 1", "INSERT INTO candidate_tallies (candidate_id, votes) VALUES ('c-x', 1)",
-		"INSERT INTO tree_counts (kind, contest, region, choice, n) VALUES ('counted', 'default', 'North', 'c-ada', 1)",
-		"INSERT INTO tree_heads (partition, size, root, next_offset) VALUES (99, 0, decode(repeat('00', 32), 'hex'), 0)",
 	)...)
 	for _, table := range []string{"candidate_tallies", "region_tallies", "rejection_tallies", "timeline", "demographic_tallies",
 		"station_tallies", "contest_turnout"} {
@@ -404,8 +405,6 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 	projector = append(projector, allowed(
 		"INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at) VALUES ('v-new', gen_random_uuid(), 'c-ada', 'North', now())",
 		"SELECT add_tallies(0::smallint, '{North}', '{c-ada}', '{default}', ARRAY[now()], '{1}', '{gender}', '{female}', '{c-ada}', '{1}', '{default}', '{unknown_voter}', '{1}', '{s-1}', '{counted}', '{1}')",
-		"SELECT add_tree_counts('{counted}', '{default}', '{North}', '{c-ada}', '{1}')",
-		"SELECT advance_tree_head(99, 0, decode(repeat('00', 32), 'hex'), 0)",
 		"UPDATE candidates SET name = name", "UPDATE stations SET closed_at = closed_at",
 		"UPDATE regions SET registered_voters = registered_voters",
 		"UPDATE applied_offsets SET next_offset = next_offset", "SELECT count(*) FROM ballots",

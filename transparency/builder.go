@@ -30,37 +30,36 @@ type DecideFunc func(ctx context.Context, votes []domain.Vote) (map[VoteKey]Deci
 // SeenFunc says which of the vote_ids some tree already has a leaf for.
 type SeenFunc func(ctx context.Context, voteIDs []string) (map[string]bool, error)
 
-// Extension is what one partition's tree grows by.
-type Extension struct {
-	Partition int32
-	From      Head
-	Leaves    []Leaf
-	// Tallies holds what each leaf adds to the counts (the zero Tally
-	// for nothing).
-	Tallies []Tally
-}
-
-// Growth is what Grow found: each tree's extension, what the new leaves
-// add to the counts, and, per partition, the vote it stopped at for want
-// of a decision (pending, or not applied yet).
+// Growth is what Grow found: the leaves that extend the tree, in order
+// (partitions ascending, offsets ascending within each), what each adds
+// to the counts and their sum, each partition's offset after its last new
+// leaf, and, per partition, the vote it stopped at for want of a decision
+// (pending, or not applied yet).
 type Growth struct {
-	Extensions []Extension
-	Counts     Counts
-	Stalled    map[int32]Stall
+	Leaves []Leaf
+	// VoteIDs holds each leaf's vote_id ("" for a leaf not a vote): the
+	// leaf names it only by its hash.
+	VoteIDs []string
+	Tallies []Tally
+	Counts  Counts
+	Ends    map[int32]int64
+	Stalled map[int32]Stall
 }
 
-// Stall is the vote a partition's tree stopped at, and its offset.
+// Stall is the vote a partition's growth stopped at, and its offset.
 type Stall struct {
 	Vote   domain.Vote
 	Offset int64
 }
 
-// Grow reads each partition's messages after its tree's head, up to
-// ends[p], and returns the leaves that extend each tree: the messages in
+// Grow reads each partition's messages from cursors[p] (the offset after
+// the tree's last leaf of that partition) up to ends[p], and returns the
+// leaves that extend the tree: per partition, ascending, the messages in
 // offset order up to, not including, the first one not applied (no
-// decision, or not in applied) or pending. So every tree covers a prefix
-// of its partition whose every decision is final, whatever order the
-// projector applied the messages in: equal decisions give equal trees.
+// decision, or not in applied) or pending. So the tree covers a prefix of
+// each partition whose every decision is final, whatever order the
+// projector applied the messages in: equal decisions and equal epochs give
+// equal trees.
 //
 // applied reports whether a message that is not a vote (a schedule or a
 // dead letter) at partition, offset was applied.
@@ -69,17 +68,17 @@ type Stall struct {
 // the trees grow (partitions ascending, offsets ascending), carries the
 // decision; every later one, a redelivery or a reuse, is a Repeat and adds
 // to no count. seen tells which vote_ids earlier growth already holds.
-func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
+func (s Secret) Grow(ctx context.Context, cursors, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
 	applied func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) (Growth, error) {
 	from := map[int32]int64{}
 	to := map[int32]int64{}
 	for p, end := range ends {
-		if h := heads[p]; h.NextOffset < end {
-			from[p], to[p] = h.NextOffset, end
+		if c := cursors[p]; c < end {
+			from[p], to[p] = c, end
 		}
 	}
 	if len(to) == 0 {
-		return Growth{Counts: Counts{}}, nil
+		return Growth{Counts: Counts{}, Ends: map[int32]int64{}, Stalled: map[int32]Stall{}}, nil
 	}
 	entries := map[int32][]Entry{}
 	err := read(ctx, from, to, func(p int32, off int64, payload []byte) error {
@@ -118,9 +117,8 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 		parts = append(parts, p)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-	g := Growth{Counts: Counts{}, Stalled: map[int32]Stall{}}
+	g := Growth{Counts: Counts{}, Ends: map[int32]int64{}, Stalled: map[int32]Stall{}}
 	for _, p := range parts {
-		ext := Extension{Partition: p, From: heads[p]}
 		var others func(int64) bool
 		for _, e := range entries[p] {
 			d := Decision{}
@@ -146,14 +144,17 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 			if ok {
 				g.Counts[t]++
 			}
-			ext.Tallies = append(ext.Tallies, t)
-			if l.Kind == KindVote && l.Decision != Repeat {
-				repeated[l.VoteID] = true
+			g.Tallies = append(g.Tallies, t)
+			if e, ok := e.Event.(domain.VoteCast); ok && l.Decision != Repeat {
+				repeated[e.Vote.ID()] = true
 			}
-			ext.Leaves = append(ext.Leaves, l)
-		}
-		if len(ext.Leaves) > 0 {
-			g.Extensions = append(g.Extensions, ext)
+			g.Leaves = append(g.Leaves, l)
+			id := ""
+			if v, ok := e.Event.(domain.VoteCast); ok {
+				id = v.Vote.ID()
+			}
+			g.VoteIDs = append(g.VoteIDs, id)
+			g.Ends[p] = e.Offset + 1
 		}
 	}
 	return g, nil
@@ -197,25 +198,25 @@ func (o *overlay) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// Hashes works out the hashes to store for an extension, from index
-// StoredHashIndex(0, ext.From.Size) on, and the tree's new head. base
-// reads the hashes already stored.
-func (ext Extension) Hashes(base tlog.HashReader) ([]tlog.Hash, Head, error) {
-	o := &overlay{base: cached(base), first: tlog.StoredHashIndex(0, ext.From.Size)}
-	n := ext.From.Size
-	for _, l := range ext.Leaves {
+// AppendHashes works out the hashes to store for appending leaves to a
+// tree of from leaves, from index StoredHashIndex(0, from) on, and the new
+// tree's size and root. base reads the hashes already stored.
+func AppendHashes(from int64, leaves []Leaf, base tlog.HashReader) ([]tlog.Hash, tlog.Tree, error) {
+	o := &overlay{base: cached(base), first: tlog.StoredHashIndex(0, from)}
+	n := from
+	for _, l := range leaves {
 		hs, err := tlog.StoredHashesForRecordHash(n, l.Hash(), o)
 		if err != nil {
-			return nil, Head{}, fmt.Errorf("partition %d leaf %d: %w", ext.Partition, n, err)
+			return nil, tlog.Tree{}, fmt.Errorf("leaf %d: %w", n, err)
 		}
 		o.added = append(o.added, hs...)
 		n++
 	}
 	root, err := tlog.TreeHash(n, o)
 	if err != nil {
-		return nil, Head{}, fmt.Errorf("partition %d root: %w", ext.Partition, err)
+		return nil, tlog.Tree{}, fmt.Errorf("root of %d leaves: %w", n, err)
 	}
-	return o.added, Head{Size: n, Root: root, NextOffset: ext.Leaves[len(ext.Leaves)-1].Offset + 1}, nil
+	return o.added, tlog.Tree{N: n, Hash: root}, nil
 }
 
 // cached remembers what base returned: appending reads the same few

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,129 +14,88 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// checkpointHeader versions the checkpoint text.
-const checkpointHeader = "votewatch checkpoint v1"
+// MaxCheckpointSize bounds a signed checkpoint with its cosignatures: a
+// checkpoint is three lines and two extension lines, each signature a
+// line; a witness or a voter's phone reads it whole.
+const MaxCheckpointSize = 1024
 
-// Checkpoint is what a signed checkpoint states: at Time, the election's
-// trees (one per votes partition) had these heads, the projection had
-// applied these offsets, and the trees' leaves decide counts with this
-// digest.
+// Extension line keywords. Witnesses and tlog clients ignore extension
+// lines; votewatch's auditor reads them.
+const (
+	extTime    = "votewatch-time "
+	extTallies = "votewatch-tallies "
+)
+
+// Checkpoint is a C2SP tlog-checkpoint (c2sp.org/tlog-checkpoint) of the
+// election's one tree: its origin, size and root, and two extension
+// lines: the time it was made and a keyed digest of the counts its leaves
+// decide. Nothing in it is per partition: the sizes of partitions would
+// let an observer follow single votes from one checkpoint to the next.
 type Checkpoint struct {
 	// Origin names the log: "votewatch/<election>".
-	Origin  string
-	Time    time.Time
-	Trees   map[int32]Head
-	Applied map[string]map[int32]int64
-	// Tallies is Counts.Digest of the trees' leaves; Counted and Rejected
-	// their totals.
-	Tallies           string
-	Counted, Rejected int64
+	Origin string
+	Size   int64
+	Root   tlog.Hash
+	Time   time.Time
+	// Tallies is Counts.KeyedDigest of the leaves' counts: only an auditor
+	// holding the election secret can recompute it, so a checkpoint
+	// cannot be matched against guessed tallies.
+	Tallies string
 }
 
-// Text is the note text signed. Lines, in order:
+// Text is the note text signed:
 //
 //	votewatch/<election>
-//	votewatch checkpoint v1
-//	time <RFC 3339, UTC>
-//	tree <partition> <size> <root, base64> <next offset>   (one per partition, ascending)
-//	applied <topic> <partition>=<next offset> …             (one per topic, ascending)
-//	tallies <base64 SHA-256> counted <n> rejected <n>
+//	<size>
+//	<root, base64>
+//	votewatch-time <RFC 3339, UTC, milliseconds>
+//	votewatch-tallies <base64 HMAC-SHA-256>
 func (c Checkpoint) Text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n%s\ntime %s\n", c.Origin, checkpointHeader, c.Time.UTC().Format(time.RFC3339Nano))
-	for _, p := range sortedKeys(c.Trees) {
-		h := c.Trees[p]
-		fmt.Fprintf(&b, "tree %d %d %s %d\n", p, h.Size, h.Root, h.NextOffset)
-	}
-	topics := make([]string, 0, len(c.Applied))
-	for t := range c.Applied {
-		topics = append(topics, t)
-	}
-	slices.Sort(topics)
-	for _, t := range topics {
-		b.WriteString("applied " + t)
-		for _, p := range sortedKeys(c.Applied[t]) {
-			fmt.Fprintf(&b, " %d=%d", p, c.Applied[t][p])
-		}
-		b.WriteString("\n")
-	}
-	fmt.Fprintf(&b, "tallies %s counted %d rejected %d\n", c.Tallies, c.Counted, c.Rejected)
-	return b.String()
+	return fmt.Sprintf("%s\n%d\n%s\n%s%s\n%s%s\n", c.Origin, c.Size, c.Root,
+		extTime, c.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), extTallies, c.Tallies)
 }
 
-func sortedKeys[V any](m map[int32]V) []int32 {
-	ks := make([]int32, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
+// Head is the checkpoint's tree, as tlog names it.
+func (c Checkpoint) Head() tlog.Tree { return tlog.Tree{N: c.Size, Hash: c.Root} }
 
-// ParseCheckpoint reads a checkpoint's text (a verified note's Text).
+// ParseCheckpoint reads a checkpoint's text (a verified note's Text). It
+// accepts any C2SP checkpoint: the extension lines it does not know are
+// left out of the result, and a checkpoint without them has a zero Time
+// and an empty Tallies.
 func ParseCheckpoint(text string) (Checkpoint, error) {
-	c := Checkpoint{Trees: map[int32]Head{}, Applied: map[string]map[int32]int64{}}
+	var c Checkpoint
+	if len(text) > MaxCheckpointSize || !strings.HasSuffix(text, "\n") {
+		return c, errors.New("not a checkpoint: too long or not ending in a newline")
+	}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	if len(lines) < 4 || lines[1] != checkpointHeader {
-		return c, errors.New("not a votewatch v1 checkpoint")
+	if len(lines) < 3 {
+		return c, errors.New("not a checkpoint: want an origin, a size and a root")
 	}
 	c.Origin = lines[0]
-	bad := func(line string, err error) (Checkpoint, error) {
-		return c, fmt.Errorf("checkpoint line %q: %w", line, err)
+	n, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != lines[1] {
+		return c, fmt.Errorf("checkpoint size %q: want a non-negative decimal", lines[1])
 	}
-	for _, line := range lines[2:] {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			return bad(line, errors.New("empty"))
-		}
+	c.Size = n
+	if c.Root, err = tlog.ParseHash(lines[2]); err != nil {
+		return c, fmt.Errorf("checkpoint root %q: %w", lines[2], err)
+	}
+	if c.Origin == "" {
+		return c, errors.New("checkpoint origin is empty")
+	}
+	for _, line := range lines[3:] {
 		switch {
-		case f[0] == "time" && len(f) == 2:
-			t, err := time.Parse(time.RFC3339Nano, f[1])
+		case line == "":
+			return c, errors.New("checkpoint has an empty extension line")
+		case strings.HasPrefix(line, extTime):
+			t, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(line, extTime))
 			if err != nil {
-				return bad(line, err)
+				return c, fmt.Errorf("checkpoint line %q: %w", line, err)
 			}
 			c.Time = t
-		case f[0] == "tree" && len(f) == 5:
-			p, err1 := strconv.ParseInt(f[1], 10, 32)
-			size, err2 := strconv.ParseInt(f[2], 10, 64)
-			root, err3 := tlog.ParseHash(f[3])
-			next, err4 := strconv.ParseInt(f[4], 10, 64)
-			if err := errors.Join(err1, err2, err3, err4); err != nil {
-				return bad(line, err)
-			}
-			if p < 0 || size < 0 || next < 0 {
-				return bad(line, errors.New("negative"))
-			}
-			c.Trees[int32(p)] = Head{Size: size, Root: root, NextOffset: next}
-		case f[0] == "applied" && len(f) >= 2:
-			m := map[int32]int64{}
-			for _, kv := range f[2:] {
-				ps, os, ok := strings.Cut(kv, "=")
-				p, err1 := strconv.ParseInt(ps, 10, 32)
-				o, err2 := strconv.ParseInt(os, 10, 64)
-				if !ok || err1 != nil || err2 != nil || p < 0 || o < 0 {
-					return bad(line, errors.New("want partition=offset, neither negative"))
-				}
-				m[int32(p)] = o
-			}
-			c.Applied[f[1]] = m
-		case f[0] == "tallies" && len(f) == 6 && f[2] == "counted" && f[4] == "rejected":
-			c.Tallies = f[1]
-			var err1, err2 error
-			c.Counted, err1 = strconv.ParseInt(f[3], 10, 64)
-			c.Rejected, err2 = strconv.ParseInt(f[5], 10, 64)
-			if err := errors.Join(err1, err2); err != nil {
-				return bad(line, err)
-			}
-			if c.Counted < 0 || c.Rejected < 0 {
-				return bad(line, errors.New("negative"))
-			}
-		default:
-			return bad(line, errors.New("unknown"))
+		case strings.HasPrefix(line, extTallies):
+			c.Tallies = strings.TrimPrefix(line, extTallies)
 		}
-	}
-	if c.Text() != text {
-		return c, errors.New("checkpoint is not in canonical form")
 	}
 	return c, nil
 }
@@ -150,9 +108,17 @@ type Key struct {
 	Verifier string
 }
 
-// LoadKey reads a signing key written by LoadOrCreateKey (the note
-// package's private key text).
+// ErrNoKey is returned for a key or secret file that does not exist:
+// only `votewatch keys init` and the demo make one (a key made silently
+// when leadership moves would sign a second history).
+var ErrNoKey = errors.New("no such key file (make one with 'votewatch keys init')")
+
+// LoadKey reads a signing key written by CreateKey (the note package's
+// private key text).
 func LoadKey(path string) (Key, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return Key{}, fmt.Errorf("the checkpoint key %s: %w", path, ErrNoKey)
+	}
 	if err := checkPrivate(path); err != nil {
 		return Key{}, fmt.Errorf("the checkpoint key: %w", err)
 	}
@@ -163,12 +129,9 @@ func LoadKey(path string) (Key, error) {
 	return parseKey(strings.TrimSpace(string(b)))
 }
 
-// LoadOrCreateKey reads the key at path, creating it (mode 0600) for name
-// first if there is none: the demo keeps one with its data.
-func LoadOrCreateKey(path, name string) (Key, error) {
-	if _, err := os.Stat(path); err == nil {
-		return LoadKey(path)
-	}
+// CreateKey makes a new signing key for name and writes it to path (mode
+// 0600); it refuses to overwrite a file.
+func CreateKey(path, name string) (Key, error) {
 	skey, _, err := note.GenerateKey(nil, name)
 	if err != nil {
 		return Key{}, fmt.Errorf("make a checkpoint key: %w", err)
@@ -177,6 +140,16 @@ func LoadOrCreateKey(path, name string) (Key, error) {
 		return Key{}, fmt.Errorf("write the checkpoint key: %w", err)
 	}
 	return parseKey(skey)
+}
+
+// LoadOrCreateKey reads the key at path, creating it for name first if
+// there is none. Only the demo, which keeps one with its data, and
+// `keys init` may make a key.
+func LoadOrCreateKey(path, name string) (Key, error) {
+	if _, err := os.Stat(path); err == nil {
+		return LoadKey(path)
+	}
+	return CreateKey(path, name)
 }
 
 // parseKey derives the verifier key from the private key text
@@ -212,8 +185,9 @@ func (k Key) Sign(c Checkpoint) ([]byte, error) {
 // ErrBadSignature is returned for a checkpoint the key did not sign.
 var ErrBadSignature = errors.New("checkpoint signature does not verify")
 
-// Open verifies a signed checkpoint against the verifier key vkey and
-// parses it.
+// Open verifies a signed checkpoint against the log's verifier key vkey
+// and parses it. Cosignatures on the note are ignored here (see
+// OpenWitnessed).
 func Open(msg []byte, vkey string) (Checkpoint, error) {
 	v, err := note.NewVerifier(strings.TrimSpace(vkey))
 	if err != nil {
@@ -230,27 +204,22 @@ func Open(msg []byte, vkey string) (Checkpoint, error) {
 // earlier one: history was rewritten.
 var ErrInconsistent = errors.New("trees are not consistent: the log's history was rewritten")
 
-// CheckConsistent proves, partition by partition, that every tree of old
-// is a prefix of the same partition's tree in cur: cur's reader (the
-// stored hashes of the current trees) gives an RFC 6962 consistency proof
-// from old's size to cur's, checked against both roots.
-func CheckConsistent(old Checkpoint, cur map[int32]Head, reader func(partition int32) tlog.HashReader) error {
-	for _, p := range sortedKeys(old.Trees) {
-		o := old.Trees[p]
-		n, ok := cur[p]
-		if !ok || n.Size < o.Size {
-			return fmt.Errorf("%w: partition %d had %d leaves, now %d", ErrInconsistent, p, o.Size, n.Size)
-		}
-		if o.Size == 0 {
-			continue
-		}
-		proof, err := tlog.ProveTree(n.Size, o.Size, reader(p))
-		if err != nil {
-			return fmt.Errorf("prove partition %d from %d to %d leaves: %w", p, o.Size, n.Size, err)
-		}
-		if err := tlog.CheckTree(proof, n.Size, n.Root, o.Size, o.Root); err != nil {
-			return fmt.Errorf("%w: partition %d from %d to %d leaves: %v", ErrInconsistent, p, o.Size, n.Size, err)
-		}
+// CheckConsistent proves that old's tree is a prefix of cur: cur's
+// reader gives an RFC 6962 consistency proof from old's size to cur's,
+// checked against both roots.
+func CheckConsistent(old, cur tlog.Tree, r tlog.HashReader) error {
+	if cur.N < old.N {
+		return fmt.Errorf("%w: the tree had %d leaves, now %d", ErrInconsistent, old.N, cur.N)
+	}
+	if old.N == 0 {
+		return nil
+	}
+	proof, err := tlog.ProveTree(cur.N, old.N, r)
+	if err != nil {
+		return fmt.Errorf("prove the tree from %d to %d leaves: %w", old.N, cur.N, err)
+	}
+	if err := tlog.CheckTree(proof, cur.N, cur.Hash, old.N, old.Hash); err != nil {
+		return fmt.Errorf("%w: from %d to %d leaves: %v", ErrInconsistent, old.N, cur.N, err)
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 // Package transparency keeps the election's transparency log: one RFC 6962
-// Merkle tree (golang.org/x/mod/sumdb/tlog) per partition of the votes
-// topic, one leaf per message in offset order over the decided prefix of
-// the partition, and checkpoints of the trees signed as C2SP notes
-// (golang.org/x/mod/sumdb/note). An observer who saved any checkpoint can
+// Merkle tree (golang.org/x/mod/sumdb/tlog) per election, one leaf per
+// message of the votes topic over each partition's decided prefix, grown
+// in epochs (each epoch appends every partition's newly decided messages,
+// partitions ascending, and is recorded in the log so a replay grows the
+// same tree). Checkpoints are C2SP tlog-checkpoints signed as C2SP notes
+// (golang.org/x/mod/sumdb/note), cosigned by witnesses
+// (c2sp.org/tlog-witness, c2sp.org/tlog-cosignature), and the tree is
+// served as C2SP tlog-tiles. An observer who saved any checkpoint can
 // detect a rewritten history; a voter holding a receipt gets an inclusion
-// proof of the ballot's leaf. The conventions are those of Go's checksum
-// database: a tree is append-only, a checkpoint names sizes and roots, a
-// consistency proof links two checkpoints.
+// proof of the ballot's leaf.
 package transparency
 
 import (
@@ -44,7 +46,7 @@ const (
 
 // leafHeader versions the leaf text: a verifier refuses what it does not
 // know instead of hashing it into a different meaning.
-const leafHeader = "votewatch leaf v1"
+const leafHeader = "votewatch leaf v2"
 
 // Secret salts the choice commitments, so that a published leaf does not
 // betray its choice to whoever holds its vote_id: with a bare choice anyone
@@ -57,6 +59,9 @@ const secretSize = 32
 
 // LoadSecret reads a secret written by WriteSecret (hex, one line).
 func LoadSecret(path string) (Secret, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("the election secret %s: %w", path, ErrNoKey)
+	}
 	if err := checkPrivate(path); err != nil {
 		return nil, fmt.Errorf("the election secret: %w", err)
 	}
@@ -155,8 +160,10 @@ type Leaf struct {
 	Partition int32
 	Offset    int64
 	Kind      string
-	// VoteID, Decision and Choice are a vote's; empty otherwise.
-	VoteID   string
+	// Vote, Decision and Choice are a vote's; empty otherwise. Vote is
+	// VoteRef of the vote_id: a voter holding the receipt finds the leaf,
+	// and the published leaves do not list the vote_ids.
+	Vote     string
 	Decision string
 	Choice   string
 	// Event is the HMAC of the message's bytes.
@@ -168,10 +175,17 @@ func (l Leaf) Body() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n%s %d %d\nkind %s\n", leafHeader, domain.TopicVotes, l.Partition, l.Offset, l.Kind)
 	if l.Kind == KindVote {
-		fmt.Fprintf(&b, "vote_id %s\ndecision %s\nchoice %s\n", l.VoteID, l.Decision, l.Choice)
+		fmt.Fprintf(&b, "vote %s\ndecision %s\nchoice %s\n", l.Vote, l.Decision, l.Choice)
 	}
 	fmt.Fprintf(&b, "event %s\n", l.Event)
 	return b.String()
+}
+
+// VoteRef is how a leaf names a vote: the hex SHA-256 of its vote_id
+// (printf %s "$vote_id" | sha256sum).
+func VoteRef(voteID string) string {
+	h := sha256.Sum256([]byte(voteID))
+	return hex.EncodeToString(h[:])
 }
 
 // Hash is the leaf's RFC 6962 record hash.
@@ -182,7 +196,7 @@ func ParseLeaf(body string) (Leaf, error) {
 	var l Leaf
 	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
 	if len(lines) < 4 || lines[0] != leafHeader {
-		return l, errors.New("not a votewatch v1 leaf")
+		return l, errors.New("not a votewatch v2 leaf")
 	}
 	var topic string
 	if _, err := fmt.Sscanf(lines[1], "%s %d %d", &topic, &l.Partition, &l.Offset); err != nil || topic != domain.TopicVotes {
@@ -196,7 +210,7 @@ func ParseLeaf(body string) (Leaf, error) {
 		}
 		fields[k] = v
 	}
-	l.Kind, l.VoteID, l.Decision, l.Choice, l.Event = fields["kind"], fields["vote_id"], fields["decision"], fields["choice"], fields["event"]
+	l.Kind, l.Vote, l.Decision, l.Choice, l.Event = fields["kind"], fields["vote"], fields["decision"], fields["choice"], fields["event"]
 	if l.Body() != body {
 		return l, errors.New("leaf is not in canonical form")
 	}
@@ -228,7 +242,7 @@ func (s Secret) NewLeaf(e Entry, d Decision) (Leaf, Tally, bool) {
 	switch ev := e.Event.(type) {
 	case domain.VoteCast:
 		v := ev.Vote
-		l.Kind, l.VoteID = KindVote, v.ID()
+		l.Kind, l.Vote = KindVote, VoteRef(v.ID())
 		l.Choice = s.Commit(v.ID(), v.ContestID(), v.CandidateID())
 		switch d.Status {
 		case Repeat:

@@ -8,11 +8,10 @@ import (
 )
 
 // InclusionProof is a ballot's proof as the read API serves it: the leaf
-// at LeafIndex of Partition's tree of TreeSize leaves with Root, and the
-// RFC 6962 record proof's hashes (base64, as tlog.Hash.String writes
+// at LeafIndex of the election's tree of TreeSize leaves with Root, and
+// the RFC 6962 record proof's hashes (base64, as tlog.Hash.String writes
 // them).
 type InclusionProof struct {
-	Partition int32    `json:"partition"`
 	LeafIndex int64    `json:"leaf_index"`
 	Leaf      string   `json:"leaf"`
 	TreeSize  int64    `json:"tree_size"`
@@ -24,46 +23,47 @@ type InclusionProof struct {
 // the checkpoint's tree.
 var ErrBadProof = errors.New("inclusion proof does not verify")
 
+// Check checks the proof against a checkpoint already opened: the proof's
+// own size and root must be the checkpoint's (they are not trusted), and
+// the record proof must lead from the leaf to that root. It returns the
+// leaf.
+func (p InclusionProof) Check(c Checkpoint) (Leaf, error) {
+	if p.TreeSize != c.Size || p.Root != c.Root.String() {
+		return Leaf{}, fmt.Errorf("%w: it is for a tree of %d leaves with root %s; the checkpoint signs %d leaves with root %s",
+			ErrBadProof, p.TreeSize, p.Root, c.Size, c.Root)
+	}
+	proof := make(tlog.RecordProof, len(p.Hashes))
+	for i, s := range p.Hashes {
+		var err error
+		if proof[i], err = tlog.ParseHash(s); err != nil {
+			return Leaf{}, fmt.Errorf("%w: hash %d: %v", ErrBadProof, i, err)
+		}
+	}
+	if err := tlog.CheckRecord(proof, c.Size, c.Root, p.LeafIndex, tlog.RecordHash([]byte(p.Leaf))); err != nil {
+		return Leaf{}, fmt.Errorf("%w: leaf %d: %v", ErrBadProof, p.LeafIndex, err)
+	}
+	l, err := ParseLeaf(p.Leaf)
+	if err != nil {
+		return l, fmt.Errorf("%w: %v", ErrBadProof, err)
+	}
+	return l, nil
+}
+
 // Verify checks the proof against a signed checkpoint: the checkpoint's
-// signature with the verifier key vkey, then the leaf's record proof
-// against the tree the checkpoint signs for the proof's partition (the
-// proof's own size and root must be that tree's: they are not trusted).
-// It returns the checkpoint and the leaf.
+// signature with the verifier key vkey, then Check. It returns the
+// checkpoint and the leaf.
 func (p InclusionProof) Verify(signed []byte, vkey string) (Checkpoint, Leaf, error) {
 	c, err := Open(signed, vkey)
 	if err != nil {
 		return c, Leaf{}, err
 	}
-	head, ok := c.Trees[p.Partition]
-	if !ok {
-		return c, Leaf{}, fmt.Errorf("%w: the checkpoint has no tree for partition %d", ErrBadProof, p.Partition)
-	}
-	if p.TreeSize != head.Size || p.Root != head.Root.String() {
-		return c, Leaf{}, fmt.Errorf("%w: it is for a tree of %d leaves with root %s; the checkpoint signs %d leaves with root %s",
-			ErrBadProof, p.TreeSize, p.Root, head.Size, head.Root)
-	}
-	proof := make(tlog.RecordProof, len(p.Hashes))
-	for i, s := range p.Hashes {
-		if proof[i], err = tlog.ParseHash(s); err != nil {
-			return c, Leaf{}, fmt.Errorf("%w: hash %d: %v", ErrBadProof, i, err)
-		}
-	}
-	if err := tlog.CheckRecord(proof, head.Size, head.Root, p.LeafIndex, tlog.RecordHash([]byte(p.Leaf))); err != nil {
-		return c, Leaf{}, fmt.Errorf("%w: leaf %d of partition %d: %v", ErrBadProof, p.LeafIndex, p.Partition, err)
-	}
-	l, err := ParseLeaf(p.Leaf)
-	if err != nil {
-		return c, l, fmt.Errorf("%w: %v", ErrBadProof, err)
-	}
-	if l.Partition != p.Partition {
-		return c, l, fmt.Errorf("%w: the leaf is partition %d's, the proof partition %d's", ErrBadProof, l.Partition, p.Partition)
-	}
-	return c, l, nil
+	l, err := p.Check(c)
+	return c, l, err
 }
 
 // Prove returns the inclusion proof of the tree's leaf at index, whose
 // body is body, in the tree's first size leaves.
-func (t *MemTree) Prove(partition int32, index, size int64, body string) (InclusionProof, error) {
+func (t *MemTree) Prove(index, size int64, body string) (InclusionProof, error) {
 	root, err := t.RootAt(size)
 	if err != nil {
 		return InclusionProof{}, err
@@ -72,12 +72,12 @@ func (t *MemTree) Prove(partition int32, index, size int64, body string) (Inclus
 	if err != nil {
 		return InclusionProof{}, err
 	}
-	return NewInclusionProof(partition, index, body, size, root, hashes), nil
+	return NewInclusionProof(index, body, size, root, hashes), nil
 }
 
 // NewInclusionProof writes a record proof in the read API's form.
-func NewInclusionProof(partition int32, index int64, body string, size int64, root tlog.Hash, hashes tlog.RecordProof) InclusionProof {
-	p := InclusionProof{Partition: partition, LeafIndex: index, Leaf: body, TreeSize: size, Root: root.String(), Hashes: make([]string, len(hashes))}
+func NewInclusionProof(index int64, body string, size int64, root tlog.Hash, hashes tlog.RecordProof) InclusionProof {
+	p := InclusionProof{LeafIndex: index, Leaf: body, TreeSize: size, Root: root.String(), Hashes: make([]string, len(hashes))}
 	for i, h := range hashes {
 		p.Hashes[i] = h.String()
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/votewatch/votewatch/transparency"
 )
 
-// signedTree is a tree of n vote leaves in partition 2 and a checkpoint
-// of it signed by key.
+// signedTree is a tree of n vote leaves and a checkpoint of it signed by
+// key.
 func signedTree(t *testing.T, key transparency.Key, n int) (*transparency.MemTree, []transparency.Leaf, []byte) {
 	t.Helper()
 	secret := transparency.Secret(bytes.Repeat([]byte{3}, 32))
@@ -20,7 +20,7 @@ func signedTree(t *testing.T, key transparency.Key, n int) (*transparency.MemTre
 	var leaves []transparency.Leaf
 	for i := range n {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		l := transparency.Leaf{Partition: 2, Offset: int64(i), Kind: transparency.KindVote, VoteID: id,
+		l := transparency.Leaf{Partition: int32(i % 3), Offset: int64(i), Kind: transparency.KindVote, Vote: transparency.VoteRef(id),
 			Decision: transparency.Counted, Choice: secret.Commit(id, "default", "cand"), Event: strings.Repeat("ab", 32)}
 		if err := tree.Append(l); err != nil {
 			t.Fatal(err)
@@ -32,8 +32,7 @@ func signedTree(t *testing.T, key transparency.Key, n int) (*transparency.MemTre
 		t.Fatal(err)
 	}
 	c := transparency.Checkpoint{Origin: "votewatch/test", Time: time.Date(2026, 11, 3, 20, 0, 0, 0, time.UTC),
-		Trees: map[int32]transparency.Head{2: head}, Applied: map[string]map[int32]int64{"votes": {2: head.NextOffset}},
-		Tallies: transparency.Counts{}.Digest(), Counted: int64(n)}
+		Size: head.N, Root: head.Hash, Tallies: transparency.Counts{}.KeyedDigest(secret)}
 	signed, err := key.Sign(c)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +42,7 @@ func signedTree(t *testing.T, key transparency.Key, n int) (*transparency.MemTre
 
 func newKey(t *testing.T) transparency.Key {
 	t.Helper()
-	key, err := transparency.LoadOrCreateKey(t.TempDir()+"/key", "votewatch-test")
+	key, err := transparency.CreateKey(t.TempDir()+"/key", "votewatch-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,23 +50,23 @@ func newKey(t *testing.T) transparency.Key {
 }
 
 // Every leaf's proof verifies against the signed checkpoint; an edited
-// leaf, a proof for another tree, an edited hash, another partition or a
-// checkpoint signed by another key does not.
+// leaf, a proof for another tree, an edited hash or a checkpoint signed by
+// another key does not.
 func TestAnInclusionProofVerifiesOnlyAgainstItsSignedCheckpoint(t *testing.T) {
 	t.Parallel()
 	key := newKey(t)
 	tree, leaves, signed := signedTree(t, key, 13)
 	for i, l := range leaves {
-		p, err := tree.Prove(2, int64(i), tree.Size(), l.Body())
+		p, err := tree.Prove(int64(i), tree.Size(), l.Body())
 		if err != nil {
 			t.Fatal(err)
 		}
 		c, got, err := p.Verify(signed, key.Verifier)
-		if err != nil || got != l || c.Trees[2].Size != 13 {
+		if err != nil || got != l || c.Size != 13 {
 			t.Fatalf("leaf %d: %+v, %v", i, got, err)
 		}
 	}
-	good, err := tree.Prove(2, 5, tree.Size(), leaves[5].Body())
+	good, err := tree.Prove(5, tree.Size(), leaves[5].Body())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +85,7 @@ func TestAnInclusionProofVerifiesOnlyAgainstItsSignedCheckpoint(t *testing.T) {
 	}, signed, transparency.ErrBadProof)
 	bad("another index", func(p *transparency.InclusionProof) { p.LeafIndex = 4 }, signed, transparency.ErrBadProof)
 	bad("an edited hash", func(p *transparency.InclusionProof) { p.Hashes[0] = good.Hashes[1] }, signed, transparency.ErrBadProof)
-	bad("another partition", func(p *transparency.InclusionProof) { p.Partition = 0 }, signed, transparency.ErrBadProof)
-	older, err := tree.Prove(2, 5, 8, leaves[5].Body())
+	older, err := tree.Prove(5, 8, leaves[5].Body())
 	if err != nil {
 		t.Fatal(err)
 	}

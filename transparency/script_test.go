@@ -51,9 +51,14 @@ func TestTheShellScriptVerifiesACheckpointWithOpensslAlone(t *testing.T) {
 	if ok, out := verify(keyFile, signed); !ok {
 		t.Fatalf("the checkpoint as signed, the key in a file:\n%s", out)
 	}
+	// As served: a witness's cosignature line after the log's.
+	w, _ := witness(t, "witness.example.org")
+	if ok, out := verify(key.Verifier, cosign(t, signed, w)); !ok {
+		t.Fatalf("the checkpoint with a cosignature:\n%s", out)
+	}
 
 	text, _, _ := bytes.Cut(signed, []byte("\n\n"))
-	at := bytes.Index(text, []byte("counted ")) + len("counted ")
+	at := bytes.Index(text, []byte("votewatch-time ")) + len("votewatch-time ")
 	flipped := bytes.Clone(signed)
 	flipped[at] ^= 1
 	if ok, out := verify(key.Verifier, flipped); ok {
@@ -65,7 +70,7 @@ func TestTheShellScriptVerifiesACheckpointWithOpensslAlone(t *testing.T) {
 
 	// A line appended after the signatures is not signed: a reader of
 	// the file could take it for the checkpoint's.
-	if ok, out := verify(key.Verifier, append(bytes.Clone(signed), []byte("tallies forged= counted 9 rejected 0\n")...)); ok {
+	if ok, out := verify(key.Verifier, append(bytes.Clone(signed), []byte("votewatch-tallies forged=\n")...)); ok {
 		t.Errorf("a line appended after the signature: %s", out)
 	}
 

@@ -9,12 +9,14 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"filippo.io/torchwood"
+
 	"github.com/votewatch/votewatch/transparency"
 )
 
 func TestALeafReadsBackExactly(t *testing.T) {
 	secret := transparency.Secret(bytes.Repeat([]byte{1}, 32))
-	l := transparency.Leaf{Partition: 3, Offset: 42, Kind: transparency.KindVote, VoteID: "0190d5f2-7c1e-7b3a-9f00-1c2d3e4f5a6b",
+	l := transparency.Leaf{Partition: 3, Offset: 42, Kind: transparency.KindVote, Vote: transparency.VoteRef("0190d5f2-7c1e-7b3a-9f00-1c2d3e4f5a6b"),
 		Decision: "rejected duplicate_voter", Choice: secret.Commit("0190d5f2-7c1e-7b3a-9f00-1c2d3e4f5a6b", "default", "c-ada"), Event: "00ff"}
 	got, err := transparency.ParseLeaf(l.Body())
 	if err != nil || got != l {
@@ -45,23 +47,28 @@ func TestTheChoiceCommitmentNeedsTheSecret(t *testing.T) {
 	}
 }
 
-func TestACheckpointReadsBackExactly(t *testing.T) {
+// A checkpoint is a C2SP tlog-checkpoint: torchwood (another
+// implementation of the format) reads it, with the same origin, size and
+// root; it reads back exactly; malformed ones are refused.
+func TestACheckpointIsAStandardCheckpointAndReadsBackExactly(t *testing.T) {
 	c := transparency.Checkpoint{
-		Origin: "votewatch/test", Time: time.Date(2026, 11, 29, 21, 0, 0, 123e6, time.UTC),
-		Trees:   map[int32]transparency.Head{0: {Size: 2, Root: tlog.RecordHash([]byte("x")), NextOffset: 5}, 1: {}},
-		Applied: map[string]map[int32]int64{"votes": {0: 5, 1: 0}, "voters": {0: 9}},
-		Tallies: "abc=", Counted: 1, Rejected: 1,
+		Origin: "votewatch/test", Size: 1234, Root: tlog.RecordHash([]byte("x")),
+		Time: time.Date(2026, 11, 29, 21, 0, 0, 123e6, time.UTC), Tallies: "abc=",
 	}
 	got, err := transparency.ParseCheckpoint(c.Text())
-	if err != nil || got.Text() != c.Text() {
-		t.Fatalf("ParseCheckpoint(Text) = %v, %v", got.Text(), err)
+	if err != nil || got != c {
+		t.Fatalf("ParseCheckpoint(Text) = %+v, %v; want %+v", got, err, c)
+	}
+	tw, err := torchwood.ParseCheckpoint(c.Text())
+	if err != nil || tw.Origin != c.Origin || tw.N != c.Size || tw.Hash != c.Root || tw.String() != c.Text() {
+		t.Fatalf("torchwood reads %+v, %v", tw, err)
 	}
 	for _, bad := range []string{
-		strings.Replace(c.Text(), "votewatch checkpoint v1", "votewatch checkpoint v2", 1),
-		strings.Replace(c.Text(), "tree 0 2", "tree 0 02", 1),
-		c.Text() + "extra line\n",
-		strings.Replace(c.Text(), "tree 0 2 ", "tree 0 -1 ", 1),
-		strings.Replace(c.Text(), "counted 1", "counted -1", 1),
+		strings.Replace(c.Text(), "\n1234\n", "\n01234\n", 1),
+		strings.Replace(c.Text(), "\n1234\n", "\n-1\n", 1),
+		c.Text() + "\n",
+		strings.TrimSuffix(c.Text(), "\n"),
+		"votewatch/test\n12\n",
 	} {
 		if _, err := transparency.ParseCheckpoint(bad); err == nil {
 			t.Errorf("accepted %q", bad)
@@ -69,11 +76,33 @@ func TestACheckpointReadsBackExactly(t *testing.T) {
 	}
 }
 
+// A signed checkpoint stays under 1 KB with its log signature and the
+// cosignatures of five witnesses (names as long as witness.example.org/w1),
+// at the largest size a tree can have.
+func TestASignedCheckpointWithFiveCosignaturesIsUnderOneKilobyte(t *testing.T) {
+	key, err := transparency.CreateKey(t.TempDir()+"/key", "votewatch-a-long-election-name-2026")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := transparency.Checkpoint{Origin: "votewatch/a-long-election-name-2026", Size: 1<<63 - 1, Root: tlog.RecordHash([]byte("x")),
+		Time: time.Now(), Tallies: transparency.Counts{}.KeyedDigest(transparency.Secret(bytes.Repeat([]byte{1}, 32)))}
+	signed, err := key.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cosignature line: "— <name> <base64 of 4+8+64 bytes>\n".
+	line := "— witness.example.org/w1 " + strings.Repeat("A", 104) + "\n"
+	total := len(signed) + 5*len(line)
+	if total >= transparency.MaxCheckpointSize {
+		t.Errorf("a checkpoint with five cosignatures is %d bytes, want under %d:\n%s", total, transparency.MaxCheckpointSize, signed)
+	}
+}
+
 // A key written by LoadOrCreateKey loads back with the same verifier, and
 // the file is private.
 func TestTheKeyIsKeptPrivateAndLoadsBack(t *testing.T) {
 	path := t.TempDir() + "/key"
-	k, err := transparency.LoadOrCreateKey(path, "votewatch-test")
+	k, err := transparency.CreateKey(path, "votewatch-test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package transparency
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -9,19 +10,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// Head is a tree's state: its size, its root and the offset after its last
-// leaf.
-type Head struct {
-	Size       int64
-	Root       tlog.Hash
-	NextOffset int64
-}
-
 // MemTree is a tree held in memory: the auditor's, rebuilt from the log.
 type MemTree struct {
 	hashes []tlog.Hash
 	size   int64
-	next   int64
 }
 
 // ReadHashes implements tlog.HashReader.
@@ -37,14 +29,16 @@ func (t *MemTree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 }
 
 // Append adds a leaf.
-func (t *MemTree) Append(l Leaf) error {
-	hs, err := tlog.StoredHashesForRecordHash(t.size, l.Hash(), t)
+func (t *MemTree) Append(l Leaf) error { return t.AppendRecord(l.Hash()) }
+
+// AppendRecord adds a leaf by its record hash.
+func (t *MemTree) AppendRecord(h tlog.Hash) error {
+	hs, err := tlog.StoredHashesForRecordHash(t.size, h, t)
 	if err != nil {
 		return err
 	}
 	t.hashes = append(t.hashes, hs...)
 	t.size++
-	t.next = l.Offset + 1
 	return nil
 }
 
@@ -54,19 +48,18 @@ func (t *MemTree) Size() int64 { return t.size }
 // RootAt is the root of the tree's first n leaves.
 func (t *MemTree) RootAt(n int64) (tlog.Hash, error) { return tlog.TreeHash(n, t) }
 
-// Head is the tree's state.
-func (t *MemTree) Head() (Head, error) {
+// Head is the tree's size and root.
+func (t *MemTree) Head() (tlog.Tree, error) {
 	r, err := tlog.TreeHash(t.size, t)
-	return Head{Size: t.size, Root: r, NextOffset: t.next}, err
+	return tlog.Tree{N: t.size, Hash: r}, err
 }
 
 // Counts sums tallies.
 type Counts map[Tally]int64
 
-// Digest is SHA-256 over the counts, one line each, sorted:
-// "<kind> <contest> <region> <choice> <n>\n" (region "-" when none). A
-// checkpoint signs it; an auditor recomputes it from the log.
-func (c Counts) Digest() string {
+// lines is the counts one line each, sorted:
+// "<kind> <contest> <region> <choice> <n>\n" (region "-" when none).
+func (c Counts) lines() []string {
 	lines := make([]string, 0, len(c))
 	for t, n := range c {
 		if n == 0 {
@@ -79,8 +72,17 @@ func (c Counts) Digest() string {
 		lines = append(lines, fmt.Sprintf("%s %s %s %s %d\n", t.Kind, t.Contest, region, t.Choice, n))
 	}
 	sort.Strings(lines)
-	h := sha256.New()
-	for _, l := range lines {
+	return lines
+}
+
+// KeyedDigest is HMAC-SHA-256, keyed with the election secret, over the
+// counts' lines. A checkpoint signs it; an auditor holding the secret
+// recomputes it from the log. Unkeyed, anyone could try the few tallies a
+// small interval can hold until the digest matched, and learn the votes
+// cast in it.
+func (c Counts) KeyedDigest(s Secret) string {
+	h := hmac.New(sha256.New, s.mac("tallies"))
+	for _, l := range c.lines() {
 		h.Write([]byte(l))
 	}
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
@@ -96,4 +98,11 @@ func (c Counts) Totals() (counted, rejected int64) {
 		}
 	}
 	return counted, rejected
+}
+
+// Add adds d to c.
+func (c Counts) Add(d Counts) {
+	for t, n := range d {
+		c[t] += n
+	}
 }

@@ -21,6 +21,7 @@ type CLI struct {
 	Schedule ScheduleCmd    `cmd:"" help:"Set the polls' window: publish a schedule to every partition of the votes topic (votes cast outside it are rejected as outside_polls)."`
 	Certs    CertsCmd       `cmd:"" help:"Make TLS certificates: a deployment CA, a server certificate for the API and the intake, and a client certificate per polling station."`
 	Health   HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 if a votewatch endpoint answers 200 (container healthchecks)."`
+	Keys     KeysCmd        `cmd:"" help:"Make the transparency log's signing key and the election secret."`
 	Replay   ReplayCmd      `cmd:"" help:"Rebuild every projection from the event log into a fresh schema, then swap it in (or --verify)."`
 	Verify   VerifyCmd      `cmd:"" help:"Check that the projection agrees with itself (no rebuild), and that every vote the intake accepted is in the log or pending (reads the votes topic only if the intake has votes)."`
 	Ballot   BallotCmd      `cmd:"" help:"Track a ballot: what became of the vote with this vote_id (counted, rejected and why, or pending), from the read API; --verify-proof checks it is in the signed log."`
@@ -68,19 +69,26 @@ type ReplayCmd struct {
 
 // BallotCmd tracks one ballot through the read API.
 type BallotCmd struct {
-	VoteID      string `arg:"" name:"vote_id" help:"The vote's receipt (its vote_id)."`
-	API         string `help:"The read API's address." default:"http://127.0.0.1:8080" env:"VOTEWATCH_API"`
-	VerifyProof bool   `help:"Check the answer's inclusion proof against its signed checkpoint (exit 1 if it does not verify or there is none yet)." name:"verify-proof"`
-	VerifierKey string `help:"With --verify-proof: the checkpoint verifier key (sumdb/note text) or a file holding it, pinned from another channel. Without it the API's own key is used, which proves less." name:"verifier-key" env:"VOTEWATCH_VERIFIER_KEY"`
+	VoteID      string   `arg:"" name:"vote_id" help:"The vote's receipt (its vote_id)."`
+	API         string   `help:"The read API's address." default:"http://127.0.0.1:8080" env:"VOTEWATCH_API"`
+	VerifyProof bool     `help:"Check the answer's inclusion proof against its signed checkpoint (exit 1 if it does not verify or there is none yet)." name:"verify-proof"`
+	VerifierKey string   `help:"With --verify-proof: the checkpoint verifier key (sumdb/note text) or a file holding it, pinned from another channel. Without it the API's own key is used, which proves less." name:"verifier-key" env:"VOTEWATCH_VERIFIER_KEY"`
+	StateDir    string   `help:"With --verify-proof: where the newest checkpoint seen is kept; every later one must be consistent with it (proved from the log's tiles). Empty: keep none." default:"${state_dir}" type:"path" env:"VOTEWATCH_STATE_DIR"`
+	WitnessKey  []string `help:"With --verify-proof: a witness's cosignature verifier key (c2sp.org/tlog-cosignature); repeatable. The checkpoint must carry --witness-quorum of their cosignatures." name:"witness-key" sep:"none" env:"VOTEWATCH_WITNESS_KEY"`
+	Quorum      int      `help:"With --witness-key: how many of them must have cosigned (0: all)." name:"witness-quorum" default:"0"`
 }
 
 // AuditCmd recounts the election from the log, independently of the SQL.
 type AuditCmd struct {
 	AdminFlags
-	AllowTruncatedLog bool   `help:"Recount even if a topic no longer starts at offset 0; the recount then misses the lost events." name:"allow-truncated-log"`
-	Checkpoint        string `help:"A signed checkpoint saved earlier (GET /api/v1/checkpoint): verify its signature, that its trees are prefixes of today's (consistency proofs) and that its tallies digest equals the recount's at its offsets." type:"existingfile"`
-	VerifierKey       string `help:"The verifier key to check --checkpoint with (sumdb/note text, or a file holding it). Pin the one published before the election; default: the one the projection serves." name:"verifier-key"`
-	ElectionSecret    string `help:"The election secret: also rebuild every leaf from the log and compare the trees' roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
+	AllowTruncatedLog bool     `help:"Recount even if a topic no longer starts at offset 0; the recount then misses the lost events." name:"allow-truncated-log"`
+	Checkpoint        string   `help:"A signed checkpoint saved earlier (GET /log/checkpoint): verify its signature, that its tree is a prefix of today's (a consistency proof) and that its tallies digest equals the recount's at its size." type:"existingfile"`
+	AllowLag          bool     `help:"Audit even when the projection has not applied the whole log (the recount then covers only what it applied)." name:"allow-lag"`
+	LogURL            string   `help:"The log's tiles (https://host/log/): check the served checkpoint's cosignatures and its consistency with --checkpoint from the tiles, and read every entry back against its root (no database login needed for this part)." name:"log-url"`
+	WitnessKey        []string `help:"A witness's cosignature verifier key; repeatable. With --log-url the served checkpoint must carry --witness-quorum of their cosignatures." name:"witness-key" sep:"none"`
+	Quorum            int      `help:"With --witness-key: how many must have cosigned (0: all)." name:"witness-quorum" default:"0"`
+	VerifierKey       string   `help:"The verifier key to check --checkpoint with (sumdb/note text, or a file holding it). Pin the one published before the election; default: the one the projection serves." name:"verifier-key"`
+	ElectionSecret    string   `help:"The election secret: also rebuild every leaf from the log and compare the tree's root (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
 }
 
 // VerifyCmd audits the projection and reconciles the intake with the log.

@@ -33,7 +33,10 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
-	proj := c.ProjectorFlags.config()
+	proj, err := c.ProjectorFlags.config()
+	if err != nil {
+		return err
+	}
 	proj.MinCell = c.MinCell
 	if _, err := a.StartProjector(proj); err != nil {
 		return err

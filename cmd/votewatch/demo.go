@@ -42,7 +42,10 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, brokers); err != nil {
 		return err
 	}
-	proj := c.ProjectorFlags.config()
+	proj, err := c.ProjectorFlags.config()
+	if err != nil {
+		return err
+	}
 	proj.Transparency = proj.Transparency.DemoDefaults(dataDir)
 	proj.MinCell = c.MinCell
 	a.MinCell = c.MinCell

@@ -52,9 +52,10 @@ func (f DatabaseFlags) config(privateDir string) app.DatabaseConfig {
 	return app.DatabaseConfig{URL: f.DatabaseURL, MaxConns: f.DBMaxConns, PrivateDir: privateDir}
 }
 
-func (f ProjectorFlags) config() app.ProjectorConfig {
+func (f ProjectorFlags) config() (app.ProjectorConfig, error) {
+	t, err := f.Transparency.config()
 	return app.ProjectorConfig{Group: f.Group, BatchSize: f.BatchSize, Writers: f.Writers, Linger: f.Linger,
-		SessionTimeout: f.SessionTimeout, Consumer: f.Consumer, Transparency: f.Transparency.config()}
+		SessionTimeout: f.SessionTimeout, Consumer: f.Consumer, Transparency: t}, err
 }
 
 func (f SimulationFlags) config() app.SimulationConfig {

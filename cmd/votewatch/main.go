@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -81,7 +82,18 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, 
 		kong.Writers(stdout, stderr),
 		kong.Exit(exit),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"state_dir": defaultStateDir()},
 	)
+}
+
+// defaultStateDir is where `ballot --verify-proof` keeps the checkpoints
+// it has seen: the user's config dir, or none when there is no home.
+func defaultStateDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "votewatch", "checkpoints")
 }
 
 // Env is what every command runs with.

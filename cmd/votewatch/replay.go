@@ -64,13 +64,23 @@ func (c *AuditCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	return a.Audit(ctx, app.AuditOptions{AllowTruncatedLog: c.AllowTruncatedLog, Checkpoint: c.Checkpoint, VerifierKey: c.VerifierKey, Secret: secret}, env.Stdout)
+	quorum := c.Quorum
+	if quorum == 0 {
+		quorum = len(c.WitnessKey)
+	}
+	return a.Audit(ctx, app.AuditOptions{AllowTruncatedLog: c.AllowTruncatedLog, AllowLag: c.AllowLag, Checkpoint: c.Checkpoint,
+		VerifierKey: c.VerifierKey, Secret: secret, LogURL: c.LogURL, Witnesses: c.WitnessKey, Quorum: quorum}, env.Stdout)
 }
 
 // Run asks the read API what became of the vote, and with --verify-proof
 // checks its inclusion proof.
 func (c *BallotCmd) Run(ctx context.Context, env *Env) error {
-	return app.Ballot(ctx, app.BallotQuery{API: c.API, VoteID: c.VoteID, VerifyProof: c.VerifyProof, VerifierKey: c.VerifierKey}, env.Log, env.Stdout)
+	quorum := c.Quorum
+	if quorum == 0 {
+		quorum = len(c.WitnessKey)
+	}
+	return app.Ballot(ctx, app.BallotQuery{API: c.API, VoteID: c.VoteID, VerifyProof: c.VerifyProof, VerifierKey: c.VerifierKey,
+		StateDir: c.StateDir, Witnesses: c.WitnessKey, Quorum: quorum}, env.Log, env.Stdout)
 }
 
 // open connects a to the database (DATABASE_URL, or the running demo's

@@ -371,3 +371,38 @@ func (c *contestCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// Checkpointer exports the transparency log's witnessing: how long the
+// tree has grown without a checkpoint reaching its witnesses' quorum
+// (0 when the served checkpoint covers the whole tree), and the
+// add-checkpoint requests per witness and outcome.
+func (m *Metrics) Checkpointer(stats func() projections.CheckpointerStats) {
+	m.reg.MustRegister(&checkpointerCollector{stats: stats,
+		unwitnessed: prometheus.NewDesc(prometheus.BuildFQName(namespace, "log", "unwitnessed_seconds"),
+			"Seconds since the oldest checkpoint signed and not yet cosigned by the witnesses' quorum (0: none waiting).", nil, nil),
+		requests: prometheus.NewDesc(prometheus.BuildFQName(namespace, "log", "witness_requests_total"),
+			"add-checkpoint requests to each witness, by outcome (ok, conflict, refused, error).", []string{"witness", "outcome"}, nil),
+	})
+}
+
+type checkpointerCollector struct {
+	stats                 func() projections.CheckpointerStats
+	unwitnessed, requests *prometheus.Desc
+}
+
+func (c *checkpointerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.unwitnessed
+	ch <- c.requests
+}
+
+func (c *checkpointerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	var age float64
+	if !s.PendingSince.IsZero() {
+		age = time.Since(s.PendingSince).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(c.unwitnessed, prometheus.GaugeValue, age)
+	for k, n := range s.WitnessRequests {
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
+}

@@ -15,7 +15,8 @@ import (
 // rules' Go specification and compares every table of the projection in
 // Pool, and checks the transparency log (AuditTrees), reporting to out; it
 // fails on any difference. A log that lost its start is refused unless
-// opt.AllowTruncatedLog.
+// opt.AllowTruncatedLog, and a projection that has not applied the whole
+// log unless opt.AllowLag.
 func (a *App) Audit(ctx context.Context, opt AuditOptions, out io.Writer) error {
 	log := a.ReplayLog()
 	if err := projections.CheckLogComplete(ctx, log); err != nil {
@@ -23,6 +24,12 @@ func (a *App) Audit(ctx context.Context, opt AuditOptions, out io.Writer) error 
 			return fmt.Errorf("audit: %w (--allow-truncated-log recounts what is left)", err)
 		}
 		a.Log.Warn("recounting a truncated log: the recount misses the lost events", "err", err)
+	}
+	if err := projections.CheckCaughtUp(ctx, a.Pool, log); err != nil {
+		if !opt.AllowLag {
+			return fmt.Errorf("audit: %w: the recount would cover only what it applied (--allow-lag audits it anyway)", err)
+		}
+		a.Log.Warn("auditing a projection that lags the log", "err", err)
 	}
 	rep, err := projections.Recount(ctx, a.Pool, log, NewProgress(a.Log, out, "recounting events", "events"))
 	if err != nil {

@@ -19,10 +19,16 @@ import (
 // BallotQuery asks the read API at API what became of the vote VoteID;
 // with VerifyProof it checks the answer's inclusion proof against its
 // signed checkpoint, with VerifierKey (the key's text or a file holding
-// it) when given.
+// it) when given, and the checkpoint's cosignatures by Quorum of
+// Witnesses (their verifier keys). It keeps the newest checkpoint it has
+// seen in StateDir and proves, from the log's tiles, that every
+// checkpoint it is shown is consistent with it.
 type BallotQuery struct {
 	API, VoteID, VerifierKey string
 	VerifyProof              bool
+	StateDir                 string
+	Witnesses                []string
+	Quorum                   int
 }
 
 // Ballot asks and says so on out.
@@ -78,23 +84,73 @@ func (c BallotQuery) verifyProof(ctx context.Context, log *slog.Logger, out io.W
 	if err != nil {
 		return err
 	}
-	cp, leaf, err := proof.Verify([]byte(checkpoint), vkey)
+	cp, cosigners, err := transparency.OpenWitnessed([]byte(checkpoint), vkey, c.Witnesses, c.Quorum)
 	if err != nil {
 		return fmt.Errorf("ballot %s: %w", c.VoteID, err)
 	}
-	if leaf.Kind != transparency.KindVote || !strings.EqualFold(leaf.VoteID, c.VoteID) {
-		return fmt.Errorf("ballot %s: %w: the proven leaf is vote %q's", c.VoteID, transparency.ErrBadProof, leaf.VoteID)
+	leaf, err := proof.Check(cp)
+	if err != nil {
+		return fmt.Errorf("ballot %s: %w", c.VoteID, err)
+	}
+	seen, err := c.checkSaved(ctx, cp, vkey, []byte(checkpoint))
+	if err != nil {
+		return fmt.Errorf("ballot %s: %w", c.VoteID, err)
+	}
+	if leaf.Kind != transparency.KindVote || leaf.Vote != transparency.VoteRef(strings.ToLower(c.VoteID)) {
+		return fmt.Errorf("ballot %s: %w: the proven leaf is another vote's (%s)", c.VoteID, transparency.ErrBadProof, leaf.Vote)
 	}
 	says := strings.TrimSpace(status + " " + reason)
 	if leaf.Decision != says {
 		return fmt.Errorf("ballot %s: the API says %q, the signed leaf says %q", c.VoteID, says, leaf.Decision)
 	}
 	name, _, _ := strings.Cut(vkey, "+")
-	fmt.Fprintf(out, "proof: your vote's leaf is in the signed tree of partition %d at size %d (leaf %d)\n",
-		proof.Partition, proof.TreeSize, proof.LeafIndex)
+	fmt.Fprintf(out, "proof: your vote's leaf is in the signed tree at size %d (leaf %d)\n", proof.TreeSize, proof.LeafIndex)
 	fmt.Fprintf(out, "checkpoint: %s at %s, signed by %s\n", cp.Origin, cp.Time.Format(time.RFC3339), name)
+	if len(cosigners) > 0 {
+		fmt.Fprintf(out, "cosigned by: %s\n", strings.Join(cosigners, ", "))
+	}
+	if seen != "" {
+		fmt.Fprintln(out, seen)
+	}
 	fmt.Fprintf(out, "the leaf says: %s\n", leaf.Decision)
 	return nil
+}
+
+// checkSaved proves cp consistent with the checkpoint saved in the state
+// dir (from the log's tiles) and saves cp when it is newer. It says what
+// it proved.
+func (c BallotQuery) checkSaved(ctx context.Context, cp transparency.Checkpoint, vkey string, signed []byte) (string, error) {
+	if c.StateDir == "" {
+		return "", nil
+	}
+	path := transparency.StateFile(c.StateDir, cp.Origin)
+	saved, ok, err := transparency.SavedCheckpoint(path, vkey)
+	if err != nil {
+		return "", err
+	}
+	msg := "saved: the first checkpoint seen of " + cp.Origin + ", kept in " + path
+	if ok && saved.Size > cp.Size {
+		// The API serves tiles up to its newest checkpoint only: one
+		// smaller than it served before is a rollback of the log.
+		return "", fmt.Errorf("%w: the API shows a tree of %d leaves; it showed %d before (saved in %s)", transparency.ErrInconsistent, cp.Size, saved.Size, path)
+	}
+	if ok {
+		tr, err := transparency.TileReader(strings.TrimRight(c.API, "/")+"/log/", nil)
+		if err != nil {
+			return "", err
+		}
+		if err := transparency.CheckConsistentTiles(ctx, tr, saved.Head(), cp.Head()); err != nil {
+			return "", fmt.Errorf("the checkpoint of %d leaves against the one saved earlier of %d (%s): %w", cp.Size, saved.Size, path, err)
+		}
+		msg = fmt.Sprintf("consistent: the tree extends the checkpoint of %d leaves saved earlier", saved.Size)
+		if saved.Size == cp.Size {
+			return "consistent: the same tree as the checkpoint saved earlier", nil
+		}
+	}
+	if err := transparency.SaveCheckpoint(path, signed); err != nil {
+		return "", err
+	}
+	return msg, nil
 }
 
 // verifierKey is --verifier-key (the key's text, or a file holding it),

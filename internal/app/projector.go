@@ -93,6 +93,9 @@ func NewProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	if s.checkpointer, err = newCheckpointer(log, pool, cfg.Transparency, ReplayLog{kcfg, klog}, dlq); err != nil {
 		return nil, err
 	}
+	if s.checkpointer != nil {
+		m.Checkpointer(s.checkpointer.Stats)
+	}
 
 	rule, err := DisclosureRule(cfg.MinCell)
 	if err != nil {

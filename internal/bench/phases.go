@@ -333,8 +333,8 @@ func (c *Bench) measureConsumer(ctx context.Context, env *Env, dsn string, live 
 		}
 		defer os.RemoveAll(dir)
 		f.Transparency = app.TransparencyConfig{CheckpointKey: filepath.Join(dir, "key"), ElectionSecret: filepath.Join(dir, "secret"),
-			Every: time.Second, Election: "bench"}
-		note += ", with the transparency log on (trees grown and a checkpoint signed every second)"
+			Every: time.Second, Election: "bench", CreateKeys: true}
+		note += ", with the transparency log on (the tree grown and a checkpoint signed every second)"
 	}
 	results, done, stop, err := runProjector(ctx, env, pool, kcfg, klog, f)
 	if err != nil {

@@ -66,13 +66,6 @@ type CandidateTally struct {
 	Stripe      int16
 }
 
-type Checkpoint struct {
-	ID          int64
-	CreatedAt   time.Time
-	Note        string
-	VerifierKey string
-}
-
 type Contest struct {
 	ContestID string
 	Name      string
@@ -152,6 +145,59 @@ type IntakeVote struct {
 	Station    string
 	Digest     []byte
 	ReceivedAt time.Time
+}
+
+type LogCheckpoint struct {
+	Size        int64
+	CreatedAt   time.Time
+	Note        string
+	VerifierKey string
+}
+
+type LogCosignature struct {
+	Size       int64
+	Witness    string
+	Line       string
+	ReceivedAt time.Time
+}
+
+type LogCount struct {
+	Epoch   int64
+	Kind    string
+	Contest string
+	Region  string
+	Choice  string
+	N       int64
+}
+
+type LogEpoch struct {
+	Size        int64
+	FromSize    int64
+	Root        []byte
+	Partitions  []int32
+	NextOffsets []int64
+	CreatedAt   time.Time
+}
+
+type LogHash struct {
+	Idx  int64
+	Hash []byte
+}
+
+type LogKeyRotation struct {
+	ID          int64
+	At          time.Time
+	VerifierKey string
+	Reason      string
+}
+
+type LogLeafe struct {
+	Leaf      int64
+	Partition int32
+	Offset    int64
+	VoteRef   []byte
+	Decides   bool
+	Body      string
 }
 
 type OperatorAction struct {
@@ -321,36 +367,6 @@ type TimelineSummed struct {
 	Minute      time.Time
 	CandidateID string
 	Votes       int64
-}
-
-type TreeCount struct {
-	Kind    string
-	Contest string
-	Region  string
-	Choice  string
-	N       int64
-}
-
-type TreeHash struct {
-	Partition int32
-	Idx       int64
-	Hash      []byte
-}
-
-type TreeHead struct {
-	Partition  int32
-	Size       int64
-	Root       []byte
-	NextOffset int64
-	UpdatedAt  time.Time
-}
-
-type TreeLeafe struct {
-	Partition int32
-	Leaf      int64
-	Offset    int64
-	VoteID    pgtype.UUID
-	Body      string
 }
 
 type VoteSchedule struct {

@@ -12,11 +12,13 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const addTreeCounts = `-- name: AddTreeCounts :exec
-SELECT add_tree_counts($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+const addLogCounts = `-- name: AddLogCounts :exec
+INSERT INTO log_counts (epoch, kind, contest, region, choice, n)
+SELECT $1::bigint, unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), unnest($5::text[]), unnest($6::bigint[])
 `
 
-type AddTreeCountsParams struct {
+type AddLogCountsParams struct {
+	Epoch    int64
 	Kinds    []string
 	Contests []string
 	Regions  []string
@@ -24,10 +26,9 @@ type AddTreeCountsParams struct {
 	Ns       []int64
 }
 
-// Through add_tree_counts (00025): the projector cannot write tree_counts
-// itself.
-func (q *Queries) AddTreeCounts(ctx context.Context, arg AddTreeCountsParams) error {
-	_, err := q.db.Exec(ctx, addTreeCounts,
+func (q *Queries) AddLogCounts(ctx context.Context, arg AddLogCountsParams) error {
+	_, err := q.db.Exec(ctx, addLogCounts,
+		arg.Epoch,
 		arg.Kinds,
 		arg.Contests,
 		arg.Regions,
@@ -37,42 +38,43 @@ func (q *Queries) AddTreeCounts(ctx context.Context, arg AddTreeCountsParams) er
 	return err
 }
 
-const appendTreeHashes = `-- name: AppendTreeHashes :exec
-INSERT INTO tree_hashes (partition, idx, hash)
-SELECT $1::integer, unnest($2::bigint[]), unnest($3::bytea[])
+const appendLogHashes = `-- name: AppendLogHashes :exec
+INSERT INTO log_hashes (idx, hash)
+SELECT unnest($1::bigint[]), unnest($2::bytea[])
 `
 
-type AppendTreeHashesParams struct {
-	Partition int32
-	Idxs      []int64
-	Hashes    [][]byte
+type AppendLogHashesParams struct {
+	Idxs   []int64
+	Hashes [][]byte
 }
 
-func (q *Queries) AppendTreeHashes(ctx context.Context, arg AppendTreeHashesParams) error {
-	_, err := q.db.Exec(ctx, appendTreeHashes, arg.Partition, arg.Idxs, arg.Hashes)
+func (q *Queries) AppendLogHashes(ctx context.Context, arg AppendLogHashesParams) error {
+	_, err := q.db.Exec(ctx, appendLogHashes, arg.Idxs, arg.Hashes)
 	return err
 }
 
-const appendTreeLeaves = `-- name: AppendTreeLeaves :exec
-INSERT INTO tree_leaves (partition, leaf, "offset", vote_id, body)
-SELECT $1::integer, unnest($2::bigint[]), unnest($3::bigint[]),
-       CAST(nullif(unnest($4::text[]), '') AS uuid), unnest($5::text[])
+const appendLogLeaves = `-- name: AppendLogLeaves :exec
+INSERT INTO log_leaves (leaf, partition, "offset", vote_ref, decides, body)
+SELECT unnest($1::bigint[]), unnest($2::integer[]), unnest($3::bigint[]),
+       nullif(unnest($4::bytea[]), ''::bytea), unnest($5::boolean[]), unnest($6::text[])
 `
 
-type AppendTreeLeavesParams struct {
-	Partition int32
-	Leaves    []int64
-	Offsets   []int64
-	VoteIDs   []string
-	Bodies    []string
+type AppendLogLeavesParams struct {
+	Leaves     []int64
+	Partitions []int32
+	Offsets    []int64
+	VoteRefs   [][]byte
+	Decides    []bool
+	Bodies     []string
 }
 
-func (q *Queries) AppendTreeLeaves(ctx context.Context, arg AppendTreeLeavesParams) error {
-	_, err := q.db.Exec(ctx, appendTreeLeaves,
-		arg.Partition,
+func (q *Queries) AppendLogLeaves(ctx context.Context, arg AppendLogLeavesParams) error {
+	_, err := q.db.Exec(ctx, appendLogLeaves,
 		arg.Leaves,
+		arg.Partitions,
 		arg.Offsets,
-		arg.VoteIDs,
+		arg.VoteRefs,
+		arg.Decides,
 		arg.Bodies,
 	)
 	return err
@@ -119,31 +121,25 @@ func (q *Queries) AppliedVotePositions(ctx context.Context, arg AppliedVotePosit
 	return items, nil
 }
 
-const checkpointsSince = `-- name: CheckpointsSince :many
-SELECT id, created_at, note, verifier_key FROM checkpoints
-WHERE created_at > $1 ORDER BY created_at, id LIMIT $2
+const cosignatures = `-- name: Cosignatures :many
+SELECT witness, line FROM log_cosignatures WHERE size = $1 ORDER BY witness
 `
 
-type CheckpointsSinceParams struct {
-	Since   time.Time
-	MaxRows int32
+type CosignaturesRow struct {
+	Witness string
+	Line    string
 }
 
-func (q *Queries) CheckpointsSince(ctx context.Context, arg CheckpointsSinceParams) ([]Checkpoint, error) {
-	rows, err := q.db.Query(ctx, checkpointsSince, arg.Since, arg.MaxRows)
+func (q *Queries) Cosignatures(ctx context.Context, size int64) ([]CosignaturesRow, error) {
+	rows, err := q.db.Query(ctx, cosignatures, size)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Checkpoint{}
+	items := []CosignaturesRow{}
 	for rows.Next() {
-		var i Checkpoint
-		if err := rows.Scan(
-			&i.ID,
-			&i.CreatedAt,
-			&i.Note,
-			&i.VerifierKey,
-		); err != nil {
+		var i CosignaturesRow
+		if err := rows.Scan(&i.Witness, &i.Line); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -154,36 +150,99 @@ func (q *Queries) CheckpointsSince(ctx context.Context, arg CheckpointsSincePara
 	return items, nil
 }
 
-const insertCheckpoint = `-- name: InsertCheckpoint :exec
-INSERT INTO checkpoints (created_at, note, verifier_key) VALUES ($1, $2, $3)
+const insertCosignature = `-- name: InsertCosignature :exec
+INSERT INTO log_cosignatures (size, witness, line) VALUES ($1, $2, $3)
+ON CONFLICT (size, witness) DO NOTHING
 `
 
-type InsertCheckpointParams struct {
+type InsertCosignatureParams struct {
+	Size    int64
+	Witness string
+	Line    string
+}
+
+func (q *Queries) InsertCosignature(ctx context.Context, arg InsertCosignatureParams) error {
+	_, err := q.db.Exec(ctx, insertCosignature, arg.Size, arg.Witness, arg.Line)
+	return err
+}
+
+const insertKeyRotation = `-- name: InsertKeyRotation :exec
+INSERT INTO log_key_rotations (verifier_key, reason) VALUES ($1, $2)
+`
+
+type InsertKeyRotationParams struct {
+	VerifierKey string
+	Reason      string
+}
+
+func (q *Queries) InsertKeyRotation(ctx context.Context, arg InsertKeyRotationParams) error {
+	_, err := q.db.Exec(ctx, insertKeyRotation, arg.VerifierKey, arg.Reason)
+	return err
+}
+
+const insertLogCheckpoint = `-- name: InsertLogCheckpoint :exec
+INSERT INTO log_checkpoints (size, created_at, note, verifier_key) VALUES ($1, $2, $3, $4)
+`
+
+type InsertLogCheckpointParams struct {
+	Size        int64
 	CreatedAt   time.Time
 	Note        string
 	VerifierKey string
 }
 
-func (q *Queries) InsertCheckpoint(ctx context.Context, arg InsertCheckpointParams) error {
-	_, err := q.db.Exec(ctx, insertCheckpoint, arg.CreatedAt, arg.Note, arg.VerifierKey)
+func (q *Queries) InsertLogCheckpoint(ctx context.Context, arg InsertLogCheckpointParams) error {
+	_, err := q.db.Exec(ctx, insertLogCheckpoint,
+		arg.Size,
+		arg.CreatedAt,
+		arg.Note,
+		arg.VerifierKey,
+	)
 	return err
 }
 
-const latestCheckpoint = `-- name: LatestCheckpoint :many
-SELECT id, created_at, note, verifier_key FROM checkpoints ORDER BY id DESC LIMIT 1
+const insertLogEpoch = `-- name: InsertLogEpoch :exec
+INSERT INTO log_epochs (size, from_size, root, partitions, next_offsets)
+VALUES ($1, $2, $3, $4::integer[], $5::bigint[])
 `
 
-func (q *Queries) LatestCheckpoint(ctx context.Context) ([]Checkpoint, error) {
-	rows, err := q.db.Query(ctx, latestCheckpoint)
+type InsertLogEpochParams struct {
+	Size        int64
+	FromSize    int64
+	Root        []byte
+	Partitions  []int32
+	NextOffsets []int64
+}
+
+func (q *Queries) InsertLogEpoch(ctx context.Context, arg InsertLogEpochParams) error {
+	_, err := q.db.Exec(ctx, insertLogEpoch,
+		arg.Size,
+		arg.FromSize,
+		arg.Root,
+		arg.Partitions,
+		arg.NextOffsets,
+	)
+	return err
+}
+
+const latestCosignedCheckpoint = `-- name: LatestCosignedCheckpoint :many
+SELECT c.size, c.created_at, c.note, c.verifier_key FROM log_checkpoints c
+WHERE (SELECT count(*) FROM log_cosignatures w WHERE w.size = c.size) >= $1::bigint
+ORDER BY c.size DESC LIMIT 1
+`
+
+// The newest checkpoint at least min_cosigners witnesses cosigned.
+func (q *Queries) LatestCosignedCheckpoint(ctx context.Context, minCosigners int64) ([]LogCheckpoint, error) {
+	rows, err := q.db.Query(ctx, latestCosignedCheckpoint, minCosigners)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Checkpoint{}
+	items := []LogCheckpoint{}
 	for rows.Next() {
-		var i Checkpoint
+		var i LogCheckpoint
 		if err := rows.Scan(
-			&i.ID,
+			&i.Size,
 			&i.CreatedAt,
 			&i.Note,
 			&i.VerifierKey,
@@ -198,43 +257,116 @@ func (q *Queries) LatestCheckpoint(ctx context.Context) ([]Checkpoint, error) {
 	return items, nil
 }
 
-const setTreeHead = `-- name: SetTreeHead :exec
-SELECT advance_tree_head($1::integer, $2::bigint, $3::bytea, $4::bigint)
+const latestKeyRotation = `-- name: LatestKeyRotation :many
+SELECT verifier_key FROM log_key_rotations ORDER BY id DESC LIMIT 1
 `
 
-type SetTreeHeadParams struct {
-	Partition  int32
-	Size       int64
-	Root       []byte
-	NextOffset int64
-}
-
-// The size only grows (advance_tree_head, 00025: the projector cannot
-// UPDATE tree_heads itself): a second builder racing this one (it cannot,
-// under the advisory lock) would fail on the hashes' primary key first.
-func (q *Queries) SetTreeHead(ctx context.Context, arg SetTreeHeadParams) error {
-	_, err := q.db.Exec(ctx, setTreeHead,
-		arg.Partition,
-		arg.Size,
-		arg.Root,
-		arg.NextOffset,
-	)
-	return err
-}
-
-const treeCounts = `-- name: TreeCounts :many
-SELECT kind, contest, region, choice, n FROM tree_counts ORDER BY kind, contest, region, choice
-`
-
-func (q *Queries) TreeCounts(ctx context.Context) ([]TreeCount, error) {
-	rows, err := q.db.Query(ctx, treeCounts)
+func (q *Queries) LatestKeyRotation(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, latestKeyRotation)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TreeCount{}
+	items := []string{}
 	for rows.Next() {
-		var i TreeCount
+		var verifier_key string
+		if err := rows.Scan(&verifier_key); err != nil {
+			return nil, err
+		}
+		items = append(items, verifier_key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const latestLogCheckpoint = `-- name: LatestLogCheckpoint :many
+SELECT size, created_at, note, verifier_key FROM log_checkpoints ORDER BY size DESC LIMIT 1
+`
+
+func (q *Queries) LatestLogCheckpoint(ctx context.Context) ([]LogCheckpoint, error) {
+	rows, err := q.db.Query(ctx, latestLogCheckpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogCheckpoint{}
+	for rows.Next() {
+		var i LogCheckpoint
+		if err := rows.Scan(
+			&i.Size,
+			&i.CreatedAt,
+			&i.Note,
+			&i.VerifierKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logCheckpointsSince = `-- name: LogCheckpointsSince :many
+SELECT size, created_at, note, verifier_key FROM log_checkpoints
+WHERE created_at > $1 ORDER BY created_at, size LIMIT $2
+`
+
+type LogCheckpointsSinceParams struct {
+	Since   time.Time
+	MaxRows int32
+}
+
+func (q *Queries) LogCheckpointsSince(ctx context.Context, arg LogCheckpointsSinceParams) ([]LogCheckpoint, error) {
+	rows, err := q.db.Query(ctx, logCheckpointsSince, arg.Since, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogCheckpoint{}
+	for rows.Next() {
+		var i LogCheckpoint
+		if err := rows.Scan(
+			&i.Size,
+			&i.CreatedAt,
+			&i.Note,
+			&i.VerifierKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logCountsUpTo = `-- name: LogCountsUpTo :many
+SELECT kind, contest, region, choice, sum(n)::bigint AS n FROM log_counts
+WHERE epoch <= $1 GROUP BY kind, contest, region, choice ORDER BY kind, contest, region, choice
+`
+
+type LogCountsUpToRow struct {
+	Kind    string
+	Contest string
+	Region  string
+	Choice  string
+	N       int64
+}
+
+func (q *Queries) LogCountsUpTo(ctx context.Context, size int64) ([]LogCountsUpToRow, error) {
+	rows, err := q.db.Query(ctx, logCountsUpTo, size)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogCountsUpToRow{}
+	for rows.Next() {
+		var i LogCountsUpToRow
 		if err := rows.Scan(
 			&i.Kind,
 			&i.Contest,
@@ -252,30 +384,95 @@ func (q *Queries) TreeCounts(ctx context.Context) ([]TreeCount, error) {
 	return items, nil
 }
 
-const treeHashes = `-- name: TreeHashes :many
-SELECT idx, hash FROM tree_hashes
-WHERE partition = $1 AND idx = ANY($2::bigint[])
+const logCursors = `-- name: LogCursors :many
+SELECT u.partition, max(u.next_offset)::bigint AS next_offset
+FROM (SELECT unnest(partitions)::integer AS partition, unnest(next_offsets)::bigint AS next_offset FROM log_epochs) u
+GROUP BY u.partition ORDER BY u.partition
 `
 
-type TreeHashesParams struct {
-	Partition int32
-	Idxs      []int64
+type LogCursorsRow struct {
+	Partition  int32
+	NextOffset int64
 }
 
-type TreeHashesRow struct {
-	Idx  int64
-	Hash []byte
-}
-
-func (q *Queries) TreeHashes(ctx context.Context, arg TreeHashesParams) ([]TreeHashesRow, error) {
-	rows, err := q.db.Query(ctx, treeHashes, arg.Partition, arg.Idxs)
+// Each partition's offset after its last leaf in the tree.
+func (q *Queries) LogCursors(ctx context.Context) ([]LogCursorsRow, error) {
+	rows, err := q.db.Query(ctx, logCursors)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TreeHashesRow{}
+	items := []LogCursorsRow{}
 	for rows.Next() {
-		var i TreeHashesRow
+		var i LogCursorsRow
+		if err := rows.Scan(&i.Partition, &i.NextOffset); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logEpochs = `-- name: LogEpochs :many
+SELECT size, from_size, root, partitions, next_offsets FROM log_epochs
+WHERE size > $1 ORDER BY size
+`
+
+type LogEpochsRow struct {
+	Size        int64
+	FromSize    int64
+	Root        []byte
+	Partitions  []int32
+	NextOffsets []int64
+}
+
+func (q *Queries) LogEpochs(ctx context.Context, after int64) ([]LogEpochsRow, error) {
+	rows, err := q.db.Query(ctx, logEpochs, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogEpochsRow{}
+	for rows.Next() {
+		var i LogEpochsRow
+		if err := rows.Scan(
+			&i.Size,
+			&i.FromSize,
+			&i.Root,
+			&i.Partitions,
+			&i.NextOffsets,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logHashRange = `-- name: LogHashRange :many
+SELECT idx, hash FROM log_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx
+`
+
+type LogHashRangeParams struct {
+	First int64
+	Last  int64
+}
+
+func (q *Queries) LogHashRange(ctx context.Context, arg LogHashRangeParams) ([]LogHash, error) {
+	rows, err := q.db.Query(ctx, logHashRange, arg.First, arg.Last)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogHash{}
+	for rows.Next() {
+		var i LogHash
 		if err := rows.Scan(&i.Idx, &i.Hash); err != nil {
 			return nil, err
 		}
@@ -287,32 +484,20 @@ func (q *Queries) TreeHashes(ctx context.Context, arg TreeHashesParams) ([]TreeH
 	return items, nil
 }
 
-const treeHeads = `-- name: TreeHeads :many
-SELECT partition, size, root, next_offset FROM tree_heads ORDER BY partition
+const logHashes = `-- name: LogHashes :many
+SELECT idx, hash FROM log_hashes WHERE idx = ANY($1::bigint[])
 `
 
-type TreeHeadsRow struct {
-	Partition  int32
-	Size       int64
-	Root       []byte
-	NextOffset int64
-}
-
-func (q *Queries) TreeHeads(ctx context.Context) ([]TreeHeadsRow, error) {
-	rows, err := q.db.Query(ctx, treeHeads)
+func (q *Queries) LogHashes(ctx context.Context, idxs []int64) ([]LogHash, error) {
+	rows, err := q.db.Query(ctx, logHashes, idxs)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TreeHeadsRow{}
+	items := []LogHash{}
 	for rows.Next() {
-		var i TreeHeadsRow
-		if err := rows.Scan(
-			&i.Partition,
-			&i.Size,
-			&i.Root,
-			&i.NextOffset,
-		); err != nil {
+		var i LogHash
+		if err := rows.Scan(&i.Idx, &i.Hash); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -323,35 +508,90 @@ func (q *Queries) TreeHeads(ctx context.Context) ([]TreeHeadsRow, error) {
 	return items, nil
 }
 
-const treeLeafOf = `-- name: TreeLeafOf :many
-SELECT l.partition::integer AS partition, l.leaf::bigint AS leaf, l."offset"::bigint AS "offset", l.body::text AS body
-FROM tree_leaf_of(CAST($1::text AS uuid)) l
+const logHead = `-- name: LogHead :many
+SELECT size, root FROM log_epochs ORDER BY size DESC LIMIT 1
 `
 
-type TreeLeafOfRow struct {
-	Partition int32
-	Leaf      int64
-	Offset    int64
-	Body      string
+type LogHeadRow struct {
+	Size int64
+	Root []byte
 }
 
-// One vote_id's leaves, through tree_leaf_of (00025): the reader cannot
-// read tree_leaves, which would list every vote_id.
-func (q *Queries) TreeLeafOf(ctx context.Context, voteID string) ([]TreeLeafOfRow, error) {
-	rows, err := q.db.Query(ctx, treeLeafOf, voteID)
+// The tree's newest epoch: its size and root (no row: the empty tree).
+func (q *Queries) LogHead(ctx context.Context) ([]LogHeadRow, error) {
+	rows, err := q.db.Query(ctx, logHead)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TreeLeafOfRow{}
+	items := []LogHeadRow{}
 	for rows.Next() {
-		var i TreeLeafOfRow
-		if err := rows.Scan(
-			&i.Partition,
-			&i.Leaf,
-			&i.Offset,
-			&i.Body,
-		); err != nil {
+		var i LogHeadRow
+		if err := rows.Scan(&i.Size, &i.Root); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logLeafBodies = `-- name: LogLeafBodies :many
+SELECT leaf, body FROM log_leaves WHERE leaf >= $1 AND leaf < $2 ORDER BY leaf
+`
+
+type LogLeafBodiesParams struct {
+	First int64
+	Last  int64
+}
+
+type LogLeafBodiesRow struct {
+	Leaf int64
+	Body string
+}
+
+func (q *Queries) LogLeafBodies(ctx context.Context, arg LogLeafBodiesParams) ([]LogLeafBodiesRow, error) {
+	rows, err := q.db.Query(ctx, logLeafBodies, arg.First, arg.Last)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogLeafBodiesRow{}
+	for rows.Next() {
+		var i LogLeafBodiesRow
+		if err := rows.Scan(&i.Leaf, &i.Body); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logLeafOf = `-- name: LogLeafOf :many
+SELECT leaf, body FROM log_leaves WHERE vote_ref = $1 ORDER BY decides DESC, leaf
+`
+
+type LogLeafOfRow struct {
+	Leaf int64
+	Body string
+}
+
+// The leaves naming a vote (by vote_ref), deciding one first.
+func (q *Queries) LogLeafOf(ctx context.Context, voteRef []byte) ([]LogLeafOfRow, error) {
+	rows, err := q.db.Query(ctx, logLeafOf, voteRef)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogLeafOfRow{}
+	for rows.Next() {
+		var i LogLeafOfRow
+		if err := rows.Scan(&i.Leaf, &i.Body); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -412,26 +652,25 @@ func (q *Queries) VoteDecisions(ctx context.Context, voteIds []pgtype.UUID) ([]V
 	return items, nil
 }
 
-const voteIDsInTrees = `-- name: VoteIDsInTrees :many
-SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves
-WHERE vote_id = ANY(CAST($1::text[] AS uuid[])) AND body NOT LIKE '%' || chr(10) || 'decision repeat' || chr(10) || '%'
+const voteRefsInLog = `-- name: VoteRefsInLog :many
+SELECT DISTINCT vote_ref FROM log_leaves WHERE vote_ref = ANY($1::bytea[]) AND decides
 `
 
-// The vote_ids whose decision some leaf carries (a repeat's leaf carries
+// The vote_refs whose decision some leaf carries (a repeat's leaf carries
 // none).
-func (q *Queries) VoteIDsInTrees(ctx context.Context, voteIds []string) ([]string, error) {
-	rows, err := q.db.Query(ctx, voteIDsInTrees, voteIds)
+func (q *Queries) VoteRefsInLog(ctx context.Context, voteRefs [][]byte) ([][]byte, error) {
+	rows, err := q.db.Query(ctx, voteRefsInLog, voteRefs)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []string{}
+	items := [][]byte{}
 	for rows.Next() {
-		var vote_id string
-		if err := rows.Scan(&vote_id); err != nil {
+		var vote_ref []byte
+		if err := rows.Scan(&vote_ref); err != nil {
 			return nil, err
 		}
-		items = append(items, vote_id)
+		items = append(items, vote_ref)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -1,32 +1,46 @@
--- name: TreeHeads :many
-SELECT partition, size, root, next_offset FROM tree_heads ORDER BY partition;
+-- name: LogHead :many
+-- The tree's newest epoch: its size and root (no row: the empty tree).
+SELECT size, root FROM log_epochs ORDER BY size DESC LIMIT 1;
 
--- name: TreeHashes :many
-SELECT idx, hash FROM tree_hashes
-WHERE partition = @partition AND idx = ANY(@idxs::bigint[]);
+-- name: LogCursors :many
+-- Each partition's offset after its last leaf in the tree.
+SELECT u.partition, max(u.next_offset)::bigint AS next_offset
+FROM (SELECT unnest(partitions)::integer AS partition, unnest(next_offsets)::bigint AS next_offset FROM log_epochs) u
+GROUP BY u.partition ORDER BY u.partition;
 
--- name: AppendTreeHashes :exec
-INSERT INTO tree_hashes (partition, idx, hash)
-SELECT @partition::integer, unnest(@idxs::bigint[]), unnest(@hashes::bytea[]);
+-- name: LogEpochs :many
+SELECT size, from_size, root, partitions, next_offsets FROM log_epochs
+WHERE size > @after ORDER BY size;
 
--- name: AppendTreeLeaves :exec
-INSERT INTO tree_leaves (partition, leaf, "offset", vote_id, body)
-SELECT @partition::integer, unnest(@leaves::bigint[]), unnest(@offsets::bigint[]),
-       CAST(nullif(unnest(@vote_ids::text[]), '') AS uuid), unnest(@bodies::text[]);
+-- name: InsertLogEpoch :exec
+INSERT INTO log_epochs (size, from_size, root, partitions, next_offsets)
+VALUES (@size, @from_size, @root, @partitions::integer[], @next_offsets::bigint[]);
 
--- name: SetTreeHead :exec
--- The size only grows (advance_tree_head, 00025: the projector cannot
--- UPDATE tree_heads itself): a second builder racing this one (it cannot,
--- under the advisory lock) would fail on the hashes' primary key first.
-SELECT advance_tree_head(@partition::integer, @size::bigint, @root::bytea, @next_offset::bigint);
+-- name: LogHashes :many
+SELECT idx, hash FROM log_hashes WHERE idx = ANY(@idxs::bigint[]);
 
--- name: AddTreeCounts :exec
--- Through add_tree_counts (00025): the projector cannot write tree_counts
--- itself.
-SELECT add_tree_counts(@kinds::text[], @contests::text[], @regions::text[], @choices::text[], @ns::bigint[]);
+-- name: LogHashRange :many
+SELECT idx, hash FROM log_hashes WHERE idx >= @first AND idx < @last ORDER BY idx;
 
--- name: TreeCounts :many
-SELECT kind, contest, region, choice, n FROM tree_counts ORDER BY kind, contest, region, choice;
+-- name: AppendLogHashes :exec
+INSERT INTO log_hashes (idx, hash)
+SELECT unnest(@idxs::bigint[]), unnest(@hashes::bytea[]);
+
+-- name: AppendLogLeaves :exec
+INSERT INTO log_leaves (leaf, partition, "offset", vote_ref, decides, body)
+SELECT unnest(@leaves::bigint[]), unnest(@partitions::integer[]), unnest(@offsets::bigint[]),
+       nullif(unnest(@vote_refs::bytea[]), ''::bytea), unnest(@decides::boolean[]), unnest(@bodies::text[]);
+
+-- name: LogLeafBodies :many
+SELECT leaf, body FROM log_leaves WHERE leaf >= @first AND leaf < @last ORDER BY leaf;
+
+-- name: AddLogCounts :exec
+INSERT INTO log_counts (epoch, kind, contest, region, choice, n)
+SELECT @epoch::bigint, unnest(@kinds::text[]), unnest(@contests::text[]), unnest(@regions::text[]), unnest(@choices::text[]), unnest(@ns::bigint[]);
+
+-- name: LogCountsUpTo :many
+SELECT kind, contest, region, choice, sum(n)::bigint AS n FROM log_counts
+WHERE epoch <= @size GROUP BY kind, contest, region, choice ORDER BY kind, contest, region, choice;
 
 -- name: VoteDecisions :many
 -- What the projection decided of each vote_id: counted (with the ballot's
@@ -50,24 +64,40 @@ UNION ALL
 SELECT d."offset", 'dead_letter' FROM dead_letters d
 WHERE d.topic = 'votes' AND d.partition = sqlc.arg(vote_partition)::integer AND d."offset" >= @from_offset::bigint AND d."offset" < @to_offset::bigint;
 
--- name: TreeLeafOf :many
--- One vote_id's leaves, through tree_leaf_of (00025): the reader cannot
--- read tree_leaves, which would list every vote_id.
-SELECT l.partition::integer AS partition, l.leaf::bigint AS leaf, l."offset"::bigint AS "offset", l.body::text AS body
-FROM tree_leaf_of(CAST(sqlc.arg(vote_id)::text AS uuid)) l;
+-- name: LogLeafOf :many
+-- The leaves naming a vote (by vote_ref), deciding one first.
+SELECT leaf, body FROM log_leaves WHERE vote_ref = @vote_ref ORDER BY decides DESC, leaf;
 
--- name: InsertCheckpoint :exec
-INSERT INTO checkpoints (created_at, note, verifier_key) VALUES (@created_at, @note, @verifier_key);
-
--- name: LatestCheckpoint :many
-SELECT id, created_at, note, verifier_key FROM checkpoints ORDER BY id DESC LIMIT 1;
-
--- name: CheckpointsSince :many
-SELECT id, created_at, note, verifier_key FROM checkpoints
-WHERE created_at > @since ORDER BY created_at, id LIMIT @max_rows;
-
--- name: VoteIDsInTrees :many
--- The vote_ids whose decision some leaf carries (a repeat's leaf carries
+-- name: VoteRefsInLog :many
+-- The vote_refs whose decision some leaf carries (a repeat's leaf carries
 -- none).
-SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves
-WHERE vote_id = ANY(CAST(sqlc.arg(vote_ids)::text[] AS uuid[])) AND body NOT LIKE '%' || chr(10) || 'decision repeat' || chr(10) || '%';
+SELECT DISTINCT vote_ref FROM log_leaves WHERE vote_ref = ANY(@vote_refs::bytea[]) AND decides;
+
+-- name: InsertLogCheckpoint :exec
+INSERT INTO log_checkpoints (size, created_at, note, verifier_key) VALUES (@size, @created_at, @note, @verifier_key);
+
+-- name: LatestLogCheckpoint :many
+SELECT size, created_at, note, verifier_key FROM log_checkpoints ORDER BY size DESC LIMIT 1;
+
+-- name: LogCheckpointsSince :many
+SELECT size, created_at, note, verifier_key FROM log_checkpoints
+WHERE created_at > @since ORDER BY created_at, size LIMIT @max_rows;
+
+-- name: InsertCosignature :exec
+INSERT INTO log_cosignatures (size, witness, line) VALUES (@size, @witness, @line)
+ON CONFLICT (size, witness) DO NOTHING;
+
+-- name: Cosignatures :many
+SELECT witness, line FROM log_cosignatures WHERE size = @size ORDER BY witness;
+
+-- name: LatestCosignedCheckpoint :many
+-- The newest checkpoint at least min_cosigners witnesses cosigned.
+SELECT c.size, c.created_at, c.note, c.verifier_key FROM log_checkpoints c
+WHERE (SELECT count(*) FROM log_cosignatures w WHERE w.size = c.size) >= @min_cosigners::bigint
+ORDER BY c.size DESC LIMIT 1;
+
+-- name: LatestKeyRotation :many
+SELECT verifier_key FROM log_key_rotations ORDER BY id DESC LIMIT 1;
+
+-- name: InsertKeyRotation :exec
+INSERT INTO log_key_rotations (verifier_key, reason) VALUES (@verifier_key, @reason);
