@@ -154,6 +154,11 @@ type IntakeVote struct {
 	ReceivedAt time.Time
 }
 
+type MisroutedVote struct {
+	Partition int32
+	Offset    int64
+}
+
 type OperatorAction struct {
 	Partition int32
 	Offset    int64
@@ -243,20 +248,6 @@ type RejectionsPublic struct {
 	Reason         string
 	CastMinute     time.Time
 	RecordedMinute time.Time
-}
-
-type StagedVote struct {
-	Partition     int32
-	Offset        int64
-	VoteID        pgtype.UUID
-	VoterID       string
-	CandidateID   string
-	CastAt        time.Time
-	TimeReason    pgtype.Text
-	StationID     pgtype.Text
-	StationRegion pgtype.Text
-	ContestID     string
-	LoggedAt      *time.Time
 }
 
 type Station struct {
