@@ -99,15 +99,15 @@ type TableDiff struct {
 
 // ReplayReport says what a replay did.
 type ReplayReport struct {
-	Schema       string
-	EventsRead   map[string]int64
-	Ballots      int64
-	Rejected     map[string]int64
-	DeadLettered int64
-	CaughtUp     int64
-	Duration     time.Duration
-	BulkVotes    int64
-	BulkVoteTime time.Duration
+	Schema        string
+	EventsRead    map[string]int64
+	Ballots       int64
+	Rejected      map[string]int64
+	DeadLettered  int64
+	CaughtUp      int64
+	Duration      time.Duration
+	BulkVotes     int64
+	BulkVoteTime  time.Duration
 	Swapped       bool
 	Retired       string
 	Differences   []TableDiff

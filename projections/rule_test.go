@@ -461,12 +461,12 @@ func apply(ctx context.Context, store *projections.Store, topic string, partitio
 
 // outcome is the projection's decisions, in domain.Count's terms.
 type outcome struct {
-	counted  map[string]string // voter → vote_id/candidate
-	rejected map[string]string // vote_id → reason
+	counted   map[string]string // voter → vote_id/candidate
+	rejected  map[string]string // vote_id → reason
 	held      []string
 	misrouted [][2]int64
 	refused   map[string]int
-	stations map[string]string // station/outcome → votes
+	stations  map[string]string // station/outcome → votes
 }
 
 func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {

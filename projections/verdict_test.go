@@ -3,9 +3,9 @@ package projections_test
 import (
 	"context"
 	"os"
-	"strings"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/votewatch/votewatch/domain"
