@@ -302,7 +302,13 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 // readTopic reads topic from offset 0 up to ends and decodes each message
 // as the projector does; what cannot be decoded is a dead letter.
 func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]int64, dead rowSet, read func(int)) ([][]domain.LogEntry, int64, error) {
-	var parts [][]domain.LogEntry
+	// Every partition of the topic, read or not: the rule checks a vote's
+	// partition against the topic's count (rule 0).
+	marks, err := log.HighWatermarks(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", topic, err)
+	}
+	parts := make([][]domain.LogEntry, len(marks))
 	from := map[int32]int64{}
 	for p := range ends {
 		from[p] = 0
@@ -311,7 +317,7 @@ func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]
 		}
 	}
 	var n int64
-	err := log.ReadRange(ctx, topic, from, ends, func(recs []LogRecord) error {
+	err = log.ReadRange(ctx, topic, from, ends, func(recs []LogRecord) error {
 		for _, rec := range recs {
 			ev, err := domain.Decode(topic, rec.Value)
 			if err != nil {

@@ -152,7 +152,7 @@ func (t *Trees) Grow(ctx context.Context) (int64, error) {
 	if err := t.skipStalled(ctx, heads, ends); err != nil {
 		return 0, err
 	}
-	g, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.seen, t.appliedOthers)
+	g, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.seen, t.appliedOthers, t.misrouted)
 	if err != nil {
 		return 0, err
 	}
@@ -220,7 +220,14 @@ func appendExtension(ctx context.Context, q *db.Queries, ext transparency.Extens
 	for i, l := range ext.Leaves {
 		lp.Leaves = append(lp.Leaves, ext.From.Size+int64(i))
 		lp.Offsets = append(lp.Offsets, l.Offset)
-		lp.VoteIDs = append(lp.VoteIDs, l.VoteID)
+		id := l.VoteID
+		if l.Decision == transparency.Misrouted {
+			// A misrouted vote takes no vote_id (domain rule 0): its
+			// leaf must not make the vote's right copy a repeat, nor
+			// answer for it.
+			id = ""
+		}
+		lp.VoteIDs = append(lp.VoteIDs, id)
 		lp.Bodies = append(lp.Bodies, l.Body())
 	}
 	if err := q.AppendTreeLeaves(ctx, lp); err != nil {
@@ -465,4 +472,18 @@ func (t *Trees) RecordCheckpoint(ctx context.Context, at time.Time, signed []byt
 		return fmt.Errorf("record the checkpoint: %w", err)
 	}
 	return nil
+}
+
+// misrouted reports which votes of a votes partition between two offsets
+// the projection refused as misrouted (domain rule 0).
+func (t *Trees) misrouted(ctx context.Context, partition int32, from, to int64) (func(int64) bool, error) {
+	offsets, err := db.New(t.pool).MisroutedVotePositions(ctx, db.MisroutedVotePositionsParams{VotePartition: partition, FromOffset: from, ToOffset: to})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(offsets))
+	for _, o := range offsets {
+		out[o] = true
+	}
+	return func(o int64) bool { return out[o] }, nil
 }

@@ -74,7 +74,14 @@ func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secr
 	}
 	read := VotesReader(log)
 	none := func(context.Context, []string) (map[string]bool, error) { return map[string]bool{}, nil }
-	g, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything)
+	misrouted := map[[2]int64]bool{}
+	for _, at := range out.Misrouted {
+		misrouted[at] = true
+	}
+	refused := func(_ context.Context, p int32, _, _ int64) (func(int64) bool, error) {
+		return func(o int64) bool { return misrouted[[2]int64{int64(p), o}] }, nil
+	}
+	g, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything, refused)
 	if err != nil {
 		return SpecTrees{}, err
 	}

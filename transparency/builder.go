@@ -63,14 +63,16 @@ type Stall struct {
 // projector applied the messages in: equal decisions give equal trees.
 //
 // applied reports whether a message that is not a vote (a schedule or a
-// dead letter) at partition, offset was applied.
+// dead letter) at partition, offset was applied; misrouted whether a vote
+// there was refused as misrouted (domain rule 0): its leaf says
+// "misrouted", adds to no count and takes no vote_id.
 //
 // A vote_id is decided once (domain.Count): its first leaf, in the order
 // the trees grow (partitions ascending, offsets ascending), carries the
 // decision; every later one, a redelivery or a reuse, is a Repeat and adds
 // to no count. seen tells which vote_ids earlier growth already holds.
 func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
-	applied func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) (Growth, error) {
+	applied, misrouted func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) (Growth, error) {
 	from := map[int32]int64{}
 	to := map[int32]int64{}
 	for p, end := range ends {
@@ -121,14 +123,21 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 	g := Growth{Counts: Counts{}, Stalled: map[int32]Stall{}}
 	for _, p := range parts {
 		ext := Extension{Partition: p, From: heads[p]}
-		var others func(int64) bool
+		var others, refused func(int64) bool
 		for _, e := range entries[p] {
 			d := Decision{}
 			if v, ok := e.Event.(domain.VoteCast); ok {
+				if refused == nil {
+					if refused, err = misrouted(ctx, p, from[p], to[p]); err != nil {
+						return Growth{}, fmt.Errorf("read partition %d's misrouted votes: %w", p, err)
+					}
+				}
 				d = decisions[KeyOf(v.Vote)]
-				if repeated[v.Vote.ID()] {
+				if refused(e.Offset) {
+					d = Decision{Status: Misrouted}
+				} else if repeated[v.Vote.ID()] {
 					d = Decision{Status: Repeat}
-				} else if d.Status != Counted && d.Status != Rejected && d.Status != Repeat {
+				} else if d.Status != Counted && d.Status != Rejected && d.Status != Repeat && d.Status != Misrouted {
 					g.Stalled[p] = Stall{Vote: v.Vote, Offset: e.Offset}
 					break
 				}
@@ -147,7 +156,7 @@ func (s Secret) Grow(ctx context.Context, heads map[int32]Head, ends map[int32]i
 				g.Counts[t]++
 			}
 			ext.Tallies = append(ext.Tallies, t)
-			if l.Kind == KindVote && l.Decision != Repeat {
+			if l.Kind == KindVote && l.Decision != Repeat && l.Decision != Misrouted {
 				repeated[l.VoteID] = true
 			}
 			ext.Leaves = append(ext.Leaves, l)

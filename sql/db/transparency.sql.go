@@ -198,6 +198,39 @@ func (q *Queries) LatestCheckpoint(ctx context.Context) ([]Checkpoint, error) {
 	return items, nil
 }
 
+const misroutedVotePositions = `-- name: MisroutedVotePositions :many
+SELECT m."offset" FROM misrouted_votes m
+WHERE m.partition = $1::integer AND m."offset" >= $2::bigint AND m."offset" < $3::bigint
+`
+
+type MisroutedVotePositionsParams struct {
+	VotePartition int32
+	FromOffset    int64
+	ToOffset      int64
+}
+
+// The votes a projection refused as misrouted (rule 0), between two offsets
+// of one partition: their leaves say so, and they take no vote_id.
+func (q *Queries) MisroutedVotePositions(ctx context.Context, arg MisroutedVotePositionsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, misroutedVotePositions, arg.VotePartition, arg.FromOffset, arg.ToOffset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var offset int64
+		if err := rows.Scan(&offset); err != nil {
+			return nil, err
+		}
+		items = append(items, offset)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const setTreeHead = `-- name: SetTreeHead :exec
 INSERT INTO tree_heads (partition, size, root, next_offset, updated_at)
 VALUES ($1, $2, $3, $4, now())

@@ -72,3 +72,9 @@ WHERE created_at > @since ORDER BY created_at, id LIMIT @max_rows;
 -- none).
 SELECT DISTINCT CAST(vote_id AS text) FROM tree_leaves
 WHERE vote_id = ANY(CAST(sqlc.arg(vote_ids)::text[] AS uuid[])) AND body NOT LIKE '%' || chr(10) || 'decision repeat' || chr(10) || '%';
+
+-- name: MisroutedVotePositions :many
+-- The votes a projection refused as misrouted (rule 0), between two offsets
+-- of one partition: their leaves say so, and they take no vote_id.
+SELECT m."offset" FROM misrouted_votes m
+WHERE m.partition = sqlc.arg(vote_partition)::integer AND m."offset" >= @from_offset::bigint AND m."offset" < @to_offset::bigint;
