@@ -257,9 +257,6 @@ type RegistrationResult struct {
 	Registered int64
 	// Released is what became of the held votes it made decidable.
 	Released VoteBatchResult
-	// voters are the new voters' facts (ApplyVoters), which a replay keeps
-	// so that it decides the votes without reading the register back.
-	voters []db.ApplyVotersRow
 }
 
 // ApplyVoters registers the batch's voters, refusing those that come after
@@ -289,7 +286,7 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 		for i, v := range voters {
 			ids[i] = v.VoterID
 		}
-		res.Registered, res.voters = int64(len(ids)), voters
+		res.Registered = int64(len(ids))
 		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{VoterIDs: ids, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
