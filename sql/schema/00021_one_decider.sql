@@ -26,8 +26,13 @@ CREATE TABLE misrouted_votes (
 -- +goose StatementBegin
 DO $$
 BEGIN
-    -- Like refused_registrations (00010): the projector only adds.
+    -- Like refused_registrations (00010): positions only, which the
+    -- reader may read; the projector reads and adds.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'votewatch_reader') THEN
+        EXECUTE format('GRANT SELECT ON %I.misrouted_votes TO votewatch_reader', current_schema());
+    END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'votewatch_projector') THEN
+        EXECUTE format('GRANT SELECT, INSERT ON %I.misrouted_votes TO votewatch_projector', current_schema());
         EXECUTE format('REVOKE DELETE, TRUNCATE ON %I.misrouted_votes FROM votewatch_projector', current_schema());
     END IF;
 END
