@@ -112,7 +112,7 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 // recountTables are the tables a recount checks, in report order.
 var recountTables = []string{
 	"contests", "contest_turnout", "candidates", "regions", "ballots", "rejections", "held_votes", "candidate_tallies", "region_tallies",
-	"rejection_tallies", "timeline", "demographic_tallies", "station_tallies", "refused_registrations", "dead_letters", "stations",
+	"rejection_tallies", "timeline", "demographic_tallies", "station_tallies", "refused_registrations", "misrouted_votes", "dead_letters", "stations",
 }
 
 // rowSet is a table as a multiset of rows, each row rendered as text.
@@ -277,6 +277,13 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 	}
 	for _, r := range refused {
 		t["refused_registrations"].add(r.Topic, r.Partition, r.Offset)
+	}
+	misrouted, err := q.RecountMisrouted(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range misrouted {
+		t["misrouted_votes"].add(r.Partition, r.Offset)
 	}
 	stations, err := q.ListStations(ctx)
 	if err != nil {
@@ -463,6 +470,9 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 		for _, pos := range positions {
 			t["refused_registrations"].add(topic, pos[0], pos[1])
 		}
+	}
+	for _, pos := range o.Misrouted {
+		t["misrouted_votes"].add(pos[0], pos[1])
 	}
 	return t
 }
