@@ -6,11 +6,19 @@ import (
 )
 
 // This file is the decision rule's specification: plain Go over a whole
-// log, with no I/O. The projector applies the same rule in SQL, batch by
-// batch, live and in replay; tests compare both with Count.
+// log, with no I/O. The projector applies the same rule with Decide
+// (decider.go), batch by batch, live and in replay; tests compare both
+// with Count.
 //
 // The rule, which depends only on the content of the log:
 //
+//  0. A vote belongs on the votes partition that murmur2 of its voter_id
+//     names (VotePartition), where all of its voter's votes are in log
+//     order. A vote found on another partition (a producer with another
+//     partitioner: sarama's default FNV-1a, CRC32) is misrouted: refused at
+//     its position, counted, and otherwise ignored. It does not take its
+//     vote_id, so the same vote published again on the right partition is
+//     decided there, whichever the projector reads first.
 //  1. Registration is open on a partition of the contests, candidates or
 //     voters topic until that partition's close marker (RegistrationClosed).
 //     A registration after the marker is refused. A voter and a contest
@@ -20,8 +28,8 @@ import (
 //     partition. A marker declares its topic's partition count; one that
 //     declares another is ignored.
 //  3. A vote is decided at its first occurrence in the log; a redelivery
-//     changes nothing. All of a voter's votes share a partition, so log
-//     order is offset order.
+//     changes nothing. All of a voter's votes share a partition (rule 0),
+//     so log order is offset order.
 //  4. While registration is open, a vote whose voter, candidate or contest
 //     is not registered is held, not decided, and holds every later vote of
 //     its voter in that contest. Held votes are decided, in log order, as soon as what they
@@ -30,7 +38,7 @@ import (
 //     outside the polls' window of the latest schedule before it in its
 //     partition, is rejected at once (CheckCastTime): that depends on the
 //     vote alone, so it is never held.
-//  6. Otherwise a vote is decided, in this order (Decide): unknown_voter,
+//  6. Otherwise a vote is decided, in this order (Check): unknown_voter,
 //     wrong_station (its station does not serve its voter's region),
 //     unknown_contest, not_eligible (its voter's region is not among the
 //     contest's), unknown_candidate (not registered, or in another contest),
@@ -86,6 +94,9 @@ type Outcome struct {
 	Stations map[string]string
 	// Held lists the vote_ids not decided yet, in log order.
 	Held []string
+	// Misrouted lists the positions (partition, offset) of the votes not
+	// on their voter's partition (rule 0).
+	Misrouted [][2]int64
 	// Refused counts registrations refused for coming after their
 	// partition's close marker, per topic; RefusedAt lists their positions
 	// (partition, offset).
@@ -137,7 +148,7 @@ func Count(log ElectionLog) Outcome {
 
 	seen := map[string]bool{}
 	blocked := map[BallotKey]bool{}
-	for _, partition := range log.Votes {
+	for p, partition := range log.Votes {
 		var schedule *ElectionScheduled
 		for _, entry := range partition {
 			if s, ok := entry.Event.(ElectionScheduled); ok {
@@ -149,6 +160,10 @@ func Count(log ElectionLog) Outcome {
 				continue
 			}
 			v := vc.Vote
+			if VotePartition(v.VoterID(), len(log.Votes)) != int32(p) {
+				out.Misrouted = append(out.Misrouted, [2]int64{int64(p), entry.Offset})
+				continue
+			}
 			if v.ContestID() == DefaultContest {
 				out.Contests[DefaultContest] = DefaultContestOf()
 			}
@@ -174,7 +189,7 @@ func Count(log ElectionLog) Outcome {
 			_, counted := out.Counted[key]
 			reg := Registration{Voter: voter, VoterKnown: voterKnown, Candidate: candidate, CandidateKnown: candidateKnown,
 				Contest: contest, ContestKnown: contestKnown, HasCounted: counted}
-			if reason, rejected := Decide(v, reg); rejected {
+			if reason, rejected := Check(v, reg); rejected {
 				out.Rejected[v.ID()] = reason
 			} else {
 				out.Counted[key] = v
@@ -198,9 +213,9 @@ type Registration struct {
 	HasCounted bool
 }
 
-// Decide is rule 6: why a vote is rejected, or rejected=false when it
+// Check is rule 6: why a vote is rejected, or rejected=false when it
 // counts.
-func Decide(v Vote, r Registration) (reason RejectionReason, rejected bool) {
+func Check(v Vote, r Registration) (reason RejectionReason, rejected bool) {
 	switch {
 	case !r.VoterKnown:
 		return RejectUnknownVoter, true

@@ -14,7 +14,8 @@ import (
 // ProjectorConfig tunes the live projector's group commits.
 type ProjectorConfig struct {
 	// TopicPartitions reports a topic's partition count, which a close
-	// marker must declare (Store.CloseRegistration).
+	// marker must declare (Store.CloseRegistration) and by which a vote's
+	// partition is checked (Store.SetVotePartitions).
 	TopicPartitions func(ctx context.Context, topic string) (int, error)
 	// Votes tunes the votes batcher (the hot path).
 	Votes BatcherConfig
@@ -173,6 +174,15 @@ func (p *Projector) Stats() ProjectorStats {
 }
 
 func (p *Projector) applyVotes(ctx context.Context, batch []Envelope[domain.VoteCast]) ([]error, error) {
+	// Rule 0 checks each vote's partition against the topic's count, read
+	// once: it must not change during an election.
+	if p.store.VotePartitions() == 0 {
+		n, err := p.partitions(ctx, domain.TopicVotes)
+		if err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", domain.TopicVotes, err)
+		}
+		p.store.SetVotePartitions(n)
+	}
 	res, err := p.store.ApplyVotes(ctx, batch)
 	if err != nil {
 		return nil, err

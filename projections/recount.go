@@ -112,7 +112,7 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 // recountTables are the tables a recount checks, in report order.
 var recountTables = []string{
 	"contests", "contest_turnout", "candidates", "regions", "ballots", "rejections", "held_votes", "candidate_tallies", "region_tallies",
-	"rejection_tallies", "timeline", "demographic_tallies", "station_tallies", "refused_registrations", "dead_letters", "stations",
+	"rejection_tallies", "timeline", "demographic_tallies", "station_tallies", "refused_registrations", "misrouted_votes", "dead_letters", "stations",
 }
 
 // rowSet is a table as a multiset of rows, each row rendered as text.
@@ -278,6 +278,13 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 	for _, r := range refused {
 		t["refused_registrations"].add(r.Topic, r.Partition, r.Offset)
 	}
+	misrouted, err := q.RecountMisrouted(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range misrouted {
+		t["misrouted_votes"].add(r.Partition, r.Offset)
+	}
 	stations, err := q.ListStations(ctx)
 	if err != nil {
 		return err
@@ -302,7 +309,13 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 // readTopic reads topic from offset 0 up to ends and decodes each message
 // as the projector does; what cannot be decoded is a dead letter.
 func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]int64, dead rowSet, read func(int)) ([][]domain.LogEntry, int64, error) {
-	var parts [][]domain.LogEntry
+	// Every partition of the topic, read or not: the rule checks a vote's
+	// partition against the topic's count (rule 0).
+	marks, err := log.HighWatermarks(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", topic, err)
+	}
+	parts := make([][]domain.LogEntry, len(marks))
 	from := map[int32]int64{}
 	for p := range ends {
 		from[p] = 0
@@ -311,7 +324,7 @@ func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]
 		}
 	}
 	var n int64
-	err := log.ReadRange(ctx, topic, from, ends, func(recs []LogRecord) error {
+	err = log.ReadRange(ctx, topic, from, ends, func(recs []LogRecord) error {
 		for _, rec := range recs {
 			ev, err := domain.Decode(topic, rec.Value)
 			if err != nil {
@@ -457,6 +470,9 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 		for _, pos := range positions {
 			t["refused_registrations"].add(topic, pos[0], pos[1])
 		}
+	}
+	for _, pos := range o.Misrouted {
+		t["misrouted_votes"].add(pos[0], pos[1])
 	}
 	return t
 }

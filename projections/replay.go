@@ -11,11 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/sql/db"
@@ -102,19 +99,15 @@ type TableDiff struct {
 
 // ReplayReport says what a replay did.
 type ReplayReport struct {
-	Schema       string
-	EventsRead   map[string]int64
-	Ballots      int64
-	Rejected     map[string]int64
-	DeadLettered int64
-	CaughtUp     int64
-	Duration     time.Duration
-	BulkVotes    int64
-	BulkVoteTime time.Duration
-	// BulkDirect tells that the votes were decided in Go and COPYed into
-	// the ballots (every voter's votes on one partition); otherwise they
-	// were staged and folded in SQL.
-	BulkDirect    bool
+	Schema        string
+	EventsRead    map[string]int64
+	Ballots       int64
+	Rejected      map[string]int64
+	DeadLettered  int64
+	CaughtUp      int64
+	Duration      time.Duration
+	BulkVotes     int64
+	BulkVoteTime  time.Duration
 	Swapped       bool
 	Retired       string
 	Differences   []TableDiff
@@ -147,12 +140,6 @@ type Rebuilder struct {
 	// events is the Kafka log replayed; log the slog logger, as everywhere.
 	events ReplayLog
 	log    *slog.Logger
-	// register holds, during a run, the facts of the voters its
-	// registrations added, for the votes' direct path.
-	register map[string]voterFacts
-	// lookUpVoters makes the direct path look the voters up even when the
-	// register was kept (tests of that path).
-	lookUpVoters bool
 }
 
 // NewRebuilder returns a rebuilder for the projection in liveSchema, read
@@ -239,8 +226,6 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	progress(0)
 
 	// Registrations first: a vote is decided against the full register.
-	r.register = map[string]voterFacts{}
-	defer func() { r.register = nil }()
 	for _, t := range domain.RegistrationTopics {
 		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
 		if err != nil {
@@ -249,10 +234,10 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		rep.EventsRead[t] = n
 	}
 	bulkStart := time.Now()
-	n, direct, err := r.bulkVotes(ctx, pool, store, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
-	// Only the bulk load decides against the kept register; catch-up and
-	// the swap must not hold it (nor add to it).
-	r.register = nil
+	// Catch-up decides with the same rule 0 as the load: the topic's
+	// partition count is the log's.
+	store.SetVotePartitions(len(rep.Watermarks[domain.TopicVotes]))
+	n, err := r.loadVotes(ctx, pool, store, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
 	if err != nil {
 		return rep, err
 	}
@@ -264,7 +249,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 			return rep, err
 		}
 	}
-	rep.BulkVotes, rep.BulkVoteTime, rep.BulkDirect = n, time.Since(bulkStart), direct
+	rep.BulkVotes, rep.BulkVoteTime = n, time.Since(bulkStart)
 
 	// Catch up with events published during the rebuild, a few rounds, so
 	// the last step, done under the swap lock, is short.
@@ -350,6 +335,12 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	// The checkpoints published stay published: the rebuilt projection
 	// serves them too.
 	if err := carryCheckpoints(ctx, tx, rep.Schema, r.liveSchema); err != nil {
+		return rep, err
+	}
+	// So do the released figures: the rebuilt projection's releaser steps
+	// on from what was published, never by less than k (README, "What is
+	// published").
+	if err := CarryReleased(ctx, tx, r.liveSchema, rep.Schema); err != nil {
 		return rep, err
 	}
 	marks, _ := json.Marshal(rep.Watermarks)
@@ -515,12 +506,7 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string
 	case domain.TopicVoters:
 		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeVoterRegistered,
 			func(ctx context.Context, batch []Envelope[domain.VoterRegistered]) error {
-				res, err := store.ApplyVoters(ctx, batch)
-				if err == nil && r.register != nil {
-					for _, v := range res.voters {
-						r.register[v.VoterID] = voterFacts{region: v.Region, gender: v.Gender, birth: unixDay(v.BirthDate.Time)}
-					}
-				}
+				_, err := store.ApplyVoters(ctx, batch)
 				return err
 			})
 	case domain.TopicStations:
@@ -634,190 +620,6 @@ func decodeRecords[E any](ctx context.Context, store *Store, topic string, recs 
 	return out, nil
 }
 
-// bulkVotes loads the votes of a fresh projection. The direct path decides
-// them in Go as they are read; when the log puts a vote_id or a voter's
-// votes on two partitions (which the rule orders by partition, and a read
-// that interleaves partitions cannot), the staged path folds them in with
-// set-based SQL instead.
-func (r *Rebuilder) bulkVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, from, to map[int32]int64, progress func(int)) (n int64, direct bool, err error) {
-	closed, err := db.New(pool).RegistrationClosed(ctx)
-	if err != nil {
-		return 0, false, fmt.Errorf("registration closed: %w", err)
-	}
-	n, err = r.directVotes(ctx, pool, store, closed, from, to, progress)
-	if !errors.Is(err, errMixedPartitions) {
-		return n, err == nil, err
-	}
-	r.log.Info("the log has a vote_id or a voter on two partitions; folding the votes in SQL instead", "read", n)
-	// Progress has counted these votes once already.
-	n, err = r.stageVotes(ctx, pool, store, from, to, func(int) {})
-	return n, false, err
-}
-
-// stageVotes loads votes with COPY into staged_votes and folds them in with
-// set-based SQL.
-func (r *Rebuilder) stageVotes(ctx context.Context, pool *pgxpool.Pool, store *Store, from, to map[int32]int64, progress func(int)) (int64, error) {
-	const flushAt = 50_000
-	started := time.Now()
-	// Reading and decoding overlap with COPY: one goroutine fills chunks,
-	// another writes them.
-	chunks := make(chan []db.CopyStagedVotesParams, 2)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		// The pool's search_path is the schema being rebuilt: sqlc's COPY
-		// names staged_votes unqualified.
-		q := db.New(pool)
-		for rows := range chunks {
-			if _, err := q.CopyStagedVotes(gctx, rows); err != nil {
-				return fmt.Errorf("copy votes: %w", err)
-			}
-		}
-		return nil
-	})
-	var n int64
-	// The latest schedule read on each partition: the bulk path starts from
-	// the log's beginning (a fresh projection), so it sees every one.
-	schedules := map[int32]*domain.ElectionScheduled{}
-	g.Go(func() error {
-		defer close(chunks)
-		rows := make([]db.CopyStagedVotesParams, 0, flushAt)
-		send := func() error {
-			select {
-			case chunks <- rows:
-				rows = make([]db.CopyStagedVotesParams, 0, flushAt)
-				return nil
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		err := r.events.ReadRange(gctx, domain.TopicVotes, from, to, func(recs []LogRecord) error {
-			n += int64(len(recs))
-			defer progress(len(recs))
-			for _, rec := range recs {
-				pos := Position{Topic: domain.TopicVotes, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
-				if s, ok, err := domain.DecodeElectionScheduled(rec.Value); ok {
-					if err == nil {
-						schedules[rec.Partition] = &s
-						err = store.RecordSchedule(gctx, pos, s)
-					} else {
-						err = store.RecordDeadLetter(gctx, pos, err.Error(), rec.Value)
-					}
-					if err != nil {
-						return err
-					}
-					continue
-				}
-				ev, err := domain.DecodeVoteCast(rec.Value)
-				if err != nil {
-					if err := store.RecordDeadLetter(gctx, pos, err.Error(), rec.Value); err != nil {
-						return err
-					}
-					continue
-				}
-				v := ev.Vote
-				id, err := uuid.Parse(v.ID())
-				if err != nil {
-					return fmt.Errorf("vote id %q: %w", v.ID(), err)
-				}
-				// The time rule is decided here, in Go, as live decides it;
-				// the fold takes each vote_id's first occurrence.
-				var timeReason pgtype.Text
-				if reason, rejected := domain.CheckCastTime(v.CastAt(), rec.Time, schedules[rec.Partition]); rejected {
-					timeReason = pgtype.Text{String: reason.String(), Valid: true}
-				}
-				var stationID, stationRegion pgtype.Text
-				if st := v.Station(); st.ID() != "" {
-					stationID = pgtype.Text{String: st.ID(), Valid: true}
-					stationRegion = pgtype.Text{String: st.Region().String(), Valid: true}
-				}
-				rows = append(rows, db.CopyStagedVotesParams{Partition: rec.Partition, Offset: rec.Offset, VoteID: pgtype.UUID{Bytes: id, Valid: true},
-					VoterID: v.VoterID(), CandidateID: v.CandidateID(), CastAt: v.CastAt(), TimeReason: timeReason,
-					StationID: stationID, StationRegion: stationRegion, ContestID: v.ContestID(), LoggedAt: knownTime(rec.Time)})
-				if len(rows) == flushAt {
-					if err := send(); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		if err == nil && len(rows) > 0 {
-			err = send()
-		}
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return n, fmt.Errorf("replay votes: %w", err)
-	}
-	loaded := time.Now()
-	defer func() {
-		r.log.Info("bulk votes", "votes", n, "load", loaded.Sub(started), "fold", time.Since(loaded))
-	}()
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		step := time.Now()
-		lap := func(what string) {
-			r.log.Debug("fold step", "step", what, "took", time.Since(step))
-			step = time.Now()
-		}
-		defer lap("offsets")
-		// The fold sorts every staged vote twice; let it do so in memory.
-		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
-			return err
-		}
-		closed, err := q.RegistrationClosed(ctx)
-		if err != nil {
-			return fmt.Errorf("registration closed: %w", err)
-		}
-		if err := q.EnsureStagedDefaultContest(ctx); err != nil {
-			return fmt.Errorf("default contest: %w", err)
-		}
-		if _, err := q.RejectStagedTimes(ctx); err != nil {
-			return fmt.Errorf("reject implausible times: %w", err)
-		}
-		if !closed {
-			if _, err := q.HoldStagedVotes(ctx); err != nil {
-				return fmt.Errorf("hold votes: %w", err)
-			}
-			lap("holds")
-		}
-		if _, err := q.InsertStagedBallots(ctx); err != nil {
-			return fmt.Errorf("fold ballots: %w", err)
-		}
-		lap("ballots")
-		if _, err := q.FoldStagedRejections(ctx); err != nil {
-			return fmt.Errorf("fold rejections: %w", err)
-		}
-		lap("rejections")
-		tallies, err := stagedTallies(ctx, q)
-		if err != nil {
-			return err
-		}
-		if err := q.WriteDirectTallies(ctx, tallies); err != nil {
-			return fmt.Errorf("write tallies: %w", err)
-		}
-		lap("tallies")
-		staged, err := q.StagedPositions(ctx)
-		if err != nil {
-			return fmt.Errorf("staged positions: %w", err)
-		}
-		p := db.AdvanceOffsetsParams{Topic: domain.TopicVotes}
-		for _, s := range staged {
-			p.Partitions = append(p.Partitions, s.Partition)
-			p.NextOffsets = append(p.NextOffsets, s.NextOffset)
-			p.LastEventAts = append(p.LastEventAts, s.LastEventAt)
-		}
-		if err := q.AdvanceOffsets(ctx, p); err != nil {
-			return fmt.Errorf("advance offsets: %w", err)
-		}
-		return q.ClearStagedVotes(ctx)
-	})
-	if err != nil {
-		return n, fmt.Errorf("fold staged votes: %w", err)
-	}
-	return n, nil
-}
-
 func (r *Rebuilder) summarise(ctx context.Context, pool *pgxpool.Pool, rep *ReplayReport) error {
 	q := db.New(pool)
 	t, err := q.GetTotals(ctx)
@@ -858,6 +660,7 @@ var compared = []struct{ table, from, columns string }{
 	{"held_votes", "", `vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at`},
 	{"registration_closures", "", `topic, partition, "offset", partitions, closed_at`},
 	{"refused_registrations", "", `topic, partition, "offset"`},
+	{"misrouted_votes", "", `partition, "offset"`},
 	{"vote_schedules", "", `partition, "offset", polls_open, polls_close`},
 	{"station_tallies", "station_tallies_summed", "station_id, outcome, votes"},
 	{"stations", "", "station_id, region, closed_at"},

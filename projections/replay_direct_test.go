@@ -11,8 +11,8 @@ import (
 	"github.com/votewatch/votewatch/projections"
 )
 
-// With every voter's votes on one partition, a replay decides the votes in
-// Go from vote_verdict's answers and COPYs the ballots: it must end exactly
+// With every voter's votes on one partition, a replay decides the votes
+// with domain.Decide on its ledger and COPYs the ballots: it must end exactly
 // where domain.Count and the live path do, through every kind of
 // rejection, held votes (registration open), second votes, redeliveries,
 // reused vote_ids and schedules.
@@ -27,42 +27,27 @@ func TestDirectReplayDecidesAsTheLogSays(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(seed, 0xd1ec7))
 			log := keyedLog(rng, seed%2 == 0, false)
-			checkReplay(t, rng, log, true, func(*projections.Rebuilder) {})
+			checkReplay(t, rng, log)
 		})
 	}
 }
 
-// When the registrations a replay applied are not the whole register, the
-// direct path looks each chunk's voters up instead: the same decisions.
-func TestDirectReplayThatLooksVotersUpDecidesAsTheLogSays(t *testing.T) {
-	t.Parallel()
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Parallel()
-			rng := rand.New(rand.NewPCG(seed, 0x100c))
-			log := keyedLog(rng, seed%2 == 0, false)
-			checkReplay(t, rng, log, true, projections.LookUpVotersInReplay)
-		})
-	}
-}
-
-// A voter whose votes are on two partitions (a producer keyed one by
-// something else) is ordered by partition by the rule, which the direct
-// path cannot do as it reads: the staged path takes over, with the same
-// result.
-func TestReplayOfAVoterOnTwoPartitionsFallsBackToTheStagedFold(t *testing.T) {
+// A voter whose votes are on two partitions (a producer keyed or
+// partitioned one otherwise): the vote off its voter's partition is
+// misrouted (rule 0), live and in replay alike.
+func TestReplayOfAVoterOnTwoPartitionsRefusesTheMisroutedVote(t *testing.T) {
 	t.Parallel()
 	for _, closed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("closed=%v", closed), func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(7, 0xd1ec7))
 			log := keyedLog(rng, closed, true)
-			checkReplay(t, rng, log, false, func(*projections.Rebuilder) {})
+			checkReplay(t, rng, log)
 		})
 	}
 }
 
-func checkReplay(t *testing.T, rng *rand.Rand, log *testLog, direct bool, with func(*projections.Rebuilder)) {
+func checkReplay(t *testing.T, rng *rand.Rand, log *testLog) {
 	t.Helper()
 	want := domain.Count(log.spec())
 	pool := testutil.Pool(t)
@@ -74,12 +59,9 @@ func checkReplay(t *testing.T, rng *rand.Rand, log *testLog, direct bool, with f
 	if diff := compareOutcome(want, readOutcome(t, pool)); diff != "" {
 		t.Fatalf("live projection differs from domain.Count (log:\n%s)\n%s", log, diff)
 	}
-	rep := replayVerifyWith(t, pool, log, with)
+	rep := replayVerify(t, pool, log)
 	if len(rep.Differences) > 0 {
 		t.Fatalf("replay differs from live (log:\n%s)\n%s", log, projections.FormatDiffs(rep.Differences))
-	}
-	if rep.BulkDirect != direct {
-		t.Fatalf("direct path = %v, want %v", rep.BulkDirect, direct)
 	}
 }
 
@@ -136,7 +118,7 @@ func keyedLog(rng *rand.Rand, closed, mixed bool) *testLog {
 	for n := range 40 {
 		at := ruleAt.Add(time.Duration(n)*time.Minute + time.Duration(rng.IntN(1e9)))
 		voter := voters[rng.IntN(len(voters))]
-		partition := int(voter[1]-'0') % voteParts
+		partition := int(domain.VotePartition(voter, voteParts))
 		if rng.IntN(10) == 0 {
 			open := ruleAt.Add(time.Duration(rng.IntN(30)) * time.Minute)
 			schedule, _ := domain.NewElectionScheduled(open, open.Add(time.Duration(5+rng.IntN(30))*time.Minute))
@@ -144,14 +126,14 @@ func keyedLog(rng *rand.Rand, closed, mixed bool) *testLog {
 		}
 		if len(cast) > 0 && rng.IntN(6) == 0 {
 			ev := cast[rng.IntN(len(cast))] // a redelivery
-			l.addAt(domain.TopicVotes, int(ev.Vote.VoterID()[1]-'0')%voteParts, enc(ev), ev, at)
+			l.addAt(domain.TopicVotes, int(domain.VotePartition(ev.Vote.VoterID(), voteParts)), enc(ev), ev, at)
 			continue
 		}
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
 		if len(cast) > 0 && rng.IntN(10) == 0 {
 			// The voter's own vote_id used again for another choice.
 			first := cast[rng.IntN(len(cast))]
-			id, voter, partition = first.Vote.ID(), first.Vote.VoterID(), int(first.Vote.VoterID()[1]-'0')%voteParts
+			id, voter, partition = first.Vote.ID(), first.Vote.VoterID(), int(domain.VotePartition(first.Vote.VoterID(), voteParts))
 		}
 		candidate := candidates[rng.IntN(len(candidates))]
 		if rng.IntN(10) == 0 {

@@ -3,6 +3,8 @@ package projections_test
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -248,17 +250,27 @@ func randomLog(rng *rand.Rand) *testLog {
 		at := ruleAt.Add(time.Duration(n)*time.Minute + time.Duration(rng.IntN(1e9)))
 		if len(cast) > 0 && rng.IntN(12) == 0 {
 			// A vote_id used again for another vote (a producer's error),
-			// on the same partition: decided at its first occurrence.
+			// by a voter of the same partition: decided at its first
+			// occurrence. (Used by voters of two partitions, a vote_id is
+			// decided where it is read first: README, "How a vote is
+			// counted".)
 			first := cast[rng.IntN(len(cast))]
-			other := voterIDs[rng.IntN(len(voterIDs))]
+			home := domain.VotePartition(first.Vote.VoterID(), voteParts)
+			other := first.Vote.VoterID()
+			for _, i := range rng.Perm(len(voterIDs)) {
+				if domain.VotePartition(voterIDs[i], voteParts) == home {
+					other = voterIDs[i]
+					break
+				}
+			}
 			v, _ := domain.NewVote(first.Vote.ID(), other, candidateIDs[rng.IntN(len(candidateIDs))], at)
 			ev := domain.VoteCast{Vote: v}
-			l.addAt(domain.TopicVotes, partitionOf(first.Vote.VoterID(), voteParts), encode(ev), ev, at)
+			l.addAt(domain.TopicVotes, votePartition(rng, other, voteParts), encode(ev), ev, at)
 			continue
 		}
 		if len(cast) > 0 && rng.IntN(6) == 0 {
 			ev := cast[rng.IntN(len(cast))] // published again, later
-			l.addAt(domain.TopicVotes, partitionOf(ev.Vote.VoterID(), voteParts), encode(ev), ev, at.Add(time.Duration(rng.IntN(3))*domain.MaxCastBehind))
+			l.addAt(domain.TopicVotes, votePartition(rng, ev.Vote.VoterID(), voteParts), encode(ev), ev, at.Add(time.Duration(rng.IntN(3))*domain.MaxCastBehind))
 			continue
 		}
 		castAt := at
@@ -281,9 +293,29 @@ func randomLog(rng *rand.Rand) *testLog {
 		}
 		ev := domain.VoteCast{Vote: v}
 		cast = append(cast, ev)
-		l.addAt(domain.TopicVotes, partitionOf(voter, voteParts), encode(ev), ev, at)
+		l.addAt(domain.TopicVotes, votePartition(rng, voter, voteParts), encode(ev), ev, at)
 	}
 	return l
+}
+
+// votePartition is the partition a producer sends a vote of voter to, of
+// n: mostly murmur2 of the voter_id, as the contract says, and now and
+// then by sarama's default FNV-1a or by CRC32 (librdkafka's consistent
+// partitioner), which misroute some votes (rule 0).
+func votePartition(rng *rand.Rand, voter string, n int) int {
+	switch rng.IntN(8) {
+	case 0:
+		h := fnv.New32a()
+		h.Write([]byte(voter))
+		p := int32(h.Sum32()) % int32(n)
+		if p < 0 {
+			p = -p
+		}
+		return int(p)
+	case 1:
+		return int(crc32.ChecksumIEEE([]byte(voter)) % uint32(n))
+	}
+	return int(domain.VotePartition(voter, n))
 }
 
 // deliver feeds the log to store as the live projector would, in a random
@@ -293,6 +325,7 @@ func randomLog(rng *rand.Rand) *testLog {
 func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog) {
 	t.Helper()
 	ctx := context.Background()
+	store.SetVotePartitions(len(l.topics[domain.TopicVotes]))
 	topics := domain.EventTopics
 	next := map[string][]int{}
 	for _, topic := range topics {
@@ -438,11 +471,12 @@ func apply(ctx context.Context, store *projections.Store, topic string, partitio
 
 // outcome is the projection's decisions, in domain.Count's terms.
 type outcome struct {
-	counted  map[string]string // voter → vote_id/candidate
-	rejected map[string]string // vote_id → reason
-	held     []string
-	refused  map[string]int
-	stations map[string]string // station/outcome → votes
+	counted   map[string]string // voter → vote_id/candidate
+	rejected  map[string]string // vote_id → reason
+	held      []string
+	misrouted [][2]int64
+	refused   map[string]int
+	stations  map[string]string // station/outcome → votes
 }
 
 func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
@@ -474,6 +508,12 @@ func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 	query("SELECT vote_id::text, reason FROM rejections", func(c ...string) { o.rejected[c[0]] = c[1] })
 	query("SELECT vote_id::text FROM held_votes ORDER BY vote_id", func(c ...string) { o.held = append(o.held, c[0]) })
 	query("SELECT station_id, outcome, votes::text FROM station_tallies_summed", func(c ...string) { o.stations[c[0]+"/"+c[1]] = c[2] })
+	query(`SELECT partition, "offset" FROM misrouted_votes ORDER BY partition, "offset"`, func(c ...string) {
+		var part, off int64
+		fmt.Sscan(c[0], &part)
+		fmt.Sscan(c[1], &off)
+		o.misrouted = append(o.misrouted, [2]int64{part, off})
+	})
 	query("SELECT topic, count(*)::text FROM refused_registrations GROUP BY topic", func(c ...string) {
 		var n int
 		fmt.Sscan(c[1], &n)
@@ -533,6 +573,9 @@ func compareOutcome(want domain.Outcome, got outcome) string {
 	}
 	if h := want.SortedHeld(); !slices.Equal(h, got.held) && !(len(h) == 0 && len(got.held) == 0) {
 		diffs = append(diffs, fmt.Sprintf("held: want %v, got %v", h, got.held))
+	}
+	if !slices.Equal(want.Misrouted, got.misrouted) {
+		diffs = append(diffs, fmt.Sprintf("misrouted: want %v, got %v", want.Misrouted, got.misrouted))
 	}
 	for _, topic := range domain.RegistrationTopics {
 		if want.Refused[topic] != got.refused[topic] {

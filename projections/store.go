@@ -5,13 +5,14 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,7 +62,20 @@ type Store struct {
 	live bool
 	// stripes leases each transaction the tally stripe it writes.
 	stripes *stripePool
+	// votePartitions is the votes topic's partition count, by which rule
+	// 0 checks a vote's partition (0: unknown, unchecked).
+	votePartitions atomic.Int32
 }
+
+// SetVotePartitions tells the store how many partitions the votes topic
+// has: a vote on another partition than murmur2 of its voter_id names is
+// misrouted (domain.VotePartition). The count must not change during an
+// election (Kafka's keyed order needs that too). Until it is set, no
+// vote's partition is checked.
+func (s *Store) SetVotePartitions(n int) { s.votePartitions.Store(int32(n)) }
+
+// VotePartitions returns what SetVotePartitions set, or 0.
+func (s *Store) VotePartitions() int { return int(s.votePartitions.Load()) }
 
 // NewStore returns a Store writing the live projection through pool.
 func NewStore(pool *pgxpool.Pool) (*Store, error) {
@@ -95,7 +109,10 @@ func (s *Store) inTx(ctx context.Context, fn func(q striped) error) error {
 			return fn(striped{Queries: db.New(tx), stripe: stripe})
 		})
 		var pgErr *pgconn.PgError
-		if err == nil || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+		// 23505: a concurrent transaction stored a decision on the same
+		// vote or ballot key first (WriteVoteDecisions); deciding again on
+		// fresh facts sees it.
+		if err == nil || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001" && pgErr.Code != "23505") {
 			return err
 		}
 		select {
@@ -132,7 +149,7 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 			return err
 		}
 		res.Registered = int64(len(registered))
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{CandidateIDs: registered, VoterIDs: []string{}, ContestIDs: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{CandidateIDs: registered, VoterIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -171,7 +188,7 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 			return err
 		}
 		res.Registered = int64(len(registered))
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{ContestIDs: registered, VoterIDs: []string{}, CandidateIDs: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{ContestIDs: registered, VoterIDs: []string{}, CandidateIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -241,9 +258,6 @@ type RegistrationResult struct {
 	Registered int64
 	// Released is what became of the held votes it made decidable.
 	Released VoteBatchResult
-	// voters are the new voters' facts (ApplyVoters), which a replay keeps
-	// so that it decides the votes without reading the register back.
-	voters []db.ApplyVotersRow
 }
 
 // ApplyVoters registers the batch's voters, refusing those that come after
@@ -273,8 +287,8 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 		for i, v := range voters {
 			ids[i] = v.VoterID
 		}
-		res.Registered, res.voters = int64(len(ids)), voters
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{VoterIDs: ids, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
+		res.Registered = int64(len(ids))
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{VoterIDs: ids, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -305,7 +319,7 @@ func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.Re
 			return err
 		}
 		var err error
-		if res.Released, err = s.release(ctx, q, db.ReleaseHeldVotesParams{EveryVoter: true, VoterIDs: []string{}, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{EveryVoter: true, VoterIDs: []string{}, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, []Position{pos})
@@ -327,35 +341,45 @@ func (s *Store) inRegistrationTx(ctx context.Context, fn func(q striped) error) 
 	})
 }
 
-// release decides, in log order, the held votes that what was just
-// registered (or closed) makes decidable.
-func (s *Store) release(ctx context.Context, q striped, p db.ReleaseHeldVotesParams) (VoteBatchResult, error) {
+// release decides again, in log order, the held votes of the voters that
+// what was just registered (or closed) concerns: it takes them out of
+// held_votes and hands them to the decider, which holds again those that
+// must still wait.
+func (s *Store) release(ctx context.Context, q striped, p db.TakeHeldVotesParams) (VoteBatchResult, error) {
 	if !p.EveryVoter && len(p.VoterIDs) == 0 && len(p.CandidateIDs) == 0 && len(p.ContestIDs) == 0 {
 		return VoteBatchResult{}, nil
 	}
-	closed, err := q.RegistrationClosed(ctx)
+	rows, err := q.TakeHeldVotes(ctx, p)
 	if err != nil {
-		return VoteBatchResult{}, fmt.Errorf("registration closed: %w", err)
-	}
-	p.RegistrationClosed = closed
-	rows, err := q.ReleaseHeldVotes(ctx, p)
-	if err != nil {
-		return VoteBatchResult{}, fmt.Errorf("release held votes: %w", err)
+		return VoteBatchResult{}, fmt.Errorf("take held votes: %w", err)
 	}
 	if len(rows) == 0 {
 		return VoteBatchResult{}, nil
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].Partition != rows[j].Partition {
-			return rows[i].Partition < rows[j].Partition
-		}
-		return rows[i].Offset < rows[j].Offset
+	slices.SortFunc(rows, func(a, b db.TakeHeldVotesRow) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 	})
-	in := voteInput{closed: closed, timeChecked: true}
+	entries := make([]domain.VoteEntry, 0, len(rows))
 	for _, r := range rows {
-		in.add(r.VoteID, r.VoterID, r.CandidateID, r.CastAt, r.Partition, r.Offset, timeOrZero(r.LoggedAt), r.StationID.String, r.StationRegion.String, r.ContestID)
+		v, err := domain.NewVote(r.VoteID, r.VoterID, r.CandidateID, r.CastAt)
+		if err == nil {
+			v, err = v.InContest(r.ContestID)
+		}
+		if err == nil && r.StationID.Valid {
+			var region domain.Region
+			if region, err = domain.NewRegion(r.StationRegion.String); err == nil {
+				var st domain.Station
+				if st, err = domain.NewStation(r.StationID.String, region); err == nil {
+					v = v.WithStation(st)
+				}
+			}
+		}
+		if err != nil {
+			return VoteBatchResult{}, fmt.Errorf("held vote %s: %w", r.VoteID, err)
+		}
+		entries = append(entries, domain.VoteEntry{Vote: v, Partition: r.Partition, Offset: r.Offset, Logged: timeOrZero(r.LoggedAt), Released: true})
 	}
-	return decide(ctx, q, in)
+	return decideAndWrite(ctx, q, entries, s.VotePartitions())
 }
 
 // VoteBatchResult tells what became of a batch of votes.
@@ -365,15 +389,17 @@ type VoteBatchResult struct {
 	// Held counts votes newly held: their voter or candidate is not
 	// registered while registration is open.
 	Held int64
-	// Rejected counts the batch's rejected votes by reason, redeliveries of
-	// earlier rejections included.
+	// Rejected counts the batch's votes rejected now, by reason.
 	Rejected map[domain.RejectionReason]int
+	// Misrouted counts votes refused for their partition (rule 0).
+	Misrouted int64
 }
 
-// ApplyVotes decides a batch of votes in one transaction, by the rule in
-// domain (Count): new ballots are folded into every tally, rejections are
-// recorded once per vote_id, votes that must wait for registration are
-// held, and the partitions' applied offsets advance past every vote.
+// ApplyVotes decides a batch of votes in one transaction with
+// domain.Decide, on the facts loaded for the batch's keys: new ballots are
+// folded into every tally, rejections are recorded once per vote_id, votes
+// that must wait for registration are held, misrouted votes are refused by
+// position, and the partitions' applied offsets advance past every vote.
 // Votes of one partition must be in offset order.
 func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast]) (VoteBatchResult, error) {
 	var res VoteBatchResult
@@ -381,16 +407,11 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		if err := q.ShareRegistration(ctx); err != nil {
 			return fmt.Errorf("share registration lock: %w", err)
 		}
-		closed, err := q.RegistrationClosed(ctx)
-		if err != nil {
-			return fmt.Errorf("registration closed: %w", err)
-		}
-		in := voteInput{closed: closed}
+		entries := make([]domain.VoteEntry, 0, len(batch))
 		done := make([]Position, 0, len(batch))
 		for _, e := range batch {
 			v := e.Event.Vote
-			in.add(v.ID(), v.VoterID(), v.CandidateID(), v.CastAt(), e.Position.Partition, e.Position.Offset, e.Position.Time,
-				v.Station().ID(), v.Station().Region().String(), v.ContestID())
+			entries = append(entries, domain.VoteEntry{Vote: v, Partition: e.Position.Partition, Offset: e.Position.Offset, Logged: e.Position.Time})
 			// Staleness follows the newest vote; a cast_at later than its
 			// log time (clock drift, or an implausible date) must not make
 			// the projection look fresher than it is.
@@ -400,7 +421,8 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 			}
 			done = append(done, pos)
 		}
-		if res, err = decide(ctx, q, in); err != nil {
+		var err error
+		if res, err = decideAndWrite(ctx, q, entries, s.VotePartitions()); err != nil {
 			return err
 		}
 		return advance(ctx, q, done)
@@ -409,132 +431,6 @@ func (s *Store) ApplyVotes(ctx context.Context, batch []Envelope[domain.VoteCast
 		return VoteBatchResult{}, fmt.Errorf("apply %d votes: %w", len(batch), err)
 	}
 	return res, nil
-}
-
-// voteInput is a batch of votes as the decision statements take them.
-type voteInput struct {
-	closed bool
-	// timeChecked is set for held votes being released: the time rule
-	// passed them when they were first read.
-	timeChecked bool
-	p           db.ApplyVotesParams
-	loggedAts   []time.Time
-}
-
-func (in *voteInput) add(voteID, voterID, candidateID string, castAt time.Time, partition int32, offset int64, loggedAt time.Time, stationID, stationRegion, contestID string) {
-	in.p.Ords = append(in.p.Ords, int32(len(in.p.Ords)))
-	in.p.VoteIDs = append(in.p.VoteIDs, voteID)
-	in.p.VoterIDs = append(in.p.VoterIDs, voterID)
-	in.p.CandidateIDs = append(in.p.CandidateIDs, candidateID)
-	in.p.CastAts = append(in.p.CastAts, castAt)
-	in.p.Partitions = append(in.p.Partitions, partition)
-	in.p.Offsets = append(in.p.Offsets, offset)
-	in.p.StationIDs = append(in.p.StationIDs, stationID)
-	in.p.StationRegions = append(in.p.StationRegions, stationRegion)
-	in.p.ContestIDs = append(in.p.ContestIDs, contestID)
-	in.p.LoggedAts = append(in.p.LoggedAts, loggedAt)
-	in.loggedAts = append(in.loggedAts, loggedAt)
-}
-
-// decide applies the rule to in: first the time rule (rule 5, in Go:
-// domain.CheckCastTime), then the register's statements, ballots and holds
-// first, then the rejections, which must see the ballots just inserted.
-// Each vote_id is taken at its first occurrence in the batch.
-func decide(ctx context.Context, q striped, in voteInput) (VoteBatchResult, error) {
-	res := VoteBatchResult{Rejected: map[domain.RejectionReason]int{}}
-	rest := voteInput{closed: in.closed}
-	var late db.RejectVotesParams
-	var schedules []db.VoteSchedule
-	if !in.timeChecked {
-		var err error
-		if schedules, err = q.ListSchedules(ctx); err != nil {
-			return VoteBatchResult{}, fmt.Errorf("list schedules: %w", err)
-		}
-	}
-	if slices.Contains(in.p.ContestIDs, domain.DefaultContest) {
-		if err := q.EnsureDefaultContest(ctx); err != nil {
-			return VoteBatchResult{}, fmt.Errorf("default contest: %w", err)
-		}
-	}
-	seen := make(map[string]bool, len(in.p.VoteIDs))
-	for i, id := range in.p.VoteIDs {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		castAt := in.p.CastAts[i]
-		if !in.timeChecked {
-			schedule, err := scheduleAt(schedules, in.p.Partitions[i], in.p.Offsets[i])
-			if err != nil {
-				return VoteBatchResult{}, err
-			}
-			if reason, rejected := domain.CheckCastTime(castAt, in.loggedAts[i], schedule); rejected {
-				late.VoteIDs = append(late.VoteIDs, id)
-				late.VoterIDs = append(late.VoterIDs, in.p.VoterIDs[i])
-				late.CastAts = append(late.CastAts, castAt)
-				late.Reasons = append(late.Reasons, reason.String())
-				late.StationIDs = append(late.StationIDs, in.p.StationIDs[i])
-				late.ContestIDs = append(late.ContestIDs, in.p.ContestIDs[i])
-				late.LoggedAts = append(late.LoggedAts, in.p.LoggedAts[i])
-				res.Rejected[reason]++
-				continue
-			}
-		}
-		rest.add(id, in.p.VoterIDs[i], in.p.CandidateIDs[i], castAt, in.p.Partitions[i], in.p.Offsets[i], in.loggedAts[i], in.p.StationIDs[i], in.p.StationRegions[i], in.p.ContestIDs[i])
-	}
-	if len(late.VoteIDs) > 0 {
-		late.Stripe = q.stripe
-		if _, err := q.RejectVotes(ctx, late); err != nil {
-			return VoteBatchResult{}, fmt.Errorf("record time rejections: %w", err)
-		}
-	}
-	if len(rest.p.VoteIDs) == 0 {
-		return res, nil
-	}
-	rest.p.RegistrationClosed = rest.closed
-	rest.p.Stripe = q.stripe
-	applied, err := q.ApplyVotes(ctx, rest.p)
-	if err != nil {
-		return VoteBatchResult{}, fmt.Errorf("insert ballots: %w", err)
-	}
-	rows, err := q.RecordRejections(ctx, db.RecordRejectionsParams{
-		Ords: rest.p.Ords, VoteIDs: rest.p.VoteIDs, VoterIDs: rest.p.VoterIDs,
-		CandidateIDs: rest.p.CandidateIDs, CastAts: rest.p.CastAts,
-		StationIDs: rest.p.StationIDs, StationRegions: rest.p.StationRegions, ContestIDs: rest.p.ContestIDs,
-		LoggedAts: rest.p.LoggedAts, Stripe: q.stripe,
-	})
-	if err != nil {
-		return VoteBatchResult{}, fmt.Errorf("record rejections: %w", err)
-	}
-	res.Accepted, res.Held = applied.Accepted, applied.Held
-	for _, r := range rows {
-		reason, err := domain.ParseRejectionReason(r.Reason)
-		if err != nil {
-			return VoteBatchResult{}, fmt.Errorf("classify vote %d: %w", r.Ord, err)
-		}
-		res.Rejected[reason]++
-	}
-	return res, nil
-}
-
-// scheduleAt returns the latest schedule read on partition before offset,
-// or nil. schedules is sorted by partition and offset.
-func scheduleAt(schedules []db.VoteSchedule, partition int32, offset int64) (*domain.ElectionScheduled, error) {
-	var at *db.VoteSchedule
-	for i := range schedules {
-		s := &schedules[i]
-		if s.Partition == partition && s.Offset < offset {
-			at = s
-		}
-	}
-	if at == nil {
-		return nil, nil
-	}
-	e, err := domain.NewElectionScheduled(at.PollsOpen, at.PollsClose)
-	if err != nil {
-		return nil, fmt.Errorf("schedule at %d@%d: %w", at.Partition, at.Offset, err)
-	}
-	return &e, nil
 }
 
 // RecordSchedule records a schedule read at pos (a votes partition): the

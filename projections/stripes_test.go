@@ -254,6 +254,7 @@ func deliverConcurrently(t *testing.T, seed uint64, store *projections.Store, l 
 		topic     string
 		partition int
 	}
+	store.SetVotePartitions(len(l.topics[domain.TopicVotes]))
 	owned := make([][]part, writers)
 	i := 0
 	for _, topic := range domain.EventTopics {

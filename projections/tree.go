@@ -165,7 +165,7 @@ func (t *Tree) Grow(ctx context.Context) (int64, error) {
 	if err := t.skipStalled(ctx, cursors, ends); err != nil {
 		return 0, err
 	}
-	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers)
+	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers, t.misrouted)
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +208,7 @@ func (t *Tree) GrowEpoch(ctx context.Context, e transparency.Epoch) error {
 	for p, end := range e.Ends {
 		ends[p] = end
 	}
-	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers)
+	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers, t.misrouted)
 	if err != nil {
 		return err
 	}
@@ -306,13 +306,16 @@ func appendEpoch(ctx context.Context, q *db.Queries, from int64, g transparency.
 		lp.Partitions = append(lp.Partitions, l.Partition)
 		lp.Offsets = append(lp.Offsets, l.Offset)
 		var ref []byte
-		if l.Vote != "" {
+		if l.Vote != "" && l.Decision != transparency.Misrouted {
+			// A misrouted vote takes no vote_id (domain rule 0): its leaf
+			// must not make the vote's right copy a repeat, nor answer for
+			// it.
 			if ref, err = hex.DecodeString(l.Vote); err != nil {
 				return transparency.Epoch{}, fmt.Errorf("leaf %d's vote: %w", from+int64(i), err)
 			}
 		}
 		lp.VoteRefs = append(lp.VoteRefs, ref)
-		lp.Decides = append(lp.Decides, l.Kind == transparency.KindVote && l.Decision != transparency.Repeat)
+		lp.Decides = append(lp.Decides, l.Kind == transparency.KindVote && l.Decision != transparency.Repeat && l.Decision != transparency.Misrouted)
 		lp.Bodies = append(lp.Bodies, l.Body())
 	}
 	if err := q.AppendLogLeaves(ctx, lp); err != nil {
@@ -582,4 +585,18 @@ func (t *Tree) RecordCheckpoint(ctx context.Context, c transparency.Checkpoint, 
 		return fmt.Errorf("record the checkpoint: %w", err)
 	}
 	return nil
+}
+
+// misrouted reports which votes of a votes partition between two offsets
+// the projection refused as misrouted (domain rule 0).
+func (t *Tree) misrouted(ctx context.Context, partition int32, from, to int64) (func(int64) bool, error) {
+	offsets, err := db.New(t.pool).MisroutedVotePositions(ctx, db.MisroutedVotePositionsParams{VotePartition: partition, FromOffset: from, ToOffset: to})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(offsets))
+	for _, o := range offsets {
+		out[o] = true
+	}
+	return func(o int64) bool { return out[o] }, nil
 }

@@ -71,6 +71,13 @@ func BuildSpecTree(ctx context.Context, log ReplayLog, secret transparency.Secre
 	everything := func(context.Context, int32, int64, int64) (func(int64) bool, error) {
 		return func(int64) bool { return true }, nil
 	}
+	misrouted := map[[2]int64]bool{}
+	for _, at := range out.Misrouted {
+		misrouted[at] = true
+	}
+	refused := func(_ context.Context, p int32, _, _ int64) (func(int64) bool, error) {
+		return func(o int64) bool { return misrouted[[2]int64{int64(p), o}] }, nil
+	}
 	// The rule decides a vote_id once, at its first copy in the order
 	// the tree grows: Grow marks the later copies repeats.
 	decided := map[string]bool{}
@@ -99,7 +106,7 @@ func BuildSpecTree(ctx context.Context, log ReplayLog, secret transparency.Secre
 		if beyond || e.From > s.Tree.Size() {
 			break
 		}
-		g, err := secret.Grow(ctx, cursors, e.Ends, read, decide, seen, everything)
+		g, err := secret.Grow(ctx, cursors, e.Ends, read, decide, seen, everything, refused)
 		if err != nil {
 			return SpecTree{}, err
 		}
@@ -113,7 +120,7 @@ func BuildSpecTree(ctx context.Context, log ReplayLog, secret transparency.Secre
 			if err := s.Tree.Append(l); err != nil {
 				return SpecTree{}, err
 			}
-			if l.Kind == transparency.KindVote && l.Decision != transparency.Repeat {
+			if l.Kind == transparency.KindVote && l.Decision != transparency.Repeat && l.Decision != transparency.Misrouted {
 				decided[voteIDOfLeaf(g, i)] = true
 			}
 		}

@@ -2,71 +2,64 @@ package projections_test
 
 import (
 	"context"
-	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
 
-// vote_verdict is the rule every vote statement asks, once per vote: the
-// planner must inline it (one expression, no call per row), or the live
-// path pays a function call per vote. A STRICT, VOLATILE or table-reading
-// rewrite of it would fail here before it showed in the bench.
-func TestVoteVerdictIsInlined(t *testing.T) {
+// The database stores decisions and never makes them (issue 22): no query
+// names a rejection reason, so a rule change is an edit in domain alone.
+// (Migrations may, in what they drop; queries are what runs.)
+func TestNoQueryNamesARejectionReason(t *testing.T) {
+	files, err := filepath.Glob("../sql/queries/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no queries found: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range domain.RejectionReasons() {
+			if regexp.MustCompile(`'` + r.String() + `'`).Match(b) {
+				t.Errorf("%s names the rejection reason %q: decide in domain, store here", f, r)
+			}
+		}
+	}
+}
+
+// Nor does any function of the migrated schema (vote_verdict was the
+// rule's second copy, in SQL, until 00021).
+func TestNoSQLFunctionNamesARejectionReason(t *testing.T) {
 	pool := testutil.Pool(t)
-	rows, err := pool.Query(context.Background(), `EXPLAIN VERBOSE
-		SELECT vote_verdict(false, h.contest_id, v.region, h.station_region, k.regions, c.contest_id, false)
-		FROM held_votes h
-		LEFT JOIN voters v ON v.voter_id = h.voter_id
-		LEFT JOIN candidates c ON c.candidate_id = h.candidate_id
-		LEFT JOIN contests k ON k.contest_id = h.contest_id`)
+	rows, err := pool.Query(context.Background(), `SELECT p.proname, p.prosrc FROM pg_proc p
+		WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plan strings.Builder
+	defer rows.Close()
+	n := 0
 	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
+		var name, src string
+		if err := rows.Scan(&name, &src); err != nil {
 			t.Fatal(err)
 		}
-		plan.WriteString(line + "\n")
+		n++
+		for _, r := range domain.RejectionReasons() {
+			if strings.Contains(src, "'"+r.String()+"'") {
+				t.Errorf("function %s names the rejection reason %q", name, r)
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if p := plan.String(); strings.Contains(p, "vote_verdict") || !strings.Contains(p, "CASE WHEN") {
-		t.Errorf("vote_verdict is called, not inlined:\n%s", p)
-	}
-}
-
-// Only the projector decides votes: the read API's role may not even ask
-// vote_verdict (it reads no table, but nothing outside the projector needs
-// it), the projector's may.
-func TestOnlyTheProjectorMayAskVoteVerdict(t *testing.T) {
-	pool := testutil.Pool(t)
-	ctx := context.Background()
-	for role, allowed := range map[string]bool{"votewatch_reader": false, "votewatch_intake": false, "votewatch_projector": true} {
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+role); err != nil {
-				return err
-			}
-			// Planned afresh under the role: a statement prepared under
-			// another role on the same connection would carry that role's
-			// inlined plan (PostgreSQL checks an inlined function's
-			// privilege when planning).
-			var verdict string
-			return tx.QueryRow(ctx, "SELECT vote_verdict(true, 'default', 'North', NULL, NULL, 'default', false)", pgx.QueryExecModeSimpleProtocol).Scan(&verdict)
-		})
-		var pgErr *pgconn.PgError
-		switch {
-		case allowed && err != nil:
-			t.Errorf("%s: %v, want vote_verdict allowed", role, err)
-		case !allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
-			t.Errorf("%s: %v, want permission denied (42501)", role, err)
-		}
+	if n == 0 {
+		t.Fatal("no function read: the test looks in the wrong schema")
 	}
 }

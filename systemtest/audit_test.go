@@ -20,7 +20,7 @@ func TestAuditRecountsTheElectionFromTheLog(t *testing.T) {
 	p.waitFor(t, e, 0)
 
 	code, out := p.cli(t, "audit")
-	if code != 0 || !strings.Contains(out, "the projection equals the recount of the log in all 16 tables") {
+	if code != 0 || !strings.Contains(out, "the projection equals the recount of the log in all 17 tables") {
 		t.Fatalf("audit of an honest projection = %d:\n%s", code, out)
 	}
 

@@ -62,14 +62,16 @@ type Stall struct {
 // equal trees.
 //
 // applied reports whether a message that is not a vote (a schedule or a
-// dead letter) at partition, offset was applied.
+// dead letter) at partition, offset was applied; misrouted whether a vote
+// there was refused as misrouted (domain rule 0): its leaf says
+// "misrouted", adds to no count and takes no vote_id.
 //
 // A vote_id is decided once (domain.Count): its first leaf, in the order
 // the trees grow (partitions ascending, offsets ascending), carries the
 // decision; every later one, a redelivery or a reuse, is a Repeat and adds
 // to no count. seen tells which vote_ids earlier growth already holds.
 func (s Secret) Grow(ctx context.Context, cursors, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
-	applied func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) (Growth, error) {
+	applied, misrouted func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) (Growth, error) {
 	from := map[int32]int64{}
 	to := map[int32]int64{}
 	for p, end := range ends {
@@ -119,14 +121,21 @@ func (s Secret) Grow(ctx context.Context, cursors, ends map[int32]int64, read Re
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	g := Growth{Counts: Counts{}, Ends: map[int32]int64{}, Stalled: map[int32]Stall{}}
 	for _, p := range parts {
-		var others func(int64) bool
+		var others, refused func(int64) bool
 		for _, e := range entries[p] {
 			d := Decision{}
 			if v, ok := e.Event.(domain.VoteCast); ok {
+				if refused == nil {
+					if refused, err = misrouted(ctx, p, from[p], to[p]); err != nil {
+						return Growth{}, fmt.Errorf("read partition %d's misrouted votes: %w", p, err)
+					}
+				}
 				d = decisions[KeyOf(v.Vote)]
-				if repeated[v.Vote.ID()] {
+				if refused(e.Offset) {
+					d = Decision{Status: Misrouted}
+				} else if repeated[v.Vote.ID()] {
 					d = Decision{Status: Repeat}
-				} else if d.Status != Counted && d.Status != Rejected && d.Status != Repeat {
+				} else if d.Status != Counted && d.Status != Rejected && d.Status != Repeat && d.Status != Misrouted {
 					g.Stalled[p] = Stall{Vote: v.Vote, Offset: e.Offset}
 					break
 				}
@@ -145,12 +154,15 @@ func (s Secret) Grow(ctx context.Context, cursors, ends map[int32]int64, read Re
 				g.Counts[t]++
 			}
 			g.Tallies = append(g.Tallies, t)
-			if e, ok := e.Event.(domain.VoteCast); ok && l.Decision != Repeat {
+			if e, ok := e.Event.(domain.VoteCast); ok && l.Decision != Repeat && l.Decision != Misrouted {
 				repeated[e.Vote.ID()] = true
 			}
 			g.Leaves = append(g.Leaves, l)
 			id := ""
-			if v, ok := e.Event.(domain.VoteCast); ok {
+			if v, ok := e.Event.(domain.VoteCast); ok && l.Decision != Misrouted {
+				// A misrouted vote takes no vote_id (domain rule 0): its
+				// leaf must not make the vote's right copy a repeat, nor
+				// answer for it.
 				id = v.Vote.ID()
 			}
 			g.VoteIDs = append(g.VoteIDs, id)

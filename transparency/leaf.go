@@ -42,6 +42,9 @@ const (
 	// Repeat is a later copy of a vote_id already in a tree: the first
 	// copy's leaf carries the decision.
 	Repeat = "repeat"
+	// Misrouted is a vote off its voter's partition (domain rule 0),
+	// refused by position.
+	Misrouted = "misrouted"
 )
 
 // leafHeader versions the leaf text: a verifier refuses what it does not
@@ -245,8 +248,8 @@ func (s Secret) NewLeaf(e Entry, d Decision) (Leaf, Tally, bool) {
 		l.Kind, l.Vote = KindVote, VoteRef(v.ID())
 		l.Choice = s.Commit(v.ID(), v.ContestID(), v.CandidateID())
 		switch d.Status {
-		case Repeat:
-			l.Decision = Repeat
+		case Repeat, Misrouted:
+			l.Decision = d.Status
 			return l, Tally{}, false
 		case Rejected:
 			l.Decision = Rejected + " " + d.Reason

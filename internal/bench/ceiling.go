@@ -14,7 +14,8 @@ import (
 )
 
 // measureApplyCeiling feeds the votes in the log, decoded beforehand, to
-// the batch apply directly (projections.Store.ApplyVotes): the live
+// the batch apply directly (projections.Store.ApplyVotes: load the batch's
+// facts, domain.Decide, write the decisions and tallies): the live
 // path's batches and writers with no Kafka consumer, no router and no
 // batcher in front. It is the ceiling the live path's consumer can reach
 // at the same batch size, into a schema of its own with the register
@@ -33,6 +34,8 @@ func (c *Bench) measureApplyCeiling(ctx context.Context, env *Env, dsn string, l
 	if err != nil {
 		return benchResult{}, err
 	}
+	// As the live projector does: rule 0 checks each vote's partition.
+	store.SetVotePartitions(len(ends))
 	from := map[int32]int64{}
 	for p := range ends {
 		from[p] = 0

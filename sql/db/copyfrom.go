@@ -43,8 +43,8 @@ func (r iteratorForCopyBallots) Err() error {
 	return nil
 }
 
-// The direct path's COPYs. sqlc's CopyFrom names the table unqualified:
-// the rows land in the session's search_path, the schema being rebuilt.
+// sqlc's CopyFrom names the table unqualified: the rows land in the
+// session's search_path, the schema being rebuilt.
 func (q *Queries) CopyBallots(ctx context.Context, arg []CopyBallotsParams) (int64, error) {
 	return q.db.CopyFrom(ctx, []string{"ballots"}, []string{"voter_id", "vote_id", "candidate_id", "region", "cast_at", "station_id", "contest_id"}, &iteratorForCopyBallots{rows: arg})
 }
@@ -129,6 +129,39 @@ func (q *Queries) CopyHeldVotes(ctx context.Context, arg []CopyHeldVotesParams) 
 	return q.db.CopyFrom(ctx, []string{"held_votes"}, []string{"vote_id", "voter_id", "candidate_id", "cast_at", "partition", "offset", "station_id", "station_region", "contest_id", "logged_at"}, &iteratorForCopyHeldVotes{rows: arg})
 }
 
+// iteratorForCopyMisroutedVotes implements pgx.CopyFromSource.
+type iteratorForCopyMisroutedVotes struct {
+	rows                 []CopyMisroutedVotesParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForCopyMisroutedVotes) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForCopyMisroutedVotes) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].Partition,
+		r.rows[0].Offset,
+	}, nil
+}
+
+func (r iteratorForCopyMisroutedVotes) Err() error {
+	return nil
+}
+
+func (q *Queries) CopyMisroutedVotes(ctx context.Context, arg []CopyMisroutedVotesParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"misrouted_votes"}, []string{"partition", "offset"}, &iteratorForCopyMisroutedVotes{rows: arg})
+}
+
 // iteratorForCopyRejections implements pgx.CopyFromSource.
 type iteratorForCopyRejections struct {
 	rows                 []CopyRejectionsParams
@@ -165,48 +198,4 @@ func (r iteratorForCopyRejections) Err() error {
 
 func (q *Queries) CopyRejections(ctx context.Context, arg []CopyRejectionsParams) (int64, error) {
 	return q.db.CopyFrom(ctx, []string{"rejections"}, []string{"vote_id", "reason", "voter_id", "cast_at", "station_id", "contest_id", "recorded_at"}, &iteratorForCopyRejections{rows: arg})
-}
-
-// iteratorForCopyStagedVotes implements pgx.CopyFromSource.
-type iteratorForCopyStagedVotes struct {
-	rows                 []CopyStagedVotesParams
-	skippedFirstNextCall bool
-}
-
-func (r *iteratorForCopyStagedVotes) Next() bool {
-	if len(r.rows) == 0 {
-		return false
-	}
-	if !r.skippedFirstNextCall {
-		r.skippedFirstNextCall = true
-		return true
-	}
-	r.rows = r.rows[1:]
-	return len(r.rows) > 0
-}
-
-func (r iteratorForCopyStagedVotes) Values() ([]interface{}, error) {
-	return []interface{}{
-		r.rows[0].Partition,
-		r.rows[0].Offset,
-		r.rows[0].VoteID,
-		r.rows[0].VoterID,
-		r.rows[0].CandidateID,
-		r.rows[0].CastAt,
-		r.rows[0].TimeReason,
-		r.rows[0].StationID,
-		r.rows[0].StationRegion,
-		r.rows[0].ContestID,
-		r.rows[0].LoggedAt,
-	}, nil
-}
-
-func (r iteratorForCopyStagedVotes) Err() error {
-	return nil
-}
-
-// The staged path's load. The table is unqualified: it lands in the
-// session's search_path, the schema being rebuilt.
-func (q *Queries) CopyStagedVotes(ctx context.Context, arg []CopyStagedVotesParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"staged_votes"}, []string{"partition", "offset", "vote_id", "voter_id", "candidate_id", "cast_at", "time_reason", "station_id", "station_region", "contest_id", "logged_at"}, &iteratorForCopyStagedVotes{rows: arg})
 }

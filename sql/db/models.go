@@ -200,6 +200,11 @@ type LogLeafe struct {
 	Body      string
 }
 
+type MisroutedVote struct {
+	Partition int32
+	Offset    int64
+}
+
 type OperatorAction struct {
 	Partition int32
 	Offset    int64
@@ -312,20 +317,6 @@ type ReleasedStep struct {
 	ContestID   string
 	CandidateID string
 	Votes       int64
-}
-
-type StagedVote struct {
-	Partition     int32
-	Offset        int64
-	VoteID        pgtype.UUID
-	VoterID       string
-	CandidateID   string
-	CastAt        time.Time
-	TimeReason    pgtype.Text
-	StationID     pgtype.Text
-	StationRegion pgtype.Text
-	ContestID     string
-	LoggedAt      *time.Time
 }
 
 type Station struct {

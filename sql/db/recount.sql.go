@@ -255,6 +255,30 @@ func (q *Queries) RecountHeld(ctx context.Context) ([]string, error) {
 	return items, nil
 }
 
+const recountMisrouted = `-- name: RecountMisrouted :many
+SELECT partition, "offset" FROM misrouted_votes
+`
+
+func (q *Queries) RecountMisrouted(ctx context.Context) ([]MisroutedVote, error) {
+	rows, err := q.db.Query(ctx, recountMisrouted)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MisroutedVote{}
+	for rows.Next() {
+		var i MisroutedVote
+		if err := rows.Scan(&i.Partition, &i.Offset); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const recountRefused = `-- name: RecountRefused :many
 SELECT topic, partition, "offset" FROM refused_registrations
 `

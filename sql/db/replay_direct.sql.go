@@ -12,145 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const ageBands = `-- name: AgeBands :many
-WITH input AS (
-    SELECT unnest($1::integer[])     AS ord,
-           unnest($2::date[]) AS birth_date,
-           unnest($3::date[])        AS day
-)
-SELECT i.ord::integer AS ord,
-       age_band(i.birth_date, i.day::timestamp AT TIME ZONE 'UTC')::text AS band
-FROM input i
-ORDER BY i.ord
-`
-
-type AgeBandsParams struct {
-	Ords       []int32
-	BirthDates []pgtype.Date
-	Days       []pgtype.Date
-}
-
-type AgeBandsRow struct {
-	Ord  int32
-	Band string
-}
-
-// age_band on each polling day for each birth date given: the breakdowns'
-// bands, asked once per pair.
-func (q *Queries) AgeBands(ctx context.Context, arg AgeBandsParams) ([]AgeBandsRow, error) {
-	rows, err := q.db.Query(ctx, ageBands, arg.Ords, arg.BirthDates, arg.Days)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []AgeBandsRow{}
-	for rows.Next() {
-		var i AgeBandsRow
-		if err := rows.Scan(&i.Ord, &i.Band); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const ballotBreakdowns = `-- name: BallotBreakdowns :many
-WITH grouped AS MATERIALIZED (
-    SELECT b.candidate_id, v.gender, v.birth_date, (b.cast_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
-    FROM ballots b JOIN voters v ON v.voter_id = b.voter_id
-    GROUP BY 1, 2, 3, 4
-),
-bands AS (
-    SELECT d.birth_date, d.day, age_band(d.birth_date, d.day::timestamp AT TIME ZONE 'UTC') AS band
-    FROM (SELECT DISTINCT g.birth_date, g.day FROM grouped g) d
-)
-SELECT 'gender'::text AS dimension, g.gender::text AS bucket, g.candidate_id, sum(g.n)::bigint AS n FROM grouped g GROUP BY g.gender, g.candidate_id
-UNION ALL
-SELECT 'age_band', a.band::text, g.candidate_id, sum(g.n)::bigint
-FROM grouped g JOIN bands a ON a.birth_date = g.birth_date AND a.day = g.day
-GROUP BY a.band, g.candidate_id
-`
-
-type BallotBreakdownsRow struct {
-	Dimension   string
-	Bucket      string
-	CandidateID string
-	N           int64
-}
-
-// The staged path's breakdowns of a fresh projection's ballots by gender
-// and age band, from one join with the register; age_band is asked once
-// per birth date and polling day, not per ballot.
-func (q *Queries) BallotBreakdowns(ctx context.Context) ([]BallotBreakdownsRow, error) {
-	rows, err := q.db.Query(ctx, ballotBreakdowns)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []BallotBreakdownsRow{}
-	for rows.Next() {
-		var i BallotBreakdownsRow
-		if err := rows.Scan(
-			&i.Dimension,
-			&i.Bucket,
-			&i.CandidateID,
-			&i.N,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const ballotGroups = `-- name: BallotGroups :many
-SELECT b.region, b.candidate_id, b.contest_id, date_trunc('minute', b.cast_at)::timestamptz AS minute, count(*)::bigint AS n
-FROM ballots b GROUP BY 1, 2, 3, 4
-`
-
-type BallotGroupsRow struct {
-	Region      string
-	CandidateID string
-	ContestID   string
-	Minute      time.Time
-	N           int64
-}
-
-// The staged path's first grouping of a fresh projection's ballots, the
-// one the direct path makes in Go as it decides: WriteDirectTallies rolls
-// either up.
-func (q *Queries) BallotGroups(ctx context.Context) ([]BallotGroupsRow, error) {
-	rows, err := q.db.Query(ctx, ballotGroups)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []BallotGroupsRow{}
-	for rows.Next() {
-		var i BallotGroupsRow
-		if err := rows.Scan(
-			&i.Region,
-			&i.CandidateID,
-			&i.ContestID,
-			&i.Minute,
-			&i.N,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 type CopyBallotsParams struct {
 	VoterID     string
 	VoteID      pgtype.UUID
@@ -174,6 +35,11 @@ type CopyHeldVotesParams struct {
 	LoggedAt      *time.Time
 }
 
+type CopyMisroutedVotesParams struct {
+	Partition int32
+	Offset    int64
+}
+
 type CopyRejectionsParams struct {
 	VoteID     pgtype.UUID
 	Reason     string
@@ -184,50 +50,93 @@ type CopyRejectionsParams struct {
 	RecordedAt time.Time
 }
 
-const countRegister = `-- name: CountRegister :one
-SELECT coalesce(sum(registered_voters), 0)::bigint AS voters FROM regions
+const listRegisterCandidates = `-- name: ListRegisterCandidates :many
+SELECT candidate_id, contest_id FROM candidates
 `
 
-// How many voters the register holds, from the regions' counts (the audit
-// checks that they agree with the register): whether the voters a replay
-// kept from its registrations are all of them.
-func (q *Queries) CountRegister(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, countRegister)
-	var voters int64
-	err := row.Scan(&voters)
-	return voters, err
+type ListRegisterCandidatesRow struct {
+	CandidateID string
+	ContestID   string
 }
 
-const listVoterFacts = `-- name: ListVoterFacts :many
+func (q *Queries) ListRegisterCandidates(ctx context.Context) ([]ListRegisterCandidatesRow, error) {
+	rows, err := q.db.Query(ctx, listRegisterCandidates)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListRegisterCandidatesRow{}
+	for rows.Next() {
+		var i ListRegisterCandidatesRow
+		if err := rows.Scan(&i.CandidateID, &i.ContestID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
-SELECT voter_id, region, gender, birth_date FROM voters WHERE voter_id = ANY($1::text[])
+const listRegisterContests = `-- name: ListRegisterContests :many
+SELECT contest_id, name, kind, regions FROM contests
 `
 
-type ListVoterFactsRow struct {
+func (q *Queries) ListRegisterContests(ctx context.Context) ([]Contest, error) {
+	rows, err := q.db.Query(ctx, listRegisterContests)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Contest{}
+	for rows.Next() {
+		var i Contest
+		if err := rows.Scan(
+			&i.ContestID,
+			&i.Name,
+			&i.Kind,
+			&i.Regions,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRegisterVoters = `-- name: ListRegisterVoters :many
+
+SELECT voter_id, region, gender, birth_date FROM voters
+`
+
+type ListRegisterVotersRow struct {
 	VoterID   string
 	Region    string
 	Gender    string
 	BirthDate pgtype.Date
 }
 
-// The replay's direct path (issue 13 §3), for a fresh projection: the
-// votes are decided in Go, in log order, by the verdicts vote_verdict
-// gives (the rule stays written once, in SQL; Go only remembers its
-// answers), and the ballots, rejections and held votes are COPYed straight
-// into their tables. Go groups the counted ballots as it decides them;
-// WriteDirectTallies rolls the groups up into the tallies.
-// The given voters' facts in the register, for deciding their votes in Go
-// and counting their ballots into the breakdowns. Asked per chunk of votes:
-// the work follows the votes, not the register's size.
-func (q *Queries) ListVoterFacts(ctx context.Context, voterIds []string) ([]ListVoterFactsRow, error) {
-	rows, err := q.db.Query(ctx, listVoterFacts, voterIds)
+// The replay's load of the votes, for a fresh projection (issue 22 §3):
+// domain.Decide decides every vote in Go on a domain.Ledger holding the
+// register in memory, and the ballots, rejections and held votes are
+// COPYed straight into their tables; the tallies, grouped in Go, are
+// written once at the end by AddTallies (tallies.sql), as live writes a
+// batch's.
+// The whole register, for the replay's ledger (registrations are replayed
+// before the votes).
+func (q *Queries) ListRegisterVoters(ctx context.Context) ([]ListRegisterVotersRow, error) {
+	rows, err := q.db.Query(ctx, listRegisterVoters)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListVoterFactsRow{}
+	items := []ListRegisterVotersRow{}
 	for rows.Next() {
-		var i ListVoterFactsRow
+		var i ListRegisterVotersRow
 		if err := rows.Scan(
 			&i.VoterID,
 			&i.Region,
@@ -242,146 +151,4 @@ func (q *Queries) ListVoterFacts(ctx context.Context, voterIds []string) ([]List
 		return nil, err
 	}
 	return items, nil
-}
-
-const voteVerdicts = `-- name: VoteVerdicts :many
-WITH input AS (
-    SELECT unnest($2::integer[])                          AS ord,
-           unnest($3::text[])                      AS contest_id,
-           unnest($4::text[])                    AS candidate_id,
-           nullif(unnest($5::text[]), '')        AS voter_region,
-           nullif(unnest($6::text[]), '')      AS station_region
-)
-SELECT i.ord::integer AS ord,
-       vote_verdict($1::boolean, i.contest_id, i.voter_region, i.station_region, k.regions, c.contest_id, false)::text AS first,
-       vote_verdict($1::boolean, i.contest_id, i.voter_region, i.station_region, k.regions, c.contest_id, true)::text AS again
-FROM input i
-LEFT JOIN contests k ON k.contest_id = i.contest_id
-LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
-ORDER BY i.ord
-`
-
-type VoteVerdictsParams struct {
-	RegistrationClosed bool
-	Ords               []int32
-	ContestIDs         []string
-	CandidateIDs       []string
-	VoterRegions       []string
-	StationRegions     []string
-}
-
-type VoteVerdictsRow struct {
-	Ord   int32
-	First string
-	Again string
-}
-
-// vote_verdict for each combination given, as the voter's first counted
-// vote in the contest and as a later one. An unknown voter, and a vote without a station, pass an empty
-// region.
-func (q *Queries) VoteVerdicts(ctx context.Context, arg VoteVerdictsParams) ([]VoteVerdictsRow, error) {
-	rows, err := q.db.Query(ctx, voteVerdicts,
-		arg.RegistrationClosed,
-		arg.Ords,
-		arg.ContestIDs,
-		arg.CandidateIDs,
-		arg.VoterRegions,
-		arg.StationRegions,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []VoteVerdictsRow{}
-	for rows.Next() {
-		var i VoteVerdictsRow
-		if err := rows.Scan(&i.Ord, &i.First, &i.Again); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const writeDirectTallies = `-- name: WriteDirectTallies :exec
-WITH counts AS MATERIALIZED (
-    SELECT unnest($4::text[])         AS region,
-           unnest($5::text[])   AS candidate_id,
-           unnest($6::text[])     AS contest_id,
-           unnest($7::timestamptz[])  AS minute,
-           unnest($8::bigint[])        AS n
-),
-candidates_counted AS (
-    INSERT INTO candidate_tallies (candidate_id, votes)
-    SELECT k.candidate_id, sum(k.n) FROM counts k GROUP BY k.candidate_id
-),
-regions_counted AS (
-    INSERT INTO region_tallies (region, candidate_id, votes)
-    SELECT k.region, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.region, k.candidate_id
-),
-contest_turnout AS (
-    INSERT INTO contest_turnout (contest_id, region, votes_cast)
-    SELECT k.contest_id, k.region, sum(k.n) FROM counts k GROUP BY k.contest_id, k.region
-),
-minutes AS (
-    INSERT INTO timeline (minute, candidate_id, votes)
-    SELECT k.minute, k.candidate_id, sum(k.n) FROM counts k GROUP BY k.minute, k.candidate_id
-),
-demographics AS (
-    INSERT INTO demographic_tallies (dimension, bucket, candidate_id, votes)
-    SELECT unnest($9::text[]), unnest($10::text[]), unnest($11::text[]), unnest($12::bigint[])
-),
-rejections_counted AS (
-    INSERT INTO rejection_tallies (contest_id, reason, count)
-    SELECT unnest($13::text[]), unnest($14::text[]), unnest($15::bigint[])
-)
-INSERT INTO station_tallies (station_id, outcome, votes)
-SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[])
-`
-
-type WriteDirectTalliesParams struct {
-	StationIDs              []string
-	Outcomes                []string
-	StationCounts           []int64
-	Regions                 []string
-	CandidateIDs            []string
-	ContestIDs              []string
-	Minutes                 []time.Time
-	Counts                  []int64
-	Dimensions              []string
-	Buckets                 []string
-	DemographicCandidateIDs []string
-	DemographicCounts       []int64
-	RejectionContestIDs     []string
-	Reasons                 []string
-	RejectionCounts         []int64
-}
-
-// Every tally of a fresh projection, in both replay paths, from the first
-// grouping of its ballots (made in Go by the direct path as it decides, read
-// by BallotGroups in the staged path): the counts per region, candidate,
-// contest and minute are rolled up here, once for both; the breakdowns,
-// rejections and stations come counted. Its tallies must be empty.
-func (q *Queries) WriteDirectTallies(ctx context.Context, arg WriteDirectTalliesParams) error {
-	_, err := q.db.Exec(ctx, writeDirectTallies,
-		arg.StationIDs,
-		arg.Outcomes,
-		arg.StationCounts,
-		arg.Regions,
-		arg.CandidateIDs,
-		arg.ContestIDs,
-		arg.Minutes,
-		arg.Counts,
-		arg.Dimensions,
-		arg.Buckets,
-		arg.DemographicCandidateIDs,
-		arg.DemographicCounts,
-		arg.RejectionContestIDs,
-		arg.Reasons,
-		arg.RejectionCounts,
-	)
-	return err
 }

@@ -602,6 +602,39 @@ func (q *Queries) LogLeafOf(ctx context.Context, voteRef []byte) ([]LogLeafOfRow
 	return items, nil
 }
 
+const misroutedVotePositions = `-- name: MisroutedVotePositions :many
+SELECT m."offset" FROM misrouted_votes m
+WHERE m.partition = $1::integer AND m."offset" >= $2::bigint AND m."offset" < $3::bigint
+`
+
+type MisroutedVotePositionsParams struct {
+	VotePartition int32
+	FromOffset    int64
+	ToOffset      int64
+}
+
+// The votes a projection refused as misrouted (rule 0), between two offsets
+// of one partition: their leaves say so, and they take no vote_id.
+func (q *Queries) MisroutedVotePositions(ctx context.Context, arg MisroutedVotePositionsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, misroutedVotePositions, arg.VotePartition, arg.FromOffset, arg.ToOffset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var offset int64
+		if err := rows.Scan(&offset); err != nil {
+			return nil, err
+		}
+		items = append(items, offset)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const voteDecisions = `-- name: VoteDecisions :many
 SELECT b.vote_id::text AS vote_id, b.voter_id, b.contest_id, 'counted'::text AS status, ''::text AS reason, b.region
 FROM ballots b WHERE b.vote_id = ANY($1::uuid[])

@@ -12,163 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const applyVotes = `-- name: ApplyVotes :one
-
-WITH input AS (
-    SELECT unnest($1::integer[])             AS ord,
-           unnest($2::text[])::uuid      AS vote_id,
-           unnest($3::text[])           AS voter_id,
-           unnest($4::text[])       AS candidate_id,
-           unnest($5::timestamptz[])     AS cast_at,
-           unnest($6::integer[])       AS partition,
-           unnest($7::bigint[])           AS "offset",
-           nullif(unnest($8::text[]), '')     AS station_id,
-           nullif(unnest($9::text[]), '') AS station_region,
-           unnest($10::text[])                 AS contest_id,
-           nullif(unnest($11::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
-),
-fresh AS (
-    SELECT i.ord, i.vote_id, i.voter_id, i.candidate_id, i.cast_at, i.partition, i."offset", i.station_id, i.station_region, i.contest_id, i.logged_at FROM input i
-    WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
-),
-looked AS (
-    SELECT f.ord, f.vote_id, f.voter_id, f.candidate_id, f.cast_at, f.partition, f."offset", f.station_id, f.station_region, f.contest_id, f.logged_at, v.region,
-           vote_verdict($12::boolean, f.contest_id, v.region, f.station_region, k.regions, c.contest_id, false) AS verdict,
-           EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id AND h.contest_id = f.contest_id
-                   AND (h.partition, h."offset") < (f.partition, f."offset")) AS blocked
-    FROM fresh f
-    LEFT JOIN voters v ON v.voter_id = f.voter_id
-    LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
-    LEFT JOIN contests k ON k.contest_id = f.contest_id
-),
-marked AS (
-    SELECT l.ord, l.vote_id, l.voter_id, l.candidate_id, l.cast_at, l.partition, l."offset", l.station_id, l.station_region, l.contest_id, l.logged_at, l.region, l.verdict, l.blocked, (NOT $12::boolean
-                 AND bool_or(l.blocked OR l.verdict = 'held')
-                 OVER (PARTITION BY l.voter_id, l.contest_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
-    FROM looked l
-),
-held AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
-    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id, m.logged_at
-    FROM marked m WHERE m.hold
-    ORDER BY m.vote_id
-    ON CONFLICT (vote_id) DO NOTHING
-    RETURNING vote_id
-),
-inserted AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
-    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at, m.station_id, m.contest_id
-    FROM marked m
-    WHERE NOT m.hold AND m.verdict = 'counted'
-    ORDER BY m.ord
-    ON CONFLICT (voter_id, contest_id) DO NOTHING
-    RETURNING voter_id, candidate_id, region, cast_at, station_id, contest_id
-),
-groups AS (
-    SELECT n.region, n.candidate_id, n.contest_id, date_trunc('minute', n.cast_at) AS minute, count(*) AS n
-    FROM inserted n GROUP BY 1, 2, 3, 4
-),
-breakdowns AS (
-    SELECT d.dimension, d.bucket, d.candidate_id, count(*) AS n
-    FROM (
-        SELECT 'gender' AS dimension, v.gender AS bucket, n.candidate_id
-        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
-        UNION ALL
-        SELECT 'age_band', age_band(v.birth_date, n.cast_at), n.candidate_id
-        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
-    ) d
-    GROUP BY 1, 2, 3
-),
-stations AS (
-    SELECT n.station_id, count(*) AS n FROM inserted n WHERE n.station_id IS NOT NULL GROUP BY 1
-),
-tallied AS (
-    SELECT add_tallies($13::smallint,
-        g.regions, g.candidate_ids, g.contest_ids, g.minutes, g.counts,
-        d.dimensions, d.buckets, d.candidate_ids, d.counts,
-        '{}', '{}', '{}',
-        s.station_ids, s.outcomes, s.counts) AS done
-    FROM (SELECT coalesce(array_agg(x.region), '{}') AS regions, coalesce(array_agg(x.candidate_id), '{}') AS candidate_ids,
-                 coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.minute), '{}') AS minutes,
-                 coalesce(array_agg(x.n), '{}') AS counts FROM groups x) g,
-         (SELECT coalesce(array_agg(x.dimension), '{}') AS dimensions, coalesce(array_agg(x.bucket), '{}') AS buckets,
-                 coalesce(array_agg(x.candidate_id), '{}') AS candidate_ids, coalesce(array_agg(x.n), '{}') AS counts
-          FROM breakdowns x) d,
-         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg('counted'::text), '{}') AS outcomes,
-                 coalesce(array_agg(x.n), '{}') AS counts FROM stations x) s
-)
-SELECT (SELECT count(*) FROM inserted)::bigint AS accepted, (SELECT count(*) FROM held)::bigint AS held,
-       (SELECT count(*) FROM tallied)::bigint AS tallied
-`
-
-type ApplyVotesParams struct {
-	Ords               []int32
-	VoteIDs            []string
-	VoterIDs           []string
-	CandidateIDs       []string
-	CastAts            []time.Time
-	Partitions         []int32
-	Offsets            []int64
-	StationIDs         []string
-	StationRegions     []string
-	ContestIDs         []string
-	LoggedAts          []time.Time
-	RegistrationClosed bool
-	Stripe             int16
-}
-
-type ApplyVotesRow struct {
-	Accepted int64
-	Held     int64
-	Tallied  int64
-}
-
-// The live decision rule (README, "How a vote is decided"; domain.Count is
-// its specification). Each vote's verdict is vote_verdict's (00016), which
-// the replay's statements ask too. A vote's transaction holds the registration lock
-// shared, so the register and its closure cannot change under it.
-// Decides the batch's votes that were not decided before, in batch order
-// (ord: log order within each partition). A vote whose voter, candidate or
-// contest is not registered while registration is open is held, and so is
-// every later vote of that voter in that contest (an earlier held vote
-// blocks them). The others become ballots where they are their voter's
-// first in the contest and the voter may vote in it for that candidate:
-// the (voter_id, contest_id) key makes the first vote win and a
-// redelivered vote a no-op. Only newly
-// inserted ballots are folded into the tallies, into the transaction's own
-// stripe (00019) so concurrent writers do not wait on each other's rows,
-// and in key order so two that share a stripe (two processes) lock rows in
-// the same order. Rejections are recorded afterwards by
-// RecordRejections, in the same transaction.
-// Once decided (or held), a vote is never decided again.
-// A ballot's duplicates are left to the (voter_id, contest_id) key below,
-// so the verdict is asked as if the voter had none.
-// The tallies change only through add_tallies (00025): the projector may
-// not write them itself. The breakdowns are joined with voters (one row
-// per voter), never back with the batch, which may hold a voter twice.
-func (q *Queries) ApplyVotes(ctx context.Context, arg ApplyVotesParams) (ApplyVotesRow, error) {
-	row := q.db.QueryRow(ctx, applyVotes,
-		arg.Ords,
-		arg.VoteIDs,
-		arg.VoterIDs,
-		arg.CandidateIDs,
-		arg.CastAts,
-		arg.Partitions,
-		arg.Offsets,
-		arg.StationIDs,
-		arg.StationRegions,
-		arg.ContestIDs,
-		arg.LoggedAts,
-		arg.RegistrationClosed,
-		arg.Stripe,
-	)
-	var i ApplyVotesRow
-	err := row.Scan(&i.Accepted, &i.Held, &i.Tallied)
-	return i, err
-}
-
 const ensureDefaultContest = `-- name: EnsureDefaultContest :exec
 INSERT INTO contests (contest_id, name, kind) VALUES ('default', 'default', 'candidate')
 ON CONFLICT (contest_id) DO NOTHING
@@ -209,112 +52,133 @@ func (q *Queries) ListSchedules(ctx context.Context) ([]VoteSchedule, error) {
 	return items, nil
 }
 
-const recordRejections = `-- name: RecordRejections :many
-WITH input AS (
-    SELECT unnest($1::integer[])             AS ord,
-           unnest($2::text[])::uuid      AS vote_id,
-           unnest($3::text[])           AS voter_id,
-           unnest($4::text[])       AS candidate_id,
-           unnest($5::timestamptz[])     AS cast_at,
-           nullif(unnest($6::text[]), '')     AS station_id,
-           nullif(unnest($7::text[]), '') AS station_region,
-           unnest($8::text[])                 AS contest_id,
-           nullif(unnest($9::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
+const loadVoteFacts = `-- name: LoadVoteFacts :one
+
+WITH v AS (
+    SELECT array_agg(voter_id) AS ids, array_agg(region) AS regions, array_agg(gender) AS genders, array_agg(birth_date) AS births
+    FROM voters WHERE voter_id = ANY($1::text[])
 ),
-classified AS (
-    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id, i.logged_at,
-        -- Every vote here is decided (ApplyVotes held the others), so the
-        -- verdict is asked as if registration were closed.
-        vote_verdict(true, i.contest_id, v.region, i.station_region, k.regions, c.contest_id, b.vote_id <> i.vote_id) AS reason
-    FROM input i
-    LEFT JOIN voters v ON v.voter_id = i.voter_id
-    LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
-    LEFT JOIN contests k ON k.contest_id = i.contest_id
-    LEFT JOIN ballots b ON b.voter_id = i.voter_id AND b.contest_id = i.contest_id
-    -- A vote_id is decided once: held, or counted (for whichever voter
-    -- first used it), it is not classified again.
-    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots x WHERE x.vote_id = i.vote_id)
-    ORDER BY i.vote_id, i.ord
+c AS (
+    SELECT array_agg(candidate_id) AS ids, array_agg(contest_id) AS contests
+    FROM candidates WHERE candidate_id = ANY($2::text[])
 ),
-recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
-    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id, coalesce(k.logged_at, now())
-    FROM classified k
-    WHERE k.reason <> 'counted'
-    ORDER BY k.vote_id
-    ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason, station_id, contest_id
+k AS (
+    SELECT array_agg(contest_id) AS ids, array_agg(name) AS names, array_agg(kind) AS kinds,
+           array_agg(array_to_string(regions, E'\x1f')) AS regions
+    FROM contests WHERE contest_id = ANY($3::text[])
 ),
-tallied AS (
-    SELECT add_tallies($10::smallint, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',
-        r.contest_ids, r.reasons, r.counts, s.station_ids, s.outcomes, s.counts) AS done
-    FROM (SELECT coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.reason), '{}') AS reasons,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.contest_id, r.reason, count(*) AS n FROM recorded r GROUP BY 1, 2) x) r,
-         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg(x.reason), '{}') AS outcomes,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.station_id, r.reason, count(*) AS n FROM recorded r WHERE r.station_id IS NOT NULL GROUP BY 1, 2) x) s
+b AS (
+    SELECT array_agg(voter_id) AS voters, array_agg(contest_id) AS contests
+    FROM ballots WHERE voter_id = ANY($1::text[])
+),
+h AS (
+    SELECT array_agg(voter_id) AS voters, array_agg(contest_id) AS contests
+    FROM held_votes WHERE voter_id = ANY($1::text[])
+),
+d AS (
+    SELECT array_agg(x.vote_id::text) AS ids FROM (
+        SELECT vote_id FROM ballots WHERE vote_id = ANY($4::uuid[])
+        UNION ALL SELECT vote_id FROM rejections WHERE vote_id = ANY($4::uuid[])
+        UNION ALL SELECT vote_id FROM held_votes WHERE vote_id = ANY($4::uuid[])
+    ) x
+),
+s AS (
+    SELECT array_agg(partition) AS partitions, array_agg("offset") AS offsets, array_agg(polls_open) AS opens, array_agg(polls_close) AS closes
+    FROM vote_schedules
+),
+declared AS (
+    SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
 )
-SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k
-WHERE k.reason <> 'counted' AND (SELECT count(*) FROM tallied) = 1
-ORDER BY k.ord
+SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::text[] AS voter_regions,
+       coalesce(v.genders, '{}')::text[] AS voter_genders, coalesce(v.births, '{}')::date[] AS voter_births,
+       coalesce(c.ids, '{}')::text[] AS candidate_ids, coalesce(c.contests, '{}')::text[] AS candidate_contests,
+       coalesce(k.ids, '{}')::text[] AS contest_ids, coalesce(k.names, '{}')::text[] AS contest_names,
+       coalesce(k.kinds, '{}')::text[] AS contest_kinds, coalesce(k.regions, '{}')::text[] AS contest_regions,
+       coalesce(b.voters, '{}')::text[] AS counted_voters, coalesce(b.contests, '{}')::text[] AS counted_contests,
+       coalesce(h.voters, '{}')::text[] AS held_voters, coalesce(h.contests, '{}')::text[] AS held_contests,
+       coalesce(d.ids, '{}')::text[] AS decided_ids,
+       coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
+       coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
+       (SELECT coalesce(count(*) = 3 AND bool_and(
+                   (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
+               false) FROM declared x)::boolean AS registration_closed
+FROM v, c, k, b, h, d, s
 `
 
-type RecordRejectionsParams struct {
-	Ords           []int32
-	VoteIDs        []string
-	VoterIDs       []string
-	CandidateIDs   []string
-	CastAts        []time.Time
-	StationIDs     []string
-	StationRegions []string
-	ContestIDs     []string
-	LoggedAts      []time.Time
-	Stripe         int16
+type LoadVoteFactsParams struct {
+	VoterIDs     []string
+	CandidateIDs []string
+	ContestIDs   []string
+	VoteIDs      []pgtype.UUID
 }
 
-type RecordRejectionsRow struct {
-	Ord    int32
-	Reason string
+type LoadVoteFactsRow struct {
+	VoterIDs           []string
+	VoterRegions       []string
+	VoterGenders       []string
+	VoterBirths        []pgtype.Date
+	CandidateIDs       []string
+	CandidateContests  []string
+	ContestIDs         []string
+	ContestNames       []string
+	ContestKinds       []string
+	ContestRegions     []string
+	CountedVoters      []string
+	CountedContests    []string
+	HeldVoters         []string
+	HeldContests       []string
+	DecidedIds         []string
+	SchedulePartitions []int32
+	ScheduleOffsets    []int64
+	ScheduleOpens      []time.Time
+	ScheduleCloses     []time.Time
+	RegistrationClosed bool
 }
 
-// Records, once per vote_id, why the batch's votes that are neither a
-// ballot nor held did not count: unknown voter, unknown candidate (only
-// possible once registration is closed: before, such votes are held), or a
-// second vote of a voter who has a ballot. Run after ApplyVotes in the same
-// transaction so it sees the ballots that ApplyVotes inserted; a redelivery
-// of a decided vote finds its ballot or its rejection and changes nothing.
-// Counted through add_tallies (00025), as ApplyVotes counts ballots.
-func (q *Queries) RecordRejections(ctx context.Context, arg RecordRejectionsParams) ([]RecordRejectionsRow, error) {
-	rows, err := q.db.Query(ctx, recordRejections,
-		arg.Ords,
-		arg.VoteIDs,
+// The live write path of votes (README, "How a vote is counted"). The
+// database stores decisions and never makes them: per batch, the store
+// loads the facts the rule needs for the batch's keys (LoadVoteFacts),
+// domain.Decide decides in Go, and the decisions and the tallies grouped
+// in Go are written here. A vote's transaction holds the registration lock
+// shared, so the register and its closure cannot change under it.
+// Everything domain.Decide needs to know about a batch, in one round trip:
+// the register's entries for the voters, candidates and contests it names,
+// which of its voters have a counted or a held vote in which contest, which
+// of its vote_ids were decided before, every schedule, and whether
+// registration is closed. Each group of arrays is aggregated in one pass,
+// so its arrays line up. A contest's regions are joined by the unit
+// separator (sqlc passes no arrays of arrays).
+func (q *Queries) LoadVoteFacts(ctx context.Context, arg LoadVoteFactsParams) (LoadVoteFactsRow, error) {
+	row := q.db.QueryRow(ctx, loadVoteFacts,
 		arg.VoterIDs,
 		arg.CandidateIDs,
-		arg.CastAts,
-		arg.StationIDs,
-		arg.StationRegions,
 		arg.ContestIDs,
-		arg.LoggedAts,
-		arg.Stripe,
+		arg.VoteIDs,
 	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RecordRejectionsRow{}
-	for rows.Next() {
-		var i RecordRejectionsRow
-		if err := rows.Scan(&i.Ord, &i.Reason); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+	var i LoadVoteFactsRow
+	err := row.Scan(
+		&i.VoterIDs,
+		&i.VoterRegions,
+		&i.VoterGenders,
+		&i.VoterBirths,
+		&i.CandidateIDs,
+		&i.CandidateContests,
+		&i.ContestIDs,
+		&i.ContestNames,
+		&i.ContestKinds,
+		&i.ContestRegions,
+		&i.CountedVoters,
+		&i.CountedContests,
+		&i.HeldVoters,
+		&i.HeldContests,
+		&i.DecidedIds,
+		&i.SchedulePartitions,
+		&i.ScheduleOffsets,
+		&i.ScheduleOpens,
+		&i.ScheduleCloses,
+		&i.RegistrationClosed,
+	)
+	return i, err
 }
 
 const recordSchedule = `-- name: RecordSchedule :exec
@@ -341,97 +205,23 @@ func (q *Queries) RecordSchedule(ctx context.Context, arg RecordScheduleParams) 
 	return err
 }
 
-const rejectVotes = `-- name: RejectVotes :one
-WITH input AS (
-    SELECT unnest($1::text[])::uuid      AS vote_id,
-           unnest($2::text[])           AS voter_id,
-           unnest($3::timestamptz[])     AS cast_at,
-           unnest($4::text[])             AS reason,
-           nullif(unnest($5::text[]), '')     AS station_id,
-           unnest($6::text[])                 AS contest_id,
-           nullif(unnest($7::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
-),
-recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
-    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id, coalesce(i.logged_at, now())
-    FROM input i
-    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
-    ORDER BY i.vote_id
-    ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason, station_id, contest_id
-),
-tallied AS (
-    SELECT add_tallies($8::smallint, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',
-        r.contest_ids, r.reasons, r.counts, s.station_ids, s.outcomes, s.counts) AS done
-    FROM (SELECT coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.reason), '{}') AS reasons,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.contest_id, r.reason, count(*) AS n FROM recorded r GROUP BY 1, 2) x) r,
-         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg(x.reason), '{}') AS outcomes,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.station_id, r.reason, count(*) AS n FROM recorded r WHERE r.station_id IS NOT NULL GROUP BY 1, 2) x) s
-)
-SELECT count(*)::bigint FROM recorded WHERE (SELECT count(*) FROM tallied) = 1
-`
-
-type RejectVotesParams struct {
-	VoteIDs    []string
-	VoterIDs   []string
-	CastAts    []time.Time
-	Reasons    []string
-	StationIDs []string
-	ContestIDs []string
-	LoggedAts  []time.Time
-	Stripe     int16
-}
-
-// Records the time rule's rejections (domain.CheckCastTime, decided in Go)
-// for votes not decided before, and counts them.
-// Counted through add_tallies (00025), as ApplyVotes counts ballots.
-func (q *Queries) RejectVotes(ctx context.Context, arg RejectVotesParams) (int64, error) {
-	row := q.db.QueryRow(ctx, rejectVotes,
-		arg.VoteIDs,
-		arg.VoterIDs,
-		arg.CastAts,
-		arg.Reasons,
-		arg.StationIDs,
-		arg.ContestIDs,
-		arg.LoggedAts,
-		arg.Stripe,
-	)
-	var column_1 int64
-	err := row.Scan(&column_1)
-	return column_1, err
-}
-
-const releaseHeldVotes = `-- name: ReleaseHeldVotes :many
-WITH chain AS (
-    SELECT h.vote_id,
-           bool_or(vote_verdict($1::boolean, h.contest_id, v.region, h.station_region, k.regions, c.contest_id, false) = 'held')
-           OVER (PARTITION BY h.voter_id, h.contest_id ORDER BY h.partition, h."offset" ROWS UNBOUNDED PRECEDING) AS waits
-    FROM held_votes h
-    LEFT JOIN voters v ON v.voter_id = h.voter_id
-    LEFT JOIN candidates c ON c.candidate_id = h.candidate_id
-    LEFT JOIN contests k ON k.contest_id = h.contest_id
-    WHERE $2::boolean
-       OR h.voter_id = ANY($3::text[])
-       OR h.voter_id IN (SELECT x.voter_id FROM held_votes x
-                         WHERE x.candidate_id = ANY($4::text[]) OR x.contest_id = ANY($5::text[]))
-)
-DELETE FROM held_votes h USING chain k
-WHERE h.vote_id = k.vote_id AND NOT k.waits
+const takeHeldVotes = `-- name: TakeHeldVotes :many
+DELETE FROM held_votes h
+WHERE $1::boolean
+   OR h.voter_id = ANY($2::text[])
+   OR h.voter_id IN (SELECT x.voter_id FROM held_votes x
+                     WHERE x.candidate_id = ANY($3::text[]) OR x.contest_id = ANY($4::text[]))
 RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id, h.logged_at
 `
 
-type ReleaseHeldVotesParams struct {
-	RegistrationClosed bool
-	EveryVoter         bool
-	VoterIDs           []string
-	CandidateIDs       []string
-	ContestIDs         []string
+type TakeHeldVotesParams struct {
+	EveryVoter   bool
+	VoterIDs     []string
+	CandidateIDs []string
+	ContestIDs   []string
 }
 
-type ReleaseHeldVotesRow struct {
+type TakeHeldVotesRow struct {
 	VoteID        string
 	VoterID       string
 	CandidateID   string
@@ -444,14 +234,12 @@ type ReleaseHeldVotesRow struct {
 	LoggedAt      *time.Time
 }
 
-// Takes out of held_votes the votes that can now be decided, in log order:
-// of each voter named (directly, or through a held vote for one of the
-// candidates or contests named), or of every voter when @every_voter is
-// set, per contest the held votes before the first that must still wait.
-// The caller decides them with ApplyVotes in the same transaction.
-func (q *Queries) ReleaseHeldVotes(ctx context.Context, arg ReleaseHeldVotesParams) ([]ReleaseHeldVotesRow, error) {
-	rows, err := q.db.Query(ctx, releaseHeldVotes,
-		arg.RegistrationClosed,
+// Takes out of held_votes every held vote of the voters named (directly, or
+// through a held vote for one of the candidates or contests named), or of
+// every voter when @every_voter is set, for the store to decide them again
+// in log order (domain.Decide holds again those that must still wait).
+func (q *Queries) TakeHeldVotes(ctx context.Context, arg TakeHeldVotesParams) ([]TakeHeldVotesRow, error) {
+	rows, err := q.db.Query(ctx, takeHeldVotes,
 		arg.EveryVoter,
 		arg.VoterIDs,
 		arg.CandidateIDs,
@@ -461,9 +249,9 @@ func (q *Queries) ReleaseHeldVotes(ctx context.Context, arg ReleaseHeldVotesPara
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ReleaseHeldVotesRow{}
+	items := []TakeHeldVotesRow{}
 	for rows.Next() {
-		var i ReleaseHeldVotesRow
+		var i TakeHeldVotesRow
 		if err := rows.Scan(
 			&i.VoteID,
 			&i.VoterID,
@@ -484,4 +272,105 @@ func (q *Queries) ReleaseHeldVotes(ctx context.Context, arg ReleaseHeldVotesPara
 		return nil, err
 	}
 	return items, nil
+}
+
+const writeVoteDecisions = `-- name: WriteVoteDecisions :exec
+WITH ballots_in AS (
+    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
+    SELECT unnest($2::text[]), unnest($3::uuid[]), unnest($4::text[]),
+           unnest($5::text[]), unnest($6::timestamptz[]),
+           nullif(unnest($7::text[]), ''), unnest($8::text[])
+),
+rejections_in AS (
+    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
+    SELECT unnest($9::uuid[]), unnest($10::text[]), unnest($11::text[]),
+           unnest($12::timestamptz[]), nullif(unnest($13::text[]), ''),
+           unnest($14::text[]), unnest($15::timestamptz[])
+),
+held_in AS (
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+    SELECT unnest($16::uuid[]), unnest($17::text[]), unnest($18::text[]),
+           unnest($19::timestamptz[]), unnest($20::integer[]), unnest($21::bigint[]),
+           nullif(unnest($22::text[]), ''), nullif(unnest($23::text[]), ''),
+           unnest($24::text[]),
+           nullif(unnest($25::timestamptz[]), '0001-01-01 00:00:00+00') -- Go's zero time: unknown
+),
+misrouted_in AS (
+    INSERT INTO misrouted_votes (partition, "offset")
+    SELECT unnest($26::integer[]), unnest($27::bigint[])
+    ON CONFLICT (partition, "offset") DO NOTHING
+)
+INSERT INTO contests (contest_id, name, kind)
+SELECT 'default', 'default', 'candidate' WHERE $1::boolean
+ON CONFLICT (contest_id) DO NOTHING
+`
+
+type WriteVoteDecisionsParams struct {
+	NamesDefault        bool
+	BallotVoterIds      []string
+	BallotVoteIds       []pgtype.UUID
+	BallotCandidateIds  []string
+	BallotRegions       []string
+	BallotCastAts       []time.Time
+	BallotStationIds    []string
+	BallotContestIds    []string
+	RejectedVoteIds     []pgtype.UUID
+	RejectedReasons     []string
+	RejectedVoterIds    []string
+	RejectedCastAts     []time.Time
+	RejectedStationIds  []string
+	RejectedContestIds  []string
+	RejectedRecordedAts []time.Time
+	HeldVoteIds         []pgtype.UUID
+	HeldVoterIds        []string
+	HeldCandidateIds    []string
+	HeldCastAts         []time.Time
+	HeldPartitions      []int32
+	HeldOffsets         []int64
+	HeldStationIds      []string
+	HeldStationRegions  []string
+	HeldContestIds      []string
+	HeldLoggedAts       []time.Time
+	MisroutedPartitions []int32
+	MisroutedOffsets    []int64
+}
+
+// Stores domain.Decide's decisions on a batch: the ballots, the rejections
+// with their reasons, the held votes, the misrouted votes' positions, and
+// the default contest when a vote named it. Plain inserts: the decider
+// decided each vote once, so a conflict on the ballots' (voter_id,
+// contest_id) key or a vote_id means a concurrent transaction decided the
+// same vote or key first; the error (23505) makes the store decide the
+// batch again on fresh facts. Misrouted positions may be redelivered.
+func (q *Queries) WriteVoteDecisions(ctx context.Context, arg WriteVoteDecisionsParams) error {
+	_, err := q.db.Exec(ctx, writeVoteDecisions,
+		arg.NamesDefault,
+		arg.BallotVoterIds,
+		arg.BallotVoteIds,
+		arg.BallotCandidateIds,
+		arg.BallotRegions,
+		arg.BallotCastAts,
+		arg.BallotStationIds,
+		arg.BallotContestIds,
+		arg.RejectedVoteIds,
+		arg.RejectedReasons,
+		arg.RejectedVoterIds,
+		arg.RejectedCastAts,
+		arg.RejectedStationIds,
+		arg.RejectedContestIds,
+		arg.RejectedRecordedAts,
+		arg.HeldVoteIds,
+		arg.HeldVoterIds,
+		arg.HeldCandidateIds,
+		arg.HeldCastAts,
+		arg.HeldPartitions,
+		arg.HeldOffsets,
+		arg.HeldStationIds,
+		arg.HeldStationRegions,
+		arg.HeldContestIds,
+		arg.HeldLoggedAts,
+		arg.MisroutedPartitions,
+		arg.MisroutedOffsets,
+	)
+	return err
 }

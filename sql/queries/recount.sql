@@ -44,5 +44,8 @@ SELECT station_id, outcome, votes FROM station_tallies_summed;
 -- name: RecountRefused :many
 SELECT topic, partition, "offset" FROM refused_registrations;
 
+-- name: RecountMisrouted :many
+SELECT partition, "offset" FROM misrouted_votes;
+
 -- name: RecountDeadLetters :many
 SELECT topic, partition, "offset" FROM dead_letters;

@@ -101,3 +101,9 @@ SELECT verifier_key FROM log_key_rotations ORDER BY id DESC LIMIT 1;
 
 -- name: InsertKeyRotation :exec
 INSERT INTO log_key_rotations (verifier_key, reason) VALUES (@verifier_key, @reason);
+
+-- name: MisroutedVotePositions :many
+-- The votes a projection refused as misrouted (rule 0), between two offsets
+-- of one partition: their leaves say so, and they take no vote_id.
+SELECT m."offset" FROM misrouted_votes m
+WHERE m.partition = sqlc.arg(vote_partition)::integer AND m."offset" >= @from_offset::bigint AND m."offset" < @to_offset::bigint;

@@ -1,231 +1,116 @@
--- The live decision rule (README, "How a vote is decided"; domain.Count is
--- its specification). Each vote's verdict is vote_verdict's (00016), which
--- the replay's statements ask too. A vote's transaction holds the registration lock
+-- The live write path of votes (README, "How a vote is counted"). The
+-- database stores decisions and never makes them: per batch, the store
+-- loads the facts the rule needs for the batch's keys (LoadVoteFacts),
+-- domain.Decide decides in Go, and the decisions and the tallies grouped
+-- in Go are written here. A vote's transaction holds the registration lock
 -- shared, so the register and its closure cannot change under it.
 
--- name: ApplyVotes :one
--- Decides the batch's votes that were not decided before, in batch order
--- (ord: log order within each partition). A vote whose voter, candidate or
--- contest is not registered while registration is open is held, and so is
--- every later vote of that voter in that contest (an earlier held vote
--- blocks them). The others become ballots where they are their voter's
--- first in the contest and the voter may vote in it for that candidate:
--- the (voter_id, contest_id) key makes the first vote win and a
--- redelivered vote a no-op. Only newly
--- inserted ballots are folded into the tallies, into the transaction's own
--- stripe (00019) so concurrent writers do not wait on each other's rows,
--- and in key order so two that share a stripe (two processes) lock rows in
--- the same order. Rejections are recorded afterwards by
--- RecordRejections, in the same transaction.
-WITH input AS (
-    SELECT unnest(@ords::integer[])             AS ord,
-           unnest(@vote_ids::text[])::uuid      AS vote_id,
-           unnest(@voter_ids::text[])           AS voter_id,
-           unnest(@candidate_ids::text[])       AS candidate_id,
-           unnest(@cast_ats::timestamptz[])     AS cast_at,
-           unnest(@partitions::integer[])       AS partition,
-           unnest(@offsets::bigint[])           AS "offset",
-           nullif(unnest(@station_ids::text[]), '')     AS station_id,
-           nullif(unnest(@station_regions::text[]), '') AS station_region,
-           unnest(@contest_ids::text[])                 AS contest_id,
-           nullif(unnest(@logged_ats::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
+-- name: LoadVoteFacts :one
+-- Everything domain.Decide needs to know about a batch, in one round trip:
+-- the register's entries for the voters, candidates and contests it names,
+-- which of its voters have a counted or a held vote in which contest, which
+-- of its vote_ids were decided before, every schedule, and whether
+-- registration is closed. Each group of arrays is aggregated in one pass,
+-- so its arrays line up. A contest's regions are joined by the unit
+-- separator (sqlc passes no arrays of arrays).
+WITH v AS (
+    SELECT array_agg(voter_id) AS ids, array_agg(region) AS regions, array_agg(gender) AS genders, array_agg(birth_date) AS births
+    FROM voters WHERE voter_id = ANY(@voter_ids::text[])
 ),
--- Once decided (or held), a vote is never decided again.
-fresh AS (
-    SELECT i.* FROM input i
-    WHERE NOT EXISTS (SELECT 1 FROM rejections r WHERE r.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
+c AS (
+    SELECT array_agg(candidate_id) AS ids, array_agg(contest_id) AS contests
+    FROM candidates WHERE candidate_id = ANY(@candidate_ids::text[])
 ),
-looked AS (
-    SELECT f.*, v.region,
-           vote_verdict(@registration_closed::boolean, f.contest_id, v.region, f.station_region, k.regions, c.contest_id, false) AS verdict,
-           EXISTS (SELECT 1 FROM held_votes h WHERE h.voter_id = f.voter_id AND h.contest_id = f.contest_id
-                   AND (h.partition, h."offset") < (f.partition, f."offset")) AS blocked
-    FROM fresh f
-    LEFT JOIN voters v ON v.voter_id = f.voter_id
-    LEFT JOIN candidates c ON c.candidate_id = f.candidate_id
-    LEFT JOIN contests k ON k.contest_id = f.contest_id
+k AS (
+    SELECT array_agg(contest_id) AS ids, array_agg(name) AS names, array_agg(kind) AS kinds,
+           array_agg(array_to_string(regions, E'\x1f')) AS regions
+    FROM contests WHERE contest_id = ANY(@contest_ids::text[])
 ),
--- A ballot's duplicates are left to the (voter_id, contest_id) key below,
--- so the verdict is asked as if the voter had none.
-marked AS (
-    SELECT l.*, (NOT @registration_closed::boolean
-                 AND bool_or(l.blocked OR l.verdict = 'held')
-                 OVER (PARTITION BY l.voter_id, l.contest_id ORDER BY l.ord ROWS UNBOUNDED PRECEDING)) AS hold
-    FROM looked l
+b AS (
+    SELECT array_agg(voter_id) AS voters, array_agg(contest_id) AS contests
+    FROM ballots WHERE voter_id = ANY(@voter_ids::text[])
 ),
-held AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
-    SELECT m.vote_id, m.voter_id, m.candidate_id, m.cast_at, m.partition, m."offset", m.station_id, m.station_region, m.contest_id, m.logged_at
-    FROM marked m WHERE m.hold
-    ORDER BY m.vote_id
-    ON CONFLICT (vote_id) DO NOTHING
-    RETURNING vote_id
+h AS (
+    SELECT array_agg(voter_id) AS voters, array_agg(contest_id) AS contests
+    FROM held_votes WHERE voter_id = ANY(@voter_ids::text[])
 ),
-inserted AS (
+d AS (
+    SELECT array_agg(x.vote_id::text) AS ids FROM (
+        SELECT vote_id FROM ballots WHERE vote_id = ANY(@vote_ids::uuid[])
+        UNION ALL SELECT vote_id FROM rejections WHERE vote_id = ANY(@vote_ids::uuid[])
+        UNION ALL SELECT vote_id FROM held_votes WHERE vote_id = ANY(@vote_ids::uuid[])
+    ) x
+),
+s AS (
+    SELECT array_agg(partition) AS partitions, array_agg("offset") AS offsets, array_agg(polls_open) AS opens, array_agg(polls_close) AS closes
+    FROM vote_schedules
+),
+declared AS (
+    SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
+)
+SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::text[] AS voter_regions,
+       coalesce(v.genders, '{}')::text[] AS voter_genders, coalesce(v.births, '{}')::date[] AS voter_births,
+       coalesce(c.ids, '{}')::text[] AS candidate_ids, coalesce(c.contests, '{}')::text[] AS candidate_contests,
+       coalesce(k.ids, '{}')::text[] AS contest_ids, coalesce(k.names, '{}')::text[] AS contest_names,
+       coalesce(k.kinds, '{}')::text[] AS contest_kinds, coalesce(k.regions, '{}')::text[] AS contest_regions,
+       coalesce(b.voters, '{}')::text[] AS counted_voters, coalesce(b.contests, '{}')::text[] AS counted_contests,
+       coalesce(h.voters, '{}')::text[] AS held_voters, coalesce(h.contests, '{}')::text[] AS held_contests,
+       coalesce(d.ids, '{}')::text[] AS decided_ids,
+       coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
+       coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
+       (SELECT coalesce(count(*) = 3 AND bool_and(
+                   (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
+               false) FROM declared x)::boolean AS registration_closed
+FROM v, c, k, b, h, d, s;
+
+-- name: WriteVoteDecisions :exec
+-- Stores domain.Decide's decisions on a batch: the ballots, the rejections
+-- with their reasons, the held votes, the misrouted votes' positions, and
+-- the default contest when a vote named it. Plain inserts: the decider
+-- decided each vote once, so a conflict on the ballots' (voter_id,
+-- contest_id) key or a vote_id means a concurrent transaction decided the
+-- same vote or key first; the error (23505) makes the store decide the
+-- batch again on fresh facts. Misrouted positions may be redelivered.
+WITH ballots_in AS (
     INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
-    SELECT m.voter_id, m.vote_id, m.candidate_id, m.region, m.cast_at, m.station_id, m.contest_id
-    FROM marked m
-    WHERE NOT m.hold AND m.verdict = 'counted'
-    ORDER BY m.ord
-    ON CONFLICT (voter_id, contest_id) DO NOTHING
-    RETURNING voter_id, candidate_id, region, cast_at, station_id, contest_id
+    SELECT unnest(@ballot_voter_ids::text[]), unnest(@ballot_vote_ids::uuid[]), unnest(@ballot_candidate_ids::text[]),
+           unnest(@ballot_regions::text[]), unnest(@ballot_cast_ats::timestamptz[]),
+           nullif(unnest(@ballot_station_ids::text[]), ''), unnest(@ballot_contest_ids::text[])
 ),
--- The tallies change only through add_tallies (00025): the projector may
--- not write them itself. The breakdowns are joined with voters (one row
--- per voter), never back with the batch, which may hold a voter twice.
-groups AS (
-    SELECT n.region, n.candidate_id, n.contest_id, date_trunc('minute', n.cast_at) AS minute, count(*) AS n
-    FROM inserted n GROUP BY 1, 2, 3, 4
-),
-breakdowns AS (
-    SELECT d.dimension, d.bucket, d.candidate_id, count(*) AS n
-    FROM (
-        SELECT 'gender' AS dimension, v.gender AS bucket, n.candidate_id
-        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
-        UNION ALL
-        SELECT 'age_band', age_band(v.birth_date, n.cast_at), n.candidate_id
-        FROM inserted n JOIN voters v ON v.voter_id = n.voter_id
-    ) d
-    GROUP BY 1, 2, 3
-),
-stations AS (
-    SELECT n.station_id, count(*) AS n FROM inserted n WHERE n.station_id IS NOT NULL GROUP BY 1
-),
-tallied AS (
-    SELECT add_tallies(@stripe::smallint,
-        g.regions, g.candidate_ids, g.contest_ids, g.minutes, g.counts,
-        d.dimensions, d.buckets, d.candidate_ids, d.counts,
-        '{}', '{}', '{}',
-        s.station_ids, s.outcomes, s.counts) AS done
-    FROM (SELECT coalesce(array_agg(x.region), '{}') AS regions, coalesce(array_agg(x.candidate_id), '{}') AS candidate_ids,
-                 coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.minute), '{}') AS minutes,
-                 coalesce(array_agg(x.n), '{}') AS counts FROM groups x) g,
-         (SELECT coalesce(array_agg(x.dimension), '{}') AS dimensions, coalesce(array_agg(x.bucket), '{}') AS buckets,
-                 coalesce(array_agg(x.candidate_id), '{}') AS candidate_ids, coalesce(array_agg(x.n), '{}') AS counts
-          FROM breakdowns x) d,
-         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg('counted'::text), '{}') AS outcomes,
-                 coalesce(array_agg(x.n), '{}') AS counts FROM stations x) s
-)
-SELECT (SELECT count(*) FROM inserted)::bigint AS accepted, (SELECT count(*) FROM held)::bigint AS held,
-       (SELECT count(*) FROM tallied)::bigint AS tallied;
-
--- name: RecordRejections :many
--- Records, once per vote_id, why the batch's votes that are neither a
--- ballot nor held did not count: unknown voter, unknown candidate (only
--- possible once registration is closed: before, such votes are held), or a
--- second vote of a voter who has a ballot. Run after ApplyVotes in the same
--- transaction so it sees the ballots that ApplyVotes inserted; a redelivery
--- of a decided vote finds its ballot or its rejection and changes nothing.
-WITH input AS (
-    SELECT unnest(@ords::integer[])             AS ord,
-           unnest(@vote_ids::text[])::uuid      AS vote_id,
-           unnest(@voter_ids::text[])           AS voter_id,
-           unnest(@candidate_ids::text[])       AS candidate_id,
-           unnest(@cast_ats::timestamptz[])     AS cast_at,
-           nullif(unnest(@station_ids::text[]), '')     AS station_id,
-           nullif(unnest(@station_regions::text[]), '') AS station_region,
-           unnest(@contest_ids::text[])                 AS contest_id,
-           nullif(unnest(@logged_ats::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
-),
-classified AS (
-    SELECT DISTINCT ON (i.vote_id) i.ord, i.vote_id, i.voter_id, i.cast_at, i.station_id, i.contest_id, i.logged_at,
-        -- Every vote here is decided (ApplyVotes held the others), so the
-        -- verdict is asked as if registration were closed.
-        vote_verdict(true, i.contest_id, v.region, i.station_region, k.regions, c.contest_id, b.vote_id <> i.vote_id) AS reason
-    FROM input i
-    LEFT JOIN voters v ON v.voter_id = i.voter_id
-    LEFT JOIN candidates c ON c.candidate_id = i.candidate_id
-    LEFT JOIN contests k ON k.contest_id = i.contest_id
-    LEFT JOIN ballots b ON b.voter_id = i.voter_id AND b.contest_id = i.contest_id
-    -- A vote_id is decided once: held, or counted (for whichever voter
-    -- first used it), it is not classified again.
-    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots x WHERE x.vote_id = i.vote_id)
-    ORDER BY i.vote_id, i.ord
-),
-recorded AS (
+rejections_in AS (
     INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
-    SELECT k.vote_id, k.reason, k.voter_id, k.cast_at, k.station_id, k.contest_id, coalesce(k.logged_at, now())
-    FROM classified k
-    WHERE k.reason <> 'counted'
-    ORDER BY k.vote_id
-    ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason, station_id, contest_id
+    SELECT unnest(@rejected_vote_ids::uuid[]), unnest(@rejected_reasons::text[]), unnest(@rejected_voter_ids::text[]),
+           unnest(@rejected_cast_ats::timestamptz[]), nullif(unnest(@rejected_station_ids::text[]), ''),
+           unnest(@rejected_contest_ids::text[]), unnest(@rejected_recorded_ats::timestamptz[])
 ),
--- Counted through add_tallies (00025), as ApplyVotes counts ballots.
-tallied AS (
-    SELECT add_tallies(@stripe::smallint, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',
-        r.contest_ids, r.reasons, r.counts, s.station_ids, s.outcomes, s.counts) AS done
-    FROM (SELECT coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.reason), '{}') AS reasons,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.contest_id, r.reason, count(*) AS n FROM recorded r GROUP BY 1, 2) x) r,
-         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg(x.reason), '{}') AS outcomes,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.station_id, r.reason, count(*) AS n FROM recorded r WHERE r.station_id IS NOT NULL GROUP BY 1, 2) x) s
+held_in AS (
+    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+    SELECT unnest(@held_vote_ids::uuid[]), unnest(@held_voter_ids::text[]), unnest(@held_candidate_ids::text[]),
+           unnest(@held_cast_ats::timestamptz[]), unnest(@held_partitions::integer[]), unnest(@held_offsets::bigint[]),
+           nullif(unnest(@held_station_ids::text[]), ''), nullif(unnest(@held_station_regions::text[]), ''),
+           unnest(@held_contest_ids::text[]),
+           nullif(unnest(@held_logged_ats::timestamptz[]), '0001-01-01 00:00:00+00') -- Go's zero time: unknown
+),
+misrouted_in AS (
+    INSERT INTO misrouted_votes (partition, "offset")
+    SELECT unnest(@misrouted_partitions::integer[]), unnest(@misrouted_offsets::bigint[])
+    ON CONFLICT (partition, "offset") DO NOTHING
 )
-SELECT k.ord::integer AS ord, k.reason::text AS reason FROM classified k
-WHERE k.reason <> 'counted' AND (SELECT count(*) FROM tallied) = 1
-ORDER BY k.ord;
+INSERT INTO contests (contest_id, name, kind)
+SELECT 'default', 'default', 'candidate' WHERE @names_default::boolean
+ON CONFLICT (contest_id) DO NOTHING;
 
--- name: ReleaseHeldVotes :many
--- Takes out of held_votes the votes that can now be decided, in log order:
--- of each voter named (directly, or through a held vote for one of the
--- candidates or contests named), or of every voter when @every_voter is
--- set, per contest the held votes before the first that must still wait.
--- The caller decides them with ApplyVotes in the same transaction.
-WITH chain AS (
-    SELECT h.vote_id,
-           bool_or(vote_verdict(@registration_closed::boolean, h.contest_id, v.region, h.station_region, k.regions, c.contest_id, false) = 'held')
-           OVER (PARTITION BY h.voter_id, h.contest_id ORDER BY h.partition, h."offset" ROWS UNBOUNDED PRECEDING) AS waits
-    FROM held_votes h
-    LEFT JOIN voters v ON v.voter_id = h.voter_id
-    LEFT JOIN candidates c ON c.candidate_id = h.candidate_id
-    LEFT JOIN contests k ON k.contest_id = h.contest_id
-    WHERE @every_voter::boolean
-       OR h.voter_id = ANY(@voter_ids::text[])
-       OR h.voter_id IN (SELECT x.voter_id FROM held_votes x
-                         WHERE x.candidate_id = ANY(@candidate_ids::text[]) OR x.contest_id = ANY(@contest_ids::text[]))
-)
-DELETE FROM held_votes h USING chain k
-WHERE h.vote_id = k.vote_id AND NOT k.waits
+-- name: TakeHeldVotes :many
+-- Takes out of held_votes every held vote of the voters named (directly, or
+-- through a held vote for one of the candidates or contests named), or of
+-- every voter when @every_voter is set, for the store to decide them again
+-- in log order (domain.Decide holds again those that must still wait).
+DELETE FROM held_votes h
+WHERE @every_voter::boolean
+   OR h.voter_id = ANY(@voter_ids::text[])
+   OR h.voter_id IN (SELECT x.voter_id FROM held_votes x
+                     WHERE x.candidate_id = ANY(@candidate_ids::text[]) OR x.contest_id = ANY(@contest_ids::text[]))
 RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id, h.logged_at;
-
--- name: RejectVotes :one
--- Records the time rule's rejections (domain.CheckCastTime, decided in Go)
--- for votes not decided before, and counts them.
-WITH input AS (
-    SELECT unnest(@vote_ids::text[])::uuid      AS vote_id,
-           unnest(@voter_ids::text[])           AS voter_id,
-           unnest(@cast_ats::timestamptz[])     AS cast_at,
-           unnest(@reasons::text[])             AS reason,
-           nullif(unnest(@station_ids::text[]), '')     AS station_id,
-           unnest(@contest_ids::text[])                 AS contest_id,
-           nullif(unnest(@logged_ats::timestamptz[]), '0001-01-01 00:00:00+00') AS logged_at -- Go's zero time: unknown
-),
-recorded AS (
-    INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
-    SELECT i.vote_id, i.reason, i.voter_id, i.cast_at, i.station_id, i.contest_id, coalesce(i.logged_at, now())
-    FROM input i
-    WHERE NOT EXISTS (SELECT 1 FROM held_votes h WHERE h.vote_id = i.vote_id)
-      AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = i.vote_id)
-    ORDER BY i.vote_id
-    ON CONFLICT (vote_id) DO NOTHING
-    RETURNING reason, station_id, contest_id
-),
--- Counted through add_tallies (00025), as ApplyVotes counts ballots.
-tallied AS (
-    SELECT add_tallies(@stripe::smallint, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',
-        r.contest_ids, r.reasons, r.counts, s.station_ids, s.outcomes, s.counts) AS done
-    FROM (SELECT coalesce(array_agg(x.contest_id), '{}') AS contest_ids, coalesce(array_agg(x.reason), '{}') AS reasons,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.contest_id, r.reason, count(*) AS n FROM recorded r GROUP BY 1, 2) x) r,
-         (SELECT coalesce(array_agg(x.station_id), '{}') AS station_ids, coalesce(array_agg(x.reason), '{}') AS outcomes,
-                 coalesce(array_agg(x.n), '{}') AS counts
-          FROM (SELECT r.station_id, r.reason, count(*) AS n FROM recorded r WHERE r.station_id IS NOT NULL GROUP BY 1, 2) x) s
-)
-SELECT count(*)::bigint FROM recorded WHERE (SELECT count(*) FROM tallied) = 1;
 
 -- name: RecordSchedule :exec
 -- Records a schedule read at a votes partition's position.
