@@ -133,7 +133,7 @@ func TestEveryLoginsRightsOnEveryRelation(t *testing.T) {
 
 	// The reader: SELECT on what the API serves, and nothing that lists
 	// single votes or names a voter.
-	readerMustNotSelect := []string{"ballots", "rejections", "held_votes", "staged_votes", "voters", "dead_letters",
+	readerMustNotSelect := []string{"ballots", "rejections", "held_votes", "voters", "dead_letters",
 		"ballot_statuses", "log_epochs", "log_counts", "log_key_rotations"}
 	reader := rightsOf(t, ctx, pool, "votewatch_reader")
 	for rel, r := range reader {

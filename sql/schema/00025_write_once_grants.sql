@@ -159,8 +159,6 @@ BEGIN
         EXECUTE format('REVOKE INSERT ON %1$s.candidate_tallies, %1$s.region_tallies, %1$s.rejection_tallies, %1$s.timeline, '
                        '%1$s.demographic_tallies, %1$s.station_tallies, %1$s.contest_turnout, %1$s.tree_counts, '
                        '%1$s.tree_heads FROM votewatch_projector', s);
-        -- The replay's (run as the owner), never the projector's.
-        EXECUTE format('REVOKE ALL ON %1$s.staged_votes FROM votewatch_projector', s);
         EXECUTE format('REVOKE INSERT ON %1$s.projection_meta FROM votewatch_projector', s);
         -- Progress, not a decision: a partition's next offset only moves
         -- forward (AdvanceOffsets).
@@ -196,7 +194,6 @@ BEGIN
         EXECUTE format('GRANT INSERT, UPDATE ON %1$s.candidate_tallies, %1$s.region_tallies, %1$s.rejection_tallies, %1$s.timeline, '
                        '%1$s.demographic_tallies, %1$s.station_tallies, %1$s.contest_turnout, %1$s.tree_counts, '
                        '%1$s.tree_heads TO votewatch_projector', s);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %1$s.staged_votes TO votewatch_projector', s);
         EXECUTE format('GRANT INSERT, UPDATE ON %1$s.projection_meta TO votewatch_projector', s);
         EXECUTE format('GRANT UPDATE ON %1$s.ballots, %1$s.rejections, %1$s.held_votes, %1$s.voters, %1$s.candidates, '
                        '%1$s.contests, %1$s.regions, %1$s.stations, %1$s.applied_offsets, %1$s.dead_letters, '
