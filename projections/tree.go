@@ -33,6 +33,8 @@ type Trees struct {
 	pool   *pgxpool.Pool
 	secret transparency.Secret
 	read   transparency.ReadFunc
+	// opener decodes the votes (nil: clear votes only).
+	opener *domain.Opener
 	// live trees belong to the projection readers see, and hold the swap
 	// lock shared in each transaction, as the Store's writes do.
 	live bool
@@ -49,6 +51,10 @@ func NewTrees(pool *pgxpool.Pool, secret transparency.Secret, read transparency.
 	}
 	return &Trees{pool: pool, secret: secret, read: read, live: true}, nil
 }
+
+// OpenWith has the trees decode votes through o, as the projector does (the
+// leaves commit to the opened choice). Call it before Grow.
+func (t *Trees) OpenWith(o *domain.Opener) { t.opener = o }
 
 // Heads returns each tree's head.
 func (t *Trees) Heads(ctx context.Context) (map[int32]transparency.Head, error) {
@@ -152,7 +158,7 @@ func (t *Trees) Grow(ctx context.Context) (int64, error) {
 	if err := t.skipStalled(ctx, heads, ends); err != nil {
 		return 0, err
 	}
-	g, err := t.secret.Grow(ctx, heads, ends, t.read, t.decide, t.seen, t.appliedOthers)
+	g, err := t.secret.Grow(ctx, t.opener, heads, ends, t.read, t.decide, t.seen, t.appliedOthers)
 	if err != nil {
 		return 0, err
 	}

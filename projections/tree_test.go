@@ -68,7 +68,7 @@ func specOf(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.SpecTree
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := projections.BuildSpecTrees(context.Background(), memLog{log}, testSecret, ends)
+	spec, err := projections.BuildSpecTrees(context.Background(), memLog{log}, testSecret, nil, ends)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,8 +43,8 @@ func (s SpecTrees) CountsAt(sizes map[int32]int64) (transparency.Counts, error) 
 // BuildSpecTrees reads the log up to ends (per topic, per partition),
 // decides it with domain.Count and builds every votes partition's tree
 // from the decisions, as a projection's Trees would.
-func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secret, ends map[string]map[int32]int64) (SpecTrees, error) {
-	el, err := readElectionLog(ctx, log, ends, rowSet{}, func(string, int64, int) {})
+func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secret, opener *domain.Opener, ends map[string]map[int32]int64) (SpecTrees, error) {
+	el, err := readElectionLog(ctx, log, opener, ends, rowSet{}, func(string, int64, int) {})
 	if err != nil {
 		return SpecTrees{}, err
 	}
@@ -74,7 +74,7 @@ func BuildSpecTrees(ctx context.Context, log ReplayLog, secret transparency.Secr
 	}
 	read := VotesReader(log)
 	none := func(context.Context, []string) (map[string]bool, error) { return map[string]bool{}, nil }
-	g, err := secret.Grow(ctx, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything)
+	g, err := secret.Grow(ctx, opener, map[int32]transparency.Head{}, ends[domain.TopicVotes], read, decide, none, everything)
 	if err != nil {
 		return SpecTrees{}, err
 	}
@@ -121,6 +121,8 @@ type TreeAuditOptions struct {
 	// VerifierKey (default: the key the projection serves).
 	Checkpoint  []byte
 	VerifierKey string
+	// Opener opens sealed choices to rebuild the leaves (as the projector's).
+	Opener *domain.Opener
 }
 
 // TreeAudit is what an audit of the transparency log found.
@@ -195,7 +197,7 @@ func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opt Tree
 		// not compared.
 		secret = transparency.Secret{0}
 	}
-	spec, err := BuildSpecTrees(ctx, log, secret, ends)
+	spec, err := BuildSpecTrees(ctx, log, secret, opt.Opener, ends)
 	if err != nil {
 		return a, err
 	}

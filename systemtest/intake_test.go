@@ -1,6 +1,7 @@
 package systemtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -342,7 +343,7 @@ func (nopIntake) Accept(context.Context, string, []domain.VoteCast) (int, error)
 // it was relayed, and says so when there is no intake to check.
 func TestVerifyReconcilesTheIntakeWithTheLog(t *testing.T) {
 	p := startSystem(t, system{partitions: 4, projector: true})
-	box, err := outbox.New(p.pool, watermill.NopLogger{})
+	box, err := outbox.New(p.pool, watermill.NopLogger{}, outbox.Config{DigestKey: bytes.Repeat([]byte{7}, outbox.MinDigestKeySize)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,9 @@ type App struct {
 	// Kafka and KafkaLog reach the broker, once OpenKafka or OpenLog ran.
 	Kafka    kafka.Config
 	KafkaLog *kafka.Log
+	// Sealing holds the election's secrecy keys, once UseSealing ran: its
+	// Opener decodes votes for the projector, replay and audit.
+	Sealing Sealing
 
 	mu       sync.Mutex
 	closers  []func()
@@ -224,6 +227,9 @@ func watermillLogger(log *slog.Logger, component string) watermill.LoggerAdapter
 // StartProjector builds the projector on Pool and KafkaLog and runs it in
 // Run.
 func (a *App) StartProjector(cfg ProjectorConfig) (*ProjectorService, error) {
+	if cfg.Opener == nil {
+		cfg.Opener = a.Sealing.Opener
+	}
 	proj, err := NewProjectorService(a.Log, a.Pool, a.Kafka, cfg, a.KafkaLog, a.Metrics)
 	if err != nil {
 		return nil, err
@@ -328,6 +334,7 @@ func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 	handlers.RegisterDashboard(mux, stream)
 	if intake != nil {
 		intake.api.Register(mux)
+		intake.registerTallyKey(mux, log)
 	}
 	// No /metrics here: this is the public listener (MetricsFlags).
 	return listen(log, addr, m.InstrumentHTTP(mux), snaps)

@@ -37,6 +37,10 @@ type ProjectorConfig struct {
 	Consumer string
 	// Transparency turns the transparency log on (its CheckpointKey set).
 	Transparency TransparencyConfig
+	// Opener decodes votes: sealed choices opened with the tally key, clear
+	// votes refused when sealing is required (nil: clear votes only).
+	// StartProjector uses the App's.
+	Opener *domain.Opener
 }
 
 // ProjectorService is the live write path: a Watermill router with one
@@ -79,12 +83,13 @@ func NewProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	if err != nil {
 		return nil, err
 	}
+	events.OpenWith(cfg.Opener)
 	dlq, err := kafka.NewPublisher(kcfg)
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = dlq.Close() })
-	if s.checkpointer, err = newCheckpointer(log, pool, cfg.Transparency, ReplayLog{kcfg, klog}, dlq); err != nil {
+	if s.checkpointer, err = newCheckpointer(log, pool, cfg.Transparency, ReplayLog{kcfg, klog}, dlq, cfg.Opener); err != nil {
 		return nil, err
 	}
 

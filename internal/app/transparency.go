@@ -46,7 +46,7 @@ func (c TransparencyConfig) origin() string { return "votewatch/" + c.Election }
 
 // newCheckpointer wires the checkpointer of the projection behind pool, or
 // returns nil when no key is configured.
-func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig, events projections.ReplayLog, pub message.Publisher) (*projections.Checkpointer, error) {
+func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig, events projections.ReplayLog, pub message.Publisher, opener *domain.Opener) (*projections.Checkpointer, error) {
 	if c.CheckpointKey == "" {
 		return nil, nil
 	}
@@ -65,6 +65,7 @@ func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig,
 	if err != nil {
 		return nil, err
 	}
+	trees.OpenWith(opener)
 	log.Info("transparency log on", "origin", c.origin(), "verifier_key", key.Verifier, "every", c.Every)
 	return projections.NewCheckpointer(projections.CheckpointerConfig{
 		Trees: trees, Key: key, Origin: c.origin(), Every: c.Every,
@@ -118,7 +119,7 @@ type AuditOptions struct {
 
 // auditTrees checks the transparency log and prints what it checked.
 func (a *App) auditTrees(ctx context.Context, opt AuditOptions, out io.Writer) (projections.TreeAudit, error) {
-	o := projections.TreeAuditOptions{Secret: opt.Secret, VerifierKey: opt.VerifierKey}
+	o := projections.TreeAuditOptions{Secret: opt.Secret, VerifierKey: opt.VerifierKey, Opener: a.Sealing.Opener}
 	if opt.VerifierKey != "" && fileExists(opt.VerifierKey) {
 		b, err := os.ReadFile(opt.VerifierKey)
 		if err != nil {
