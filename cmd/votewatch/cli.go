@@ -61,6 +61,7 @@ type ReplayCmd struct {
 	KeepRebuilt       bool   `help:"With --verify, keep the rebuilt schema for inspection."`
 	AllowTruncatedLog bool   `help:"Rebuild even if a topic no longer starts at offset 0 (retention or compaction removed events); the result misses them." name:"allow-truncated-log"`
 	ElectionSecret    string `help:"The election secret (see 'project --election-secret'): rebuild the transparency trees and compare their roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
+	OpenFlags
 	AcceptDiff        bool   `help:"Swap even if the rebuilt trees' roots differ from the live ones' (the published history changes); recorded as an operator action." name:"accept-diff"`
 }
 
@@ -79,6 +80,7 @@ type AuditCmd struct {
 	Checkpoint        string `help:"A signed checkpoint saved earlier (GET /api/v1/checkpoint): verify its signature, that its trees are prefixes of today's (consistency proofs) and that its tallies digest equals the recount's at its offsets." type:"existingfile"`
 	VerifierKey       string `help:"The verifier key to check --checkpoint with (sumdb/note text, or a file holding it). Pin the one published before the election; default: the one the projection serves." name:"verifier-key"`
 	ElectionSecret    string `help:"The election secret: also rebuild every leaf from the log and compare the trees' roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
+	OpenFlags
 }
 
 // VerifyCmd audits the projection and reconciles the intake with the log.
@@ -135,6 +137,7 @@ type ProjectorFlags struct {
 	Linger         time.Duration     `help:"How long a vote batch waits to fill after its first vote." default:"3ms" env:"VOTEWATCH_LINGER"`
 	SessionTimeout time.Duration     `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
 	Transparency   TransparencyFlags `embed:""`
+	OpenFlags
 	Consumer       string            `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
 }
 
@@ -164,6 +167,7 @@ type DemoCmd struct {
 	ProjectorFlags
 	SimulationFlags
 	IntakeFlags
+	SealFlags
 }
 
 // MigrateCmd applies migrations.
@@ -193,6 +197,8 @@ type ServeCmd struct {
 	DatabaseFlags
 	KafkaFlags
 	IntakeFlags
+	SealFlags
+	RequireSealed bool `help:"The election requires sealed votes (served at GET /api/v1/tally-key, so stations know); needs --tally-public-key." env:"VOTEWATCH_REQUIRE_SEALED"`
 }
 
 // IntakeCmd serves the polling stations' intake API on its own.
@@ -202,6 +208,8 @@ type IntakeCmd struct {
 	DatabaseFlags
 	KafkaFlags
 	IntakeFlags
+	SealFlags
+	RequireSealed bool `help:"The election requires sealed votes (served at GET /api/v1/tally-key, so stations know); needs --tally-public-key." env:"VOTEWATCH_REQUIRE_SEALED"`
 }
 
 // SimulateCmd publishes a simulated election.

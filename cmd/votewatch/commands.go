@@ -31,6 +31,9 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
+	if err := a.UseSealing(c.OpenFlags.sealing(), false); err != nil {
+		return err
+	}
 	if _, err := a.StartProjector(c.ProjectorFlags.config()); err != nil {
 		return err
 	}
@@ -57,6 +60,9 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 		if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 			return err
 		}
+	}
+	if err := a.UseSealing(c.SealFlags.sealing(c.RequireSealed), false); err != nil {
+		return err
 	}
 	intake, err := a.StartIntake(icfg)
 	if err != nil {
@@ -91,6 +97,9 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 		return err
 	}
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
+		return err
+	}
+	if err := a.UseSealing(c.SealFlags.sealing(c.RequireSealed), false); err != nil {
 		return err
 	}
 	intake, err := a.StartIntake(icfg)

@@ -47,10 +47,12 @@ const MinDigestKeySize = 32
 
 // Config is what the outbox needs to keep no choice anywhere it writes.
 type Config struct {
-	// DigestKey keys the HMAC kept per accepted vote_id to recognise a
-	// retry (at least MinDigestKeySize bytes). It lives in a 0600 file,
-	// never in the database: without it the stored MACs say nothing.
-	// Every intake process of an election must share it.
+	// DigestKey keys the HMAC kept per accepted vote_id to tell a retry
+	// from a vote_id reused for another voter (at least MinDigestKeySize
+	// bytes). It lives in a 0600 file, never in the database: without it
+	// the stored MACs say nothing. Every intake process of an election
+	// must share it. Empty: no MAC is kept, and every known vote_id is a
+	// retry (the first vote stands).
 	DigestKey []byte
 	// TallyKey seals each vote's choice before it is stored (contract v2):
 	// the outbox, and so the log, never hold it in clear. The zero key
@@ -61,7 +63,7 @@ type Config struct {
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if len(c.DigestKey) < MinDigestKeySize {
+	if len(c.DigestKey) > 0 && len(c.DigestKey) < MinDigestKeySize {
 		return fmt.Errorf("outbox: the digest key must be at least %d bytes (got %d)", MinDigestKeySize, len(c.DigestKey))
 	}
 	return nil
@@ -85,6 +87,9 @@ const macPrefix = "votewatch intake v2"
 // intake must hold it to on a retry: never the choice, so that neither the
 // table nor the answer to a re-post depends on it.
 func (o *Outbox) mac(v domain.Vote) []byte {
+	if len(o.cfg.DigestKey) == 0 {
+		return nil
+	}
 	m := hmac.New(sha256.New, o.cfg.DigestKey)
 	for _, p := range []string{macPrefix, v.ID(), v.VoterID(), v.ContestID(), v.CastAt().Format(time.RFC3339Nano), v.Station().ID()} {
 		m.Write([]byte(p))
@@ -121,7 +126,7 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 		id := v.Vote.ID()
 		mac := o.mac(v.Vote)
 		if prev, ok := macs[id]; ok {
-			if !hmac.Equal(prev, mac) {
+			if prev != nil && !hmac.Equal(prev, mac) {
 				return 0, fmt.Errorf("votes[%d].vote_id %s: %w", i, id, domain.ErrVoteIDReused)
 			}
 			continue // a vote repeated within the request: the first stands

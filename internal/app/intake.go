@@ -80,8 +80,8 @@ type IntakeConfig struct {
 	// may send at once.
 	Rate  float64
 	Burst int
-	// DigestKey keys the MAC kept per accepted vote_id (required with
-	// stations; StartIntake uses the App's Sealing).
+	// DigestKey keys the MAC kept per accepted vote_id (none: no MAC is
+	// kept; StartIntake uses the App's Sealing).
 	DigestKey []byte
 	// TallyKey seals every choice before it is stored (zero: clear v1
 	// votes; StartIntake uses the App's Sealing).
@@ -138,7 +138,7 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 		return nil, errors.New("the intake API relays votes to Kafka: set KAFKA_BROKERS")
 	}
 	if cfg.DigestKey == nil {
-		return nil, errors.New("the intake keys the digest it keeps per vote: give it --intake-digest-key (a 0600 file; 'votewatch keys init' makes one)")
+		log.Warn("no intake digest key: a vote_id reused for another voter is answered as a retry (--intake-digest-key)")
 	}
 	if cfg.TallyKey.IsZero() {
 		log.Warn("no tally key: the intake stores and publishes votes with their choice in clear (README, \"Secrecy\"); give it --tally-public-key")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/outbox"
+	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/tallykey"
 )
 
@@ -39,6 +40,26 @@ func (c SealingConfig) DemoDefaults(dataDir string) SealingConfig {
 		c.DigestKey = filepath.Join(dataDir, "intake.key")
 	}
 	return c
+}
+
+// AdminSealing defaults the tally key of a maintenance command (replay,
+// audit) to the demo's, when there is one and no database is named, as
+// ElectionSecret does.
+func AdminSealing(cfg SealingConfig, db AdminDatabase) SealingConfig {
+	if cfg.TallyKey != "" || db.URL != "" {
+		return cfg
+	}
+	dir := db.DataDir
+	if dir == "" {
+		var err error
+		if dir, err = postgres.DefaultDir(); err != nil {
+			return cfg
+		}
+	}
+	if demo := filepath.Join(dir, "tally.key"); fileExists(demo) {
+		cfg.TallyKey = demo
+	}
+	return cfg
 }
 
 // Sealing is what a process holds of the election's secrecy keys.
