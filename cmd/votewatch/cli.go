@@ -62,7 +62,7 @@ type ReplayCmd struct {
 	AllowTruncatedLog bool   `help:"Rebuild even if a topic no longer starts at offset 0 (retention or compaction removed events); the result misses them." name:"allow-truncated-log"`
 	ElectionSecret    string `help:"The election secret (see 'project --election-secret'): rebuild the transparency trees and compare their roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
 	OpenFlags
-	AcceptDiff        bool   `help:"Swap even if the rebuilt trees' roots differ from the live ones' (the published history changes); recorded as an operator action." name:"accept-diff"`
+	AcceptDiff bool `help:"Swap even if the rebuilt trees' roots differ from the live ones' (the published history changes); recorded as an operator action." name:"accept-diff"`
 }
 
 // BallotCmd tracks one ballot through the read API.
@@ -138,7 +138,7 @@ type ProjectorFlags struct {
 	SessionTimeout time.Duration     `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
 	Transparency   TransparencyFlags `embed:""`
 	OpenFlags
-	Consumer       string            `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
+	Consumer string `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
 }
 
 // SimulationFlags describe the simulated election.
