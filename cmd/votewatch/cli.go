@@ -41,6 +41,7 @@ type BenchCmd struct {
 	Linger      time.Duration `help:"Live projector: how long a vote batch waits to fill." default:"3ms"`
 	MemoryVotes int           `help:"Also run the projector as its own process over a fresh election of this many votes and read its peak RSS after 1M and after all (0 skips; BENCHMARKS.md uses 5000000)." name:"memory-votes"`
 	Processes   int           `help:"Run the live phase's projector as this many separate processes in one consumer group (0: in the benchmark's own process)."`
+	Sealing     bool          `help:"Also measure live and replay with clear and with sealed votes (the cost of contract v2's sealing), on half as many votes, twice each." default:"true" negatable:""`
 	CPUProfile  string        `help:"Write a CPU profile of this process during the live phase (with --no-live, the replay) to this file (go tool pprof)." name:"cpu-profile"`
 }
 

@@ -150,6 +150,6 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 	return bench.Run(ctx, &bench.Env{Log: env.Log, Stdout: env.Stdout}, bench.Config{
 		Votes: c.Votes, Quick: c.Quick, DatabaseURL: c.DatabaseURL, JSONOut: c.JSONOut, Partitions: c.Partitions,
 		Live: c.Live, Writers: c.Writers, Linger: c.Linger, MemoryVotes: c.MemoryVotes, Processes: c.Processes,
-		CPUProfile: c.CPUProfile, Binary: exe,
+		CPUProfile: c.CPUProfile, Sealing: c.Sealing, Binary: exe,
 	})
 }
