@@ -73,13 +73,41 @@ func TestKafkaReaderLearnsNoChoice(t *testing.T) {
 		want[c]++
 		votes = append(votes, intakeVote(i+1, local[i], c))
 	}
+	// One more, sealed by the station itself with the key the intake
+	// serves (contract v2).
+	var served struct {
+		Key string `json:"key"`
+	}
+	if code := p.get(t, "/api/v1/tally-key", &served); code != http.StatusOK {
+		t.Fatalf("GET /api/v1/tally-key: %d", code)
+	}
+	pub, err := domain.ParseTallyPublicKey(served.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := domain.NewSealer(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := time.Parse(time.RFC3339, testCastAt)
+	own, err := domain.NewVote(fmt.Sprintf("01900000-0000-7000-8000-%012d", n+1), local[n], candidates[0], at)
+	if err == nil {
+		own, err = sealer.Seal(own)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownJSON, _ := json.Marshal(domain.VoteCast{Vote: own})
+	want[candidates[0]]++
+	votes = append(votes, string(ownJSON))
 	if code, body, _ := p.post(t, "/api/v1/votes:batch", stationToken, "application/json", batchOf(votes...)); code != http.StatusAccepted {
 		t.Fatalf("batch: %d %v", code, body)
 	}
+	const all = n + 1
 	testutil.Eventually(t, 60*time.Second, "every sealed vote counted", func() (bool, string) {
 		var s summaryResp
 		p.get(t, "/api/v1/summary", &s)
-		return s.VotesCast == n, fmt.Sprintf("%+v", s)
+		return s.VotesCast == all, fmt.Sprintf("%+v", s)
 	})
 	// The projector opened each choice: the tallies are the votes'.
 	var s summaryResp
@@ -92,8 +120,8 @@ func TestKafkaReaderLearnsNoChoice(t *testing.T) {
 	}
 
 	recs := p.readTopic(t, domain.TopicVotes)
-	if len(recs) != n {
-		t.Fatalf("%d records in the votes topic, want %d", len(recs), n)
+	if len(recs) != all {
+		t.Fatalf("%d records in the votes topic, want %d", len(recs), all)
 	}
 	for _, r := range recs {
 		var fields map[string]any

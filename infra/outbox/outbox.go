@@ -132,8 +132,11 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 			continue // a vote repeated within the request: the first stands
 		}
 		if sealed, ok := v.Vote.Sealed(); ok && sealed.KeyID != o.cfg.TallyKey.ID() {
-			return 0, &domain.ValidationError{Field: fmt.Sprintf("votes[%d].sealed_choice", i),
-				Problem: fmt.Sprintf("is sealed to tally key %q; this election's is %q (GET /api/v1/tally-key)", sealed.KeyID, o.cfg.TallyKey.ID())}
+			problem := fmt.Sprintf("is sealed to tally key %q; this election's is %q (GET /api/v1/tally-key)", sealed.KeyID, o.cfg.TallyKey.ID())
+			if o.cfg.TallyKey.IsZero() {
+				problem = "is sealed, and this intake has no tally key to check it against: send candidate_id"
+			}
+			return 0, &domain.ValidationError{Field: fmt.Sprintf("votes[%d].sealed_choice", i), Problem: problem}
 		}
 		if sealer != nil {
 			var err error
