@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Sealed votes (contract v2): the choice of a vote travels and rests
@@ -312,8 +313,10 @@ type Opener struct {
 	key           *TallyPrivateKey
 	requireSealed bool
 
-	mu    sync.RWMutex
-	cache map[string]cipher.AEAD // enc → its batch's data key
+	// cache maps a batch's enc to its data key's AEAD: read by every
+	// decoding goroutine at once, written once per batch (sync.Map's case).
+	cache  sync.Map
+	cached atomic.Int64
 }
 
 // maxOpenerCache bounds the cached data keys (one per intake batch); past
@@ -324,7 +327,7 @@ const maxOpenerCache = 1 << 16
 // clear vote (candidate_id in the message) invalid: a dead letter, the
 // same in live and in a replay given the same setting.
 func NewOpener(key *TallyPrivateKey, requireSealed bool) *Opener {
-	return &Opener{key: key, requireSealed: requireSealed, cache: map[string]cipher.AEAD{}}
+	return &Opener{key: key, requireSealed: requireSealed}
 }
 
 // RequiresSealed reports whether clear votes are refused.
@@ -403,11 +406,8 @@ func (o *Opener) open(v Vote) (Vote, error) {
 // dataKey returns the AEAD of a batch's enc, decapsulating it the first
 // time only.
 func (o *Opener) dataKey(enc []byte) (cipher.AEAD, error) {
-	o.mu.RLock()
-	aead, ok := o.cache[string(enc)]
-	o.mu.RUnlock()
-	if ok {
-		return aead, nil
+	if aead, ok := o.cache.Load(string(enc)); ok {
+		return aead.(cipher.AEAD), nil
 	}
 	r, err := hpke.NewRecipient(enc, o.key.sk, hpke.HKDFSHA256(), hpke.ExportOnly(), []byte(SealInfo))
 	if err != nil {
@@ -417,14 +417,14 @@ func (o *Opener) dataKey(enc []byte) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sealed choice: %w", err)
 	}
-	if aead, err = newGCM(dk); err != nil {
+	aead, err := newGCM(dk)
+	if err != nil {
 		return nil, fmt.Errorf("open sealed choice: %w", err)
 	}
-	o.mu.Lock()
-	if len(o.cache) >= maxOpenerCache {
-		clear(o.cache)
+	if o.cached.Add(1) > maxOpenerCache {
+		o.cache.Clear()
+		o.cached.Store(1)
 	}
-	o.cache[string(enc)] = aead
-	o.mu.Unlock()
+	o.cache.Store(string(enc), aead)
 	return aead, nil
 }

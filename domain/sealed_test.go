@@ -207,3 +207,41 @@ func BenchmarkDecodeClearVote(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSealBatch is the intake's cost per request of 1,000 votes: one
+// encapsulation and 1,000 seals.
+func BenchmarkSealBatch(b *testing.B) {
+	key := mustTallyKey(b)
+	votes := make([]domain.Vote, 1000)
+	for i := range votes {
+		votes[i] = mustVote(b, "0190d5f2-7c1e-7b3a-9f00-1c2d3e4f5a6b", "v-1", "c-a")
+	}
+	for b.Loop() {
+		s, err := domain.NewSealer(key.Public())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range votes {
+			if _, err := s.Seal(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkOpenFreshBatch is opening the first vote of a batch: one
+// decapsulation (then cached for the rest of the batch).
+func BenchmarkOpenFreshBatch(b *testing.B) {
+	key := mustTallyKey(b)
+	v := mustVote(b, "0190d5f2-7c1e-7b3a-9f00-1c2d3e4f5a6b", "v-1", "c-a")
+	for b.Loop() {
+		b.StopTimer()
+		s, _ := domain.NewSealer(key.Public())
+		payload := sealPayload(b, s, v)
+		o := domain.NewOpener(&key, false)
+		b.StartTimer()
+		if _, err := o.DecodeVoteCast(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
