@@ -159,9 +159,18 @@ func TestKafkaReaderLearnsNoChoice(t *testing.T) {
 			}
 		}
 	}
-	// The replay opens them as live did.
+	// The replay and the audit's recount open them as live did.
 	if code, out := p.cli(t, "replay", "--verify"); code != 0 {
 		t.Errorf("replay --verify = %d:\n%s", code, out)
+	}
+	if code, out := p.cli(t, "audit"); code != 0 {
+		t.Errorf("audit = %d:\n%s", code, out)
+	}
+	// Without the key a replay stops and says why: it dead-letters nothing.
+	code, out := testutil.Run(t, "--log-level", "warn", "replay", "--verify",
+		"--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","))
+	if code == 0 || !strings.Contains(out, "--tally-key") {
+		t.Errorf("replay --verify without the tally key = %d, want a failure naming --tally-key:\n%s", code, out)
 	}
 }
 
