@@ -61,9 +61,10 @@ type voterWire struct {
 }
 
 type voteWire struct {
-	VoteID      string `json:"vote_id"`
-	VoterID     string `json:"voter_id"`
-	CandidateID string `json:"candidate_id"`
+	VoteID  string `json:"vote_id"`
+	VoterID string `json:"voter_id"`
+	// Absent from a sealed vote (contract v2), which has SealedChoice.
+	CandidateID string `json:"candidate_id,omitempty"`
 	CastAt      string `json:"cast_at"`
 	// Contract v1.1: the station a vote came through, stamped by the
 	// intake from its configuration; absent from v1 producers' votes.
@@ -71,6 +72,9 @@ type voteWire struct {
 	StationRegion string `json:"station_region,omitempty"`
 	// Contract v1.2: absent means the default contest.
 	ContestID string `json:"contest_id,omitempty"`
+	// Contract v2: the choice sealed to the tally key, in place of
+	// candidate_id (SealedChoice.MarshalText).
+	SealedChoice string `json:"sealed_choice,omitempty"`
 }
 
 // Key returns the message key: the candidate_id.
@@ -98,7 +102,11 @@ func (e VoterRegistered) MarshalJSON() ([]byte, error) {
 // MarshalJSON encodes the event as the contract gives it.
 func (e VoteCast) MarshalJSON() ([]byte, error) {
 	v := e.Vote
-	return json.Marshal(voteWire{v.id, v.voterID, v.candidateID, v.castAt.Format(time.RFC3339Nano), v.station.id, v.station.region.name, nonDefault(v.contestID)})
+	w := voteWire{v.id, v.voterID, v.candidateID, v.castAt.Format(time.RFC3339Nano), v.station.id, v.station.region.name, nonDefault(v.contestID), ""}
+	if v.sealed != nil {
+		w.SealedChoice = v.sealed.String()
+	}
+	return json.Marshal(w)
 }
 
 // DecodeCandidateRegistered parses and validates a candidates message.
@@ -157,7 +165,9 @@ func DecodeVoterRegistered(payload []byte) (VoterRegistered, error) {
 	return VoterRegistered{Voter: v}, nil
 }
 
-// DecodeVoteCast parses and validates a votes message.
+// DecodeVoteCast parses and validates a votes message. A sealed vote
+// (contract v2) comes back sealed: decide it only once an Opener has
+// opened it (Opener.DecodeVoteCast does both).
 // Errors match ErrInvalid and name the offending field.
 func DecodeVoteCast(payload []byte) (VoteCast, error) {
 	var w voteWire
@@ -168,7 +178,18 @@ func DecodeVoteCast(payload []byte) (VoteCast, error) {
 	if err != nil {
 		return VoteCast{}, err
 	}
-	v, err := NewVote(w.VoteID, w.VoterID, w.CandidateID, castAt)
+	var v Vote
+	if w.SealedChoice != "" {
+		if w.CandidateID != "" {
+			return VoteCast{}, invalid("candidate_id", "must be absent from a sealed vote (sealed_choice holds the choice)")
+		}
+		var sealed SealedChoice
+		if sealed, err = ParseSealedChoice(w.SealedChoice); err == nil {
+			v, err = NewSealedVote(w.VoteID, w.VoterID, sealed, castAt)
+		}
+	} else {
+		v, err = NewVote(w.VoteID, w.VoterID, w.CandidateID, castAt)
+	}
 	if err != nil {
 		return VoteCast{}, err
 	}

@@ -51,7 +51,9 @@ func FuzzDecodeVoteCast(f *testing.F) {
 	fuzzDecoder(f, DecodeVoteCast,
 		`{"vote_id":"01900000-0000-7000-8000-000000000001","voter_id":"v-1","candidate_id":"c-ada","cast_at":"2026-11-03T15:04:05Z"}`,
 		`{"vote_id":"01900000-0000-7000-8000-000000000001","voter_id":"v-1","candidate_id":"c-ada","cast_at":"2026-11-03T15:04:05.123456789+02:00","extra":1}`,
-		`{"vote_id":"nope","voter_id":7}`, `{{`, `[]`, `null`, `"x"`, ``)
+		`{"vote_id":"nope","voter_id":7}`, `{{`, `[]`, `null`, `"x"`, ``,
+		`{"vote_id":"01900000-0000-7000-8000-000000000001","voter_id":"v-1","cast_at":"2026-11-03T15:04:05Z","sealed_choice":"v1.Ou0VSyDa5usFQcdBOTJIsU9V3HyltOOjDSM5dpmhO5SIWp1PQfu3HL4vEy-9kfIdLOYITUMnMBljQHvFx3pkjsC3kdDlA-AA7QJTXSYw29HeZNy4-Ewor2WNmVw-kTmXT_DMEuX8rFLrl5UYv4i-aU8UMA5-_qbuVAAk2mwMXRNUYSL3ug"}`,
+		`{"vote_id":"01900000-0000-7000-8000-000000000001","voter_id":"v-1","cast_at":"2026-11-03T15:04:05Z","sealed_choice":"v1.AAAA"}`)
 }
 
 func FuzzDecodeVoterRegistered(f *testing.F) {

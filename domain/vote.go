@@ -14,6 +14,9 @@ type Vote struct {
 	castAt      time.Time
 	station     Station
 	contestID   string
+	// sealed is the choice sealed to the tally key (contract v2), with
+	// candidateID empty, until an Opener opens it.
+	sealed *SealedChoice
 }
 
 // Station is the polling station a vote came through, and the region it
@@ -82,13 +85,42 @@ func NewVote(id, voterID, candidateID string, castAt time.Time) (Vote, error) {
 	return Vote{id: id, voterID: voterID, candidateID: candidateID, castAt: castAt.UTC(), contestID: DefaultContest}, nil
 }
 
+// NewSealedVote validates a vote whose choice is sealed (contract v2): it
+// cannot be decided until an Opener opens it.
+func NewSealedVote(id, voterID string, sealed SealedChoice, castAt time.Time) (Vote, error) {
+	id = strings.ToLower(id)
+	if !isUUID(id) {
+		return Vote{}, invalid("vote_id", "must be a UUID such as 0190d5f2-7c1e-7b3a-9f00-1c2d3e4f5a6b")
+	}
+	if err := validID("voter_id", voterID); err != nil {
+		return Vote{}, err
+	}
+	if err := sealed.validate(); err != nil {
+		return Vote{}, err
+	}
+	if castAt.IsZero() {
+		return Vote{}, invalid("cast_at", "is required")
+	}
+	return Vote{id: id, voterID: voterID, sealed: &sealed, castAt: castAt.UTC(), contestID: DefaultContest}, nil
+}
+
+// Sealed returns the vote's sealed choice, and false when the choice is
+// in clear (or has been opened).
+func (v Vote) Sealed() (SealedChoice, bool) {
+	if v.sealed == nil {
+		return SealedChoice{}, false
+	}
+	return *v.sealed, true
+}
+
 // ID returns the vote's UUID in canonical lower-case form.
 func (v Vote) ID() string { return v.id }
 
 // VoterID returns who cast the vote.
 func (v Vote) VoterID() string { return v.voterID }
 
-// CandidateID returns whom the vote is for.
+// CandidateID returns whom the vote is for; empty while the choice is
+// sealed.
 func (v Vote) CandidateID() string { return v.candidateID }
 
 // CastAt returns when the vote was cast.

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -46,7 +47,7 @@ func TestNoErrorBodyCarriesInternalText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box, err := outbox.New(pool, watermill.NopLogger{})
+	box, err := outbox.New(pool, watermill.NopLogger{}, outbox.Config{DigestKey: bytes.Repeat([]byte{7}, outbox.MinDigestKeySize)})
 	if err != nil {
 		t.Fatal(err)
 	}

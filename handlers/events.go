@@ -26,6 +26,9 @@ var ErrPoison = errors.New("poison message")
 type EventHandlers struct {
 	projector *projections.Projector
 	log       *slog.Logger
+	// opener opens sealed votes and refuses clear ones when the election
+	// requires sealing (nil: no tally key, clear votes only).
+	opener *domain.Opener
 }
 
 // NewEventHandlers returns handlers feeding projector.
@@ -35,6 +38,11 @@ func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*Even
 	}
 	return &EventHandlers{projector: projector, log: log}, nil
 }
+
+// OpenWith has votes decoded through o (domain.Opener): sealed choices
+// opened with the tally key, clear votes refused when o requires sealing.
+// Call it before the handlers run.
+func (h *EventHandlers) OpenWith(o *domain.Opener) { h.opener = o }
 
 // OperatorAction handles a message of the audit topic.
 func (h *EventHandlers) OperatorAction(msg *message.Message) error {
@@ -93,7 +101,7 @@ func (h *EventHandlers) Vote(msg *message.Message) error {
 			return e, err
 		}, h.projector.Schedule)
 	}
-	return handle(h, msg, domain.DecodeVoteCast, h.projector.Vote)
+	return handle(h, msg, h.opener.DecodeVoteCast, h.projector.Vote)
 }
 
 func handle[E any](h *EventHandlers, msg *message.Message,
@@ -102,6 +110,13 @@ func handle[E any](h *EventHandlers, msg *message.Message,
 	ctx := msg.Context()
 	pos := position(msg)
 	event, err := decode(msg.Payload)
+	if errors.Is(err, domain.ErrTallyKey) {
+		// Not the vote's fault: this process cannot open it. Dead-lettering
+		// would decide it differently from a replay holding the key, so the
+		// partition waits (retried) until the key is fixed.
+		h.log.Error("cannot open a sealed vote: start the projector with the election's tally key (--tally-key)", "err", err)
+		return err
+	}
 	if err != nil {
 		if recErr := h.projector.DeadLetter(ctx, pos, err.Error(), msg.Payload); recErr != nil {
 			return recErr // transient: retried, and decoded again

@@ -514,6 +514,9 @@ type voteFields struct {
 	CastAt      json.RawMessage `json:"cast_at"`
 	// Contract v1.2: the contest, default when absent.
 	ContestID json.RawMessage `json:"contest_id"`
+	// Contract v2: the choice sealed by the station itself, in place of
+	// candidate_id (GET /api/v1/tally-key gives the key).
+	SealedChoice json.RawMessage `json:"sealed_choice"`
 }
 
 // decodeVote validates one vote against the contract; errors name the

@@ -217,7 +217,7 @@ type ballotKey struct {
 // tallyGroups groups counted ballots and rejections into every tally, as
 // AddTallies writes them: live per batch, replay once.
 type tallyGroups struct {
-	ballots                             map[ballotKey]int64
+	ballots                            map[ballotKey]int64
 	demographics, rejections, stations map[tallyKey]int64
 }
 

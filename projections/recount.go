@@ -69,8 +69,10 @@ func (r RecountReport) Differences() []TableDiff {
 // the two, row by row. A consistent edit of the projection (a ballot moved
 // to another candidate with every tally adjusted), a deleted ballot and an
 // inserted one all show up as rows only one side has. progress (may be
-// nil) is told how many messages have been read of how many.
-func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress func(done, total int64)) (RecountReport, error) {
+// nil) is told how many messages have been read of how many. opener
+// decodes the votes as the projector does (its tally key opens sealed
+// choices; nil: clear votes only).
+func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opener *domain.Opener, progress func(done, total int64)) (RecountReport, error) {
 	start := time.Now()
 	rep := RecountReport{EventsRead: map[string]int64{}}
 	live, offsets, err := readLive(ctx, pool)
@@ -90,7 +92,7 @@ func Recount(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, progress fu
 	}
 	progress(0, total)
 	dead := rowSet{}
-	el, err := readElectionLog(ctx, log, offsets, dead, func(topic string, n int64, k int) {
+	el, err := readElectionLog(ctx, log, opener, offsets, dead, func(topic string, n int64, k int) {
 		rep.EventsRead[topic] = n
 		done += int64(k)
 		progress(done, total)
@@ -308,7 +310,7 @@ func readTables(ctx context.Context, q *db.Queries, t map[string]rowSet) error {
 
 // readTopic reads topic from offset 0 up to ends and decodes each message
 // as the projector does; what cannot be decoded is a dead letter.
-func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]int64, dead rowSet, read func(int)) ([][]domain.LogEntry, int64, error) {
+func readTopic(ctx context.Context, log ReplayLog, opener *domain.Opener, topic string, ends map[int32]int64, dead rowSet, read func(int)) ([][]domain.LogEntry, int64, error) {
 	// Every partition of the topic, read or not: the rule checks a vote's
 	// partition against the topic's count (rule 0).
 	marks, err := log.HighWatermarks(ctx, topic)
@@ -326,7 +328,10 @@ func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]
 	var n int64
 	err = log.ReadRange(ctx, topic, from, ends, func(recs []LogRecord) error {
 		for _, rec := range recs {
-			ev, err := domain.Decode(topic, rec.Value)
+			ev, err := opener.Decode(topic, rec.Value)
+			if errors.Is(err, domain.ErrTallyKey) {
+				return err // not the message's fault: the recount cannot go on
+			}
 			if err != nil {
 				dead.add(topic, rec.Partition, rec.Offset)
 				continue
@@ -347,11 +352,11 @@ func readTopic(ctx context.Context, log ReplayLog, topic string, ends map[int32]
 // ends, into an ElectionLog; dead collects the messages that do not
 // decode, and read is told, per batch, the topic, its messages read so far
 // and the batch's size.
-func readElectionLog(ctx context.Context, log ReplayLog, ends map[string]map[int32]int64, dead rowSet, read func(topic string, n int64, k int)) (domain.ElectionLog, error) {
+func readElectionLog(ctx context.Context, log ReplayLog, opener *domain.Opener, ends map[string]map[int32]int64, dead rowSet, read func(topic string, n int64, k int)) (domain.ElectionLog, error) {
 	var el domain.ElectionLog
 	for _, topic := range replayTopics {
 		var n int64
-		parts, _, err := readTopic(ctx, log, topic, ends[topic], dead, func(k int) {
+		parts, _, err := readTopic(ctx, log, opener, topic, ends[topic], dead, func(k int) {
 			n += int64(k)
 			read(topic, n, k)
 		})

@@ -30,7 +30,7 @@ func recounted(t *testing.T, seed uint64) (*pgxpool.Pool, *testLog) {
 
 func recount(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.RecountReport {
 	t.Helper()
-	rep, err := projections.Recount(context.Background(), pool, memLog{log}, nil)
+	rep, err := projections.Recount(context.Background(), pool, memLog{log}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,15 @@ type Rebuilder struct {
 	// events is the Kafka log replayed; log the slog logger, as everywhere.
 	events ReplayLog
 	log    *slog.Logger
+	// opener decodes votes as the live projector does (domain.Opener):
+	// sealed choices opened, clear ones refused if sealing is required.
+	opener *domain.Opener
 }
+
+// OpenWith has the replay decode votes through o, which must be set as the
+// live projector's is (the same tally key and require-sealed setting), or
+// the replay decides differently. Call it before Run.
+func (r *Rebuilder) OpenWith(o *domain.Opener) { r.opener = o }
 
 // NewRebuilder returns a rebuilder for the projection in liveSchema, read
 // and swapped through live.
@@ -522,15 +530,15 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string
 		}
 		return store.RecordOperatorActions(ctx, batch)
 	default:
-		return applyVotes(ctx, store, recs)
+		return applyVotes(ctx, r.opener, store, recs)
 	}
 }
 
 // applyVotes applies votes in batches cut at each schedule, so that the
 // schedule is recorded before the votes that follow it.
-func applyVotes(ctx context.Context, store *Store, recs []LogRecord) error {
+func applyVotes(ctx context.Context, opener *domain.Opener, store *Store, recs []LogRecord) error {
 	flush := func(recs []LogRecord) error {
-		batch, err := decodeRecords(ctx, store, domain.TopicVotes, recs, domain.DecodeVoteCast)
+		batch, err := decodeRecords(ctx, store, domain.TopicVotes, recs, opener.DecodeVoteCast)
 		if err != nil || len(batch) == 0 {
 			return err
 		}
@@ -609,6 +617,9 @@ func decodeRecords[E any](ctx context.Context, store *Store, topic string, recs 
 	for _, rec := range recs {
 		pos := Position{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
 		ev, err := decode(rec.Value)
+		if errors.Is(err, domain.ErrTallyKey) {
+			return nil, err // not the message's fault: no dead letter
+		}
 		if err != nil {
 			if err := store.RecordDeadLetter(ctx, pos, err.Error(), rec.Value); err != nil {
 				return nil, err

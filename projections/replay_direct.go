@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -89,8 +90,13 @@ func (r *Rebuilder) loadVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 				// A new slice each time: the decider holds it after this
 				// returns.
 				t := time.Now()
-				decoded := decodeVoteRecords(chunk, nil)
+				decoded := decodeVoteRecords(r.opener, chunk, nil)
 				decode += time.Since(t)
+				for i := range decoded {
+					if errors.Is(decoded[i].err, domain.ErrTallyKey) {
+						return decoded[i].err // not the message's fault: no dead letter
+					}
+				}
 				select {
 				case decodedChunks <- decoded:
 				case <-gctx.Done():
@@ -224,7 +230,7 @@ func loadLedger(ctx context.Context, q *db.Queries) (*domain.Ledger, error) {
 }
 
 // decodeVoteRecords decodes recs on every core into out, in order.
-func decodeVoteRecords(recs []LogRecord, out []decodedRecord) []decodedRecord {
+func decodeVoteRecords(opener *domain.Opener, recs []LogRecord, out []decodedRecord) []decodedRecord {
 	out = append(out, make([]decodedRecord, len(recs))...)
 	workers := runtime.GOMAXPROCS(0)
 	per := (len(recs) + workers - 1) / workers
@@ -235,7 +241,7 @@ func decodeVoteRecords(recs []LogRecord, out []decodedRecord) []decodedRecord {
 		go func() {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
-				out[i] = decodeVoteRecord(recs[i])
+				out[i] = decodeVoteRecord(opener, recs[i])
 			}
 		}()
 	}
@@ -243,13 +249,13 @@ func decodeVoteRecords(recs []LogRecord, out []decodedRecord) []decodedRecord {
 	return out
 }
 
-func decodeVoteRecord(rec LogRecord) decodedRecord {
+func decodeVoteRecord(opener *domain.Opener, rec LogRecord) decodedRecord {
 	d := decodedRecord{rec: rec}
 	if s, ok, err := domain.DecodeElectionScheduled(rec.Value); ok {
 		d.isSchedule, d.schedule, d.err = true, s, err
 		return d
 	}
-	ev, err := domain.DecodeVoteCast(rec.Value)
+	ev, err := opener.DecodeVoteCast(rec.Value)
 	if err != nil {
 		d.err = err
 		return d

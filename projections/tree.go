@@ -36,6 +36,8 @@ type Tree struct {
 	pool   *pgxpool.Pool
 	secret transparency.Secret
 	read   transparency.ReadFunc
+	// opener decodes the votes (nil: clear votes only).
+	opener *domain.Opener
 	// live trees belong to the projection readers see, and hold the swap
 	// lock shared in each transaction, as the Store's writes do.
 	live bool
@@ -56,6 +58,10 @@ func NewTree(pool *pgxpool.Pool, secret transparency.Secret, read transparency.R
 
 // Head returns the tree's size and root.
 func (t *Tree) Head(ctx context.Context) (tlog.Tree, error) { return logHead(ctx, db.New(t.pool)) }
+
+// OpenWith has the tree decode votes through o, as the projector does (the
+// leaves commit to the opened choice). Call it before Grow.
+func (t *Tree) OpenWith(o *domain.Opener) { t.opener = o }
 
 func logHead(ctx context.Context, q *db.Queries) (tlog.Tree, error) {
 	rows, err := q.LogHead(ctx)
@@ -165,7 +171,7 @@ func (t *Tree) Grow(ctx context.Context) (int64, error) {
 	if err := t.skipStalled(ctx, cursors, ends); err != nil {
 		return 0, err
 	}
-	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers, t.misrouted)
+	g, err := t.secret.Grow(ctx, t.opener, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers, t.misrouted)
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +214,7 @@ func (t *Tree) GrowEpoch(ctx context.Context, e transparency.Epoch) error {
 	for p, end := range e.Ends {
 		ends[p] = end
 	}
-	g, err := t.secret.Grow(ctx, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers, t.misrouted)
+	g, err := t.secret.Grow(ctx, t.opener, cursors, ends, t.read, t.decide, t.seen, t.appliedOthers, t.misrouted)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func specOf(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.SpecTree
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := projections.BuildSpecTree(context.Background(), memLog{log}, testSecret, ends)
+	spec, err := projections.BuildSpecTree(context.Background(), memLog{log}, testSecret, nil, ends)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,8 +44,8 @@ func (s SpecTree) CountsAt(n int64) (transparency.Counts, error) {
 // decides it with domain.Count and grows the tree by the epochs the log
 // records, as far as ends reach, from the decisions: as a projection's
 // Tree would.
-func BuildSpecTree(ctx context.Context, log ReplayLog, secret transparency.Secret, ends map[string]map[int32]int64) (SpecTree, error) {
-	el, err := readElectionLog(ctx, log, ends, rowSet{}, func(string, int64, int) {})
+func BuildSpecTree(ctx context.Context, log ReplayLog, secret transparency.Secret, opener *domain.Opener, ends map[string]map[int32]int64) (SpecTree, error) {
+	el, err := readElectionLog(ctx, log, opener, ends, rowSet{}, func(string, int64, int) {})
 	if err != nil {
 		return SpecTree{}, err
 	}
@@ -106,7 +106,7 @@ func BuildSpecTree(ctx context.Context, log ReplayLog, secret transparency.Secre
 		if beyond || e.From > s.Tree.Size() {
 			break
 		}
-		g, err := secret.Grow(ctx, cursors, e.Ends, read, decide, seen, everything, refused)
+		g, err := secret.Grow(ctx, opener, cursors, e.Ends, read, decide, seen, everything, refused)
 		if err != nil {
 			return SpecTree{}, err
 		}
@@ -174,6 +174,8 @@ type TreeAuditOptions struct {
 	VerifierKey string
 	Witnesses   []string
 	Quorum      int
+	// Opener opens sealed choices to rebuild the leaves (as the projector's).
+	Opener *domain.Opener
 }
 
 // TreeAudit is what an audit of the transparency log found.
@@ -240,7 +242,13 @@ func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log ReplayLog, opt Tree
 	if len(opt.Secret) == 0 {
 		return a, nil
 	}
-	spec, err := BuildSpecTree(ctx, log, opt.Secret, ends)
+	secret := opt.Secret
+	if len(secret) == 0 {
+		// Tallies need no secret; the leaves built with this one are
+		// not compared.
+		secret = transparency.Secret{0}
+	}
+	spec, err := BuildSpecTree(ctx, log, secret, opt.Opener, ends)
 	if err != nil {
 		return a, err
 	}

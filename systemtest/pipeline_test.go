@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
@@ -39,6 +41,10 @@ type pipeline struct {
 	// metrics is the registry shared by the projector and the API, as in
 	// the demo.
 	metrics *metrics.Metrics
+	// tallyKey is the system's tally private key file, and opener decodes
+	// votes with it, as the projector does: the intake seals every vote.
+	tallyKey string
+	opener   *domain.Opener
 }
 
 func startPipeline(t *testing.T, partitions int32) *pipeline {
@@ -68,6 +74,8 @@ type system struct {
 	logs io.Writer
 	// transparency turns the in-process projector's transparency log on.
 	transparency *app.TransparencyConfig
+	// requireSealed makes clear votes dead letters (--require-sealed).
+	requireSealed bool
 }
 
 // startSystem starts the database and the read API, the broker unless the
@@ -110,6 +118,14 @@ func startSystem(t *testing.T, sys system) *pipeline {
 		sys.minCell = 1
 	}
 	a.MinCell = sys.minCell
+	// Every system seals: the intake seals each vote to a tally key made
+	// for the test, whose private half the projector opens them with.
+	keys := t.TempDir()
+	p.tallyKey = filepath.Join(keys, "tally.key")
+	if err := a.UseSealing(app.SealingConfig{TallyKey: p.tallyKey, DigestKey: filepath.Join(keys, "intake.key"), RequireSealed: sys.requireSealed}, true); err != nil {
+		t.Fatal(err)
+	}
+	p.opener = a.Sealing.Opener
 	if sys.projector {
 		cfg := app.ProjectorConfig{Group: "test-projector", BatchSize: 100, Writers: 2, Linger: time.Millisecond, SessionTimeout: 6 * time.Second, MinCell: sys.minCell}
 		if sys.transparency != nil {

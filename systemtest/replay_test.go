@@ -24,6 +24,7 @@ func (p *pipeline) rebuilder(t *testing.T) *projections.Rebuilder {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rb.OpenWith(p.opener)
 	return rb
 }
 
@@ -69,7 +70,13 @@ func (p *pipeline) waitFor(t *testing.T, e *election, extra int64) {
 func (p *pipeline) cli(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	args = append(args, "--database-url", p.dsn, "--kafka-brokers", strings.Join(p.kafka.Brokers, ","))
-	return testutil.Run(t, append([]string{"--log-level", "warn"}, args...)...)
+	// The maintenance commands open the votes with the system's tally key
+	// and its require-sealed setting, as an operator gives them.
+	var env []string
+	if p.tallyKey != "" {
+		env = []string{"VOTEWATCH_TALLY_KEY=" + p.tallyKey, fmt.Sprintf("VOTEWATCH_REQUIRE_SEALED=%t", p.opener.RequiresSealed())}
+	}
+	return testutil.RunEnv(t, env, append([]string{"--log-level", "warn"}, args...)...)
 }
 
 func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {

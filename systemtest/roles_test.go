@@ -150,7 +150,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		"TRUNCATE ballots",
 		"DROP TABLE ballots",
 		"CREATE TABLE evil (x int)",
-		"INSERT INTO intake.votes (vote_id, station, digest) VALUES (gen_random_uuid(), 's', '')",
+		"INSERT INTO intake.votes (vote_id, station, mac) VALUES (gen_random_uuid(), 's', '')",
 	} {
 		wantDenied(t, reader, sql)
 	}
@@ -160,7 +160,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		"ALTER TABLE ballots ADD COLUMN x int",
 		"CREATE TABLE evil (x int)",
 		"DROP SCHEMA " + postgres.Schema + " CASCADE",
-		"INSERT INTO intake.votes (vote_id, station, digest) VALUES (gen_random_uuid(), 's', '')",
+		"INSERT INTO intake.votes (vote_id, station, mac) VALUES (gen_random_uuid(), 's', '')",
 	} {
 		wantDenied(t, writer, sql)
 	}
@@ -344,7 +344,7 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"UPDATE candidate_tallies SET votes = votes + 1",
 		"DELETE FROM rejections_public", "DELETE FROM dead_letters_public",
 		"DELETE FROM ballots", "TRUNCATE ballots", "DROP TABLE ballots", "CREATE TABLE evil (x int)",
-		"INSERT INTO intake.votes (vote_id, station, digest) VALUES (gen_random_uuid(), 's', '')",
+		"INSERT INTO intake.votes (vote_id, station, mac) VALUES (gen_random_uuid(), 's', '')",
 	)
 	reader = append(reader, allowed(
 		"SELECT candidate_id, name, party FROM candidates", "SELECT count(*) FROM candidates", "SELECT * FROM applied_offsets", "SELECT * FROM projection_meta",
@@ -377,7 +377,7 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"DELETE FROM rejections_public", "DELETE FROM dead_letters_public", "DELETE FROM goose_db_version",
 		"DROP TABLE ballots", "ALTER TABLE ballots ADD COLUMN x int", "CREATE TABLE evil (x int)",
 		"DROP SCHEMA "+postgres.Schema+" CASCADE",
-		"INSERT INTO intake.votes (vote_id, station, digest) VALUES (gen_random_uuid(), 's', '')",
+		"INSERT INTO intake.votes (vote_id, station, mac) VALUES (gen_random_uuid(), 's', '')",
 		"DELETE FROM intake.votes",
 		"DELETE FROM station_tallies", "DELETE FROM registration_closures", "DELETE FROM refused_registrations",
 		"DELETE FROM vote_schedules", "TRUNCATE held_votes",
@@ -418,7 +418,7 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		"DROP TABLE intake.outbox",
 	)
 	intake = append(intake, allowed(
-		"INSERT INTO intake.votes (vote_id, station, digest) VALUES (gen_random_uuid(), 's', '')",
+		"INSERT INTO intake.votes (vote_id, station, mac) VALUES (gen_random_uuid(), 's', '')",
 		"SELECT count(*) FROM intake.votes",
 		"INSERT INTO intake.outbox (uuid, payload) VALUES ('x', '{}')",
 		"DELETE FROM intake.outbox", "UPDATE intake.outbox SET acked = true",

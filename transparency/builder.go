@@ -2,6 +2,7 @@ package transparency
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -52,7 +53,8 @@ type Stall struct {
 	Offset int64
 }
 
-// Grow reads each partition's messages from cursors[p] (the offset after
+// Grow reads each partition's messages (decoding votes through opener,
+// which opens sealed choices; nil: clear votes only) from cursors[p] (the offset after
 // the tree's last leaf of that partition) up to ends[p], and returns the
 // leaves that extend the tree: per partition, ascending, the messages in
 // offset order up to, not including, the first one not applied (no
@@ -70,7 +72,7 @@ type Stall struct {
 // the trees grow (partitions ascending, offsets ascending), carries the
 // decision; every later one, a redelivery or a reuse, is a Repeat and adds
 // to no count. seen tells which vote_ids earlier growth already holds.
-func (s Secret) Grow(ctx context.Context, cursors, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
+func (s Secret) Grow(ctx context.Context, opener *domain.Opener, cursors, ends map[int32]int64, read ReadFunc, decide DecideFunc, seen SeenFunc,
 	applied, misrouted func(ctx context.Context, partition int32, from, to int64) (func(offset int64) bool, error)) (Growth, error) {
 	from := map[int32]int64{}
 	to := map[int32]int64{}
@@ -84,7 +86,10 @@ func (s Secret) Grow(ctx context.Context, cursors, ends map[int32]int64, read Re
 	}
 	entries := map[int32][]Entry{}
 	err := read(ctx, from, to, func(p int32, off int64, payload []byte) error {
-		ev, err := domain.Decode(domain.TopicVotes, payload)
+		ev, err := opener.Decode(domain.TopicVotes, payload)
+		if errors.Is(err, domain.ErrTallyKey) {
+			return err // a leaf is never built from a vote this process cannot open
+		}
 		if err != nil {
 			ev = nil
 		}

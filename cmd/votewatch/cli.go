@@ -44,6 +44,7 @@ type BenchCmd struct {
 	Linger      time.Duration `help:"Live projector: how long a vote batch waits to fill." default:"3ms"`
 	MemoryVotes int           `help:"Also run the projector as its own process over a fresh election of this many votes and read its peak RSS after 1M and after all (0 skips; BENCHMARKS.md uses 5000000)." name:"memory-votes"`
 	Processes   int           `help:"Run the live phase's projector as this many separate processes in one consumer group (0: in the benchmark's own process)."`
+	Sealing     bool          `help:"Also measure live and replay with clear and with sealed votes (the cost of contract v2's sealing), on half as many votes, twice each." default:"true" negatable:""`
 	CPUProfile  string        `help:"Write a CPU profile of this process during the live phase (with --no-live, the replay) to this file (go tool pprof)." name:"cpu-profile"`
 }
 
@@ -64,7 +65,8 @@ type ReplayCmd struct {
 	KeepRebuilt       bool   `help:"With --verify, keep the rebuilt schema for inspection."`
 	AllowTruncatedLog bool   `help:"Rebuild even if a topic no longer starts at offset 0 (retention or compaction removed events); the result misses them." name:"allow-truncated-log"`
 	ElectionSecret    string `help:"The election secret (see 'project --election-secret'): rebuild the transparency trees and compare their roots (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
-	AcceptDiff        bool   `help:"Swap even if the rebuilt trees' roots differ from the live ones' (the published history changes); recorded as an operator action." name:"accept-diff"`
+	OpenFlags
+	AcceptDiff bool `help:"Swap even if the rebuilt trees' roots differ from the live ones' (the published history changes); recorded as an operator action." name:"accept-diff"`
 }
 
 // BallotCmd tracks one ballot through the read API.
@@ -89,6 +91,7 @@ type AuditCmd struct {
 	Quorum            int      `help:"With --witness-key: how many must have cosigned (0: all)." name:"witness-quorum" default:"0"`
 	VerifierKey       string   `help:"The verifier key to check --checkpoint with (sumdb/note text, or a file holding it). Pin the one published before the election; default: the one the projection serves." name:"verifier-key"`
 	ElectionSecret    string   `help:"The election secret: also rebuild every leaf from the log and compare the tree's root (default: the demo's, when there is one)." type:"path" env:"VOTEWATCH_ELECTION_SECRET"`
+	OpenFlags
 }
 
 // VerifyCmd audits the projection and reconciles the intake with the log.
@@ -145,7 +148,8 @@ type ProjectorFlags struct {
 	Linger         time.Duration     `help:"How long a vote batch waits to fill after its first vote." default:"3ms" env:"VOTEWATCH_LINGER"`
 	SessionTimeout time.Duration     `help:"Consumer group session timeout." default:"10s" env:"VOTEWATCH_SESSION_TIMEOUT"`
 	Transparency   TransparencyFlags `embed:""`
-	Consumer       string            `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
+	OpenFlags
+	Consumer string `help:"Kafka consumer: pipelined (many messages per partition in flight, never two with the same key) or watermill-kafka (one per partition)." enum:"pipelined,watermill-kafka" default:"pipelined" env:"VOTEWATCH_CONSUMER"`
 }
 
 // SimulationFlags describe the simulated election.
@@ -179,6 +183,7 @@ type DemoCmd struct {
 	IntakeFlags
 	DisclosureFlags
 	ProxyFlags
+	SealFlags
 }
 
 // MigrateCmd applies migrations.
@@ -223,6 +228,8 @@ type ServeCmd struct {
 	IntakeFlags
 	DisclosureFlags
 	ProxyFlags
+	SealFlags
+	RequireSealed bool `help:"The election requires sealed votes (served at GET /api/v1/tally-key, so stations know); needs --tally-public-key." env:"VOTEWATCH_REQUIRE_SEALED"`
 }
 
 // IntakeCmd serves the polling stations' intake API on its own.
@@ -234,6 +241,8 @@ type IntakeCmd struct {
 	KafkaFlags
 	IntakeFlags
 	ProxyFlags
+	SealFlags
+	RequireSealed bool `help:"The election requires sealed votes (served at GET /api/v1/tally-key, so stations know); needs --tally-public-key." env:"VOTEWATCH_REQUIRE_SEALED"`
 }
 
 // SimulateCmd publishes a simulated election.

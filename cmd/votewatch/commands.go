@@ -33,6 +33,9 @@ func (c *ProjectCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, c.KafkaBrokers); err != nil {
 		return err
 	}
+	if err := a.UseSealing(c.OpenFlags.sealing(), false); err != nil {
+		return err
+	}
 	proj, err := c.ProjectorFlags.config()
 	if err != nil {
 		return err
@@ -77,6 +80,9 @@ func (c *ServeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.ProxyFlags.apply(a); err != nil {
 		return err
 	}
+	if err := a.UseSealing(c.SealFlags.sealing(c.RequireSealed), false); err != nil {
+		return err
+	}
 	intake, err := a.StartIntake(icfg)
 	if err != nil {
 		return err
@@ -118,6 +124,9 @@ func (c *IntakeCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 		return err
 	}
 	if err := c.ProxyFlags.apply(a); err != nil {
+		return err
+	}
+	if err := a.UseSealing(c.SealFlags.sealing(c.RequireSealed), false); err != nil {
 		return err
 	}
 	intake, err := a.StartIntake(icfg)
@@ -168,7 +177,7 @@ func (c *BenchCmd) Run(ctx context.Context, env *Env) error {
 	return bench.Run(ctx, &bench.Env{Log: env.Log, Stdout: env.Stdout}, bench.Config{
 		Votes: c.Votes, Quick: c.Quick, DatabaseURL: c.DatabaseURL, JSONOut: c.JSONOut, Partitions: c.Partitions,
 		Live: c.Live, Writers: c.Writers, Linger: c.Linger, MemoryVotes: c.MemoryVotes, Processes: c.Processes,
-		CPUProfile: c.CPUProfile, Binary: exe,
+		CPUProfile: c.CPUProfile, Sealing: c.Sealing, Binary: exe,
 	})
 }
 

@@ -42,6 +42,12 @@ func (c *DemoCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := c.openKafka(ctx, a, brokers); err != nil {
 		return err
 	}
+	// The demo seals every vote the intake takes in, with a tally key it
+	// keeps with its data (made on first start, like election.secret).
+	sealing := app.SealingConfig{TallyKey: c.TallyKey, TallyPublicKey: c.TallyPublicKey, DigestKey: c.IntakeDigestKey, RequireSealed: c.RequireSealed}
+	if err := a.UseSealing(sealing.DemoDefaults(dataDir), true); err != nil {
+		return err
+	}
 	proj, err := c.ProjectorFlags.config()
 	if err != nil {
 		return err

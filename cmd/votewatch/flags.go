@@ -36,6 +36,27 @@ func (f ProxyFlags) apply(a *app.App) error {
 	return nil
 }
 
+// OpenFlags say how the deciders (projector, replay, audit) open votes
+// (README, "Secrecy"). Live, replay and audit must be given the same.
+type OpenFlags struct {
+	TallyKey      string `help:"File holding the election's tally private key (mode 0600): opens the sealed choices of contract v2 votes. Without it a sealed vote stops the projector until it is given. 'votewatch keys init' makes one (the demo keeps one in its data dir)." type:"path" env:"VOTEWATCH_TALLY_KEY"`
+	RequireSealed bool   `help:"The election requires sealed votes: a clear vote (candidate_id in the message) is a dead letter. Give the same setting to the projector, replay and audit, or a replay decides differently." env:"VOTEWATCH_REQUIRE_SEALED"`
+}
+
+// SealFlags say what the intake seals votes to and keys its digests with.
+type SealFlags struct {
+	TallyPublicKey  string `help:"The election's tally public key, or a file holding it (tally.key.pub): the intake seals every choice to it before storing anything, and serves it at GET /api/v1/tally-key. Empty: votes are stored and logged in clear." env:"VOTEWATCH_TALLY_PUBLIC_KEY"`
+	IntakeDigestKey string `help:"File holding the intake's digest key (64 hex digits, mode 0600): keys the MAC kept per accepted vote_id, so the database alone tells nothing. Empty: no MAC is kept (a reused vote_id is answered as a retry)." type:"path" env:"VOTEWATCH_INTAKE_DIGEST_KEY"`
+}
+
+func (f OpenFlags) sealing() app.SealingConfig {
+	return app.SealingConfig{TallyKey: f.TallyKey, RequireSealed: f.RequireSealed}
+}
+
+func (f SealFlags) sealing(requireSealed bool) app.SealingConfig {
+	return app.SealingConfig{TallyPublicKey: f.TallyPublicKey, DigestKey: f.IntakeDigestKey, RequireSealed: requireSealed}
+}
+
 // config reads the configured station tokens when enabled (none: the
 // intake is off).
 func (f IntakeFlags) config(enabled bool) (app.IntakeConfig, error) {

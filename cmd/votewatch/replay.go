@@ -18,6 +18,9 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
+	if err := a.UseSealing(app.AdminSealing(c.OpenFlags.sealing(), c.database()), false); err != nil {
+		return err
+	}
 	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, AllowTruncatedLog: c.AllowTruncatedLog,
 		Secret: secret, AcceptDiff: c.AcceptDiff}
 	if c.Verify {
@@ -62,6 +65,9 @@ func (c *AuditCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	}
 	secret, err := app.ElectionSecret(env.Log, c.ElectionSecret, c.database())
 	if err != nil {
+		return err
+	}
+	if err := a.UseSealing(app.AdminSealing(c.OpenFlags.sealing(), c.database()), false); err != nil {
 		return err
 	}
 	quorum := c.Quorum

@@ -7,8 +7,8 @@
 package outbox
 
 import (
-	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -39,39 +39,118 @@ type Outbox struct {
 	pool   *pgxpool.Pool
 	schema wmsql.PostgreSQLQueueSchema
 	log    watermill.LoggerAdapter
+	cfg    Config
+}
+
+// MinDigestKeySize is the shortest digest key accepted, in bytes.
+const MinDigestKeySize = 32
+
+// Config is what the outbox needs to keep no choice anywhere it writes.
+type Config struct {
+	// DigestKey keys the HMAC kept per accepted vote_id to tell a retry
+	// from a vote_id reused for another voter (at least MinDigestKeySize
+	// bytes). It lives in a 0600 file, never in the database: without it
+	// the stored MACs say nothing. Every intake process of an election
+	// must share it. Empty: no MAC is kept, and every known vote_id is a
+	// retry (the first vote stands).
+	DigestKey []byte
+	// TallyKey seals each vote's choice before it is stored (contract v2):
+	// the outbox, and so the log, never hold it in clear. The zero key
+	// stores and publishes clear v1 votes (what a clear log exposes:
+	// README, "Secrecy").
+	TallyKey domain.TallyPublicKey
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if len(c.DigestKey) > 0 && len(c.DigestKey) < MinDigestKeySize {
+		return fmt.Errorf("outbox: the digest key must be at least %d bytes (got %d)", MinDigestKeySize, len(c.DigestKey))
+	}
+	return nil
 }
 
 // New returns an outbox over pool (the intake migrations must be applied).
-func New(pool *pgxpool.Pool, log watermill.LoggerAdapter) (*Outbox, error) {
+func New(pool *pgxpool.Pool, log watermill.LoggerAdapter, cfg Config) (*Outbox, error) {
 	if pool == nil || log == nil {
 		return nil, errors.New("new outbox: nil pool or logger")
 	}
-	return &Outbox{pool: pool, log: log, schema: wmsql.PostgreSQLQueueSchema{GenerateMessagesTableName: tableName}}, nil
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Outbox{pool: pool, log: log, cfg: cfg, schema: wmsql.PostgreSQLQueueSchema{GenerateMessagesTableName: tableName}}, nil
+}
+
+// macPrefix versions what the MAC covers.
+const macPrefix = "votewatch intake v2"
+
+// mac is the keyed digest of what the station knows about a vote and the
+// intake must hold it to on a retry: never the choice, so that neither the
+// table nor the answer to a re-post depends on it.
+func (o *Outbox) mac(v domain.Vote) []byte {
+	if len(o.cfg.DigestKey) == 0 {
+		return nil
+	}
+	m := hmac.New(sha256.New, o.cfg.DigestKey)
+	for _, p := range []string{macPrefix, v.ID(), v.VoterID(), v.ContestID(), v.CastAt().Format(time.RFC3339Nano), v.Station().ID()} {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
 }
 
 // Accept stores votes from station and returns how many were new; the
-// others had been accepted before (the same vote_id with the same content).
-// Either every vote is stored or none is. A vote_id already accepted with
-// different content fails the whole call with domain.ErrVoteIDReused.
+// others had been accepted before (a retry). Either every vote is stored
+// or none is. Each choice is sealed to the tally key (one encapsulation
+// per call) before anything is written; votes a station sealed itself
+// must be sealed to the same key.
+//
+// A known vote_id is a retry whatever choice it carries: the first one
+// stands, and the answer does not depend on the choice (no oracle). A
+// vote_id already accepted for another voter, contest, cast_at or station
+// fails the whole call with domain.ErrVoteIDReused.
 func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.VoteCast) (int, error) {
 	if len(votes) == 0 {
 		return 0, nil
 	}
+	var sealer *domain.Sealer
+	if !o.cfg.TallyKey.IsZero() {
+		var err error
+		if sealer, err = domain.NewSealer(o.cfg.TallyKey); err != nil {
+			return 0, fmt.Errorf("accept votes: %w", err)
+		}
+	}
 	params := db.InsertIntakeVotesParams{Station: station}
 	payloads := make(map[string][]byte, len(votes))
+	macs := make(map[string][]byte, len(votes))
 	for i, v := range votes {
+		id := v.Vote.ID()
+		mac := o.mac(v.Vote)
+		if prev, ok := macs[id]; ok {
+			if prev != nil && !hmac.Equal(prev, mac) {
+				return 0, fmt.Errorf("votes[%d].vote_id %s: %w", i, id, domain.ErrVoteIDReused)
+			}
+			continue // a vote repeated within the request: the first stands
+		}
+		if sealed, ok := v.Vote.Sealed(); ok && sealed.KeyID != o.cfg.TallyKey.ID() {
+			problem := fmt.Sprintf("is sealed to tally key %q; this election's is %q (GET /api/v1/tally-key)", sealed.KeyID, o.cfg.TallyKey.ID())
+			if o.cfg.TallyKey.IsZero() {
+				problem = "is sealed, and this intake has no tally key to check it against: send candidate_id"
+			}
+			return 0, &domain.ValidationError{Field: fmt.Sprintf("votes[%d].sealed_choice", i), Problem: problem}
+		}
+		if sealer != nil {
+			var err error
+			if v.Vote, err = sealer.Seal(v.Vote); err != nil {
+				return 0, fmt.Errorf("accept votes: %w", err)
+			}
+		}
 		payload, err := json.Marshal(v)
 		if err != nil {
 			return 0, fmt.Errorf("encode vote %d: %w", i, err)
 		}
-		digest := sha256.Sum256(payload)
-		id := v.Vote.ID()
-		if prev, ok := payloads[id]; ok && !bytes.Equal(prev, payload) {
-			return 0, fmt.Errorf("votes[%d].vote_id %s: %w", i, id, domain.ErrVoteIDReused)
-		}
-		payloads[id] = payload
+		payloads[id], macs[id] = payload, mac
 		params.VoteIDs = append(params.VoteIDs, id)
-		params.Digests = append(params.Digests, digest[:])
+		params.Macs = append(params.Macs, mac)
 	}
 
 	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{})
@@ -106,6 +185,7 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 		delete(isNew, id) // a vote repeated within the request goes out once
 		msgs = append(msgs, kafka.KeyedMessage(v.Key(), payloads[id]))
 	}
+	clear(payloads)
 	if len(msgs) == 0 {
 		return 0, nil // every vote was a retry: nothing to store
 	}
@@ -119,7 +199,8 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 }
 
 // checkRetries confirms that every vote not newly recorded was recorded
-// before with the same content.
+// before for the same voter, contest, time and station (the MAC never
+// covers the choice). A row older than the keyed MAC has none: a retry.
 func (o *Outbox) checkRetries(ctx context.Context, q *db.Queries, params db.InsertIntakeVotesParams, isNew map[string]bool) error {
 	var known []string
 	for _, id := range params.VoteIDs {
@@ -130,16 +211,16 @@ func (o *Outbox) checkRetries(ctx context.Context, q *db.Queries, params db.Inse
 	if len(known) == 0 {
 		return nil
 	}
-	rows, err := q.IntakeDigests(ctx, known)
+	rows, err := q.IntakeMACs(ctx, known)
 	if err != nil {
 		return fmt.Errorf("accept votes: read earlier votes: %w", err)
 	}
 	stored := make(map[string][]byte, len(rows))
 	for _, r := range rows {
-		stored[r.VoteID] = r.Digest
+		stored[r.VoteID] = r.Mac
 	}
 	for i, id := range params.VoteIDs {
-		if !isNew[id] && !bytes.Equal(stored[id], params.Digests[i]) {
+		if prev := stored[id]; !isNew[id] && prev != nil && !hmac.Equal(prev, params.Macs[i]) {
 			return fmt.Errorf("votes[%d].vote_id %s: %w", i, id, domain.ErrVoteIDReused)
 		}
 	}

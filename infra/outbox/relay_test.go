@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +39,11 @@ type rig struct {
 func newRig(t *testing.T, kcfg kafka.Config) *rig {
 	t.Helper()
 	pool := testutil.Pool(t)
-	box, err := outbox.New(pool, watermill.NopLogger{})
+	tally, err := domain.GenerateTallyKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := outbox.New(pool, watermill.NopLogger{}, outbox.Config{DigestKey: []byte(rand.Text() + rand.Text()), TallyKey: tally.Public()})
 	if err != nil {
 		t.Fatal(err)
 	}

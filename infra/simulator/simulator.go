@@ -48,6 +48,9 @@ type Config struct {
 	// to close the polls (the close_polls operator action): the published
 	// figures then become exact.
 	ClosePolls func(ctx context.Context) error
+	// SealTo, when set, seals every vote's choice to the election's tally
+	// key, as stations sealing their own votes do (contract v2).
+	SealTo domain.TallyPublicKey
 }
 
 // Simulator publishes an election's events.
@@ -159,6 +162,7 @@ func publishAll[E kafka.Event](ctx context.Context, s *Simulator, topic string, 
 // Vote casts the votes, resuming after those already in the log.
 func (s *Simulator) Vote(ctx context.Context) error {
 	plan := NewVotePlan(s.cfg.Election, s.cfg.Faults)
+	plan.SealTo(s.cfg.SealTo)
 	have, err := s.cfg.TopicSize(ctx, domain.TopicVotes)
 	if err != nil {
 		return fmt.Errorf("size of votes: %w", err)
@@ -226,6 +230,42 @@ type VotePlan struct {
 	order  []int
 	total  int
 	next   int
+	// seal, when set, seals each vote's choice as a station would
+	// (contract v2); sealer is the current batch's.
+	seal   domain.TallyPublicKey
+	sealer *domain.Sealer
+	sealed int
+}
+
+// sealBatch is how many votes share one encapsulation, as an intake
+// request's (MaxBatch) do.
+const sealBatch = 1000
+
+// SealTo has the plan seal every vote's choice to key, as a station
+// sealing its votes does: one encapsulation per sealBatch votes.
+func (p *VotePlan) SealTo(key domain.TallyPublicKey) { p.seal = key }
+
+// encode is the vote's message, sealed when the plan seals.
+func (p *VotePlan) encode(v domain.Vote) *message.Message {
+	if !p.seal.IsZero() {
+		if p.sealer == nil || p.sealed >= sealBatch {
+			s, err := domain.NewSealer(p.seal)
+			if err != nil {
+				panic(fmt.Sprintf("simulated vote: %v", err)) // only a broken system RNG fails
+			}
+			p.sealer, p.sealed = s, 0
+		}
+		p.sealed++
+		var err error
+		if v, err = p.sealer.Seal(v); err != nil {
+			panic(fmt.Sprintf("simulated vote: %v", err))
+		}
+	}
+	m, err := kafka.EventMessage(domain.VoteCast{Vote: v})
+	if err != nil {
+		panic(fmt.Sprintf("simulated vote: %v", err)) // a valid vote always encodes
+	}
+	return m
 }
 
 // NewVotePlan plans who votes, in which order and for whom.
@@ -295,11 +335,7 @@ func (p *VotePlan) voteMessage(voterID, candidateID string, at time.Time) *messa
 		// Every input here is generated and valid by construction.
 		panic(fmt.Sprintf("simulated vote: %v", err))
 	}
-	m, err := kafka.EventMessage(domain.VoteCast{Vote: v})
-	if err != nil {
-		panic(fmt.Sprintf("simulated vote: %v", err)) // a valid vote always encodes
-	}
-	return m
+	return p.encode(v)
 }
 
 // uuid returns a version-4 UUID drawn from the plan's seeded generator, so
@@ -313,11 +349,7 @@ func (p *VotePlan) contestVote(voterID, contestID, candidateID string, at time.T
 	if err != nil {
 		panic(fmt.Sprintf("simulated vote: %v", err)) // generated and valid by construction
 	}
-	m, err := kafka.EventMessage(domain.VoteCast{Vote: v})
-	if err != nil {
-		panic(fmt.Sprintf("simulated vote: %v", err)) // a valid vote always encodes
-	}
-	return m
+	return p.encode(v)
 }
 
 func (p *VotePlan) uuid() string { return uuidFrom(p.rng) }

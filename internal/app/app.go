@@ -61,6 +61,9 @@ type App struct {
 	// servers' per-address limits believe (handlers.ParseTrustedProxies);
 	// set it before ServeAPI, StartIntake or ServeIntake.
 	TrustedProxies []netip.Prefix
+	// Sealing holds the election's secrecy keys, once UseSealing ran: its
+	// Opener decodes votes for the projector, replay and audit.
+	Sealing Sealing
 
 	mu       sync.Mutex
 	closers  []func()
@@ -238,6 +241,9 @@ func watermillLogger(log *slog.Logger, component string) watermill.LoggerAdapter
 // StartProjector builds the projector on Pool and KafkaLog and runs it in
 // Run.
 func (a *App) StartProjector(cfg ProjectorConfig) (*ProjectorService, error) {
+	if cfg.Opener == nil {
+		cfg.Opener = a.Sealing.Opener
+	}
 	proj, err := NewProjectorService(a.Log, a.Pool, a.Kafka, cfg, a.KafkaLog, a.Metrics)
 	if err != nil {
 		return nil, err
@@ -370,6 +376,7 @@ func newAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 	handlers.RegisterDashboard(mux, stream)
 	if intake != nil {
 		intake.api.Register(mux)
+		intake.registerTallyKey(mux, log)
 	}
 	// No /metrics here: this is the public listener (MetricsFlags).
 	return listen(log, addr, m.InstrumentHTTP(mux), snaps)

@@ -31,7 +31,7 @@ func (a *App) Audit(ctx context.Context, opt AuditOptions, out io.Writer) error 
 		}
 		a.Log.Warn("auditing a projection that lags the log", "err", err)
 	}
-	rep, err := projections.Recount(ctx, a.Pool, log, NewProgress(a.Log, out, "recounting events", "events"))
+	rep, err := projections.Recount(ctx, a.Pool, log, a.Sealing.Opener, NewProgress(a.Log, out, "recounting events", "events"))
 	if err != nil {
 		return err
 	}

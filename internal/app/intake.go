@@ -87,13 +87,25 @@ type IntakeConfig struct {
 	// TrustedProxies: see handlers.IntakeConfig. StartIntake fills it
 	// from App.TrustedProxies.
 	TrustedProxies []netip.Prefix
+	// DigestKey keys the MAC kept per accepted vote_id (none: no MAC is
+	// kept; StartIntake uses the App's Sealing).
+	DigestKey []byte
+	// TallyKey seals every choice before it is stored (zero: clear v1
+	// votes; StartIntake uses the App's Sealing).
+	TallyKey domain.TallyPublicKey
+	// RequireSealed is served with the key, so stations know clear votes
+	// are refused.
+	RequireSealed bool
 }
 
 // Intake is the write API and the relay that drains its outbox to Kafka.
 type Intake struct {
-	api   *handlers.Intake
-	relay func(ctx context.Context) error
-	close func()
+	api *handlers.Intake
+	// tallyKey is what stations seal to (GET /api/v1/tally-key).
+	tallyKey      domain.TallyPublicKey
+	requireSealed bool
+	relay         func(ctx context.Context) error
+	close         func()
 }
 
 // Relay forwards the outbox to Kafka until ctx ends.
@@ -107,6 +119,13 @@ func (in *Intake) Close() { in.close() }
 func (a *App) StartIntake(cfg IntakeConfig) (*Intake, error) {
 	if cfg.TrustedProxies == nil {
 		cfg.TrustedProxies = a.TrustedProxies
+	}
+	if cfg.DigestKey == nil {
+		cfg.DigestKey = a.Sealing.DigestKey
+	}
+	if cfg.TallyKey.IsZero() {
+		cfg.TallyKey = a.Sealing.Public
+		cfg.RequireSealed = a.Sealing.Opener.RequiresSealed()
 	}
 	in, err := NewIntake(a.Log, a.Pool, a.Kafka, cfg, a.Metrics)
 	if err != nil || in == nil {
@@ -128,7 +147,13 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 	if len(kcfg.Brokers) == 0 {
 		return nil, errors.New("the intake API relays votes to Kafka: set KAFKA_BROKERS")
 	}
-	box, err := outbox.New(pool, watermillLogger(log, "outbox"))
+	if cfg.DigestKey == nil {
+		log.Warn("no intake digest key: a vote_id reused for another voter is answered as a retry (--intake-digest-key)")
+	}
+	if cfg.TallyKey.IsZero() {
+		log.Warn("no tally key: the intake stores and publishes votes with their choice in clear (README, \"Secrecy\"); give it --tally-public-key")
+	}
+	box, err := outbox.New(pool, watermillLogger(log, "outbox"), outbox.Config{DigestKey: cfg.DigestKey, TallyKey: cfg.TallyKey})
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +197,19 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 		return nil, err
 	}
 	m.Outbox(box.Backlog)
-	return &Intake{api: api, close: func() { _ = pub.Close() }, relay: func(ctx context.Context) error {
+	return &Intake{api: api, tallyKey: cfg.TallyKey, requireSealed: cfg.RequireSealed, close: func() { _ = pub.Close() }, relay: func(ctx context.Context) error {
 		if err := relay.Run(ctx); err != nil {
 			return fmt.Errorf("outbox relay: %w", err)
 		}
 		return nil
 	}}, nil
+}
+
+// registerTallyKey serves the key stations seal to, when there is one.
+func (in *Intake) registerTallyKey(mux *http.ServeMux, log *slog.Logger) {
+	if !in.tallyKey.IsZero() {
+		handlers.RegisterTallyKey(mux, in.tallyKey, in.requireSealed, log)
+	}
 }
 
 // NewIntakeServer serves the intake API alone, with /healthz and /readyz.
@@ -191,6 +223,7 @@ func NewIntakeServer(log *slog.Logger, addr string, pool *pgxpool.Pool, m *metri
 	}
 	mux := http.NewServeMux()
 	intake.api.Register(mux)
+	intake.registerTallyKey(mux, log)
 	handlers.RegisterProbes(mux, ready, log)
 	return listen(log, addr, m.InstrumentHTTP(mux), nil)
 }

@@ -42,6 +42,10 @@ type ProjectorConfig struct {
 	// least MinCell while the polls are open (README, "What is
 	// published"). The read API must run with the same k.
 	MinCell int
+	// Opener decodes votes: sealed choices opened with the tally key, clear
+	// votes refused when sealing is required (nil: clear votes only).
+	// StartProjector uses the App's.
+	Opener *domain.Opener
 }
 
 // ProjectorService is the live write path: a Watermill router with one
@@ -85,12 +89,13 @@ func NewProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	if err != nil {
 		return nil, err
 	}
+	events.OpenWith(cfg.Opener)
 	dlq, err := kafka.NewPublisher(kcfg)
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = dlq.Close() })
-	if s.checkpointer, err = newCheckpointer(log, pool, cfg.Transparency, ReplayLog{kcfg, klog}, dlq); err != nil {
+	if s.checkpointer, err = newCheckpointer(log, pool, cfg.Transparency, ReplayLog{kcfg, klog}, dlq, cfg.Opener); err != nil {
 		return nil, err
 	}
 	if s.checkpointer != nil {

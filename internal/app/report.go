@@ -33,6 +33,7 @@ func (a *App) Replay(ctx context.Context, dsn string, opt projections.ReplayOpti
 	if err != nil {
 		return err
 	}
+	rb.OpenWith(a.Sealing.Opener)
 	if opt.Progress == nil {
 		opt.Progress = NewProgress(a.Log, out, "replaying events", "events")
 	}

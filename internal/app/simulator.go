@@ -36,7 +36,7 @@ func (a *App) StartSimulator(cfg SimulationConfig) error {
 	if err != nil {
 		return err
 	}
-	simCfg := simulator.Config{Election: election, Rate: cfg.Rate, TopicSize: a.KafkaLog.Size, Faults: cfg.Faults}
+	simCfg := simulator.Config{Election: election, Rate: cfg.Rate, TopicSize: a.KafkaLog.Size, Faults: cfg.Faults, SealTo: a.Sealing.Public}
 	if cfg.CloseRegistration {
 		// On record, as when an operator closes registration.
 		simCfg.CloseRegistration = func(context.Context) error { return CloseRegistration(pub, io.Discard) }

@@ -56,7 +56,7 @@ func (c TransparencyConfig) origin() string { return "votewatch/" + c.Election }
 
 // newCheckpointer wires the checkpointer of the projection behind pool, or
 // returns nil when no key is configured.
-func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig, events projections.ReplayLog, pub message.Publisher) (*projections.Checkpointer, error) {
+func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig, events projections.ReplayLog, pub message.Publisher, opener *domain.Opener) (*projections.Checkpointer, error) {
 	if c.CheckpointKey == "" {
 		return nil, nil
 	}
@@ -82,6 +82,7 @@ func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig,
 	if err != nil {
 		return nil, err
 	}
+	tree.OpenWith(opener)
 	log.Info("transparency log on", "origin", c.origin(), "verifier_key", key.Verifier, "every", c.Every)
 	return projections.NewCheckpointer(projections.CheckpointerConfig{
 		Tree: tree, Key: key, Origin: c.origin(), Every: c.Every, Witnesses: c.Witnesses, Quorum: c.Quorum,
@@ -143,7 +144,7 @@ type AuditOptions struct {
 
 // auditTrees checks the transparency log and prints what it checked.
 func (a *App) auditTrees(ctx context.Context, opt AuditOptions, out io.Writer) (projections.TreeAudit, error) {
-	o := projections.TreeAuditOptions{Secret: opt.Secret, VerifierKey: opt.VerifierKey}
+	o := projections.TreeAuditOptions{Secret: opt.Secret, VerifierKey: opt.VerifierKey, Opener: a.Sealing.Opener}
 	if opt.VerifierKey != "" && fileExists(opt.VerifierKey) {
 		b, err := os.ReadFile(opt.VerifierKey)
 		if err != nil {

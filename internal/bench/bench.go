@@ -41,6 +41,9 @@ type Config struct {
 	MemoryVotes int
 	Processes   int
 	CPUProfile  string
+	// Sealing measures live and replay with clear and with sealed votes
+	// (measureSealing).
+	Sealing bool
 	// Binary is the votewatch executable the memory phase and --processes
 	// run as children (`votewatch project`).
 	Binary string
@@ -226,6 +229,13 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 	} else if err := publishVotes(); err != nil {
 		return err
 	}
+	if c.Sealing {
+		sealing, err := c.measureSealing(ctx, env, dsn)
+		if err != nil {
+			return err
+		}
+		results = append(results, sealing...)
+	}
 	// 1. The ceiling: COPY the same ballot rows into a table with the same
 	// key as ballots.
 	start := time.Now()
@@ -293,6 +303,10 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintf(tw, "consumer pipelined with / without the transparency log\t\t\t%.2f\t\n", byName["consumer_pipelined_tree"].PerSec/byName["consumer_pipelined"].PerSec)
 	}
 	fmt.Fprintf(tw, "replay votes / COPY limit\t\t\t%.2f\t\n", ratio)
+	if c.Sealing {
+		fmt.Fprintf(tw, "live sealed / clear\t\t\t%.2f\t\n", byName["sealing_live_sealed"].PerSec/byName["sealing_live_clear"].PerSec)
+		fmt.Fprintf(tw, "replay sealed / clear\t\t\t%.2f\t\n", byName["sealing_replay_sealed"].PerSec/byName["sealing_replay_clear"].PerSec)
+	}
 	if c.MemoryVotes > 0 && !c.Quick {
 		last := results[len(results)-1]
 		first := results[len(results)-2]

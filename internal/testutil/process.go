@@ -105,7 +105,17 @@ func (b *SyncBuffer) String() string {
 // code and everything it wrote (stdout and stderr).
 func Run(tb testing.TB, args ...string) (int, string) {
 	tb.Helper()
-	out, err := exec.Command(Binary(tb), args...).CombinedOutput()
+	return RunEnv(tb, nil, args...)
+}
+
+// RunEnv is Run with env (KEY=value entries) added to the environment.
+func RunEnv(tb testing.TB, env []string, args ...string) (int, string) {
+	tb.Helper()
+	cmd := exec.Command(Binary(tb), args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):

@@ -10,7 +10,7 @@ import (
 )
 
 const insertIntakeVotes = `-- name: InsertIntakeVotes :many
-INSERT INTO intake.votes (vote_id, station, digest)
+INSERT INTO intake.votes (vote_id, station, mac)
 SELECT unnest($1::text[])::uuid, $2::text, unnest($3::bytea[])
 ON CONFLICT (vote_id) DO NOTHING
 RETURNING vote_id::text
@@ -19,12 +19,12 @@ RETURNING vote_id::text
 type InsertIntakeVotesParams struct {
 	VoteIDs []string
 	Station string
-	Digests [][]byte
+	Macs    [][]byte
 }
 
 // Records unseen votes (a known vote_id is a retried POST) and returns them.
 func (q *Queries) InsertIntakeVotes(ctx context.Context, arg InsertIntakeVotesParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, insertIntakeVotes, arg.VoteIDs, arg.Station, arg.Digests)
+	rows, err := q.db.Query(ctx, insertIntakeVotes, arg.VoteIDs, arg.Station, arg.Macs)
 	if err != nil {
 		return nil, err
 	}
@@ -43,25 +43,26 @@ func (q *Queries) InsertIntakeVotes(ctx context.Context, arg InsertIntakeVotesPa
 	return items, nil
 }
 
-const intakeDigests = `-- name: IntakeDigests :many
-SELECT vote_id::text AS vote_id, digest FROM intake.votes WHERE vote_id IN (SELECT unnest($1::text[])::uuid)
+const intakeMACs = `-- name: IntakeMACs :many
+SELECT vote_id::text AS vote_id, mac FROM intake.votes WHERE vote_id IN (SELECT unnest($1::text[])::uuid)
 `
 
-type IntakeDigestsRow struct {
+type IntakeMACsRow struct {
 	VoteID string
-	Digest []byte
+	Mac    []byte
 }
 
-func (q *Queries) IntakeDigests(ctx context.Context, voteIds []string) ([]IntakeDigestsRow, error) {
-	rows, err := q.db.Query(ctx, intakeDigests, voteIds)
+// The keyed digests of earlier votes (NULL for rows older than the key).
+func (q *Queries) IntakeMACs(ctx context.Context, voteIds []string) ([]IntakeMACsRow, error) {
+	rows, err := q.db.Query(ctx, intakeMACs, voteIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []IntakeDigestsRow{}
+	items := []IntakeMACsRow{}
 	for rows.Next() {
-		var i IntakeDigestsRow
-		if err := rows.Scan(&i.VoteID, &i.Digest); err != nil {
+		var i IntakeMACsRow
+		if err := rows.Scan(&i.VoteID, &i.Mac); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

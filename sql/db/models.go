@@ -143,8 +143,8 @@ type IntakeOutbox struct {
 type IntakeVote struct {
 	VoteID     pgtype.UUID
 	Station    string
-	Digest     []byte
 	ReceivedAt time.Time
+	Mac        []byte
 }
 
 type LogCheckpoint struct {
