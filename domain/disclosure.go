@@ -31,6 +31,18 @@ func NewDisclosure(k int) (Disclosure, error) {
 // K returns the minimum cell size.
 func (d Disclosure) K() int64 { return d.k }
 
+// PublishesBreakdowns reports whether the breakdowns of a contest by
+// gender and age band may be published: once the polls are closed, and
+// not before (unless k is 1, which protects nothing anyway). Each
+// breakdown's rows are released on their own, and the regions' on their
+// own, so while the polls are open a breakdown's per-candidate sums and
+// the contest's differ by the votes released in one and not yet in the
+// other: subtracting them tells those few votes' choices apart, whatever
+// k is. Breakdowns are a canvass's figures, not election night's.
+func (d Disclosure) PublishesBreakdowns(pollsClosed bool) bool {
+	return pollsClosed || d.k <= 1
+}
+
 // ReleaseDue reports whether a cell (a row of candidates' counts, all
 // released together) moves from its released counts to its exact ones
 // now. While the polls are open it moves once the exact counts stand at

@@ -154,3 +154,21 @@ func TestPollsClosedBySchedule(t *testing.T) {
 		t.Error("every schedule closed: open")
 	}
 }
+
+// Breakdowns wait for the polls to close: released apart from the
+// regions, they would differ from the contest's totals by single votes.
+func TestBreakdownsArePublishedOnlyOnceThePollsClose(t *testing.T) {
+	for _, c := range []struct {
+		k      int
+		closed bool
+		want   bool
+	}{{10, false, false}, {10, true, true}, {2, false, false}, {1, false, true}} {
+		d, err := domain.NewDisclosure(c.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.PublishesBreakdowns(c.closed); got != c.want {
+			t.Errorf("k=%d, polls closed %v: publishes breakdowns = %v, want %v", c.k, c.closed, got, c.want)
+		}
+	}
+}

@@ -44,6 +44,46 @@ type RealtimeVoting struct {
 	voters, votes, deadLettered atomic.Int64
 	// out publishes translations per destination topic.
 	out map[string]*projections.Batcher[*message.Message]
+
+	// sealMu guards the sealing state: the tally key votes are sealed to
+	// (none: translated in clear), and the current sealer with how many
+	// votes it sealed. One encapsulation serves sealEvery votes, as one
+	// does an intake batch, so sealing costs an AEAD operation per vote.
+	sealMu sync.Mutex
+	sealTo domain.TallyPublicKey
+	sealer *domain.Sealer
+	sealed int
+}
+
+// sealEvery is how many translated votes share one HPKE encapsulation: an
+// intake batch's most.
+const sealEvery = 1000
+
+// SealTo has the bridge seal every vote it translates to the election's
+// tally key (contract v2), as a station sealing its own votes does. Call
+// it before the bridge runs.
+func (b *RealtimeVoting) SealTo(key domain.TallyPublicKey) {
+	b.sealMu.Lock()
+	defer b.sealMu.Unlock()
+	b.sealTo, b.sealer, b.sealed = key, nil, 0
+}
+
+// seal seals v's choice when the bridge has a tally key.
+func (b *RealtimeVoting) seal(v domain.Vote) (domain.Vote, error) {
+	b.sealMu.Lock()
+	defer b.sealMu.Unlock()
+	if b.sealTo.IsZero() {
+		return v, nil
+	}
+	if b.sealer == nil || b.sealed >= sealEvery {
+		s, err := domain.NewSealer(b.sealTo)
+		if err != nil {
+			return domain.Vote{}, err
+		}
+		b.sealer, b.sealed = s, 0
+	}
+	b.sealed++
+	return b.sealer.Seal(v)
 }
 
 // RealtimeVotingStats counts what one bridge translated since it started.
@@ -111,6 +151,11 @@ func (b *RealtimeVoting) Vote(msg *message.Message) ([]*message.Message, error) 
 	ev, err := domain.DecodeRealtimeVotingVote(msg.Payload)
 	if err != nil {
 		return nil, b.poison(msg, err)
+	}
+	// Not the message's fault if sealing fails: no dead letter, the
+	// message is read again.
+	if ev.Vote, err = b.seal(ev.Vote); err != nil {
+		return nil, fmt.Errorf("seal the translated vote: %w", err)
 	}
 	b.votes.Add(1)
 	return translated(ev, position(msg).Time)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +92,39 @@ func TestTheBridgePoisonsAMessageOfNeitherShape(t *testing.T) {
 	}
 	if st := b.Stats(); st.DeadLettered != 2 {
 		t.Errorf("dead-lettered = %d, want 2", st.DeadLettered)
+	}
+}
+
+// With the election's tally key, the bridge seals each translated vote's
+// choice as a station would: votewatch's own log never holds the clear
+// choice next to the voter (realtime_voting's votes_topic still does: it
+// is theirs), and the tally key opens it to the same vote.
+func TestTheBridgeSealsTheChoiceItTranslates(t *testing.T) {
+	key, err := domain.GenerateTallyKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := handlers.NewRealtimeVoting(slog.New(slog.DiscardHandler), unusedPublisher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SealTo(key.Public())
+	out, err := b.Vote(rtvMessage(`{"voter_id": "v-1", "voter_name": "Ann", "candidate_id": "c-1", "candidate_name": "Richard",
+		"voting_time": "2026-12-07 11:44:43", "vote": 1}`, time.Now(), "v-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 {
+		t.Fatalf("%d messages out, want 1", len(out))
+	}
+	if strings.Contains(string(out[0].Payload), "c-1") || strings.Contains(string(out[0].Payload), "candidate_id") {
+		t.Errorf("the translation names the choice in clear: %s", out[0].Payload)
+	}
+	ev, err := domain.NewOpener(&key, true).DecodeVoteCast(out[0].Payload)
+	if err != nil {
+		t.Fatalf("the sealed translation does not open: %v: %s", err, out[0].Payload)
+	}
+	if ev.Vote.CandidateID() != "c-1" || ev.Vote.VoterID() != "v-1" {
+		t.Errorf("opened %s for %s, want c-1 for v-1", ev.Vote.CandidateID(), ev.Vote.VoterID())
 	}
 }

@@ -249,10 +249,13 @@ func (v *publicView) regionsOf(c db.Contest) []ContestRegion {
 }
 
 // demographicsOf returns a contest's released votes by gender and age
-// band; each dimension's withheld buckets are published together as
-// WithheldBucket.
+// band, once the rule publishes breakdowns (domain.Disclosure); each
+// dimension's withheld buckets are published together as WithheldBucket.
 func (v *publicView) demographicsOf(contest string) []DemographicTally {
 	out := []DemographicTally{}
+	if !v.rule.PublishesBreakdowns(v.state.PollsClosed) {
+		return out
+	}
 	for _, dim := range []string{"age_band", "gender"} {
 		var buckets []string
 		for k := range v.cells {

@@ -22,6 +22,11 @@ type BridgeConfig struct {
 	// with the bridge on share the partitions.
 	Group          string
 	SessionTimeout time.Duration
+	// SealTo, when set, seals every translated vote's choice to the
+	// election's tally key (StartRealtimeVotingBridge uses the App's
+	// Sealing): votewatch's log then holds no clear choice, though
+	// realtime_voting's own votes_topic still does.
+	SealTo domain.TallyPublicKey
 }
 
 // BridgeService translates realtime_voting's topics into votewatch's
@@ -41,6 +46,9 @@ type BridgeService struct {
 func (a *App) StartRealtimeVotingBridge(ctx context.Context, cfg BridgeConfig) (*BridgeService, error) {
 	if err := kafka.EnsureTopics(ctx, a.Kafka, kafka.RealtimeVotingTopics(a.Kafka.Partitions)); err != nil {
 		return nil, fmt.Errorf("create realtime_voting's topics: %w", err)
+	}
+	if cfg.SealTo.IsZero() {
+		cfg.SealTo = a.Sealing.Public
 	}
 	s, err := NewBridgeService(a.Log, a.Kafka, cfg, a.Metrics)
 	if err != nil {
@@ -76,6 +84,9 @@ func NewBridgeService(log *slog.Logger, kcfg kafka.Config, cfg BridgeConfig, m *
 	s.closers = append(s.closers, func() { _ = pub.Close() })
 	if s.bridge, err = handlers.NewRealtimeVoting(log, pub); err != nil {
 		return nil, err
+	}
+	if !cfg.SealTo.IsZero() {
+		s.bridge.SealTo(cfg.SealTo)
 	}
 	if m != nil {
 		m.Bridge(func() metrics.BridgeStats {
