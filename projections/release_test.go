@@ -368,6 +368,15 @@ func TestPublicReaderRefusesSmallerSteps(t *testing.T) {
 	if _, err := same.Summary(ctx); err != nil {
 		t.Fatalf("a reader with the releaser's k: %v", err)
 	}
+	// A releaser with k=5 taking over does not launder the steps of 2
+	// already published (review finding: it overwrote the recorded k).
+	relFive, _ := projections.NewReleaser(pool, five, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	if _, err := relFive.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strict.Summary(ctx); !errors.Is(err, projections.ErrDisclosureMismatch) {
+		t.Fatalf("a reader with k=5 after a k=5 releaser followed one of k=2: %v, want ErrDisclosureMismatch", err)
+	}
 }
 
 // sameTotalsAcrossBreakdowns fails when a breakdown published while the

@@ -97,7 +97,7 @@ func TestTheAPIAndTheIntakeServeTLSWithStationCertificates(t *testing.T) {
 
 	intake := runTLSCommand(t, append([]string{"intake", "--http", "127.0.0.1:0", "--database-url", p.loginDSN(t, "votewatch_intake"),
 		"--kafka-brokers", brokers, "--station-tokens", tokens}, tlsArgs...)...)
-	serve := runTLSCommand(t, append([]string{"serve", "--http", "127.0.0.1:0", "--database-url", p.dsn,
+	serve := runTLSCommand(t, append([]string{"serve", "--http", "127.0.0.1:0", "--database-url", p.dsn, "--min-cell", "1",
 		"--kafka-brokers", brokers, "--station-tokens", tokens}, tlsArgs...)...)
 
 	north := tlsClient(t, dir, "north-1")

@@ -45,6 +45,9 @@ const (
 	// Misrouted is a vote off its voter's partition (domain rule 0),
 	// refused by position.
 	Misrouted = "misrouted"
+	// NoChoice is the choice line of a Repeat or Misrouted leaf, which
+	// commits to none.
+	NoChoice = "none"
 )
 
 // leafHeader versions the leaf text: a verifier refuses what it does not
@@ -246,15 +249,19 @@ func (s Secret) NewLeaf(e Entry, d Decision) (Leaf, Tally, bool) {
 	case domain.VoteCast:
 		v := ev.Vote
 		l.Kind, l.Vote = KindVote, VoteRef(v.ID())
-		l.Choice = s.Commit(v.ID(), v.ContestID(), v.CandidateID())
 		switch d.Status {
 		case Repeat, Misrouted:
-			l.Decision = d.Status
+			// No commitment: a copy carrying a guessed candidate would
+			// otherwise be checked against the first copy's leaf by
+			// anyone who can produce to the topic.
+			l.Decision, l.Choice = d.Status, NoChoice
 			return l, Tally{}, false
 		case Rejected:
+			l.Choice = s.Commit(v.ID(), v.ContestID(), v.CandidateID())
 			l.Decision = Rejected + " " + d.Reason
 			return l, Tally{Kind: Rejected, Contest: v.ContestID(), Choice: d.Reason}, true
 		}
+		l.Choice = s.Commit(v.ID(), v.ContestID(), v.CandidateID())
 		l.Decision = Counted
 		return l, Tally{Kind: Counted, Contest: v.ContestID(), Region: d.Region, Choice: v.CandidateID()}, true
 	case domain.ElectionScheduled:

@@ -11,6 +11,7 @@ import (
 
 	"filippo.io/torchwood"
 
+	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -121,5 +122,31 @@ func TestTheKeyIsKeptPrivateAndLoadsBack(t *testing.T) {
 	}
 	if strings.Contains(k.Verifier, "PRIVATE") {
 		t.Error("the verifier key holds the private key")
+	}
+}
+
+// A repeat or misrouted leaf commits to no choice: anyone who can produce
+// to the votes topic and saw a vote_id could otherwise send a copy with a
+// guessed candidate and compare its public leaf's commitment with the
+// original's (review finding).
+func TestARepeatLeafCommitsToNoChoice(t *testing.T) {
+	secret := transparency.Secret(bytes.Repeat([]byte{1}, 32))
+	const id = "0190d5f2-7c1e-7b3a-9f00-1c2d3e4f5a6b"
+	for _, status := range []string{transparency.Repeat, transparency.Misrouted} {
+		var choices []string
+		for _, guess := range []string{"c-ada", "c-bob"} {
+			v, err := domain.NewVote(id, "v-1", guess, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, _, counts := secret.NewLeaf(transparency.Entry{Partition: 0, Offset: 7, Event: domain.VoteCast{Vote: v}}, transparency.Decision{Status: status})
+			if counts {
+				t.Errorf("a %s leaf adds to a count", status)
+			}
+			choices = append(choices, l.Choice)
+		}
+		if choices[0] != choices[1] || choices[0] == secret.Commit(id, domain.DefaultContest, "c-ada") {
+			t.Errorf("a %s leaf's choice %q depends on the copy's candidate", status, choices)
+		}
 	}
 }

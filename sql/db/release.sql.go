@@ -240,7 +240,8 @@ func (q *Queries) ListReleasedSteps(ctx context.Context) ([]ReleasedStep, error)
 }
 
 const markReleased = `-- name: MarkReleased :exec
-UPDATE release_state SET releases = releases + 1, released_at = $1, polls_closed = $2, min_cell = $3
+UPDATE release_state SET releases = releases + 1, released_at = $1, polls_closed = $2,
+    min_cell = CASE WHEN min_cell = 0 THEN $3::integer ELSE least(min_cell, $3::integer) END
 `
 
 type MarkReleasedParams struct {
@@ -249,6 +250,9 @@ type MarkReleasedParams struct {
 	MinCell     int32
 }
 
+// min_cell keeps the smallest k any releaser stepped by: a public reader
+// with a larger k then refuses to publish (ErrDisclosureMismatch), even
+// after a releaser with the larger k took over.
 func (q *Queries) MarkReleased(ctx context.Context, arg MarkReleasedParams) error {
 	_, err := q.db.Exec(ctx, markReleased, arg.ReleasedAt, arg.PollsClosed, arg.MinCell)
 	return err

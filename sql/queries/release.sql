@@ -42,7 +42,11 @@ SELECT date_trunc('minute', @at::timestamptz), unnest(@contest_ids::text[]), unn
 ON CONFLICT (minute, contest_id, candidate_id) DO UPDATE SET votes = released_steps.votes + excluded.votes;
 
 -- name: MarkReleased :exec
-UPDATE release_state SET releases = releases + 1, released_at = @released_at, polls_closed = @polls_closed, min_cell = @min_cell;
+-- min_cell keeps the smallest k any releaser stepped by: a public reader
+-- with a larger k then refuses to publish (ErrDisclosureMismatch), even
+-- after a releaser with the larger k took over.
+UPDATE release_state SET releases = releases + 1, released_at = @released_at, polls_closed = @polls_closed,
+    min_cell = CASE WHEN min_cell = 0 THEN @min_cell::integer ELSE least(min_cell, @min_cell::integer) END;
 
 -- name: GetReleaseState :one
 SELECT releases, released_at, polls_closed, min_cell FROM release_state;
