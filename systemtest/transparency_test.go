@@ -28,6 +28,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/tallykey"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/transparency"
@@ -42,10 +43,22 @@ func transparencyConfig(t *testing.T, dir string) (app.TransparencyConfig, trans
 		CheckpointKey: filepath.Join(dir, "checkpoint.key"), ElectionSecret: filepath.Join(dir, "election.secret"),
 		Every: 100 * time.Millisecond, Election: "test",
 	}
-	if code, out := testutil.Run(t, "keys", "init", "--checkpoint-key", flags.CheckpointKey, "--election-secret", flags.ElectionSecret, "--election", "test"); code != 0 {
+	tallyKey, digestKey := filepath.Join(dir, "tally.key"), filepath.Join(dir, "intake.key")
+	if code, out := testutil.Run(t, "keys", "init", "--checkpoint-key", flags.CheckpointKey, "--election-secret", flags.ElectionSecret,
+		"--tally-key", tallyKey, "--intake-digest-key", digestKey, "--election", "test"); code != 0 {
 		t.Fatalf("keys init = %d:\n%s", code, out)
 	}
-	if code, out := testutil.Run(t, "keys", "init", "--checkpoint-key", flags.CheckpointKey, "--election-secret", flags.ElectionSecret); code == 0 || !strings.Contains(out, "refusing") {
+	// keys init makes the secrecy keys too, private to their owner.
+	for _, path := range []string{tallyKey, digestKey} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("keys init made %s: %v, %v; want a 0600 file", path, fi, err)
+		}
+	}
+	if _, err := tallykey.LoadPrivate(tallyKey); err != nil {
+		t.Fatalf("the tally key keys init made: %v", err)
+	}
+	if code, out := testutil.Run(t, "keys", "init", "--checkpoint-key", flags.CheckpointKey, "--election-secret", flags.ElectionSecret,
+		"--tally-key", tallyKey, "--intake-digest-key", digestKey); code == 0 || !strings.Contains(out, "refusing") {
 		t.Fatalf("keys init over existing files = %d, want a refusal:\n%s", code, out)
 	}
 	key, err := transparency.LoadKey(flags.CheckpointKey)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/votewatch/votewatch/internal/app"
@@ -72,6 +73,10 @@ type KeysInitCmd struct {
 	CheckpointKey  string `help:"Where to write the checkpoint signing key (mode 0600)." type:"path" required:"" env:"VOTEWATCH_CHECKPOINT_KEY"`
 	ElectionSecret string `help:"Where to write the election secret (mode 0600)." type:"path" required:"" env:"VOTEWATCH_ELECTION_SECRET"`
 	Election       string `help:"The election's name: the key is named votewatch-<name>." default:"demo" env:"VOTEWATCH_ELECTION_NAME"`
+	// The secrecy keys (README, "Sealed votes"): the tally key (its public
+	// half beside it, .pub) and the intake's digest key.
+	TallyKey        string `help:"Where to write the election's tally private key (mode 0600; the public key goes to FILE.pub): the intake seals every choice to it, the counting hosts open them with it." type:"path" required:"" env:"VOTEWATCH_TALLY_KEY"`
+	IntakeDigestKey string `help:"Where to write the intake's digest key (mode 0600): keys the MAC kept per accepted vote_id." type:"path" required:"" env:"VOTEWATCH_INTAKE_DIGEST_KEY"`
 }
 
 // Run makes the key and the secret, refusing to replace either: a new key
@@ -83,6 +88,13 @@ func (c *KeysInitCmd) Run(_ context.Context, env *Env) error {
 	if _, err := transparency.LoadSecret(c.ElectionSecret); !errors.Is(err, transparency.ErrNoKey) {
 		return fmt.Errorf("%s exists: refusing to replace the election secret", c.ElectionSecret)
 	}
+	// Checked before anything is written, so a refusal leaves no half-made
+	// set of keys behind.
+	for _, path := range []string{c.TallyKey, c.TallyKey + ".pub", c.IntakeDigestKey} {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s exists: refusing to replace it (votes sealed to a tally key open only with it)", path)
+		}
+	}
 	key, err := transparency.CreateKey(c.CheckpointKey, "votewatch-"+c.Election)
 	if err != nil {
 		return err
@@ -90,6 +102,11 @@ func (c *KeysInitCmd) Run(_ context.Context, env *Env) error {
 	if _, err := transparency.LoadOrCreateSecret(c.ElectionSecret); err != nil {
 		return err
 	}
+	tally, err := app.CreateSealingKeys(c.TallyKey, c.IntakeDigestKey)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Stdout, "checkpoint key: %s\nelection secret: %s\nverifier key (publish it before the election): %s\n", c.CheckpointKey, c.ElectionSecret, key.Verifier)
+	fmt.Fprintf(env.Stdout, "tally key: %s (public: %s.pub)\nintake digest key: %s\ntally public key (stations seal to it): %s\n", c.TallyKey, c.TallyKey, c.IntakeDigestKey, tally)
 	return nil
 }
