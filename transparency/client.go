@@ -26,6 +26,16 @@ func TileReader(logURL string, hc *http.Client) (torchwood.TileReader, error) {
 	return torchwood.NewTileFetcher(logURL, opts...)
 }
 
+// CheckExtends proves from the log's tiles that the tree newer extends
+// the tree older a client saw before: a newer tree with fewer leaves is a
+// rollback of the log, refused before any tile is read.
+func CheckExtends(ctx context.Context, tr torchwood.TileReader, older, newer tlog.Tree) error {
+	if newer.N < older.N {
+		return fmt.Errorf("%w: a tree of %d leaves, after one of %d was seen (a rollback)", ErrInconsistent, newer.N, older.N)
+	}
+	return CheckConsistentTiles(ctx, tr, older, newer)
+}
+
 // CheckConsistentTiles proves from the log's tiles that the smaller of a
 // and b is a prefix of the larger: tiles are read against the larger
 // tree's root (tlog.TileHashReader checks each against it), and the

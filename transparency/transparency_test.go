@@ -2,6 +2,7 @@ package transparency_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -148,5 +149,17 @@ func TestARepeatLeafCommitsToNoChoice(t *testing.T) {
 		if choices[0] != choices[1] || choices[0] == secret.Commit(id, domain.DefaultContest, "c-ada") {
 			t.Errorf("a %s leaf's choice %q depends on the copy's candidate", status, choices)
 		}
+	}
+}
+
+// A served tree smaller than one a client saw before is a rollback: both
+// the ballot client and the audit refuse it, before reading any tile
+// (review finding: the audit's check took the smaller of the two trees
+// as the older, and passed).
+func TestATreeSmallerThanOneSeenBeforeIsARollback(t *testing.T) {
+	older := tlog.Tree{N: 10, Hash: tlog.Hash{1}}
+	newer := tlog.Tree{N: 9, Hash: tlog.Hash{2}}
+	if err := transparency.CheckExtends(t.Context(), nil, older, newer); !errors.Is(err, transparency.ErrInconsistent) {
+		t.Fatalf("CheckExtends(10 leaves, then 9) = %v, want ErrInconsistent", err)
 	}
 }

@@ -262,7 +262,7 @@ func TestBallotVerifyProofKeepsTheNewestCheckpointAndRefusesAFork(t *testing.T) 
 	if code, out := check(large); code != 0 || !strings.Contains(out, "consistent: the tree extends the checkpoint of 13 leaves") {
 		t.Fatalf("a larger tree extending it: exit %d:\n%s", code, out)
 	}
-	if code, out := check(small); code != 1 || !strings.Contains(out, "showed 303 before") {
+	if code, out := check(small); code != 1 || !strings.Contains(out, "after one of 303 was seen (a rollback)") {
 		t.Fatalf("the smaller tree again: exit %d, want 1 and a rollback:\n%s", code, out)
 	}
 	if code, out := check(large); code != 0 || !strings.Contains(out, "the same tree") {

@@ -129,17 +129,14 @@ func (c BallotQuery) checkSaved(ctx context.Context, cp transparency.Checkpoint,
 		return "", err
 	}
 	msg := "saved: the first checkpoint seen of " + cp.Origin + ", kept in " + path
-	if ok && saved.Size > cp.Size {
-		// The API serves tiles up to its newest checkpoint only: one
-		// smaller than it served before is a rollback of the log.
-		return "", fmt.Errorf("%w: the API shows a tree of %d leaves; it showed %d before (saved in %s)", transparency.ErrInconsistent, cp.Size, saved.Size, path)
-	}
 	if ok {
 		tr, err := transparency.TileReader(strings.TrimRight(c.API, "/")+"/log/", nil)
 		if err != nil {
 			return "", err
 		}
-		if err := transparency.CheckConsistentTiles(ctx, tr, saved.Head(), cp.Head()); err != nil {
+		// The API serves tiles up to its newest checkpoint only: one
+		// smaller than it served before is a rollback of the log.
+		if err := transparency.CheckExtends(ctx, tr, saved.Head(), cp.Head()); err != nil {
 			return "", fmt.Errorf("the checkpoint of %d leaves against the one saved earlier of %d (%s): %w", cp.Size, saved.Size, path, err)
 		}
 		msg = fmt.Sprintf("consistent: the tree extends the checkpoint of %d leaves saved earlier", saved.Size)

@@ -236,7 +236,7 @@ func (a *App) auditTiles(ctx context.Context, logURL string, served, saved []byt
 	if saved != nil {
 		old, err := transparency.Open(saved, o.VerifierKey)
 		if err == nil {
-			err = transparency.CheckConsistentTiles(ctx, tr, old.Head(), c.Head())
+			err = transparency.CheckExtends(ctx, tr, old.Head(), c.Head())
 		}
 		if err != nil {
 			problems = append(problems, "the served checkpoint against the saved one: "+err.Error())
