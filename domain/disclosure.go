@@ -43,6 +43,14 @@ func (d Disclosure) PublishesBreakdowns(pollsClosed bool) bool {
 	return pollsClosed || d.k <= 1
 }
 
+// PublishesStationCount reports whether the number of ballots counted
+// from a polling station may be published: once it has reported closing
+// (the canvass's figure), and not while it is open, when each move of the
+// count would time a vote to the station (unless k is 1).
+func (d Disclosure) PublishesStationCount(stationClosed bool) bool {
+	return stationClosed || d.k <= 1
+}
+
 // ReleaseDue reports whether a cell (a row of candidates' counts, all
 // released together) moves from its released counts to its exact ones
 // now. While the polls are open it moves once the exact counts stand at

@@ -14,7 +14,9 @@ type stationCanvassJSON struct {
 	// ReportedBallots is what its close report said it cast; absent when
 	// it said nothing (or is open).
 	ReportedBallots *int64 `json:"reported_ballots,omitempty"`
-	CountedBallots  int64  `json:"counted_ballots"`
+	// CountedBallots is absent while the station is open: each move would
+	// time a vote to it (domain.Disclosure.PublishesStationCount).
+	CountedBallots *int64 `json:"counted_ballots,omitempty"`
 	// Difference is counted minus reported, when reported; Flagged says it
 	// is not zero: the canvass must account for it.
 	Difference *int64 `json:"difference,omitempty"`

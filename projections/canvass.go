@@ -19,8 +19,10 @@ type StationCanvass struct {
 	// ReportedBallots is the count on its close report; nil when it
 	// reported none (or has not closed).
 	ReportedBallots *int64
-	// CountedBallots is how many voters' ballots were counted from it.
-	CountedBallots int64
+	// CountedBallots is how many voters' ballots were counted from it; a
+	// public reader gives it only once the station has closed
+	// (domain.Disclosure.PublishesStationCount), nil before.
+	CountedBallots *int64
 }
 
 // Difference is counted minus reported ballots, and whether there is a
@@ -28,10 +30,10 @@ type StationCanvass struct {
 // into: ballots counted from nowhere, or cast and never counted (lost,
 // rejected, still in transit).
 func (s StationCanvass) Difference() (int64, bool) {
-	if s.ReportedBallots == nil {
+	if s.ReportedBallots == nil || s.CountedBallots == nil {
 		return 0, false
 	}
-	return s.CountedBallots - *s.ReportedBallots, true
+	return *s.CountedBallots - *s.ReportedBallots, true
 }
 
 // Canvass returns every station's canvass, by station_id.
@@ -44,7 +46,11 @@ func (r *Results) Canvass(ctx context.Context) ([]StationCanvass, error) {
 		}
 		out = make([]StationCanvass, 0, len(rows))
 		for _, row := range rows {
-			s := StationCanvass{StationID: row.StationID, Region: row.Region, ClosedAt: row.ClosedAt, CountedBallots: row.CountedBallots}
+			s := StationCanvass{StationID: row.StationID, Region: row.Region, ClosedAt: row.ClosedAt}
+			if !r.public || r.rule.PublishesStationCount(row.ClosedAt != nil) {
+				n := row.CountedBallots
+				s.CountedBallots = &n
+			}
 			if row.ReportedBallots.Valid {
 				n := row.ReportedBallots.Int64
 				s.ReportedBallots = &n
