@@ -206,7 +206,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 			}
 		}
 	}()
-	store := &Store{pool: pool}
+	store := &Store{pool: pool, opener: r.opener}
 
 	// The log's end now is what this replay rebuilds; whatever arrives
 	// later is caught up incrementally.
