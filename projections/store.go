@@ -371,8 +371,13 @@ func (s *Store) release(ctx context.Context, q striped, p db.TakeHeldVotesParams
 	for _, r := range rows {
 		// The held vote's message, opened as the projector opened it when
 		// it was read: the decision equals the replay's, which decides
-		// the log's message.
-		vc, err := s.opener.DecodeVoteCast(r.Message)
+		// the log's message. A clear one passed the opener's checks when
+		// it was read (or was held before 00040 stored messages), so only
+		// a sealed one goes through the opener again.
+		vc, err := domain.DecodeVoteCast(r.Message)
+		if _, sealed := vc.Vote.Sealed(); err == nil && sealed {
+			vc, err = s.opener.DecodeVoteCast(r.Message)
+		}
 		if err != nil {
 			return VoteBatchResult{}, fmt.Errorf("held vote %s: %w", r.VoteID, err)
 		}
