@@ -399,7 +399,7 @@ func (o *Opener) open(v Vote) (Vote, error) {
 		return Vote{}, err
 	}
 	v.candidateID = id
-	v.sealed = nil
+	v.sealed, v.openedFrom = nil, v.sealed
 	return v, nil
 }
 

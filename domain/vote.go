@@ -17,6 +17,10 @@ type Vote struct {
 	// sealed is the choice sealed to the tally key (contract v2), with
 	// candidateID empty, until an Opener opens it.
 	sealed *SealedChoice
+	// openedFrom is the sealed choice an Opener opened, kept so that a
+	// vote not decided yet can be stored as the log holds it (AsLogged)
+	// rather than with its choice in clear.
+	openedFrom *SealedChoice
 }
 
 // Station is the polling station a vote came through, and the region it
@@ -111,6 +115,18 @@ func (v Vote) Sealed() (SealedChoice, bool) {
 		return SealedChoice{}, false
 	}
 	return *v.sealed, true
+}
+
+// AsLogged returns the vote as its message in the log carried it: a vote
+// an Opener opened is sealed again with the very sealed choice it came
+// with (its clear candidate_id gone); any other vote is returned as it is
+// (a clear v1 vote is clear in the log too). A held vote is stored this
+// way, so the database keeps no clear choice next to its voter.
+func (v Vote) AsLogged() Vote {
+	if v.openedFrom != nil {
+		v.sealed, v.openedFrom, v.candidateID = v.openedFrom, nil, ""
+	}
+	return v
 }
 
 // ID returns the vote's UUID in canonical lower-case form.

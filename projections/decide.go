@@ -3,6 +3,7 @@ package projections
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -146,15 +147,16 @@ type decisions struct {
 }
 
 // add records entry's verdict v. now is the recorded time of a rejection
-// whose log time is unknown.
-func (d *decisions) add(e domain.VoteEntry, v domain.Verdict, now time.Time) {
+// whose log time is unknown. A ballot names no candidate (the choice goes
+// only into the tallies), and a held vote keeps its message as the log
+// holds it (heldMessage).
+func (d *decisions) add(e domain.VoteEntry, v domain.Verdict, now time.Time) error {
 	vote := e.Vote
 	p := &d.p
 	switch v.Kind {
 	case domain.VerdictCounted:
 		p.BallotVoterIds = append(p.BallotVoterIds, vote.VoterID())
 		p.BallotVoteIds = append(p.BallotVoteIds, voteUUID(vote.ID()))
-		p.BallotCandidateIds = append(p.BallotCandidateIds, vote.CandidateID())
 		p.BallotRegions = append(p.BallotRegions, v.Voter.Region().String())
 		p.BallotCastAts = append(p.BallotCastAts, vote.CastAt())
 		p.BallotStationIds = append(p.BallotStationIds, vote.Station().ID())
@@ -174,7 +176,11 @@ func (d *decisions) add(e domain.VoteEntry, v domain.Verdict, now time.Time) {
 	case domain.VerdictHeld:
 		p.HeldVoteIds = append(p.HeldVoteIds, voteUUID(vote.ID()))
 		p.HeldVoterIds = append(p.HeldVoterIds, vote.VoterID())
-		p.HeldCandidateIds = append(p.HeldCandidateIds, vote.CandidateID())
+		msg, err := heldMessage(vote)
+		if err != nil {
+			return err
+		}
+		p.HeldMessages = append(p.HeldMessages, msg)
 		p.HeldCastAts = append(p.HeldCastAts, vote.CastAt())
 		p.HeldPartitions = append(p.HeldPartitions, e.Partition)
 		p.HeldOffsets = append(p.HeldOffsets, e.Offset)
@@ -193,6 +199,20 @@ func (d *decisions) add(e domain.VoteEntry, v domain.Verdict, now time.Time) {
 	if v.Kind != domain.VerdictMisrouted && vote.ContestID() == domain.DefaultContest {
 		p.NamesDefault = true
 	}
+	return nil
+}
+
+// heldMessage is what held_votes keeps of a vote not decided yet (00040):
+// its message as the log holds it, the choice sealed when the vote came
+// sealed, so that no clear choice rests next to its voter; the store
+// opens it again when it decides the vote (Store.release). A clear v1
+// vote is clear in its message, as it is in the log.
+func heldMessage(v domain.Vote) ([]byte, error) {
+	msg, err := json.Marshal(domain.VoteCast{Vote: v.AsLogged()})
+	if err != nil {
+		return nil, fmt.Errorf("held vote %s: %w", v.ID(), err)
+	}
+	return msg, nil
 }
 
 // empty tells whether there is nothing to write.
@@ -313,7 +333,9 @@ func decideAndWrite(ctx context.Context, q striped, entries []domain.VoteEntry, 
 	tallies := newTallyGroups()
 	now := time.Now()
 	for i, v := range verdicts {
-		rows.add(entries[i], v, now)
+		if err := rows.add(entries[i], v, now); err != nil {
+			return res, err
+		}
 		tallies.add(entries[i], v)
 		switch v.Kind {
 		case domain.VerdictCounted:

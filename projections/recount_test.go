@@ -65,21 +65,23 @@ func TestRecountCatchesAnEditedProjection(t *testing.T) {
 		edit  []string
 		table string
 	}{
-		{"one ballot moved to another candidate, every tally adjusted", []string{
-			`CREATE TEMP TABLE moved AS SELECT b.voter_id, b.candidate_id AS was, (SELECT c.candidate_id FROM candidates c WHERE c.candidate_id <> b.candidate_id ORDER BY 1 LIMIT 1) AS now, b.region, b.cast_at FROM ballots b ORDER BY b.voter_id LIMIT 1`,
-			`UPDATE ballots b SET candidate_id = m.now FROM moved m WHERE b.voter_id = m.voter_id`,
+		// A ballot names no candidate (00040): the edit moves one vote
+		// between two candidates of its contest in every tally `verify`
+		// compares; only the recount from the log and the key sees it.
+		{"one vote moved to another candidate, every tally adjusted", []string{
+			`CREATE TEMP TABLE moved AS SELECT t.candidate_id AS was, (SELECT min(c.candidate_id) FROM candidates c WHERE c.candidate_id <> t.candidate_id AND c.contest_id = k.contest_id) AS now, b.region, b.cast_at FROM ballots b JOIN timeline t ON t.minute = date_trunc('minute', b.cast_at) AND t.votes > 0 JOIN candidates k ON k.candidate_id = t.candidate_id AND k.contest_id = b.contest_id JOIN region_tallies r ON r.region = b.region AND r.candidate_id = t.candidate_id AND r.votes > 0 ORDER BY b.voter_id LIMIT 1`,
 			`UPDATE candidate_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.stripe = (SELECT min(x.stripe) FROM candidate_tallies x WHERE x.candidate_id = m.was AND x.votes > 0)`,
 			`INSERT INTO candidate_tallies (candidate_id, votes) SELECT now, 1 FROM moved ON CONFLICT (candidate_id, stripe) DO UPDATE SET votes = candidate_tallies.votes + 1`,
 			`UPDATE region_tallies t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.region = m.region AND t.stripe = (SELECT min(x.stripe) FROM region_tallies x WHERE x.candidate_id = m.was AND x.region = m.region AND x.votes > 0)`,
 			`INSERT INTO region_tallies (region, candidate_id, votes) SELECT region, now, 1 FROM moved ON CONFLICT (region, candidate_id, stripe) DO UPDATE SET votes = region_tallies.votes + 1`,
 			`UPDATE timeline t SET votes = votes - 1 FROM moved m WHERE t.candidate_id = m.was AND t.minute = date_trunc('minute', m.cast_at) AND t.stripe = (SELECT min(x.stripe) FROM timeline x WHERE x.candidate_id = m.was AND x.minute = date_trunc('minute', m.cast_at) AND x.votes > 0)`,
 			`INSERT INTO timeline (minute, candidate_id, votes) SELECT date_trunc('minute', cast_at), now, 1 FROM moved ON CONFLICT (minute, candidate_id, stripe) DO UPDATE SET votes = timeline.votes + 1`,
-		}, "ballots"},
+		}, "candidate_tallies"},
 		{"a ballot deleted", []string{
 			`DELETE FROM ballots WHERE voter_id = (SELECT min(voter_id) FROM ballots)`,
 		}, "ballots"},
 		{"a ballot inserted", []string{
-			`INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at) SELECT 'stuffed', gen_random_uuid(), min(candidate_id), 'North', now() FROM candidates`,
+			`INSERT INTO ballots (voter_id, vote_id, region, cast_at) VALUES ('stuffed', gen_random_uuid(), 'North', now())`,
 		}, "ballots"},
 	}
 	for _, tt := range tests {

@@ -293,6 +293,9 @@ type replayRows struct {
 func (d *replayDecider) decide(ctx context.Context, recs []decodedRecord) (out replayRows, err error) {
 	entries := make([]domain.VoteEntry, 0, len(recs))
 	ids := make([]uuid.UUID, 0, len(recs))
+	// msgs are the votes' messages as the log holds them: a held vote
+	// keeps its own (00040), its choice sealed when it came sealed.
+	msgs := make([][]byte, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		pos := Position{Topic: domain.TopicVotes, Partition: r.rec.Partition, Offset: r.rec.Offset, Time: r.rec.Time}
@@ -307,6 +310,7 @@ func (d *replayDecider) decide(ctx context.Context, recs []decodedRecord) (out r
 		default:
 			entries = append(entries, domain.VoteEntry{Vote: r.vote, Partition: pos.Partition, Offset: pos.Offset, Logged: pos.Time})
 			ids = append(ids, r.id)
+			msgs = append(msgs, r.rec.Value)
 			d.next[pos.Partition] = max(d.next[pos.Partition], pos.Offset+1)
 			if r.vote.CastAt().After(d.last[pos.Partition]) {
 				d.last[pos.Partition] = r.vote.CastAt()
@@ -335,7 +339,7 @@ func (d *replayDecider) decide(ctx context.Context, recs []decodedRecord) (out r
 		id := pgtype.UUID{Bytes: ids[i], Valid: true}
 		switch v.Kind {
 		case domain.VerdictCounted:
-			out.ballots = append(out.ballots, db.CopyBallotsParams{VoterID: vote.VoterID(), VoteID: id, CandidateID: vote.CandidateID(),
+			out.ballots = append(out.ballots, db.CopyBallotsParams{VoterID: vote.VoterID(), VoteID: id,
 				Region: v.Voter.Region().String(), CastAt: vote.CastAt(), StationID: stationID, ContestID: vote.ContestID()})
 		case domain.VerdictRejected:
 			at := e.Logged
@@ -345,7 +349,7 @@ func (d *replayDecider) decide(ctx context.Context, recs []decodedRecord) (out r
 			out.rejections = append(out.rejections, db.CopyRejectionsParams{VoteID: id, Reason: v.Reason.String(), VoterID: vote.VoterID(),
 				CastAt: vote.CastAt(), StationID: stationID, ContestID: vote.ContestID(), RecordedAt: at})
 		case domain.VerdictHeld:
-			out.held = append(out.held, db.CopyHeldVotesParams{VoteID: id, VoterID: vote.VoterID(), CandidateID: vote.CandidateID(), CastAt: vote.CastAt(),
+			out.held = append(out.held, db.CopyHeldVotesParams{VoteID: id, VoterID: vote.VoterID(), Message: msgs[i], CastAt: vote.CastAt(),
 				Partition: e.Partition, Offset: e.Offset, StationID: stationID, StationRegion: stationRegion, ContestID: vote.ContestID(), LoggedAt: knownTime(e.Logged)})
 		case domain.VerdictMisrouted:
 			out.misrouted = append(out.misrouted, db.CopyMisroutedVotesParams{Partition: e.Partition, Offset: e.Offset})

@@ -471,7 +471,8 @@ func apply(ctx context.Context, store *projections.Store, topic string, partitio
 
 // outcome is the projection's decisions, in domain.Count's terms.
 type outcome struct {
-	counted   map[string]string // voter → vote_id/candidate
+	counted   map[string]string // voter/contest → vote_id (a ballot names no candidate, 00040)
+	tallies   map[string]string // candidate → votes
 	rejected  map[string]string // vote_id → reason
 	held      []string
 	misrouted [][2]int64
@@ -482,7 +483,7 @@ type outcome struct {
 func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 	t.Helper()
 	ctx := context.Background()
-	o := outcome{counted: map[string]string{}, rejected: map[string]string{}, refused: map[string]int{}, stations: map[string]string{}}
+	o := outcome{counted: map[string]string{}, tallies: map[string]string{}, rejected: map[string]string{}, refused: map[string]int{}, stations: map[string]string{}}
 	query := func(sql string, scan func(cols ...string)) {
 		rows, err := pool.Query(ctx, sql)
 		if err != nil {
@@ -504,7 +505,8 @@ func readOutcome(t *testing.T, pool *pgxpool.Pool) outcome {
 			t.Fatal(err)
 		}
 	}
-	query("SELECT voter_id, contest_id, vote_id::text, candidate_id FROM ballots", func(c ...string) { o.counted[c[0]+"/"+c[1]] = c[2] + "/" + c[3] })
+	query("SELECT voter_id, contest_id, vote_id::text FROM ballots", func(c ...string) { o.counted[c[0]+"/"+c[1]] = c[2] })
+	query("SELECT candidate_id, votes::text FROM candidate_tallies_summed WHERE votes > 0", func(c ...string) { o.tallies[c[0]] = c[1] })
 	query("SELECT vote_id::text, reason FROM rejections", func(c ...string) { o.rejected[c[0]] = c[1] })
 	query("SELECT vote_id::text FROM held_votes ORDER BY vote_id", func(c ...string) { o.held = append(o.held, c[0]) })
 	query("SELECT station_id, outcome, votes::text FROM station_tallies_summed", func(c ...string) { o.stations[c[0]+"/"+c[1]] = c[2] })
@@ -526,7 +528,16 @@ func compareOutcome(want domain.Outcome, got outcome) string {
 	var diffs []string
 	wantCounted := map[string]string{}
 	for key, v := range want.Counted {
-		wantCounted[key.Voter+"/"+key.Contest] = v.ID() + "/" + v.CandidateID()
+		wantCounted[key.Voter+"/"+key.Contest] = v.ID()
+	}
+	// Whom each ballot is for is only in the tallies.
+	perCandidate := map[string]int{}
+	for _, v := range want.Counted {
+		perCandidate[v.CandidateID()]++
+	}
+	wantTallies := map[string]string{}
+	for c, n := range perCandidate {
+		wantTallies[c] = fmt.Sprint(n)
 	}
 	wantRejected := map[string]string{}
 	for id, r := range want.Rejected {
@@ -550,7 +561,7 @@ func compareOutcome(want domain.Outcome, got outcome) string {
 	for _, m := range []struct {
 		name      string
 		want, got map[string]string
-	}{{"counted", wantCounted, got.counted}, {"rejected", wantRejected, got.rejected}, {"station tallies", wantStationVotes, got.stations}} {
+	}{{"counted", wantCounted, got.counted}, {"candidate tallies", wantTallies, got.tallies}, {"rejected", wantRejected, got.rejected}, {"station tallies", wantStationVotes, got.stations}} {
 		keys := map[string]bool{}
 		for k := range m.want {
 			keys[k] = true

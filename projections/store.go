@@ -65,7 +65,15 @@ type Store struct {
 	// votePartitions is the votes topic's partition count, by which rule
 	// 0 checks a vote's partition (0: unknown, unchecked).
 	votePartitions atomic.Int32
+	// opener opens the sealed choices of held votes when they are decided
+	// again (their messages are stored sealed, 00040).
+	opener *domain.Opener
 }
+
+// OpenWith has the store open held votes' sealed choices with o, the
+// opener the votes were decoded with; it must be set before the store
+// is used. Without it (nil) only clear held votes can be released.
+func (s *Store) OpenWith(o *domain.Opener) { s.opener = o }
 
 // SetVotePartitions tells the store how many partitions the votes topic
 // has: a vote on another partition than murmur2 of its voter_id names is
@@ -149,7 +157,7 @@ func (s *Store) ApplyCandidates(ctx context.Context, batch []Envelope[domain.Can
 			return err
 		}
 		res.Registered = int64(len(registered))
-		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{CandidateIDs: registered, VoterIDs: []string{}, ContestIDs: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{EveryVoter: true, VoterIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -188,7 +196,7 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 			return err
 		}
 		res.Registered = int64(len(registered))
-		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{ContestIDs: registered, VoterIDs: []string{}, CandidateIDs: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{ContestIDs: registered, VoterIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -288,7 +296,7 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 			ids[i] = v.VoterID
 		}
 		res.Registered = int64(len(ids))
-		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{VoterIDs: ids, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{VoterIDs: ids, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -319,7 +327,7 @@ func (s *Store) CloseRegistration(ctx context.Context, pos Position, e domain.Re
 			return err
 		}
 		var err error
-		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{EveryVoter: true, VoterIDs: []string{}, CandidateIDs: []string{}, ContestIDs: []string{}}); err != nil {
+		if res.Released, err = s.release(ctx, q, db.TakeHeldVotesParams{EveryVoter: true, VoterIDs: []string{}, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, []Position{pos})
@@ -346,7 +354,7 @@ func (s *Store) inRegistrationTx(ctx context.Context, fn func(q striped) error) 
 // held_votes and hands them to the decider, which holds again those that
 // must still wait.
 func (s *Store) release(ctx context.Context, q striped, p db.TakeHeldVotesParams) (VoteBatchResult, error) {
-	if !p.EveryVoter && len(p.VoterIDs) == 0 && len(p.CandidateIDs) == 0 && len(p.ContestIDs) == 0 {
+	if !p.EveryVoter && len(p.VoterIDs) == 0 && len(p.ContestIDs) == 0 {
 		return VoteBatchResult{}, nil
 	}
 	rows, err := q.TakeHeldVotes(ctx, p)
@@ -361,23 +369,19 @@ func (s *Store) release(ctx context.Context, q striped, p db.TakeHeldVotesParams
 	})
 	entries := make([]domain.VoteEntry, 0, len(rows))
 	for _, r := range rows {
-		v, err := domain.NewVote(r.VoteID, r.VoterID, r.CandidateID, r.CastAt)
-		if err == nil {
-			v, err = v.InContest(r.ContestID)
-		}
-		if err == nil && r.StationID.Valid {
-			var region domain.Region
-			if region, err = domain.NewRegion(r.StationRegion.String); err == nil {
-				var st domain.Station
-				if st, err = domain.NewStation(r.StationID.String, region); err == nil {
-					v = v.WithStation(st)
-				}
-			}
+		// The held vote's message, opened as the projector opened it when
+		// it was read: the decision equals the replay's, which decides
+		// the log's message. A clear one passed the opener's checks when
+		// it was read (or was held before 00040 stored messages), so only
+		// a sealed one goes through the opener again.
+		vc, err := domain.DecodeVoteCast(r.Message)
+		if _, sealed := vc.Vote.Sealed(); err == nil && sealed {
+			vc, err = s.opener.DecodeVoteCast(r.Message)
 		}
 		if err != nil {
 			return VoteBatchResult{}, fmt.Errorf("held vote %s: %w", r.VoteID, err)
 		}
-		entries = append(entries, domain.VoteEntry{Vote: v, Partition: r.Partition, Offset: r.Offset, Logged: timeOrZero(r.LoggedAt), Released: true})
+		entries = append(entries, domain.VoteEntry{Vote: vc.Vote, Partition: r.Partition, Offset: r.Offset, Logged: timeOrZero(r.LoggedAt), Released: true})
 	}
 	return decideAndWrite(ctx, q, entries, s.VotePartitions())
 }

@@ -1,7 +1,9 @@
 package projections_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -530,5 +532,63 @@ func TestAVoteWithoutALogTimeIsRecordedAsUnknown(t *testing.T) {
 	}
 	if !heldUnknown {
 		t.Error("the held vote's log time is stored as a time, want NULL (unknown)")
+	}
+}
+
+// A held vote rests as the log holds it, its choice sealed when it came
+// sealed (00040): held_votes has no candidate and its message no clear
+// candidate_id. When its voter registers, the store opens it with the
+// tally key and counts it for whom it was cast, as a replay would.
+func TestAHeldSealedVoteRestsSealedAndCountsWhenReleased(t *testing.T) {
+	t.Parallel()
+	f := setupOpen(t)
+	ctx := context.Background()
+	key, err := domain.GenerateTallyKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opener := domain.NewOpener(&key, false)
+	f.store.OpenWith(opener)
+	sealer, err := domain.NewSealer(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := f.vote(t, 1, "late", "c2")
+	sealed, err := sealer.Seal(ev.Event.Vote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := json.Marshal(domain.VoteCast{Vote: sealed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The projector decodes the log's message through the opener.
+	if ev.Event, err = opener.DecodeVoteCast(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{ev}); err != nil {
+		t.Fatal(err)
+	}
+	choice, ok := sealed.Sealed()
+	if !ok {
+		t.Fatal("the sealer left the vote clear")
+	}
+	var held []byte
+	if err := f.pool.QueryRow(ctx, "SELECT message FROM held_votes").Scan(&held); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(held, []byte(`"candidate_id"`)) || !bytes.Contains(held, []byte(`"sealed_choice":"`+choice.String()+`"`)) {
+		t.Errorf("held vote rests as %s, want its sealed message and no candidate_id", held)
+	}
+	f.register(t, "late", "A")
+	if got := f.votesFor(t, "c2"); got != 1 {
+		t.Errorf("c2 has %d votes after the held vote's voter registered, want 1", got)
+	}
+	var left int
+	if err := f.pool.QueryRow(ctx, "SELECT count(*) FROM held_votes").Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d votes still held", left)
 	}
 }

@@ -388,8 +388,8 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 	// Decisions and the transparency log are written once: never updated.
 	// Tallies change only through add_tallies.
 	projector = append(projector, denied(
-		"UPDATE ballots SET candidate_id = 'c-bob'", "UPDATE rejections SET reason = 'unknown_voter'",
-		"UPDATE held_votes SET candidate_id = 'c-bob'", "UPDATE voters SET region = 'East'",
+		"UPDATE ballots SET region = 'East'", "UPDATE rejections SET reason = 'unknown_voter'",
+		"UPDATE held_votes SET message = ''", "UPDATE voters SET region = 'East'",
 		"UPDATE candidates SET contest_id = 'other'", "UPDATE contests SET regions = '{}'",
 		"UPDATE log_leaves SET body = ''", "UPDATE log_hashes SET hash = hash", "UPDATE log_epochs SET size = 0",
 		"UPDATE log_counts SET n = 0", "UPDATE log_checkpoints SET note = ''", "UPDATE log_cosignatures SET line = ''",
@@ -403,7 +403,7 @@ func TestEachRoleIsRefusedWhatItMayNotDo(t *testing.T) {
 		projector = append(projector, denied("UPDATE "+table+" SET stripe = stripe")...)
 	}
 	projector = append(projector, allowed(
-		"INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at) VALUES ('v-new', gen_random_uuid(), 'c-ada', 'North', now())",
+		"INSERT INTO ballots (voter_id, vote_id, region, cast_at) VALUES ('v-new', gen_random_uuid(), 'North', now())",
 		"SELECT add_tallies(0::smallint, '{North}', '{c-ada}', '{default}', ARRAY[now()], '{1}', '{gender}', '{female}', '{c-ada}', '{1}', '{default}', '{unknown_voter}', '{1}', '{s-1}', '{counted}', '{1}')",
 		"UPDATE candidates SET name = name", "UPDATE stations SET closed_at = closed_at",
 		"UPDATE regions SET registered_voters = registered_voters",

@@ -22,8 +22,8 @@ func TestCopyBallotsCeilingWritesIntoItsOwnSchema(t *testing.T) {
 	pool := testutil.Pool(t)
 	at := time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
 	rows := []db.CopyCeilingBallotsParams{
-		{VoterID: "v1", VoteID: pgtype.UUID{Bytes: uuid.New(), Valid: true}, CandidateID: "c1", Region: "north", CastAt: at},
-		{VoterID: "v2", VoteID: pgtype.UUID{Bytes: uuid.New(), Valid: true}, CandidateID: "c2", Region: "south", CastAt: at},
+		{VoterID: "v1", VoteID: pgtype.UUID{Bytes: uuid.New(), Valid: true}, Region: "north", CastAt: at},
+		{VoterID: "v2", VoteID: pgtype.UUID{Bytes: uuid.New(), Valid: true}, Region: "south", CastAt: at},
 	}
 	n, err := postgres.CopyBallotsCeiling(ctx, pool, "bench ceiling", rows)
 	if err != nil {

@@ -77,6 +77,9 @@ func NewProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	if err != nil {
 		return nil, err
 	}
+	// Held votes are stored sealed as they came (00040) and opened again
+	// when released.
+	store.OpenWith(cfg.Opener)
 	if s.projector, err = projections.NewProjector(store, projections.ProjectorConfig{
 		Votes:           projections.BatcherConfig{MaxBatch: cfg.BatchSize, Writers: cfg.Writers, Linger: cfg.Linger, Observe: m.ObserveBatch},
 		Registrations:   projections.BatcherConfig{MaxBatch: 2000, Writers: 1, Observe: m.ObserveBatch},

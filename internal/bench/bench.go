@@ -167,7 +167,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 			}
 			v := ev.Vote
 			id, _ := uuid.Parse(v.ID())
-			rows = append(rows, db.CopyCeilingBallotsParams{VoterID: v.VoterID(), VoteID: pgtype.UUID{Bytes: id, Valid: true}, CandidateID: v.CandidateID(),
+			rows = append(rows, db.CopyCeilingBallotsParams{VoterID: v.VoterID(), VoteID: pgtype.UUID{Bytes: id, Valid: true},
 				Region: region[v.VoterID()], CastAt: v.CastAt()})
 			batch = append(batch, msgs...)
 			if len(batch) >= 5000 {

@@ -12,9 +12,8 @@ import (
 )
 
 type CopyCeilingBallotsParams struct {
-	VoterID     string
-	VoteID      pgtype.UUID
-	CandidateID string
-	Region      string
-	CastAt      time.Time
+	VoterID string
+	VoteID  pgtype.UUID
+	Region  string
+	CastAt  time.Time
 }

@@ -31,7 +31,6 @@ func (r iteratorForCopyBallots) Values() ([]interface{}, error) {
 	return []interface{}{
 		r.rows[0].VoterID,
 		r.rows[0].VoteID,
-		r.rows[0].CandidateID,
 		r.rows[0].Region,
 		r.rows[0].CastAt,
 		r.rows[0].StationID,
@@ -46,7 +45,7 @@ func (r iteratorForCopyBallots) Err() error {
 // sqlc's CopyFrom names the table unqualified: the rows land in the
 // session's search_path, the schema being rebuilt.
 func (q *Queries) CopyBallots(ctx context.Context, arg []CopyBallotsParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"ballots"}, []string{"voter_id", "vote_id", "candidate_id", "region", "cast_at", "station_id", "contest_id"}, &iteratorForCopyBallots{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"ballots"}, []string{"voter_id", "vote_id", "region", "cast_at", "station_id", "contest_id"}, &iteratorForCopyBallots{rows: arg})
 }
 
 // iteratorForCopyCeilingBallots implements pgx.CopyFromSource.
@@ -71,7 +70,6 @@ func (r iteratorForCopyCeilingBallots) Values() ([]interface{}, error) {
 	return []interface{}{
 		r.rows[0].VoterID,
 		r.rows[0].VoteID,
-		r.rows[0].CandidateID,
 		r.rows[0].Region,
 		r.rows[0].CastAt,
 	}, nil
@@ -85,7 +83,7 @@ func (r iteratorForCopyCeilingBallots) Err() error {
 // copy of ballots in a schema of the benchmark's own. The table is
 // unqualified, so the caller sets search_path to that schema.
 func (q *Queries) CopyCeilingBallots(ctx context.Context, arg []CopyCeilingBallotsParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"ballots"}, []string{"voter_id", "vote_id", "candidate_id", "region", "cast_at"}, &iteratorForCopyCeilingBallots{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"ballots"}, []string{"voter_id", "vote_id", "region", "cast_at"}, &iteratorForCopyCeilingBallots{rows: arg})
 }
 
 // iteratorForCopyHeldVotes implements pgx.CopyFromSource.
@@ -110,7 +108,7 @@ func (r iteratorForCopyHeldVotes) Values() ([]interface{}, error) {
 	return []interface{}{
 		r.rows[0].VoteID,
 		r.rows[0].VoterID,
-		r.rows[0].CandidateID,
+		r.rows[0].Message,
 		r.rows[0].CastAt,
 		r.rows[0].Partition,
 		r.rows[0].Offset,
@@ -125,8 +123,10 @@ func (r iteratorForCopyHeldVotes) Err() error {
 	return nil
 }
 
+// A held vote keeps its message as the log holds it (00040), not its
+// choice.
 func (q *Queries) CopyHeldVotes(ctx context.Context, arg []CopyHeldVotesParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"held_votes"}, []string{"vote_id", "voter_id", "candidate_id", "cast_at", "partition", "offset", "station_id", "station_region", "contest_id", "logged_at"}, &iteratorForCopyHeldVotes{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"held_votes"}, []string{"vote_id", "voter_id", "message", "cast_at", "partition", "offset", "station_id", "station_region", "contest_id", "logged_at"}, &iteratorForCopyHeldVotes{rows: arg})
 }
 
 // iteratorForCopyMisroutedVotes implements pgx.CopyFromSource.

@@ -30,13 +30,12 @@ type AppliedOffsetsMerged struct {
 }
 
 type Ballot struct {
-	VoterID     string
-	VoteID      pgtype.UUID
-	CandidateID string
-	Region      string
-	CastAt      time.Time
-	StationID   pgtype.Text
-	ContestID   string
+	VoterID   string
+	VoteID    pgtype.UUID
+	Region    string
+	CastAt    time.Time
+	StationID pgtype.Text
+	ContestID string
 }
 
 type BallotStatus struct {
@@ -121,7 +120,6 @@ type DemographicTally struct {
 type HeldVote struct {
 	VoteID        pgtype.UUID
 	VoterID       string
-	CandidateID   string
 	CastAt        time.Time
 	Partition     int32
 	Offset        int64
@@ -129,6 +127,7 @@ type HeldVote struct {
 	StationRegion pgtype.Text
 	ContestID     string
 	LoggedAt      *time.Time
+	Message       []byte
 }
 
 type IntakeOutbox struct {

@@ -11,17 +11,16 @@ import (
 )
 
 const recountBallots = `-- name: RecountBallots :many
-SELECT voter_id, vote_id::text AS vote_id, candidate_id, region, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM ballots
+SELECT voter_id, vote_id::text AS vote_id, region, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM ballots
 `
 
 type RecountBallotsRow struct {
-	VoterID     string
-	VoteID      string
-	CandidateID string
-	Region      string
-	CastAt      time.Time
-	StationID   string
-	ContestID   string
+	VoterID   string
+	VoteID    string
+	Region    string
+	CastAt    time.Time
+	StationID string
+	ContestID string
 }
 
 func (q *Queries) RecountBallots(ctx context.Context) ([]RecountBallotsRow, error) {
@@ -36,7 +35,6 @@ func (q *Queries) RecountBallots(ctx context.Context) ([]RecountBallotsRow, erro
 		if err := rows.Scan(
 			&i.VoterID,
 			&i.VoteID,
-			&i.CandidateID,
 			&i.Region,
 			&i.CastAt,
 			&i.StationID,

@@ -13,19 +13,18 @@ import (
 )
 
 type CopyBallotsParams struct {
-	VoterID     string
-	VoteID      pgtype.UUID
-	CandidateID string
-	Region      string
-	CastAt      time.Time
-	StationID   pgtype.Text
-	ContestID   string
+	VoterID   string
+	VoteID    pgtype.UUID
+	Region    string
+	CastAt    time.Time
+	StationID pgtype.Text
+	ContestID string
 }
 
 type CopyHeldVotesParams struct {
 	VoteID        pgtype.UUID
 	VoterID       string
-	CandidateID   string
+	Message       []byte
 	CastAt        time.Time
 	Partition     int32
 	Offset        int64

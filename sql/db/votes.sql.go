@@ -209,42 +209,33 @@ const takeHeldVotes = `-- name: TakeHeldVotes :many
 DELETE FROM held_votes h
 WHERE $1::boolean
    OR h.voter_id = ANY($2::text[])
-   OR h.voter_id IN (SELECT x.voter_id FROM held_votes x
-                     WHERE x.candidate_id = ANY($3::text[]) OR x.contest_id = ANY($4::text[]))
-RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id, h.logged_at
+   OR h.voter_id IN (SELECT x.voter_id FROM held_votes x WHERE x.contest_id = ANY($3::text[]))
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.message, h.partition, h."offset", h.logged_at
 `
 
 type TakeHeldVotesParams struct {
-	EveryVoter   bool
-	VoterIDs     []string
-	CandidateIDs []string
-	ContestIDs   []string
+	EveryVoter bool
+	VoterIDs   []string
+	ContestIDs []string
 }
 
 type TakeHeldVotesRow struct {
-	VoteID        string
-	VoterID       string
-	CandidateID   string
-	CastAt        time.Time
-	Partition     int32
-	Offset        int64
-	StationID     pgtype.Text
-	StationRegion pgtype.Text
-	ContestID     string
-	LoggedAt      *time.Time
+	VoteID    string
+	VoterID   string
+	Message   []byte
+	Partition int32
+	Offset    int64
+	LoggedAt  *time.Time
 }
 
 // Takes out of held_votes every held vote of the voters named (directly, or
-// through a held vote for one of the candidates or contests named), or of
-// every voter when @every_voter is set, for the store to decide them again
-// in log order (domain.Decide holds again those that must still wait).
+// through a held vote in one of the contests named), or of every voter when
+// @every_voter is set, for the store to decide them again in log order
+// (domain.Decide holds again those that must still wait). A held vote
+// names no candidate (00040), so a candidate's registration releases every
+// held vote (EveryVoter): the decider holds again those still waiting.
 func (q *Queries) TakeHeldVotes(ctx context.Context, arg TakeHeldVotesParams) ([]TakeHeldVotesRow, error) {
-	rows, err := q.db.Query(ctx, takeHeldVotes,
-		arg.EveryVoter,
-		arg.VoterIDs,
-		arg.CandidateIDs,
-		arg.ContestIDs,
-	)
+	rows, err := q.db.Query(ctx, takeHeldVotes, arg.EveryVoter, arg.VoterIDs, arg.ContestIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -255,13 +246,9 @@ func (q *Queries) TakeHeldVotes(ctx context.Context, arg TakeHeldVotesParams) ([
 		if err := rows.Scan(
 			&i.VoteID,
 			&i.VoterID,
-			&i.CandidateID,
-			&i.CastAt,
+			&i.Message,
 			&i.Partition,
 			&i.Offset,
-			&i.StationID,
-			&i.StationRegion,
-			&i.ContestID,
 			&i.LoggedAt,
 		); err != nil {
 			return nil, err
@@ -276,28 +263,28 @@ func (q *Queries) TakeHeldVotes(ctx context.Context, arg TakeHeldVotesParams) ([
 
 const writeVoteDecisions = `-- name: WriteVoteDecisions :exec
 WITH ballots_in AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
-    SELECT unnest($2::text[]), unnest($3::uuid[]), unnest($4::text[]),
-           unnest($5::text[]), unnest($6::timestamptz[]),
-           nullif(unnest($7::text[]), ''), unnest($8::text[])
+    INSERT INTO ballots (voter_id, vote_id, region, cast_at, station_id, contest_id)
+    SELECT unnest($2::text[]), unnest($3::uuid[]),
+           unnest($4::text[]), unnest($5::timestamptz[]),
+           nullif(unnest($6::text[]), ''), unnest($7::text[])
 ),
 rejections_in AS (
     INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
-    SELECT unnest($9::uuid[]), unnest($10::text[]), unnest($11::text[]),
-           unnest($12::timestamptz[]), nullif(unnest($13::text[]), ''),
-           unnest($14::text[]), unnest($15::timestamptz[])
+    SELECT unnest($8::uuid[]), unnest($9::text[]), unnest($10::text[]),
+           unnest($11::timestamptz[]), nullif(unnest($12::text[]), ''),
+           unnest($13::text[]), unnest($14::timestamptz[])
 ),
 held_in AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
-    SELECT unnest($16::uuid[]), unnest($17::text[]), unnest($18::text[]),
-           unnest($19::timestamptz[]), unnest($20::integer[]), unnest($21::bigint[]),
-           nullif(unnest($22::text[]), ''), nullif(unnest($23::text[]), ''),
-           unnest($24::text[]),
-           nullif(unnest($25::timestamptz[]), '0001-01-01 00:00:00+00') -- Go's zero time: unknown
+    INSERT INTO held_votes (vote_id, voter_id, message, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+    SELECT unnest($15::uuid[]), unnest($16::text[]), unnest($17::bytea[]),
+           unnest($18::timestamptz[]), unnest($19::integer[]), unnest($20::bigint[]),
+           nullif(unnest($21::text[]), ''), nullif(unnest($22::text[]), ''),
+           unnest($23::text[]),
+           nullif(unnest($24::timestamptz[]), '0001-01-01 00:00:00+00') -- Go's zero time: unknown
 ),
 misrouted_in AS (
     INSERT INTO misrouted_votes (partition, "offset")
-    SELECT unnest($26::integer[]), unnest($27::bigint[])
+    SELECT unnest($25::integer[]), unnest($26::bigint[])
     ON CONFLICT (partition, "offset") DO NOTHING
 )
 INSERT INTO contests (contest_id, name, kind)
@@ -309,7 +296,6 @@ type WriteVoteDecisionsParams struct {
 	NamesDefault        bool
 	BallotVoterIds      []string
 	BallotVoteIds       []pgtype.UUID
-	BallotCandidateIds  []string
 	BallotRegions       []string
 	BallotCastAts       []time.Time
 	BallotStationIds    []string
@@ -323,7 +309,7 @@ type WriteVoteDecisionsParams struct {
 	RejectedRecordedAts []time.Time
 	HeldVoteIds         []pgtype.UUID
 	HeldVoterIds        []string
-	HeldCandidateIds    []string
+	HeldMessages        [][]byte
 	HeldCastAts         []time.Time
 	HeldPartitions      []int32
 	HeldOffsets         []int64
@@ -337,7 +323,9 @@ type WriteVoteDecisionsParams struct {
 
 // Stores domain.Decide's decisions on a batch: the ballots, the rejections
 // with their reasons, the held votes, the misrouted votes' positions, and
-// the default contest when a vote named it. Plain inserts: the decider
+// the default contest when a vote named it. A ballot names no candidate and
+// a held vote keeps its message as the log holds it, sealed when the vote
+// was (00040): the choice goes only into the tallies. Plain inserts: the decider
 // decided each vote once, so a conflict on the ballots' (voter_id,
 // contest_id) key or a vote_id means a concurrent transaction decided the
 // same vote or key first; the error (23505) makes the store decide the
@@ -347,7 +335,6 @@ func (q *Queries) WriteVoteDecisions(ctx context.Context, arg WriteVoteDecisions
 		arg.NamesDefault,
 		arg.BallotVoterIds,
 		arg.BallotVoteIds,
-		arg.BallotCandidateIds,
 		arg.BallotRegions,
 		arg.BallotCastAts,
 		arg.BallotStationIds,
@@ -361,7 +348,7 @@ func (q *Queries) WriteVoteDecisions(ctx context.Context, arg WriteVoteDecisions
 		arg.RejectedRecordedAts,
 		arg.HeldVoteIds,
 		arg.HeldVoterIds,
-		arg.HeldCandidateIds,
+		arg.HeldMessages,
 		arg.HeldCastAts,
 		arg.HeldPartitions,
 		arg.HeldOffsets,

@@ -13,14 +13,16 @@ SELECT 'each candidate''s total equals the sum over regions',
                  FROM candidate_tallies_summed t LEFT JOIN (SELECT candidate_id, sum(votes) v FROM region_tallies_summed GROUP BY candidate_id) s
                  ON s.candidate_id = t.candidate_id WHERE t.votes <> coalesce(s.v, 0)), '')
 UNION ALL
-SELECT 'each candidate''s total equals their ballots',
-       NOT EXISTS (SELECT 1 FROM candidate_tallies_summed t
-                   FULL JOIN (SELECT candidate_id, count(*) n FROM ballots GROUP BY candidate_id) b ON b.candidate_id = t.candidate_id
-                   WHERE coalesce(t.votes, 0) <> coalesce(b.n, 0)),
-       coalesce((SELECT string_agg(format('%s: tally %s, ballots %s', coalesce(t.candidate_id, b.candidate_id), coalesce(t.votes, 0), coalesce(b.n, 0)), '; ')
-                 FROM candidate_tallies_summed t
-                 FULL JOIN (SELECT candidate_id, count(*) n FROM ballots GROUP BY candidate_id) b ON b.candidate_id = t.candidate_id
-                 WHERE coalesce(t.votes, 0) <> coalesce(b.n, 0)), '')
+SELECT 'each contest''s candidate totals equal its ballots (a ballot names no candidate: audit recounts each candidate from the log)',
+       NOT EXISTS (SELECT 1 FROM (SELECT c.contest_id, sum(t.votes) v FROM candidate_tallies_summed t
+                                  JOIN candidates c ON c.candidate_id = t.candidate_id GROUP BY c.contest_id) t
+                   FULL JOIN (SELECT contest_id, count(*) n FROM ballots GROUP BY contest_id) b ON b.contest_id = t.contest_id
+                   WHERE coalesce(t.v, 0) <> coalesce(b.n, 0)),
+       coalesce((SELECT string_agg(format('%s: tallies %s, ballots %s', coalesce(t.contest_id, b.contest_id), coalesce(t.v, 0), coalesce(b.n, 0)), '; ')
+                 FROM (SELECT c.contest_id, sum(t.votes) v FROM candidate_tallies_summed t
+                       JOIN candidates c ON c.candidate_id = t.candidate_id GROUP BY c.contest_id) t
+                 FULL JOIN (SELECT contest_id, count(*) n FROM ballots GROUP BY contest_id) b ON b.contest_id = t.contest_id
+                 WHERE coalesce(t.v, 0) <> coalesce(b.n, 0)), '')
 UNION ALL
 SELECT 'each region''s votes cast equals its tallies and its ballots (default contest)',
        NOT EXISTS (SELECT 1 FROM regions_summed g
@@ -96,20 +98,10 @@ SELECT 'no held vote is also decided',
                     OR EXISTS (SELECT 1 FROM ballots b WHERE b.vote_id = h.vote_id AND b.voter_id = h.voter_id)
                  HAVING count(*) > 0), '')
 UNION ALL
-SELECT 'votes are held only while registration is open, and only for what is not registered',
+SELECT 'votes are held only while registration is open (a held vote''s candidate is sealed in its message: audit decides it from the log)',
        NOT EXISTS (SELECT 1 FROM held_votes h
                    WHERE (SELECT coalesce(count(*) = 3 AND bool_and(
                                     (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n), false)
-                          FROM (SELECT topic, max(partitions) AS n FROM registration_closures GROUP BY topic) d)
-                      OR (EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
-                          AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
-                          AND (h.contest_id = 'default' OR EXISTS (SELECT 1 FROM contests k WHERE k.contest_id = h.contest_id))
-                          AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id AND x.contest_id = h.contest_id
-                                          AND (x.partition, x."offset") < (h.partition, h."offset")))),
-       coalesce((SELECT count(*)::text || ' votes held that could be decided' FROM held_votes h
-                 WHERE EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
-                   AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
-                   AND (h.contest_id = 'default' OR EXISTS (SELECT 1 FROM contests k WHERE k.contest_id = h.contest_id))
-                   AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id AND x.contest_id = h.contest_id
-                                   AND (x.partition, x."offset") < (h.partition, h."offset"))
+                          FROM (SELECT topic, max(partitions) AS n FROM registration_closures GROUP BY topic) d)),
+       coalesce((SELECT count(*)::text || ' votes held after registration closed' FROM held_votes h
                  HAVING count(*) > 0), '');

@@ -3,5 +3,5 @@
 -- unqualified, so the caller sets search_path to that schema.
 
 -- name: CopyCeilingBallots :copyfrom
-INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at)
-VALUES ($1, $2, $3, $4, $5);
+INSERT INTO ballots (voter_id, vote_id, region, cast_at)
+VALUES ($1, $2, $3, $4);

@@ -15,7 +15,7 @@ SELECT candidate_id, name, party, biography, platform, photo_url, contest_id FRO
 SELECT region, registered_voters, votes_cast FROM regions_summed;
 
 -- name: RecountBallots :many
-SELECT voter_id, vote_id::text AS vote_id, candidate_id, region, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM ballots;
+SELECT voter_id, vote_id::text AS vote_id, region, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM ballots;
 
 -- name: RecountRejections :many
 SELECT vote_id::text AS vote_id, reason, voter_id, cast_at, coalesce(station_id, '')::text AS station_id, contest_id FROM rejections;

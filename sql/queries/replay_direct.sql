@@ -19,15 +19,17 @@ SELECT contest_id, name, kind, regions FROM contests;
 -- name: CopyBallots :copyfrom
 -- sqlc's CopyFrom names the table unqualified: the rows land in the
 -- session's search_path, the schema being rebuilt.
-INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+INSERT INTO ballots (voter_id, vote_id, region, cast_at, station_id, contest_id)
+VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: CopyRejections :copyfrom
 INSERT INTO rejections (vote_id, reason, voter_id, cast_at, station_id, contest_id, recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
 
 -- name: CopyHeldVotes :copyfrom
-INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+-- A held vote keeps its message as the log holds it (00040), not its
+-- choice.
+INSERT INTO held_votes (vote_id, voter_id, message, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: CopyMisroutedVotes :copyfrom

@@ -66,14 +66,16 @@ FROM v, c, k, b, h, d, s;
 -- name: WriteVoteDecisions :exec
 -- Stores domain.Decide's decisions on a batch: the ballots, the rejections
 -- with their reasons, the held votes, the misrouted votes' positions, and
--- the default contest when a vote named it. Plain inserts: the decider
+-- the default contest when a vote named it. A ballot names no candidate and
+-- a held vote keeps its message as the log holds it, sealed when the vote
+-- was (00040): the choice goes only into the tallies. Plain inserts: the decider
 -- decided each vote once, so a conflict on the ballots' (voter_id,
 -- contest_id) key or a vote_id means a concurrent transaction decided the
 -- same vote or key first; the error (23505) makes the store decide the
 -- batch again on fresh facts. Misrouted positions may be redelivered.
 WITH ballots_in AS (
-    INSERT INTO ballots (voter_id, vote_id, candidate_id, region, cast_at, station_id, contest_id)
-    SELECT unnest(@ballot_voter_ids::text[]), unnest(@ballot_vote_ids::uuid[]), unnest(@ballot_candidate_ids::text[]),
+    INSERT INTO ballots (voter_id, vote_id, region, cast_at, station_id, contest_id)
+    SELECT unnest(@ballot_voter_ids::text[]), unnest(@ballot_vote_ids::uuid[]),
            unnest(@ballot_regions::text[]), unnest(@ballot_cast_ats::timestamptz[]),
            nullif(unnest(@ballot_station_ids::text[]), ''), unnest(@ballot_contest_ids::text[])
 ),
@@ -84,8 +86,8 @@ rejections_in AS (
            unnest(@rejected_contest_ids::text[]), unnest(@rejected_recorded_ats::timestamptz[])
 ),
 held_in AS (
-    INSERT INTO held_votes (vote_id, voter_id, candidate_id, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
-    SELECT unnest(@held_vote_ids::uuid[]), unnest(@held_voter_ids::text[]), unnest(@held_candidate_ids::text[]),
+    INSERT INTO held_votes (vote_id, voter_id, message, cast_at, partition, "offset", station_id, station_region, contest_id, logged_at)
+    SELECT unnest(@held_vote_ids::uuid[]), unnest(@held_voter_ids::text[]), unnest(@held_messages::bytea[]),
            unnest(@held_cast_ats::timestamptz[]), unnest(@held_partitions::integer[]), unnest(@held_offsets::bigint[]),
            nullif(unnest(@held_station_ids::text[]), ''), nullif(unnest(@held_station_regions::text[]), ''),
            unnest(@held_contest_ids::text[]),
@@ -102,15 +104,16 @@ ON CONFLICT (contest_id) DO NOTHING;
 
 -- name: TakeHeldVotes :many
 -- Takes out of held_votes every held vote of the voters named (directly, or
--- through a held vote for one of the candidates or contests named), or of
--- every voter when @every_voter is set, for the store to decide them again
--- in log order (domain.Decide holds again those that must still wait).
+-- through a held vote in one of the contests named), or of every voter when
+-- @every_voter is set, for the store to decide them again in log order
+-- (domain.Decide holds again those that must still wait). A held vote
+-- names no candidate (00040), so a candidate's registration releases every
+-- held vote (EveryVoter): the decider holds again those still waiting.
 DELETE FROM held_votes h
 WHERE @every_voter::boolean
    OR h.voter_id = ANY(@voter_ids::text[])
-   OR h.voter_id IN (SELECT x.voter_id FROM held_votes x
-                     WHERE x.candidate_id = ANY(@candidate_ids::text[]) OR x.contest_id = ANY(@contest_ids::text[]))
-RETURNING h.vote_id::text AS vote_id, h.voter_id, h.candidate_id, h.cast_at, h.partition, h."offset", h.station_id, h.station_region, h.contest_id, h.logged_at;
+   OR h.voter_id IN (SELECT x.voter_id FROM held_votes x WHERE x.contest_id = ANY(@contest_ids::text[]))
+RETURNING h.vote_id::text AS vote_id, h.voter_id, h.message, h.partition, h."offset", h.logged_at;
 
 -- name: RecordSchedule :exec
 -- Records a schedule read at a votes partition's position.
