@@ -176,11 +176,16 @@ func TestCheckCastTime(t *testing.T) {
 		{"unknown log time is not checked", at.AddDate(10, 0, 0), time.Time{}, nil, domain.RejectionReason{}},
 		{"just within the clock skew ahead", at.Add(domain.MaxCastAhead), at, nil, domain.RejectionReason{}},
 		{"beyond the clock skew ahead", at.Add(domain.MaxCastAhead + time.Microsecond), at, nil, domain.RejectImplausibleTime},
-		{"just within the upload delay", at.Add(-domain.MaxCastBehind), at, nil, domain.RejectionReason{}},
-		{"beyond the upload delay", at.Add(-domain.MaxCastBehind - time.Microsecond), at, nil, domain.RejectImplausibleTime},
+		{"uploaded a year late", at.AddDate(-1, 0, 0), at, nil, domain.RejectionReason{}},
+		{"at the earliest plausible date", domain.EarliestPlausible(), at, nil, domain.RejectionReason{}},
+		{"before the earliest plausible date", domain.EarliestPlausible().Add(-time.Microsecond), at, nil, domain.RejectImplausibleTime},
+		{"before the earliest plausible date, log time unknown", domain.EarliestPlausible().Add(-time.Hour), time.Time{}, nil, domain.RejectImplausibleTime},
 		{"at the polls' opening", at, at, &schedule, domain.RejectionReason{}},
 		{"before the polls open", at.Add(-time.Microsecond), at, &schedule, domain.RejectOutsidePolls},
 		{"at the polls' closing", at.Add(time.Hour), at.Add(time.Hour), &schedule, domain.RejectOutsidePolls},
+		{"late upload inside the window", at.Add(30 * time.Minute), at.AddDate(0, 0, 12), &schedule, domain.RejectionReason{}},
+		{"late upload before the window", at.Add(-time.Hour), at.AddDate(0, 0, 12), &schedule, domain.RejectOutsidePolls},
+		{"late upload after the window", at.Add(2 * time.Hour), at.AddDate(0, 0, 12), &schedule, domain.RejectOutsidePolls},
 		{"nanoseconds are cut to microseconds", at.Add(time.Hour - time.Nanosecond), at.Add(time.Hour), &schedule, domain.RejectionReason{}},
 	}
 	for _, tt := range tests {

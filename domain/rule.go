@@ -34,10 +34,12 @@ import (
 //     is not registered is held, not decided, and holds every later vote of
 //     its voter in that contest. Held votes are decided, in log order, as soon as what they
 //     wait for is registered, or when registration closes.
-//  5. A vote whose cast_at is implausible for when it was logged, or
-//     outside the polls' window of the latest schedule before it in its
-//     partition, is rejected at once (CheckCastTime): that depends on the
-//     vote alone, so it is never held.
+//  5. A vote whose cast_at is implausible (in the future beyond the clock
+//     skew of its log time, or before EarliestPlausible; never for being
+//     logged late), or outside the polls' window of the latest schedule
+//     before it in its partition however late it was logged, is rejected
+//     at once (CheckCastTime): that depends on the vote alone, so it is
+//     never held.
 //  6. Otherwise a vote is decided, in this order (Check): unknown_voter,
 //     wrong_station (its station does not serve its voter's region),
 //     unknown_contest, not_eligible (its voter's region is not among the

@@ -270,7 +270,7 @@ func randomLog(rng *rand.Rand) *testLog {
 		}
 		if len(cast) > 0 && rng.IntN(6) == 0 {
 			ev := cast[rng.IntN(len(cast))] // published again, later
-			l.addAt(domain.TopicVotes, votePartition(rng, ev.Vote.VoterID(), voteParts), encode(ev), ev, at.Add(time.Duration(rng.IntN(3))*domain.MaxCastBehind))
+			l.addAt(domain.TopicVotes, votePartition(rng, ev.Vote.VoterID(), voteParts), encode(ev), ev, at.AddDate(0, 0, 7*rng.IntN(3)))
 			continue
 		}
 		castAt := at
@@ -278,7 +278,9 @@ func randomLog(rng *rand.Rand) *testLog {
 		case 0:
 			castAt = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 		case 1:
-			castAt = at.Add(-domain.MaxCastBehind - time.Hour)
+			castAt = at.AddDate(0, 0, -12) // uploaded late: still counts
+		case 2:
+			castAt = domain.EarliestPlausible().Add(-time.Hour)
 		}
 		v, _ := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voter, candidate, castAt)
 		contest := contestIDs[rng.IntN(len(contestIDs))]
