@@ -1,7 +1,7 @@
 -- name: AddTallies :exec
 -- Adds one batch's counts to the tallies in the caller's stripe, through
 -- add_tallies (00025): the only way the projector's login changes a
--- tally. The arrays are WriteDirectTallies' (counted ballots grouped by
+-- tally, live and in replay. The arrays are projections' tallyGroups (counted ballots grouped by
 -- region, candidate, contest and minute; breakdowns; rejections per
 -- contest and reason; decided votes per station and outcome); every count
 -- must be positive.
