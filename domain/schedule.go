@@ -96,26 +96,38 @@ func isControl(payload []byte) bool {
 	return json.Unmarshal(payload, &probe) == nil && probe.Control != nil
 }
 
-// How far a vote's cast_at may stand from the time its message was
-// appended to the log (the Kafka record timestamp). Stations' clocks drift
-// and terminals upload late, but a vote dated years away is an error or an
-// attack: it would stretch the timeline and dodge the polls' window.
+// The time rule's bounds (issue 24 §1). A vote is never refused for being
+// logged late: precinct scanners are offline and upload after the polls
+// close, and early voting runs for weeks, so only a cast_at that no upload
+// delay explains is implausible. Both bounds are constants, not flags, so
+// the projector, replay and the audit decide the same log the same way.
 const (
-	MaxCastAhead  = 15 * time.Minute
-	MaxCastBehind = 7 * 24 * time.Hour
+	// MaxCastAhead is the clock-skew allowance: a cast_at more than this
+	// after the message's log time (its Kafka timestamp) is in the future.
+	MaxCastAhead = 15 * time.Minute
 )
+
+// EarliestPlausible is the earliest cast_at of any election votewatch
+// decides (2000-01-01T00:00:00Z): a vote dated before it is an error or an
+// attack (a zero date, a clock reset to the epoch), not a late upload.
+// Changing it is a code change, recorded with the release that makes it,
+// so every decider of a log agrees on it.
+func EarliestPlausible() time.Time { return time.Unix(earliestPlausibleUnix, 0).UTC() }
+
+// earliestPlausibleUnix is 2000-01-01T00:00:00Z (a constant: no globals).
+const earliestPlausibleUnix = 946684800
 
 // CheckCastTime is the vote's time rule, applied before any other and
 // independently of the register: a cast_at more than MaxCastAhead after
-// or MaxCastBehind before loggedAt is implausible_time (unchecked when the
-// log time is unknown, zero); with a schedule, a cast_at outside
-// [polls open, polls close) is outside_polls. rejected is false when the
-// vote's time is acceptable.
+// loggedAt (unchecked when the log time is unknown, zero), or before
+// EarliestPlausible, is implausible_time; with a schedule, a cast_at
+// outside [polls open, polls close) is outside_polls, however late the
+// vote was logged. rejected is false when the vote's time is acceptable.
 func CheckCastTime(castAt, loggedAt time.Time, schedule *ElectionScheduled) (reason RejectionReason, rejected bool) {
 	// Microseconds, as the projection keeps times, so every path compares
 	// the same instants.
 	castAt, loggedAt = castAt.Truncate(time.Microsecond), loggedAt.Truncate(time.Microsecond)
-	if !loggedAt.IsZero() && (castAt.After(loggedAt.Add(MaxCastAhead)) || castAt.Before(loggedAt.Add(-MaxCastBehind))) {
+	if castAt.Before(EarliestPlausible()) || (!loggedAt.IsZero() && castAt.After(loggedAt.Add(MaxCastAhead))) {
 		return RejectImplausibleTime, true
 	}
 	if schedule != nil && (castAt.Before(schedule.pollsOpen) || !castAt.Before(schedule.pollsClose)) {

@@ -270,15 +270,17 @@ func randomLog(rng *rand.Rand) *testLog {
 		}
 		if len(cast) > 0 && rng.IntN(6) == 0 {
 			ev := cast[rng.IntN(len(cast))] // published again, later
-			l.addAt(domain.TopicVotes, votePartition(rng, ev.Vote.VoterID(), voteParts), encode(ev), ev, at.Add(time.Duration(rng.IntN(3))*domain.MaxCastBehind))
+			l.addAt(domain.TopicVotes, votePartition(rng, ev.Vote.VoterID(), voteParts), encode(ev), ev, at.Add(time.Duration(rng.IntN(3))*7*24*time.Hour))
 			continue
 		}
 		castAt := at
 		switch rng.IntN(12) {
 		case 0:
 			castAt = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-		case 1:
-			castAt = at.Add(-domain.MaxCastBehind - time.Hour)
+		case 1: // uploaded late, weeks after it was cast: decided as any other
+			castAt = at.AddDate(0, 0, -12)
+		case 2: // before any plausible election
+			castAt = domain.EarliestPlausible().Add(-time.Hour)
 		}
 		v, _ := domain.NewVote(fmt.Sprintf("00000000-0000-4000-8000-%012d", n), voter, candidate, castAt)
 		contest := contestIDs[rng.IntN(len(contestIDs))]
