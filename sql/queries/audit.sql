@@ -104,12 +104,14 @@ SELECT 'votes are held only while registration is open, and only for what is not
                       OR (EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
                           AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
                           AND (h.contest_id = 'default' OR EXISTS (SELECT 1 FROM contests k WHERE k.contest_id = h.contest_id))
+                          AND (h.station_id IS NULL OR EXISTS (SELECT 1 FROM stations s WHERE s.station_id = h.station_id))
                           AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id AND x.contest_id = h.contest_id
                                           AND (x.partition, x."offset") < (h.partition, h."offset")))),
        coalesce((SELECT count(*)::text || ' votes held that could be decided' FROM held_votes h
                  WHERE EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = h.voter_id)
                    AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = h.candidate_id)
                    AND (h.contest_id = 'default' OR EXISTS (SELECT 1 FROM contests k WHERE k.contest_id = h.contest_id))
+                   AND (h.station_id IS NULL OR EXISTS (SELECT 1 FROM stations s WHERE s.station_id = h.station_id))
                    AND NOT EXISTS (SELECT 1 FROM held_votes x WHERE x.voter_id = h.voter_id AND x.contest_id = h.contest_id
                                    AND (x.partition, x."offset") < (h.partition, h."offset"))
                  HAVING count(*) > 0), '');
