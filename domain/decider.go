@@ -32,8 +32,9 @@ type Facts interface {
 	Voter(id string) (Voter, bool)
 	Candidate(id string) (Candidate, bool)
 	Contest(id string) (Contest, bool)
-	// Station is a reporting station as its reports leave it (for the
-	// station rules; unused by the rule so far).
+	// Station is the stations register's entry for a station, as its
+	// reports leave it: the first report fixes its region, the first close
+	// report its close (rules 6-8).
 	Station(id string) (StationState, bool)
 	// HasCounted tells whether the voter has a counted vote in the contest.
 	HasCounted(voter, contest string) bool
@@ -109,6 +110,16 @@ func Decide(entries []VoteEntry, facts Facts) []Verdict {
 				continue
 			}
 		}
+		station, stationKnown := facts.Station(v.Station().ID())
+		if v.Station() == (Station{}) {
+			station, stationKnown = StationState{}, false
+		}
+		// Checked again on release: the close report may have been read
+		// since the vote was held.
+		if reason, rejected := CheckStationOpen(v, e.Logged, station, stationKnown); rejected {
+			out[i] = Verdict{Kind: VerdictRejected, Reason: reason}
+			continue
+		}
 		key := BallotKey{v.VoterID(), v.ContestID()}
 		voter, voterKnown := facts.Voter(v.VoterID())
 		candidate, candidateKnown := facts.Candidate(v.CandidateID())
@@ -117,13 +128,15 @@ func Decide(entries []VoteEntry, facts Facts) []Verdict {
 			// The default contest exists as soon as a vote names it.
 			contest, contestKnown = DefaultContestOf(), true
 		}
-		if !closed && (held[key] || facts.IsHeld(key.Voter, key.Contest) || !voterKnown || !candidateKnown || !contestKnown) {
+		if !closed && (held[key] || facts.IsHeld(key.Voter, key.Contest) || !voterKnown || !candidateKnown || !contestKnown ||
+			(v.Station() != (Station{}) && !stationKnown)) {
 			held[key] = true
 			out[i] = Verdict{Kind: VerdictHeld, Voter: voter}
 			continue
 		}
 		reg := Registration{Voter: voter, VoterKnown: voterKnown, Candidate: candidate, CandidateKnown: candidateKnown,
-			Contest: contest, ContestKnown: contestKnown, HasCounted: counted[key] || facts.HasCounted(key.Voter, key.Contest)}
+			Contest: contest, ContestKnown: contestKnown, HasCounted: counted[key] || facts.HasCounted(key.Voter, key.Contest),
+			Station: station, StationKnown: stationKnown}
 		if reason, rejected := Check(v, reg); rejected {
 			out[i] = Verdict{Kind: VerdictRejected, Reason: reason, Voter: voter}
 			continue

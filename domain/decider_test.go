@@ -41,9 +41,11 @@ func vote(n int, voterID, candidateID, contest string) domain.VoteEntry {
 }
 
 // ledger is a register with a North voter v1, a South voter v2, candidate
-// c1 in the default contest, c2 in "senate", open to North only.
+// c1 in the default contest, c2 in "senate", open to North only, and the
+// station st-n of North, which reported and is open.
 func ledger(closed bool) *domain.Ledger {
 	l := domain.NewLedger()
+	l.Stations["st-n"] = domain.StationState{Region: region("North")}
 	l.Closed = closed
 	l.Voters["v1"] = voter("v1", "North")
 	l.Voters["v2"] = voter("v2", "South")
@@ -75,6 +77,37 @@ func TestDecideGivesEveryReason(t *testing.T) {
 			e.Vote = e.Vote.WithStation(north)
 			return e
 		}(), nil, domain.VerdictCounted, domain.RejectionReason{}},
+		{"a station that never reported", func() domain.VoteEntry {
+			e := vote(1, "v1", "c1", domain.DefaultContest)
+			e.Vote = e.Vote.WithStation(must(domain.NewStation("ghost-station", region("North"))))
+			return e
+		}(), nil, domain.VerdictRejected, domain.RejectUnknownStation},
+		{"a station stamped with another region than it reported", func() domain.VoteEntry {
+			e := vote(1, "v2", "c1", domain.DefaultContest)
+			e.Vote = e.Vote.WithStation(must(domain.NewStation("st-n", region("South"))))
+			return e
+		}(), nil, domain.VerdictRejected, domain.RejectUnknownStation},
+		{"a late upload logged before its station's close report counts", func() domain.VoteEntry {
+			e := vote(1, "v1", "c1", domain.DefaultContest)
+			e.Vote = e.Vote.WithStation(north)
+			e.Logged = e.Vote.CastAt().AddDate(0, 0, 12)
+			return e
+		}(), func(l *domain.Ledger) {
+			l.Stations["st-n"] = domain.StationState{Region: region("North"), ClosedAt: at.AddDate(0, 0, 12).Add(time.Hour)}
+		}, domain.VerdictCounted, domain.RejectionReason{}},
+		{"a backdated vote logged after its station's close report", func() domain.VoteEntry {
+			e := vote(1, "v1", "c1", domain.DefaultContest)
+			e.Vote = e.Vote.WithStation(north)
+			e.Logged = at.Add(3 * time.Hour)
+			return e
+		}(), func(l *domain.Ledger) {
+			l.Stations["st-n"] = domain.StationState{Region: region("North"), ClosedAt: at.Add(2 * time.Hour)}
+		}, domain.VerdictRejected, domain.RejectAfterStationClose},
+		{"a vote cast before any election", func() domain.VoteEntry {
+			e := vote(1, "v1", "c1", domain.DefaultContest)
+			e.Vote = must(domain.NewVote(e.Vote.ID(), "v1", "c1", time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)))
+			return e
+		}(), nil, domain.VerdictRejected, domain.RejectImplausibleTime},
 		{"an unknown contest", vote(1, "v1", "c1", "nowhere"), nil, domain.VerdictRejected, domain.RejectUnknownContest},
 		{"a contest not open to the voter's region", vote(1, "v2", "c2", "senate"), nil, domain.VerdictRejected, domain.RejectNotEligible},
 		{"an unknown candidate", vote(1, "v1", "c-none", domain.DefaultContest), nil, domain.VerdictRejected, domain.RejectUnknownCandidate},
@@ -164,6 +197,31 @@ func TestDecideHoldsUntilRegistrationAndReleases(t *testing.T) {
 	}
 }
 
+// While registration is open, a vote through a station that has not
+// reported waits for its report, as a vote for an unknown voter waits for
+// the voter; once registration is closed it is unknown_station.
+func TestDecideHoldsForAStationUntilItReports(t *testing.T) {
+	l := ledger(false)
+	e := vote(1, "v1", "c1", domain.DefaultContest)
+	e.Vote = e.Vote.WithStation(must(domain.NewStation("st-late", region("North"))))
+	got := domain.Decide([]domain.VoteEntry{e}, l)
+	if got[0].Kind != domain.VerdictHeld {
+		t.Fatalf("before the station reported = %v, want held", got[0])
+	}
+	l.Record([]domain.VoteEntry{e}, got)
+	l.Release([]domain.VoteEntry{e})
+	l.Stations["st-late"] = domain.StationState{Region: region("North")}
+	e.Released = true
+	if got := domain.Decide([]domain.VoteEntry{e}, l); got[0].Kind != domain.VerdictCounted {
+		t.Fatalf("after the station reported = %v, want counted", got[0])
+	}
+	closed := ledger(true)
+	e.Released = false
+	if got := domain.Decide([]domain.VoteEntry{e}, closed); got[0].Reason != domain.RejectUnknownStation {
+		t.Fatalf("registration closed = %v, want unknown_station", got[0])
+	}
+}
+
 func TestCheckCastTime(t *testing.T) {
 	schedule := must(domain.NewElectionScheduled(at, at.Add(time.Hour)))
 	tests := []struct {
@@ -180,6 +238,9 @@ func TestCheckCastTime(t *testing.T) {
 		{"at the earliest plausible date", domain.EarliestPlausible(), at, nil, domain.RejectionReason{}},
 		{"before the earliest plausible date", domain.EarliestPlausible().Add(-time.Microsecond), at, nil, domain.RejectImplausibleTime},
 		{"before the earliest plausible date, log time unknown", domain.EarliestPlausible().Add(-time.Hour), time.Time{}, nil, domain.RejectImplausibleTime},
+		{"late upload inside the window", at.Add(30 * time.Minute), at.AddDate(0, 0, 12), &schedule, domain.RejectionReason{}},
+		{"late upload before the window", at.Add(-time.Hour), at.AddDate(0, 0, 12), &schedule, domain.RejectOutsidePolls},
+		{"late upload after the window", at.Add(2 * time.Hour), at.AddDate(0, 0, 12), &schedule, domain.RejectOutsidePolls},
 		{"at the polls' opening", at, at, &schedule, domain.RejectionReason{}},
 		{"before the polls open", at.Add(-time.Microsecond), at, &schedule, domain.RejectOutsidePolls},
 		{"at the polls' closing", at.Add(time.Hour), at.Add(time.Hour), &schedule, domain.RejectOutsidePolls},
@@ -236,6 +297,9 @@ func TestDecideAgreesWithCount(t *testing.T) {
 		closed := rng.IntN(3) > 0
 		l := ledger(closed)
 		l.Partitions = parts
+		// st-s reported South and closed during the polls; st-x never
+		// reported.
+		l.Stations["st-s"] = domain.StationState{Region: region("South"), ClosedAt: at.Add(time.Duration(rng.IntN(40)) * time.Minute)}
 		log := domain.ElectionLog{Votes: make([][]domain.LogEntry, parts)}
 		voters := []string{"v1", "v2", "v3", "ghost"}
 		names := []string{"murmur2", "murmur2", "fnv1a", "crc32"}
@@ -247,6 +311,17 @@ func TestDecideAgreesWithCount(t *testing.T) {
 			} else {
 				contest := []string{domain.DefaultContest, "senate", "nowhere"}[rng.IntN(3)]
 				e = vote(n, voters[rng.IntN(len(voters))], []string{"c1", "c2", "c9"}[rng.IntN(3)], contest)
+				if rng.IntN(4) == 0 { // uploaded late, days after it was cast
+					e.Logged = e.Logged.AddDate(0, 0, 1+rng.IntN(20))
+				}
+				if i := rng.IntN(5); i < 3 { // through a station: registered, closed, never reported
+					id := []string{"st-n", "st-s", "st-x"}[i]
+					home := map[string]string{"st-n": "North", "st-s": "South", "st-x": "North"}[id]
+					if rng.IntN(8) == 0 { // stamped with another region than it reported
+						home = "South"
+					}
+					e.Vote = e.Vote.WithStation(must(domain.NewStation(id, region(home))))
+				}
 			}
 			p := partitioners[names[rng.IntN(len(names))]](e.Vote.VoterID(), parts)
 			e.Partition, e.Offset = int32(p), int64(len(log.Votes[p]))
@@ -330,6 +405,15 @@ func countOver(l *domain.Ledger, log domain.ElectionLog) counted {
 		contests = append(contests, domain.ContestRegistered{Contest: c})
 	}
 	log.Voters, log.Candidates, log.Contests = reg(voters...), reg(candidates...), reg(contests...)
+	var stations []domain.LogEntry
+	for id, st := range l.Stations {
+		station := must(domain.NewStation(id, st.Region))
+		stations = append(stations, domain.LogEntry{Offset: int64(len(stations)), Event: must(domain.NewStationReport(station, false, at))})
+		if !st.ClosedAt.IsZero() {
+			stations = append(stations, domain.LogEntry{Offset: int64(len(stations)), Event: must(domain.NewStationReport(station, true, st.ClosedAt))})
+		}
+	}
+	log.Stations = [][]domain.LogEntry{stations}
 	o := domain.Count(log)
 	out := counted{verdicts: map[string]string{}, misrouted: o.Misrouted}
 	for _, v := range o.Counted {

@@ -40,7 +40,17 @@ import (
 //     before it in its partition however late it was logged, is rejected
 //     at once (CheckCastTime): that depends on the vote alone, so it is
 //     never held.
-//  6. Otherwise a vote is decided, in this order (Check): unknown_voter,
+//  6. A vote that came through a station and was logged after that
+//     station's close report is rejected at once (after_station_close,
+//     CheckStationOpen): the vote's log time against the close report's
+//     reported time, both in the log (the first close report of a station
+//     closes it for good). A vote whose log time is unknown is unchecked.
+//  7. While registration is open, a vote through a station that has not
+//     reported on the stations topic is held like a vote for an unknown
+//     voter (rule 4).
+//  8. Otherwise a vote is decided, in this order (Check): unknown_station
+//     (its station never reported, or its first report gave another
+//     region), unknown_voter,
 //     wrong_station (its station does not serve its voter's region),
 //     unknown_contest, not_eligible (its voter's region is not among the
 //     contest's), unknown_candidate (not registered, or in another contest),
@@ -178,11 +188,18 @@ func Count(log ElectionLog) Outcome {
 				out.Stations[v.ID()] = v.Station().ID()
 				continue
 			}
+			station, stationKnown := out.Reporting[v.Station().ID()]
+			if reason, rejected := CheckStationOpen(v, entry.Time, station, stationKnown); rejected {
+				out.Rejected[v.ID()] = reason
+				out.Stations[v.ID()] = v.Station().ID()
+				continue
+			}
 			key := BallotKey{v.VoterID(), v.ContestID()}
 			voter, voterKnown := out.Voters[v.VoterID()]
 			candidate, candidateKnown := out.Candidates[v.CandidateID()]
 			contest, contestKnown := out.Contests[v.ContestID()]
-			if !out.Closed && (blocked[key] || !voterKnown || !candidateKnown || !contestKnown) {
+			stationMissing := v.Station() != (Station{}) && !stationKnown
+			if !out.Closed && (blocked[key] || !voterKnown || !candidateKnown || !contestKnown || stationMissing) {
 				blocked[key] = true
 				out.Held = append(out.Held, v.ID())
 				continue
@@ -190,7 +207,7 @@ func Count(log ElectionLog) Outcome {
 			out.Stations[v.ID()] = v.Station().ID()
 			_, counted := out.Counted[key]
 			reg := Registration{Voter: voter, VoterKnown: voterKnown, Candidate: candidate, CandidateKnown: candidateKnown,
-				Contest: contest, ContestKnown: contestKnown, HasCounted: counted}
+				Contest: contest, ContestKnown: contestKnown, HasCounted: counted, Station: station, StationKnown: stationKnown}
 			if reason, rejected := Check(v, reg); rejected {
 				out.Rejected[v.ID()] = reason
 			} else {
@@ -213,12 +230,18 @@ type Registration struct {
 	// HasCounted tells whether the voter already has a counted vote in the
 	// vote's contest.
 	HasCounted bool
+	// Station is the stations register's entry for the vote's station
+	// (unused for a vote that came through none).
+	Station      StationState
+	StationKnown bool
 }
 
-// Check is rule 6: why a vote is rejected, or rejected=false when it
+// Check is rule 8: why a vote is rejected, or rejected=false when it
 // counts.
 func Check(v Vote, r Registration) (reason RejectionReason, rejected bool) {
 	switch {
+	case v.station != (Station{}) && (!r.StationKnown || r.Station.Region != v.station.region):
+		return RejectUnknownStation, true
 	case !r.VoterKnown:
 		return RejectUnknownVoter, true
 	case v.station != (Station{}) && v.station.region != r.Voter.region:
@@ -231,6 +254,23 @@ func Check(v Vote, r Registration) (reason RejectionReason, rejected bool) {
 		return RejectUnknownCandidate, true
 	case r.HasCounted:
 		return RejectDuplicateVoter, true
+	}
+	return RejectionReason{}, false
+}
+
+// CheckStationOpen is rule 6: a vote through a station (known, its
+// register entry st) logged after the station's close report is
+// after_station_close. Both times are in the log (the vote's Kafka
+// timestamp, the close report's reported time), so every reader of the log
+// decides the same once it has read both. rejected is false otherwise,
+// and when the vote's log time is unknown (zero).
+func CheckStationOpen(v Vote, logged time.Time, st StationState, known bool) (reason RejectionReason, rejected bool) {
+	if v.station == (Station{}) || !known || st.ClosedAt.IsZero() || logged.IsZero() {
+		return RejectionReason{}, false
+	}
+	// Microseconds, as the projection keeps times.
+	if logged.Truncate(time.Microsecond).After(st.ClosedAt.Truncate(time.Microsecond)) {
+		return RejectAfterStationClose, true
 	}
 	return RejectionReason{}, false
 }

@@ -166,7 +166,9 @@ type RejectionReason struct{ code string }
 
 // The rejection reasons. A vote is checked in this order (domain.Count):
 // its cast_at must be plausible for when it was logged and inside the
-// polls' window (CheckCastTime), the voter must be registered, the station
+// polls' window (CheckCastTime), it must not be logged after its station's
+// close report (CheckStationOpen), its station must be registered
+// (unknown_station), the voter must be registered, the station
 // it came through (if given) must serve the voter's region, the candidate
 // must be registered, and the voter must not have a counted
 // ballot already (the first vote of a voter wins; the same vote_id
@@ -180,11 +182,17 @@ var (
 	RejectNotEligible      = RejectionReason{"not_eligible"}
 	RejectUnknownCandidate = RejectionReason{"unknown_candidate"}
 	RejectDuplicateVoter   = RejectionReason{"duplicate_voter"}
+	// RejectAfterStationClose: the vote was logged after its station's
+	// close report (issue 24 §2).
+	RejectAfterStationClose = RejectionReason{"after_station_close"}
+	// RejectUnknownStation: the vote's station never reported, or reported
+	// another region (issue 24 §3).
+	RejectUnknownStation = RejectionReason{"unknown_station"}
 )
 
 // RejectionReasons lists every reason, in a stable order.
 func RejectionReasons() []RejectionReason {
-	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate, RejectOutsidePolls, RejectImplausibleTime, RejectWrongStation, RejectUnknownContest, RejectNotEligible}
+	return []RejectionReason{RejectDuplicateVoter, RejectUnknownVoter, RejectUnknownCandidate, RejectOutsidePolls, RejectImplausibleTime, RejectWrongStation, RejectUnknownContest, RejectNotEligible, RejectAfterStationClose, RejectUnknownStation}
 }
 
 // ParseRejectionReason returns the reason with the given code.

@@ -118,7 +118,7 @@ func TestEndpointShapes(t *testing.T) {
 				if b["votes_cast"] != 3.0 || b["registered_voters"] != 6.0 || b["turnout"] != 0.5 {
 					t.Errorf("totals: %v", b)
 				}
-				if got := keys(b["rejected"].(map[string]any)); !slices.Equal(got, []string{"duplicate_voter", "implausible_time", "not_eligible", "outside_polls", "unknown_candidate", "unknown_contest", "unknown_voter", "wrong_station"}) {
+				if got := keys(b["rejected"].(map[string]any)); !slices.Equal(got, []string{"after_station_close", "duplicate_voter", "implausible_time", "not_eligible", "outside_polls", "unknown_candidate", "unknown_contest", "unknown_station", "unknown_voter", "wrong_station"}) {
 					t.Errorf("rejected keys %v", got)
 				}
 				if b["rejected"].(map[string]any)["duplicate_voter"] != 1.0 {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,4 +218,55 @@ func TestAStationCloseMayCarryItsBallots(t *testing.T) {
 			t.Errorf("close %q: ballots %d, %v; want %d, %v", c.body, n, ok, c.ballots, c.hasBallots)
 		}
 	}
+}
+
+// Once a station has reported closed, the intake refuses its votes at once
+// (409 station_closed), single or batched, and stores none: the rule would
+// reject them after_station_close (issue 24 §2). Another station still
+// votes.
+func TestIntakeRefusesAClosedStationsVotes(t *testing.T) {
+	t.Parallel()
+	var stored atomic.Int64
+	in, err := handlers.NewIntake(countingIntake{&stored}, handlers.IntakeConfig{
+		Stations: []handlers.Station{{Name: "north-1", Token: "closing-station-token-01", Region: fuzzRegion},
+			{Name: "north-2", Token: "open-station-token-0002", Region: fuzzRegion}},
+		Rate:   1e6,
+		Report: func(context.Context, domain.StationReported) error { return nil },
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	in.Register(mux)
+	if rec := serve(mux, "POST", "/api/v1/votes", "192.0.2.1:1", "closing-station-token-01", goodVote(1)); rec.Code != http.StatusAccepted {
+		t.Fatalf("vote before the close: %d %s", rec.Code, rec.Body)
+	}
+	if rec := serve(mux, "POST", "/api/v1/stations/close", "192.0.2.1:1", "closing-station-token-01", `{"ballots":1}`); rec.Code != http.StatusAccepted {
+		t.Fatalf("close: %d %s", rec.Code, rec.Body)
+	}
+	for _, c := range []struct{ path, body string }{
+		{"/api/v1/votes", goodVote(2)},
+		{"/api/v1/votes:batch", `{"votes":[` + goodVote(3) + `]}`},
+	} {
+		rec := serve(mux, "POST", c.path, "192.0.2.1:1", "closing-station-token-01", c.body)
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if rec.Code != http.StatusConflict || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error.Code != "station_closed" || !strings.Contains(e.Error.Message, "north-1") {
+			t.Errorf("%s after the close: %d %s, want 409 station_closed naming the station", c.path, rec.Code, rec.Body)
+		}
+	}
+	if rec := serve(mux, "POST", "/api/v1/votes", "192.0.2.2:1", "open-station-token-0002", goodVote(4)); rec.Code != http.StatusAccepted {
+		t.Errorf("another station's vote: %d %s", rec.Code, rec.Body)
+	}
+	if n := stored.Load(); n != 2 {
+		t.Errorf("%d votes stored, want 2 (one before the close, one from the open station)", n)
+	}
+}
+
+type countingIntake struct{ n *atomic.Int64 }
+
+func (c countingIntake) Accept(_ context.Context, _ string, votes []domain.VoteCast) (int, error) {
+	c.n.Add(int64(len(votes)))
+	return len(votes), nil
 }

@@ -98,6 +98,10 @@ type Intake struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	// closed holds the stations this intake published a close report for
+	// (under mu): their votes are refused at once, as the rule would
+	// reject them after_station_close (issue 24 §2).
+	closed map[string]bool
 	// failures rate-limits failed authentication per client address.
 	failures *addressLimiter
 	clients  clientKeys
@@ -129,7 +133,7 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 	if cfg.Burst <= 0 {
 		cfg.Burst = MaxBatch
 	}
-	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{},
+	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{}, closed: map[string]bool{},
 		failures: newAddressLimiter(authFailureRate, authFailureBurst), clients: clientKeys{trusted: cfg.TrustedProxies}, report: cfg.Report,
 		observe: cfg.ObserveRequest, votes: cfg.ObserveVotes, requireCert: cfg.RequireClientCert}
 	if in.observe == nil {
@@ -217,6 +221,9 @@ func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name stri
 			writeError(w, r, in.log, &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the close could not be recorded; retry"})
 			return
 		}
+		in.mu.Lock()
+		in.closed[name] = true
+		in.mu.Unlock()
 		if n, ok := rep.Ballots(); ok {
 			in.log.Info("station closed", "station", name, "ballots", n)
 		} else {
@@ -466,6 +473,14 @@ func (in *Intake) charge(w http.ResponseWriter, r *http.Request, name string, n 
 // accept charges the station for the votes beyond the prepaid ones and
 // stores them; it answers the request itself when it fails.
 func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, votes []domain.VoteCast, prepaid int) (int, bool) {
+	in.mu.Lock()
+	closed := in.closed[name]
+	in.mu.Unlock()
+	if closed {
+		writeError(w, r, in.log, &httpError{status: http.StatusConflict, code: "station_closed",
+			message: fmt.Sprintf("station %s has reported closed and takes no more votes (a vote logged after its close report is rejected as after_station_close); upload before closing", name)})
+		return 0, false
+	}
 	if extra := len(votes) - prepaid; extra > 0 && !in.charge(w, r, name, extra) {
 		return 0, false
 	}

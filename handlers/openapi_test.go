@@ -213,7 +213,7 @@ func TestStreamAndSnapshotsMatchTheContract(t *testing.T) {
 // The contract client is not vacuous: drift in either direction fails.
 func TestContractCatchesDrift(t *testing.T) {
 	t.Parallel()
-	summary := `{"registered_voters":1,"candidates":1,"votes_cast":0,"turnout":0,"rejected":{"duplicate_voter":0,"unknown_voter":0,"unknown_candidate":0,"outside_polls":0,"implausible_time":0,"wrong_station":0,"unknown_contest":0,"not_eligible":0},"dead_lettered":0,"leader":null,"updated_at":null,"contests":1}`
+	summary := `{"registered_voters":1,"candidates":1,"votes_cast":0,"turnout":0,"rejected":{"duplicate_voter":0,"unknown_voter":0,"unknown_candidate":0,"outside_polls":0,"implausible_time":0,"wrong_station":0,"unknown_contest":0,"not_eligible":0,"after_station_close":0,"unknown_station":0},"dead_lettered":0,"leader":null,"updated_at":null,"contests":1}`
 	tests := []struct {
 		name, method, path, contentType string
 		status                          int

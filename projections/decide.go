@@ -30,6 +30,7 @@ type dbFacts struct {
 	held       map[domain.BallotKey]bool
 	decided    map[string]bool
 	schedules  []db.VoteSchedule
+	stations   map[string]domain.StationState
 	closed     bool
 	partitions int
 }
@@ -41,8 +42,10 @@ func (f *dbFacts) Candidate(id string) (domain.Candidate, bool) {
 }
 func (f *dbFacts) Contest(id string) (domain.Contest, bool) { c, ok := f.contests[id]; return c, ok }
 
-// Station is not loaded: no rule reads station state yet.
-func (f *dbFacts) Station(string) (domain.StationState, bool) { return domain.StationState{}, false }
+func (f *dbFacts) Station(id string) (domain.StationState, bool) {
+	st, ok := f.stations[id]
+	return st, ok
+}
 func (f *dbFacts) HasCounted(voter, contest string) bool {
 	return f.counted[domain.BallotKey{Voter: voter, Contest: contest}]
 }
@@ -89,6 +92,9 @@ func loadFacts(ctx context.Context, q *db.Queries, entries []domain.VoteEntry, p
 		add(&p.VoterIDs, 'v', v.VoterID())
 		add(&p.CandidateIDs, 'c', v.CandidateID())
 		add(&p.ContestIDs, 'k', v.ContestID())
+		if id := v.Station().ID(); id != "" {
+			add(&p.StationIDs, 's', id)
+		}
 		if !seen["i"+v.ID()] {
 			seen["i"+v.ID()] = true
 			p.VoteIDs = append(p.VoteIDs, voteUUID(v.ID()))
@@ -102,7 +108,18 @@ func loadFacts(ctx context.Context, q *db.Queries, entries []domain.VoteEntry, p
 		voters: make(map[string]domain.Voter, len(row.VoterIDs)), candidates: make(map[string]domain.Candidate, len(row.CandidateIDs)),
 		contests: make(map[string]domain.Contest, len(row.ContestIDs)), counted: make(map[domain.BallotKey]bool, len(row.CountedVoters)),
 		held: make(map[domain.BallotKey]bool, len(row.HeldVoters)), decided: make(map[string]bool, len(row.DecidedIds)),
-		closed: row.RegistrationClosed, partitions: partitions,
+		stations: make(map[string]domain.StationState, len(row.StationIDs)), closed: row.RegistrationClosed, partitions: partitions,
+	}
+	for i, id := range row.StationIDs {
+		region, err := domain.NewRegion(row.StationRegions[i])
+		if err != nil {
+			return nil, fmt.Errorf("station %q: %w", id, err)
+		}
+		st := domain.StationState{Region: region}
+		if row.StationClosed[i] {
+			st.ClosedAt = row.StationClosedAts[i]
+		}
+		f.stations[id] = st
 	}
 	for i, id := range row.VoterIDs {
 		f.voters[id] = domain.UnmarshalVoterFromDatabase(id, row.VoterGenders[i], row.VoterBirths[i].Time, row.VoterRegions[i])

@@ -233,8 +233,9 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	progress(0)
 
-	// Registrations first: a vote is decided against the full register.
-	for _, t := range domain.RegistrationTopics {
+	// Registrations and station reports first: a vote is decided against
+	// the full register and the stations register (issue 24 §2, §3).
+	for _, t := range append(slices.Clone(domain.RegistrationTopics), domain.TopicStations) {
 		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
 		if err != nil {
 			return rep, err
@@ -250,9 +251,8 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		return rep, err
 	}
 	rep.EventsRead[domain.TopicVotes] = n
-	// Station reports and operator actions decide no vote: after the
-	// votes, each in its own order.
-	for _, t := range []string{domain.TopicStations, domain.TopicAudit} {
+	// Operator actions decide no vote: after the votes.
+	for _, t := range []string{domain.TopicAudit} {
 		if rep.EventsRead[t], err = r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress); err != nil {
 			return rep, err
 		}

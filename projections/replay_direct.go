@@ -199,7 +199,7 @@ func (r *Rebuilder) loadVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 }
 
 // loadLedger reads the register of a freshly replayed projection into a
-// ledger, with whether registration is closed.
+// ledger, with the stations register and whether registration is closed.
 func loadLedger(ctx context.Context, q *db.Queries) (*domain.Ledger, error) {
 	l := domain.NewLedger()
 	voters, err := q.ListRegisterVoters(ctx)
@@ -222,6 +222,21 @@ func loadLedger(ctx context.Context, q *db.Queries) (*domain.Ledger, error) {
 	}
 	for _, c := range contests {
 		l.Contests[c.ContestID] = domain.UnmarshalContestFromDatabase(c.ContestID, c.Name, c.Kind, c.Regions)
+	}
+	stations, err := q.ListStations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the stations register: %w", err)
+	}
+	for _, s := range stations {
+		region, err := domain.NewRegion(s.Region)
+		if err != nil {
+			return nil, fmt.Errorf("station %q: %w", s.StationID, err)
+		}
+		st := domain.StationState{Region: region}
+		if s.ClosedAt != nil {
+			st.ClosedAt = *s.ClosedAt
+		}
+		l.Stations[s.StationID] = st
 	}
 	if l.Closed, err = q.RegistrationClosed(ctx); err != nil {
 		return nil, fmt.Errorf("registration closed: %w", err)

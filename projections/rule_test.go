@@ -216,15 +216,28 @@ func randomLog(rng *rand.Rand) *testLog {
 		}
 	}
 
-	// Stations report opening and closing, sometimes twice, sometimes a
-	// close first.
+	// Stations report opening before the polls (as the intake does at
+	// start), then closing at a random time, sometimes twice; st-3 now
+	// and then closes first. Each report is logged when it was reported,
+	// in time order (deliver reads it before the votes logged after it:
+	// README, "What the rule takes on trust"). A station that never
+	// reports ("st-ghost") stamps votes too.
+	var reports []domain.StationReported
 	for i := range 4 {
 		r, _ := domain.NewRegion([]string{"North", "South"}[i%2])
 		st, _ := domain.NewStation(fmt.Sprintf("st-%d", i), r)
-		for range 1 + rng.IntN(3) {
-			rep, _ := domain.NewStationReport(st, rng.IntN(2) == 0, ruleAt.Add(time.Duration(rng.IntN(90))*time.Minute+time.Duration(rng.IntN(1e9))))
-			l.add(domain.TopicStations, partitionOf(st.ID(), voteParts), encode(rep), rep)
+		if i < 3 || rng.IntN(2) == 0 {
+			rep, _ := domain.NewStationReport(st, false, ruleAt.Add(-time.Hour))
+			reports = append(reports, rep)
 		}
+		for range rng.IntN(3) {
+			rep, _ := domain.NewStationReport(st, true, ruleAt.Add(time.Duration(rng.IntN(40))*time.Minute+time.Duration(rng.IntN(1e9))))
+			reports = append(reports, rep)
+		}
+	}
+	slices.SortStableFunc(reports, func(a, b domain.StationReported) int { return a.ReportedAt().Compare(b.ReportedAt()) })
+	for _, rep := range reports {
+		l.addAt(domain.TopicStations, partitionOf(rep.Station().ID(), voteParts), encode(rep), rep, rep.ReportedAt())
 	}
 
 	// Votes: known and unknown voters and candidates, second votes and
@@ -288,10 +301,19 @@ func randomLog(rng *rand.Rand) *testLog {
 			contest = "nowhere"
 		}
 		v, _ = v.InContest(contest)
-		if rng.IntN(3) == 0 { // through a station, of the voter's region or not
-			region, _ := domain.NewRegion([]string{"North", "North", "South"}[rng.IntN(3)])
-			station, _ := domain.NewStation(fmt.Sprintf("s-%s", region), region)
+		if rng.IntN(3) == 0 { // through a station, of the voter's region or not, registered or not
+			i := rng.IntN(5)
+			name := []string{"st-0", "st-1", "st-2", "st-3", "st-ghost"}[i]
+			home := []string{"North", "South", "North", "South", "North"}[i]
+			if rng.IntN(8) == 0 { // stamped with another region than it reported
+				home = "South"
+			}
+			region, _ := domain.NewRegion(home)
+			station, _ := domain.NewStation(name, region)
 			v = v.WithStation(station)
+		}
+		if rng.IntN(6) == 0 { // an offline station's late upload, days after the vote was cast
+			at = at.AddDate(0, 0, 1+rng.IntN(12))
 		}
 		ev := domain.VoteCast{Vote: v}
 		cast = append(cast, ev)
@@ -364,6 +386,27 @@ func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog)
 		}
 		if len(batch) == 0 {
 			continue
+		}
+		if topic == domain.TopicVotes {
+			// The station reports logged before a vote are read before it
+			// (README, "What the rule takes on trust"); the others in any
+			// order.
+			var last time.Time
+			for _, r := range batch {
+				if r.Time.After(last) {
+					last = r.Time
+				}
+			}
+			stations := l.topics[domain.TopicStations]
+			for p := range stations {
+				for next[domain.TopicStations][p] < len(stations[p]) && !stations[p][next[domain.TopicStations][p]].Time.After(last) {
+					rec := stations[p][next[domain.TopicStations][p]]
+					if err := apply(ctx, store, domain.TopicStations, len(stations), []projections.LogRecord{rec}); err != nil {
+						t.Fatal(err)
+					}
+					next[domain.TopicStations][p]++
+				}
+			}
 		}
 		if err := apply(ctx, store, topic, len(l.topics[topic]), batch); err != nil {
 			t.Fatal(err)

@@ -220,8 +220,19 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 		p.ReportedAts = append(p.ReportedAts, r.ReportedAt())
 		p.Ballots = append(p.Ballots, reportedBallots(r))
 	}
-	err := s.inTx(ctx, func(q striped) error {
+	// The registration lock, exclusively: a station's report is a fact the
+	// decider reads (after_station_close, unknown_station), so no vote is
+	// decided on the stations register while it changes, and the votes held
+	// for a station that reports now are decided again.
+	err := s.inRegistrationTx(ctx, func(q striped) error {
 		if err := q.ApplyStationReports(ctx, p); err != nil {
+			return err
+		}
+		voters, err := q.HeldVotersOfStations(ctx, p.StationIDs)
+		if err != nil {
+			return fmt.Errorf("held voters of the stations: %w", err)
+		}
+		if _, err := s.release(ctx, q, db.TakeHeldVotesParams{VoterIDs: voters, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))

@@ -24,6 +24,8 @@ const REJECTION_LABELS = new Map([
   ["not_eligible", "Not eligible"],
   ["outside_polls", "Outside polling hours"],
   ["implausible_time", "Implausible time"],
+  ["after_station_close", "After station closed"],
+  ["unknown_station", "Unknown station"],
 ]);
 export const rejectionLabel = (reason) => REJECTION_LABELS.get(reason) || reason.replaceAll("_", " ");
 // The reasons to show for a rejected-count map: the known ones in their

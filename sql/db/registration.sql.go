@@ -356,6 +356,32 @@ func (q *Queries) GetRegistrationState(ctx context.Context) (RegistrationState, 
 	return i, err
 }
 
+const heldVotersOfStations = `-- name: HeldVotersOfStations :many
+SELECT DISTINCT voter_id FROM held_votes WHERE station_id = ANY($1::text[]) ORDER BY voter_id
+`
+
+// The voters with a vote held for one of these stations, not reported yet
+// (issue 24 §3): a station's report releases them, as a registration does.
+func (q *Queries) HeldVotersOfStations(ctx context.Context, stationIds []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, heldVotersOfStations, stationIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var voter_id string
+		if err := rows.Scan(&voter_id); err != nil {
+			return nil, err
+		}
+		items = append(items, voter_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOperatorActions = `-- name: ListOperatorActions :many
 SELECT partition, "offset", action, who, host, at, detail, result FROM operator_actions
 ORDER BY at DESC, partition, "offset" LIMIT $1

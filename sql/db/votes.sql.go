@@ -86,6 +86,13 @@ s AS (
     SELECT array_agg(partition) AS partitions, array_agg("offset") AS offsets, array_agg(polls_open) AS opens, array_agg(polls_close) AS closes
     FROM vote_schedules
 ),
+st AS (
+    -- The stations register (issue 24 §2, §3): a station's first report
+    -- fixed its region, its first close report its closed_at.
+    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions,
+           array_agg(closed_at IS NOT NULL) AS closed, array_agg(coalesce(closed_at, 'epoch'::timestamptz)) AS closed_ats
+    FROM stations WHERE station_id = ANY($5::text[])
+),
 declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
 )
@@ -99,10 +106,12 @@ SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::te
        coalesce(d.ids, '{}')::text[] AS decided_ids,
        coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
        coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
+       coalesce(st.ids, '{}')::text[] AS station_ids, coalesce(st.regions, '{}')::text[] AS station_regions,
+       coalesce(st.closed, '{}')::boolean[] AS station_closed, coalesce(st.closed_ats, '{}')::timestamptz[] AS station_closed_ats,
        (SELECT coalesce(count(*) = 3 AND bool_and(
                    (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
                false) FROM declared x)::boolean AS registration_closed
-FROM v, c, k, b, h, d, s
+FROM v, c, k, b, h, d, s, st
 `
 
 type LoadVoteFactsParams struct {
@@ -110,6 +119,7 @@ type LoadVoteFactsParams struct {
 	CandidateIDs []string
 	ContestIDs   []string
 	VoteIDs      []pgtype.UUID
+	StationIDs   []string
 }
 
 type LoadVoteFactsRow struct {
@@ -132,6 +142,10 @@ type LoadVoteFactsRow struct {
 	ScheduleOffsets    []int64
 	ScheduleOpens      []time.Time
 	ScheduleCloses     []time.Time
+	StationIDs         []string
+	StationRegions     []string
+	StationClosed      []bool
+	StationClosedAts   []time.Time
 	RegistrationClosed bool
 }
 
@@ -154,6 +168,7 @@ func (q *Queries) LoadVoteFacts(ctx context.Context, arg LoadVoteFactsParams) (L
 		arg.CandidateIDs,
 		arg.ContestIDs,
 		arg.VoteIDs,
+		arg.StationIDs,
 	)
 	var i LoadVoteFactsRow
 	err := row.Scan(
@@ -176,6 +191,10 @@ func (q *Queries) LoadVoteFacts(ctx context.Context, arg LoadVoteFactsParams) (L
 		&i.ScheduleOffsets,
 		&i.ScheduleOpens,
 		&i.ScheduleCloses,
+		&i.StationIDs,
+		&i.StationRegions,
+		&i.StationClosed,
+		&i.StationClosedAts,
 		&i.RegistrationClosed,
 	)
 	return i, err

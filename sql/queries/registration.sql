@@ -176,6 +176,11 @@ ORDER BY f.station_id
 ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at),
     reported_ballots = CASE WHEN s.closed_at IS NULL THEN excluded.reported_ballots ELSE s.reported_ballots END;
 
+-- name: HeldVotersOfStations :many
+-- The voters with a vote held for one of these stations, not reported yet
+-- (issue 24 §3): a station's report releases them, as a registration does.
+SELECT DISTINCT voter_id FROM held_votes WHERE station_id = ANY(@station_ids::text[]) ORDER BY voter_id;
+
 -- name: ListStations :many
 SELECT station_id, region, closed_at, reported_ballots FROM stations ORDER BY station_id;
 

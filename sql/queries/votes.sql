@@ -45,6 +45,13 @@ s AS (
     SELECT array_agg(partition) AS partitions, array_agg("offset") AS offsets, array_agg(polls_open) AS opens, array_agg(polls_close) AS closes
     FROM vote_schedules
 ),
+st AS (
+    -- The stations register (issue 24 §2, §3): a station's first report
+    -- fixed its region, its first close report its closed_at.
+    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions,
+           array_agg(closed_at IS NOT NULL) AS closed, array_agg(coalesce(closed_at, 'epoch'::timestamptz)) AS closed_ats
+    FROM stations WHERE station_id = ANY(@station_ids::text[])
+),
 declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
 )
@@ -58,10 +65,12 @@ SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::te
        coalesce(d.ids, '{}')::text[] AS decided_ids,
        coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
        coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
+       coalesce(st.ids, '{}')::text[] AS station_ids, coalesce(st.regions, '{}')::text[] AS station_regions,
+       coalesce(st.closed, '{}')::boolean[] AS station_closed, coalesce(st.closed_ats, '{}')::timestamptz[] AS station_closed_ats,
        (SELECT coalesce(count(*) = 3 AND bool_and(
                    (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
                false) FROM declared x)::boolean AS registration_closed
-FROM v, c, k, b, h, d, s;
+FROM v, c, k, b, h, d, s, st;
 
 -- name: WriteVoteDecisions :exec
 -- Stores domain.Decide's decisions on a batch: the ballots, the rejections
