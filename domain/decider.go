@@ -32,10 +32,12 @@ type Facts interface {
 	Voter(id string) (Voter, bool)
 	Candidate(id string) (Candidate, bool)
 	Contest(id string) (Contest, bool)
-	// Station is the stations register's entry for a station, as its
-	// reports leave it: the first report fixes its region, the first close
-	// report its close (rules 6-8).
+	// Station is the stations register's entry for a station (rule 7):
+	// its first report before its partition's marker fixed its region.
 	Station(id string) (StationState, bool)
+	// StationClosed tells whether a close marker of the station lies
+	// before offset in the votes partition (rule 6).
+	StationClosed(station string, partition int32, offset int64) bool
 	// HasCounted tells whether the voter has a counted vote in the contest.
 	HasCounted(voter, contest string) bool
 	// IsHeld tells whether a vote of the voter in the contest is held.
@@ -109,16 +111,16 @@ func Decide(entries []VoteEntry, facts Facts) []Verdict {
 				out[i] = Verdict{Kind: VerdictRejected, Reason: reason}
 				continue
 			}
+			// Rule 6, by position: a marker after the vote, read while it
+			// was held, does not reach back to it.
+			if v.Station() != (Station{}) && facts.StationClosed(v.Station().ID(), e.Partition, e.Offset) {
+				out[i] = Verdict{Kind: VerdictRejected, Reason: RejectAfterStationClose}
+				continue
+			}
 		}
-		station, stationKnown := facts.Station(v.Station().ID())
-		if v.Station() == (Station{}) {
-			station, stationKnown = StationState{}, false
-		}
-		// Checked again on release: the close report may have been read
-		// since the vote was held.
-		if reason, rejected := CheckStationOpen(v, e.Logged, station, stationKnown); rejected {
-			out[i] = Verdict{Kind: VerdictRejected, Reason: reason}
-			continue
+		station, stationKnown := StationState{}, false
+		if v.Station() != (Station{}) {
+			station, stationKnown = facts.Station(v.Station().ID())
 		}
 		key := BallotKey{v.VoterID(), v.ContestID()}
 		voter, voterKnown := facts.Voter(v.VoterID())
@@ -206,6 +208,14 @@ type Ledger struct {
 	decided    map[string]bool
 	// schedules holds each partition's schedules in offset order.
 	schedules map[int32][]scheduleAt
+	// stationCloses holds, per station and votes partition, the offset of
+	// the station's first close marker there.
+	stationCloses map[stationPartition]int64
+}
+
+type stationPartition struct {
+	station   string
+	partition int32
 }
 
 type scheduleAt struct {
@@ -217,7 +227,7 @@ type scheduleAt struct {
 func NewLedger() *Ledger {
 	return &Ledger{Voters: map[string]Voter{}, Candidates: map[string]Candidate{}, Contests: map[string]Contest{},
 		Stations: map[string]StationState{}, counted: map[BallotKey]bool{}, held: map[BallotKey]bool{},
-		decided: map[string]bool{}, schedules: map[int32][]scheduleAt{}}
+		decided: map[string]bool{}, schedules: map[int32][]scheduleAt{}, stationCloses: map[stationPartition]int64{}}
 }
 
 // Voter implements Facts.
@@ -261,6 +271,21 @@ func (l *Ledger) Schedule(partition int32, offset int64) *ElectionScheduled {
 // Schedule records a schedule read at a votes partition's offset.
 func (l *Ledger) AddSchedule(partition int32, offset int64, s ElectionScheduled) {
 	l.schedules[partition] = append(l.schedules[partition], scheduleAt{offset, s})
+}
+
+// StationClosed implements Facts.
+func (l *Ledger) StationClosed(station string, partition int32, offset int64) bool {
+	at, ok := l.stationCloses[stationPartition{station, partition}]
+	return ok && at < offset
+}
+
+// AddStationClose records a station's close marker read at a votes
+// partition's offset; the first of a station in a partition counts.
+func (l *Ledger) AddStationClose(partition int32, offset int64, c StationClosed) {
+	key := stationPartition{c.stationID, partition}
+	if at, ok := l.stationCloses[key]; !ok || offset < at {
+		l.stationCloses[key] = offset
+	}
 }
 
 // Record folds Decide's verdicts on entries into the ledger (evolve).

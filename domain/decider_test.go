@@ -87,22 +87,35 @@ func TestDecideGivesEveryReason(t *testing.T) {
 			e.Vote = e.Vote.WithStation(must(domain.NewStation("st-n", region("South"))))
 			return e
 		}(), nil, domain.VerdictRejected, domain.RejectUnknownStation},
-		{"a late upload logged before its station's close report counts", func() domain.VoteEntry {
+		{"a late upload before its station's close marker counts", func() domain.VoteEntry {
 			e := vote(1, "v1", "c1", domain.DefaultContest)
 			e.Vote = e.Vote.WithStation(north)
 			e.Logged = e.Vote.CastAt().AddDate(0, 0, 12)
 			return e
 		}(), func(l *domain.Ledger) {
-			l.Stations["st-n"] = domain.StationState{Region: region("North"), ClosedAt: at.AddDate(0, 0, 12).Add(time.Hour)}
+			l.AddStationClose(0, 2, must(domain.NewStationClosed("st-n", at.AddDate(0, 0, 12).Add(time.Hour))))
 		}, domain.VerdictCounted, domain.RejectionReason{}},
-		{"a backdated vote logged after its station's close report", func() domain.VoteEntry {
+		{"a backdated vote after its station's close marker", func() domain.VoteEntry {
 			e := vote(1, "v1", "c1", domain.DefaultContest)
 			e.Vote = e.Vote.WithStation(north)
-			e.Logged = at.Add(3 * time.Hour)
 			return e
 		}(), func(l *domain.Ledger) {
-			l.Stations["st-n"] = domain.StationState{Region: region("North"), ClosedAt: at.Add(2 * time.Hour)}
+			l.AddStationClose(0, 0, must(domain.NewStationClosed("st-n", at.Add(-time.Hour))))
 		}, domain.VerdictRejected, domain.RejectAfterStationClose},
+		{"another station's close marker", func() domain.VoteEntry {
+			e := vote(1, "v1", "c1", domain.DefaultContest)
+			e.Vote = e.Vote.WithStation(north)
+			return e
+		}(), func(l *domain.Ledger) {
+			l.AddStationClose(0, 0, must(domain.NewStationClosed("st-other", at)))
+		}, domain.VerdictCounted, domain.RejectionReason{}},
+		{"the station's close marker on another partition", func() domain.VoteEntry {
+			e := vote(1, "v1", "c1", domain.DefaultContest)
+			e.Vote = e.Vote.WithStation(north)
+			return e
+		}(), func(l *domain.Ledger) {
+			l.AddStationClose(1, 0, must(domain.NewStationClosed("st-n", at)))
+		}, domain.VerdictCounted, domain.RejectionReason{}},
 		{"a vote cast before any election", func() domain.VoteEntry {
 			e := vote(1, "v1", "c1", domain.DefaultContest)
 			e.Vote = must(domain.NewVote(e.Vote.ID(), "v1", "c1", time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)))
@@ -297,14 +310,19 @@ func TestDecideAgreesWithCount(t *testing.T) {
 		closed := rng.IntN(3) > 0
 		l := ledger(closed)
 		l.Partitions = parts
-		// st-s reported South and closed during the polls; st-x never
-		// reported.
-		l.Stations["st-s"] = domain.StationState{Region: region("South"), ClosedAt: at.Add(time.Duration(rng.IntN(40)) * time.Minute)}
+		// st-s registered South and closes at some point of each
+		// partition (its close markers); st-x never registered.
+		l.Stations["st-s"] = domain.StationState{Region: region("South")}
 		log := domain.ElectionLog{Votes: make([][]domain.LogEntry, parts)}
 		voters := []string{"v1", "v2", "v3", "ghost"}
 		names := []string{"murmur2", "murmur2", "fnv1a", "crc32"}
 		var sent []domain.VoteEntry
 		for n := range 30 {
+			if rng.IntN(15) == 0 { // st-s's close marker on one partition
+				p := rng.IntN(parts)
+				log.Votes[p] = append(log.Votes[p], domain.LogEntry{Offset: int64(len(log.Votes[p])), Event: must(domain.NewStationClosed("st-s", at))})
+				continue
+			}
 			var e domain.VoteEntry
 			if len(sent) > 0 && rng.IntN(6) == 0 {
 				e = sent[rng.IntN(len(sent))] // published again
@@ -340,6 +358,11 @@ func TestDecideAgreesWithCount(t *testing.T) {
 				p := rng.IntN(parts)
 				if next[p] < len(log.Votes[p]) {
 					le := log.Votes[p][next[p]]
+					if c, ok := le.Event.(domain.StationClosed); ok {
+						l.AddStationClose(int32(p), le.Offset, c)
+						next[p]++
+						continue
+					}
 					batch = append(batch, domain.VoteEntry{Vote: le.Event.(domain.VoteCast).Vote, Partition: int32(p), Offset: le.Offset, Logged: le.Time})
 					next[p]++
 				}
@@ -405,15 +428,12 @@ func countOver(l *domain.Ledger, log domain.ElectionLog) counted {
 		contests = append(contests, domain.ContestRegistered{Contest: c})
 	}
 	log.Voters, log.Candidates, log.Contests = reg(voters...), reg(candidates...), reg(contests...)
-	var stations []domain.LogEntry
+	var stations []any
 	for id, st := range l.Stations {
 		station := must(domain.NewStation(id, st.Region))
-		stations = append(stations, domain.LogEntry{Offset: int64(len(stations)), Event: must(domain.NewStationReport(station, false, at))})
-		if !st.ClosedAt.IsZero() {
-			stations = append(stations, domain.LogEntry{Offset: int64(len(stations)), Event: must(domain.NewStationReport(station, true, st.ClosedAt))})
-		}
+		stations = append(stations, must(domain.NewStationReport(station, false, at)))
 	}
-	log.Stations = [][]domain.LogEntry{stations}
+	log.Stations = reg(stations...)
 	o := domain.Count(log)
 	out := counted{verdicts: map[string]string{}, misrouted: o.Misrouted}
 	for _, v := range o.Counted {

@@ -261,7 +261,9 @@ func nonDefault(contestID string) string {
 
 // RegistrationTopics are the topics registration closes on, in the order a
 // replay applies them.
-var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters}
+// The stations topic is one (issue 24 §3): a station registers with its
+// first report before its partition's marker.
+var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicStations}
 
 // EventTopics are every topic of the contract, registrations first.
 var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes, TopicStations, TopicAudit}
@@ -286,11 +288,14 @@ func Decode(topic string, payload []byte) (any, error) {
 		}
 		return DecodeVoterRegistered(payload)
 	case TopicVotes:
-		if schedule, ok, err := DecodeElectionScheduled(payload); ok {
-			return schedule, err
+		if control, ok, err := DecodeVotesControl(payload); ok {
+			return control, err
 		}
 		return DecodeVoteCast(payload)
 	case TopicStations:
+		if marker, ok, err := DecodeRegistrationClosed(payload); ok {
+			return marker, err
+		}
 		return DecodeStationReported(payload)
 	case TopicAudit:
 		return DecodeOperatorActed(payload)

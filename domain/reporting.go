@@ -120,3 +120,64 @@ func DecodeStationReported(payload []byte) (StationReported, error) {
 	}
 	return r.WithBallots(*w.Ballots)
 }
+
+// StationClosed is the control event that binds a station's close on one
+// partition of the votes topic (issue 24 §2): a vote through the station
+// found after it in that partition is after_station_close. Its publisher
+// (the intake's close, through its outbox after every vote it accepted
+// from the station; the simulator) writes one to every partition, beside
+// the close report on the stations topic that reporting shows. The rule
+// reads positions, not clocks, so every reader of the log decides alike
+// whatever order it read the topics in.
+type StationClosed struct {
+	stationID string
+	closedAt  time.Time
+}
+
+// NewStationClosed validates a station's close marker.
+func NewStationClosed(stationID string, at time.Time) (StationClosed, error) {
+	if err := validID("station_id", stationID); err != nil {
+		return StationClosed{}, err
+	}
+	if at.IsZero() {
+		return StationClosed{}, invalid("closed_at", "is required")
+	}
+	return StationClosed{stationID: stationID, closedAt: at.UTC().Truncate(time.Microsecond)}, nil
+}
+
+// StationID returns the closed station's id.
+func (e StationClosed) StationID() string { return e.stationID }
+
+// ClosedAt returns when the station closed (for the record; the rule reads
+// the marker's position).
+func (e StationClosed) ClosedAt() time.Time { return e.closedAt }
+
+// Key returns the message key. Close markers are written to chosen
+// partitions, not partitioned by key.
+func (e StationClosed) Key() string { return controlStationClosed }
+
+const controlStationClosed = "station_closed"
+
+type stationClosedWire struct {
+	Control   string `json:"control"`
+	StationID string `json:"station_id"`
+	ClosedAt  string `json:"closed_at"`
+}
+
+// MarshalJSON encodes the marker as the contract gives it:
+// {"control":"station_closed","station_id","closed_at":RFC3339}.
+func (e StationClosed) MarshalJSON() ([]byte, error) {
+	return json.Marshal(stationClosedWire{controlStationClosed, e.stationID, e.closedAt.Format(time.RFC3339Nano)})
+}
+
+func decodeStationClosed(payload []byte) (StationClosed, error) {
+	var w stationClosedWire
+	if err := decodeStrict(payload, &w); err != nil {
+		return StationClosed{}, err
+	}
+	at, err := parseTimestamp("closed_at", w.ClosedAt)
+	if err != nil {
+		return StationClosed{}, err
+	}
+	return NewStationClosed(w.StationID, at)
+}

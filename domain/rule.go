@@ -19,12 +19,12 @@ import (
 //     its position, counted, and otherwise ignored. It does not take its
 //     vote_id, so the same vote published again on the right partition is
 //     decided there, whichever the projector reads first.
-//  1. Registration is open on a partition of the contests, candidates or
-//     voters topic until that partition's close marker (RegistrationClosed).
+//  1. Registration is open on a partition of the contests, candidates,
+//     voters or stations topic until that partition's close marker (RegistrationClosed).
 //     A registration after the marker is refused. A voter and a contest
 //     register once (the first event wins); a candidate's latest
 //     registration wins, but its contest is fixed by the first.
-//  2. Registration is closed when all three topics carry a marker on every
+//  2. Registration is closed when all four topics carry a marker on every
 //     partition. A marker declares its topic's partition count; one that
 //     declares another is ignored.
 //  3. A vote is decided at its first occurrence in the log; a redelivery
@@ -40,14 +40,17 @@ import (
 //     before it in its partition however late it was logged, is rejected
 //     at once (CheckCastTime): that depends on the vote alone, so it is
 //     never held.
-//  6. A vote that came through a station and was logged after that
-//     station's close report is rejected at once (after_station_close,
-//     CheckStationOpen): the vote's log time against the close report's
-//     reported time, both in the log (the first close report of a station
-//     closes it for good). A vote whose log time is unknown is unchecked.
-//  7. While registration is open, a vote through a station that has not
-//     reported on the stations topic is held like a vote for an unknown
-//     voter (rule 4).
+//  6. A vote through a station found after that station's close marker
+//     (StationClosed) in its own partition of the votes topic is rejected
+//     at once (after_station_close): that depends on the vote's position
+//     alone, so it is never held, and a cast_at backdated into the window
+//     changes nothing.
+//  7. Stations register on the stations topic, a registration topic like
+//     the others (rules 1 and 2): a station's first report before its
+//     partition's marker registers it with its region; a new station's
+//     report after the marker is refused. While registration is open, a
+//     vote through a station not registered is held like a vote for an
+//     unknown voter (rule 4).
 //  8. Otherwise a vote is decided, in this order (Check): unknown_station
 //     (its station never reported, or its first report gave another
 //     region), unknown_voter,
@@ -121,7 +124,9 @@ type Outcome struct {
 	Contests   map[string]Contest
 	Candidates map[string]Candidate
 	Voters     map[string]Voter
-	// Reporting holds every station that reported, by id.
+	// Reporting is the stations register, by id: every station whose first
+	// report came before its partition's marker (rule 7), as its reports
+	// leave it.
 	Reporting map[string]StationState
 }
 
@@ -134,27 +139,11 @@ func Count(log ElectionLog) Outcome {
 	contestsClosed := register(log.Contests, TopicContests, &out)
 	candidatesClosed := register(log.Candidates, TopicCandidates, &out)
 	votersClosed := register(log.Voters, TopicVoters, &out)
-	out.Closed = contestsClosed && candidatesClosed && votersClosed
+	stationsClosed := register(log.Stations, TopicStations, &out)
+	out.Closed = contestsClosed && candidatesClosed && votersClosed && stationsClosed
 	for _, c := range out.Candidates {
 		if c.ContestID() == DefaultContest {
 			out.Contests[DefaultContest] = DefaultContestOf()
-		}
-	}
-
-	for _, partition := range log.Stations {
-		for _, entry := range partition {
-			r, ok := entry.Event.(StationReported)
-			if !ok {
-				continue
-			}
-			st, known := out.Reporting[r.station.id]
-			if !known {
-				st = StationState{Region: r.station.region}
-			}
-			if r.closed && st.ClosedAt.IsZero() {
-				st.ClosedAt = r.reported
-			}
-			out.Reporting[r.station.id] = st
 		}
 	}
 
@@ -162,9 +151,14 @@ func Count(log ElectionLog) Outcome {
 	blocked := map[BallotKey]bool{}
 	for p, partition := range log.Votes {
 		var schedule *ElectionScheduled
+		stationsClosed := map[string]bool{}
 		for _, entry := range partition {
 			if s, ok := entry.Event.(ElectionScheduled); ok {
 				schedule = &s
+				continue
+			}
+			if c, ok := entry.Event.(StationClosed); ok {
+				stationsClosed[c.stationID] = true
 				continue
 			}
 			vc, ok := entry.Event.(VoteCast)
@@ -188,12 +182,12 @@ func Count(log ElectionLog) Outcome {
 				out.Stations[v.ID()] = v.Station().ID()
 				continue
 			}
-			station, stationKnown := out.Reporting[v.Station().ID()]
-			if reason, rejected := CheckStationOpen(v, entry.Time, station, stationKnown); rejected {
-				out.Rejected[v.ID()] = reason
+			if v.Station() != (Station{}) && stationsClosed[v.Station().ID()] {
+				out.Rejected[v.ID()] = RejectAfterStationClose
 				out.Stations[v.ID()] = v.Station().ID()
 				continue
 			}
+			station, stationKnown := out.Reporting[v.Station().ID()]
 			key := BallotKey{v.VoterID(), v.ContestID()}
 			voter, voterKnown := out.Voters[v.VoterID()]
 			candidate, candidateKnown := out.Candidates[v.CandidateID()]
@@ -258,23 +252,6 @@ func Check(v Vote, r Registration) (reason RejectionReason, rejected bool) {
 	return RejectionReason{}, false
 }
 
-// CheckStationOpen is rule 6: a vote through a station (known, its
-// register entry st) logged after the station's close report is
-// after_station_close. Both times are in the log (the vote's Kafka
-// timestamp, the close report's reported time), so every reader of the log
-// decides the same once it has read both. rejected is false otherwise,
-// and when the vote's log time is unknown (zero).
-func CheckStationOpen(v Vote, logged time.Time, st StationState, known bool) (reason RejectionReason, rejected bool) {
-	if v.station == (Station{}) || !known || st.ClosedAt.IsZero() || logged.IsZero() {
-		return RejectionReason{}, false
-	}
-	// Microseconds, as the projection keeps times.
-	if logged.Truncate(time.Microsecond).After(st.ClosedAt.Truncate(time.Microsecond)) {
-		return RejectAfterStationClose, true
-	}
-	return RejectionReason{}, false
-}
-
 // register applies rule 1 to one registration topic and reports rule 2's
 // half for it: whether every declared partition carries a marker.
 func register(partitions [][]LogEntry, topic string, out *Outcome) (closed bool) {
@@ -311,6 +288,20 @@ func register(partitions [][]LogEntry, topic string, out *Outcome) (closed bool)
 				if _, ok := out.Contests[e.Contest.ID()]; !ok {
 					out.Contests[e.Contest.ID()] = e.Contest
 				}
+			case StationReported:
+				st, known := out.Reporting[e.station.id]
+				if !known && !open {
+					out.Refused[topic]++
+					out.RefusedAt[topic] = append(out.RefusedAt[topic], [2]int64{int64(p), entry.Offset})
+					continue
+				}
+				if !known {
+					st = StationState{Region: e.station.region}
+				}
+				if e.closed && st.ClosedAt.IsZero() {
+					st.ClosedAt = e.reported
+				}
+				out.Reporting[e.station.id] = st
 			case VoterRegistered:
 				if !open {
 					out.Refused[topic]++

@@ -55,31 +55,45 @@ func (e ElectionScheduled) MarshalJSON() ([]byte, error) {
 	return json.Marshal(scheduleWire{controlElectionScheduled, e.pollsOpen.Format(time.RFC3339Nano), e.pollsClose.Format(time.RFC3339Nano)})
 }
 
-// DecodeElectionScheduled reads a schedule from the votes topic. ok is
-// false when payload is not a control event (a vote, or garbage for the
-// vote decoder to refuse); a control event that is not a valid schedule is
-// an error matching ErrInvalid.
-func DecodeElectionScheduled(payload []byte) (e ElectionScheduled, ok bool, err error) {
+// DecodeVotesControl reads a control event of the votes topic: an
+// ElectionScheduled or a StationClosed. ok is false when payload is not a
+// control event (a vote, or garbage for the vote decoder to refuse); a
+// control event that is neither is an error matching ErrInvalid.
+func DecodeVotesControl(payload []byte) (e any, ok bool, err error) {
 	if !isControl(payload) {
-		return ElectionScheduled{}, false, nil
+		return nil, false, nil
 	}
+	var probe struct {
+		Control string `json:"control"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, true, invalid("control", "is not a string")
+	}
+	switch probe.Control {
+	case controlElectionScheduled:
+		e, err := decodeElectionScheduled(payload)
+		return e, true, err
+	case controlStationClosed:
+		e, err := decodeStationClosed(payload)
+		return e, true, err
+	}
+	return nil, true, invalid("control", "unknown control event %q on the votes topic", probe.Control)
+}
+
+func decodeElectionScheduled(payload []byte) (ElectionScheduled, error) {
 	var w scheduleWire
 	if err := decodeStrict(payload, &w); err != nil {
-		return ElectionScheduled{}, true, err
-	}
-	if w.Control != controlElectionScheduled {
-		return ElectionScheduled{}, true, invalid("control", "unknown control event %q on the votes topic", w.Control)
+		return ElectionScheduled{}, err
 	}
 	open, err := parseTimestamp("polls_open", w.PollsOpen)
 	if err != nil {
-		return ElectionScheduled{}, true, err
+		return ElectionScheduled{}, err
 	}
 	closes, err := parseTimestamp("polls_close", w.PollsClose)
 	if err != nil {
-		return ElectionScheduled{}, true, err
+		return ElectionScheduled{}, err
 	}
-	e, err = NewElectionScheduled(open, closes)
-	return e, true, err
+	return NewElectionScheduled(open, closes)
 }
 
 // isControl reports whether payload is a JSON object with a "control"

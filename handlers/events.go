@@ -49,8 +49,12 @@ func (h *EventHandlers) OperatorAction(msg *message.Message) error {
 	return handle(h, msg, domain.DecodeOperatorActed, h.projector.OperatorAction)
 }
 
-// StationReport handles a message of the stations topic.
+// StationReport handles a message of the stations topic: a station's
+// report or a registration close marker.
 func (h *EventHandlers) StationReport(msg *message.Message) error {
+	if closed, err := h.closeMarker(msg); closed {
+		return err
+	}
 	return handle(h, msg, domain.DecodeStationReported, h.projector.StationReport)
 }
 
@@ -93,13 +97,14 @@ func (h *EventHandlers) closeMarker(msg *message.Message) (bool, error) {
 	}, h.projector.CloseRegistration)
 }
 
-// Vote handles a message of the votes topic: a vote or a schedule.
+// Vote handles a message of the votes topic: a vote or a control event
+// (a schedule, a station's close marker).
 func (h *EventHandlers) Vote(msg *message.Message) error {
-	if _, ok, _ := domain.DecodeElectionScheduled(msg.Payload); ok {
-		return handle(h, msg, func(payload []byte) (domain.ElectionScheduled, error) {
-			e, _, err := domain.DecodeElectionScheduled(payload)
+	if _, ok, _ := domain.DecodeVotesControl(msg.Payload); ok {
+		return handle(h, msg, func(payload []byte) (any, error) {
+			e, _, err := domain.DecodeVotesControl(payload)
 			return e, err
-		}, h.projector.Schedule)
+		}, h.projector.VotesControl)
 	}
 	return handle(h, msg, h.opener.DecodeVoteCast, h.projector.Vote)
 }

@@ -31,6 +31,9 @@ type dbFacts struct {
 	decided    map[string]bool
 	schedules  []db.VoteSchedule
 	stations   map[string]domain.StationState
+	// closures maps a station and votes partition to its close marker's
+	// offset there.
+	closures   map[stationPartition]int64
 	closed     bool
 	partitions int
 }
@@ -46,6 +49,17 @@ func (f *dbFacts) Station(id string) (domain.StationState, bool) {
 	st, ok := f.stations[id]
 	return st, ok
 }
+
+type stationPartition struct {
+	station   string
+	partition int32
+}
+
+func (f *dbFacts) StationClosed(station string, partition int32, offset int64) bool {
+	at, ok := f.closures[stationPartition{station, partition}]
+	return ok && at < offset
+}
+
 func (f *dbFacts) HasCounted(voter, contest string) bool {
 	return f.counted[domain.BallotKey{Voter: voter, Contest: contest}]
 }
@@ -115,11 +129,11 @@ func loadFacts(ctx context.Context, q *db.Queries, entries []domain.VoteEntry, p
 		if err != nil {
 			return nil, fmt.Errorf("station %q: %w", id, err)
 		}
-		st := domain.StationState{Region: region}
-		if row.StationClosed[i] {
-			st.ClosedAt = row.StationClosedAts[i]
-		}
-		f.stations[id] = st
+		f.stations[id] = domain.StationState{Region: region}
+	}
+	f.closures = make(map[stationPartition]int64, len(row.ClosureStationIds))
+	for i, id := range row.ClosureStationIds {
+		f.closures[stationPartition{id, row.ClosurePartitions[i]}] = row.ClosureOffsets[i]
 	}
 	for i, id := range row.VoterIDs {
 		f.voters[id] = domain.UnmarshalVoterFromDatabase(id, row.VoterGenders[i], row.VoterBirths[i].Time, row.VoterRegions[i])

@@ -105,10 +105,12 @@ func (p *Projector) CloseRegistration(ctx context.Context, e Envelope[domain.Reg
 	return err
 }
 
-// Schedule applies a schedule read on a votes partition. Like markers,
-// schedules are rare, so each is its own transaction.
-func (p *Projector) Schedule(ctx context.Context, e Envelope[domain.ElectionScheduled]) error {
-	return p.store.RecordSchedule(ctx, e.Position, e.Event)
+// VotesControl applies a control event read on a votes partition (a
+// schedule, a station's close marker). Like registration markers, they are
+// rare, so each is its own transaction; the partition's later votes wait
+// for it.
+func (p *Projector) VotesControl(ctx context.Context, e Envelope[any]) error {
+	return p.store.RecordVotesControl(ctx, e.Position, e.Event)
 }
 
 // Run applies batches until ctx ends, finishing those in flight.

@@ -233,9 +233,9 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	progress(0)
 
-	// Registrations and station reports first: a vote is decided against
-	// the full register and the stations register (issue 24 §2, §3).
-	for _, t := range append(slices.Clone(domain.RegistrationTopics), domain.TopicStations) {
+	// Registrations first, the stations register among them (rule 7): a
+	// vote is decided against the full register.
+	for _, t := range domain.RegistrationTopics {
 		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
 		if err != nil {
 			return rep, err
@@ -518,11 +518,7 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string
 				return err
 			})
 	case domain.TopicStations:
-		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeStationReported)
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		return store.ApplyStationReports(ctx, batch)
+		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeStationReported, store.ApplyStationReports)
 	case domain.TopicAudit:
 		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeOperatorActed)
 		if err != nil || len(batch) == 0 {
@@ -534,8 +530,9 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string
 	}
 }
 
-// applyVotes applies votes in batches cut at each schedule, so that the
-// schedule is recorded before the votes that follow it.
+// applyVotes applies votes in batches cut at each control event (a
+// schedule, a station's close marker), so that it is recorded before the
+// votes that follow it.
 func applyVotes(ctx context.Context, opener *domain.Opener, store *Store, recs []LogRecord) error {
 	flush := func(recs []LogRecord) error {
 		batch, err := decodeRecords(ctx, store, domain.TopicVotes, recs, opener.DecodeVoteCast)
@@ -547,7 +544,7 @@ func applyVotes(ctx context.Context, opener *domain.Opener, store *Store, recs [
 	}
 	start := 0
 	for i, rec := range recs {
-		schedule, ok, err := domain.DecodeElectionScheduled(rec.Value)
+		control, ok, err := domain.DecodeVotesControl(rec.Value)
 		if !ok {
 			continue
 		}
@@ -562,7 +559,7 @@ func applyVotes(ctx context.Context, opener *domain.Opener, store *Store, recs [
 			}
 			continue
 		}
-		if err := store.RecordSchedule(ctx, pos, schedule); err != nil {
+		if err := store.RecordVotesControl(ctx, pos, control); err != nil {
 			return err
 		}
 	}

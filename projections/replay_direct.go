@@ -17,15 +17,15 @@ import (
 	"github.com/votewatch/votewatch/sql/db"
 )
 
-// decodedRecord is a votes-topic record after decoding: a schedule, a vote,
-// or an error that makes it a dead letter.
+// decodedRecord is a votes-topic record after decoding: a control event (a
+// schedule, a station's close marker), a vote, or an error that makes it a
+// dead letter.
 type decodedRecord struct {
-	rec        LogRecord
-	isSchedule bool
-	schedule   domain.ElectionScheduled
-	vote       domain.Vote
-	id         uuid.UUID
-	err        error
+	rec     LogRecord
+	control any
+	vote    domain.Vote
+	id      uuid.UUID
+	err     error
 }
 
 // directChunk is how many records the load's stages pass on at a time.
@@ -232,11 +232,7 @@ func loadLedger(ctx context.Context, q *db.Queries) (*domain.Ledger, error) {
 		if err != nil {
 			return nil, fmt.Errorf("station %q: %w", s.StationID, err)
 		}
-		st := domain.StationState{Region: region}
-		if s.ClosedAt != nil {
-			st.ClosedAt = *s.ClosedAt
-		}
-		l.Stations[s.StationID] = st
+		l.Stations[s.StationID] = domain.StationState{Region: region}
 	}
 	if l.Closed, err = q.RegistrationClosed(ctx); err != nil {
 		return nil, fmt.Errorf("registration closed: %w", err)
@@ -266,8 +262,8 @@ func decodeVoteRecords(opener *domain.Opener, recs []LogRecord, out []decodedRec
 
 func decodeVoteRecord(opener *domain.Opener, rec LogRecord) decodedRecord {
 	d := decodedRecord{rec: rec}
-	if s, ok, err := domain.DecodeElectionScheduled(rec.Value); ok {
-		d.isSchedule, d.schedule, d.err = true, s, err
+	if c, ok, err := domain.DecodeVotesControl(rec.Value); ok {
+		d.control, d.err = c, err
 		return d
 	}
 	ev, err := opener.DecodeVoteCast(rec.Value)
@@ -317,11 +313,16 @@ func (d *replayDecider) decide(ctx context.Context, recs []decodedRecord) (out r
 		switch {
 		case r.err != nil:
 			err = d.store.RecordDeadLetter(ctx, pos, r.err.Error(), r.rec.Value)
-		case r.isSchedule:
-			// The ledger answers by position: a vote before the
-			// schedule in its partition does not see it.
-			d.ledger.AddSchedule(pos.Partition, pos.Offset, r.schedule)
-			err = d.store.RecordSchedule(ctx, pos, r.schedule)
+		case r.control != nil:
+			// The ledger answers by position: a vote before the control
+			// event in its partition does not see it.
+			switch c := r.control.(type) {
+			case domain.ElectionScheduled:
+				d.ledger.AddSchedule(pos.Partition, pos.Offset, c)
+			case domain.StationClosed:
+				d.ledger.AddStationClose(pos.Partition, pos.Offset, c)
+			}
+			err = d.store.RecordVotesControl(ctx, pos, r.control)
 		default:
 			entries = append(entries, domain.VoteEntry{Vote: r.vote, Partition: pos.Partition, Offset: pos.Offset, Logged: pos.Time})
 			ids = append(ids, r.id)

@@ -102,7 +102,9 @@ func (l *testLog) String() string {
 	return b.String()
 }
 
-var ruleAt = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
+// ruleAt is the generated elections' start: two days ago, so a vote's
+// cast_at and log time stay plausible against each other and today.
+var ruleAt = time.Now().UTC().Truncate(time.Hour).Add(-48 * time.Hour)
 
 // randomLog makes a small election with every kind of trouble: late and
 // repeated registrations, unknown voters and candidates, second votes,
@@ -111,7 +113,7 @@ func randomLog(rng *rand.Rand) *testLog {
 	regParts, voteParts := 1+rng.IntN(3), 1+rng.IntN(3)
 	l := &testLog{topics: map[string][][]projections.LogRecord{}, events: map[string][][]any{}}
 	for topic, n := range map[string]int{domain.TopicContests: regParts, domain.TopicCandidates: regParts, domain.TopicVoters: regParts,
-		domain.TopicVotes: voteParts, domain.TopicStations: voteParts, domain.TopicAudit: 1} {
+		domain.TopicVotes: voteParts, domain.TopicStations: regParts, domain.TopicAudit: 1} {
 		l.topics[topic] = make([][]projections.LogRecord, n)
 		l.events[topic] = make([][]any, n)
 	}
@@ -208,6 +210,20 @@ func randomLog(rng *rand.Rand) *testLog {
 			addRegistration(domain.TopicVoters, id, encode(ev), ev)
 		}
 	}
+	// Stations register on the stations topic (rule 7), as the intake
+	// does at start; st-3 now and then never does, and "st-ghost" never
+	// does but stamps votes too. A station's report after its partition's
+	// marker registers nothing.
+	var stations []domain.Station
+	for i := range 4 {
+		r, _ := domain.NewRegion([]string{"North", "South"}[i%2])
+		st, _ := domain.NewStation(fmt.Sprintf("st-%d", i), r)
+		stations = append(stations, st)
+		if i < 3 || rng.IntN(2) == 0 {
+			rep, _ := domain.NewStationReport(st, false, ruleAt.Add(-time.Hour))
+			addRegistration(domain.TopicStations, st.ID(), encode(rep), rep)
+		}
+	}
 	for _, topic := range domain.RegistrationTopics {
 		for p := range regParts {
 			if at := markerAt[topic][p]; at >= len(l.topics[topic][p]) {
@@ -215,29 +231,14 @@ func randomLog(rng *rand.Rand) *testLog {
 			}
 		}
 	}
-
-	// Stations report opening before the polls (as the intake does at
-	// start), then closing at a random time, sometimes twice; st-3 now
-	// and then closes first. Each report is logged when it was reported,
-	// in time order (deliver reads it before the votes logged after it:
-	// README, "What the rule takes on trust"). A station that never
-	// reports ("st-ghost") stamps votes too.
-	var reports []domain.StationReported
-	for i := range 4 {
-		r, _ := domain.NewRegion([]string{"North", "South"}[i%2])
-		st, _ := domain.NewStation(fmt.Sprintf("st-%d", i), r)
-		if i < 3 || rng.IntN(2) == 0 {
-			rep, _ := domain.NewStationReport(st, false, ruleAt.Add(-time.Hour))
-			reports = append(reports, rep)
-		}
+	// Close reports for reporting, after registration, sometimes twice,
+	// and a station that reports for the first time once registration
+	// closed (refused).
+	for _, st := range stations {
 		for range rng.IntN(3) {
-			rep, _ := domain.NewStationReport(st, true, ruleAt.Add(time.Duration(rng.IntN(40))*time.Minute+time.Duration(rng.IntN(1e9))))
-			reports = append(reports, rep)
+			rep, _ := domain.NewStationReport(st, true, ruleAt.Add(time.Duration(rng.IntN(40))*time.Minute))
+			l.add(domain.TopicStations, partitionOf(st.ID(), regParts), encode(rep), rep)
 		}
-	}
-	slices.SortStableFunc(reports, func(a, b domain.StationReported) int { return a.ReportedAt().Compare(b.ReportedAt()) })
-	for _, rep := range reports {
-		l.addAt(domain.TopicStations, partitionOf(rep.Station().ID(), voteParts), encode(rep), rep, rep.ReportedAt())
 	}
 
 	// Votes: known and unknown voters and candidates, second votes and
@@ -246,6 +247,16 @@ func randomLog(rng *rand.Rand) *testLog {
 	// it was logged.
 	var cast []domain.VoteCast
 	for n := range 25 {
+		if rng.IntN(12) == 0 {
+			// A station closes (rule 6): its close marker on every votes
+			// partition, or on some (a close still being written).
+			closing, _ := domain.NewStationClosed(stations[rng.IntN(len(stations))].ID(), ruleAt.Add(time.Duration(n)*time.Minute))
+			for p := range voteParts {
+				if rng.IntN(4) > 0 {
+					l.add(domain.TopicVotes, p, encode(closing), closing)
+				}
+			}
+		}
 		if rng.IntN(10) == 0 {
 			open := ruleAt.Add(time.Duration(rng.IntN(20)) * time.Minute)
 			schedule, _ := domain.NewElectionScheduled(open, open.Add(time.Duration(1+rng.IntN(20))*time.Minute))
@@ -387,27 +398,6 @@ func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog)
 		if len(batch) == 0 {
 			continue
 		}
-		if topic == domain.TopicVotes {
-			// The station reports logged before a vote are read before it
-			// (README, "What the rule takes on trust"); the others in any
-			// order.
-			var last time.Time
-			for _, r := range batch {
-				if r.Time.After(last) {
-					last = r.Time
-				}
-			}
-			stations := l.topics[domain.TopicStations]
-			for p := range stations {
-				for next[domain.TopicStations][p] < len(stations[p]) && !stations[p][next[domain.TopicStations][p]].Time.After(last) {
-					rec := stations[p][next[domain.TopicStations][p]]
-					if err := apply(ctx, store, domain.TopicStations, len(stations), []projections.LogRecord{rec}); err != nil {
-						t.Fatal(err)
-					}
-					next[domain.TopicStations][p]++
-				}
-			}
-		}
 		if err := apply(ctx, store, topic, len(l.topics[topic]), batch); err != nil {
 			t.Fatal(err)
 		}
@@ -453,14 +443,14 @@ func apply(ctx context.Context, store *projections.Store, topic string, partitio
 	}
 	for _, r := range batch {
 		pos := projections.Position{Topic: topic, Partition: r.Partition, Offset: r.Offset, Time: r.Time}
-		if s, ok, err := domain.DecodeElectionScheduled(r.Value); ok && topic == domain.TopicVotes {
+		if c, ok, err := domain.DecodeVotesControl(r.Value); ok && topic == domain.TopicVotes {
 			if err != nil {
 				return err
 			}
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := store.RecordSchedule(ctx, pos, s); err != nil {
+			if err := store.RecordVotesControl(ctx, pos, c); err != nil {
 				return err
 			}
 			continue

@@ -207,8 +207,10 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 	return res, nil
 }
 
-// ApplyStationReports records polling stations' reports (registered,
-// closed): reporting progress. They decide no vote.
+// ApplyStationReports applies polling stations' reports: a station's first
+// report before its partition's close marker registers it (rule 7), a new
+// station's after the marker is refused; a close report is reporting
+// progress (the rule reads the close markers on the votes topic).
 func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain.StationReported]) error {
 	p := db.ApplyStationReportsParams{}
 	for i, e := range batch {
@@ -219,6 +221,8 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 		p.Closed = append(p.Closed, r.Closed())
 		p.ReportedAts = append(p.ReportedAts, r.ReportedAt())
 		p.Ballots = append(p.Ballots, reportedBallots(r))
+		p.Partitions = append(p.Partitions, e.Position.Partition)
+		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
 	// The registration lock, exclusively: a station's report is a fact the
 	// decider reads (after_station_close, unknown_station), so no vote is
@@ -465,6 +469,36 @@ func (s *Store) RecordSchedule(ctx context.Context, pos Position, e domain.Elect
 		return fmt.Errorf("record schedule at %s/%d@%d: %w", pos.Topic, pos.Partition, pos.Offset, err)
 	}
 	return nil
+}
+
+// RecordStationClose records a station's close marker read at pos (a
+// votes partition): the station's votes after it in that partition are
+// after_station_close.
+func (s *Store) RecordStationClose(ctx context.Context, pos Position, e domain.StationClosed) error {
+	err := s.inTx(ctx, func(q striped) error {
+		if err := q.RecordStationClose(ctx, db.RecordStationCloseParams{
+			StationID: e.StationID(), Partition: pos.Partition, MessageOffset: pos.Offset, ClosedAt: e.ClosedAt(),
+		}); err != nil {
+			return err
+		}
+		return advance(ctx, q, []Position{pos})
+	})
+	if err != nil {
+		return fmt.Errorf("record station %s's close at %s/%d@%d: %w", e.StationID(), pos.Topic, pos.Partition, pos.Offset, err)
+	}
+	return nil
+}
+
+// RecordVotesControl records a control event of the votes topic
+// (domain.DecodeVotesControl) read at pos.
+func (s *Store) RecordVotesControl(ctx context.Context, pos Position, control any) error {
+	switch c := control.(type) {
+	case domain.ElectionScheduled:
+		return s.RecordSchedule(ctx, pos, c)
+	case domain.StationClosed:
+		return s.RecordStationClose(ctx, pos, c)
+	}
+	return fmt.Errorf("record %T at %s/%d@%d: not a control event of the votes topic", control, pos.Topic, pos.Partition, pos.Offset)
 }
 
 // RecordDeadLetter notes a message that can never be applied and moves its

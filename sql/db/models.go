@@ -333,6 +333,13 @@ type StationCanvass struct {
 	CountedBallots  int64
 }
 
+type StationClosure struct {
+	StationID string
+	Partition int32
+	Offset    int64
+	ClosedAt  time.Time
+}
+
 type StationTalliesSummed struct {
 	StationID string
 	Outcome   string

@@ -87,11 +87,15 @@ s AS (
     FROM vote_schedules
 ),
 st AS (
-    -- The stations register (issue 24 §2, §3): a station's first report
-    -- fixed its region, its first close report its closed_at.
-    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions,
-           array_agg(closed_at IS NOT NULL) AS closed, array_agg(coalesce(closed_at, 'epoch'::timestamptz)) AS closed_ats
+    -- The stations register (rule 7): a station's first report before its
+    -- partition's marker fixed its region.
+    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions
     FROM stations WHERE station_id = ANY($5::text[])
+),
+sc AS (
+    -- The stations' close markers on the votes partitions (rule 6).
+    SELECT array_agg(station_id) AS ids, array_agg(partition) AS partitions, array_agg("offset") AS offsets
+    FROM station_closures WHERE station_id = ANY($5::text[])
 ),
 declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
@@ -107,11 +111,12 @@ SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::te
        coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
        coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
        coalesce(st.ids, '{}')::text[] AS station_ids, coalesce(st.regions, '{}')::text[] AS station_regions,
-       coalesce(st.closed, '{}')::boolean[] AS station_closed, coalesce(st.closed_ats, '{}')::timestamptz[] AS station_closed_ats,
-       (SELECT coalesce(count(*) = 3 AND bool_and(
+       coalesce(sc.ids, '{}')::text[] AS closure_station_ids, coalesce(sc.partitions, '{}')::integer[] AS closure_partitions,
+       coalesce(sc.offsets, '{}')::bigint[] AS closure_offsets,
+       (SELECT coalesce(count(*) = 4 AND bool_and(
                    (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
                false) FROM declared x)::boolean AS registration_closed
-FROM v, c, k, b, h, d, s, st
+FROM v, c, k, b, h, d, s, st, sc
 `
 
 type LoadVoteFactsParams struct {
@@ -144,8 +149,9 @@ type LoadVoteFactsRow struct {
 	ScheduleCloses     []time.Time
 	StationIDs         []string
 	StationRegions     []string
-	StationClosed      []bool
-	StationClosedAts   []time.Time
+	ClosureStationIds  []string
+	ClosurePartitions  []int32
+	ClosureOffsets     []int64
 	RegistrationClosed bool
 }
 
@@ -193,8 +199,9 @@ func (q *Queries) LoadVoteFacts(ctx context.Context, arg LoadVoteFactsParams) (L
 		&i.ScheduleCloses,
 		&i.StationIDs,
 		&i.StationRegions,
-		&i.StationClosed,
-		&i.StationClosedAts,
+		&i.ClosureStationIds,
+		&i.ClosurePartitions,
+		&i.ClosureOffsets,
 		&i.RegistrationClosed,
 	)
 	return i, err
@@ -220,6 +227,31 @@ func (q *Queries) RecordSchedule(ctx context.Context, arg RecordScheduleParams) 
 		arg.MessageOffset,
 		arg.PollsOpen,
 		arg.PollsClose,
+	)
+	return err
+}
+
+const recordStationClose = `-- name: RecordStationClose :exec
+INSERT INTO station_closures (station_id, partition, "offset", closed_at)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (station_id, partition) DO NOTHING
+`
+
+type RecordStationCloseParams struct {
+	StationID     string
+	Partition     int32
+	MessageOffset int64
+	ClosedAt      time.Time
+}
+
+// Records a station's close marker read on a votes partition; the first of
+// a station in a partition is the one that counts.
+func (q *Queries) RecordStationClose(ctx context.Context, arg RecordStationCloseParams) error {
+	_, err := q.db.Exec(ctx, recordStationClose,
+		arg.StationID,
+		arg.Partition,
+		arg.MessageOffset,
+		arg.ClosedAt,
 	)
 	return err
 }

@@ -46,11 +46,15 @@ s AS (
     FROM vote_schedules
 ),
 st AS (
-    -- The stations register (issue 24 §2, §3): a station's first report
-    -- fixed its region, its first close report its closed_at.
-    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions,
-           array_agg(closed_at IS NOT NULL) AS closed, array_agg(coalesce(closed_at, 'epoch'::timestamptz)) AS closed_ats
+    -- The stations register (rule 7): a station's first report before its
+    -- partition's marker fixed its region.
+    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions
     FROM stations WHERE station_id = ANY(@station_ids::text[])
+),
+sc AS (
+    -- The stations' close markers on the votes partitions (rule 6).
+    SELECT array_agg(station_id) AS ids, array_agg(partition) AS partitions, array_agg("offset") AS offsets
+    FROM station_closures WHERE station_id = ANY(@station_ids::text[])
 ),
 declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
@@ -66,11 +70,12 @@ SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::te
        coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
        coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
        coalesce(st.ids, '{}')::text[] AS station_ids, coalesce(st.regions, '{}')::text[] AS station_regions,
-       coalesce(st.closed, '{}')::boolean[] AS station_closed, coalesce(st.closed_ats, '{}')::timestamptz[] AS station_closed_ats,
-       (SELECT coalesce(count(*) = 3 AND bool_and(
+       coalesce(sc.ids, '{}')::text[] AS closure_station_ids, coalesce(sc.partitions, '{}')::integer[] AS closure_partitions,
+       coalesce(sc.offsets, '{}')::bigint[] AS closure_offsets,
+       (SELECT coalesce(count(*) = 4 AND bool_and(
                    (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
                false) FROM declared x)::boolean AS registration_closed
-FROM v, c, k, b, h, d, s, st;
+FROM v, c, k, b, h, d, s, st, sc;
 
 -- name: WriteVoteDecisions :exec
 -- Stores domain.Decide's decisions on a batch: the ballots, the rejections
@@ -137,3 +142,10 @@ SELECT partition, "offset", polls_open, polls_close FROM vote_schedules ORDER BY
 -- The default contest exists as soon as a candidate or a vote names it.
 INSERT INTO contests (contest_id, name, kind) VALUES ('default', 'default', 'candidate')
 ON CONFLICT (contest_id) DO NOTHING;
+
+-- name: RecordStationClose :exec
+-- Records a station's close marker read on a votes partition; the first of
+-- a station in a partition is the one that counts.
+INSERT INTO station_closures (station_id, partition, "offset", closed_at)
+VALUES (@station_id, @partition, @message_offset, @closed_at)
+ON CONFLICT (station_id, partition) DO NOTHING;
