@@ -279,12 +279,14 @@ func (l *Ledger) StationClosed(station string, partition int32, offset int64) bo
 	return ok && at < offset
 }
 
-// AddStationClose records a station's close marker read at a votes
-// partition's offset; the first of a station in a partition counts.
+// AddStationClose records a close marker read at a votes partition's
+// offset; the first of a station in a partition counts.
 func (l *Ledger) AddStationClose(partition int32, offset int64, c StationClosed) {
-	key := stationPartition{c.stationID, partition}
-	if at, ok := l.stationCloses[key]; !ok || offset < at {
-		l.stationCloses[key] = offset
+	for _, id := range c.stationIDs {
+		key := stationPartition{id, partition}
+		if at, ok := l.stationCloses[key]; !ok || offset < at {
+			l.stationCloses[key] = offset
+		}
 	}
 }
 

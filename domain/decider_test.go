@@ -93,28 +93,28 @@ func TestDecideGivesEveryReason(t *testing.T) {
 			e.Logged = e.Vote.CastAt().AddDate(0, 0, 12)
 			return e
 		}(), func(l *domain.Ledger) {
-			l.AddStationClose(0, 2, must(domain.NewStationClosed("st-n", at.AddDate(0, 0, 12).Add(time.Hour))))
+			l.AddStationClose(0, 2, must(domain.NewStationClosed(at.AddDate(0, 0, 12).Add(time.Hour), "st-n")))
 		}, domain.VerdictCounted, domain.RejectionReason{}},
 		{"a backdated vote after its station's close marker", func() domain.VoteEntry {
 			e := vote(1, "v1", "c1", domain.DefaultContest)
 			e.Vote = e.Vote.WithStation(north)
 			return e
 		}(), func(l *domain.Ledger) {
-			l.AddStationClose(0, 0, must(domain.NewStationClosed("st-n", at.Add(-time.Hour))))
+			l.AddStationClose(0, 0, must(domain.NewStationClosed(at.Add(-time.Hour), "st-n")))
 		}, domain.VerdictRejected, domain.RejectAfterStationClose},
 		{"another station's close marker", func() domain.VoteEntry {
 			e := vote(1, "v1", "c1", domain.DefaultContest)
 			e.Vote = e.Vote.WithStation(north)
 			return e
 		}(), func(l *domain.Ledger) {
-			l.AddStationClose(0, 0, must(domain.NewStationClosed("st-other", at)))
+			l.AddStationClose(0, 0, must(domain.NewStationClosed(at, "st-other")))
 		}, domain.VerdictCounted, domain.RejectionReason{}},
 		{"the station's close marker on another partition", func() domain.VoteEntry {
 			e := vote(1, "v1", "c1", domain.DefaultContest)
 			e.Vote = e.Vote.WithStation(north)
 			return e
 		}(), func(l *domain.Ledger) {
-			l.AddStationClose(1, 0, must(domain.NewStationClosed("st-n", at)))
+			l.AddStationClose(1, 0, must(domain.NewStationClosed(at, "st-n")))
 		}, domain.VerdictCounted, domain.RejectionReason{}},
 		{"a vote cast before any election", func() domain.VoteEntry {
 			e := vote(1, "v1", "c1", domain.DefaultContest)
@@ -320,7 +320,7 @@ func TestDecideAgreesWithCount(t *testing.T) {
 		for n := range 30 {
 			if rng.IntN(15) == 0 { // st-s's close marker on one partition
 				p := rng.IntN(parts)
-				log.Votes[p] = append(log.Votes[p], domain.LogEntry{Offset: int64(len(log.Votes[p])), Event: must(domain.NewStationClosed("st-s", at))})
+				log.Votes[p] = append(log.Votes[p], domain.LogEntry{Offset: int64(len(log.Votes[p])), Event: must(domain.NewStationClosed(at, "st-s"))})
 				continue
 			}
 			var e domain.VoteEntry

@@ -31,3 +31,8 @@ func invalid(field, format string, args ...any) error {
 // ErrVoteIDReused is returned when a vote_id already accepted arrives with
 // different content: a retry must repeat the vote exactly.
 var ErrVoteIDReused = errors.New("vote_id was already used for a different vote")
+
+// ErrStationClosed is returned when a station that reported closed submits
+// votes: the rule would reject them (after_station_close), so the intake
+// refuses them at once.
+var ErrStationClosed = errors.New("has reported closed and takes no more votes (a vote after its close is rejected as after_station_close): upload every vote before closing")

@@ -2,6 +2,8 @@ package domain
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -121,35 +123,48 @@ func DecodeStationReported(payload []byte) (StationReported, error) {
 	return r.WithBallots(*w.Ballots)
 }
 
-// StationClosed is the control event that binds a station's close on one
-// partition of the votes topic (issue 24 §2): a vote through the station
-// found after it in that partition is after_station_close. Its publisher
-// (the intake's close, through its outbox after every vote it accepted
-// from the station; the simulator) writes one to every partition, beside
-// the close report on the stations topic that reporting shows. The rule
-// reads positions, not clocks, so every reader of the log decides alike
-// whatever order it read the topics in.
+// StationClosed is the control event that binds stations' close on one
+// partition of the votes topic (issue 24 §2): a vote through one of its
+// stations found after it in that partition is after_station_close. Its
+// publisher (the intake's close, through its outbox after every vote it
+// accepted from the station; the simulator, for all its stations at once)
+// writes one to every partition, beside the close reports on the stations
+// topic that reporting shows. The rule reads positions, not clocks, so
+// every reader of the log decides alike whatever order it read the topics
+// in.
 type StationClosed struct {
-	stationID string
-	closedAt  time.Time
+	stationIDs []string
+	closedAt   time.Time
 }
 
-// NewStationClosed validates a station's close marker.
-func NewStationClosed(stationID string, at time.Time) (StationClosed, error) {
-	if err := validID("station_id", stationID); err != nil {
-		return StationClosed{}, err
+// MaxStationsClosed bounds the stations one marker closes.
+const MaxStationsClosed = 10_000
+
+// NewStationClosed validates a close marker for the stations ids, closed
+// at at.
+func NewStationClosed(at time.Time, ids ...string) (StationClosed, error) {
+	if len(ids) == 0 {
+		return StationClosed{}, invalid("station_ids", "is required")
+	}
+	if len(ids) > MaxStationsClosed {
+		return StationClosed{}, invalid("station_ids", "holds more than %d stations", MaxStationsClosed)
+	}
+	for i, id := range ids {
+		if err := validID(fmt.Sprintf("station_ids[%d]", i), id); err != nil {
+			return StationClosed{}, err
+		}
 	}
 	if at.IsZero() {
 		return StationClosed{}, invalid("closed_at", "is required")
 	}
-	return StationClosed{stationID: stationID, closedAt: at.UTC().Truncate(time.Microsecond)}, nil
+	return StationClosed{stationIDs: slices.Clone(ids), closedAt: at.UTC().Truncate(time.Microsecond)}, nil
 }
 
-// StationID returns the closed station's id.
-func (e StationClosed) StationID() string { return e.stationID }
+// StationIDs returns the closed stations' ids.
+func (e StationClosed) StationIDs() []string { return slices.Clone(e.stationIDs) }
 
-// ClosedAt returns when the station closed (for the record; the rule reads
-// the marker's position).
+// ClosedAt returns when the stations closed (for the record; the rule
+// reads the marker's position).
 func (e StationClosed) ClosedAt() time.Time { return e.closedAt }
 
 // Key returns the message key. Close markers are written to chosen
@@ -159,15 +174,15 @@ func (e StationClosed) Key() string { return controlStationClosed }
 const controlStationClosed = "station_closed"
 
 type stationClosedWire struct {
-	Control   string `json:"control"`
-	StationID string `json:"station_id"`
-	ClosedAt  string `json:"closed_at"`
+	Control    string   `json:"control"`
+	StationIDs []string `json:"station_ids"`
+	ClosedAt   string   `json:"closed_at"`
 }
 
 // MarshalJSON encodes the marker as the contract gives it:
-// {"control":"station_closed","station_id","closed_at":RFC3339}.
+// {"control":"station_closed","station_ids":[...],"closed_at":RFC3339}.
 func (e StationClosed) MarshalJSON() ([]byte, error) {
-	return json.Marshal(stationClosedWire{controlStationClosed, e.stationID, e.closedAt.Format(time.RFC3339Nano)})
+	return json.Marshal(stationClosedWire{controlStationClosed, e.stationIDs, e.closedAt.Format(time.RFC3339Nano)})
 }
 
 func decodeStationClosed(payload []byte) (StationClosed, error) {
@@ -179,5 +194,5 @@ func decodeStationClosed(payload []byte) (StationClosed, error) {
 	if err != nil {
 		return StationClosed{}, err
 	}
-	return NewStationClosed(w.StationID, at)
+	return NewStationClosed(at, w.StationIDs...)
 }

@@ -158,7 +158,9 @@ func Count(log ElectionLog) Outcome {
 				continue
 			}
 			if c, ok := entry.Event.(StationClosed); ok {
-				stationsClosed[c.stationID] = true
+				for _, id := range c.stationIDs {
+					stationsClosed[id] = true
+				}
 				continue
 			}
 			vc, ok := entry.Event.(VoteCast)

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // a difference. The first close report's count stands.
 func TestTheCanvassFlagsAStationWhoseCountDiffers(t *testing.T) {
 	t.Parallel()
-	e := newContestElection(t)
+	e := openContestElection(t)
 	north, _ := domain.NewRegion("North")
 	south, _ := domain.NewRegion("South")
 	station := func(id string, region domain.Region) domain.Station {
@@ -48,8 +49,9 @@ func TestTheCanvassFlagsAStationWhoseCountDiffers(t *testing.T) {
 		}
 	}
 	for _, s := range []domain.Station{n1, n2, n3, s1} {
-		report(s, false, -1)
+		report(s, false, -1) // registers it (rule 7)
 	}
+	e.closeRegistration()
 	vote := func(s domain.Station, voter, contest, candidate string) {
 		t.Helper()
 		e.n++
@@ -159,17 +161,10 @@ func TestTheCanvassFlagsAStationWhoseCountDiffers(t *testing.T) {
 // published.
 func TestAStationCloseMayCarryItsBallots(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var reports []domain.StationReported
-	in, err := handlers.NewIntake(acceptAll{}, handlers.IntakeConfig{
+	closer := &closingIntake{}
+	in, err := handlers.NewIntake(closer, handlers.IntakeConfig{
 		Stations: []handlers.Station{{Name: "north-1", Token: "canvass-station-token-01", Region: fuzzRegion}},
 		Rate:     1e6,
-		Report: func(_ context.Context, r domain.StationReported) error {
-			mu.Lock()
-			defer mu.Unlock()
-			reports = append(reports, r)
-			return nil
-		},
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -191,17 +186,17 @@ func TestAStationCloseMayCarryItsBallots(t *testing.T) {
 		{`{"ballots":1.5}`, "ballots", http.StatusBadRequest, 0, false},
 		{`{"ballot":12}`, "ballot", http.StatusBadRequest, 0, false},
 	} {
-		mu.Lock()
-		reports = nil
-		mu.Unlock()
+		closer.mu.Lock()
+		closer.reports = nil // each case closes anew
+		closer.mu.Unlock()
 		rec := serve(mux, "POST", "/api/v1/stations/close", "192.0.2.1:1", "canvass-station-token-01", c.body)
 		if rec.Code != c.status {
 			t.Errorf("close %q: %d %s, want %d", c.body, rec.Code, rec.Body, c.status)
 			continue
 		}
-		mu.Lock()
-		got := reports
-		mu.Unlock()
+		closer.mu.Lock()
+		got := closer.reports
+		closer.mu.Unlock()
 		if c.status != http.StatusAccepted {
 			var e struct {
 				Error struct{ Field string } `json:"error"`
@@ -227,11 +222,10 @@ func TestAStationCloseMayCarryItsBallots(t *testing.T) {
 func TestIntakeRefusesAClosedStationsVotes(t *testing.T) {
 	t.Parallel()
 	var stored atomic.Int64
-	in, err := handlers.NewIntake(countingIntake{&stored}, handlers.IntakeConfig{
+	in, err := handlers.NewIntake(&closingIntake{stored: &stored}, handlers.IntakeConfig{
 		Stations: []handlers.Station{{Name: "north-1", Token: "closing-station-token-01", Region: fuzzRegion},
 			{Name: "north-2", Token: "open-station-token-0002", Region: fuzzRegion}},
-		Rate:   1e6,
-		Report: func(context.Context, domain.StationReported) error { return nil },
+		Rate: 1e6,
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -264,9 +258,37 @@ func TestIntakeRefusesAClosedStationsVotes(t *testing.T) {
 	}
 }
 
-type countingIntake struct{ n *atomic.Int64 }
+// closingIntake counts the votes it stores and keeps the close reports,
+// refusing a closed station's votes as the outbox does (the outbox's own
+// test holds it to that against PostgreSQL).
+type closingIntake struct {
+	stored  *atomic.Int64
+	mu      sync.Mutex
+	reports []domain.StationReported
+}
 
-func (c countingIntake) Accept(_ context.Context, _ string, votes []domain.VoteCast) (int, error) {
-	c.n.Add(int64(len(votes)))
+func (c *closingIntake) Accept(_ context.Context, station string, votes []domain.VoteCast) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.reports {
+		if r.Station().ID() == station {
+			return 0, fmt.Errorf("station %s: %w", station, domain.ErrStationClosed)
+		}
+	}
+	if c.stored != nil {
+		c.stored.Add(int64(len(votes)))
+	}
 	return len(votes), nil
+}
+
+func (c *closingIntake) CloseStation(_ context.Context, station string, r domain.StationReported) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, prev := range c.reports {
+		if prev.Station().ID() == station {
+			return false, nil
+		}
+	}
+	c.reports = append(c.reports, r)
+	return true, nil
 }

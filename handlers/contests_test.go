@@ -87,7 +87,7 @@ func openContestElection(t *testing.T) *contestElection {
 
 func (e *contestElection) closeRegistration() {
 	e.t.Helper()
-	for _, topic := range []string{domain.TopicContests, domain.TopicCandidates, domain.TopicVoters} {
+	for _, topic := range domain.RegistrationTopics {
 		e.seed.CloseRegistration(e.t, topic, contestAt)
 	}
 }

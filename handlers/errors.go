@@ -42,6 +42,7 @@ var errorStatuses = []struct {
 	{domain.ErrInvalid, http.StatusBadRequest, "invalid", ""},
 	{projections.ErrNotFound, http.StatusNotFound, "not_found", "not found"},
 	{domain.ErrVoteIDReused, http.StatusConflict, "conflict", ""},
+	{domain.ErrStationClosed, http.StatusConflict, "station_closed", ""},
 }
 
 type errorBody struct {

@@ -104,6 +104,10 @@ func (acceptAll) Accept(_ context.Context, _ string, votes []domain.VoteCast) (i
 	return len(votes), nil
 }
 
+func (acceptAll) CloseStation(context.Context, string, domain.StationReported) (bool, error) {
+	return true, nil
+}
+
 // The intake API with any body and content type: 202, or a 4xx JSON error
 // naming the problem, and always an answer the OpenAPI document allows.
 var fuzzRegion, _ = domain.NewRegion("North")

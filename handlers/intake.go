@@ -25,9 +25,13 @@ import (
 )
 
 // VoteIntake stores votes durably before they are acknowledged. Accept
-// returns how many were new (the rest were retries of accepted votes).
+// returns how many were new (the rest were retries of accepted votes), or
+// domain.ErrStationClosed once the station closed. CloseStation closes a
+// station for good, after every vote accepted from it, and reports
+// whether this call closed it (false: closed before).
 type VoteIntake interface {
 	Accept(ctx context.Context, station string, votes []domain.VoteCast) (int, error)
+	CloseStation(ctx context.Context, station string, report domain.StationReported) (bool, error)
 }
 
 // Station is a polling-station terminal allowed to submit votes.
@@ -51,8 +55,8 @@ const MinTokenLength = 16
 // IntakeConfig configures the intake endpoints.
 type IntakeConfig struct {
 	Stations []Station
-	// Report publishes a station's report (registered at start, closed on
-	// POST /api/v1/stations/close); nil leaves that route out.
+	// Report publishes a station's registration at start (RegisterStations);
+	// nil leaves that out. A close goes through VoteIntake.CloseStation.
 	Report func(ctx context.Context, r domain.StationReported) error
 	// Rate is the sustained votes per second allowed per station, Burst how
 	// many at once (a batch counts each vote; default: MaxBatch).
@@ -98,10 +102,6 @@ type Intake struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
-	// closed holds the stations this intake published a close report for
-	// (under mu): their votes are refused at once, as the rule would
-	// reject them after_station_close (issue 24 §2).
-	closed map[string]bool
 	// failures rate-limits failed authentication per client address.
 	failures *addressLimiter
 	clients  clientKeys
@@ -133,7 +133,7 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 	if cfg.Burst <= 0 {
 		cfg.Burst = MaxBatch
 	}
-	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{}, closed: map[string]bool{},
+	in := &Intake{intake: intake, log: log, limit: rate.Limit(cfg.Rate), burst: cfg.Burst, limiters: map[string]*rate.Limiter{},
 		failures: newAddressLimiter(authFailureRate, authFailureBurst), clients: clientKeys{trusted: cfg.TrustedProxies}, report: cfg.Report,
 		observe: cfg.ObserveRequest, votes: cfg.ObserveVotes, requireCert: cfg.RequireClientCert}
 	if in.observe == nil {
@@ -171,15 +171,14 @@ func NewIntake(intake VoteIntake, cfg IntakeConfig, log *slog.Logger) (*Intake, 
 func (in *Intake) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/votes", in.onlyPOST(in.vote))
 	mux.HandleFunc("/api/v1/votes:batch", in.onlyPOST(in.batch))
-	if in.report != nil {
-		mux.HandleFunc("/api/v1/stations/close", in.onlyPOST(in.closeStation))
-	}
+	mux.HandleFunc("/api/v1/stations/close", in.onlyPOST(in.closeStation))
 }
 
-// closeStation publishes that the authenticated station has closed, with
-// the ballots it cast if it says: its region's reporting progress moves,
-// and the canvass compares its count. Closing twice changes nothing (the
-// first close report counts).
+// closeStation closes the authenticated station for good, with the ballots
+// it cast if it says: its later votes are refused (409 station_closed) and,
+// should one reach the log, rejected (after_station_close); its region's
+// reporting progress moves, and the canvass compares its count. Closing
+// twice changes nothing (the first close counts).
 func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name string) {
 	body, err := readBody(w, r, maxVoteBody)
 	if err != nil {
@@ -213,17 +212,20 @@ func (in *Intake) closeStation(w http.ResponseWriter, r *http.Request, name stri
 				return
 			}
 		}
+		var first bool
 		if err == nil {
-			err = in.report(r.Context(), rep)
+			first, err = in.intake.CloseStation(r.Context(), name, rep)
 		}
 		if err != nil {
 			in.log.Error("station close not published", "station", name, "err", err)
 			writeError(w, r, in.log, &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the close could not be recorded; retry"})
 			return
 		}
-		in.mu.Lock()
-		in.closed[name] = true
-		in.mu.Unlock()
+		if !first {
+			in.log.Info("station closed again: the first close stands", "station", name)
+			writeJSONStatus(w, r, in.log, http.StatusAccepted, map[string]string{"station": name, "status": "closed"})
+			return
+		}
 		if n, ok := rep.Ballots(); ok {
 			in.log.Info("station closed", "station", name, "ballots", n)
 		} else {
@@ -473,14 +475,6 @@ func (in *Intake) charge(w http.ResponseWriter, r *http.Request, name string, n 
 // accept charges the station for the votes beyond the prepaid ones and
 // stores them; it answers the request itself when it fails.
 func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, votes []domain.VoteCast, prepaid int) (int, bool) {
-	in.mu.Lock()
-	closed := in.closed[name]
-	in.mu.Unlock()
-	if closed {
-		writeError(w, r, in.log, &httpError{status: http.StatusConflict, code: "station_closed",
-			message: fmt.Sprintf("station %s has reported closed and takes no more votes (a vote logged after its close report is rejected as after_station_close); upload before closing", name)})
-		return 0, false
-	}
 	if extra := len(votes) - prepaid; extra > 0 && !in.charge(w, r, name, extra) {
 		return 0, false
 	}
@@ -493,7 +487,7 @@ func (in *Intake) accept(w http.ResponseWriter, r *http.Request, name string, vo
 	}
 	n, err := in.intake.Accept(r.Context(), name, votes)
 	if err != nil {
-		if !errors.Is(err, domain.ErrVoteIDReused) {
+		if !errors.Is(err, domain.ErrVoteIDReused) && !errors.Is(err, domain.ErrStationClosed) {
 			// Nothing was stored: the station must retry, and may safely.
 			in.log.Error("intake failed", "station", name, "votes", len(votes), "err", err)
 			err = &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the vote could not be stored; retry"}

@@ -74,6 +74,10 @@ func TestIntakeReportsEachStationsRequests(t *testing.T) {
 // acceptOnce stores each vote_id once, as the real intake does.
 type acceptOnce struct{ seen map[string]bool }
 
+func (a acceptOnce) CloseStation(context.Context, string, domain.StationReported) (bool, error) {
+	return true, nil
+}
+
 func (a acceptOnce) Accept(_ context.Context, _ string, votes []domain.VoteCast) (int, error) {
 	n := 0
 	for _, v := range votes {

@@ -18,9 +18,8 @@ import (
 // others as outside_polls, not implausible_time; a vote backdated into the
 // window after its station's close report is after_station_close; a vote
 // from a station nobody registered, or stamped with another region than
-// its station reported, is unknown_station. Every read order the intake
-// allows (a station's reports before the votes logged after them) decides
-// the same, and so does the replay.
+// its station registered, is unknown_station. Every read order of the
+// topics decides the same, and so does the replay.
 func TestAnEarlyVotingElectionWithALateUpload(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -48,13 +47,14 @@ func TestAnEarlyVotingElectionWithALateUpload(t *testing.T) {
 		v := must(domain.NewVoter(fmt.Sprintf("v%02d", i), "Voter", "female", now.AddDate(-30, 0, 0), home, "Town", now.AddDate(0, -2, 0)))
 		l.add(domain.TopicVoters, 0, enc(domain.VoterRegistered{Voter: v}), domain.VoterRegistered{Voter: v})
 	}
+	// The station registers before registration closes, and closes after
+	// its upload.
+	opened := must(domain.NewStationReport(offline, false, now.AddDate(0, 0, -26)))
+	l.addAt(domain.TopicStations, 0, enc(opened), opened, opened.ReportedAt())
 	marker := must(domain.NewRegistrationClosed(1, now.AddDate(0, 0, -25)))
 	for _, topic := range domain.RegistrationTopics {
 		l.add(topic, 0, enc(marker), marker)
 	}
-	// The station registers before the polls, and closes after its upload.
-	opened := must(domain.NewStationReport(offline, false, now.AddDate(0, 0, -21)))
-	l.addAt(domain.TopicStations, 0, enc(opened), opened, opened.ReportedAt())
 	schedule := must(domain.NewElectionScheduled(opens, closes))
 	l.addAt(domain.TopicVotes, 0, enc(schedule), schedule, now.AddDate(0, 0, -21))
 
@@ -82,14 +82,17 @@ func TestAnEarlyVotingElectionWithALateUpload(t *testing.T) {
 	// A vote before any plausible election, and one in the future.
 	addVote("v12", domain.EarliestPlausible().Add(-time.Hour), upload.Add(40*time.Millisecond), offline, domain.RejectImplausibleTime.String())
 	addVote("v13", now.Add(time.Hour), upload.Add(50*time.Millisecond), offline, domain.RejectImplausibleTime.String())
-	// Then the station reports closed; a vote backdated into the window
-	// after that never counts.
-	closed := must(domain.NewStationReport(offline, true, now.Add(-30*time.Minute)))
-	l.addAt(domain.TopicStations, 0, enc(closed), closed, closed.ReportedAt())
-	addVote("v14", now.AddDate(0, 0, -15), now.Add(-10*time.Minute), offline, domain.RejectAfterStationClose.String())
 	// A ghost station's vote, and one stamped with another region.
 	addVote("v15", now.AddDate(0, 0, -15), now.Add(-time.Hour), ghost, domain.RejectUnknownStation.String())
 	addVote("v18", now.AddDate(0, 0, -15), now.Add(-time.Hour), lying, domain.RejectUnknownStation.String())
+	// Then the station closes (its close marker on the votes partition, its
+	// close report on the stations topic); a vote backdated into the window
+	// after that never counts.
+	closing := must(domain.NewStationClosed(now.Add(-30*time.Minute), offline.ID()))
+	l.addAt(domain.TopicVotes, 0, enc(closing), closing, closing.ClosedAt())
+	closed := must(domain.NewStationReport(offline, true, now.Add(-30*time.Minute)))
+	l.addAt(domain.TopicStations, 0, enc(closed), closed, closed.ReportedAt())
+	addVote("v14", now.AddDate(0, 0, -15), now.Add(-10*time.Minute), offline, domain.RejectAfterStationClose.String())
 
 	spec := domain.Count(l.spec())
 	for id, w := range want {

@@ -250,7 +250,7 @@ func randomLog(rng *rand.Rand) *testLog {
 		if rng.IntN(12) == 0 {
 			// A station closes (rule 6): its close marker on every votes
 			// partition, or on some (a close still being written).
-			closing, _ := domain.NewStationClosed(stations[rng.IntN(len(stations))].ID(), ruleAt.Add(time.Duration(n)*time.Minute))
+			closing, _ := domain.NewStationClosed(ruleAt.Add(time.Duration(n)*time.Minute), stations[rng.IntN(len(stations))].ID())
 			for p := range voteParts {
 				if rng.IntN(4) > 0 {
 					l.add(domain.TopicVotes, p, encode(closing), closing)

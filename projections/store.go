@@ -471,20 +471,20 @@ func (s *Store) RecordSchedule(ctx context.Context, pos Position, e domain.Elect
 	return nil
 }
 
-// RecordStationClose records a station's close marker read at pos (a
-// votes partition): the station's votes after it in that partition are
+// RecordStationClose records a close marker read at pos (a votes
+// partition): its stations' votes after it in that partition are
 // after_station_close.
 func (s *Store) RecordStationClose(ctx context.Context, pos Position, e domain.StationClosed) error {
 	err := s.inTx(ctx, func(q striped) error {
 		if err := q.RecordStationClose(ctx, db.RecordStationCloseParams{
-			StationID: e.StationID(), Partition: pos.Partition, MessageOffset: pos.Offset, ClosedAt: e.ClosedAt(),
+			StationIDs: e.StationIDs(), Partition: pos.Partition, MessageOffset: pos.Offset, ClosedAt: e.ClosedAt(),
 		}); err != nil {
 			return err
 		}
 		return advance(ctx, q, []Position{pos})
 	})
 	if err != nil {
-		return fmt.Errorf("record station %s's close at %s/%d@%d: %w", e.StationID(), pos.Topic, pos.Partition, pos.Offset, err)
+		return fmt.Errorf("record the close of stations %v at %s/%d@%d: %w", e.StationIDs(), pos.Topic, pos.Partition, pos.Offset, err)
 	}
 	return nil
 }

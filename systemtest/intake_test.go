@@ -340,6 +340,10 @@ type nopIntake struct{}
 
 func (nopIntake) Accept(context.Context, string, []domain.VoteCast) (int, error) { return 0, nil }
 
+func (nopIntake) CloseStation(context.Context, string, domain.StationReported) (bool, error) {
+	return true, nil
+}
+
 // `votewatch verify` holds the intake to its promise: every vote answered
 // 202 is in the votes topic or still pending in the outbox. It passes when
 // the relay did its work, names a vote whose outbox row was deleted before

@@ -6,6 +6,8 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/votewatch/votewatch/domain"
 )
 
@@ -32,6 +34,19 @@ func CloseRegistration(p *Publisher, at time.Time) error {
 // RecordAction appends an operator action to the audit topic: who (the OS
 // user), from which host, now, what and with what result.
 func RecordAction(p *Publisher, action, detail, result string) error {
+	msg, err := ActionMessage(action, detail, result)
+	if err != nil {
+		return err
+	}
+	if err := p.Publish(domain.TopicAudit, msg); err != nil {
+		return fmt.Errorf("record operator action %s: %w", action, err)
+	}
+	return nil
+}
+
+// ActionMessage is an operator action's message for the audit topic: who
+// (the OS user), from which host, now, what and with what result.
+func ActionMessage(action, detail, result string) (*message.Message, error) {
 	who := "unknown"
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		who = u.Username
@@ -42,14 +57,43 @@ func RecordAction(p *Publisher, action, detail, result string) error {
 	}
 	a, err := domain.NewOperatorActed(action, who, host, detail, result, time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	msg, err := EventMessage(a)
+	return EventMessage(a)
+}
+
+// CloseStations closes stations (issue 24 §2), all at at: one close
+// marker naming them on every partition of the votes topic, which binds
+// (rule 6), then their close reports on the stations topic, which
+// reporting shows. Only a publisher that sent every vote of the stations
+// before may call it (the simulator); the intake closes through its
+// outbox.
+func CloseStations(p *Publisher, at time.Time, reports []domain.StationReported) error {
+	if len(reports) == 0 {
+		return nil
+	}
+	ids := make([]string, len(reports))
+	msgs := make([]*message.Message, len(reports))
+	for i, r := range reports {
+		if !r.Closed() {
+			return fmt.Errorf("close station %s: not a close report", r.Station().ID())
+		}
+		ids[i] = r.Station().ID()
+		msg, err := EventMessage(r)
+		if err != nil {
+			return err
+		}
+		msgs[i] = msg
+	}
+	marker, err := domain.NewStationClosed(at, ids...)
 	if err != nil {
 		return err
 	}
-	if err := p.Publish(domain.TopicAudit, msg); err != nil {
-		return fmt.Errorf("record operator action %s: %w", action, err)
+	if _, err := p.PublishToEveryPartition(domain.TopicVotes, func(int) ([]byte, error) { return marker.MarshalJSON() }); err != nil {
+		return fmt.Errorf("close stations: %w", err)
+	}
+	if err := p.Publish(domain.TopicStations, msgs...); err != nil {
+		return fmt.Errorf("close stations: %w", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -20,6 +21,18 @@ const KeyMetadata = "key"
 // sent: a translated message keeps its source's log time, which the rule
 // checks a vote's cast time against.
 const TimestampMetadata = "timestamp"
+
+// PartitionMetadata is the message metadata entry whose value, when set,
+// names the partition the message goes to (a control event written to
+// every partition through the intake's outbox) instead of its key's.
+const PartitionMetadata = "partition"
+
+// PartitionedMessage is a message for partition of its topic.
+func PartitionedMessage(partition int, payload []byte) *message.Message {
+	m := message.NewMessage(watermill.NewUUID(), payload)
+	m.Metadata.Set(PartitionMetadata, strconv.Itoa(partition))
+	return m
+}
 
 // Event is a domain event as the contract puts it on the log: JSON, keyed
 // by the id that orders it.
@@ -95,6 +108,13 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		if m.Metadata.Get(KeyMetadata) == "" {
 			pm.Key = nil // no key: let the partitioner spread the message
 		}
+		if part := m.Metadata.Get(PartitionMetadata); part != "" {
+			n, err := strconv.ParseInt(part, 10, 32)
+			if err != nil || n < 0 {
+				return fmt.Errorf("message for %s: %s metadata %q is not a partition", topic, PartitionMetadata, part)
+			}
+			pm.Metadata = fixedPartition(n)
+		}
 		if ts := m.Metadata.Get(TimestampMetadata); ts != "" {
 			at, err := time.Parse(time.RFC3339Nano, ts)
 			if err != nil {
@@ -138,6 +158,18 @@ func (p *Publisher) PublishToEveryPartition(topic string, payload func(partition
 		return 0, fmt.Errorf("publish to every partition of %s: %w", topic, err)
 	}
 	return len(partitions), nil
+}
+
+// Partitions returns how many partitions topic has.
+func (p *Publisher) Partitions(topic string) (int, error) {
+	if err := p.client.RefreshMetadata(topic); err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	parts, err := p.client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	return len(parts), nil
 }
 
 // fixedPartition, as a message's Metadata, sends it to that partition.

@@ -20,6 +20,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
@@ -59,6 +60,9 @@ type Config struct {
 	// stores and publishes clear v1 votes (what a clear log exposes:
 	// README, "Secrecy").
 	TallyKey domain.TallyPublicKey
+	// VotePartitions tells the votes topic's partition count, for a
+	// station's close markers (CloseStation); nil: stations cannot close.
+	VotePartitions func() (int, error)
 }
 
 // Validate reports a configuration that cannot work.
@@ -159,6 +163,19 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	q := db.New(tx)
+	// A station's close waits for this, and this sees a close committed
+	// before it: no vote of a closed station is accepted, and every vote
+	// accepted reaches the outbox before the close's markers.
+	if err := q.LockIntakeStationShared(ctx, station); err != nil {
+		return 0, fmt.Errorf("accept votes: lock the station: %w", err)
+	}
+	closed, err := q.IntakeStationClosed(ctx, station)
+	if err != nil {
+		return 0, fmt.Errorf("accept votes: station closed: %w", err)
+	}
+	if closed {
+		return 0, fmt.Errorf("station %s: %w", station, domain.ErrStationClosed)
+	}
 	inserted, err := q.InsertIntakeVotes(ctx, params)
 	if err != nil {
 		return 0, fmt.Errorf("accept votes: record: %w", err)
@@ -196,6 +213,89 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 		return 0, fmt.Errorf("accept votes: commit: %w", err)
 	}
 	return len(msgs), nil
+}
+
+// CloseStation closes station for good (issue 24 §2) and reports whether
+// this call closed it (false: it was closed before, and nothing more is
+// written). In one transaction, after every vote accepted from the station
+// (LockIntakeStation), it records the close, so that the intake refuses
+// the station's votes from now on, and writes to the outbox, in order: a
+// close marker on every votes partition (the rule's: a vote of the station
+// after it is after_station_close), the station's close report (report,
+// for reporting and the canvass) and the operator action.
+func (o *Outbox) CloseStation(ctx context.Context, station string, report domain.StationReported) (bool, error) {
+	if !report.Closed() || report.Station().ID() != station {
+		return false, fmt.Errorf("close station %s: the report is not its close report", station)
+	}
+	if o.cfg.VotePartitions == nil {
+		return false, fmt.Errorf("close station %s: the outbox does not know the votes topic's partitions", station)
+	}
+	parts, err := o.cfg.VotePartitions()
+	if err != nil {
+		return false, fmt.Errorf("close station %s: %w", station, err)
+	}
+	marker, err := domain.NewStationClosed(report.ReportedAt(), station)
+	if err != nil {
+		return false, fmt.Errorf("close station %s: %w", station, err)
+	}
+	body, err := marker.MarshalJSON()
+	if err != nil {
+		return false, fmt.Errorf("close station %s: %w", station, err)
+	}
+	markers := make([]*message.Message, parts)
+	for p := range parts {
+		markers[p] = kafka.PartitionedMessage(p, body)
+	}
+	rep, err := kafka.EventMessage(report)
+	if err != nil {
+		return false, fmt.Errorf("close station %s: %w", station, err)
+	}
+	detail := "station " + station + " reported closed"
+	if n, ok := report.Ballots(); ok {
+		detail += fmt.Sprintf(", %d ballots", n)
+	}
+	action, err := kafka.ActionMessage(domain.ActionStationClosed, detail, "ok")
+	if err != nil {
+		return false, fmt.Errorf("close station %s: %w", station, err)
+	}
+
+	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return false, fmt.Errorf("close station %s: begin: %w", station, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	q := db.New(tx)
+	if err := q.LockIntakeStation(ctx, station); err != nil {
+		return false, fmt.Errorf("close station %s: lock: %w", station, err)
+	}
+	var ballots pgtype.Int8
+	if n, ok := report.Ballots(); ok {
+		ballots = pgtype.Int8{Int64: n, Valid: true}
+	}
+	closed, err := q.CloseIntakeStation(ctx, db.CloseIntakeStationParams{Station: station, Ballots: ballots})
+	if err != nil {
+		return false, fmt.Errorf("close station %s: record: %w", station, err)
+	}
+	if len(closed) == 0 {
+		return false, nil // closed before: its close is on its way or in the log
+	}
+	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: o.schema}, o.log)
+	if err != nil {
+		return false, fmt.Errorf("close station %s: outbox publisher: %w", station, err)
+	}
+	outbox := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic})
+	for _, m := range []struct {
+		topic string
+		msgs  []*message.Message
+	}{{domain.TopicVotes, markers}, {domain.TopicStations, []*message.Message{rep}}, {domain.TopicAudit, []*message.Message{action}}} {
+		if err := outbox.Publish(m.topic, m.msgs...); err != nil {
+			return false, fmt.Errorf("close station %s: write outbox: %w", station, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("close station %s: commit: %w", station, err)
+	}
+	return true, nil
 }
 
 // checkRetries confirms that every vote not newly recorded was recorded

@@ -44,6 +44,15 @@ type Config struct {
 	// log and before the first vote, to close registration (publish the
 	// close markers; see kafka.CloseRegistration).
 	CloseRegistration func(ctx context.Context) error
+	// CloseStations, when set, closes the election's stations once every
+	// voting voter has voted, before the polls close: a close marker on
+	// every votes partition, then their close reports (see
+	// kafka.CloseStations). StationPartitions, when set, tells the stations
+	// topic's partition count, so a restarted simulation knows its closes
+	// are in the log already. Without CloseStations the close reports alone
+	// are published: reporting moves, nothing binds.
+	CloseStations     func(ctx context.Context, at time.Time, reports []domain.StationReported) error
+	StationPartitions func() (int, error)
 	// ClosePolls, when set, is called once every voting voter has voted,
 	// to close the polls (the close_polls operator action): the published
 	// figures then become exact.
@@ -367,16 +376,28 @@ func uuidFrom(rng *rand.Rand) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// closeStations publishes every station's close report, unless the log
-// holds them already (a restarted demo): they follow the open reports.
+// closeStations closes every station (kafka.CloseStations: a marker on
+// every votes partition, then the close reports), unless the log holds
+// their close reports already (a restarted demo): they follow the open
+// reports and, once registration closed, a marker per partition.
 func (s *Simulator) closeStations(ctx context.Context) error {
-	reports := s.cfg.Election.StationReports(true, time.Now())
+	at := time.Now()
+	reports := s.cfg.Election.StationReports(true, at)
 	have, err := s.cfg.TopicSize(ctx, domain.TopicStations)
 	if err != nil {
 		return fmt.Errorf("size of %s: %w", domain.TopicStations, err)
 	}
-	if have >= int64(2*len(reports)) {
+	markers := 0
+	if s.cfg.CloseRegistration != nil && s.cfg.StationPartitions != nil {
+		if markers, err = s.cfg.StationPartitions(); err != nil {
+			return err
+		}
+	}
+	if have >= int64(2*len(reports)+markers) {
 		return nil
+	}
+	if s.cfg.CloseStations != nil {
+		return s.cfg.CloseStations(ctx, at, reports)
 	}
 	msgs := make([]*message.Message, 0, len(reports))
 	for _, r := range reports {

@@ -4,15 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
@@ -124,37 +121,13 @@ func TestClosingRegistrationAndTheScheduleAreRecorded(t *testing.T) {
 	}
 }
 
-func TestAStationsCloseIsRecorded(t *testing.T) {
-	t.Parallel()
-	kcfg, pub := startAudit(t)
-	region, _ := domain.NewRegion("North")
-	const token = "actions-station-token-01"
-	in, err := handlers.NewIntake(nopIntake{}, handlers.IntakeConfig{
-		Stations: []handlers.Station{{Name: "north-1", Token: token, Region: region}},
-		Rate:     100, Report: app.StationReporter(pub),
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	in.Register(mux)
-	req := httptest.NewRequest("POST", "/api/v1/stations/close", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, req)
-	if rec.Code != http.StatusAccepted {
-		t.Fatalf("close: %d %s", rec.Code, rec.Body)
-	}
-	got := actions(t, kcfg, 1)
-	if !slices.Equal(names(got), []string{domain.ActionStationClosed + ": ok"}) || !strings.Contains(got[0].Detail(), "north-1") {
-		t.Errorf("audit = %v (%q), want station_closed naming north-1", names(got), got[0].Detail())
-	}
-	if reports := testutil.ReadTopic(t, kcfg, domain.TopicStations, 1, 30*time.Second); len(reports) != 1 {
-		t.Errorf("stations topic holds %d reports, want the close", len(reports))
-	}
-}
+// A station's close is recorded with the close itself, through the
+// intake's outbox: infra/outbox's TestAStationsCloseFollowsItsVotesOnEveryPartition.
 
 type nopIntake struct{}
 
 func (nopIntake) Accept(context.Context, string, []domain.VoteCast) (int, error) { return 0, nil }
+
+func (nopIntake) CloseStation(context.Context, string, domain.StationReported) (bool, error) {
+	return true, nil
+}

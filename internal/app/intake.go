@@ -153,10 +153,6 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 	if cfg.TallyKey.IsZero() {
 		log.Warn("no tally key: the intake stores and publishes votes with their choice in clear (README, \"Secrecy\"); give it --tally-public-key")
 	}
-	box, err := outbox.New(pool, watermillLogger(log, "outbox"), outbox.Config{DigestKey: cfg.DigestKey, TallyKey: cfg.TallyKey})
-	if err != nil {
-		return nil, err
-	}
 	names := make([]string, 0, len(stations))
 	for _, s := range stations {
 		names = append(names, s.Name)
@@ -171,8 +167,13 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 			_ = pub.Close()
 		}
 	}()
-	// Station reports are not votes: no outbox; a station retries its
-	// close if the broker is down (503).
+	box, err := outbox.New(pool, watermillLogger(log, "outbox"), outbox.Config{DigestKey: cfg.DigestKey, TallyKey: cfg.TallyKey,
+		VotePartitions: func() (int, error) { return pub.Partitions(domain.TopicVotes) }})
+	if err != nil {
+		return nil, err
+	}
+	// A station's registration at start is not a vote: no outbox. Its
+	// close goes through the outbox, after its votes (Outbox.CloseStation).
 	report := StationReporter(pub)
 	api, err := handlers.NewIntake(box, handlers.IntakeConfig{Stations: stations, Rate: cfg.Rate, Burst: cfg.Burst, TrustedProxies: cfg.TrustedProxies,
 		ObserveRequest: counts.ObserveRequest, ObserveVotes: counts.ObserveVotes, Report: report,

@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/simulator"
 )
 
@@ -41,6 +43,10 @@ func (a *App) StartSimulator(cfg SimulationConfig) error {
 		// On record, as when an operator closes registration.
 		simCfg.CloseRegistration = func(context.Context) error { return CloseRegistration(pub, io.Discard) }
 	}
+	simCfg.CloseStations = func(_ context.Context, at time.Time, reports []domain.StationReported) error {
+		return kafka.CloseStations(pub, at, reports)
+	}
+	simCfg.StationPartitions = func() (int, error) { return pub.Partitions(domain.TopicStations) }
 	if cfg.ClosePolls {
 		simCfg.ClosePolls = func(context.Context) error { return ClosePolls(pub, io.Discard) }
 	}

@@ -7,7 +7,41 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const closeIntakeStation = `-- name: CloseIntakeStation :many
+INSERT INTO intake.station_closures (station, ballots) VALUES ($1::text, $2::bigint)
+ON CONFLICT (station) DO NOTHING
+RETURNING station
+`
+
+type CloseIntakeStationParams struct {
+	Station string
+	Ballots pgtype.Int8
+}
+
+// Records a station's close; returns it only the first time.
+func (q *Queries) CloseIntakeStation(ctx context.Context, arg CloseIntakeStationParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, closeIntakeStation, arg.Station, arg.Ballots)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var station string
+		if err := rows.Scan(&station); err != nil {
+			return nil, err
+		}
+		items = append(items, station)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const insertIntakeVotes = `-- name: InsertIntakeVotes :many
 INSERT INTO intake.votes (vote_id, station, mac)
@@ -71,6 +105,38 @@ func (q *Queries) IntakeMACs(ctx context.Context, voteIds []string) ([]IntakeMAC
 		return nil, err
 	}
 	return items, nil
+}
+
+const intakeStationClosed = `-- name: IntakeStationClosed :one
+SELECT EXISTS (SELECT 1 FROM intake.station_closures WHERE station = $1::text)::boolean AS closed
+`
+
+func (q *Queries) IntakeStationClosed(ctx context.Context, station string) (bool, error) {
+	row := q.db.QueryRow(ctx, intakeStationClosed, station)
+	var closed bool
+	err := row.Scan(&closed)
+	return closed, err
+}
+
+const lockIntakeStation = `-- name: LockIntakeStation :exec
+SELECT pg_advisory_xact_lock(7002, hashtext($1::text))
+`
+
+// Taken shared by every acceptance of a station's votes and exclusively by
+// its close: a close waits for the votes being accepted, so they reach the
+// outbox (and the log) before its markers, and no vote is accepted after.
+func (q *Queries) LockIntakeStation(ctx context.Context, station string) error {
+	_, err := q.db.Exec(ctx, lockIntakeStation, station)
+	return err
+}
+
+const lockIntakeStationShared = `-- name: LockIntakeStationShared :exec
+SELECT pg_advisory_xact_lock_shared(7002, hashtext($1::text))
+`
+
+func (q *Queries) LockIntakeStationShared(ctx context.Context, station string) error {
+	_, err := q.db.Exec(ctx, lockIntakeStationShared, station)
+	return err
 }
 
 const outboxBacklog = `-- name: OutboxBacklog :one

@@ -139,6 +139,12 @@ type IntakeOutbox struct {
 	CreatedAt time.Time
 }
 
+type IntakeStationClosure struct {
+	Station  string
+	ClosedAt time.Time
+	Ballots  pgtype.Int8
+}
+
 type IntakeVote struct {
 	VoteID     pgtype.UUID
 	Station    string

@@ -233,22 +233,23 @@ func (q *Queries) RecordSchedule(ctx context.Context, arg RecordScheduleParams) 
 
 const recordStationClose = `-- name: RecordStationClose :exec
 INSERT INTO station_closures (station_id, partition, "offset", closed_at)
-VALUES ($1, $2, $3, $4)
+SELECT DISTINCT unnest($1::text[]), $2::integer, $3::bigint, $4::timestamptz
+ORDER BY 1
 ON CONFLICT (station_id, partition) DO NOTHING
 `
 
 type RecordStationCloseParams struct {
-	StationID     string
+	StationIDs    []string
 	Partition     int32
 	MessageOffset int64
 	ClosedAt      time.Time
 }
 
-// Records a station's close marker read on a votes partition; the first of
-// a station in a partition is the one that counts.
+// Records a close marker read on a votes partition, for each of its
+// stations; the first of a station in a partition is the one that counts.
 func (q *Queries) RecordStationClose(ctx context.Context, arg RecordStationCloseParams) error {
 	_, err := q.db.Exec(ctx, recordStationClose,
-		arg.StationID,
+		arg.StationIDs,
 		arg.Partition,
 		arg.MessageOffset,
 		arg.ClosedAt,

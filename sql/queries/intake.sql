@@ -14,3 +14,21 @@ SELECT vote_id::text AS vote_id, mac FROM intake.votes WHERE vote_id IN (SELECT 
 SELECT count(*)::bigint AS pending,
        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_seconds
 FROM intake.outbox;
+
+-- name: LockIntakeStation :exec
+-- Taken shared by every acceptance of a station's votes and exclusively by
+-- its close: a close waits for the votes being accepted, so they reach the
+-- outbox (and the log) before its markers, and no vote is accepted after.
+SELECT pg_advisory_xact_lock(7002, hashtext(@station::text));
+
+-- name: LockIntakeStationShared :exec
+SELECT pg_advisory_xact_lock_shared(7002, hashtext(@station::text));
+
+-- name: IntakeStationClosed :one
+SELECT EXISTS (SELECT 1 FROM intake.station_closures WHERE station = @station::text)::boolean AS closed;
+
+-- name: CloseIntakeStation :many
+-- Records a station's close; returns it only the first time.
+INSERT INTO intake.station_closures (station, ballots) VALUES (@station::text, sqlc.narg(ballots)::bigint)
+ON CONFLICT (station) DO NOTHING
+RETURNING station;

@@ -144,8 +144,9 @@ INSERT INTO contests (contest_id, name, kind) VALUES ('default', 'default', 'can
 ON CONFLICT (contest_id) DO NOTHING;
 
 -- name: RecordStationClose :exec
--- Records a station's close marker read on a votes partition; the first of
--- a station in a partition is the one that counts.
+-- Records a close marker read on a votes partition, for each of its
+-- stations; the first of a station in a partition is the one that counts.
 INSERT INTO station_closures (station_id, partition, "offset", closed_at)
-VALUES (@station_id, @partition, @message_offset, @closed_at)
+SELECT DISTINCT unnest(@station_ids::text[]), @partition::integer, @message_offset::bigint, @closed_at::timestamptz
+ORDER BY 1
 ON CONFLICT (station_id, partition) DO NOTHING;

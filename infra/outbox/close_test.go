@@ -1,0 +1,130 @@
+package outbox_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/votewatch/votewatch/domain"
+	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/infra/outbox"
+	"github.com/votewatch/votewatch/internal/testutil"
+)
+
+// A station's close binds (issue 24 §2): it reaches the log after every
+// vote the intake accepted from the station, as a close marker on every
+// votes partition, with the station's close report and the operator
+// action; from then on the station's votes are refused at once, and a
+// second close writes nothing.
+func TestAStationsCloseFollowsItsVotesOnEveryPartition(t *testing.T) {
+	t.Parallel()
+	const partitions = 3
+	kcfg := testutil.Kafka(t, partitions)
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	tally, err := domain.GenerateTallyKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := outbox.New(testutil.Pool(t), watermill.NopLogger{}, outbox.Config{DigestKey: []byte(rand.Text() + rand.Text()),
+		TallyKey: tally.Public(), VotePartitions: func() (int, error) { return pub.Partitions(domain.TopicVotes) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	north, _ := domain.NewRegion("North")
+	station, _ := domain.NewStation("north-1", north)
+	castAt := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var votes []domain.VoteCast
+	for i := range 30 {
+		v, err := domain.NewVote(fmt.Sprintf("01900000-0000-7000-8000-%012d", i+1), fmt.Sprintf("voter-%05d", i), "c-ada", castAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		votes = append(votes, domain.VoteCast{Vote: v.WithStation(station)})
+	}
+	if _, err := box.Accept(ctx, "north-1", votes); err != nil {
+		t.Fatal(err)
+	}
+
+	report, err := domain.NewStationReport(station, true, time.Now())
+	if err == nil {
+		report, err = report.WithBallots(30)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, err := box.CloseStation(ctx, "north-1", report); err != nil || !first {
+		t.Fatalf("close = %v, %v; want the first close", first, err)
+	}
+	if first, err := box.CloseStation(ctx, "north-1", report); err != nil || first {
+		t.Fatalf("second close = %v, %v; want closed before, nothing written", first, err)
+	}
+	late, _ := domain.NewVote("01900000-0000-7000-8000-000000000999", "voter-late", "c-ada", castAt)
+	if _, err := box.Accept(ctx, "north-1", []domain.VoteCast{{Vote: late.WithStation(station)}}); !errors.Is(err, domain.ErrStationClosed) {
+		t.Fatalf("a vote after the close: %v, want ErrStationClosed", err)
+	}
+	// Another station is not closed by it.
+	south, _ := domain.NewRegion("South")
+	other, _ := domain.NewStation("south-1", south)
+	v, _ := domain.NewVote("01900000-0000-7000-8000-000000000998", "voter-south", "c-ada", castAt)
+	if _, err := box.Accept(ctx, "south-1", []domain.VoteCast{{Vote: v.WithStation(other)}}); err != nil {
+		t.Fatalf("another station's vote: %v", err)
+	}
+
+	fwd, err := box.NewRelay(pub, outbox.RelayConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fwd.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	recs := testutil.ReadTopic(t, kcfg, domain.TopicVotes, 31+partitions, 60*time.Second)
+	closedAt := map[int32]int64{}
+	for _, r := range recs {
+		if c, ok, err := domain.DecodeVotesControl(r.Value); ok {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, ok := c.(domain.StationClosed); !ok || len(m.StationIDs()) != 1 || m.StationIDs()[0] != "north-1" {
+				t.Fatalf("control %s, want north-1's close marker", r.Value)
+			}
+			closedAt[r.Partition] = r.Offset
+		}
+	}
+	if len(closedAt) != partitions {
+		t.Fatalf("close markers on partitions %v, want one on each of %d", closedAt, partitions)
+	}
+	for _, r := range recs {
+		if _, ok, _ := domain.DecodeVotesControl(r.Value); ok {
+			continue
+		}
+		ev, err := domain.DecodeVoteCast(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Vote.Station().ID() == "north-1" && r.Offset > closedAt[r.Partition] {
+			t.Errorf("vote %s of north-1 at %d@%d, after the close marker at %d", ev.Vote.ID(), r.Partition, r.Offset, closedAt[r.Partition])
+		}
+	}
+	reports := testutil.ReadTopic(t, kcfg, domain.TopicStations, 1, 30*time.Second)
+	if rep, err := domain.DecodeStationReported(reports[0].Value); err != nil || !rep.Closed() {
+		t.Errorf("stations topic: %s (%v), want north-1's close report", reports[0].Value, err)
+	} else if n, ok := rep.Ballots(); !ok || n != 30 {
+		t.Errorf("close report's ballots = %d, %v; want 30", n, ok)
+	}
+	actions := testutil.ReadTopic(t, kcfg, domain.TopicAudit, 1, 30*time.Second)
+	if a, err := domain.DecodeOperatorActed(actions[0].Value); err != nil || a.Action() != domain.ActionStationClosed {
+		t.Errorf("audit topic: %s (%v), want station_closed", actions[0].Value, err)
+	}
+}

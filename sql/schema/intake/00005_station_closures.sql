@@ -1,0 +1,26 @@
+-- A station's close binds (issue 24 §2). The intake records each station
+-- that reported closed, refuses its votes from then on (409
+-- station_closed), and writes the close through its outbox after every vote
+-- it accepted from the station: the close report on the stations topic, a
+-- close marker on every votes partition (the rule's, rule 6), and the
+-- operator action. A station closes once.
+
+-- +goose Up
+CREATE TABLE intake.station_closures (
+    station   text PRIMARY KEY,
+    closed_at timestamptz NOT NULL DEFAULT now(),
+    ballots   bigint CHECK (ballots >= 0)
+);
+
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'votewatch_intake') THEN
+        GRANT SELECT, INSERT ON intake.station_closures TO votewatch_intake;
+    END IF;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+DROP TABLE intake.station_closures;
