@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/votewatch/votewatch/infra/outbox"
 
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
@@ -36,7 +37,13 @@ func (c *VerifyCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	return a.Verify(ctx, kcfg, env.Stdout)
+	var digestKey []byte
+	if c.IntakeDigestKey != "" {
+		if digestKey, err = outbox.LoadDigestKey(c.IntakeDigestKey); err != nil {
+			return err
+		}
+	}
+	return a.Verify(ctx, kcfg, digestKey, env.Stdout)
 }
 
 // Run prints the projection's state.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +127,89 @@ func TestAStationsCloseFollowsItsVotesOnEveryPartition(t *testing.T) {
 	actions := testutil.ReadTopic(t, kcfg, domain.TopicAudit, 1, 30*time.Second)
 	if a, err := domain.DecodeOperatorActed(actions[0].Value); err != nil || a.Action() != domain.ActionStationClosed {
 		t.Errorf("audit topic: %s (%v), want station_closed", actions[0].Value, err)
+	}
+}
+
+// The intake reconciles both ways (issue 24 §3): once it serves stations,
+// every station-stamped vote in the log must be one it accepted, with the
+// same voter, contest, time and station by its keyed digest. A ghost
+// station's vote written past the intake, and an accepted vote_id reused
+// for another voter straight on the topic, are named; without the digest
+// key only the ghost, whose vote_id the intake never saw, is.
+func TestTheIntakeNamesVotesItNeverAccepted(t *testing.T) {
+	t.Parallel()
+	kcfg := testutil.Kafka(t, 2)
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	key := []byte(rand.Text() + rand.Text())
+	pool := testutil.Pool(t)
+	box, err := outbox.New(pool, watermill.NopLogger{}, outbox.Config{DigestKey: key,
+		VotePartitions: func() (int, error) { return pub.Partitions(domain.TopicVotes) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := box.Serve(ctx, []string{"north-1"}); err != nil {
+		t.Fatal(err)
+	}
+	north, _ := domain.NewRegion("North")
+	station, _ := domain.NewStation("north-1", north)
+	castAt := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	var votes []domain.VoteCast
+	for i := range 3 {
+		v, _ := domain.NewVote(fmt.Sprintf("01900000-0000-7000-8000-%012d", i+1), fmt.Sprintf("voter-%d", i), "c-ada", castAt)
+		votes = append(votes, domain.VoteCast{Vote: v.WithStation(station)})
+	}
+	if _, err := box.Accept(ctx, "north-1", votes); err != nil {
+		t.Fatal(err)
+	}
+	fwd, err := box.NewRelay(pub, outbox.RelayConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fwd.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	ghostStation, _ := domain.NewStation("ghost-station", north)
+	ghost, _ := domain.NewVote("01900000-0000-7000-8000-000000000666", "voter-ghost", "c-ada", castAt)
+	forged, _ := domain.NewVote(votes[0].Vote.ID(), "voter-other", "c-ada", castAt)
+	for _, v := range []domain.Vote{ghost.WithStation(ghostStation), forged.WithStation(station)} {
+		msg, err := kafka.EventMessage(domain.VoteCast{Vote: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Publish(domain.TopicVotes, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.ReadTopic(t, kcfg, domain.TopicVotes, 5, 60*time.Second)
+	klog, err := kafka.NewLog(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = klog.Close() })
+
+	rec, err := outbox.Reconcile(ctx, pool, votesLog{kcfg, klog}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Served != 1 || rec.Unaccepted != 2 || !strings.Contains(strings.Join(rec.UnacceptedExamples, " "), ghost.ID()) ||
+		!strings.Contains(strings.Join(rec.UnacceptedExamples, " "), forged.ID()) {
+		t.Errorf("with the digest key: served %d, unaccepted %d %v; want 1 station and the ghost's and the forged vote named", rec.Served, rec.Unaccepted, rec.UnacceptedExamples)
+	}
+	if rec.Lost != 0 {
+		t.Errorf("lost %d %v, want none", rec.Lost, rec.Examples)
+	}
+	rec, err = outbox.Reconcile(ctx, pool, votesLog{kcfg, klog}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Unaccepted != 1 || !strings.Contains(rec.UnacceptedExamples[0], ghost.ID()) {
+		t.Errorf("without the key: unaccepted %d %v, want the ghost's vote alone", rec.Unaccepted, rec.UnacceptedExamples)
 	}
 }

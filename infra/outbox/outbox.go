@@ -215,6 +215,16 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 	return len(msgs), nil
 }
 
+// Serve records the stations this intake serves (its station tokens): once
+// it serves any, every vote in the log stamped with a station must have
+// been accepted by it (Reconcile).
+func (o *Outbox) Serve(ctx context.Context, stations []string) error {
+	if err := db.New(o.pool).ServeIntakeStations(ctx, stations); err != nil {
+		return fmt.Errorf("record the stations served: %w", err)
+	}
+	return nil
+}
+
 // CloseStation closes station for good (issue 24 §2) and reports whether
 // this call closed it (false: it was closed before, and nothing more is
 // written). In one transaction, after every vote accepted from the station

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,16 @@ type Reconciliation struct {
 	// nor pending; Examples names up to ten of them, in order.
 	Lost     int
 	Examples []string
+	// Served counts the stations the intake serves. Once it serves any,
+	// every vote in the log stamped with a station must be one it
+	// accepted, with the same voter, contest, time and station (its keyed
+	// digest, when Reconcile has the digest key). Unaccepted counts the
+	// votes in the log that are not (a vote written past the intake, into
+	// its outbox or the topic; a ghost station's); UnacceptedExamples
+	// names up to ten.
+	Served             int
+	Unaccepted         int
+	UnacceptedExamples []string
 }
 
 // errAllFound stops reading the log early.
@@ -49,21 +60,34 @@ var errAllFound = errors.New("every accepted vote found")
 // the snapshot's outbox is already below that end. The log is read only
 // when there are votes to look for, and no further than needed; memory
 // grows with the number of accepted votes (about 40 bytes each).
-func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog) (Reconciliation, error) {
+//
+// The other way, once the intake serves a station, every station-stamped
+// vote in the log must be one the intake accepted: then the whole votes
+// topic is read, and digestKey (the intake's, when given) holds each to the
+// keyed digest the intake kept of it.
+func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog, digestKey []byte) (Reconciliation, error) {
 	var rec Reconciliation
 	missing := map[[16]byte]struct{}{}
+	macs := map[[16]byte][]byte{}
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, "SELECT to_regclass('intake.votes') IS NOT NULL AND to_regclass('intake.outbox') IS NOT NULL").Scan(&rec.Deployed)
 		if err != nil || !rec.Deployed {
 			return err
 		}
-		rows, err := tx.Query(ctx, "SELECT vote_id FROM intake.votes")
+		if err := tx.QueryRow(ctx, "SELECT CASE WHEN to_regclass('intake.stations') IS NULL THEN 0 ELSE (SELECT count(*) FROM intake.stations) END").Scan(&rec.Served); err != nil {
+			return fmt.Errorf("read the stations served: %w", err)
+		}
+		rows, err := tx.Query(ctx, "SELECT vote_id, mac FROM intake.votes")
 		if err != nil {
 			return fmt.Errorf("read intake votes: %w", err)
 		}
 		var id [16]byte
-		_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		var mac []byte
+		_, err = pgx.ForEachRow(rows, []any{&id, &mac}, func() error {
 			missing[id] = struct{}{}
+			if rec.Served > 0 {
+				macs[id] = slices.Clone(mac)
+			}
 			return nil
 		})
 		if err != nil {
@@ -101,9 +125,10 @@ func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog) (Reconcili
 	if err != nil {
 		return Reconciliation{}, fmt.Errorf("reconcile intake: %w", err)
 	}
-	if len(missing) == 0 {
+	if len(missing) == 0 && rec.Served == 0 {
 		return rec, nil
 	}
+	check := &Outbox{cfg: Config{DigestKey: digestKey}}
 
 	from, err := log.LowWatermarks(ctx, domain.TopicVotes)
 	if err != nil {
@@ -120,8 +145,23 @@ func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog) (Reconcili
 			if id, ok := voteID(r.Value); ok {
 				delete(missing, id)
 			}
+			if rec.Served == 0 {
+				continue
+			}
+			ev, err := domain.DecodeVoteCast(r.Value)
+			if err != nil || ev.Vote.Station() == (domain.Station{}) {
+				continue // a dead letter, a control event, or no station's
+			}
+			id, _ := voteID(r.Value)
+			mac, accepted := macs[id]
+			if !accepted || (len(digestKey) > 0 && mac != nil && !hmac.Equal(mac, check.mac(ev.Vote))) {
+				rec.Unaccepted++
+				if len(rec.UnacceptedExamples) < 10 {
+					rec.UnacceptedExamples = append(rec.UnacceptedExamples, fmt.Sprintf("%s (station %s, %s/%d@%d)", ev.Vote.ID(), ev.Vote.Station().ID(), domain.TopicVotes, r.Partition, r.Offset))
+				}
+			}
 		}
-		if len(missing) == 0 {
+		if len(missing) == 0 && rec.Served == 0 {
 			return errAllFound
 		}
 		return nil

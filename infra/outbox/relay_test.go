@@ -162,7 +162,7 @@ func (r *rig) assertNoneLost(t *testing.T) {
 			len(lost), len(accepted), len(logged), len(pending), lost[:min(len(lost), 5)])
 	}
 	// votewatch verify's check must see the same.
-	rec, err := outbox.Reconcile(ctx, r.pool, votesLog{r.kcfg, klog})
+	rec, err := outbox.Reconcile(ctx, r.pool, votesLog{r.kcfg, klog}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

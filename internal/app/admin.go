@@ -96,26 +96,42 @@ func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.C
 	return projections.NewRebuilder(pool, postgres.Schema, open, ReplayLog{kcfg, klog}, log)
 }
 
-// IntakeCheck reconciles the intake with the log (skipped reports a
-// database without the intake). It connects to Kafka only if the intake
-// accepted votes: verifying a database whose intake took nothing needs no
-// broker.
-func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config) (check projections.AuditCheck, skipped bool) {
-	check.Name = "every vote the intake accepted is in the votes topic or pending in the outbox"
-	rec, err := outbox.Reconcile(ctx, a.Pool, &lazyVotesLog{cfg: kcfg, app: a})
+// IntakeCheck reconciles the intake with the log, both ways (skipped
+// reports a database without the intake): every vote it accepted is in the
+// log or pending, and, once it serves stations, every station-stamped vote
+// in the log is one it accepted (by its keyed digest, given digestKey). It
+// connects to Kafka only if there is something to look for: verifying a
+// database whose intake took nothing needs no broker.
+func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config, digestKey []byte) (checks []projections.AuditCheck, skipped bool) {
+	accepted := projections.AuditCheck{Name: "every vote the intake accepted is in the votes topic or pending in the outbox"}
+	stamped := projections.AuditCheck{Name: "every vote in the log stamped with a station was accepted by the intake"}
+	if len(digestKey) > 0 {
+		stamped.Name += ", as the intake's keyed digest of it says"
+	}
+	rec, err := outbox.Reconcile(ctx, a.Pool, &lazyVotesLog{cfg: kcfg, app: a}, digestKey)
 	switch {
 	case err != nil:
-		check.Detail = err.Error()
+		accepted.Detail = err.Error()
+		return []projections.AuditCheck{accepted}, false
 	case !rec.Deployed:
-		check.Detail = "skipped: no intake schema"
-		return check, true
+		accepted.Detail = "skipped: no intake schema"
+		return []projections.AuditCheck{accepted}, true
 	case rec.Lost > 0:
-		check.Detail = fmt.Sprintf("%d of %d accepted votes are neither in the votes topic nor in the outbox (%d still pending there), e.g. %s",
+		accepted.Detail = fmt.Sprintf("%d of %d accepted votes are neither in the votes topic nor in the outbox (%d still pending there), e.g. %s",
 			rec.Lost, rec.Accepted, rec.Pending, strings.Join(rec.Examples, ", "))
 	default:
-		check.OK = true
+		accepted.OK = true
 	}
-	return check, false
+	if rec.Served == 0 {
+		return []projections.AuditCheck{accepted}, false
+	}
+	if rec.Unaccepted > 0 {
+		stamped.Detail = fmt.Sprintf("%d votes in the log bear a station but were never accepted by the intake (or differ from what it accepted), e.g. %s",
+			rec.Unaccepted, strings.Join(rec.UnacceptedExamples, ", "))
+	} else {
+		stamped.OK = true
+	}
+	return []projections.AuditCheck{accepted, stamped}, false
 }
 
 // lazyVotesLog connects to Kafka on first use.

@@ -181,6 +181,9 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 	if err != nil {
 		return nil, err
 	}
+	if err := box.Serve(context.Background(), names); err != nil {
+		return nil, err
+	}
 	if err := api.RegisterStations(context.Background()); err != nil {
 		log.Warn("stations not registered for reporting progress (the broker may be down); they register at the next start", "err", err)
 	}

@@ -72,7 +72,7 @@ func (a *App) Replay(ctx context.Context, dsn string, opt projections.ReplayOpti
 // Verify audits the projection's internal consistency, and that every
 // vote the intake accepted reached the log (kcfg) or is still pending,
 // reporting each check to out.
-func (a *App) Verify(ctx context.Context, kcfg kafka.Config, out io.Writer) error {
+func (a *App) Verify(ctx context.Context, kcfg kafka.Config, digestKey []byte, out io.Writer) error {
 	results, err := projections.NewResults(a.Pool)
 	if err != nil {
 		return err
@@ -93,23 +93,25 @@ func (a *App) Verify(ctx context.Context, kcfg kafka.Config, out io.Writer) erro
 			fmt.Fprintf(out, "      %s\n", ch.Detail)
 		}
 	}
-	ch, skipped := a.IntakeCheck(ctx, kcfg)
-	switch {
-	case skipped:
-		fmt.Fprintf(out, "skip  %s\n      %s\n", ch.Name, ch.Detail)
-	case ch.OK:
-		fmt.Fprintf(out, "ok    %s\n", ch.Name)
-	default:
-		failed++
-		fmt.Fprintf(out, "FAIL  %s\n      %s\n", ch.Name, ch.Detail)
-	}
-	if !skipped {
-		checks = append(checks, ch)
+	intake, skipped := a.IntakeCheck(ctx, kcfg, digestKey)
+	for _, ch := range intake {
+		switch {
+		case skipped:
+			fmt.Fprintf(out, "skip  %s\n      %s\n", ch.Name, ch.Detail)
+		case ch.OK:
+			fmt.Fprintf(out, "ok    %s\n", ch.Name)
+		default:
+			failed++
+			fmt.Fprintf(out, "FAIL  %s\n      %s\n", ch.Name, ch.Detail)
+		}
+		if !skipped {
+			checks = append(checks, ch)
+		}
 	}
 	switch {
 	case failed == 0:
 		return nil
-	case failed == 1 && !skipped && !ch.OK:
+	case failed == 1 && !skipped && !intake[0].OK:
 		return fmt.Errorf("1 of %d checks failed: accepted votes never reached the log, so a replay cannot restore them", len(checks))
 	default:
 		return fmt.Errorf("%d of %d checks failed; `votewatch replay` rebuilds the projection from the log", failed, len(checks))

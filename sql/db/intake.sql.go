@@ -157,3 +157,14 @@ func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 	err := row.Scan(&i.Pending, &i.OldestSeconds)
 	return i, err
 }
+
+const serveIntakeStations = `-- name: ServeIntakeStations :exec
+INSERT INTO intake.stations (station) SELECT unnest($1::text[]) ORDER BY 1
+ON CONFLICT (station) DO NOTHING
+`
+
+// Records the stations this intake serves.
+func (q *Queries) ServeIntakeStations(ctx context.Context, stations []string) error {
+	_, err := q.db.Exec(ctx, serveIntakeStations, stations)
+	return err
+}

@@ -139,6 +139,11 @@ type IntakeOutbox struct {
 	CreatedAt time.Time
 }
 
+type IntakeStation struct {
+	Station     string
+	ServedSince time.Time
+}
+
 type IntakeStationClosure struct {
 	Station  string
 	ClosedAt time.Time

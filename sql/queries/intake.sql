@@ -32,3 +32,8 @@ SELECT EXISTS (SELECT 1 FROM intake.station_closures WHERE station = @station::t
 INSERT INTO intake.station_closures (station, ballots) VALUES (@station::text, sqlc.narg(ballots)::bigint)
 ON CONFLICT (station) DO NOTHING
 RETURNING station;
+
+-- name: ServeIntakeStations :exec
+-- Records the stations this intake serves.
+INSERT INTO intake.stations (station) SELECT unnest(@stations::text[]) ORDER BY 1
+ON CONFLICT (station) DO NOTHING;

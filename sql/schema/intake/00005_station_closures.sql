@@ -12,15 +12,25 @@ CREATE TABLE intake.station_closures (
     ballots   bigint CHECK (ballots >= 0)
 );
 
+-- The stations this intake serves (its station tokens), recorded at each
+-- start: every vote in the log stamped with a station must then have been
+-- accepted by the intake, which `votewatch verify` checks by the keyed
+-- digest (issue 24 §3).
+CREATE TABLE intake.stations (
+    station      text PRIMARY KEY,
+    served_since timestamptz NOT NULL DEFAULT now()
+);
+
 -- +goose StatementBegin
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'votewatch_intake') THEN
-        GRANT SELECT, INSERT ON intake.station_closures TO votewatch_intake;
+        GRANT SELECT, INSERT ON intake.station_closures, intake.stations TO votewatch_intake;
     END IF;
 END
 $$;
 -- +goose StatementEnd
 
 -- +goose Down
+DROP TABLE intake.stations;
 DROP TABLE intake.station_closures;
