@@ -99,21 +99,14 @@ func TestConcurrentVoteBatchesDoNotWaitOnEachOthersTallyRows(t *testing.T) {
 // a lock.
 func waitForLockWait(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, "a transaction waiting for the held row", func() (bool, string) {
 		var waiting int
 		if err := pool.QueryRow(context.Background(),
 			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
-		if waiting >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no transaction waits for the held row")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return waiting >= n, fmt.Sprintf("%d transactions wait for a lock, want %d", waiting, n)
+	})
 }
 
 // Every committed batch moves the watermark the read side polls (00018),

@@ -85,27 +85,56 @@ func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {
 	p.produceElection(t, e)
 	p.waitFor(t, e, 0)
 
-	// The last 40 registered voters vote while the replay runs: some of
-	// their votes land before its snapshot, some during the rebuild, some
-	// during the swap.
+	// The last 40 registered voters vote while the replay runs, in three
+	// parts, each on the replay's own signal: before its snapshot of the
+	// log's end, after it (during the rebuild), and once the rebuild has
+	// read all it snapshotted (during the catch-up and the swap).
 	var late []*kgo.Record
 	for i, voter := range e.voterIDs[200:] {
 		late = append(late, record("votes", voter, vote(10_000+i, voter, "c-ada")))
 	}
+	third := len(late) / 3
+	for _, r := range late[:third] {
+		p.produce(t, r)
+	}
+	snapshotted, readAll, runDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	closeSnapshotted, closeReadAll := sync.OnceFunc(func() { close(snapshotted) }), sync.OnceFunc(func() { close(readAll) })
+	// Progress is first called once the log's end is taken, and reaches
+	// the total when the rebuild has read up to it.
+	progress := func(done, total int64) {
+		closeSnapshotted()
+		if done >= total {
+			closeReadAll()
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for _, r := range late {
-			p.produce(t, r)
-			// Pacing, not waiting: the votes spread over the replay's
-			// phases (before its snapshot, the rebuild, the swap).
-			time.Sleep(15 * time.Millisecond)
+		for _, part := range []struct {
+			after   <-chan struct{}
+			what    string
+			records []*kgo.Record
+		}{{snapshotted, "snapshot", late[third : 2*third]}, {readAll, "rebuild read up to it", late[2*third:]}} {
+			// A replay that ends (or fails) first leaves the rest to
+			// land after it; each vote still counts once.
+			select {
+			case <-part.after:
+				t.Logf("%d votes after the replay's %s", len(part.records), part.what)
+			case <-runDone:
+				t.Logf("%d votes after the replay ended", len(part.records))
+			}
+			for _, r := range part.records {
+				p.produce(t, r)
+			}
 		}
 	})
-	rep, err := p.rebuilder(t).Run(context.Background(), projections.ReplayOptions{Mode: projections.ReplaySwap})
+	rep, err := func() (projections.ReplayReport, error) {
+		defer close(runDone)
+		return p.rebuilder(t).Run(context.Background(), projections.ReplayOptions{Mode: projections.ReplaySwap, Progress: progress})
+	}()
+	wg.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
 	if !rep.Swapped {
 		t.Fatal("replay did not swap")
 	}

@@ -178,7 +178,9 @@ func runPipelined(t *testing.T, cfg kafka.Config, topic string, seed uint64, m m
 		handlers.Add(1)
 		go func() {
 			defer handlers.Done()
-			time.Sleep(delay) // a handler's work, of random length
+			// The fault under test: handlers finishing out of order, after
+			// work of random length.
+			time.Sleep(delay)
 			h.finish(p, off, !nack)
 			if nack {
 				msg.Nack()

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/votewatch/votewatch/internal/testutil/wait"
 )
 
 // rawMember speaks the classic group protocol (the versions sarama sends
@@ -147,30 +149,13 @@ func (m *rawMember) heartbeat() error {
 // untilRebalance heartbeats until the answer says a rebalance began.
 func (m *rawMember) untilRebalance() {
 	m.t.Helper()
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+	wait.For(m.t, 5*time.Second, "a heartbeat answered REBALANCE_IN_PROGRESS", func() (bool, string) {
 		err := m.heartbeat()
-		if errors.Is(err, kerr.RebalanceInProgress) {
-			return
-		}
-		if err != nil || time.Since(start) > 5*time.Second {
+		if err != nil && !errors.Is(err, kerr.RebalanceInProgress) {
 			m.t.Fatalf("heartbeat: %v, want REBALANCE_IN_PROGRESS", err)
 		}
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err != nil, fmt.Sprintf("heartbeat: %v", err)
+	})
 }
 
 func members(i *kfake.GroupInfo) string {
@@ -202,11 +187,14 @@ func loseJoinAnswer(t *testing.T, addr, group string, info groupInfoFunc, sessio
 
 	doomed := dialMember(t, addr, group, session)
 	doomed.send(doomed.joinRequest())
-	waitFor(t, 5*time.Second, "the second member waiting in join", func() (bool, string) {
+	wait.For(t, 5*time.Second, "the second member waiting in join", func() (bool, string) {
 		i := info(group)
 		return i != nil && len(i.Members) == 2, members(i)
 	})
 	_ = doomed.conn.Close() // SIGKILL: no LeaveGroup
+	// The fault is the kill landing a beat before the rebalance ends, as
+	// a process's death precedes its group's next round: kfake shows no
+	// sign of having read the close, so the beat is slept.
 	time.Sleep(50 * time.Millisecond)
 
 	if err := survivor.heartbeat(); !errors.Is(err, kerr.RebalanceInProgress) {
@@ -218,18 +206,20 @@ func loseJoinAnswer(t *testing.T, addr, group string, info groupInfoFunc, sessio
 	}
 	survivor.sync(join)
 
+	// The survivor heartbeats, keeping its session, until an answer says
+	// the group rebalances: the dead member has left.
 	start := time.Now()
-	for time.Since(start) < 2*session {
-		time.Sleep(session / 4)
-		switch err := survivor.heartbeat(); {
-		case err == nil:
-		case errors.Is(err, kerr.RebalanceInProgress):
-			return time.Since(start), true
-		default:
+	left := wait.Until(2*session, func() bool {
+		err := survivor.heartbeat()
+		if err != nil && !errors.Is(err, kerr.RebalanceInProgress) {
 			t.Fatalf("survivor heartbeat: %v", err)
 		}
+		return err != nil
+	})
+	if !left {
+		return 0, false
 	}
-	return 0, false
+	return time.Since(start), true
 }
 
 // slowRejoin builds a rebalance that outlasts the session of the member
@@ -261,6 +251,8 @@ func slowRejoin(t *testing.T, addr, group string, session time.Duration) error {
 	firstJoin := first.joinRequest()
 	first.send(firstJoin)
 	for start := time.Now(); time.Since(start) < 3*session/2; {
+		// The fault itself: the slow member takes one and a half session
+		// timeouts to rejoin, heartbeating as a busy consumer does.
 		time.Sleep(session / 4)
 		_ = slow.heartbeat()
 	}

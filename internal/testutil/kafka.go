@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votewatch/votewatch/infra/kafka"
+	"github.com/votewatch/votewatch/internal/testutil/wait"
 )
 
 // Kafka starts an in-process broker on loopback for this test, with the
@@ -52,18 +53,9 @@ func ReadTopic(tb testing.TB, cfg kafka.Config, topic string, want int, timeout 
 	return out
 }
 
-// Eventually polls cond until it holds or timeout passes.
+// Eventually polls cond until it holds or timeout passes, and fails tb
+// then (wait.For).
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	tb.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
+	wait.For(tb, timeout, what, cond)
 }
