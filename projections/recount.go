@@ -440,10 +440,13 @@ func expected(o domain.Outcome, el domain.ElectionLog) map[string]rowSet {
 	for region, n := range registered {
 		t["regions"].add(region, n, cast[region])
 	}
+	// The vote each vote_id names is its first occurrence on its voter's
+	// partition: a misrouted copy (rule 0) takes no vote_id, so a vote_id
+	// reused there is another vote's.
 	votes := map[string]domain.Vote{}
-	for _, part := range el.Votes {
+	for p, part := range el.Votes {
 		for _, e := range part {
-			if vc, ok := e.Event.(domain.VoteCast); ok {
+			if vc, ok := e.Event.(domain.VoteCast); ok && domain.VotePartition(vc.Vote.VoterID(), len(el.Votes)) == int32(p) {
 				if _, seen := votes[vc.Vote.ID()]; !seen {
 					votes[vc.Vote.ID()] = vc.Vote
 				}
