@@ -32,9 +32,9 @@ type Facts interface {
 	Voter(id string) (Voter, bool)
 	Candidate(id string) (Candidate, bool)
 	Contest(id string) (Contest, bool)
-	// Station is the stations register's entry for a station (rule 7):
-	// its first report before its partition's marker fixed its region.
-	Station(id string) (StationState, bool)
+	// StationOpened tells the region a station opened with before offset
+	// in the votes partition, and whether it did (rule 7).
+	StationOpened(station string, partition int32, offset int64) (Region, bool)
 	// StationClosed tells whether a close marker of the station lies
 	// before offset in the votes partition (rule 6).
 	StationClosed(station string, partition int32, offset int64) bool
@@ -117,10 +117,13 @@ func Decide(entries []VoteEntry, facts Facts) []Verdict {
 				out[i] = Verdict{Kind: VerdictRejected, Reason: RejectAfterStationClose}
 				continue
 			}
-		}
-		station, stationKnown := StationState{}, false
-		if v.Station() != (Station{}) {
-			station, stationKnown = facts.Station(v.Station().ID())
+			// Rule 7, by position too.
+			if v.Station() != (Station{}) {
+				if region, opened := facts.StationOpened(v.Station().ID(), e.Partition, e.Offset); !opened || region != v.Station().region {
+					out[i] = Verdict{Kind: VerdictRejected, Reason: RejectUnknownStation}
+					continue
+				}
+			}
 		}
 		key := BallotKey{v.VoterID(), v.ContestID()}
 		voter, voterKnown := facts.Voter(v.VoterID())
@@ -130,15 +133,13 @@ func Decide(entries []VoteEntry, facts Facts) []Verdict {
 			// The default contest exists as soon as a vote names it.
 			contest, contestKnown = DefaultContestOf(), true
 		}
-		if !closed && (held[key] || facts.IsHeld(key.Voter, key.Contest) || !voterKnown || !candidateKnown || !contestKnown ||
-			(v.Station() != (Station{}) && !stationKnown)) {
+		if !closed && (held[key] || facts.IsHeld(key.Voter, key.Contest) || !voterKnown || !candidateKnown || !contestKnown) {
 			held[key] = true
 			out[i] = Verdict{Kind: VerdictHeld, Voter: voter}
 			continue
 		}
 		reg := Registration{Voter: voter, VoterKnown: voterKnown, Candidate: candidate, CandidateKnown: candidateKnown,
-			Contest: contest, ContestKnown: contestKnown, HasCounted: counted[key] || facts.HasCounted(key.Voter, key.Contest),
-			Station: station, StationKnown: stationKnown}
+			Contest: contest, ContestKnown: contestKnown, HasCounted: counted[key] || facts.HasCounted(key.Voter, key.Contest)}
 		if reason, rejected := Check(v, reg); rejected {
 			out[i] = Verdict{Kind: VerdictRejected, Reason: reason, Voter: voter}
 			continue
@@ -199,7 +200,6 @@ type Ledger struct {
 	Voters     map[string]Voter
 	Candidates map[string]Candidate
 	Contests   map[string]Contest
-	Stations   map[string]StationState
 	Closed     bool
 	// Partitions is the votes topic's partition count (0: unchecked).
 	Partitions int
@@ -209,8 +209,15 @@ type Ledger struct {
 	// schedules holds each partition's schedules in offset order.
 	schedules map[int32][]scheduleAt
 	// stationCloses holds, per station and votes partition, the offset of
-	// the station's first close marker there.
+	// the station's first close marker there; stationOpens its first
+	// opening's.
 	stationCloses map[stationPartition]int64
+	stationOpens  map[stationPartition]openedAt
+}
+
+type openedAt struct {
+	offset int64
+	region Region
 }
 
 type stationPartition struct {
@@ -226,8 +233,8 @@ type scheduleAt struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{Voters: map[string]Voter{}, Candidates: map[string]Candidate{}, Contests: map[string]Contest{},
-		Stations: map[string]StationState{}, counted: map[BallotKey]bool{}, held: map[BallotKey]bool{},
-		decided: map[string]bool{}, schedules: map[int32][]scheduleAt{}, stationCloses: map[stationPartition]int64{}}
+		counted: map[BallotKey]bool{}, held: map[BallotKey]bool{},
+		decided: map[string]bool{}, schedules: map[int32][]scheduleAt{}, stationCloses: map[stationPartition]int64{}, stationOpens: map[stationPartition]openedAt{}}
 }
 
 // Voter implements Facts.
@@ -238,9 +245,6 @@ func (l *Ledger) Candidate(id string) (Candidate, bool) { c, ok := l.Candidates[
 
 // Contest implements Facts.
 func (l *Ledger) Contest(id string) (Contest, bool) { c, ok := l.Contests[id]; return c, ok }
-
-// Station implements Facts.
-func (l *Ledger) Station(id string) (StationState, bool) { s, ok := l.Stations[id]; return s, ok }
 
 // HasCounted implements Facts.
 func (l *Ledger) HasCounted(voter, contest string) bool { return l.counted[BallotKey{voter, contest}] }
@@ -271,6 +275,26 @@ func (l *Ledger) Schedule(partition int32, offset int64) *ElectionScheduled {
 // Schedule records a schedule read at a votes partition's offset.
 func (l *Ledger) AddSchedule(partition int32, offset int64, s ElectionScheduled) {
 	l.schedules[partition] = append(l.schedules[partition], scheduleAt{offset, s})
+}
+
+// StationOpened implements Facts.
+func (l *Ledger) StationOpened(station string, partition int32, offset int64) (Region, bool) {
+	at, ok := l.stationOpens[stationPartition{station, partition}]
+	if !ok || at.offset >= offset {
+		return Region{}, false
+	}
+	return at.region, true
+}
+
+// AddStationOpen records an opening read at a votes partition's offset;
+// the first of a station in a partition counts.
+func (l *Ledger) AddStationOpen(partition int32, offset int64, o StationOpened) {
+	for _, s := range o.stations {
+		key := stationPartition{s.id, partition}
+		if at, ok := l.stationOpens[key]; !ok || offset < at.offset {
+			l.stationOpens[key] = openedAt{offset, s.region}
+		}
+	}
 }
 
 // StationClosed implements Facts.

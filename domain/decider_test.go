@@ -45,7 +45,7 @@ func vote(n int, voterID, candidateID, contest string) domain.VoteEntry {
 // station st-n of North, which reported and is open.
 func ledger(closed bool) *domain.Ledger {
 	l := domain.NewLedger()
-	l.Stations["st-n"] = domain.StationState{Region: region("North")}
+	l.AddStationOpen(0, -1, must(domain.NewStationOpened(at, must(domain.NewStation("st-n", region("North"))))))
 	l.Closed = closed
 	l.Voters["v1"] = voter("v1", "North")
 	l.Voters["v2"] = voter("v2", "South")
@@ -210,28 +210,20 @@ func TestDecideHoldsUntilRegistrationAndReleases(t *testing.T) {
 	}
 }
 
-// While registration is open, a vote through a station that has not
-// reported waits for its report, as a vote for an unknown voter waits for
-// the voter; once registration is closed it is unknown_station.
-func TestDecideHoldsForAStationUntilItReports(t *testing.T) {
-	l := ledger(false)
-	e := vote(1, "v1", "c1", domain.DefaultContest)
-	e.Vote = e.Vote.WithStation(must(domain.NewStation("st-late", region("North"))))
-	got := domain.Decide([]domain.VoteEntry{e}, l)
-	if got[0].Kind != domain.VerdictHeld {
-		t.Fatalf("before the station reported = %v, want held", got[0])
-	}
-	l.Record([]domain.VoteEntry{e}, got)
-	l.Release([]domain.VoteEntry{e})
-	l.Stations["st-late"] = domain.StationState{Region: region("North")}
-	e.Released = true
-	if got := domain.Decide([]domain.VoteEntry{e}, l); got[0].Kind != domain.VerdictCounted {
-		t.Fatalf("after the station reported = %v, want counted", got[0])
-	}
-	closed := ledger(true)
-	e.Released = false
-	if got := domain.Decide([]domain.VoteEntry{e}, closed); got[0].Reason != domain.RejectUnknownStation {
-		t.Fatalf("registration closed = %v, want unknown_station", got[0])
+// A station's opening binds by position, as its close does: a vote
+// before the station's opening in its partition is unknown_station, never
+// held, even while registration is open; one after it counts.
+func TestDecideOpensAStationByPosition(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		l := ledger(closed)
+		late := must(domain.NewStation("st-late", region("North")))
+		l.AddStationOpen(0, 5, must(domain.NewStationOpened(at, late)))
+		before, after := vote(4, "v1", "c1", domain.DefaultContest), vote(6, "v1", "c1", domain.DefaultContest)
+		before.Vote, after.Vote = before.Vote.WithStation(late), after.Vote.WithStation(late)
+		got := domain.Decide([]domain.VoteEntry{before, after}, l)
+		if got[0].Reason != domain.RejectUnknownStation || got[1].Kind != domain.VerdictCounted {
+			t.Errorf("registration closed %v: %v, want unknown_station before the opening and counted after", closed, got)
+		}
 	}
 }
 
@@ -310,14 +302,25 @@ func TestDecideAgreesWithCount(t *testing.T) {
 		closed := rng.IntN(3) > 0
 		l := ledger(closed)
 		l.Partitions = parts
-		// st-s registered South and closes at some point of each
-		// partition (its close markers); st-x never registered.
-		l.Stations["st-s"] = domain.StationState{Region: region("South")}
+		// st-n and st-s open at some point of each partition (their
+		// openings), and st-s closes at some point of some (its close
+		// markers); st-x never opens.
 		log := domain.ElectionLog{Votes: make([][]domain.LogEntry, parts)}
 		voters := []string{"v1", "v2", "v3", "ghost"}
 		names := []string{"murmur2", "murmur2", "fnv1a", "crc32"}
 		var sent []domain.VoteEntry
+		for p := range parts {
+			opening := must(domain.NewStationOpened(at, must(domain.NewStation("st-n", region("North")))))
+			log.Votes[p] = append(log.Votes[p], domain.LogEntry{Offset: 0, Event: opening})
+		}
 		for n := range 30 {
+			if rng.IntN(8) == 0 { // st-s opens on one partition, South first, now and then North
+				p := rng.IntN(parts)
+				home := []string{"South", "South", "North"}[rng.IntN(3)]
+				opening := must(domain.NewStationOpened(at, must(domain.NewStation("st-s", region(home)))))
+				log.Votes[p] = append(log.Votes[p], domain.LogEntry{Offset: int64(len(log.Votes[p])), Event: opening})
+				continue
+			}
 			if rng.IntN(15) == 0 { // st-s's close marker on one partition
 				p := rng.IntN(parts)
 				log.Votes[p] = append(log.Votes[p], domain.LogEntry{Offset: int64(len(log.Votes[p])), Event: must(domain.NewStationClosed(at, "st-s"))})
@@ -360,6 +363,11 @@ func TestDecideAgreesWithCount(t *testing.T) {
 					le := log.Votes[p][next[p]]
 					if c, ok := le.Event.(domain.StationClosed); ok {
 						l.AddStationClose(int32(p), le.Offset, c)
+						next[p]++
+						continue
+					}
+					if o, ok := le.Event.(domain.StationOpened); ok {
+						l.AddStationOpen(int32(p), le.Offset, o)
 						next[p]++
 						continue
 					}
@@ -428,12 +436,6 @@ func countOver(l *domain.Ledger, log domain.ElectionLog) counted {
 		contests = append(contests, domain.ContestRegistered{Contest: c})
 	}
 	log.Voters, log.Candidates, log.Contests = reg(voters...), reg(candidates...), reg(contests...)
-	var stations []any
-	for id, st := range l.Stations {
-		station := must(domain.NewStation(id, st.Region))
-		stations = append(stations, must(domain.NewStationReport(station, false, at)))
-	}
-	log.Stations = reg(stations...)
 	o := domain.Count(log)
 	out := counted{verdicts: map[string]string{}, misrouted: o.Misrouted}
 	for _, v := range o.Counted {

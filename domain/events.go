@@ -261,9 +261,7 @@ func nonDefault(contestID string) string {
 
 // RegistrationTopics are the topics registration closes on, in the order a
 // replay applies them.
-// The stations topic is one (issue 24 §3): a station registers with its
-// first report before its partition's marker.
-var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicStations}
+var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters}
 
 // EventTopics are every topic of the contract, registrations first.
 var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes, TopicStations, TopicAudit}
@@ -293,9 +291,6 @@ func Decode(topic string, payload []byte) (any, error) {
 		}
 		return DecodeVoteCast(payload)
 	case TopicStations:
-		if marker, ok, err := DecodeRegistrationClosed(payload); ok {
-			return marker, err
-		}
 		return DecodeStationReported(payload)
 	case TopicAudit:
 		return DecodeOperatorActed(payload)

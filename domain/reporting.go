@@ -123,6 +123,94 @@ func DecodeStationReported(payload []byte) (StationReported, error) {
 	return r.WithBallots(*w.Ballots)
 }
 
+// StationOpened is the control event that opens stations on one partition
+// of the votes topic (issue 24 §3): the stations register, by position. A
+// vote through a station not opened before it in its partition, or stamped
+// with another region than the station opened with, is unknown_station.
+// Its publisher (the intake at start, for the stations of its tokens file,
+// through its outbox before any vote; the simulator before its first vote)
+// writes one to every partition. The first opening of a station in a
+// partition fixes its region there.
+type StationOpened struct {
+	stations []Station
+	openedAt time.Time
+}
+
+// NewStationOpened validates an opening of stations at at.
+func NewStationOpened(at time.Time, stations ...Station) (StationOpened, error) {
+	if len(stations) == 0 {
+		return StationOpened{}, invalid("stations", "is required")
+	}
+	if len(stations) > MaxStationsClosed {
+		return StationOpened{}, invalid("stations", "holds more than %d stations", MaxStationsClosed)
+	}
+	for i, s := range stations {
+		if s == (Station{}) {
+			return StationOpened{}, invalid(fmt.Sprintf("stations[%d]", i), "is required")
+		}
+	}
+	if at.IsZero() {
+		return StationOpened{}, invalid("opened_at", "is required")
+	}
+	return StationOpened{stations: slices.Clone(stations), openedAt: at.UTC().Truncate(time.Microsecond)}, nil
+}
+
+// Stations returns the opened stations.
+func (e StationOpened) Stations() []Station { return slices.Clone(e.stations) }
+
+// OpenedAt returns when the stations opened (for the record).
+func (e StationOpened) OpenedAt() time.Time { return e.openedAt }
+
+// Key returns the message key: written to chosen partitions.
+func (e StationOpened) Key() string { return controlStationOpened }
+
+const controlStationOpened = "station_opened"
+
+type openedStationWire struct {
+	StationID string `json:"station_id"`
+	Region    string `json:"region"`
+}
+
+type stationOpenedWire struct {
+	Control  string              `json:"control"`
+	Stations []openedStationWire `json:"stations"`
+	OpenedAt string              `json:"opened_at"`
+}
+
+// MarshalJSON encodes the marker as the contract gives it:
+// {"control":"station_opened","stations":[{"station_id","region"}],"opened_at":RFC3339}.
+func (e StationOpened) MarshalJSON() ([]byte, error) {
+	w := stationOpenedWire{Control: controlStationOpened, OpenedAt: e.openedAt.Format(time.RFC3339Nano)}
+	for _, s := range e.stations {
+		w.Stations = append(w.Stations, openedStationWire{s.id, s.region.name})
+	}
+	return json.Marshal(w)
+}
+
+func decodeStationOpened(payload []byte) (StationOpened, error) {
+	var w stationOpenedWire
+	if err := decodeStrict(payload, &w); err != nil {
+		return StationOpened{}, err
+	}
+	at, err := parseTimestamp("opened_at", w.OpenedAt)
+	if err != nil {
+		return StationOpened{}, err
+	}
+	stations := make([]Station, 0, len(w.Stations))
+	for i, ws := range w.Stations {
+		region, err := NewRegion(ws.Region)
+		if err != nil {
+			return StationOpened{}, invalid(fmt.Sprintf("stations[%d].region", i), "%v", err)
+		}
+		s, err := NewStation(ws.StationID, region)
+		if err != nil {
+			return StationOpened{}, invalid(fmt.Sprintf("stations[%d]", i), "%v", err)
+		}
+		stations = append(stations, s)
+	}
+	return NewStationOpened(at, stations...)
+}
+
 // StationClosed is the control event that binds stations' close on one
 // partition of the votes topic (issue 24 §2): a vote through one of its
 // stations found after it in that partition is after_station_close. Its

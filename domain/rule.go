@@ -19,12 +19,12 @@ import (
 //     its position, counted, and otherwise ignored. It does not take its
 //     vote_id, so the same vote published again on the right partition is
 //     decided there, whichever the projector reads first.
-//  1. Registration is open on a partition of the contests, candidates,
-//     voters or stations topic until that partition's close marker (RegistrationClosed).
+//  1. Registration is open on a partition of the contests, candidates or
+//     voters topic until that partition's close marker (RegistrationClosed).
 //     A registration after the marker is refused. A voter and a contest
 //     register once (the first event wins); a candidate's latest
 //     registration wins, but its contest is fixed by the first.
-//  2. Registration is closed when all four topics carry a marker on every
+//  2. Registration is closed when all three topics carry a marker on every
 //     partition. A marker declares its topic's partition count; one that
 //     declares another is ignored.
 //  3. A vote is decided at its first occurrence in the log; a redelivery
@@ -45,15 +45,11 @@ import (
 //     at once (after_station_close): that depends on the vote's position
 //     alone, so it is never held, and a cast_at backdated into the window
 //     changes nothing.
-//  7. Stations register on the stations topic, a registration topic like
-//     the others (rules 1 and 2): a station's first report before its
-//     partition's marker registers it with its region; a new station's
-//     report after the marker is refused. While registration is open, a
-//     vote through a station not registered is held like a vote for an
-//     unknown voter (rule 4).
-//  8. Otherwise a vote is decided, in this order (Check): unknown_station
-//     (its station never reported, or its first report gave another
-//     region), unknown_voter,
+//  7. A vote through a station not opened before it in its own partition
+//     (StationOpened: the stations register, by position), or stamped with
+//     another region than the station's first opening there, is rejected
+//     at once (unknown_station), never held.
+//  8. Otherwise a vote is decided, in this order (Check): unknown_voter,
 //     wrong_station (its station does not serve its voter's region),
 //     unknown_contest, not_eligible (its voter's region is not among the
 //     contest's), unknown_candidate (not registered, or in another contest),
@@ -124,9 +120,8 @@ type Outcome struct {
 	Contests   map[string]Contest
 	Candidates map[string]Candidate
 	Voters     map[string]Voter
-	// Reporting is the stations register, by id: every station whose first
-	// report came before its partition's marker (rule 7), as its reports
-	// leave it.
+	// Reporting holds every station that reported, by id, as its reports
+	// leave it (reporting progress; it decides no vote).
 	Reporting map[string]StationState
 }
 
@@ -139,11 +134,30 @@ func Count(log ElectionLog) Outcome {
 	contestsClosed := register(log.Contests, TopicContests, &out)
 	candidatesClosed := register(log.Candidates, TopicCandidates, &out)
 	votersClosed := register(log.Voters, TopicVoters, &out)
-	stationsClosed := register(log.Stations, TopicStations, &out)
-	out.Closed = contestsClosed && candidatesClosed && votersClosed && stationsClosed
+	out.Closed = contestsClosed && candidatesClosed && votersClosed
 	for _, c := range out.Candidates {
 		if c.ContestID() == DefaultContest {
 			out.Contests[DefaultContest] = DefaultContestOf()
+		}
+	}
+
+	// Reporting: a station's first report fixes its region, its first
+	// close report closes it. It decides no vote (rules 6 and 7 read the
+	// markers on the votes topic).
+	for _, partition := range log.Stations {
+		for _, entry := range partition {
+			r, ok := entry.Event.(StationReported)
+			if !ok {
+				continue
+			}
+			st, known := out.Reporting[r.station.id]
+			if !known {
+				st = StationState{Region: r.station.region}
+			}
+			if r.closed && st.ClosedAt.IsZero() {
+				st.ClosedAt = r.reported
+			}
+			out.Reporting[r.station.id] = st
 		}
 	}
 
@@ -152,7 +166,16 @@ func Count(log ElectionLog) Outcome {
 	for p, partition := range log.Votes {
 		var schedule *ElectionScheduled
 		stationsClosed := map[string]bool{}
+		stationsOpened := map[string]Region{}
 		for _, entry := range partition {
+			if o, ok := entry.Event.(StationOpened); ok {
+				for _, s := range o.stations {
+					if _, opened := stationsOpened[s.id]; !opened {
+						stationsOpened[s.id] = s.region
+					}
+				}
+				continue
+			}
 			if s, ok := entry.Event.(ElectionScheduled); ok {
 				schedule = &s
 				continue
@@ -184,18 +207,24 @@ func Count(log ElectionLog) Outcome {
 				out.Stations[v.ID()] = v.Station().ID()
 				continue
 			}
-			if v.Station() != (Station{}) && stationsClosed[v.Station().ID()] {
-				out.Rejected[v.ID()] = RejectAfterStationClose
-				out.Stations[v.ID()] = v.Station().ID()
-				continue
+			if v.Station() != (Station{}) {
+				reason, rejected := RejectionReason{}, false
+				if stationsClosed[v.Station().ID()] {
+					reason, rejected = RejectAfterStationClose, true
+				} else if region, opened := stationsOpened[v.Station().ID()]; !opened || region != v.Station().region {
+					reason, rejected = RejectUnknownStation, true
+				}
+				if rejected {
+					out.Rejected[v.ID()] = reason
+					out.Stations[v.ID()] = v.Station().ID()
+					continue
+				}
 			}
-			station, stationKnown := out.Reporting[v.Station().ID()]
 			key := BallotKey{v.VoterID(), v.ContestID()}
 			voter, voterKnown := out.Voters[v.VoterID()]
 			candidate, candidateKnown := out.Candidates[v.CandidateID()]
 			contest, contestKnown := out.Contests[v.ContestID()]
-			stationMissing := v.Station() != (Station{}) && !stationKnown
-			if !out.Closed && (blocked[key] || !voterKnown || !candidateKnown || !contestKnown || stationMissing) {
+			if !out.Closed && (blocked[key] || !voterKnown || !candidateKnown || !contestKnown) {
 				blocked[key] = true
 				out.Held = append(out.Held, v.ID())
 				continue
@@ -203,7 +232,7 @@ func Count(log ElectionLog) Outcome {
 			out.Stations[v.ID()] = v.Station().ID()
 			_, counted := out.Counted[key]
 			reg := Registration{Voter: voter, VoterKnown: voterKnown, Candidate: candidate, CandidateKnown: candidateKnown,
-				Contest: contest, ContestKnown: contestKnown, HasCounted: counted, Station: station, StationKnown: stationKnown}
+				Contest: contest, ContestKnown: contestKnown, HasCounted: counted}
 			if reason, rejected := Check(v, reg); rejected {
 				out.Rejected[v.ID()] = reason
 			} else {
@@ -226,18 +255,12 @@ type Registration struct {
 	// HasCounted tells whether the voter already has a counted vote in the
 	// vote's contest.
 	HasCounted bool
-	// Station is the stations register's entry for the vote's station
-	// (unused for a vote that came through none).
-	Station      StationState
-	StationKnown bool
 }
 
 // Check is rule 8: why a vote is rejected, or rejected=false when it
 // counts.
 func Check(v Vote, r Registration) (reason RejectionReason, rejected bool) {
 	switch {
-	case v.station != (Station{}) && (!r.StationKnown || r.Station.Region != v.station.region):
-		return RejectUnknownStation, true
 	case !r.VoterKnown:
 		return RejectUnknownVoter, true
 	case v.station != (Station{}) && v.station.region != r.Voter.region:
@@ -290,20 +313,6 @@ func register(partitions [][]LogEntry, topic string, out *Outcome) (closed bool)
 				if _, ok := out.Contests[e.Contest.ID()]; !ok {
 					out.Contests[e.Contest.ID()] = e.Contest
 				}
-			case StationReported:
-				st, known := out.Reporting[e.station.id]
-				if !known && !open {
-					out.Refused[topic]++
-					out.RefusedAt[topic] = append(out.RefusedAt[topic], [2]int64{int64(p), entry.Offset})
-					continue
-				}
-				if !known {
-					st = StationState{Region: e.station.region}
-				}
-				if e.closed && st.ClosedAt.IsZero() {
-					st.ClosedAt = e.reported
-				}
-				out.Reporting[e.station.id] = st
 			case VoterRegistered:
 				if !open {
 					out.Refused[topic]++

@@ -56,9 +56,9 @@ func (e ElectionScheduled) MarshalJSON() ([]byte, error) {
 }
 
 // DecodeVotesControl reads a control event of the votes topic: an
-// ElectionScheduled or a StationClosed. ok is false when payload is not a
+// ElectionScheduled, a StationOpened or a StationClosed. ok is false when payload is not a
 // control event (a vote, or garbage for the vote decoder to refuse); a
-// control event that is neither is an error matching ErrInvalid.
+// control event that is none of them is an error matching ErrInvalid.
 func DecodeVotesControl(payload []byte) (e any, ok bool, err error) {
 	if !isControl(payload) {
 		return nil, false, nil
@@ -75,6 +75,9 @@ func DecodeVotesControl(payload []byte) (e any, ok bool, err error) {
 		return e, true, err
 	case controlStationClosed:
 		e, err := decodeStationClosed(payload)
+		return e, true, err
+	case controlStationOpened:
+		e, err := decodeStationOpened(payload)
 		return e, true, err
 	}
 	return nil, true, invalid("control", "unknown control event %q on the votes topic", probe.Control)

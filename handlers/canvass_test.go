@@ -23,7 +23,7 @@ import (
 // a difference. The first close report's count stands.
 func TestTheCanvassFlagsAStationWhoseCountDiffers(t *testing.T) {
 	t.Parallel()
-	e := openContestElection(t)
+	e := newContestElection(t)
 	north, _ := domain.NewRegion("North")
 	south, _ := domain.NewRegion("South")
 	station := func(id string, region domain.Region) domain.Station {
@@ -49,9 +49,9 @@ func TestTheCanvassFlagsAStationWhoseCountDiffers(t *testing.T) {
 		}
 	}
 	for _, s := range []domain.Station{n1, n2, n3, s1} {
-		report(s, false, -1) // registers it (rule 7)
+		report(s, false, -1)
 	}
-	e.closeRegistration()
+	e.seed.OpenStations(t, n1, n2, n3, s1)
 	vote := func(s domain.Station, voter, contest, candidate string) {
 		t.Helper()
 		e.n++

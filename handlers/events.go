@@ -49,12 +49,8 @@ func (h *EventHandlers) OperatorAction(msg *message.Message) error {
 	return handle(h, msg, domain.DecodeOperatorActed, h.projector.OperatorAction)
 }
 
-// StationReport handles a message of the stations topic: a station's
-// report or a registration close marker.
+// StationReport handles a message of the stations topic.
 func (h *EventHandlers) StationReport(msg *message.Message) error {
-	if closed, err := h.closeMarker(msg); closed {
-		return err
-	}
 	return handle(h, msg, domain.DecodeStationReported, h.projector.StationReport)
 }
 
@@ -98,7 +94,7 @@ func (h *EventHandlers) closeMarker(msg *message.Message) (bool, error) {
 }
 
 // Vote handles a message of the votes topic: a vote or a control event
-// (a schedule, a station's close marker).
+// (a schedule, stations' opening or close).
 func (h *EventHandlers) Vote(msg *message.Message) error {
 	if _, ok, _ := domain.DecodeVotesControl(msg.Payload); ok {
 		return handle(h, msg, func(payload []byte) (any, error) {

@@ -30,7 +30,8 @@ type dbFacts struct {
 	held       map[domain.BallotKey]bool
 	decided    map[string]bool
 	schedules  []db.VoteSchedule
-	stations   map[string]domain.StationState
+	// openings maps a station and votes partition to its opening there.
+	openings map[stationPartition]opening
 	// closures maps a station and votes partition to its close marker's
 	// offset there.
 	closures   map[stationPartition]int64
@@ -45,9 +46,17 @@ func (f *dbFacts) Candidate(id string) (domain.Candidate, bool) {
 }
 func (f *dbFacts) Contest(id string) (domain.Contest, bool) { c, ok := f.contests[id]; return c, ok }
 
-func (f *dbFacts) Station(id string) (domain.StationState, bool) {
-	st, ok := f.stations[id]
-	return st, ok
+type opening struct {
+	offset int64
+	region domain.Region
+}
+
+func (f *dbFacts) StationOpened(station string, partition int32, offset int64) (domain.Region, bool) {
+	at, ok := f.openings[stationPartition{station, partition}]
+	if !ok || at.offset >= offset {
+		return domain.Region{}, false
+	}
+	return at.region, true
 }
 
 type stationPartition struct {
@@ -122,14 +131,14 @@ func loadFacts(ctx context.Context, q *db.Queries, entries []domain.VoteEntry, p
 		voters: make(map[string]domain.Voter, len(row.VoterIDs)), candidates: make(map[string]domain.Candidate, len(row.CandidateIDs)),
 		contests: make(map[string]domain.Contest, len(row.ContestIDs)), counted: make(map[domain.BallotKey]bool, len(row.CountedVoters)),
 		held: make(map[domain.BallotKey]bool, len(row.HeldVoters)), decided: make(map[string]bool, len(row.DecidedIds)),
-		stations: make(map[string]domain.StationState, len(row.StationIDs)), closed: row.RegistrationClosed, partitions: partitions,
+		openings: make(map[stationPartition]opening, len(row.OpeningStationIds)), closed: row.RegistrationClosed, partitions: partitions,
 	}
-	for i, id := range row.StationIDs {
-		region, err := domain.NewRegion(row.StationRegions[i])
+	for i, id := range row.OpeningStationIds {
+		region, err := domain.NewRegion(row.OpeningRegions[i])
 		if err != nil {
 			return nil, fmt.Errorf("station %q: %w", id, err)
 		}
-		f.stations[id] = domain.StationState{Region: region}
+		f.openings[stationPartition{id, row.OpeningPartitions[i]}] = opening{row.OpeningOffsets[i], region}
 	}
 	f.closures = make(map[stationPartition]int64, len(row.ClosureStationIds))
 	for i, id := range row.ClosureStationIds {

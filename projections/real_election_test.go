@@ -18,7 +18,7 @@ import (
 // others as outside_polls, not implausible_time; a vote backdated into the
 // window after its station's close report is after_station_close; a vote
 // from a station nobody registered, or stamped with another region than
-// its station registered, is unknown_station. Every read order of the
+// its station opened with, is unknown_station. Every read order of the
 // topics decides the same, and so does the replay.
 func TestAnEarlyVotingElectionWithALateUpload(t *testing.T) {
 	t.Parallel()
@@ -47,10 +47,13 @@ func TestAnEarlyVotingElectionWithALateUpload(t *testing.T) {
 		v := must(domain.NewVoter(fmt.Sprintf("v%02d", i), "Voter", "female", now.AddDate(-30, 0, 0), home, "Town", now.AddDate(0, -2, 0)))
 		l.add(domain.TopicVoters, 0, enc(domain.VoterRegistered{Voter: v}), domain.VoterRegistered{Voter: v})
 	}
-	// The station registers before registration closes, and closes after
-	// its upload.
+	// The station opens before the polls (its opening on the votes
+	// partition, its report on the stations topic), and closes after its
+	// upload.
 	opened := must(domain.NewStationReport(offline, false, now.AddDate(0, 0, -26)))
 	l.addAt(domain.TopicStations, 0, enc(opened), opened, opened.ReportedAt())
+	opening := must(domain.NewStationOpened(now.AddDate(0, 0, -26), offline))
+	l.addAt(domain.TopicVotes, 0, enc(opening), opening, opening.OpenedAt())
 	marker := must(domain.NewRegistrationClosed(1, now.AddDate(0, 0, -25)))
 	for _, topic := range domain.RegistrationTopics {
 		l.add(topic, 0, enc(marker), marker)

@@ -233,8 +233,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	progress(0)
 
-	// Registrations first, the stations register among them (rule 7): a
-	// vote is decided against the full register.
+	// Registrations first: a vote is decided against the full register.
 	for _, t := range domain.RegistrationTopics {
 		n, err := r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress)
 		if err != nil {
@@ -251,8 +250,9 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		return rep, err
 	}
 	rep.EventsRead[domain.TopicVotes] = n
-	// Operator actions decide no vote: after the votes.
-	for _, t := range []string{domain.TopicAudit} {
+	// Station reports and operator actions decide no vote: after the
+	// votes.
+	for _, t := range []string{domain.TopicStations, domain.TopicAudit} {
 		if rep.EventsRead[t], err = r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress); err != nil {
 			return rep, err
 		}
@@ -518,7 +518,11 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *Store, topic string
 				return err
 			})
 	case domain.TopicStations:
-		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeStationReported, store.ApplyStationReports)
+		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeStationReported)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		return store.ApplyStationReports(ctx, batch)
 	case domain.TopicAudit:
 		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeOperatorActed)
 		if err != nil || len(batch) == 0 {

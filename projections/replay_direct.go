@@ -199,7 +199,7 @@ func (r *Rebuilder) loadVotes(ctx context.Context, pool *pgxpool.Pool, store *St
 }
 
 // loadLedger reads the register of a freshly replayed projection into a
-// ledger, with the stations register and whether registration is closed.
+// ledger, with whether registration is closed.
 func loadLedger(ctx context.Context, q *db.Queries) (*domain.Ledger, error) {
 	l := domain.NewLedger()
 	voters, err := q.ListRegisterVoters(ctx)
@@ -222,17 +222,6 @@ func loadLedger(ctx context.Context, q *db.Queries) (*domain.Ledger, error) {
 	}
 	for _, c := range contests {
 		l.Contests[c.ContestID] = domain.UnmarshalContestFromDatabase(c.ContestID, c.Name, c.Kind, c.Regions)
-	}
-	stations, err := q.ListStations(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read the stations register: %w", err)
-	}
-	for _, s := range stations {
-		region, err := domain.NewRegion(s.Region)
-		if err != nil {
-			return nil, fmt.Errorf("station %q: %w", s.StationID, err)
-		}
-		l.Stations[s.StationID] = domain.StationState{Region: region}
 	}
 	if l.Closed, err = q.RegistrationClosed(ctx); err != nil {
 		return nil, fmt.Errorf("registration closed: %w", err)
@@ -319,6 +308,8 @@ func (d *replayDecider) decide(ctx context.Context, recs []decodedRecord) (out r
 			switch c := r.control.(type) {
 			case domain.ElectionScheduled:
 				d.ledger.AddSchedule(pos.Partition, pos.Offset, c)
+			case domain.StationOpened:
+				d.ledger.AddStationOpen(pos.Partition, pos.Offset, c)
 			case domain.StationClosed:
 				d.ledger.AddStationClose(pos.Partition, pos.Offset, c)
 			}

@@ -210,18 +210,26 @@ func randomLog(rng *rand.Rand) *testLog {
 			addRegistration(domain.TopicVoters, id, encode(ev), ev)
 		}
 	}
-	// Stations register on the stations topic (rule 7), as the intake
-	// does at start; st-3 now and then never does, and "st-ghost" never
-	// does but stamps votes too. A station's report after its partition's
-	// marker registers nothing.
+	// Stations: st-0 to st-2 open on every votes partition before any
+	// vote, st-3 at a random point of some partitions (now and then naming
+	// another region first), "st-ghost" never; their reports on the
+	// stations topic are reporting only, a close sometimes twice.
 	var stations []domain.Station
 	for i := range 4 {
 		r, _ := domain.NewRegion([]string{"North", "South"}[i%2])
 		st, _ := domain.NewStation(fmt.Sprintf("st-%d", i), r)
 		stations = append(stations, st)
-		if i < 3 || rng.IntN(2) == 0 {
-			rep, _ := domain.NewStationReport(st, false, ruleAt.Add(-time.Hour))
-			addRegistration(domain.TopicStations, st.ID(), encode(rep), rep)
+	}
+	opening, _ := domain.NewStationOpened(ruleAt.Add(-time.Hour), stations[:3]...)
+	for p := range voteParts {
+		l.add(domain.TopicVotes, p, encode(opening), opening)
+	}
+	for _, st := range stations {
+		rep, _ := domain.NewStationReport(st, false, ruleAt.Add(-time.Hour))
+		l.add(domain.TopicStations, partitionOf(st.ID(), regParts), encode(rep), rep)
+		for range rng.IntN(3) {
+			rep, _ := domain.NewStationReport(st, true, ruleAt.Add(time.Duration(rng.IntN(40))*time.Minute))
+			l.add(domain.TopicStations, partitionOf(st.ID(), regParts), encode(rep), rep)
 		}
 	}
 	for _, topic := range domain.RegistrationTopics {
@@ -231,22 +239,22 @@ func randomLog(rng *rand.Rand) *testLog {
 			}
 		}
 	}
-	// Close reports for reporting, after registration, sometimes twice,
-	// and a station that reports for the first time once registration
-	// closed (refused).
-	for _, st := range stations {
-		for range rng.IntN(3) {
-			rep, _ := domain.NewStationReport(st, true, ruleAt.Add(time.Duration(rng.IntN(40))*time.Minute))
-			l.add(domain.TopicStations, partitionOf(st.ID(), regParts), encode(rep), rep)
-		}
-	}
-
 	// Votes: known and unknown voters and candidates, second votes and
 	// redeliveries of the same message; now and then a schedule on a votes
 	// partition, a vote outside its window, or a cast_at far from the time
 	// it was logged.
 	var cast []domain.VoteCast
 	for n := range 25 {
+		if rng.IntN(10) == 0 {
+			// st-3 opens on one partition (rule 7), in its region or,
+			// now and then, another: the first opening stands.
+			home := stations[3]
+			if rng.IntN(3) == 0 {
+				home, _ = domain.NewStation("st-3", region)
+			}
+			late, _ := domain.NewStationOpened(ruleAt.Add(time.Duration(n)*time.Minute), home)
+			l.add(domain.TopicVotes, rng.IntN(voteParts), encode(late), late)
+		}
 		if rng.IntN(12) == 0 {
 			// A station closes (rule 6): its close marker on every votes
 			// partition, or on some (a close still being written).

@@ -207,10 +207,8 @@ func (s *Store) ApplyContests(ctx context.Context, batch []Envelope[domain.Conte
 	return res, nil
 }
 
-// ApplyStationReports applies polling stations' reports: a station's first
-// report before its partition's close marker registers it (rule 7), a new
-// station's after the marker is refused; a close report is reporting
-// progress (the rule reads the close markers on the votes topic).
+// ApplyStationReports records polling stations' reports (registered,
+// closed): reporting progress. They decide no vote.
 func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain.StationReported]) error {
 	p := db.ApplyStationReportsParams{}
 	for i, e := range batch {
@@ -221,22 +219,9 @@ func (s *Store) ApplyStationReports(ctx context.Context, batch []Envelope[domain
 		p.Closed = append(p.Closed, r.Closed())
 		p.ReportedAts = append(p.ReportedAts, r.ReportedAt())
 		p.Ballots = append(p.Ballots, reportedBallots(r))
-		p.Partitions = append(p.Partitions, e.Position.Partition)
-		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
-	// The registration lock, exclusively: a station's report is a fact the
-	// decider reads (after_station_close, unknown_station), so no vote is
-	// decided on the stations register while it changes, and the votes held
-	// for a station that reports now are decided again.
-	err := s.inRegistrationTx(ctx, func(q striped) error {
+	err := s.inTx(ctx, func(q striped) error {
 		if err := q.ApplyStationReports(ctx, p); err != nil {
-			return err
-		}
-		voters, err := q.HeldVotersOfStations(ctx, p.StationIDs)
-		if err != nil {
-			return fmt.Errorf("held voters of the stations: %w", err)
-		}
-		if _, err := s.release(ctx, q, db.TakeHeldVotesParams{VoterIDs: voters, ContestIDs: []string{}}); err != nil {
 			return err
 		}
 		return advance(ctx, q, positions(batch))
@@ -471,6 +456,26 @@ func (s *Store) RecordSchedule(ctx context.Context, pos Position, e domain.Elect
 	return nil
 }
 
+// RecordStationOpen records an opening read at pos (a votes partition):
+// its stations' votes after it in that partition are decided (rule 7).
+func (s *Store) RecordStationOpen(ctx context.Context, pos Position, e domain.StationOpened) error {
+	p := db.RecordStationOpenParams{Partition: pos.Partition, MessageOffset: pos.Offset, OpenedAt: e.OpenedAt()}
+	for _, st := range e.Stations() {
+		p.StationIDs = append(p.StationIDs, st.ID())
+		p.Regions = append(p.Regions, st.Region().String())
+	}
+	err := s.inTx(ctx, func(q striped) error {
+		if err := q.RecordStationOpen(ctx, p); err != nil {
+			return err
+		}
+		return advance(ctx, q, []Position{pos})
+	})
+	if err != nil {
+		return fmt.Errorf("record the opening of %d stations at %s/%d@%d: %w", len(p.StationIDs), pos.Topic, pos.Partition, pos.Offset, err)
+	}
+	return nil
+}
+
 // RecordStationClose records a close marker read at pos (a votes
 // partition): its stations' votes after it in that partition are
 // after_station_close.
@@ -495,6 +500,8 @@ func (s *Store) RecordVotesControl(ctx context.Context, pos Position, control an
 	switch c := control.(type) {
 	case domain.ElectionScheduled:
 		return s.RecordSchedule(ctx, pos, c)
+	case domain.StationOpened:
+		return s.RecordStationOpen(ctx, pos, c)
 	case domain.StationClosed:
 		return s.RecordStationClose(ctx, pos, c)
 	}

@@ -40,7 +40,6 @@ func setup(t *testing.T) *fixture {
 	f := setupOpen(t)
 	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
-	f.closeRegistration(t, domain.TopicStations, f.seed.Next(domain.TopicStations))
 	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 	return f
 }
@@ -305,7 +304,6 @@ func TestHeldVotesAreDecidedWhenRegistrationCloses(t *testing.T) {
 	if got := f.snapshot(t).Summary.VotesCast; got != 0 {
 		t.Fatalf("votes cast with only candidates closed = %d, want 0", got)
 	}
-	f.closeRegistration(t, domain.TopicStations, f.seed.Next(domain.TopicStations))
 	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 
 	s := f.snapshot(t)
@@ -337,7 +335,6 @@ func TestConcurrentBatchesCountExactly(t *testing.T) {
 	}
 	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
-	f.closeRegistration(t, domain.TopicStations, f.seed.Next(domain.TopicStations))
 	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 	// Eight writers apply overlapping batches (every vote appears in two
 	// of them) at once: row locks in key order and deadlock retries must

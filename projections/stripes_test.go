@@ -27,7 +27,6 @@ func TestConcurrentVoteBatchesDoNotWaitOnEachOthersTallyRows(t *testing.T) {
 	f.register(t, "v6", "A")
 	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
-	f.closeRegistration(t, domain.TopicStations, f.seed.Next(domain.TopicStations))
 	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 	ctx := context.Background()
 	// The contest and every tally row exist before the race, so neither
@@ -123,7 +122,6 @@ func TestABatchInAFreshStripeMovesTheWatermark(t *testing.T) {
 	f.register(t, "v6", "A")
 	f.closeRegistration(t, domain.TopicContests, 0)
 	f.closeRegistration(t, domain.TopicCandidates, 2)
-	f.closeRegistration(t, domain.TopicStations, f.seed.Next(domain.TopicStations))
 	f.closeRegistration(t, domain.TopicVoters, f.registrationEnd())
 	ctx := context.Background()
 	at := func(p int32, offset int64, v projections.Envelope[domain.VoteCast]) []projections.Envelope[domain.VoteCast] {

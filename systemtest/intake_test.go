@@ -526,3 +526,62 @@ func votersByRegion(e *simulator.Election) map[domain.Region]int {
 	}
 	return out
 }
+
+// Issue 24's done-when, as `votewatch verify` says it: once the intake
+// serves stations, a vote in the log stamped with a station it never
+// accepted (a ghost station's, written past the intake) fails the second
+// reconciliation, named.
+func TestVerifyNamesAGhostStationsVote(t *testing.T) {
+	p := startSystem(t, system{partitions: 2, projector: true})
+	pub, err := kafka.NewPublisher(p.kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	box, err := outbox.New(p.pool, watermill.NopLogger{}, outbox.Config{DigestKey: bytes.Repeat([]byte{7}, outbox.MinDigestKeySize),
+		VotePartitions: func() (int, error) { return pub.Partitions(domain.TopicVotes) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	north, _ := domain.NewRegion("North")
+	station, _ := domain.NewStation("north-1", north)
+	if err := box.Serve(ctx, []domain.Station{station}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := domain.NewVote("01900000-0000-7000-8000-000000000001", "voter-001", "c-ada", time.Now())
+	if _, err := box.Accept(ctx, "north-1", []domain.VoteCast{{Vote: v.WithStation(station)}}); err != nil {
+		t.Fatal(err)
+	}
+	fwd, err := box.NewRelay(pub, outbox.RelayConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fwd.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	testutil.Eventually(t, 30*time.Second, "the outbox drained", func() (bool, string) {
+		var pending int
+		err := p.pool.QueryRow(ctx, "SELECT count(*) FROM intake.outbox").Scan(&pending)
+		return err == nil && pending == 0, fmt.Sprintf("%d pending, %v", pending, err)
+	})
+	const check = "every vote in the log stamped with a station was accepted by the intake"
+	if code, out := p.cli(t, "verify"); !strings.Contains(out, "ok    "+check) {
+		t.Errorf("verify before the ghost's vote = %d, want the check passed:\n%s", code, out)
+	}
+
+	ghostStation, _ := domain.NewStation("ghost-station", north)
+	ghost, _ := domain.NewVote("01900000-0000-7000-8000-000000000666", "voter-ghost", "c-ada", time.Now())
+	msg, err := kafka.EventMessage(domain.VoteCast{Vote: ghost.WithStation(ghostStation)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(domain.TopicVotes, msg); err != nil {
+		t.Fatal(err)
+	}
+	code, out := p.cli(t, "verify")
+	if code == 0 || !strings.Contains(out, "FAIL  "+check) || !strings.Contains(out, ghost.ID()) || !strings.Contains(out, "ghost-station") {
+		t.Errorf("verify with a ghost station's vote = %d, want a failed check naming it:\n%s", code, out)
+	}
+}

@@ -62,6 +62,24 @@ func ActionMessage(action, detail, result string) (*message.Message, error) {
 	return EventMessage(a)
 }
 
+// OpenStations opens stations (issue 24 §3), all at at: one opening naming
+// them on every partition of the votes topic, the rule's stations register
+// (rule 7). A publisher calls it before it sends any vote of the stations
+// (the simulator); the intake opens its stations through its outbox.
+func OpenStations(p *Publisher, at time.Time, stations []domain.Station) error {
+	if len(stations) == 0 {
+		return nil
+	}
+	opening, err := domain.NewStationOpened(at, stations...)
+	if err != nil {
+		return err
+	}
+	if _, err := p.PublishToEveryPartition(domain.TopicVotes, func(int) ([]byte, error) { return opening.MarshalJSON() }); err != nil {
+		return fmt.Errorf("open stations: %w", err)
+	}
+	return nil
+}
+
 // CloseStations closes stations (issue 24 §2), all at at: one close
 // marker naming them on every partition of the votes topic, which binds
 // (rule 6), then their close reports on the stations topic, which

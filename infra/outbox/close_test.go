@@ -152,11 +152,11 @@ func TestTheIntakeNamesVotesItNeverAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := box.Serve(ctx, []string{"north-1"}); err != nil {
-		t.Fatal(err)
-	}
 	north, _ := domain.NewRegion("North")
 	station, _ := domain.NewStation("north-1", north)
+	if err := box.Serve(ctx, []domain.Station{station}); err != nil {
+		t.Fatal(err)
+	}
 	castAt := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 	var votes []domain.VoteCast
 	for i := range 3 {
@@ -187,7 +187,7 @@ func TestTheIntakeNamesVotesItNeverAccepted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testutil.ReadTopic(t, kcfg, domain.TopicVotes, 5, 60*time.Second)
+	testutil.ReadTopic(t, kcfg, domain.TopicVotes, 2+5, 60*time.Second) // the openings, then the votes
 	klog, err := kafka.NewLog(kcfg)
 	if err != nil {
 		t.Fatal(err)

@@ -215,12 +215,57 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 	return len(msgs), nil
 }
 
-// Serve records the stations this intake serves (its station tokens): once
-// it serves any, every vote in the log stamped with a station must have
-// been accepted by it (Reconcile).
-func (o *Outbox) Serve(ctx context.Context, stations []string) error {
-	if err := db.New(o.pool).ServeIntakeStations(ctx, stations); err != nil {
-		return fmt.Errorf("record the stations served: %w", err)
+// Serve opens the stations this intake serves (its station tokens, with
+// their regions), before it takes any vote: in one transaction it records
+// them, so that every vote in the log stamped with a station must then
+// have been accepted by it (Reconcile), and writes to the outbox their
+// opening on every votes partition (the rule's stations register, rule 7),
+// ahead of every vote it accepts from now on. Serving again (a restart)
+// opens them again, which changes nothing.
+func (o *Outbox) Serve(ctx context.Context, stations []domain.Station) error {
+	if len(stations) == 0 {
+		return nil
+	}
+	if o.cfg.VotePartitions == nil {
+		return errors.New("serve stations: the outbox does not know the votes topic's partitions")
+	}
+	parts, err := o.cfg.VotePartitions()
+	if err != nil {
+		return fmt.Errorf("serve stations: %w", err)
+	}
+	opening, err := domain.NewStationOpened(time.Now(), stations...)
+	if err != nil {
+		return fmt.Errorf("serve stations: %w", err)
+	}
+	body, err := opening.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("serve stations: %w", err)
+	}
+	names := make([]string, len(stations))
+	for i, s := range stations {
+		names[i] = s.ID()
+	}
+	markers := make([]*message.Message, parts)
+	for p := range parts {
+		markers[p] = kafka.PartitionedMessage(p, body)
+	}
+	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return fmt.Errorf("serve stations: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := db.New(tx).ServeIntakeStations(ctx, names); err != nil {
+		return fmt.Errorf("serve stations: record them: %w", err)
+	}
+	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: o.schema}, o.log)
+	if err != nil {
+		return fmt.Errorf("serve stations: outbox publisher: %w", err)
+	}
+	if err := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic}).Publish(domain.TopicVotes, markers...); err != nil {
+		return fmt.Errorf("serve stations: write outbox: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("serve stations: commit: %w", err)
 	}
 	return nil
 }

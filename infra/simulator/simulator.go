@@ -47,12 +47,14 @@ type Config struct {
 	// CloseStations, when set, closes the election's stations once every
 	// voting voter has voted, before the polls close: a close marker on
 	// every votes partition, then their close reports (see
-	// kafka.CloseStations). StationPartitions, when set, tells the stations
-	// topic's partition count, so a restarted simulation knows its closes
-	// are in the log already. Without CloseStations the close reports alone
-	// are published: reporting moves, nothing binds.
-	CloseStations     func(ctx context.Context, at time.Time, reports []domain.StationReported) error
-	StationPartitions func() (int, error)
+	// kafka.CloseStations). Without it the close reports alone are
+	// published: reporting moves, nothing binds.
+	CloseStations func(ctx context.Context, at time.Time, reports []domain.StationReported) error
+	// OpenStations, when set, opens the election's stations before the
+	// first vote (kafka.OpenStations: the rule's stations register on the
+	// votes partitions). Without it, votes through its stations are
+	// unknown_station.
+	OpenStations func(ctx context.Context, at time.Time, stations []domain.Station) error
 	// ClosePolls, when set, is called once every voting voter has voted,
 	// to close the polls (the close_polls operator action): the published
 	// figures then become exact.
@@ -116,8 +118,18 @@ func (s *Simulator) Register(ctx context.Context) error {
 	if err := publishAll(ctx, s, domain.TopicVoters, e.Voters); err != nil {
 		return err
 	}
-	if err := publishAll(ctx, s, domain.TopicStations, e.StationReports(false, time.Now())); err != nil {
+	opens := e.StationReports(false, time.Now())
+	if err := publishAll(ctx, s, domain.TopicStations, opens); err != nil {
 		return err
+	}
+	if s.cfg.OpenStations != nil {
+		stations := make([]domain.Station, len(opens))
+		for i, r := range opens {
+			stations[i] = r.Station()
+		}
+		if err := s.cfg.OpenStations(ctx, time.Now(), stations); err != nil {
+			return fmt.Errorf("open the stations: %w", err)
+		}
 	}
 	if s.cfg.CloseRegistration == nil {
 		return nil
@@ -379,7 +391,7 @@ func uuidFrom(rng *rand.Rand) string {
 // closeStations closes every station (kafka.CloseStations: a marker on
 // every votes partition, then the close reports), unless the log holds
 // their close reports already (a restarted demo): they follow the open
-// reports and, once registration closed, a marker per partition.
+// reports.
 func (s *Simulator) closeStations(ctx context.Context) error {
 	at := time.Now()
 	reports := s.cfg.Election.StationReports(true, at)
@@ -387,13 +399,7 @@ func (s *Simulator) closeStations(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("size of %s: %w", domain.TopicStations, err)
 	}
-	markers := 0
-	if s.cfg.CloseRegistration != nil && s.cfg.StationPartitions != nil {
-		if markers, err = s.cfg.StationPartitions(); err != nil {
-			return err
-		}
-	}
-	if have >= int64(2*len(reports)+markers) {
+	if have >= int64(2*len(reports)) {
 		return nil
 	}
 	if s.cfg.CloseStations != nil {

@@ -181,7 +181,20 @@ func NewIntake(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config, cfg Inta
 	if err != nil {
 		return nil, err
 	}
-	if err := box.Serve(context.Background(), names); err != nil {
+	// The stations open (the rule's register, by position) before the
+	// intake takes a vote; a revoked one stays closed to votes.
+	var serving []domain.Station
+	for _, s := range stations {
+		if s.Revoked {
+			continue
+		}
+		st, err := domain.NewStation(s.Name, s.Region)
+		if err != nil {
+			return nil, err
+		}
+		serving = append(serving, st)
+	}
+	if err := box.Serve(context.Background(), serving); err != nil {
 		return nil, err
 	}
 	if err := api.RegisterStations(context.Background()); err != nil {

@@ -43,10 +43,12 @@ func (a *App) StartSimulator(cfg SimulationConfig) error {
 		// On record, as when an operator closes registration.
 		simCfg.CloseRegistration = func(context.Context) error { return CloseRegistration(pub, io.Discard) }
 	}
+	simCfg.OpenStations = func(_ context.Context, at time.Time, stations []domain.Station) error {
+		return kafka.OpenStations(pub, at, stations)
+	}
 	simCfg.CloseStations = func(_ context.Context, at time.Time, reports []domain.StationReported) error {
 		return kafka.CloseStations(pub, at, reports)
 	}
-	simCfg.StationPartitions = func() (int, error) { return pub.Partitions(domain.TopicStations) }
 	if cfg.ClosePolls {
 		simCfg.ClosePolls = func(context.Context) error { return ClosePolls(pub, io.Discard) }
 	}

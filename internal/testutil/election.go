@@ -174,6 +174,19 @@ func (s *Seeder) Vote(tb testing.TB, n int, voter, candidate, contest string, ca
 	return projections.Envelope[domain.VoteCast]{Event: domain.VoteCast{Vote: v}, Position: s.Take(domain.TopicVotes)}
 }
 
+// OpenStations opens stations at the votes topic's next offset (the rule's
+// stations register): the votes after it may come through them.
+func (s *Seeder) OpenStations(tb testing.TB, stations ...domain.Station) {
+	tb.Helper()
+	opening, err := domain.NewStationOpened(time.Now(), stations...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Store.RecordStationOpen(context.Background(), s.Take(domain.TopicVotes), opening); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // ApplyVotes applies votes in one batch.
 func (s *Seeder) ApplyVotes(tb testing.TB, votes ...projections.Envelope[domain.VoteCast]) {
 	tb.Helper()

@@ -351,6 +351,14 @@ type StationClosure struct {
 	ClosedAt  time.Time
 }
 
+type StationOpening struct {
+	StationID string
+	Partition int32
+	Offset    int64
+	Region    string
+	OpenedAt  time.Time
+}
+
 type StationTalliesSummed struct {
 	StationID string
 	Outcome   string

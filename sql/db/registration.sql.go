@@ -178,26 +178,12 @@ WITH input AS (
            unnest($3::text[])               AS region,
            unnest($4::boolean[])             AS closed,
            unnest($5::timestamptz[])   AS reported_at,
-           unnest($6::bigint[])             AS ballots,
-           unnest($7::integer[])         AS partition,
-           unnest($8::bigint[])             AS "offset"
-),
-open AS (
-    SELECT i.ord, i.station_id, i.region, i.closed, i.reported_at, i.ballots, i.partition, i."offset", NOT EXISTS (SELECT 1 FROM stations s WHERE s.station_id = i.station_id)
-                AND EXISTS (SELECT 1 FROM registration_closures rc
-                            WHERE rc.topic = 'stations' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
-    FROM input i
-),
-refused AS (
-    INSERT INTO refused_registrations (topic, partition, "offset")
-    SELECT 'stations', o.partition, o."offset" FROM open o WHERE o.late
-    ORDER BY 2, 3
-    ON CONFLICT DO NOTHING
+           unnest($6::bigint[])             AS ballots
 )
 INSERT INTO stations AS s (station_id, region, closed_at, reported_ballots)
 SELECT f.station_id, f.region, c.reported_at, nullif(c.ballots, -1)
-FROM (SELECT DISTINCT ON (o.station_id) o.station_id, o.region FROM open o WHERE NOT o.late ORDER BY o.station_id, o.ord) f
-LEFT JOIN (SELECT DISTINCT ON (o.station_id) o.station_id, o.reported_at, o.ballots FROM open o WHERE o.closed AND NOT o.late ORDER BY o.station_id, o.ord) c
+FROM (SELECT DISTINCT ON (i.station_id) i.station_id, i.region FROM input i ORDER BY i.station_id, i.ord) f
+LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at, i.ballots FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
   ON c.station_id = f.station_id
 ORDER BY f.station_id
 ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at),
@@ -211,17 +197,11 @@ type ApplyStationReportsParams struct {
 	Closed      []bool
 	ReportedAts []time.Time
 	Ballots     []int64
-	Partitions  []int32
-	Offsets     []int64
 }
 
-// Stations register on the stations topic (rule 7): a station's first
-// report before its partition's close marker fixes its region; a new
-// station's report after the marker is refused and counted. Its first close
-// report (in log order: all of a station's reports share a partition)
-// closes it for reporting, and fixes the ballots it reported (00037; -1 in
-// @ballots: none reported). The rule reads the close markers on the votes
-// topic, not these reports.
+// A station's first report fixes its region; its first close report (in
+// log order: all of a station's reports share a partition) closes it, and
+// fixes the ballots it reported (00037; -1 in @ballots: none reported).
 func (q *Queries) ApplyStationReports(ctx context.Context, arg ApplyStationReportsParams) error {
 	_, err := q.db.Exec(ctx, applyStationReports,
 		arg.Ords,
@@ -230,8 +210,6 @@ func (q *Queries) ApplyStationReports(ctx context.Context, arg ApplyStationRepor
 		arg.Closed,
 		arg.ReportedAts,
 		arg.Ballots,
-		arg.Partitions,
-		arg.Offsets,
 	)
 	return err
 }
@@ -378,32 +356,6 @@ func (q *Queries) GetRegistrationState(ctx context.Context) (RegistrationState, 
 	return i, err
 }
 
-const heldVotersOfStations = `-- name: HeldVotersOfStations :many
-SELECT DISTINCT voter_id FROM held_votes WHERE station_id = ANY($1::text[]) ORDER BY voter_id
-`
-
-// The voters with a vote held for one of these stations, not reported yet
-// (issue 24 §3): a station's report releases them, as a registration does.
-func (q *Queries) HeldVotersOfStations(ctx context.Context, stationIds []string) ([]string, error) {
-	rows, err := q.db.Query(ctx, heldVotersOfStations, stationIds)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var voter_id string
-		if err := rows.Scan(&voter_id); err != nil {
-			return nil, err
-		}
-		items = append(items, voter_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listOperatorActions = `-- name: ListOperatorActions :many
 SELECT partition, "offset", action, who, host, at, detail, result FROM operator_actions
 ORDER BY at DESC, partition, "offset" LIMIT $1
@@ -539,13 +491,13 @@ const registrationClosed = `-- name: RegistrationClosed :one
 WITH declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
 )
-SELECT coalesce(count(*) = 4 AND bool_and(
+SELECT coalesce(count(*) = 3 AND bool_and(
            (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n),
        false)::boolean AS closed
 FROM declared d
 `
 
-// Whether registration is closed: all four registration topics (domain.RegistrationTopics) carry a
+// Whether registration is closed: all three registration topics carry a
 // close marker on every partition below the count their markers declare.
 func (q *Queries) RegistrationClosed(ctx context.Context) (bool, error) {
 	row := q.db.QueryRow(ctx, registrationClosed)

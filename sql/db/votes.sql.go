@@ -87,10 +87,10 @@ s AS (
     FROM vote_schedules
 ),
 st AS (
-    -- The stations register (rule 7): a station's first report before its
-    -- partition's marker fixed its region.
-    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions
-    FROM stations WHERE station_id = ANY($5::text[])
+    -- The stations' openings on the votes partitions (rule 7).
+    SELECT array_agg(station_id) AS ids, array_agg(partition) AS partitions, array_agg("offset") AS offsets,
+           array_agg(region) AS regions
+    FROM station_openings WHERE station_id = ANY($5::text[])
 ),
 sc AS (
     -- The stations' close markers on the votes partitions (rule 6).
@@ -110,10 +110,11 @@ SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::te
        coalesce(d.ids, '{}')::text[] AS decided_ids,
        coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
        coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
-       coalesce(st.ids, '{}')::text[] AS station_ids, coalesce(st.regions, '{}')::text[] AS station_regions,
+       coalesce(st.ids, '{}')::text[] AS opening_station_ids, coalesce(st.partitions, '{}')::integer[] AS opening_partitions,
+       coalesce(st.offsets, '{}')::bigint[] AS opening_offsets, coalesce(st.regions, '{}')::text[] AS opening_regions,
        coalesce(sc.ids, '{}')::text[] AS closure_station_ids, coalesce(sc.partitions, '{}')::integer[] AS closure_partitions,
        coalesce(sc.offsets, '{}')::bigint[] AS closure_offsets,
-       (SELECT coalesce(count(*) = 4 AND bool_and(
+       (SELECT coalesce(count(*) = 3 AND bool_and(
                    (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
                false) FROM declared x)::boolean AS registration_closed
 FROM v, c, k, b, h, d, s, st, sc
@@ -147,8 +148,10 @@ type LoadVoteFactsRow struct {
 	ScheduleOffsets    []int64
 	ScheduleOpens      []time.Time
 	ScheduleCloses     []time.Time
-	StationIDs         []string
-	StationRegions     []string
+	OpeningStationIds  []string
+	OpeningPartitions  []int32
+	OpeningOffsets     []int64
+	OpeningRegions     []string
 	ClosureStationIds  []string
 	ClosurePartitions  []int32
 	ClosureOffsets     []int64
@@ -197,8 +200,10 @@ func (q *Queries) LoadVoteFacts(ctx context.Context, arg LoadVoteFactsParams) (L
 		&i.ScheduleOffsets,
 		&i.ScheduleOpens,
 		&i.ScheduleCloses,
-		&i.StationIDs,
-		&i.StationRegions,
+		&i.OpeningStationIds,
+		&i.OpeningPartitions,
+		&i.OpeningOffsets,
+		&i.OpeningRegions,
 		&i.ClosureStationIds,
 		&i.ClosurePartitions,
 		&i.ClosureOffsets,
@@ -253,6 +258,35 @@ func (q *Queries) RecordStationClose(ctx context.Context, arg RecordStationClose
 		arg.Partition,
 		arg.MessageOffset,
 		arg.ClosedAt,
+	)
+	return err
+}
+
+const recordStationOpen = `-- name: RecordStationOpen :exec
+INSERT INTO station_openings (station_id, partition, "offset", region, opened_at)
+SELECT DISTINCT ON (o.station_id) o.station_id, $1::integer, $2::bigint, o.region, $3::timestamptz
+FROM (SELECT unnest($4::text[]) AS station_id, unnest($5::text[]) AS region, generate_subscripts($4::text[], 1) AS ord) o
+ORDER BY o.station_id, o.ord
+ON CONFLICT (station_id, partition) DO NOTHING
+`
+
+type RecordStationOpenParams struct {
+	Partition     int32
+	MessageOffset int64
+	OpenedAt      time.Time
+	StationIDs    []string
+	Regions       []string
+}
+
+// Records an opening read on a votes partition, for each of its stations;
+// the first of a station in a partition is the one that counts.
+func (q *Queries) RecordStationOpen(ctx context.Context, arg RecordStationOpenParams) error {
+	_, err := q.db.Exec(ctx, recordStationOpen,
+		arg.Partition,
+		arg.MessageOffset,
+		arg.OpenedAt,
+		arg.StationIDs,
+		arg.Regions,
 	)
 	return err
 }

@@ -100,7 +100,7 @@ SELECT 'no held vote is also decided',
 UNION ALL
 SELECT 'votes are held only while registration is open (a held vote''s candidate is sealed in its message: audit decides it from the log)',
        NOT EXISTS (SELECT 1 FROM held_votes h
-                   WHERE (SELECT coalesce(count(*) = 4 AND bool_and(
+                   WHERE (SELECT coalesce(count(*) = 3 AND bool_and(
                                     (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n), false)
                           FROM (SELECT topic, max(partitions) AS n FROM registration_closures GROUP BY topic) d)),
        coalesce((SELECT count(*)::text || ' votes held after registration closed' FROM held_votes h

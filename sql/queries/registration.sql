@@ -128,12 +128,12 @@ VALUES (@topic, @partition, @message_offset, @partitions, @closed_at)
 ON CONFLICT (topic, partition) DO NOTHING;
 
 -- name: RegistrationClosed :one
--- Whether registration is closed: all four registration topics (domain.RegistrationTopics) carry a
+-- Whether registration is closed: all three registration topics carry a
 -- close marker on every partition below the count their markers declare.
 WITH declared AS (
     SELECT rc.topic, max(rc.partitions) AS n FROM registration_closures rc GROUP BY rc.topic
 )
-SELECT coalesce(count(*) = 4 AND bool_and(
+SELECT coalesce(count(*) = 3 AND bool_and(
            (SELECT count(*) FROM registration_closures rc WHERE rc.topic = d.topic AND rc.partition < d.n) = d.n),
        false)::boolean AS closed
 FROM declared d;
@@ -156,48 +156,25 @@ SELECT held_votes, refused_registrations, closed_partitions FROM registration_st
 SELECT station_id, outcome, votes FROM station_tallies_summed ORDER BY station_id, outcome;
 
 -- name: ApplyStationReports :exec
--- Stations register on the stations topic (rule 7): a station's first
--- report before its partition's close marker fixes its region; a new
--- station's report after the marker is refused and counted. Its first close
--- report (in log order: all of a station's reports share a partition)
--- closes it for reporting, and fixes the ballots it reported (00037; -1 in
--- @ballots: none reported). The rule reads the close markers on the votes
--- topic, not these reports.
+-- A station's first report fixes its region; its first close report (in
+-- log order: all of a station's reports share a partition) closes it, and
+-- fixes the ballots it reported (00037; -1 in @ballots: none reported).
 WITH input AS (
     SELECT unnest(@ords::integer[])               AS ord,
            unnest(@station_ids::text[])           AS station_id,
            unnest(@regions::text[])               AS region,
            unnest(@closed::boolean[])             AS closed,
            unnest(@reported_ats::timestamptz[])   AS reported_at,
-           unnest(@ballots::bigint[])             AS ballots,
-           unnest(@partitions::integer[])         AS partition,
-           unnest(@offsets::bigint[])             AS "offset"
-),
-open AS (
-    SELECT i.*, NOT EXISTS (SELECT 1 FROM stations s WHERE s.station_id = i.station_id)
-                AND EXISTS (SELECT 1 FROM registration_closures rc
-                            WHERE rc.topic = 'stations' AND rc.partition = i.partition AND rc."offset" < i."offset") AS late
-    FROM input i
-),
-refused AS (
-    INSERT INTO refused_registrations (topic, partition, "offset")
-    SELECT 'stations', o.partition, o."offset" FROM open o WHERE o.late
-    ORDER BY 2, 3
-    ON CONFLICT DO NOTHING
+           unnest(@ballots::bigint[])             AS ballots
 )
 INSERT INTO stations AS s (station_id, region, closed_at, reported_ballots)
 SELECT f.station_id, f.region, c.reported_at, nullif(c.ballots, -1)
-FROM (SELECT DISTINCT ON (o.station_id) o.station_id, o.region FROM open o WHERE NOT o.late ORDER BY o.station_id, o.ord) f
-LEFT JOIN (SELECT DISTINCT ON (o.station_id) o.station_id, o.reported_at, o.ballots FROM open o WHERE o.closed AND NOT o.late ORDER BY o.station_id, o.ord) c
+FROM (SELECT DISTINCT ON (i.station_id) i.station_id, i.region FROM input i ORDER BY i.station_id, i.ord) f
+LEFT JOIN (SELECT DISTINCT ON (i.station_id) i.station_id, i.reported_at, i.ballots FROM input i WHERE i.closed ORDER BY i.station_id, i.ord) c
   ON c.station_id = f.station_id
 ORDER BY f.station_id
 ON CONFLICT (station_id) DO UPDATE SET closed_at = coalesce(s.closed_at, excluded.closed_at),
     reported_ballots = CASE WHEN s.closed_at IS NULL THEN excluded.reported_ballots ELSE s.reported_ballots END;
-
--- name: HeldVotersOfStations :many
--- The voters with a vote held for one of these stations, not reported yet
--- (issue 24 §3): a station's report releases them, as a registration does.
-SELECT DISTINCT voter_id FROM held_votes WHERE station_id = ANY(@station_ids::text[]) ORDER BY voter_id;
 
 -- name: ListStations :many
 SELECT station_id, region, closed_at, reported_ballots FROM stations ORDER BY station_id;

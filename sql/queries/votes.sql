@@ -46,10 +46,10 @@ s AS (
     FROM vote_schedules
 ),
 st AS (
-    -- The stations register (rule 7): a station's first report before its
-    -- partition's marker fixed its region.
-    SELECT array_agg(station_id) AS ids, array_agg(region) AS regions
-    FROM stations WHERE station_id = ANY(@station_ids::text[])
+    -- The stations' openings on the votes partitions (rule 7).
+    SELECT array_agg(station_id) AS ids, array_agg(partition) AS partitions, array_agg("offset") AS offsets,
+           array_agg(region) AS regions
+    FROM station_openings WHERE station_id = ANY(@station_ids::text[])
 ),
 sc AS (
     -- The stations' close markers on the votes partitions (rule 6).
@@ -69,10 +69,11 @@ SELECT coalesce(v.ids, '{}')::text[] AS voter_ids, coalesce(v.regions, '{}')::te
        coalesce(d.ids, '{}')::text[] AS decided_ids,
        coalesce(s.partitions, '{}')::integer[] AS schedule_partitions, coalesce(s.offsets, '{}')::bigint[] AS schedule_offsets,
        coalesce(s.opens, '{}')::timestamptz[] AS schedule_opens, coalesce(s.closes, '{}')::timestamptz[] AS schedule_closes,
-       coalesce(st.ids, '{}')::text[] AS station_ids, coalesce(st.regions, '{}')::text[] AS station_regions,
+       coalesce(st.ids, '{}')::text[] AS opening_station_ids, coalesce(st.partitions, '{}')::integer[] AS opening_partitions,
+       coalesce(st.offsets, '{}')::bigint[] AS opening_offsets, coalesce(st.regions, '{}')::text[] AS opening_regions,
        coalesce(sc.ids, '{}')::text[] AS closure_station_ids, coalesce(sc.partitions, '{}')::integer[] AS closure_partitions,
        coalesce(sc.offsets, '{}')::bigint[] AS closure_offsets,
-       (SELECT coalesce(count(*) = 4 AND bool_and(
+       (SELECT coalesce(count(*) = 3 AND bool_and(
                    (SELECT count(*) FROM registration_closures rc WHERE rc.topic = x.topic AND rc.partition < x.n) = x.n),
                false) FROM declared x)::boolean AS registration_closed
 FROM v, c, k, b, h, d, s, st, sc;
@@ -149,4 +150,13 @@ ON CONFLICT (contest_id) DO NOTHING;
 INSERT INTO station_closures (station_id, partition, "offset", closed_at)
 SELECT DISTINCT unnest(@station_ids::text[]), @partition::integer, @message_offset::bigint, @closed_at::timestamptz
 ORDER BY 1
+ON CONFLICT (station_id, partition) DO NOTHING;
+
+-- name: RecordStationOpen :exec
+-- Records an opening read on a votes partition, for each of its stations;
+-- the first of a station in a partition is the one that counts.
+INSERT INTO station_openings (station_id, partition, "offset", region, opened_at)
+SELECT DISTINCT ON (o.station_id) o.station_id, @partition::integer, @message_offset::bigint, o.region, @opened_at::timestamptz
+FROM (SELECT unnest(@station_ids::text[]) AS station_id, unnest(@regions::text[]) AS region, generate_subscripts(@station_ids::text[], 1) AS ord) o
+ORDER BY o.station_id, o.ord
 ON CONFLICT (station_id, partition) DO NOTHING;
