@@ -16,6 +16,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // ErrPoison marks a message that can never be applied; the poison-queue
@@ -24,7 +25,7 @@ var ErrPoison = errors.New("poison message")
 
 // EventHandlers decode the contract's events and hand them to the projector.
 type EventHandlers struct {
-	projector *projections.Projector
+	projector *write.Projector
 	log       *slog.Logger
 	// opener opens sealed votes and refuses clear ones when the election
 	// requires sealing (nil: no tally key, clear votes only).
@@ -32,7 +33,7 @@ type EventHandlers struct {
 }
 
 // NewEventHandlers returns handlers feeding projector.
-func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*EventHandlers, error) {
+func NewEventHandlers(projector *write.Projector, log *slog.Logger) (*EventHandlers, error) {
 	if projector == nil || log == nil {
 		return nil, errors.New("new event handlers: nil projector or logger")
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // published is what an observer of the public reader records of one
@@ -24,7 +26,7 @@ import (
 // published table; the group of voters behind it is not.
 type published map[string]int64
 
-func observe(t *testing.T, pub *projections.Results) (published, projections.ContestResult) {
+func observe(t *testing.T, pub *read.Results) (published, read.ContestResult) {
 	t.Helper()
 	c, err := pub.Contest(context.Background(), domain.DefaultContest)
 	if err != nil {
@@ -80,11 +82,11 @@ func TestNoPublishedSnapshotRevealsASmallGroup(t *testing.T) {
 				seed.Voters(t, v)
 			}
 			now := castAt
-			rel, err := projections.NewReleaser(pool, rule, projections.ReleaserConfig{Now: func() time.Time { return now }}, slog.New(slog.DiscardHandler))
+			rel, err := write.NewReleaser(pool, rule, write.ReleaserConfig{Now: func() time.Time { return now }}, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
-			pub, err := projections.NewPublicResults(pool, rule)
+			pub, err := read.NewPublicResults(pool, rule)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,10 +208,10 @@ func TestReleasedFiguresSurviveANewReleaser(t *testing.T) {
 	for i := range 4 {
 		seed.Voters(t, testutil.Voter(t, fmt.Sprintf("v%d", i), "V", "North", "Town", castAt.AddDate(-30, 0, 0), castAt.AddDate(0, -1, 0)))
 	}
-	pub, _ := projections.NewPublicResults(pool, rule)
+	pub, _ := read.NewPublicResults(pool, rule)
 	release := func() {
 		t.Helper()
-		r, err := projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+		r, err := write.NewReleaser(pool, rule, write.ReleaserConfig{}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +249,7 @@ func TestCarryReleasedKeepsWhatWasPublished(t *testing.T) {
 		seed.Voters(t, testutil.Voter(t, fmt.Sprintf("v%d", i), "V", "North", "Town", castAt.AddDate(-30, 0, 0), castAt.AddDate(0, -1, 0)))
 		seed.ApplyVotes(t, seed.Vote(t, i, fmt.Sprintf("v%d", i), "c1", "", castAt))
 	}
-	rel, _ := projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	rel, _ := write.NewReleaser(pool, rule, write.ReleaserConfig{}, slog.New(slog.DiscardHandler))
 	if _, err := rel.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +265,7 @@ func TestCarryReleasedKeepsWhatWasPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := projections.CarryReleased(ctx, tx, postgres.Schema, "rebuilt_release"); err != nil {
+	if err := write.CarryReleased(ctx, tx, postgres.Schema, "rebuilt_release"); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -304,11 +306,11 @@ func TestPublicReaderAgreesWithTheCountOnceAllIsReleased(t *testing.T) {
 		}
 	}
 	seed.ApplyVotes(t, votes...)
-	rel, _ := projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	rel, _ := write.NewReleaser(pool, rule, write.ReleaserConfig{}, slog.New(slog.DiscardHandler))
 	if _, err := rel.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := projections.NewPublicResults(pool, rule)
+	pub, _ := read.NewPublicResults(pool, rule)
 	exact := seed.Results
 	same := func(what string, a, b any, err1, err2 error) {
 		t.Helper()
@@ -325,8 +327,8 @@ func TestPublicReaderAgreesWithTheCountOnceAllIsReleased(t *testing.T) {
 	pr, e1 := pub.Regions(ctx)
 	er, e2 := exact.Regions(ctx)
 	same("regions", pr, er, e1, e2)
-	pd, e1 := pub.Dashboard(ctx, projections.DashboardOptions{TimelineMinutes: 60, Recent: 10})
-	ed, e2 := exact.Dashboard(ctx, projections.DashboardOptions{TimelineMinutes: 60, Recent: 10})
+	pd, e1 := pub.Dashboard(ctx, read.DashboardOptions{TimelineMinutes: 60, Recent: 10})
+	ed, e2 := exact.Dashboard(ctx, read.DashboardOptions{TimelineMinutes: 60, Recent: 10})
 	same("parties", pd.Parties, ed.Parties, e1, e2)
 	same("demographics", pd.Demographics, ed.Demographics, e1, e2)
 	if pd.Summary.Leader == nil || ed.Summary.Leader == nil {
@@ -355,26 +357,26 @@ func TestPublicReaderRefusesSmallerSteps(t *testing.T) {
 	seed.Voters(t, testutil.Voter(t, "v0", "V", "North", "Town", castAt.AddDate(-30, 0, 0), castAt.AddDate(0, -1, 0)))
 	seed.ApplyVotes(t, seed.Vote(t, 0, "v0", "c1", "", castAt))
 	two, _ := domain.NewDisclosure(2)
-	rel, _ := projections.NewReleaser(pool, two, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	rel, _ := write.NewReleaser(pool, two, write.ReleaserConfig{}, slog.New(slog.DiscardHandler))
 	if _, err := rel.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	five, _ := domain.NewDisclosure(5)
-	strict, _ := projections.NewPublicResults(pool, five)
-	if _, err := strict.Summary(ctx); !errors.Is(err, projections.ErrDisclosureMismatch) {
+	strict, _ := read.NewPublicResults(pool, five)
+	if _, err := strict.Summary(ctx); !errors.Is(err, read.ErrDisclosureMismatch) {
 		t.Fatalf("a reader with k=5 over releases in steps of 2: %v, want ErrDisclosureMismatch", err)
 	}
-	same, _ := projections.NewPublicResults(pool, two)
+	same, _ := read.NewPublicResults(pool, two)
 	if _, err := same.Summary(ctx); err != nil {
 		t.Fatalf("a reader with the releaser's k: %v", err)
 	}
 	// A releaser with k=5 taking over does not launder the steps of 2
 	// already published (review finding: it overwrote the recorded k).
-	relFive, _ := projections.NewReleaser(pool, five, projections.ReleaserConfig{}, slog.New(slog.DiscardHandler))
+	relFive, _ := write.NewReleaser(pool, five, write.ReleaserConfig{}, slog.New(slog.DiscardHandler))
 	if _, err := relFive.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := strict.Summary(ctx); !errors.Is(err, projections.ErrDisclosureMismatch) {
+	if _, err := strict.Summary(ctx); !errors.Is(err, read.ErrDisclosureMismatch) {
 		t.Fatalf("a reader with k=5 after a k=5 releaser followed one of k=2: %v, want ErrDisclosureMismatch", err)
 	}
 }
@@ -385,7 +387,7 @@ func TestPublicReaderRefusesSmallerSteps(t *testing.T) {
 // own, so subtracting one sum from the other would give the choices of
 // the few votes released in one and not yet in the other (the review's
 // attack: totals {A:20} beside genders {A:19, B:1} tell two votes apart).
-func sameTotalsAcrossBreakdowns(t *testing.T, k, n int, c projections.ContestResult) {
+func sameTotalsAcrossBreakdowns(t *testing.T, k, n int, c read.ContestResult) {
 	t.Helper()
 	totals := map[string]int64{}
 	for _, cand := range c.Candidates {

@@ -15,6 +15,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // Two vote batches for the same candidates, regions and contest commit
@@ -221,7 +222,7 @@ func TestConcurrentWritersDecideAsTheLogSays(t *testing.T) {
 			log := randomLog(rand.New(rand.NewPCG(seed, 0x5eed)))
 			want := domain.Count(log.spec())
 			pool := testutil.Pool(t)
-			store, err := projections.NewStore(pool)
+			store, err := write.NewStore(pool)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +249,7 @@ func TestConcurrentWritersDecideAsTheLogSays(t *testing.T) {
 // topic partition belongs to one writer, which delivers it in order, in
 // random steps of a few messages, with now and then a restart that
 // redelivers some; the writers run at once.
-func deliverConcurrently(t *testing.T, seed uint64, store *projections.Store, l *testLog, writers int) {
+func deliverConcurrently(t *testing.T, seed uint64, store *write.Store, l *testLog, writers int) {
 	t.Helper()
 	type part struct {
 		topic     string

@@ -18,6 +18,7 @@ import (
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // publicRoutes are the read API's routes that carry figures of the count.
@@ -58,7 +59,7 @@ func TestObserverLearnsNoSingleVote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := projections.NewReleaser(pool, rule, projections.ReleaserConfig{Every: 20 * time.Millisecond}, testLogger())
+	rel, err := write.NewReleaser(pool, rule, write.ReleaserConfig{Every: 20 * time.Millisecond}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // Tests wait on what the system under test tells, never on a sleep (the
@@ -26,7 +26,7 @@ import (
 func (p *pipeline) waitQuiet(t *testing.T, group string) {
 	t.Helper()
 	ctx := context.Background()
-	status, err := projections.NewResults(p.pool)
+	status, err := read.NewResults(p.pool)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,9 @@
 //
 //	simulate / any Kafka producer ──► topics candidates, voters, votes (keyed, murmur2)
 //	project:  Watermill router ──► handlers.EventHandlers (decode; malformed → <topic>.dlq)
-//	          ──► projections.Projector (group commit: one transaction per batch, ack after commit)
+//	          ──► write.Projector (group commit: one transaction per batch, ack after commit)
 //	          ──► Postgres tables (ballots, tallies, turnout, rejections, applied offsets)
-//	serve:    handlers.API ──► projections.Results ──► JSON
+//	serve:    handlers.API ──► read.Results ──► JSON
 //
 // demo runs all of it in one process on an embedded broker and a private
 // PostgreSQL. The wiring is internal/app; this package parses flags.

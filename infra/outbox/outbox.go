@@ -24,7 +24,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/infra/outbox/internal/db"
 	"github.com/votewatch/votewatch/sql/schema"
 )
 

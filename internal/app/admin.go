@@ -12,6 +12,8 @@ import (
 	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/rebuild"
 )
 
 // AdminDatabase locates the database of the maintenance commands.
@@ -81,7 +83,7 @@ func (l ReplayLog) ReadRange(ctx context.Context, topic string, from, to map[int
 func (a *App) ReplayLog() ReplayLog { return ReplayLog{a.Kafka, a.KafkaLog} }
 
 // NewRebuilder wires a Rebuilder to the database and the log.
-func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log) (*projections.Rebuilder, error) {
+func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log) (*rebuild.Rebuilder, error) {
 	open := func(ctx context.Context, schema string) (*pgxpool.Pool, error) {
 		p, err := postgres.ConnectSchema(ctx, dsn, schema, 4)
 		if err != nil {
@@ -93,14 +95,14 @@ func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.C
 		}
 		return p, nil
 	}
-	return projections.NewRebuilder(pool, postgres.Schema, open, ReplayLog{kcfg, klog}, log)
+	return rebuild.NewRebuilder(pool, postgres.Schema, open, ReplayLog{kcfg, klog}, log)
 }
 
 // IntakeCheck reconciles the intake with the log (skipped reports a
 // database without the intake). It connects to Kafka only if the intake
 // accepted votes: verifying a database whose intake took nothing needs no
 // broker.
-func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config) (check projections.AuditCheck, skipped bool) {
+func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config) (check read.AuditCheck, skipped bool) {
 	check.Name = "every vote the intake accepted is in the votes topic or pending in the outbox"
 	rec, err := outbox.Reconcile(ctx, a.Pool, &lazyVotesLog{cfg: kcfg, app: a})
 	switch {
