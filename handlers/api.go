@@ -112,7 +112,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/results.cdf.json", a.onlyGET(a.resultsCDF))
 	mux.HandleFunc("/api/v1/contests", a.onlyGET(a.contests))
 	mux.HandleFunc("/api/v1/ballots/{vote_id}", a.onlyGET(a.ballot))
-	mux.HandleFunc("/api/v1/audit", a.onlyGET(a.auditLog))
+	mux.HandleFunc("/api/v1/audit", a.onlyGET(a.operatorLog))
 	mux.HandleFunc("/api/v1/stations", a.onlyGET(a.canvass))
 	mux.HandleFunc("/api/v1/checkpoint", a.onlyGET(a.checkpoint))
 	mux.HandleFunc("/api/v1/checkpoint/key", a.onlyGET(a.checkpointKey))

@@ -45,7 +45,7 @@ func NewEventHandlers(projector *write.Projector, log *slog.Logger) (*EventHandl
 // Call it before the handlers run.
 func (h *EventHandlers) OpenWith(o *domain.Opener) { h.opener = o }
 
-// OperatorAction handles a message of the audit topic.
+// OperatorAction handles a message of the operator actions topic.
 func (h *EventHandlers) OperatorAction(msg *message.Message) error {
 	return handle(h, msg, domain.DecodeOperatorActed, h.projector.OperatorAction)
 }
@@ -190,7 +190,7 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 		{domain.TopicVoters, h.Voter},
 		{domain.TopicVotes, h.Vote},
 		{domain.TopicStations, h.StationReport},
-		{domain.TopicAudit, h.OperatorAction},
+		{domain.TopicOperatorActions, h.OperatorAction},
 	}
 	for _, r := range routes {
 		sub, ok := subs[r.topic]

@@ -193,7 +193,7 @@ func operatorAction(t *testing.T, seed *testutil.Seeder) projections.Envelope[do
 	if err != nil {
 		t.Fatal(err)
 	}
-	return projections.Envelope[domain.OperatorActed]{Event: a, Position: seed.Take(domain.TopicAudit)}
+	return projections.Envelope[domain.OperatorActed]{Event: a, Position: seed.Take(domain.TopicOperatorActions)}
 }
 
 // TestReleasedFiguresSurviveANewReleaser checks that what was released is

@@ -114,7 +114,7 @@ func randomLog(rng *rand.Rand) *testLog {
 	regParts, voteParts := 1+rng.IntN(3), 1+rng.IntN(3)
 	l := &testLog{topics: map[string][][]projections.LogRecord{}, events: map[string][][]any{}}
 	for topic, n := range map[string]int{domain.TopicContests: regParts, domain.TopicCandidates: regParts, domain.TopicVoters: regParts,
-		domain.TopicVotes: voteParts, domain.TopicStations: voteParts, domain.TopicAudit: 1} {
+		domain.TopicVotes: voteParts, domain.TopicStations: voteParts, domain.TopicOperatorActions: 1} {
 		l.topics[topic] = make([][]projections.LogRecord, n)
 		l.events[topic] = make([][]any, n)
 	}
@@ -608,7 +608,7 @@ func checkAudit(t *testing.T, pool *pgxpool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks, err := results.Audit(context.Background())
+	checks, err := results.SelfCheck(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,13 +81,14 @@ func Tables() []Table {
 		{Name: "log_key_rotations", Why: "signing key rotations: carried over by a swap"},
 
 		// What was published: figures released once stay released, so a
-		// swap carries them over (rebuild.CarryReleased) instead of
+		// swap carries them over (write.CarryReleased) instead of
 		// deriving them again.
 		{Name: "release_state", Why: "published figures: carried over by a swap"},
 		{Name: "released_cells", Why: "published figures: carried over by a swap"},
 		{Name: "released_steps", Why: "published figures: carried over by a swap"},
 
 		{Name: "projection_meta", Why: "when and by what the projection was built: differs by design"},
+		{Name: "goose_db_version", Why: "the migrations applied (goose): the same code applies the same ones"},
 	}
 }
 

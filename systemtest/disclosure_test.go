@@ -207,7 +207,7 @@ func TestObserverLearnsNoSingleVote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := seed.Store.RecordOperatorActions(ctx, []projections.Envelope[domain.OperatorActed]{{Event: a, Position: seed.Take(domain.TopicAudit)}}); err != nil {
+	if err := seed.Store.RecordOperatorActions(ctx, []projections.Envelope[domain.OperatorActed]{{Event: a, Position: seed.Take(domain.TopicOperatorActions)}}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 30*time.Second, "exact figures after close-polls", func() (bool, string) {

@@ -87,7 +87,7 @@ func (p *pipeline) waitFailing(t *testing.T, before float64, n int, what string)
 	})
 }
 
-// waitForAction waits until the audit topic's projection holds n operator
+// waitForAction waits until the operator actions topic's projection holds n operator
 // actions named action (GET /api/v1/audit).
 func (p *pipeline) waitForAction(t *testing.T, action string, n int) {
 	t.Helper()

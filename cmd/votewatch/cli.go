@@ -94,7 +94,7 @@ type AuditCmd struct {
 	OpenFlags
 }
 
-// VerifyCmd audits the projection and reconciles the intake with the log.
+// VerifyCmd self-checks the projection and reconciles the intake with the log.
 type VerifyCmd struct {
 	AdminFlags
 }

@@ -29,7 +29,7 @@ func CloseRegistration(p *Publisher, at time.Time) error {
 	return nil
 }
 
-// RecordAction appends an operator action to the audit topic: who (the OS
+// RecordAction appends an operator action to the operator actions topic: who (the OS
 // user), from which host, now, what and with what result.
 func RecordAction(p *Publisher, action, detail, result string) error {
 	who := "unknown"
@@ -48,7 +48,7 @@ func RecordAction(p *Publisher, action, detail, result string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Publish(domain.TopicAudit, msg); err != nil {
+	if err := p.Publish(domain.TopicOperatorActions, msg); err != nil {
 		return fmt.Errorf("record operator action %s: %w", action, err)
 	}
 	return nil

@@ -102,7 +102,7 @@ func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.C
 // database without the intake). It connects to Kafka only if the intake
 // accepted votes: verifying a database whose intake took nothing needs no
 // broker.
-func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config) (check read.AuditCheck, skipped bool) {
+func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config) (check read.Check, skipped bool) {
 	check.Name = "every vote the intake accepted is in the votes topic or pending in the outbox"
 	rec, err := outbox.Reconcile(ctx, a.Pool, &lazyVotesLog{cfg: kcfg, app: a})
 	switch {
@@ -155,7 +155,7 @@ func (l *lazyVotesLog) ReadRange(ctx context.Context, topic string, from, to map
 	return kafka.ReadRange(ctx, l.cfg, topic, from, to, fn)
 }
 
-// RecordAction appends an operator action to the audit topic.
+// RecordAction appends an operator action to the operator actions topic.
 func RecordAction(kcfg kafka.Config, action, detail string) error {
 	pub, err := kafka.NewPublisher(kcfg)
 	if err != nil {

@@ -71,15 +71,15 @@ func (a *App) Replay(ctx context.Context, dsn string, opt rebuild.ReplayOptions,
 	return nil
 }
 
-// Verify audits the projection's internal consistency, and that every
-// vote the intake accepted reached the log (kcfg) or is still pending,
-// reporting each check to out.
+// Verify runs the projection's self-check (read.Results.SelfCheck) and
+// checks that every vote the intake accepted reached the log (kcfg) or is
+// still pending, reporting each check to out.
 func (a *App) Verify(ctx context.Context, kcfg kafka.Config, out io.Writer) error {
 	results, err := read.NewResults(a.Pool)
 	if err != nil {
 		return err
 	}
-	checks, err := results.Audit(ctx)
+	checks, err := results.SelfCheck(ctx)
 	if err != nil {
 		return err
 	}

@@ -377,7 +377,7 @@ func readElectionLog(ctx context.Context, log projections.ReplayLog, opener *dom
 			el.Contests = parts
 		case domain.TopicStations:
 			el.Stations = parts
-		case domain.TopicAudit:
+		case domain.TopicOperatorActions:
 			// Operator actions decide nothing; replay --verify compares them.
 		case domain.TopicCandidates:
 			el.Candidates = parts

@@ -12,34 +12,6 @@ import (
 	"github.com/votewatch/votewatch/projections/internal/db"
 )
 
-// AuditCheck is one internal consistency check of the projection.
-type AuditCheck struct {
-	Name   string
-	OK     bool
-	Detail string
-}
-
-// Audit checks, in one snapshot, that the projection agrees with itself:
-// tallies with ballots, regions with tallies and the register, rejection
-// counts with rejections, and that turnout never exceeds 100 %.
-func (r *Results) Audit(ctx context.Context) ([]AuditCheck, error) {
-	var out []AuditCheck
-	err := r.snapshot(ctx, func(q *db.Queries) error {
-		rows, err := q.AuditProjection(ctx)
-		if err != nil {
-			return err
-		}
-		for _, row := range rows {
-			out = append(out, AuditCheck{row.CheckName, row.Ok, row.Detail})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("audit projection: %w", err)
-	}
-	return out, nil
-}
-
 // PartitionStatus is how far the projection has got in one partition.
 type PartitionStatus struct {
 	Topic     string

@@ -225,7 +225,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	rep.EventsRead[domain.TopicVotes] = n
 	// Station reports and operator actions decide no vote: after the
 	// votes, each in its own order.
-	for _, t := range []string{domain.TopicStations, domain.TopicAudit} {
+	for _, t := range []string{domain.TopicStations, domain.TopicOperatorActions} {
 		if rep.EventsRead[t], err = r.applyRange(ctx, store, t, low[t], rep.Watermarks[t], progress); err != nil {
 			return rep, err
 		}
@@ -479,7 +479,7 @@ func (r *Rebuilder) applyRecords(ctx context.Context, store *write.Store, topic 
 			return err
 		}
 		return store.ApplyStationReports(ctx, batch)
-	case domain.TopicAudit:
+	case domain.TopicOperatorActions:
 		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeOperatorActed)
 		if err != nil || len(batch) == 0 {
 			return err

@@ -14,8 +14,8 @@ type operatorActionJSON struct {
 	Result string    `json:"result"`
 }
 
-// auditLog serves the latest 500 operator actions, newest first.
-func (a *API) auditLog(w http.ResponseWriter, r *http.Request) {
+// operatorLog serves the latest 500 operator actions, newest first.
+func (a *API) operatorLog(w http.ResponseWriter, r *http.Request) {
 	if !allowQuery(w, r, a.log) {
 		return
 	}
