@@ -51,7 +51,7 @@ func TestEveryInterleavingDecidesAsTheLogSays(t *testing.T) {
 			if diff := compareOutcome(want, got); diff != "" {
 				t.Fatalf("live projection differs from domain.Count (log:\n%s)\n%s", log, diff)
 			}
-			checkAudit(t, pool)
+			checkSelf(t, pool)
 
 			rep := replayVerify(t, pool, log)
 			if len(rep.Differences) > 0 {
@@ -602,7 +602,8 @@ func compareOutcome(want domain.Outcome, got outcome) string {
 	return strings.Join(diffs, "\n")
 }
 
-func checkAudit(t *testing.T, pool *pgxpool.Pool) {
+// checkSelf fails t when the projection's self-check (votewatch verify) does.
+func checkSelf(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	results, err := read.NewResults(pool)
 	if err != nil {

@@ -230,7 +230,7 @@ func TestConcurrentWritersDecideAsTheLogSays(t *testing.T) {
 			if diff := compareOutcome(want, readOutcome(t, pool)); diff != "" {
 				t.Fatalf("live projection differs from domain.Count (log:\n%s)\n%s", log, diff)
 			}
-			checkAudit(t, pool)
+			checkSelf(t, pool)
 			if rep := replayVerify(t, pool, log); len(rep.Differences) > 0 {
 				t.Fatalf("replay differs from live (log:\n%s)\n%s", log, projections.FormatDiffs(rep.Differences))
 			}
