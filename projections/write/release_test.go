@@ -1,4 +1,4 @@
-package projections_test
+package write_test
 
 import (
 	"context"
