@@ -1,7 +1,7 @@
 // Package projections is what every part of the projection shares: where
 // an event sits in the log (Position, Envelope), the log as a replay or a
-// recount reads it (ReplayLog), the registry of the projection's tables
-// (Tables), and the swap lock every live transaction holds.
+// recount reads it (ReplayLog), and the registry of the projection's tables
+// (Tables).
 //
 // The projection itself is split by role, one package each:
 //
@@ -18,8 +18,10 @@
 //   - audit: the independent check of the projection against the log
 //     (Recount, AuditTrees), deciding every vote again with domain.Count.
 //
-// The generated queries (internal/db) are visible only under this
-// directory: nothing outside the projection touches its rows.
+// The generated queries (internal/db) and what the packages share in using
+// them (internal/dbutil: the swap lock every live transaction holds, the
+// applied offsets) are visible only under this directory: nothing outside
+// the projection touches its rows.
 package projections
 
 import (

@@ -14,6 +14,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 )
 
 // ErrTruncatedLog is returned when a topic's first offset is not 0: the
@@ -177,7 +178,7 @@ func readLive(ctx context.Context, pool *pgxpool.Pool) (map[string]rowSet, map[s
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		var err error
-		if offsets, err = projections.AppliedOffsets(ctx, q); err != nil {
+		if offsets, err = dbutil.AppliedOffsets(ctx, q); err != nil {
 			return err
 		}
 		return readTables(ctx, q, tables)

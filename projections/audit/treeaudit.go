@@ -10,6 +10,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/transparency"
 )
@@ -146,7 +147,7 @@ func voteIDOfLeaf(g transparency.Growth, i int) string { return g.VoteIDs[i] }
 
 // AllAppliedOffsets returns the projection's applied offsets, per topic.
 func AllAppliedOffsets(ctx context.Context, pool *pgxpool.Pool) (map[string]map[int32]int64, error) {
-	return projections.AppliedOffsets(ctx, db.New(pool))
+	return dbutil.AppliedOffsets(ctx, db.New(pool))
 }
 
 // TreeAuditOptions say what an audit of the transparency log checks
@@ -198,7 +199,7 @@ func AuditTrees(ctx context.Context, pool *pgxpool.Pool, log projections.ReplayL
 	if err != nil {
 		return a, err
 	}
-	ends, err := projections.AppliedOffsets(ctx, q)
+	ends, err := dbutil.AppliedOffsets(ctx, q)
 	if err != nil {
 		return a, err
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 )
 
 // Summary is the election at a glance.
@@ -87,7 +87,7 @@ func NewResults(pool *pgxpool.Pool) (*Results, error) {
 func (r *Results) snapshot(ctx context.Context, fn func(q *db.Queries) error) error {
 	return pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 		func(tx pgx.Tx) error {
-			if err := projections.HoldSwapLock(ctx, tx); err != nil {
+			if err := dbutil.HoldSwapLock(ctx, tx); err != nil {
 				return err
 			}
 			return fn(db.New(tx))

@@ -10,6 +10,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 )
 
 // PartitionStatus is how far the projection has got in one partition.
@@ -143,7 +144,7 @@ func (r *Results) Status(ctx context.Context, ends projections.HighWatermarksFun
 		}
 		for _, p := range slices.Sorted(maps.Keys(parts)) {
 			a := have[key{topic, p}]
-			ps := PartitionStatus{Topic: topic, Partition: p, Applied: a.NextOffset, End: -1, Lag: -1, LastEventAt: projections.TimeOrZero(a.LastEventAt)}
+			ps := PartitionStatus{Topic: topic, Partition: p, Applied: a.NextOffset, End: -1, Lag: -1, LastEventAt: dbutil.TimeOrZero(a.LastEventAt)}
 			if end, ok := hwm[p]; ok {
 				ps.End, ps.Lag = end, max(0, end-a.NextOffset)
 				st.Lag[topic] += ps.Lag

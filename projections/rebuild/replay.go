@@ -17,6 +17,7 @@ import (
 	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/audit"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 	"github.com/votewatch/votewatch/projections/read"
 	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/projections/write"
@@ -268,10 +269,10 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	lockedAt := time.Now()
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", projections.SwapLockKey); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", dbutil.SwapLockKey); err != nil {
 		return rep, fmt.Errorf("take swap lock: %w", err)
 	}
-	liveOffsets, err := projections.AppliedOffsets(ctx, db.New(tx))
+	liveOffsets, err := dbutil.AppliedOffsets(ctx, db.New(tx))
 	if err != nil {
 		return rep, err
 	}
@@ -330,7 +331,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	rep.Retired = fmt.Sprintf("%s_retired_%s", r.liveSchema, time.Now().UTC().Format("20060102_150405"))
 	if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER SCHEMA %s RENAME TO %s; ALTER SCHEMA %s RENAME TO %s",
-		projections.Ident(r.liveSchema), projections.Ident(rep.Retired), projections.Ident(rep.Schema), projections.Ident(r.liveSchema))); err != nil {
+		dbutil.Ident(r.liveSchema), dbutil.Ident(rep.Retired), dbutil.Ident(rep.Schema), dbutil.Ident(r.liveSchema))); err != nil {
 		return rep, fmt.Errorf("swap schemas: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -349,7 +350,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 }
 
 func (r *Rebuilder) dropSchema(ctx context.Context, schema string) error {
-	if _, err := r.live.Exec(ctx, "DROP SCHEMA IF EXISTS "+projections.Ident(schema)+" CASCADE"); err != nil {
+	if _, err := r.live.Exec(ctx, "DROP SCHEMA IF EXISTS "+dbutil.Ident(schema)+" CASCADE"); err != nil {
 		return fmt.Errorf("drop schema %s: %w", schema, err)
 	}
 	return nil
@@ -379,7 +380,7 @@ func (r *Rebuilder) dropSchemas(ctx context.Context, like string) error {
 func (r *Rebuilder) catchUp(ctx context.Context, pool *pgxpool.Pool, store *write.Store, to map[string]map[int32]int64) (int64, error) {
 	var total int64
 	for _, t := range domain.EventTopics {
-		from, err := projections.AppliedOffsets(ctx, db.New(pool))
+		from, err := dbutil.AppliedOffsets(ctx, db.New(pool))
 		if err != nil {
 			return total, err
 		}
@@ -401,13 +402,13 @@ func (r *Rebuilder) catchUp(ctx context.Context, pool *pgxpool.Pool, store *writ
 // waitForLive waits until the live projection has applied at least what
 // the rebuilt one has, so the two can be compared at the same position.
 func (r *Rebuilder) waitForLive(ctx context.Context, pool *pgxpool.Pool) error {
-	rebuilt, err := projections.AppliedOffsets(ctx, db.New(pool))
+	rebuilt, err := dbutil.AppliedOffsets(ctx, db.New(pool))
 	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		live, err := projections.AppliedOffsets(ctx, db.New(r.live))
+		live, err := dbutil.AppliedOffsets(ctx, db.New(r.live))
 		if err != nil {
 			return err
 		}
@@ -617,7 +618,7 @@ func compareProjections(ctx context.Context, tx pgx.Tx, live, rebuilt string) ([
 		}
 		compared++
 		from := c.Source()
-		a, b := projections.Ident(live)+"."+projections.Ident(from), projections.Ident(rebuilt)+"."+projections.Ident(from)
+		a, b := dbutil.Ident(live)+"."+dbutil.Ident(from), dbutil.Ident(rebuilt)+"."+dbutil.Ident(from)
 		q := fmt.Sprintf(`SELECT 'live', row(x.*)::text FROM (SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s) x
 			UNION ALL SELECT 'rebuilt', row(y.*)::text FROM (SELECT %[1]s FROM %[3]s EXCEPT ALL SELECT %[1]s FROM %[2]s) y`, c.Compare, a, b)
 		rows, err := tx.Query(ctx, q)

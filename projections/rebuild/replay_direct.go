@@ -16,6 +16,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 	"github.com/votewatch/votewatch/projections/write"
 )
 
@@ -352,7 +353,7 @@ func (d *replayDecider) decide(ctx context.Context, recs []decodedRecord) (out r
 				CastAt: vote.CastAt(), StationID: stationID, ContestID: vote.ContestID(), RecordedAt: at})
 		case domain.VerdictHeld:
 			out.held = append(out.held, db.CopyHeldVotesParams{VoteID: id, VoterID: vote.VoterID(), Message: msgs[i], CastAt: vote.CastAt(),
-				Partition: e.Partition, Offset: e.Offset, StationID: stationID, StationRegion: stationRegion, ContestID: vote.ContestID(), LoggedAt: projections.KnownTime(e.Logged)})
+				Partition: e.Partition, Offset: e.Offset, StationID: stationID, StationRegion: stationRegion, ContestID: vote.ContestID(), LoggedAt: dbutil.KnownTime(e.Logged)})
 		case domain.VerdictMisrouted:
 			out.misrouted = append(out.misrouted, db.CopyMisroutedVotesParams{Partition: e.Partition, Offset: e.Offset})
 		}

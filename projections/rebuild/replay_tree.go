@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/transparency"
 )
@@ -95,7 +95,7 @@ func carryCheckpoints(ctx context.Context, tx pgx.Tx, rebuilt, live string) erro
 		INSERT INTO %[1]s.log_cosignatures SELECT * FROM %[2]s.log_cosignatures;
 		INSERT INTO %[1]s.log_key_rotations OVERRIDING SYSTEM VALUE SELECT * FROM %[2]s.log_key_rotations;
 		SELECT setval(pg_get_serial_sequence('%[1]s.log_key_rotations', 'id'), max(id)) FROM %[1]s.log_key_rotations HAVING count(*) > 0`,
-		projections.Ident(rebuilt), projections.Ident(live)))
+		dbutil.Ident(rebuilt), dbutil.Ident(live)))
 	if err != nil {
 		return fmt.Errorf("carry the checkpoints over: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -244,7 +244,7 @@ func (t *Tree) store(ctx context.Context, cursors map[int32]int64, g transparenc
 	var added int64
 	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		if t.live {
-			if err := projections.HoldSwapLock(ctx, tx); err != nil {
+			if err := dbutil.HoldSwapLock(ctx, tx); err != nil {
 				return err
 			}
 		}

@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 )
 
 // ReleaserConfig tunes the releaser.
@@ -91,7 +91,7 @@ type cellKey struct{ contest, dimension, bucket string }
 func (r *Releaser) Release(ctx context.Context) (int, error) {
 	var n int
 	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if err := projections.HoldSwapLock(ctx, tx); err != nil {
+		if err := dbutil.HoldSwapLock(ctx, tx); err != nil {
 			return err
 		}
 		q := db.New(tx)

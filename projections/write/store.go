@@ -19,6 +19,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
 	"github.com/votewatch/votewatch/projections/internal/db"
+	"github.com/votewatch/votewatch/projections/internal/dbutil"
 )
 
 // Store applies events to the projection tables. It is safe for concurrent
@@ -91,7 +92,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q striped) error) error {
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			if s.live {
-				if err := projections.HoldSwapLock(ctx, tx); err != nil {
+				if err := dbutil.HoldSwapLock(ctx, tx); err != nil {
 					return err
 				}
 			}
@@ -362,7 +363,7 @@ func (s *Store) release(ctx context.Context, q striped, p db.TakeHeldVotesParams
 		if err != nil {
 			return VoteBatchResult{}, fmt.Errorf("held vote %s: %w", r.VoteID, err)
 		}
-		entries = append(entries, domain.VoteEntry{Vote: vc.Vote, Partition: r.Partition, Offset: r.Offset, Logged: projections.TimeOrZero(r.LoggedAt), Released: true})
+		entries = append(entries, domain.VoteEntry{Vote: vc.Vote, Partition: r.Partition, Offset: r.Offset, Logged: dbutil.TimeOrZero(r.LoggedAt), Released: true})
 	}
 	return decideAndWrite(ctx, q, entries, s.VotePartitions())
 }
