@@ -15,7 +15,7 @@ const DefaultMinCell = 10
 // (a region in a contest, a gender or age band in a contest) is shown
 // with fewer than k votes, and while the polls are open a cell's figures
 // move only in steps of at least k votes. The rule is written here once;
-// the releaser (projections.Releaser) and every public reader apply it.
+// the releaser (write.Releaser) and every public reader apply it.
 type Disclosure struct{ k int64 }
 
 // NewDisclosure returns the rule for a minimum cell size k (at least 1;

@@ -264,7 +264,7 @@ func nonDefault(contestID string) string {
 var RegistrationTopics = []string{TopicContests, TopicCandidates, TopicVoters}
 
 // EventTopics are every topic of the contract, registrations first.
-var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes, TopicStations, TopicAudit}
+var EventTopics = []string{TopicContests, TopicCandidates, TopicVoters, TopicVotes, TopicStations, TopicOperatorActions}
 
 // Decode decodes a message of topic into the event the rule reads, control
 // events first: a ContestRegistered, CandidateRegistered, VoterRegistered
@@ -292,7 +292,7 @@ func Decode(topic string, payload []byte) (any, error) {
 		return DecodeVoteCast(payload)
 	case TopicStations:
 		return DecodeStationReported(payload)
-	case TopicAudit:
+	case TopicOperatorActions:
 		return DecodeOperatorActed(payload)
 	}
 	return nil, invalid("topic", "%q is not a topic of the contract", topic)

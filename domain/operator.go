@@ -5,10 +5,12 @@ import (
 	"time"
 )
 
-// TopicAudit is the topic of operator actions: every action that changes
-// what is published is appended here before or as it takes effect, and
-// served at GET /api/v1/audit.
-const TopicAudit = "audit"
+// TopicOperatorActions is the topic of operator actions, the operator log:
+// every action that changes what is published is appended here before or
+// as it takes effect, and served at GET /api/v1/audit. The topic and the
+// route keep the name "audit" they were published under; in the code,
+// "audit" means the independent recount of the log (votewatch audit).
+const TopicOperatorActions = "audit"
 
 // OperatorActed records one operator action: who, from which host, when,
 // what, and with what result.
@@ -87,7 +89,7 @@ type operatorWire struct {
 	Result string `json:"result"`
 }
 
-// MarshalJSON encodes the action as the audit topic carries it.
+// MarshalJSON encodes the action as the operator actions topic carries it.
 func (e OperatorActed) MarshalJSON() ([]byte, error) {
 	return json.Marshal(operatorWire{e.action, e.who, e.host, e.at.Format(time.RFC3339Nano), e.detail, e.result})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // ReadinessFunc reports why the service cannot serve yet (nil when ready).
@@ -21,7 +22,7 @@ type ReadinessFunc func(ctx context.Context) error
 // API serves the read API. Its responses are aggregates only: no route
 // links a voter to a candidate.
 type API struct {
-	results *projections.Results
+	results *read.Results
 	ready   ReadinessFunc
 	logEnds projections.HighWatermarksFunc
 	log     *slog.Logger
@@ -78,7 +79,7 @@ func (a *API) fromSnapshot(w http.ResponseWriter, r *http.Request, pick func(*sn
 
 // NewAPI returns the read API over results. logEnds reads the log's ends
 // for the status route's lag; it may be nil (lag is then reported unknown).
-func NewAPI(results *projections.Results, ready ReadinessFunc, logEnds projections.HighWatermarksFunc, log *slog.Logger) (*API, error) {
+func NewAPI(results *read.Results, ready ReadinessFunc, logEnds projections.HighWatermarksFunc, log *slog.Logger) (*API, error) {
 	if results == nil || ready == nil || log == nil {
 		return nil, errors.New("new api: nil results, readiness or logger")
 	}
@@ -111,7 +112,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/results.cdf.json", a.onlyGET(a.resultsCDF))
 	mux.HandleFunc("/api/v1/contests", a.onlyGET(a.contests))
 	mux.HandleFunc("/api/v1/ballots/{vote_id}", a.onlyGET(a.ballot))
-	mux.HandleFunc("/api/v1/audit", a.onlyGET(a.auditLog))
+	mux.HandleFunc("/api/v1/audit", a.onlyGET(a.operatorLog))
 	mux.HandleFunc("/api/v1/stations", a.onlyGET(a.canvass))
 	mux.HandleFunc("/api/v1/checkpoint", a.onlyGET(a.checkpoint))
 	mux.HandleFunc("/api/v1/checkpoint/key", a.onlyGET(a.checkpointKey))
@@ -194,7 +195,7 @@ type regionJSON struct {
 	Withheld bool `json:"withheld,omitempty"`
 }
 
-func toRegionJSON(g projections.RegionResult) regionJSON {
+func toRegionJSON(g read.RegionResult) regionJSON {
 	out := regionJSON{Region: g.Region, RegisteredVoters: g.RegisteredVoters, VotesCast: g.VotesCast, Turnout: g.Turnout,
 		Tallies: make([]tallyJSON, 0, len(g.Tallies)), Withheld: g.Withheld}
 	if g.LeaderCandidateID != "" {

@@ -23,6 +23,8 @@ import (
 	"github.com/votewatch/votewatch/internal/openapitest"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
@@ -44,11 +46,11 @@ func seededAPI(t testing.TB, ready handlers.ReadinessFunc) *httptest.Server {
 
 // seededResults reads a real database holding two candidates, voters v-1..v-6
 // in regions North and South, and a few votes, one of them rejected.
-func seededResults(t testing.TB) *projections.Results {
+func seededResults(t testing.TB) *read.Results {
 	t.Helper()
 	pool := testutil.Pool(t)
 	seedElection(t, pool)
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ func TestResultsCSVHasEveryRegionAndCandidate(t *testing.T) {
 func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
 	t.Parallel()
 	pool := testutil.Pool(t)
-	store, _ := projections.NewStore(pool)
+	store, _ := write.NewStore(pool)
 	party, _ := domain.NewParty("=HYPERLINK(\"x\")")
 	c, _ := domain.NewCandidate("c-x", "+cmd", party, "", "", "")
 	if _, err := store.ApplyCandidates(context.Background(), []projections.Envelope[domain.CandidateRegistered]{{Event: domain.CandidateRegistered{Candidate: c}}}); err != nil {
@@ -287,7 +289,7 @@ func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
 	if _, err := store.ApplyVoters(context.Background(), []projections.Envelope[domain.VoterRegistered]{{Event: domain.VoterRegistered{Voter: v}}}); err != nil {
 		t.Fatal(err)
 	}
-	results, _ := projections.NewResults(pool)
+	results, _ := read.NewResults(pool)
 	api, _ := handlers.NewAPI(results, func(context.Context) error { return nil }, nil, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()
 	api.Register(mux)

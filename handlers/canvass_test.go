@@ -15,6 +15,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // The canvass (issue 24 §2): a station's close report may say how many
@@ -141,7 +142,7 @@ func TestTheCanvassFlagsAStationWhoseCountDiffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	public, err := projections.NewPublicResults(e.pool, rule)
+	public, err := read.NewPublicResults(e.pool, rule)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // The results in the Election Results Common Data Format (NIST SP
@@ -131,7 +131,7 @@ func regionUnit(region string) string { return "gpu-region-" + region }
 // electionReport builds the ElectionReport from every contest's results
 // and the register's parties (candidate_id to party, for the candidates
 // that stand for one).
-func electionReport(contests []projections.ContestResult, parties map[string]string, now time.Time) cdfReport {
+func electionReport(contests []read.ContestResult, parties map[string]string, now time.Time) cdfReport {
 	rep := cdfReport{
 		Type: "ElectionResults.ElectionReport", Format: "summary-contest", GeneratedDate: now.UTC().Format("2006-01-02T15:04:05Z"),
 		Issuer: "votewatch", IssuerAbbreviation: "votewatch", SequenceStart: 1, SequenceEnd: 1,

@@ -8,6 +8,7 @@ import (
 	"filippo.io/torchwood"
 
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // errNoCheckpoint answers the checkpoint routes before the first one.
@@ -23,9 +24,9 @@ func writeText(w http.ResponseWriter, body string) {
 	_, _ = w.Write([]byte(body))
 }
 
-func (a *API) latestCheckpoint(w http.ResponseWriter, r *http.Request) (projections.SignedCheckpoint, bool) {
+func (a *API) latestCheckpoint(w http.ResponseWriter, r *http.Request) (read.SignedCheckpoint, bool) {
 	if !allowQuery(w, r, a.log) {
-		return projections.SignedCheckpoint{}, false
+		return read.SignedCheckpoint{}, false
 	}
 	c, err := a.results.LatestCheckpoint(r.Context())
 	if errors.Is(err, projections.ErrNotFound) {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 type contestSummaryJSON struct {
@@ -110,7 +110,7 @@ func (a *API) contest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, a.log, toContestJSON(c))
 }
 
-func toContestJSON(c projections.ContestResult) contestJSON {
+func toContestJSON(c read.ContestResult) contestJSON {
 	out := contestJSON{
 		ContestID: c.ContestID, Name: c.Name, Kind: c.Kind, Rejected: c.Rejected,
 		EligibleVoters: c.EligibleVoters, VotesCast: c.VotesCast, Turnout: c.Turnout, Decided: c.Decided,

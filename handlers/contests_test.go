@@ -20,7 +20,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // contestElection is a general election in miniature: the default
@@ -70,7 +70,7 @@ func openContestElection(t *testing.T) *contestElection {
 		voters = append(voters, testutil.Voter(t, id, "Voter", map[byte]string{'n': "North", 's': "South"}[id[0]], "Town", contestAt.AddDate(-30, 0, 0), contestAt.AddDate(0, -1, 0)))
 	}
 	seed.Voters(t, voters...)
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
 	}

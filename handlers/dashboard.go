@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 type bucketJSON struct {
@@ -62,9 +62,9 @@ type deadLetterJSON struct {
 }
 
 // dashboardOptions are the lists' bounds for the page.
-var dashboardOptions = projections.DashboardOptions{TimelineMinutes: 60, Recent: 10}
+var dashboardOptions = read.DashboardOptions{TimelineMinutes: 60, Recent: 10}
 
-func toSummaryJSON(s projections.Summary) summaryJSON {
+func toSummaryJSON(s read.Summary) summaryJSON {
 	out := summaryJSON{
 		RegisteredVoters: s.RegisteredVoters, Candidates: s.Candidates, VotesCast: s.VotesCast,
 		Turnout: s.Turnout, Rejected: map[string]int64{}, DeadLettered: s.DeadLettered, Contests: s.Contests,
@@ -81,7 +81,7 @@ func toSummaryJSON(s projections.Summary) summaryJSON {
 	return out
 }
 
-func toCandidatesJSON(cs []projections.CandidateResult) []candidateJSON {
+func toCandidatesJSON(cs []read.CandidateResult) []candidateJSON {
 	out := make([]candidateJSON, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, candidateJSON{c.CandidateID, c.Name, c.Party, c.Votes, c.Share})
@@ -89,7 +89,7 @@ func toCandidatesJSON(cs []projections.CandidateResult) []candidateJSON {
 	return out
 }
 
-func toTimelineJSON(points []projections.TimelinePoint) []timelineJSON {
+func toTimelineJSON(points []read.TimelinePoint) []timelineJSON {
 	out := []timelineJSON{}
 	for _, p := range points {
 		if n := len(out); n == 0 || !out[n-1].Minute.Equal(p.Minute) {
@@ -100,7 +100,7 @@ func toTimelineJSON(points []projections.TimelinePoint) []timelineJSON {
 	return out
 }
 
-func toDashboardJSON(d projections.Dashboard, now time.Time) dashboardJSON {
+func toDashboardJSON(d read.Dashboard, now time.Time) dashboardJSON {
 	out := dashboardJSON{
 		Summary:    toSummaryJSON(d.Summary),
 		Candidates: toCandidatesJSON(d.Candidates),
@@ -225,7 +225,7 @@ func fraction(a, b int64) string {
 
 // toBreakdownsJSON groups demographic tallies (sorted by dimension and
 // bucket) into the gender and age-band breakdowns.
-func toBreakdownsJSON(demographics []projections.DemographicTally) map[string][]bucketJSON {
+func toBreakdownsJSON(demographics []read.DemographicTally) map[string][]bucketJSON {
 	out := map[string][]bucketJSON{"gender": {}, "age_band": {}}
 	for _, x := range demographics {
 		buckets := out[x.Dimension]

@@ -17,7 +17,7 @@ import (
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // What a failing dependency says (addresses, users, file paths, SQL) is for
@@ -39,7 +39,7 @@ func TestNoErrorBodyCarriesInternalText(t *testing.T) {
 
 	// The read API and the intake over a database that has gone away.
 	pool := testutil.Pool(t)
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
 	}

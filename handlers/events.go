@@ -16,6 +16,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // ErrPoison marks a message that can never be applied; the poison-queue
@@ -24,7 +25,7 @@ var ErrPoison = errors.New("poison message")
 
 // EventHandlers decode the contract's events and hand them to the projector.
 type EventHandlers struct {
-	projector *projections.Projector
+	projector *write.Projector
 	log       *slog.Logger
 	// opener opens sealed votes and refuses clear ones when the election
 	// requires sealing (nil: no tally key, clear votes only).
@@ -32,7 +33,7 @@ type EventHandlers struct {
 }
 
 // NewEventHandlers returns handlers feeding projector.
-func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*EventHandlers, error) {
+func NewEventHandlers(projector *write.Projector, log *slog.Logger) (*EventHandlers, error) {
 	if projector == nil || log == nil {
 		return nil, errors.New("new event handlers: nil projector or logger")
 	}
@@ -44,7 +45,7 @@ func NewEventHandlers(projector *projections.Projector, log *slog.Logger) (*Even
 // Call it before the handlers run.
 func (h *EventHandlers) OpenWith(o *domain.Opener) { h.opener = o }
 
-// OperatorAction handles a message of the audit topic.
+// OperatorAction handles a message of the operator actions topic.
 func (h *EventHandlers) OperatorAction(msg *message.Message) error {
 	return handle(h, msg, domain.DecodeOperatorActed, h.projector.OperatorAction)
 }
@@ -190,7 +191,7 @@ func AddProjectionHandlers(router *message.Router, subs Subscribers, dlq message
 		{domain.TopicVoters, h.Voter},
 		{domain.TopicVotes, h.Vote},
 		{domain.TopicStations, h.StationReport},
-		{domain.TopicAudit, h.OperatorAction},
+		{domain.TopicOperatorActions, h.OperatorAction},
 	}
 	for _, r := range routes {
 		sub, ok := subs[r.topic]

@@ -12,7 +12,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // A message whose handling panics goes to the poison queue like one that
@@ -22,13 +22,13 @@ import (
 func TestAMessageThatPanicsIsADeadLetter(t *testing.T) {
 	ctx := context.Background()
 	pool := testutil.Pool(t)
-	store, err := projections.NewStore(pool)
+	store, err := write.NewStore(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	proj, err := projections.NewProjector(store, projections.ProjectorConfig{
-		Votes: projections.BatcherConfig{MaxBatch: 10, Writers: 1}, Registrations: projections.BatcherConfig{MaxBatch: 10, Writers: 1},
+	proj, err := write.NewProjector(store, write.ProjectorConfig{
+		Votes: write.BatcherConfig{MaxBatch: 10, Writers: 1}, Registrations: write.BatcherConfig{MaxBatch: 10, Writers: 1},
 		TopicPartitions: func(context.Context, string) (int, error) { return 1, nil },
 	}, log)
 	if err != nil {

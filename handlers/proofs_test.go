@@ -21,7 +21,8 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/handlers"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -42,7 +43,7 @@ func (e *contestElection) readerAPI() *httptest.Server {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(pool.Close)
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -76,11 +77,11 @@ func (e *contestElection) checkpoint(key transparency.Key) []byte {
 		}
 		return nil
 	}
-	tree, err := projections.NewTree(e.pool, proofSecret, read)
+	tree, err := trees.NewTree(e.pool, proofSecret, read)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cp, err := projections.NewCheckpointer(projections.CheckpointerConfig{Tree: tree, Key: key, Origin: "votewatch/test",
+	cp, err := trees.NewCheckpointer(trees.CheckpointerConfig{Tree: tree, Key: key, Origin: "votewatch/test",
 		Publish: func(context.Context, []byte) error { return nil }}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		e.t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // RealtimeVoting is the bridge from realtime_voting's topics (contract
@@ -43,7 +43,7 @@ type RealtimeVoting struct {
 	log                         *slog.Logger
 	voters, votes, deadLettered atomic.Int64
 	// out publishes translations per destination topic.
-	out map[string]*projections.Batcher[*message.Message]
+	out map[string]*write.Batcher[*message.Message]
 
 	// sealMu guards the sealing state: the tally key votes are sealed to
 	// (none: translated in clear), and the current sealer with how many
@@ -98,9 +98,9 @@ func NewRealtimeVoting(log *slog.Logger, pub message.Publisher) (*RealtimeVoting
 	if log == nil || pub == nil {
 		return nil, errors.New("new realtime_voting bridge: nil logger or publisher")
 	}
-	b := &RealtimeVoting{log: log, out: map[string]*projections.Batcher[*message.Message]{}}
+	b := &RealtimeVoting{log: log, out: map[string]*write.Batcher[*message.Message]{}}
 	for _, topic := range []string{domain.TopicVoters, domain.TopicVotes} {
-		batcher, err := projections.NewBatcher(projections.BatcherConfig{
+		batcher, err := write.NewBatcher(write.BatcherConfig{
 			Name: "bridge-" + topic, MaxBatch: 1000, Writers: 2, Linger: 2 * time.Millisecond,
 		}, func(_ context.Context, msgs []*message.Message) ([]error, error) {
 			return nil, pub.Publish(topic, msgs...)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // SnapshotConfig tunes the snapshot cache.
@@ -31,7 +31,7 @@ type SnapshotConfig struct {
 // state lives here and the endpoints (API, Stream) only serve it.
 type Snapshots struct {
 	cfg     SnapshotConfig
-	results *projections.Results
+	results *read.Results
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -46,7 +46,7 @@ type snapshot struct {
 	// etag is a digest of the content: equal answers have equal tags,
 	// across restarts and replicas.
 	etag       string
-	mark       projections.Watermark
+	mark       read.Watermark
 	dashboard  []byte
 	summary    []byte
 	candidates []byte
@@ -55,7 +55,7 @@ type snapshot struct {
 }
 
 // NewSnapshots returns a cache over results. Call Run.
-func NewSnapshots(results *projections.Results, cfg SnapshotConfig, log *slog.Logger) (*Snapshots, error) {
+func NewSnapshots(results *read.Results, cfg SnapshotConfig, log *slog.Logger) (*Snapshots, error) {
 	if results == nil || log == nil {
 		return nil, errors.New("new snapshots: nil results or logger")
 	}
@@ -134,7 +134,7 @@ func (s *Snapshots) current() *snapshot {
 }
 
 // buildSnapshot reads the projection once and encodes every answer.
-func buildSnapshot(ctx context.Context, results *projections.Results) (*snapshot, error) {
+func buildSnapshot(ctx context.Context, results *read.Results) (*snapshot, error) {
 	d, err := results.Dashboard(ctx, dashboardOptions)
 	if err != nil {
 		return nil, err

@@ -17,13 +17,13 @@ import (
 
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // snapshotAPI serves the read API from a running snapshot cache over pool.
 func snapshotAPI(t testing.TB, pool *pgxpool.Pool) *httptest.Server {
 	t.Helper()
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
 	}

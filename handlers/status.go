@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 type partitionJSON struct {
@@ -48,7 +48,7 @@ type registrationJSON struct {
 // operators, as `votewatch status --json` prints it: the newest event's
 // exact time and every partition's offsets. The public API serves
 // PublicStatusJSON instead.
-func StatusJSON(st projections.Status) any {
+func StatusJSON(st read.Status) any {
 	out := statusBody{statusFields: fields(st), Partitions: make([]partitionJSON, 0, len(st.Partitions))}
 	if !st.NewestEvent.IsZero() {
 		s := st.Staleness.Seconds()
@@ -78,7 +78,7 @@ func StatusJSON(st projections.Status) any {
 // newest cast_at, beside the public tallies could time one voter's vote;
 // operators read them on the metrics listener (consumer_lag,
 // projection_applied_offset) or with `votewatch status`.
-func PublicStatusJSON(st projections.Status) any {
+func PublicStatusJSON(st read.Status) any {
 	out := fields(st)
 	if !st.NewestEvent.IsZero() {
 		at := st.NewestEvent.UTC().Truncate(time.Minute)
@@ -88,7 +88,7 @@ func PublicStatusJSON(st projections.Status) any {
 	return out
 }
 
-func fields(st projections.Status) statusFields {
+func fields(st read.Status) statusFields {
 	out := statusFields{
 		BuiltAt: st.BuiltAt, BuiltBy: st.BuiltBy, VotesCast: st.VotesCast, Rejected: st.Rejected,
 		DeadLettered: st.DeadLettered, EventsApplied: st.EventsApplied, Lag: st.Lag, LogReachable: st.LogReachable,

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/votewatch/votewatch/handlers"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // The public status cannot time one vote: the newest event's time is to
@@ -16,10 +16,10 @@ import (
 // voter_id). The operator's status keeps the partitions.
 func TestThePublicStatusCannotTimeAVote(t *testing.T) {
 	newest := time.Date(2026, 11, 3, 12, 3, 27, 500_000_000, time.UTC)
-	st := projections.Status{
+	st := read.Status{
 		NewestEvent: newest, Staleness: 10 * time.Second, LogReachable: true,
 		EventsApplied: map[string]int64{"votes": 42}, Lag: map[string]int64{"votes": 0},
-		Partitions: []projections.PartitionStatus{{Topic: "votes", Partition: 3, Applied: 17, End: 17, LastEventAt: newest}},
+		Partitions: []read.PartitionStatus{{Topic: "votes", Partition: 3, Applied: 17, End: 17, LastEventAt: newest}},
 	}
 	raw, err := json.Marshal(handlers.PublicStatusJSON(st))
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // smallBuffers makes a socket's kernel buffers small (and fixed: no
@@ -42,7 +42,7 @@ func smallBuffers(opt int) func(network, address string, c syscall.RawConn) erro
 func liveStream(t *testing.T, cfg handlers.StreamConfig) (*handlers.Stream, string) {
 	t.Helper()
 	pool := testutil.Pool(t)
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // The page's script is ES modules with no build step: each is served from
@@ -21,7 +21,7 @@ import (
 // the page's policy, and every import names a module that is served.
 func TestDashboardModulesAreServed(t *testing.T) {
 	t.Parallel()
-	results, err := projections.NewResults(testutil.Pool(t))
+	results, err := read.NewResults(testutil.Pool(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -36,9 +38,9 @@ func asReader(t *testing.T, pool *pgxpool.Pool) *pgxpool.Pool {
 	return reader
 }
 
-func readerResults(t *testing.T, pool *pgxpool.Pool) *projections.Results {
+func readerResults(t *testing.T, pool *pgxpool.Pool) *read.Results {
 	t.Helper()
-	r, err := projections.NewResults(asReader(t, pool))
+	r, err := read.NewResults(asReader(t, pool))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func TestTheLatestCheckpointIsServedWithItsCosignatures(t *testing.T) {
 	ctx := context.Background()
 	key := testKey(t, "votewatch-test")
 	pool := testutil.Pool(t)
-	tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{&testLog{}}))
+	tree, err := trees.NewTree(pool, testSecret, trees.VotesReader(memLog{&testLog{}}))
 	if err != nil {
 		t.Fatal(err)
 	}

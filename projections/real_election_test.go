@@ -10,6 +10,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // Issue 24's done-when, live and in replay: an early-voting election (polls
@@ -110,7 +111,7 @@ func TestAnEarlyVotingElectionWithALateUpload(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			pool := testutil.Pool(t)
-			store := must(projections.NewStore(pool))
+			store := must(write.NewStore(pool))
 			deliver(t, rand.New(rand.NewPCG(seed, 24)), store, l)
 			got := readOutcome(t, pool)
 			if diff := compareOutcome(spec, got); diff != "" {
@@ -127,7 +128,7 @@ func TestAnEarlyVotingElectionWithALateUpload(t *testing.T) {
 			if len(got.counted) != 10 {
 				t.Errorf("live counted %d ballots, want the 10 cast in the window", len(got.counted))
 			}
-			checkAudit(t, pool)
+			checkSelf(t, pool)
 			if rep := replayVerify(t, pool, l); len(rep.Differences) > 0 {
 				t.Fatalf("replay differs from live:\n%s", projections.FormatDiffs(rep.Differences))
 			}

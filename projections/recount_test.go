@@ -10,7 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/audit"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // recounted projects a random election live, as the property test does,
@@ -20,7 +21,7 @@ func recounted(t *testing.T, seed uint64) (*pgxpool.Pool, *testLog) {
 	rng := rand.New(rand.NewPCG(seed, 0xa0d1))
 	log := randomLog(rng)
 	pool := testutil.Pool(t)
-	store, err := projections.NewStore(pool)
+	store, err := write.NewStore(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,9 +29,9 @@ func recounted(t *testing.T, seed uint64) (*pgxpool.Pool, *testLog) {
 	return pool, log
 }
 
-func recount(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.RecountReport {
+func recount(t *testing.T, pool *pgxpool.Pool, log *testLog) audit.RecountReport {
 	t.Helper()
-	rep, err := projections.Recount(context.Background(), pool, memLog{log}, nil, nil)
+	rep, err := audit.Recount(context.Background(), pool, memLog{log}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestRecountAgreesWithTheProjection(t *testing.T) {
 			pool, log := recounted(t, seed)
 			rep := recount(t, pool, log)
 			if d := rep.Differences(); len(d) > 0 {
-				t.Fatalf("recount differs (log:\n%s)\n%s", log, projections.FormatRecount(d))
+				t.Fatalf("recount differs (log:\n%s)\n%s", log, audit.FormatRecount(d))
 			}
 			if rep.Compared != 17 { // misrouted_votes since 00021
 				t.Errorf("compared %d tables, want 17", rep.Compared)
@@ -104,7 +105,7 @@ func TestRecountCatchesAnEditedProjection(t *testing.T) {
 				}
 			}
 			if d := recount(t, pool, log).Differences(); len(d) > 0 {
-				t.Fatalf("differs before the edit:\n%s", projections.FormatRecount(d))
+				t.Fatalf("differs before the edit:\n%s", audit.FormatRecount(d))
 			}
 			conn, err := pool.Acquire(context.Background())
 			if err != nil {
@@ -122,9 +123,9 @@ func TestRecountCatchesAnEditedProjection(t *testing.T) {
 				found = found || d.Table == tt.table
 			}
 			if !found {
-				t.Fatalf("the recount missed the edit: %s", projections.FormatRecount(diffs))
+				t.Fatalf("the recount missed the edit: %s", audit.FormatRecount(diffs))
 			}
-			if out := projections.FormatRecount(diffs); !strings.Contains(out, tt.table) {
+			if out := audit.FormatRecount(diffs); !strings.Contains(out, tt.table) {
 				t.Errorf("the report does not name %s:\n%s", tt.table, out)
 			}
 		})
@@ -134,11 +135,11 @@ func TestRecountCatchesAnEditedProjection(t *testing.T) {
 func TestRecountRefusesATruncatedLog(t *testing.T) {
 	t.Parallel()
 	_, log := recounted(t, 1)
-	if err := projections.CheckLogComplete(context.Background(), memLog{log}); err != nil {
+	if err := audit.CheckLogComplete(context.Background(), memLog{log}); err != nil {
 		t.Fatalf("a whole log: %v", err)
 	}
 	truncated := truncatedLog{memLog{log}}
-	if err := projections.CheckLogComplete(context.Background(), truncated); err == nil || !strings.Contains(err.Error(), "truncated") {
+	if err := audit.CheckLogComplete(context.Background(), truncated); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("a log starting at offset 1: %v, want ErrTruncatedLog", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // With every voter's votes on one partition, a replay decides the votes
@@ -51,7 +52,7 @@ func checkReplay(t *testing.T, rng *rand.Rand, log *testLog) {
 	t.Helper()
 	want := domain.Count(log.spec())
 	pool := testutil.Pool(t)
-	store, err := projections.NewStore(pool)
+	store, err := write.NewStore(pool)
 	if err != nil {
 		t.Fatal(err)
 	}

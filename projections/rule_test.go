@@ -19,6 +19,9 @@ import (
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/rebuild"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // The decision rule depends only on the log: whatever order the projector
@@ -39,7 +42,7 @@ func TestEveryInterleavingDecidesAsTheLogSays(t *testing.T) {
 			want := domain.Count(log.spec())
 
 			pool := testutil.Pool(t)
-			store, err := projections.NewStore(pool)
+			store, err := write.NewStore(pool)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +51,7 @@ func TestEveryInterleavingDecidesAsTheLogSays(t *testing.T) {
 			if diff := compareOutcome(want, got); diff != "" {
 				t.Fatalf("live projection differs from domain.Count (log:\n%s)\n%s", log, diff)
 			}
-			checkAudit(t, pool)
+			checkSelf(t, pool)
 
 			rep := replayVerify(t, pool, log)
 			if len(rep.Differences) > 0 {
@@ -113,7 +116,7 @@ func randomLog(rng *rand.Rand) *testLog {
 	regParts, voteParts := 1+rng.IntN(3), 1+rng.IntN(3)
 	l := &testLog{topics: map[string][][]projections.LogRecord{}, events: map[string][][]any{}}
 	for topic, n := range map[string]int{domain.TopicContests: regParts, domain.TopicCandidates: regParts, domain.TopicVoters: regParts,
-		domain.TopicVotes: voteParts, domain.TopicStations: regParts, domain.TopicAudit: 1} {
+		domain.TopicVotes: voteParts, domain.TopicStations: regParts, domain.TopicOperatorActions: 1} {
 		l.topics[topic] = make([][]projections.LogRecord, n)
 		l.events[topic] = make([][]any, n)
 	}
@@ -365,7 +368,7 @@ func votePartition(rng *rand.Rand, voter string, n int) int {
 // interleaving: each step takes a few next messages of one topic from
 // random partitions (each partition in order), and now and then a
 // "restart" rewinds some partitions so their messages are delivered again.
-func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog) {
+func deliver(t *testing.T, rng *rand.Rand, store *write.Store, l *testLog) {
 	t.Helper()
 	ctx := context.Background()
 	store.SetVotePartitions(len(l.topics[domain.TopicVotes]))
@@ -414,7 +417,7 @@ func deliver(t *testing.T, rng *rand.Rand, store *projections.Store, l *testLog)
 
 // apply hands a batch to the store the way the live handlers do: a close
 // marker on its own, registrations and votes in batches.
-func apply(ctx context.Context, store *projections.Store, topic string, partitions int, batch []projections.LogRecord) error {
+func apply(ctx context.Context, store *write.Store, topic string, partitions int, batch []projections.LogRecord) error {
 	var contests []projections.Envelope[domain.ContestRegistered]
 	var reports []projections.Envelope[domain.StationReported]
 	var cands []projections.Envelope[domain.CandidateRegistered]
@@ -640,13 +643,14 @@ func compareOutcome(want domain.Outcome, got outcome) string {
 	return strings.Join(diffs, "\n")
 }
 
-func checkAudit(t *testing.T, pool *pgxpool.Pool) {
+// checkSelf fails t when the projection's self-check (votewatch verify) does.
+func checkSelf(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks, err := results.Audit(context.Background())
+	checks, err := results.SelfCheck(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -688,9 +692,9 @@ func (m memLog) ReadRange(_ context.Context, topic string, from, to map[int32]in
 	return nil
 }
 
-func replayVerify(t *testing.T, pool *pgxpool.Pool, l *testLog) projections.ReplayReport {
+func replayVerify(t *testing.T, pool *pgxpool.Pool, l *testLog) rebuild.ReplayReport {
 	t.Helper()
-	rep, err := replay(t, pool, l, projections.ReplayOptions{Mode: projections.ReplayVerify})
+	rep, err := replay(t, pool, l, rebuild.ReplayOptions{Mode: rebuild.ReplayVerify})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,9 +702,9 @@ func replayVerify(t *testing.T, pool *pgxpool.Pool, l *testLog) projections.Repl
 }
 
 // replayVerifyWith is replayVerify with the rebuilder set up by with.
-func replayVerifyWith(t *testing.T, pool *pgxpool.Pool, l *testLog, with func(*projections.Rebuilder)) projections.ReplayReport {
+func replayVerifyWith(t *testing.T, pool *pgxpool.Pool, l *testLog, with func(*rebuild.Rebuilder)) rebuild.ReplayReport {
 	t.Helper()
-	rep, err := replayWith(t, pool, l, projections.ReplayOptions{Mode: projections.ReplayVerify}, with)
+	rep, err := replayWith(t, pool, l, rebuild.ReplayOptions{Mode: rebuild.ReplayVerify}, with)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -708,12 +712,12 @@ func replayVerifyWith(t *testing.T, pool *pgxpool.Pool, l *testLog, with func(*p
 }
 
 // replay rebuilds the projection behind pool from l with opt.
-func replay(t *testing.T, pool *pgxpool.Pool, l *testLog, opt projections.ReplayOptions) (projections.ReplayReport, error) {
+func replay(t *testing.T, pool *pgxpool.Pool, l *testLog, opt rebuild.ReplayOptions) (rebuild.ReplayReport, error) {
 	t.Helper()
-	return replayWith(t, pool, l, opt, func(*projections.Rebuilder) {})
+	return replayWith(t, pool, l, opt, func(*rebuild.Rebuilder) {})
 }
 
-func replayWith(t *testing.T, pool *pgxpool.Pool, l *testLog, opt projections.ReplayOptions, with func(*projections.Rebuilder)) (projections.ReplayReport, error) {
+func replayWith(t *testing.T, pool *pgxpool.Pool, l *testLog, opt rebuild.ReplayOptions, with func(*rebuild.Rebuilder)) (rebuild.ReplayReport, error) {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pool.Config().ConnString()
@@ -734,7 +738,7 @@ func replayWith(t *testing.T, pool *pgxpool.Pool, l *testLog, opt projections.Re
 		}
 		return p, nil
 	}
-	rb, err := projections.NewRebuilder(pool, postgres.Schema, open, memLog{l}, slog.New(slog.DiscardHandler))
+	rb, err := rebuild.NewRebuilder(pool, postgres.Schema, open, memLog{l}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -780,7 +784,7 @@ func TestAVoteIDIsDecidedOnceLiveAndInReplay(t *testing.T) {
 			vote(w, "x", "c1")     // counted
 			vote(w, "y", "c1")     // w used again by y: changes nothing
 			pool := testutil.Pool(t)
-			store, err := projections.NewStore(pool)
+			store, err := write.NewStore(pool)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,8 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
@@ -28,8 +30,8 @@ var castAt = time.Date(2026, 11, 3, 14, 5, 0, 0, time.UTC)
 type fixture struct {
 	pool    *pgxpool.Pool
 	seed    *testutil.Seeder
-	store   *projections.Store
-	results *projections.Results
+	store   *write.Store
+	results *read.Results
 }
 
 // registrationEnd is the next offset of the voters topic.
@@ -78,9 +80,9 @@ func (f *fixture) vote(t *testing.T, n int, voterID, candidateID string) project
 
 // snapshot is every figure the read side serves.
 type snapshot struct {
-	Summary    projections.Summary
-	Candidates []projections.CandidateResult
-	Regions    []projections.RegionResult
+	Summary    read.Summary
+	Candidates []read.CandidateResult
+	Regions    []read.RegionResult
 }
 
 func (f *fixture) snapshot(t *testing.T) snapshot {
@@ -397,7 +399,7 @@ func TestAVoteDatedImplausiblyIsRefused(t *testing.T) {
 	if s.Summary.VotesCast != 1 || s.Summary.Rejected[domain.RejectImplausibleTime] != 2 {
 		t.Errorf("votes cast %d, implausible_time %d; want 1 and 2", s.Summary.VotesCast, s.Summary.Rejected[domain.RejectImplausibleTime])
 	}
-	d, err := f.results.Dashboard(ctx, projections.DashboardOptions{TimelineMinutes: 60})
+	d, err := f.results.Dashboard(ctx, read.DashboardOptions{TimelineMinutes: 60})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +490,7 @@ func TestBallotStatusFollowsTheVote(t *testing.T) {
 	if _, err := f.store.ApplyVotes(ctx, []projections.Envelope[domain.VoteCast]{held}); err != nil {
 		t.Fatal(err)
 	}
-	status := func() projections.BallotStatus {
+	status := func() read.BallotStatus {
 		t.Helper()
 		b, err := f.results.Ballot(ctx, held.Event.Vote.ID())
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // Two vote batches for the same candidates, regions and contest commit
@@ -214,7 +215,7 @@ func TestConcurrentWritersDecideAsTheLogSays(t *testing.T) {
 			log := randomLog(rand.New(rand.NewPCG(seed, 0x5eed)))
 			want := domain.Count(log.spec())
 			pool := testutil.Pool(t)
-			store, err := projections.NewStore(pool)
+			store, err := write.NewStore(pool)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +223,7 @@ func TestConcurrentWritersDecideAsTheLogSays(t *testing.T) {
 			if diff := compareOutcome(want, readOutcome(t, pool)); diff != "" {
 				t.Fatalf("live projection differs from domain.Count (log:\n%s)\n%s", log, diff)
 			}
-			checkAudit(t, pool)
+			checkSelf(t, pool)
 			if rep := replayVerify(t, pool, log); len(rep.Differences) > 0 {
 				t.Fatalf("replay differs from live (log:\n%s)\n%s", log, projections.FormatDiffs(rep.Differences))
 			}
@@ -241,7 +242,7 @@ func TestConcurrentWritersDecideAsTheLogSays(t *testing.T) {
 // topic partition belongs to one writer, which delivers it in order, in
 // random steps of a few messages, with now and then a restart that
 // redelivers some; the writers run at once.
-func deliverConcurrently(t *testing.T, seed uint64, store *projections.Store, l *testLog, writers int) {
+func deliverConcurrently(t *testing.T, seed uint64, store *write.Store, l *testLog, writers int) {
 	t.Helper()
 	type part struct {
 		topic     string

@@ -14,11 +14,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/audit"
+	"github.com/votewatch/votewatch/projections/rebuild"
+	"github.com/votewatch/votewatch/projections/trees"
+	"github.com/votewatch/votewatch/projections/write"
 	"github.com/votewatch/votewatch/transparency"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 var testSecret = transparency.Secret(bytes.Repeat([]byte{7}, 32))
@@ -26,15 +31,15 @@ var testSecret = transparency.Secret(bytes.Repeat([]byte{7}, 32))
 // treesOf projects log with deliveries drawn from rng, growing the tree
 // while the votes arrive, and returns the projection and its tree grown
 // to the end.
-func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *projections.Tree) {
+func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *trees.Tree) {
 	t.Helper()
 	ctx := context.Background()
 	pool := testutil.Pool(t)
-	store, err := projections.NewStore(pool)
+	store, err := write.NewStore(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trees, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
+	trees, err := trees.NewTree(pool, testSecret, trees.VotesReader(memLog{log}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +69,7 @@ func treesOf(t *testing.T, log *testLog, rng *rand.Rand) (*pgxpool.Pool, *projec
 
 // withEpochs is log with tree's epochs in its checkpoints topic, as the
 // checkpointer publishes them.
-func withEpochs(t *testing.T, log *testLog, tree *projections.Tree) *testLog {
+func withEpochs(t *testing.T, log *testLog, tree *trees.Tree) *testLog {
 	t.Helper()
 	epochs, err := tree.Epochs(context.Background(), 0)
 	if err != nil {
@@ -82,13 +87,13 @@ func withEpochs(t *testing.T, log *testLog, tree *projections.Tree) *testLog {
 	return out
 }
 
-func specOf(t *testing.T, pool *pgxpool.Pool, log *testLog) projections.SpecTree {
+func specOf(t *testing.T, pool *pgxpool.Pool, log *testLog) audit.SpecTree {
 	t.Helper()
-	ends, err := projections.AllAppliedOffsets(context.Background(), pool)
+	ends, err := audit.AllAppliedOffsets(context.Background(), pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := projections.BuildSpecTree(context.Background(), memLog{log}, testSecret, nil, ends)
+	spec, err := audit.BuildSpecTree(context.Background(), memLog{log}, testSecret, nil, ends)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,16 +120,16 @@ func TestTheLogAloneRebuildsTheTreeWhateverTheDeliveryOrder(t *testing.T) {
 			// B applies everything first, in another order, then grows
 			// by A's epochs.
 			poolB := testutil.Pool(t)
-			store, err := projections.NewStore(poolB)
+			store, err := write.NewStore(poolB)
 			if err != nil {
 				t.Fatal(err)
 			}
 			deliver(t, rand.New(rand.NewPCG(seed, 2)), store, log)
-			treeB, err := projections.NewTree(poolB, testSecret, projections.VotesReader(memLog{log}))
+			treeB, err := trees.NewTree(poolB, testSecret, trees.VotesReader(memLog{log}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			epochs, err := projections.RecordedEpochs(ctx, memLog{recorded})
+			epochs, err := trees.RecordedEpochs(ctx, memLog{recorded})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +157,7 @@ func TestTheLogAloneRebuildsTheTreeWhateverTheDeliveryOrder(t *testing.T) {
 // checkpointed projects the first seed's election whose tree holds a
 // leaf, and returns it (with its epochs recorded) with a signed
 // checkpoint of its tree.
-func checkpointed(t *testing.T, key transparency.Key) (*testLog, *pgxpool.Pool, *projections.Tree, []byte) {
+func checkpointed(t *testing.T, key transparency.Key) (*testLog, *pgxpool.Pool, *trees.Tree, []byte) {
 	t.Helper()
 	for seed := uint64(0); seed < 40; seed++ {
 		log := randomLog(rand.New(rand.NewPCG(seed, 0xc4e)))
@@ -270,7 +275,7 @@ func TestACheckpointDetectsARewrittenLog(t *testing.T) {
 // rewriteFirstTreeVote returns a copy of log whose first vote inside the
 // tree names another vote_id: the kind of rewrite that keeps every count
 // the same.
-func rewriteFirstTreeVote(t *testing.T, log *testLog, tree *projections.Tree) *testLog {
+func rewriteFirstTreeVote(t *testing.T, log *testLog, tree *trees.Tree) *testLog {
 	t.Helper()
 	epochs, err := tree.Epochs(context.Background(), 0)
 	if err != nil {
@@ -321,7 +326,7 @@ func TestReplayReproducesTheTreeAndRefusesToRewriteIt(t *testing.T) {
 	key := testKey(t, "votewatch-test")
 	log, pool, _, _ := checkpointed(t, key)
 
-	rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplayVerify, Secret: testSecret})
+	rep, err := replay(t, pool, log, rebuild.ReplayOptions{Mode: rebuild.ReplayVerify, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,18 +338,18 @@ func TestReplayReproducesTheTreeAndRefusesToRewriteIt(t *testing.T) {
 	if _, err := pool.Exec(ctx, "UPDATE log_hashes SET hash = sha256(hash)"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap, Secret: testSecret})
-	if !errors.Is(err, projections.ErrRootsDiffer) || rep.Swapped {
+	rep, err = replay(t, pool, log, rebuild.ReplayOptions{Mode: rebuild.ReplaySwap, Secret: testSecret})
+	if !errors.Is(err, rebuild.ErrRootsDiffer) || rep.Swapped {
 		t.Fatalf("swap over a rewritten tree: swapped %v, %v; want ErrRootsDiffer", rep.Swapped, err)
 	}
 	if len(rep.TreeDiffs) != 1 || !strings.Contains(rep.TreeDiffs[0], "live root") {
 		t.Errorf("differences %q, want the root's", rep.TreeDiffs)
 	}
 	// Without the secret the tree cannot be rebuilt: no swap either.
-	if rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap}); !errors.Is(err, projections.ErrRootsDiffer) || rep.Swapped {
+	if rep, err := replay(t, pool, log, rebuild.ReplayOptions{Mode: rebuild.ReplaySwap}); !errors.Is(err, rebuild.ErrRootsDiffer) || rep.Swapped {
 		t.Fatalf("swap without the secret over a live tree: swapped %v, %v; want ErrRootsDiffer", rep.Swapped, err)
 	}
-	rep, err = replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplaySwap, Secret: testSecret, AcceptDiff: true})
+	rep, err = replay(t, pool, log, rebuild.ReplayOptions{Mode: rebuild.ReplaySwap, Secret: testSecret, AcceptDiff: true})
 	if err != nil || !rep.Swapped {
 		t.Fatalf("swap with --accept-diff: swapped %v, %v", rep.Swapped, err)
 	}
@@ -371,7 +376,7 @@ func TestReplayReportsAnEpochTheLogDoesNotGrow(t *testing.T) {
 	}
 	edited := append([]projections.LogRecord{{Offset: 0, Value: []byte(e.Text())}}, recs[1:]...)
 	log.topics[domain.TopicCheckpoints] = [][]projections.LogRecord{edited}
-	rep, err := replay(t, pool, log, projections.ReplayOptions{Mode: projections.ReplayVerify, Secret: testSecret})
+	rep, err := replay(t, pool, log, rebuild.ReplayOptions{Mode: rebuild.ReplayVerify, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,15 +393,15 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	key := testKey(t, "votewatch-test")
 	log, pool, tree, signed := checkpointed(t, key)
-	audit := func(pool *pgxpool.Pool, log *testLog, note []byte) projections.TreeAudit {
+	auditOf := func(pool *pgxpool.Pool, log *testLog, note []byte) audit.TreeAudit {
 		t.Helper()
-		a, err := projections.AuditTrees(ctx, pool, memLog{log}, projections.TreeAuditOptions{Secret: testSecret, Checkpoint: note, VerifierKey: key.Verifier})
+		a, err := audit.AuditTrees(ctx, pool, memLog{log}, audit.TreeAuditOptions{Secret: testSecret, Checkpoint: note, VerifierKey: key.Verifier})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a
 	}
-	wantProblem := func(a projections.TreeAudit, substr string) {
+	wantProblem := func(a audit.TreeAudit, substr string) {
 		t.Helper()
 		for _, p := range a.Problems {
 			if strings.Contains(p, substr) {
@@ -406,14 +411,14 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 		t.Errorf("problems %q, want one about %q", a.Problems, substr)
 	}
 
-	if a := audit(pool, log, signed); len(a.Problems) > 0 || a.RootsCompared == 0 || a.Checkpoint == nil {
+	if a := auditOf(pool, log, signed); len(a.Problems) > 0 || a.RootsCompared == 0 || a.Checkpoint == nil {
 		t.Fatalf("the honest checkpoint: %+v", a)
 	}
-	wantProblem(audit(pool, log, bytes.Replace(signed, []byte("votewatch-time "), []byte("votewatch-time  "), 1)), "signature")
+	wantProblem(auditOf(pool, log, bytes.Replace(signed, []byte("votewatch-time "), []byte("votewatch-time  "), 1)), "signature")
 
 	rewritten := rewriteFirstTreeVote(t, log, tree)
 	pool2, tree2 := treesOf(t, rewritten, rand.New(rand.NewPCG(5, 5)))
-	wantProblem(audit(pool2, withEpochs(t, rewritten, tree2), signed), "rewritten")
+	wantProblem(auditOf(pool2, withEpochs(t, rewritten, tree2), signed), "rewritten")
 
 	// A checkpoint signed over counts edited in the database.
 	if _, err := pool.Exec(ctx, "UPDATE log_counts SET n = n + 1 WHERE ctid = (SELECT min(ctid) FROM log_counts)"); err != nil {
@@ -427,7 +432,7 @@ func TestAuditChecksASavedCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantProblem(audit(pool, log, edited), "tallies digest")
+	wantProblem(auditOf(pool, log, edited), "tallies digest")
 }
 
 // Of two projector processes sharing a projection, one publishes the
@@ -448,11 +453,11 @@ func TestOneCheckpointerPublishes(t *testing.T) {
 	var mu sync.Mutex
 	published := map[string]int{}
 	start := func(name string) (context.CancelFunc, <-chan struct{}) {
-		tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
+		tree, err := trees.NewTree(pool, testSecret, trees.VotesReader(memLog{log}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := projections.NewCheckpointer(projections.CheckpointerConfig{
+		c, err := trees.NewCheckpointer(trees.CheckpointerConfig{
 			Tree: tree, Key: key, Origin: "votewatch/test", Every: 10 * time.Millisecond,
 			Publish: func(_ context.Context, rec []byte) error {
 				if transparency.IsEpoch(rec) {
@@ -529,7 +534,7 @@ func TestAReusedVoteIDNeitherStallsNorMislabelsTheTree(t *testing.T) {
 			for _, v := range votes {
 				seed.ApplyVotes(t, v)
 			}
-			tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
+			tree, err := trees.NewTree(pool, testSecret, trees.VotesReader(memLog{log}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -578,12 +583,12 @@ func TestAStalledTreeIsNotReadAgainUntilItsVoteIsDecided(t *testing.T) {
 		seed.ApplyVotes(t, v)
 	}
 	var reads int
-	read := projections.VotesReader(memLog{log})
+	read := trees.VotesReader(memLog{log})
 	counting := func(ctx context.Context, from, to map[int32]int64, fn func(int32, int64, []byte) error) error {
 		reads++
 		return read(ctx, from, to, fn)
 	}
-	tree, err := projections.NewTree(pool, testSecret, counting)
+	tree, err := trees.NewTree(pool, testSecret, counting)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,7 +622,7 @@ func TestCheckCaughtUpRefusesALaggingProjection(t *testing.T) {
 	ctx := context.Background()
 	log := randomLog(rand.New(rand.NewPCG(3, 0xca7)))
 	pool, _ := treesOf(t, log, rand.New(rand.NewPCG(3, 1)))
-	if err := projections.CheckCaughtUp(ctx, pool, memLog{log}); err != nil {
+	if err := audit.CheckCaughtUp(ctx, pool, memLog{log}); err != nil {
 		t.Fatalf("a projection of the whole log: %v", err)
 	}
 	longer := &testLog{topics: map[string][][]projections.LogRecord{}, events: log.events}
@@ -626,7 +631,7 @@ func TestCheckCaughtUpRefusesALaggingProjection(t *testing.T) {
 	}
 	votes := longer.topics[domain.TopicVotes]
 	votes[0] = append(append([]projections.LogRecord(nil), votes[0]...), projections.LogRecord{Offset: int64(len(votes[0])), Value: []byte("{}")})
-	if err := projections.CheckCaughtUp(ctx, pool, memLog{longer}); !errors.Is(err, projections.ErrLagging) || !strings.Contains(err.Error(), "votes/0") {
+	if err := audit.CheckCaughtUp(ctx, pool, memLog{longer}); !errors.Is(err, audit.ErrLagging) || !strings.Contains(err.Error(), "votes/0") {
 		t.Errorf("a message past the projection: %v, want ErrLagging naming votes/0", err)
 	}
 }
@@ -644,7 +649,7 @@ func TestTheCheckpointerRefusesAnotherKeyUntilARotationIsRecorded(t *testing.T) 
 	if _, err := pool.Exec(ctx, "DELETE FROM log_checkpoints"); err != nil {
 		t.Fatal(err)
 	}
-	tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
+	tree, err := trees.NewTree(pool, testSecret, trees.VotesReader(memLog{log}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,18 +669,18 @@ func TestTheCheckpointerRefusesAnotherKeyUntilARotationIsRecorded(t *testing.T) 
 		t.Fatal(err)
 	}
 	other := testKey(t, "votewatch-test")
-	checkpointer := func(k transparency.Key) *projections.Checkpointer {
-		c, err := projections.NewCheckpointer(projections.CheckpointerConfig{Tree: tree, Key: k, Origin: "votewatch/test",
+	checkpointer := func(k transparency.Key) *trees.Checkpointer {
+		c, err := trees.NewCheckpointer(trees.CheckpointerConfig{Tree: tree, Key: k, Origin: "votewatch/test",
 			Publish: func(context.Context, []byte) error { return nil }}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	if _, err := checkpointer(other).Checkpoint(ctx); !errors.Is(err, projections.ErrKeyChanged) {
+	if _, err := checkpointer(other).Checkpoint(ctx); !errors.Is(err, trees.ErrKeyChanged) {
 		t.Fatalf("another key: %v, want ErrKeyChanged", err)
 	}
-	if err := projections.RecordKeyRotation(ctx, pool, other.Verifier, "the old key's host was lost"); err != nil {
+	if err := trees.RecordKeyRotation(ctx, pool, other.Verifier, "the old key's host was lost"); err != nil {
 		t.Fatal(err)
 	}
 	signedNew, err := checkpointer(other).Checkpoint(ctx)

@@ -16,7 +16,7 @@ import (
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -32,7 +32,7 @@ func TestTheCheckpointerAsksAgainFromTheSizeAWitnessKnows(t *testing.T) {
 	if _, err := pool.Exec(ctx, "DELETE FROM log_checkpoints"); err != nil {
 		t.Fatal(err)
 	}
-	tree, err := projections.NewTree(pool, testSecret, projections.VotesReader(memLog{log}))
+	tree, err := trees.NewTree(pool, testSecret, trees.VotesReader(memLog{log}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestTheCheckpointerAsksAgainFromTheSizeAWitnessKnows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := projections.NewCheckpointer(projections.CheckpointerConfig{Tree: tree, Key: key, Origin: "votewatch/test",
+	c, err := trees.NewCheckpointer(trees.CheckpointerConfig{Tree: tree, Key: key, Origin: "votewatch/test",
 		Witnesses: []transparency.Witness{witness}, Quorum: 1,
 		Publish: func(context.Context, []byte) error { return nil }}, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/projections/audit"
 )
 
 // settle waits until the projection shows exactly want: every vote, every
@@ -295,15 +295,11 @@ func TestRapidCrashesDoNotWedgeTheGroups(t *testing.T) {
 	t.Logf("%d kills within %v", kills, time.Since(lastStart.Add(-time.Duration(kills-1)*session/4)).Round(10*time.Millisecond))
 
 	applied := func() map[int32]int64 {
-		rows, err := db.New(p.pool).ListAppliedOffsets(context.Background(), []string{domain.TopicVotes})
+		all, err := audit.AllAppliedOffsets(context.Background(), p.pool)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := map[int32]int64{}
-		for _, r := range rows {
-			out[r.Partition] = r.NextOffset
-		}
-		return out
+		return all[domain.TopicVotes]
 	}
 	before := applied()
 	bound := 2 * session

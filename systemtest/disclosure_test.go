@@ -18,6 +18,7 @@ import (
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // publicRoutes are the read API's routes that carry figures of the count.
@@ -58,7 +59,7 @@ func TestObserverLearnsNoSingleVote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := projections.NewReleaser(pool, rule, projections.ReleaserConfig{Every: 20 * time.Millisecond}, testLogger())
+	rel, err := write.NewReleaser(pool, rule, write.ReleaserConfig{Every: 20 * time.Millisecond}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestObserverLearnsNoSingleVote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := seed.Store.RecordOperatorActions(ctx, []projections.Envelope[domain.OperatorActed]{{Event: a, Position: seed.Take(domain.TopicAudit)}}); err != nil {
+	if err := seed.Store.RecordOperatorActions(ctx, []projections.Envelope[domain.OperatorActed]{{Event: a, Position: seed.Take(domain.TopicOperatorActions)}}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 30*time.Second, "exact figures after close-polls", func() (bool, string) {

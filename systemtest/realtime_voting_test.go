@@ -426,7 +426,7 @@ func TestImportFromSeedDBRefusesBadRowsAndPublishesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer klog.Close()
-	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicAudit} {
+	for _, topic := range []string{domain.TopicCandidates, domain.TopicVoters, domain.TopicOperatorActions} {
 		ends, err := klog.HighWatermarks(ctx, topic)
 		if err != nil {
 			t.Fatal(err)

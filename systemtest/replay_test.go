@@ -15,10 +15,10 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/rebuild"
 )
 
-func (p *pipeline) rebuilder(t *testing.T) *projections.Rebuilder {
+func (p *pipeline) rebuilder(t *testing.T) *rebuild.Rebuilder {
 	t.Helper()
 	rb, err := app.NewRebuilder(testLogger(), p.pool, p.dsn, p.kafka, p.klog)
 	if err != nil {
@@ -127,9 +127,9 @@ func TestReplayWhileVotingCountsEveryVoteOnce(t *testing.T) {
 			}
 		}
 	})
-	rep, err := func() (projections.ReplayReport, error) {
+	rep, err := func() (rebuild.ReplayReport, error) {
 		defer close(runDone)
-		return p.rebuilder(t).Run(context.Background(), projections.ReplayOptions{Mode: projections.ReplaySwap, Progress: progress})
+		return p.rebuilder(t).Run(context.Background(), rebuild.ReplayOptions{Mode: rebuild.ReplaySwap, Progress: progress})
 	}()
 	wg.Wait()
 	if err != nil {
@@ -215,7 +215,7 @@ func TestInterruptedReplayLeavesLiveUntouched(t *testing.T) {
 	before := p.everything(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := p.rebuilder(t).Run(ctx, projections.ReplayOptions{Progress: func(done, total int64) {
+	_, err := p.rebuilder(t).Run(ctx, rebuild.ReplayOptions{Progress: func(done, total int64) {
 		if done > total/2 {
 			cancel() // killed half-way
 		}
@@ -231,7 +231,7 @@ func TestInterruptedReplayLeavesLiveUntouched(t *testing.T) {
 	if _, err := p.pool.Exec(context.Background(), "CREATE SCHEMA votewatch_replay_stale; CREATE TABLE votewatch_replay_stale.x (i int)"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := p.rebuilder(t).Run(context.Background(), projections.ReplayOptions{})
+	rep, err := p.rebuilder(t).Run(context.Background(), rebuild.ReplayOptions{})
 	if err != nil || !rep.Swapped {
 		t.Fatalf("second replay: %v (swapped %v)", err, rep.Swapped)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/projections/audit"
 )
 
 // groupAtLogEnd waits until the in-process projector's consumer groups have
@@ -50,14 +50,11 @@ func caughtUp(t *testing.T, p *pipeline) {
 			if err != nil {
 				return false, err.Error()
 			}
-			rows, err := db.New(p.pool).ListAppliedOffsets(context.Background(), []string{topic})
+			all, err := audit.AllAppliedOffsets(context.Background(), p.pool)
 			if err != nil {
 				return false, err.Error()
 			}
-			applied := map[int32]int64{}
-			for _, r := range rows {
-				applied[r.Partition] = r.NextOffset
-			}
+			applied := all[topic]
 			for part, end := range ends {
 				if applied[part] != end {
 					return false, fmt.Sprintf("%s/%d applied to %d of %d", topic, part, applied[part], end)

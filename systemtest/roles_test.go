@@ -24,7 +24,7 @@ import (
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // loginAs creates a login role in group and returns a pool connected as it
@@ -93,7 +93,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	}
 	// Its /metrics and /readyz (project --metrics-addr), as that login too.
 	projMetrics := metrics.New()
-	projResults, err := projections.NewResults(writer)
+	projResults, err := read.NewResults(writer)
 	if err != nil {
 		t.Fatal(err)
 	}

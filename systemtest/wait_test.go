@@ -10,7 +10,7 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/testutil"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // Tests wait on what the system under test tells, never on a sleep (the
@@ -26,7 +26,7 @@ import (
 func (p *pipeline) waitQuiet(t *testing.T, group string) {
 	t.Helper()
 	ctx := context.Background()
-	status, err := projections.NewResults(p.pool)
+	status, err := read.NewResults(p.pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func (p *pipeline) waitFailing(t *testing.T, before float64, n int, what string)
 	})
 }
 
-// waitForAction waits until the audit topic's projection holds n operator
+// waitForAction waits until the operator actions topic's projection holds n operator
 // actions named action (GET /api/v1/audit).
 func (p *pipeline) waitForAction(t *testing.T, action string, n int) {
 	t.Helper()

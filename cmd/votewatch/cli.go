@@ -94,7 +94,7 @@ type AuditCmd struct {
 	OpenFlags
 }
 
-// VerifyCmd audits the projection and reconciles the intake with the log.
+// VerifyCmd self-checks the projection and reconciles the intake with the log.
 type VerifyCmd struct {
 	AdminFlags
 	IntakeDigestKey string `help:"File holding the intake's digest key: every station-stamped vote in the log is then held to the keyed digest the intake kept of it (a vote altered on its way is named). Without it, only its vote_id is checked." type:"path" env:"VOTEWATCH_INTAKE_DIGEST_KEY"`

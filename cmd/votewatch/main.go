@@ -6,12 +6,17 @@
 //
 //	simulate / any Kafka producer ──► topics candidates, voters, votes (keyed, murmur2)
 //	project:  Watermill router ──► handlers.EventHandlers (decode; malformed → <topic>.dlq)
-//	          ──► projections.Projector (group commit: one transaction per batch, ack after commit)
+//	          ──► projections/write: Projector (group commit: one transaction per batch, ack after commit)
+//	          ──► write.Store: facts for the batch, domain.Decide, one transaction
 //	          ──► Postgres tables (ballots, tallies, turnout, rejections, applied offsets)
-//	serve:    handlers.API ──► projections.Results ──► JSON
+//	          ──► projections/trees: Tree (the transparency log), Checkpointer (signs it)
+//	serve:    handlers.API ──► projections/read: Results ──► JSON
+//	replay:   projections/rebuild: Rebuilder (offset 0 ──► fresh schema ──► swap)
+//	audit:    projections/audit: Recount (domain.Count over the log), AuditTrees
 //
 // demo runs all of it in one process on an embedded broker and a private
-// PostgreSQL. The wiring is internal/app; this package parses flags.
+// PostgreSQL. The wiring is internal/app (app.go: the App every command
+// opens; projector.go: the live write path); this package parses flags.
 package main
 
 import (

@@ -6,7 +6,7 @@ import (
 
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/internal/app"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/rebuild"
 )
 
 // Run rebuilds the projection and swaps it in, or verifies it.
@@ -22,10 +22,10 @@ func (c *ReplayCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if err := a.UseSealing(app.AdminSealing(c.OpenFlags.sealing(), c.database()), false); err != nil {
 		return err
 	}
-	opt := projections.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, AllowTruncatedLog: c.AllowTruncatedLog,
+	opt := rebuild.ReplayOptions{KeepRetired: c.KeepRetired, KeepRebuilt: c.KeepRebuilt, AllowTruncatedLog: c.AllowTruncatedLog,
 		Secret: secret, AcceptDiff: c.AcceptDiff}
 	if c.Verify {
-		opt.Mode = projections.ReplayVerify
+		opt.Mode = rebuild.ReplayVerify
 	}
 	return a.Replay(ctx, dsn, opt, env.Stdout)
 }

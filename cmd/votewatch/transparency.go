@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/votewatch/votewatch/internal/app"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -61,7 +61,7 @@ func (c *KeysRotateCmd) Run(ctx context.Context, env *Env, a *app.App) error {
 	if _, _, err := c.open(ctx, a, false); err != nil {
 		return err
 	}
-	if err := projections.RecordKeyRotation(ctx, a.Pool, key.Verifier, c.Reason); err != nil {
+	if err := trees.RecordKeyRotation(ctx, a.Pool, key.Verifier, c.Reason); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "recorded: checkpoints are signed from now on by %s\n", key.Verifier)

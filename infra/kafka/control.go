@@ -31,20 +31,20 @@ func CloseRegistration(p *Publisher, at time.Time) error {
 	return nil
 }
 
-// RecordAction appends an operator action to the audit topic: who (the OS
+// RecordAction appends an operator action to the operator actions topic: who (the OS
 // user), from which host, now, what and with what result.
 func RecordAction(p *Publisher, action, detail, result string) error {
 	msg, err := ActionMessage(action, detail, result)
 	if err != nil {
 		return err
 	}
-	if err := p.Publish(domain.TopicAudit, msg); err != nil {
+	if err := p.Publish(domain.TopicOperatorActions, msg); err != nil {
 		return fmt.Errorf("record operator action %s: %w", action, err)
 	}
 	return nil
 }
 
-// ActionMessage is an operator action's message for the audit topic: who
+// ActionMessage is an operator action's message for the operator actions topic: who
 // (the OS user), from which host, now, what and with what result.
 func ActionMessage(action, detail, result string) (*message.Message, error) {
 	who := "unknown"

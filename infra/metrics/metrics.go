@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/trees"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 const namespace = "votewatch"
@@ -59,7 +61,7 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// ObserveBatch records one projector batch (projections.BatcherConfig's
+// ObserveBatch records one projector batch (write.BatcherConfig's
 // Observe hook).
 func (m *Metrics) ObserveBatch(batcher string, size int, took time.Duration, err error) {
 	outcome := "committed"
@@ -78,23 +80,23 @@ func (m *Metrics) Router(r *message.Router) {
 }
 
 // Projector exports the projector's counters since this process started.
-func (m *Metrics) Projector(stats func() projections.ProjectorStats) {
-	counter := func(name, help string, v func(projections.ProjectorStats) int64) prometheus.Collector {
+func (m *Metrics) Projector(stats func() write.ProjectorStats) {
+	counter := func(name, help string, v func(write.ProjectorStats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Subsystem: "projector", Name: name, Help: help},
 			func() float64 { return float64(v(stats())) })
 	}
 	m.reg.MustRegister(
-		counter("votes_accepted_total", "Votes this process counted.", func(s projections.ProjectorStats) int64 { return s.VotesAccepted }),
-		counter("votes_rejected_total", "Votes this process rejected (redeliveries of a rejection included).", func(s projections.ProjectorStats) int64 { return s.VotesRejected }),
-		counter("votes_held_total", "Votes this process held until their voter's or candidate's registration (or registration's close).", func(s projections.ProjectorStats) int64 { return s.VotesHeld }),
-		counter("vote_batches_total", "Vote batches this process committed.", func(s projections.ProjectorStats) int64 { return s.VoteBatches }),
-		counter("dead_lettered_total", "Messages this process sent to a dead-letter topic.", func(s projections.ProjectorStats) int64 { return s.DeadLettered }),
+		counter("votes_accepted_total", "Votes this process counted.", func(s write.ProjectorStats) int64 { return s.VotesAccepted }),
+		counter("votes_rejected_total", "Votes this process rejected (redeliveries of a rejection included).", func(s write.ProjectorStats) int64 { return s.VotesRejected }),
+		counter("votes_held_total", "Votes this process held until their voter's or candidate's registration (or registration's close).", func(s write.ProjectorStats) int64 { return s.VotesHeld }),
+		counter("vote_batches_total", "Vote batches this process committed.", func(s write.ProjectorStats) int64 { return s.VoteBatches }),
+		counter("dead_lettered_total", "Messages this process sent to a dead-letter topic.", func(s write.ProjectorStats) int64 { return s.DeadLettered }),
 	)
 }
 
-// StatusFunc reads the projection's state (projections.Results.Status with
+// StatusFunc reads the projection's state (read.Results.Status with
 // the log's ends).
-type StatusFunc func(ctx context.Context) (projections.Status, error)
+type StatusFunc func(ctx context.Context) (read.Status, error)
 
 // Projection exports the projection's state, read at scrape time: totals,
 // rejections by reason, consumer lag per partition and freshness.
@@ -323,8 +325,8 @@ func (s *statusRecorder) Flush() {
 // Unwrap lets http.ResponseController reach the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// ContestsFunc reads every contest's results (projections.Results.Contests).
-type ContestsFunc func(ctx context.Context) ([]projections.ContestResult, error)
+// ContestsFunc reads every contest's results (read.Results.Contests).
+type ContestsFunc func(ctx context.Context) ([]read.ContestResult, error)
 
 // Contests exports each contest's votes cast, eligible voters, whether it
 // is decided, and its stations reporting, read at scrape time.
@@ -376,7 +378,7 @@ func (c *contestCollector) Collect(ch chan<- prometheus.Metric) {
 // tree has grown without a checkpoint reaching its witnesses' quorum
 // (0 when the served checkpoint covers the whole tree), and the
 // add-checkpoint requests per witness and outcome.
-func (m *Metrics) Checkpointer(stats func() projections.CheckpointerStats) {
+func (m *Metrics) Checkpointer(stats func() trees.CheckpointerStats) {
 	m.reg.MustRegister(&checkpointerCollector{stats: stats,
 		unwitnessed: prometheus.NewDesc(prometheus.BuildFQName(namespace, "log", "unwitnessed_seconds"),
 			"Seconds since the oldest checkpoint signed and not yet cosigned by the witnesses' quorum (0: none waiting).", nil, nil),
@@ -386,7 +388,7 @@ func (m *Metrics) Checkpointer(stats func() projections.CheckpointerStats) {
 }
 
 type checkpointerCollector struct {
-	stats                 func() projections.CheckpointerStats
+	stats                 func() trees.CheckpointerStats
 	unwitnessed, requests *prometheus.Desc
 }
 

@@ -124,7 +124,7 @@ func TestAStationsCloseFollowsItsVotesOnEveryPartition(t *testing.T) {
 	} else if n, ok := rep.Ballots(); !ok || n != 30 {
 		t.Errorf("close report's ballots = %d, %v; want 30", n, ok)
 	}
-	actions := testutil.ReadTopic(t, kcfg, domain.TopicAudit, 1, 30*time.Second)
+	actions := testutil.ReadTopic(t, kcfg, domain.TopicOperatorActions, 1, 30*time.Second)
 	if a, err := domain.DecodeOperatorActed(actions[0].Value); err != nil || a.Action() != domain.ActionStationClosed {
 		t.Errorf("audit topic: %s (%v), want station_closed", actions[0].Value, err)
 	}

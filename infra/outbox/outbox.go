@@ -25,7 +25,7 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
-	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/infra/outbox/internal/db"
 	"github.com/votewatch/votewatch/sql/schema"
 )
 
@@ -342,7 +342,7 @@ func (o *Outbox) CloseStation(ctx context.Context, station string, report domain
 	for _, m := range []struct {
 		topic string
 		msgs  []*message.Message
-	}{{domain.TopicVotes, markers}, {domain.TopicStations, []*message.Message{rep}}, {domain.TopicAudit, []*message.Message{action}}} {
+	}{{domain.TopicVotes, markers}, {domain.TopicStations, []*message.Message{rep}}, {domain.TopicOperatorActions, []*message.Message{action}}} {
 		if err := outbox.Publish(m.topic, m.msgs...); err != nil {
 			return false, fmt.Errorf("close station %s: write outbox: %w", station, err)
 		}

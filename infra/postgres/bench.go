@@ -7,8 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/votewatch/votewatch/sql/db"
 )
 
 // The benchmark's database work (cmd votewatch bench, internal/bench):
@@ -24,32 +22,6 @@ func DropSchemas(ctx context.Context, pool *pgxpool.Pool, schemas ...string) err
 		return fmt.Errorf("drop schemas %v: %w", schemas, err)
 	}
 	return nil
-}
-
-// CopyBallotsCeiling COPYs rows into target.ballots, a new table with the
-// same columns and indexes as the projection's ballots, and returns how many
-// it wrote: the rate at which this PostgreSQL can write the projection's
-// rows at all.
-func CopyBallotsCeiling(ctx context.Context, pool *pgxpool.Pool, target string, rows []db.CopyCeilingBallotsParams) (int64, error) {
-	t := pgx.Identifier{target}.Sanitize()
-	if _, err := pool.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %[1]s; CREATE TABLE %[1]s.ballots (LIKE %[2]s.ballots INCLUDING ALL)`, t, Schema)); err != nil {
-		return 0, fmt.Errorf("create copy target: %w", err)
-	}
-	// sqlc's COPY names the table unqualified: the transaction's
-	// search_path says which schema's ballots it is.
-	var n int64
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+t); err != nil {
-			return err
-		}
-		var err error
-		n, err = db.New(tx).CopyCeilingBallots(ctx, rows)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("copy ballots: %w", err)
-	}
-	return n, nil
 }
 
 // CopyRegister copies the projection's register (candidates, voters,

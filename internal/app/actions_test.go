@@ -16,12 +16,12 @@ import (
 )
 
 // Every operator action that changes the election is on record in the
-// audit topic, whichever command does it (issue 24 §5): importing the
+// operator actions topic, whichever command does it (issue 24 §5): importing the
 // roll, closing registration (on its own or with the import), the
 // schedule, and a station's close.
 
-// startAudit is a broker and a publisher to it.
-func startAudit(t *testing.T) (kafka.Config, *kafka.Publisher) {
+// startOperatorLog is a broker and a publisher to the operator actions topic.
+func startOperatorLog(t *testing.T) (kafka.Config, *kafka.Publisher) {
 	t.Helper()
 	kcfg := testutil.Kafka(t, 2)
 	pub, err := kafka.NewPublisher(kcfg)
@@ -32,14 +32,14 @@ func startAudit(t *testing.T) (kafka.Config, *kafka.Publisher) {
 	return kcfg, pub
 }
 
-// actions reads the audit topic's first want actions.
+// actions reads the operator actions topic's first want actions.
 func actions(t *testing.T, kcfg kafka.Config, want int) []domain.OperatorActed {
 	t.Helper()
 	var out []domain.OperatorActed
-	for _, rec := range testutil.ReadTopic(t, kcfg, domain.TopicAudit, want, 30*time.Second) {
+	for _, rec := range testutil.ReadTopic(t, kcfg, domain.TopicOperatorActions, want, 30*time.Second) {
 		a, err := domain.DecodeOperatorActed(rec.Value)
 		if err != nil {
-			t.Fatalf("audit message %s: %v", rec.Value, err)
+			t.Fatalf("operator action message %s: %v", rec.Value, err)
 		}
 		if a.Who() == "" || a.Host() == "" || a.At().IsZero() {
 			t.Errorf("action %s lacks who, host or when", a.Action())
@@ -74,13 +74,13 @@ func testRoll(t *testing.T) app.Roll {
 
 func TestImportingTheRollIsRecorded(t *testing.T) {
 	t.Parallel()
-	kcfg, pub := startAudit(t)
+	kcfg, pub := startOperatorLog(t)
 	if err := app.PublishRoll(context.Background(), slog.New(slog.DiscardHandler), pub, testRoll(t), false, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	got := actions(t, kcfg, 1)
 	if !slices.Equal(names(got), []string{domain.ActionImportRoll + ": ok"}) {
-		t.Fatalf("audit = %v, want the import", names(got))
+		t.Fatalf("operator actions = %v, want the import", names(got))
 	}
 	if d := got[0].Detail(); !strings.Contains(d, "1 candidates") || !strings.Contains(d, "1 voters") {
 		t.Errorf("import detail %q, want what was imported", d)
@@ -89,18 +89,18 @@ func TestImportingTheRollIsRecorded(t *testing.T) {
 
 func TestImportWithCloseRegistrationRecordsBoth(t *testing.T) {
 	t.Parallel()
-	kcfg, pub := startAudit(t)
+	kcfg, pub := startOperatorLog(t)
 	if err := app.PublishRoll(context.Background(), slog.New(slog.DiscardHandler), pub, testRoll(t), true, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(actions(t, kcfg, 2)); !slices.Equal(got, []string{domain.ActionImportRoll + ": ok", domain.ActionCloseRegistration + ": ok"}) {
-		t.Errorf("audit = %v, want the import then the close", got)
+		t.Errorf("operator actions = %v, want the import then the close", got)
 	}
 }
 
 func TestClosingRegistrationAndTheScheduleAreRecorded(t *testing.T) {
 	t.Parallel()
-	kcfg, pub := startAudit(t)
+	kcfg, pub := startOperatorLog(t)
 	if err := app.CloseRegistration(pub, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestClosingRegistrationAndTheScheduleAreRecorded(t *testing.T) {
 	}
 	got := actions(t, kcfg, 2)
 	if !slices.Equal(names(got), []string{domain.ActionCloseRegistration + ": ok", domain.ActionSchedule + ": ok"}) {
-		t.Fatalf("audit = %v, want the close then the schedule", names(got))
+		t.Fatalf("operator actions = %v, want the close then the schedule", names(got))
 	}
 	if d := got[1].Detail(); !strings.Contains(d, now.Add(-time.Hour).UTC().Format(time.RFC3339)) {
 		t.Errorf("schedule detail %q, want the polls' times", d)

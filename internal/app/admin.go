@@ -12,6 +12,8 @@ import (
 	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/rebuild"
 )
 
 // AdminDatabase locates the database of the maintenance commands.
@@ -81,7 +83,7 @@ func (l ReplayLog) ReadRange(ctx context.Context, topic string, from, to map[int
 func (a *App) ReplayLog() ReplayLog { return ReplayLog{a.Kafka, a.KafkaLog} }
 
 // NewRebuilder wires a Rebuilder to the database and the log.
-func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log) (*projections.Rebuilder, error) {
+func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log) (*rebuild.Rebuilder, error) {
 	open := func(ctx context.Context, schema string) (*pgxpool.Pool, error) {
 		p, err := postgres.ConnectSchema(ctx, dsn, schema, 4)
 		if err != nil {
@@ -93,7 +95,7 @@ func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.C
 		}
 		return p, nil
 	}
-	return projections.NewRebuilder(pool, postgres.Schema, open, ReplayLog{kcfg, klog}, log)
+	return rebuild.NewRebuilder(pool, postgres.Schema, open, ReplayLog{kcfg, klog}, log)
 }
 
 // IntakeCheck reconciles the intake with the log, both ways (skipped
@@ -102,9 +104,9 @@ func NewRebuilder(log *slog.Logger, pool *pgxpool.Pool, dsn string, kcfg kafka.C
 // in the log is one it accepted (by its keyed digest, given digestKey). It
 // connects to Kafka only if there is something to look for: verifying a
 // database whose intake took nothing needs no broker.
-func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config, digestKey []byte) (checks []projections.AuditCheck, skipped bool) {
-	accepted := projections.AuditCheck{Name: "every vote the intake accepted is in the votes topic or pending in the outbox"}
-	stamped := projections.AuditCheck{Name: "every vote in the log stamped with a station was accepted by the intake"}
+func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config, digestKey []byte) (checks []read.Check, skipped bool) {
+	accepted := read.Check{Name: "every vote the intake accepted is in the votes topic or pending in the outbox"}
+	stamped := read.Check{Name: "every vote in the log stamped with a station was accepted by the intake"}
 	if len(digestKey) > 0 {
 		stamped.Name += ", as the intake's keyed digest of it says"
 	}
@@ -112,10 +114,10 @@ func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config, digestKey []by
 	switch {
 	case err != nil:
 		accepted.Detail = err.Error()
-		return []projections.AuditCheck{accepted}, false
+		return []read.Check{accepted}, false
 	case !rec.Deployed:
 		accepted.Detail = "skipped: no intake schema"
-		return []projections.AuditCheck{accepted}, true
+		return []read.Check{accepted}, true
 	case rec.Lost > 0:
 		accepted.Detail = fmt.Sprintf("%d of %d accepted votes are neither in the votes topic nor in the outbox (%d still pending there), e.g. %s",
 			rec.Lost, rec.Accepted, rec.Pending, strings.Join(rec.Examples, ", "))
@@ -123,7 +125,7 @@ func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config, digestKey []by
 		accepted.OK = true
 	}
 	if rec.Served == 0 {
-		return []projections.AuditCheck{accepted}, false
+		return []read.Check{accepted}, false
 	}
 	if rec.Unaccepted > 0 {
 		stamped.Detail = fmt.Sprintf("%d votes in the log bear a station but were never accepted by the intake (or differ from what it accepted), e.g. %s",
@@ -131,7 +133,7 @@ func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config, digestKey []by
 	} else {
 		stamped.OK = true
 	}
-	return []projections.AuditCheck{accepted, stamped}, false
+	return []read.Check{accepted, stamped}, false
 }
 
 // lazyVotesLog connects to Kafka on first use.
@@ -169,7 +171,7 @@ func (l *lazyVotesLog) ReadRange(ctx context.Context, topic string, from, to map
 	return kafka.ReadRange(ctx, l.cfg, topic, from, to, fn)
 }
 
-// RecordAction appends an operator action to the audit topic.
+// RecordAction appends an operator action to the operator actions topic.
 func RecordAction(kcfg kafka.Config, action, detail string) error {
 	pub, err := kafka.NewPublisher(kcfg)
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/votewatch/votewatch/infra/metrics"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // App is one votewatch process's resources and services. Open what the
@@ -256,7 +257,7 @@ func (a *App) StartProjector(cfg ProjectorConfig) (*ProjectorService, error) {
 // ObserveProjection reports the projection's state in Metrics, for a
 // process without the read API (whose server reports it).
 func (a *App) ObserveProjection() error {
-	results, err := projections.NewResults(a.Pool)
+	results, err := read.NewResults(a.Pool)
 	if err != nil {
 		return err
 	}
@@ -313,8 +314,8 @@ func (a *App) serve(srv *HTTPServer, err error) (*HTTPServer, error) {
 }
 
 // ProjectionStatus reports the projection's state for the metrics.
-func ProjectionStatus(results *projections.Results, logEnds projections.HighWatermarksFunc) metrics.StatusFunc {
-	return func(ctx context.Context) (projections.Status, error) { return results.Status(ctx, logEnds) }
+func ProjectionStatus(results *read.Results, logEnds projections.HighWatermarksFunc) metrics.StatusFunc {
+	return func(ctx context.Context) (read.Status, error) { return results.Status(ctx, logEnds) }
 }
 
 // HTTPServer serves the API, the dashboard and its live stream, with
@@ -329,7 +330,7 @@ type HTTPServer struct {
 
 // NewAPIServer listens on addr for the read API and the dashboard, and the
 // intake's API unless intake is nil. Everything it publishes is read
-// through projections.NewPublicResults under a minimum cell size of
+// through read.NewPublicResults under a minimum cell size of
 // minCell (0: domain.DefaultMinCell), the projectors' releasers' k.
 func NewAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds projections.HighWatermarksFunc, m *metrics.Metrics, intake *Intake, minCell int) (*HTTPServer, error) {
 	return newAPIServer(log, addr, pool, logEnds, m, intake, minCell, nil)
@@ -340,13 +341,13 @@ func newAPIServer(log *slog.Logger, addr string, pool *pgxpool.Pool, logEnds pro
 	if err != nil {
 		return nil, err
 	}
-	results, err := projections.NewPublicResults(pool, rule)
+	results, err := read.NewPublicResults(pool, rule)
 	if err != nil {
 		return nil, err
 	}
 	// The status route and its metrics are for operators and read the
 	// projection itself (lag, offsets), not its tallies.
-	exact, err := projections.NewResults(pool)
+	exact, err := read.NewResults(pool)
 	if err != nil {
 		return nil, err
 	}

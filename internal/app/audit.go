@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/audit"
 )
 
 // Audit recounts the election from the log (after OpenLog) with the
@@ -19,19 +19,19 @@ import (
 // log unless opt.AllowLag.
 func (a *App) Audit(ctx context.Context, opt AuditOptions, out io.Writer) error {
 	log := a.ReplayLog()
-	if err := projections.CheckLogComplete(ctx, log); err != nil {
+	if err := audit.CheckLogComplete(ctx, log); err != nil {
 		if !opt.AllowTruncatedLog {
 			return fmt.Errorf("audit: %w (--allow-truncated-log recounts what is left)", err)
 		}
 		a.Log.Warn("recounting a truncated log: the recount misses the lost events", "err", err)
 	}
-	if err := projections.CheckCaughtUp(ctx, a.Pool, log); err != nil {
+	if err := audit.CheckCaughtUp(ctx, a.Pool, log); err != nil {
 		if !opt.AllowLag {
 			return fmt.Errorf("audit: %w: the recount would cover only what it applied (--allow-lag audits it anyway)", err)
 		}
 		a.Log.Warn("auditing a projection that lags the log", "err", err)
 	}
-	rep, err := projections.Recount(ctx, a.Pool, log, a.Sealing.Opener, NewProgress(a.Log, out, "recounting events", "events"))
+	rep, err := audit.Recount(ctx, a.Pool, log, a.Sealing.Opener, NewProgress(a.Log, out, "recounting events", "events"))
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (a *App) Audit(ctx context.Context, opt AuditOptions, out io.Writer) error 
 	}
 	_ = tw.Flush()
 	if diffs := rep.Differences(); len(diffs) > 0 {
-		fmt.Fprint(out, projections.FormatRecount(diffs))
+		fmt.Fprint(out, audit.FormatRecount(diffs))
 		return fmt.Errorf("the projection differs from the recount of the log in %d of %d tables", len(diffs), rep.Compared)
 	}
 	fmt.Fprintf(out, "the projection equals the recount of the log in all %d tables\n", rep.Compared)

@@ -14,7 +14,8 @@ import (
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/metrics"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/trees"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // The projector's Kafka consumers (ProjectorConfig.Consumer): the
@@ -53,9 +54,9 @@ type ProjectorConfig struct {
 type ProjectorService struct {
 	log          *slog.Logger
 	router       *message.Router
-	projector    *projections.Projector
-	checkpointer *projections.Checkpointer // nil without a transparency log
-	releaser     *projections.Releaser
+	projector    *write.Projector
+	checkpointer *trees.Checkpointer // nil without a transparency log
+	releaser     *write.Releaser
 
 	closeOnce sync.Once
 	closers   []func()
@@ -73,16 +74,16 @@ func NewProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	}()
 	wlog := watermillLogger(log, "watermill")
 
-	store, err := projections.NewStore(pool)
+	store, err := write.NewStore(pool)
 	if err != nil {
 		return nil, err
 	}
 	// Held votes are stored sealed as they came (00040) and opened again
 	// when released.
 	store.OpenWith(cfg.Opener)
-	if s.projector, err = projections.NewProjector(store, projections.ProjectorConfig{
-		Votes:           projections.BatcherConfig{MaxBatch: cfg.BatchSize, Writers: cfg.Writers, Linger: cfg.Linger, Observe: m.ObserveBatch},
-		Registrations:   projections.BatcherConfig{MaxBatch: 2000, Writers: 1, Observe: m.ObserveBatch},
+	if s.projector, err = write.NewProjector(store, write.ProjectorConfig{
+		Votes:           write.BatcherConfig{MaxBatch: cfg.BatchSize, Writers: cfg.Writers, Linger: cfg.Linger, Observe: m.ObserveBatch},
+		Registrations:   write.BatcherConfig{MaxBatch: 2000, Writers: 1, Observe: m.ObserveBatch},
 		TopicPartitions: klog.Partitions,
 	}, log); err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func NewProjectorService(log *slog.Logger, pool *pgxpool.Pool, kcfg kafka.Config
 	if err != nil {
 		return nil, err
 	}
-	if s.releaser, err = projections.NewReleaser(pool, rule, projections.ReleaserConfig{}, log); err != nil {
+	if s.releaser, err = write.NewReleaser(pool, rule, write.ReleaserConfig{}, log); err != nil {
 		return nil, err
 	}
 	if cfg.Consumer == "" {

@@ -12,7 +12,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/votewatch/votewatch/domain"
-	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 )
 
@@ -57,7 +56,7 @@ func PublishEvents[E kafka.Event](ctx context.Context, log *slog.Logger, out io.
 }
 
 // Schedule publishes schedule to every partition of the votes topic and
-// records the action in the audit topic.
+// records the action in the operator actions topic.
 func Schedule(pub *kafka.Publisher, schedule domain.ElectionScheduled, out io.Writer) error {
 	n, err := pub.PublishToEveryPartition(domain.TopicVotes, func(int) ([]byte, error) { return schedule.MarshalJSON() })
 	if err != nil {
@@ -85,11 +84,11 @@ func ReadRoll(candidatesPath, votersPath string, out io.Writer) (Roll, error) {
 	var roll Roll
 	var err error
 	if candidatesPath != "" {
-		roll.Candidates, err = ReadFile(candidatesPath, handlers.ReadCandidates)
+		roll.Candidates, err = ReadFile(candidatesPath, ReadCandidates)
 	}
 	if votersPath != "" {
 		var verr error
-		roll.Voters, verr = ReadFile(votersPath, handlers.ReadVoters)
+		roll.Voters, verr = ReadFile(votersPath, ReadVoters)
 		err = errors.Join(err, verr)
 	}
 	if err != nil {
@@ -102,7 +101,7 @@ func ReadRoll(candidatesPath, votersPath string, out io.Writer) (Roll, error) {
 
 // PublishRoll publishes the candidates and the voters (registration comes
 // before votes) and, with closeRegistration, the close markers; both are
-// recorded in the audit topic, as they are whichever command does them.
+// recorded in the operator actions topic, as they are whichever command does them.
 func PublishRoll(ctx context.Context, log *slog.Logger, pub *kafka.Publisher, roll Roll, closeRegistration bool, out io.Writer) error {
 	detail := fmt.Sprintf("%d candidates and %d voters", len(roll.Candidates), len(roll.Voters))
 	err := PublishEvents(ctx, log, out, pub, domain.TopicCandidates, roll.Candidates)
@@ -125,7 +124,7 @@ func PublishRoll(ctx context.Context, log *slog.Logger, pub *kafka.Publisher, ro
 }
 
 // CloseRegistration publishes the registration close markers and records
-// the action in the audit topic.
+// the action in the operator actions topic.
 func CloseRegistration(pub *kafka.Publisher, out io.Writer) error {
 	if err := kafka.CloseRegistration(pub, time.Now()); err != nil {
 		_ = kafka.RecordAction(pub, domain.ActionCloseRegistration, "close markers on every registration partition", "failed: "+err.Error())
@@ -150,7 +149,7 @@ func ClosePolls(pub *kafka.Publisher, out io.Writer) error {
 }
 
 // StationReporter publishes a station's reports to the stations topic and
-// records each close in the audit topic (a close changes the election:
+// records each close in the operator actions topic (a close changes the election:
 // reporting progress moves, and the station's count is final).
 func StationReporter(pub *kafka.Publisher) func(context.Context, domain.StationReported) error {
 	return func(_ context.Context, r domain.StationReported) error {

@@ -19,6 +19,8 @@ import (
 	"github.com/votewatch/votewatch/handlers"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/rebuild"
 )
 
 // The operator's maintenance commands (replay, verify, status), which
@@ -27,7 +29,7 @@ import (
 // Replay rebuilds the projection from the log into a fresh schema and
 // swaps it in (or, with opt.Mode ReplayVerify, compares it with the live
 // one), and reports to out. dsn is Pool's database.
-func (a *App) Replay(ctx context.Context, dsn string, opt projections.ReplayOptions, out io.Writer) error {
+func (a *App) Replay(ctx context.Context, dsn string, opt rebuild.ReplayOptions, out io.Writer) error {
 	kcfg := a.Kafka
 	rb, err := NewRebuilder(a.Log, a.Pool, dsn, kcfg, a.KafkaLog)
 	if err != nil {
@@ -38,7 +40,7 @@ func (a *App) Replay(ctx context.Context, dsn string, opt projections.ReplayOpti
 		opt.Progress = NewProgress(a.Log, out, "replaying events", "events")
 	}
 	rep, err := rb.Run(ctx, opt)
-	if errors.Is(err, projections.ErrRootsDiffer) {
+	if errors.Is(err, rebuild.ErrRootsDiffer) {
 		fmt.Fprintf(out, "the rebuilt transparency trees differ from the live ones:\n  %s\n", strings.Join(rep.TreeDiffs, "\n  "))
 	}
 	if err != nil {
@@ -58,26 +60,26 @@ func (a *App) Replay(ctx context.Context, dsn string, opt projections.ReplayOpti
 		}
 	}
 	printReplayReport(out, rep)
-	if opt.Mode == projections.ReplayVerify && len(rep.Differences) > 0 {
+	if opt.Mode == rebuild.ReplayVerify && len(rep.Differences) > 0 {
 		fmt.Fprint(out, projections.FormatDiffs(rep.Differences))
 		return errors.New("the rebuilt projection differs from the live one")
 	}
-	if opt.Mode == projections.ReplayVerify && len(rep.TreeDiffs) > 0 {
+	if opt.Mode == rebuild.ReplayVerify && len(rep.TreeDiffs) > 0 {
 		fmt.Fprintf(out, "transparency trees differ:\n  %s\n", strings.Join(rep.TreeDiffs, "\n  "))
 		return errors.New("the rebuilt transparency trees differ from the live ones")
 	}
 	return nil
 }
 
-// Verify audits the projection's internal consistency, and that every
-// vote the intake accepted reached the log (kcfg) or is still pending,
-// reporting each check to out.
+// Verify runs the projection's self-check (read.Results.SelfCheck) and
+// checks that every vote the intake accepted reached the log (kcfg) or is
+// still pending, reporting each check to out.
 func (a *App) Verify(ctx context.Context, kcfg kafka.Config, digestKey []byte, out io.Writer) error {
-	results, err := projections.NewResults(a.Pool)
+	results, err := read.NewResults(a.Pool)
 	if err != nil {
 		return err
 	}
-	checks, err := results.Audit(ctx)
+	checks, err := results.SelfCheck(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +124,7 @@ func (a *App) Verify(ctx context.Context, kcfg kafka.Config, digestKey []byte, o
 // /api/v1/status, with asJSON); the log's ends come from kcfg, or are
 // unknown if it is unreachable.
 func (a *App) PrintStatus(ctx context.Context, kcfg kafka.Config, asJSON bool, out io.Writer) error {
-	results, err := projections.NewResults(a.Pool)
+	results, err := read.NewResults(a.Pool)
 	if err != nil {
 		return err
 	}
@@ -205,7 +207,7 @@ func NewProgress(log *slog.Logger, out io.Writer, doing, unit string) func(done,
 	}
 }
 
-func printReplayReport(w io.Writer, rep projections.ReplayReport) {
+func printReplayReport(w io.Writer, rep rebuild.ReplayReport) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range domain.EventTopics {

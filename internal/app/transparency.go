@@ -20,6 +20,8 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/audit"
+	"github.com/votewatch/votewatch/projections/trees"
 	"github.com/votewatch/votewatch/transparency"
 )
 
@@ -56,7 +58,7 @@ func (c TransparencyConfig) origin() string { return "votewatch/" + c.Election }
 
 // newCheckpointer wires the checkpointer of the projection behind pool, or
 // returns nil when no key is configured.
-func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig, events projections.ReplayLog, pub message.Publisher, opener *domain.Opener) (*projections.Checkpointer, error) {
+func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig, events projections.ReplayLog, pub message.Publisher, opener *domain.Opener) (*trees.Checkpointer, error) {
 	if c.CheckpointKey == "" {
 		return nil, nil
 	}
@@ -78,13 +80,13 @@ func newCheckpointer(log *slog.Logger, pool *pgxpool.Pool, c TransparencyConfig,
 	if err != nil {
 		return nil, err
 	}
-	tree, err := projections.NewTree(pool, secret, projections.VotesReader(events))
+	tree, err := trees.NewTree(pool, secret, trees.VotesReader(events))
 	if err != nil {
 		return nil, err
 	}
 	tree.OpenWith(opener)
 	log.Info("transparency log on", "origin", c.origin(), "verifier_key", key.Verifier, "every", c.Every)
-	return projections.NewCheckpointer(projections.CheckpointerConfig{
+	return trees.NewCheckpointer(trees.CheckpointerConfig{
 		Tree: tree, Key: key, Origin: c.origin(), Every: c.Every, Witnesses: c.Witnesses, Quorum: c.Quorum,
 		Publish: func(ctx context.Context, signed []byte) error {
 			msg := message.NewMessage(watermill.NewUUID(), signed)
@@ -143,12 +145,12 @@ type AuditOptions struct {
 }
 
 // auditTrees checks the transparency log and prints what it checked.
-func (a *App) auditTrees(ctx context.Context, opt AuditOptions, out io.Writer) (projections.TreeAudit, error) {
-	o := projections.TreeAuditOptions{Secret: opt.Secret, VerifierKey: opt.VerifierKey, Opener: a.Sealing.Opener}
+func (a *App) auditTrees(ctx context.Context, opt AuditOptions, out io.Writer) (audit.TreeAudit, error) {
+	o := audit.TreeAuditOptions{Secret: opt.Secret, VerifierKey: opt.VerifierKey, Opener: a.Sealing.Opener}
 	if opt.VerifierKey != "" && fileExists(opt.VerifierKey) {
 		b, err := os.ReadFile(opt.VerifierKey)
 		if err != nil {
-			return projections.TreeAudit{}, err
+			return audit.TreeAudit{}, err
 		}
 		o.VerifierKey = strings.TrimSpace(string(b))
 	}
@@ -157,24 +159,24 @@ func (a *App) auditTrees(ctx context.Context, opt AuditOptions, out io.Writer) (
 	if opt.Checkpoint != "" {
 		var err error
 		if saved, err = os.ReadFile(opt.Checkpoint); err != nil {
-			return projections.TreeAudit{}, err
+			return audit.TreeAudit{}, err
 		}
 		o.Checkpoint = saved
 	}
 	var served []byte
 	if opt.LogURL != "" {
 		if o.VerifierKey == "" {
-			return projections.TreeAudit{}, errors.New("--log-url needs --verifier-key: the served checkpoint is checked against the key pinned beforehand")
+			return audit.TreeAudit{}, errors.New("--log-url needs --verifier-key: the served checkpoint is checked against the key pinned beforehand")
 		}
 		var err error
 		if served, err = fetchCheckpoint(ctx, opt.LogURL); err != nil {
-			return projections.TreeAudit{}, err
+			return audit.TreeAudit{}, err
 		}
 		if saved == nil {
 			o.Checkpoint = served
 		}
 	}
-	t, err := projections.AuditTrees(ctx, a.Pool, a.ReplayLog(), o)
+	t, err := audit.AuditTrees(ctx, a.Pool, a.ReplayLog(), o)
 	if err != nil {
 		return t, err
 	}
@@ -223,7 +225,7 @@ func fetchCheckpoint(ctx context.Context, logURL string) ([]byte, error) {
 // checkpoint saved earlier, and every entry read back against its root
 // (torchwood's Client.Entries); the entries' decisions must total the
 // recount's at its size. It returns the problems found.
-func (a *App) auditTiles(ctx context.Context, logURL string, served, saved []byte, o projections.TreeAuditOptions, t projections.TreeAudit, out io.Writer) []string {
+func (a *App) auditTiles(ctx context.Context, logURL string, served, saved []byte, o audit.TreeAuditOptions, t audit.TreeAudit, out io.Writer) []string {
 	var problems []string
 	c, cosigners, err := transparency.OpenWitnessed(served, o.VerifierKey, o.Witnesses, o.Quorum)
 	if err != nil {

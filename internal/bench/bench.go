@@ -15,7 +15,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
@@ -24,8 +23,9 @@ import (
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
-	"github.com/votewatch/votewatch/projections"
-	"github.com/votewatch/votewatch/sql/db"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/rebuild"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // Config is what to measure (the bench command's flags).
@@ -153,7 +153,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 		region[v.Voter.ID()] = v.Voter.Region().String()
 	}
 	plan := simulator.NewVotePlan(election, simulator.Faults{})
-	rows := make([]db.CopyCeilingBallotsParams, 0, c.Votes)
+	rows := make([]write.CeilingBallot, 0, c.Votes)
 	publishVotes := func() error {
 		batch := make([]*message.Message, 0, 5000)
 		for len(rows) < c.Votes {
@@ -167,7 +167,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 			}
 			v := ev.Vote
 			id, _ := uuid.Parse(v.ID())
-			rows = append(rows, db.CopyCeilingBallotsParams{VoterID: v.VoterID(), VoteID: pgtype.UUID{Bytes: id, Valid: true},
+			rows = append(rows, write.CeilingBallot{VoterID: v.VoterID(), VoteID: id,
 				Region: region[v.VoterID()], CastAt: v.CastAt()})
 			batch = append(batch, msgs...)
 			if len(batch) >= 5000 {
@@ -239,7 +239,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 	// 1. The ceiling: COPY the same ballot rows into a table with the same
 	// key as ballots.
 	start := time.Now()
-	n, err := postgres.CopyBallotsCeiling(ctx, pool, "bench", rows)
+	n, err := write.CopyBallotsCeiling(ctx, pool, postgres.Schema, "bench", rows)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
-	rep, err := rb.Run(ctx, projections.ReplayOptions{Mode: projections.ReplaySwap})
+	rep, err := rb.Run(ctx, rebuild.ReplayOptions{Mode: rebuild.ReplaySwap})
 	stopProfile()
 	if err != nil {
 		return err
@@ -329,7 +329,7 @@ func (c *Bench) Run(ctx context.Context, env *Env) error {
 // fast as the broker takes them and timed from the first counted vote to
 // the last.
 func (c *Bench) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, dsn string, kcfg kafka.Config, klog *kafka.Log, voters int64, publishVotes func() error) (benchResult, error) {
-	var results *projections.Results
+	var results *read.Results
 	var done <-chan error
 	var stop func()
 	var err error
@@ -344,11 +344,11 @@ func (c *Bench) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, d
 		return benchResult{}, err
 	}
 	defer stop()
-	wait := func(cond func(projections.Summary) bool) (projections.Summary, error) {
+	wait := func(cond func(read.Summary) bool) (read.Summary, error) {
 		return waitUntil(ctx, done, results.Summary, cond)
 	}
 	fmt.Fprintf(env.Stdout, "live projector: registering %d voters…\n", voters)
-	if _, err := wait(func(s projections.Summary) bool { return s.RegisteredVoters >= voters }); err != nil {
+	if _, err := wait(func(s read.Summary) bool { return s.RegisteredVoters >= voters }); err != nil {
 		return benchResult{}, err
 	}
 	fmt.Fprintf(env.Stdout, "live projector: polls open, publishing %d votes…\n", c.Votes)
@@ -361,7 +361,7 @@ func (c *Bench) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, d
 	}
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- publishVotes() }()
-	first, err := wait(func(s projections.Summary) bool { return s.VotesCast > 0 })
+	first, err := wait(func(s read.Summary) bool { return s.VotesCast > 0 })
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -369,7 +369,7 @@ func (c *Bench) measureLive(ctx context.Context, env *Env, pool *pgxpool.Pool, d
 	if err := <-pubErr; err != nil {
 		return benchResult{}, err
 	}
-	if _, err := wait(func(s projections.Summary) bool { return s.VotesCast >= int64(c.Votes) }); err != nil {
+	if _, err := wait(func(s read.Summary) bool { return s.VotesCast >= int64(c.Votes) }); err != nil {
 		return benchResult{}, err
 	}
 	elapsed := time.Since(start)
@@ -418,12 +418,12 @@ func (c *Bench) liveFlags() app.ProjectorConfig {
 
 // runProjector runs a projector over pool in the background; stop ends it
 // and waits. done reports if it stops by itself.
-func runProjector(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, f app.ProjectorConfig) (*projections.Results, <-chan error, func(), error) {
+func runProjector(ctx context.Context, env *Env, pool *pgxpool.Pool, kcfg kafka.Config, klog *kafka.Log, f app.ProjectorConfig) (*read.Results, <-chan error, func(), error) {
 	proj, err := app.NewProjectorService(env.Log, pool, kcfg, f, klog, metrics.New())
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		proj.Close()
 		return nil, nil, nil, err

@@ -11,10 +11,11 @@ import (
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // measureApplyCeiling feeds the votes in the log, decoded beforehand, to
-// the batch apply directly (projections.Store.ApplyVotes: load the batch's
+// the batch apply directly (write.Store.ApplyVotes: load the batch's
 // facts, domain.Decide, write the decisions and tallies): the live
 // path's batches and writers with no Kafka consumer, no router and no
 // batcher in front. It is the ceiling the live path's consumer can reach
@@ -26,7 +27,7 @@ func (c *Bench) measureApplyCeiling(ctx context.Context, env *Env, dsn string, l
 		return benchResult{}, err
 	}
 	defer pool.Close()
-	store, err := projections.NewStore(pool)
+	store, err := write.NewStore(pool)
 	if err != nil {
 		return benchResult{}, err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
 	"github.com/votewatch/votewatch/internal/process"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
 )
 
 // memoryCheckpoint is the first vote count at which the projector's memory
@@ -69,13 +69,13 @@ func (c *Bench) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Pool,
 		return nil, err
 	}
 	defer func() { _ = proc.Stop() }()
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		return nil, err
 	}
 	done := make(chan error, 1)
 	go func() { <-proc.Exited(); done <- fmt.Errorf("memory phase: projector exited: %v", proc.Err()) }()
-	wait := func(cond func(projections.Summary) bool) error {
+	wait := func(cond func(read.Summary) bool) error {
 		_, err := waitUntil(ctx, done, results.Summary, cond)
 		return err
 	}
@@ -88,7 +88,7 @@ func (c *Bench) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Pool,
 	if err := sim.Register(ctx); err != nil {
 		return nil, err
 	}
-	if err := wait(func(s projections.Summary) bool { return s.RegisteredVoters >= int64(n) }); err != nil {
+	if err := wait(func(s read.Summary) bool { return s.RegisteredVoters >= int64(n) }); err != nil {
 		return nil, err
 	}
 	_, base, err := procMemory(proc.Pid())
@@ -126,7 +126,7 @@ func (c *Bench) measureMemory(ctx context.Context, env *Env, pool *pgxpool.Pool,
 	start := time.Now()
 	prev, prevAt := int64(0), start
 	for _, target := range []int64{memoryCheckpoint(n), int64(n)} {
-		if err := wait(func(s projections.Summary) bool { return s.VotesCast >= target }); err != nil {
+		if err := wait(func(s read.Summary) bool { return s.VotesCast >= target }); err != nil {
 			return nil, err
 		}
 		rss, peak, err := procMemory(proc.Pid())
@@ -165,8 +165,8 @@ func (c *Bench) startProjectorProcess(dsn, brokers, group string) (*process.Proc
 // runProjectorProcesses runs n `votewatch project` processes in one
 // consumer group; done reports the first to exit, stop ends them all (each
 // finishes the batch in flight).
-func (c *Bench) runProjectorProcesses(pool *pgxpool.Pool, dsn string, n int) (*projections.Results, <-chan error, func(), error) {
-	results, err := projections.NewResults(pool)
+func (c *Bench) runProjectorProcesses(pool *pgxpool.Pool, dsn string, n int) (*read.Results, <-chan error, func(), error) {
+	results, err := read.NewResults(pool)
 	if err != nil {
 		return nil, nil, nil, err
 	}

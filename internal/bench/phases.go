@@ -22,7 +22,8 @@ import (
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/trees"
 )
 
 // phase is how long the freshness phase offers votes (the read phase lasts
@@ -357,7 +358,7 @@ func (c *Bench) measureConsumer(ctx context.Context, env *Env, dsn string, live 
 			all += e
 		}
 		start := time.Now()
-		leaves := func(ctx context.Context) (int64, error) { return projections.TreeLeaves(ctx, pool) }
+		leaves := func(ctx context.Context) (int64, error) { return trees.TreeLeaves(ctx, pool) }
 		if _, err := waitUntil(ctx, done, leaves, func(n int64) bool { return n >= all }); err != nil {
 			return nil, fmt.Errorf("wait for the trees: %w", err)
 		}
@@ -370,13 +371,13 @@ func (c *Bench) measureConsumer(ctx context.Context, env *Env, dsn string, live 
 
 // timeCounting times a projector from its first counted vote until it has
 // counted want, and returns the votes counted in that time.
-func timeCounting(ctx context.Context, done <-chan error, results *projections.Results, want int64) (int64, time.Duration, error) {
-	first, err := waitUntil(ctx, done, results.Summary, func(s projections.Summary) bool { return s.VotesCast > 0 })
+func timeCounting(ctx context.Context, done <-chan error, results *read.Results, want int64) (int64, time.Duration, error) {
+	first, err := waitUntil(ctx, done, results.Summary, func(s read.Summary) bool { return s.VotesCast > 0 })
 	if err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
-	last, err := waitUntil(ctx, done, results.Summary, func(s projections.Summary) bool { return s.VotesCast >= want })
+	last, err := waitUntil(ctx, done, results.Summary, func(s read.Summary) bool { return s.VotesCast >= want })
 	if err != nil {
 		return 0, 0, err
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/votewatch/votewatch/infra/postgres"
 	"github.com/votewatch/votewatch/infra/simulator"
 	"github.com/votewatch/votewatch/internal/app"
-	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/rebuild"
 )
 
 // sealingRounds alternates clear and sealed runs this many times; each
@@ -132,7 +133,7 @@ func (c *Bench) sealingRun(ctx context.Context, env *Env, dsn string, key domain
 		return nil, err
 	}
 	defer stop()
-	if _, err := waitUntil(ctx, done, results.Summary, func(s projections.Summary) bool {
+	if _, err := waitUntil(ctx, done, results.Summary, func(s read.Summary) bool {
 		return s.RegisteredVoters >= int64(len(election.Voters))
 	}); err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func (c *Bench) sealingRun(ctx context.Context, env *Env, dsn string, key domain
 		Note: fmt.Sprintf("live projector on %d %s votes (best of %d rounds), a broker and schema of its own", total, mode, sealingRounds)}
 
 	// Replay: the same log rebuilt beside the live projection and compared.
-	rb, err := projections.NewRebuilder(pool, schema, func(ctx context.Context, s string) (*pgxpool.Pool, error) {
+	rb, err := rebuild.NewRebuilder(pool, schema, func(ctx context.Context, s string) (*pgxpool.Pool, error) {
 		p, err := postgres.ConnectSchema(ctx, dsn, s, 4)
 		if err != nil {
 			return nil, err
@@ -175,7 +176,7 @@ func (c *Bench) sealingRun(ctx context.Context, env *Env, dsn string, key domain
 		return nil, err
 	}
 	rb.OpenWith(opener)
-	rep, err := rb.Run(ctx, projections.ReplayOptions{Mode: projections.ReplayVerify})
+	rep, err := rb.Run(ctx, rebuild.ReplayOptions{Mode: rebuild.ReplayVerify})
 	if err != nil {
 		return nil, fmt.Errorf("sealing, %s replay: %w", mode, err)
 	}

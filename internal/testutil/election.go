@@ -11,17 +11,19 @@ import (
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
+	"github.com/votewatch/votewatch/projections/read"
+	"github.com/votewatch/votewatch/projections/write"
 )
 
 // Seeder registers a small election straight into a projection through
-// projections.Store, without Kafka: each event goes at the next offset of
+// write.Store, without Kafka: each event goes at the next offset of
 // its topic's only partition. The handlers and projections tests seed their
 // elections with it; the data (names, regions, dates) is each test's own.
 // One factory instead of seeding copied between packages, as river's
 // rivershared/testfactory (../shared/STYLE.md).
 type Seeder struct {
-	Store   *projections.Store
-	Results *projections.Results
+	Store   *write.Store
+	Results *read.Results
 
 	mu   sync.Mutex
 	next map[string]int64 // next offset per topic
@@ -31,11 +33,11 @@ type Seeder struct {
 // are).
 func NewSeeder(tb testing.TB, pool *pgxpool.Pool) *Seeder {
 	tb.Helper()
-	store, err := projections.NewStore(pool)
+	store, err := write.NewStore(pool)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	results, err := projections.NewResults(pool)
+	results, err := read.NewResults(pool)
 	if err != nil {
 		tb.Fatal(err)
 	}

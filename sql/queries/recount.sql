@@ -1,5 +1,5 @@
 -- What `votewatch audit` compares with its independent recount
--- (projections.Recount), table by table. Run in one REPEATABLE READ
+-- (audit.Recount), table by table. Run in one REPEATABLE READ
 -- transaction, so every table is read at the same applied offsets.
 
 -- name: RecountContests :many
