@@ -32,6 +32,9 @@ const (
 	KindVote       = "vote"
 	KindSchedule   = "schedule"
 	KindDeadLetter = "dead_letter"
+	// KindStation is a station's opening or close marker (domain
+	// StationOpened, StationClosed).
+	KindStation = "station"
 )
 
 // Decision statuses of a vote.
@@ -231,8 +234,8 @@ type Tally struct {
 }
 
 // Entry is one message of the votes topic with what was made of it: Event
-// is the decoded domain.VoteCast or domain.ElectionScheduled, nil for a
-// dead letter.
+// is the decoded domain.VoteCast, or a control event (domain
+// ElectionScheduled, StationOpened, StationClosed), nil for a dead letter.
 type Entry struct {
 	Partition int32
 	Offset    int64
@@ -266,6 +269,8 @@ func (s Secret) NewLeaf(e Entry, d Decision) (Leaf, Tally, bool) {
 		return l, Tally{Kind: Counted, Contest: v.ContestID(), Region: d.Region, Choice: v.CandidateID()}, true
 	case domain.ElectionScheduled:
 		l.Kind = KindSchedule
+	case domain.StationOpened, domain.StationClosed:
+		l.Kind = KindStation
 	default:
 		l.Kind = KindDeadLetter
 	}

@@ -57,9 +57,16 @@ FROM held_votes h WHERE h.vote_id = ANY(@vote_ids::uuid[]);
 
 -- name: AppliedVotePositions :many
 -- The messages of the votes topic a projection applied that are not votes:
--- schedules and dead letters, between two offsets of one partition.
+-- schedules, stations' openings and closes, and dead letters, between two
+-- offsets of one partition.
 SELECT s."offset", 'schedule'::text AS kind FROM vote_schedules s
 WHERE s.partition = sqlc.arg(vote_partition)::integer AND s."offset" >= @from_offset::bigint AND s."offset" < @to_offset::bigint
+UNION ALL
+SELECT DISTINCT o."offset", 'station' FROM station_openings o
+WHERE o.partition = sqlc.arg(vote_partition)::integer AND o."offset" >= @from_offset::bigint AND o."offset" < @to_offset::bigint
+UNION ALL
+SELECT DISTINCT c."offset", 'station' FROM station_closures c
+WHERE c.partition = sqlc.arg(vote_partition)::integer AND c."offset" >= @from_offset::bigint AND c."offset" < @to_offset::bigint
 UNION ALL
 SELECT d."offset", 'dead_letter' FROM dead_letters d
 WHERE d.topic = 'votes' AND d.partition = sqlc.arg(vote_partition)::integer AND d."offset" >= @from_offset::bigint AND d."offset" < @to_offset::bigint;

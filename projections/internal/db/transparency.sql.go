@@ -84,6 +84,12 @@ const appliedVotePositions = `-- name: AppliedVotePositions :many
 SELECT s."offset", 'schedule'::text AS kind FROM vote_schedules s
 WHERE s.partition = $1::integer AND s."offset" >= $2::bigint AND s."offset" < $3::bigint
 UNION ALL
+SELECT DISTINCT o."offset", 'station' FROM station_openings o
+WHERE o.partition = $1::integer AND o."offset" >= $2::bigint AND o."offset" < $3::bigint
+UNION ALL
+SELECT DISTINCT c."offset", 'station' FROM station_closures c
+WHERE c.partition = $1::integer AND c."offset" >= $2::bigint AND c."offset" < $3::bigint
+UNION ALL
 SELECT d."offset", 'dead_letter' FROM dead_letters d
 WHERE d.topic = 'votes' AND d.partition = $1::integer AND d."offset" >= $2::bigint AND d."offset" < $3::bigint
 `
@@ -100,7 +106,8 @@ type AppliedVotePositionsRow struct {
 }
 
 // The messages of the votes topic a projection applied that are not votes:
-// schedules and dead letters, between two offsets of one partition.
+// schedules, stations' openings and closes, and dead letters, between two
+// offsets of one partition.
 func (q *Queries) AppliedVotePositions(ctx context.Context, arg AppliedVotePositionsParams) ([]AppliedVotePositionsRow, error) {
 	rows, err := q.db.Query(ctx, appliedVotePositions, arg.VotePartition, arg.FromOffset, arg.ToOffset)
 	if err != nil {
