@@ -68,6 +68,10 @@ type Store struct {
 	// opener opens the sealed choices of held votes when they are decided
 	// again (their messages are stored sealed, 00040).
 	opener *domain.Opener
+	// registered, when set (a replay's store), is handed the voters each
+	// committed ApplyVoters registered, so the replay need not read the
+	// register back before deciding the votes.
+	registered func([]db.ApplyVotersRow)
 }
 
 // OpenWith has the store open held votes' sealed choices with o, the
@@ -286,9 +290,10 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
 	var res RegistrationResult
+	var voters []db.ApplyVotersRow
 	err := s.inRegistrationTx(ctx, func(q striped) error {
-		voters, err := q.ApplyVoters(ctx, p)
-		if err != nil {
+		var err error
+		if voters, err = q.ApplyVoters(ctx, p); err != nil {
 			return err
 		}
 		ids := make([]string, len(voters))
@@ -303,6 +308,9 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []Envelope[domain.VoterRe
 	})
 	if err != nil {
 		return RegistrationResult{}, fmt.Errorf("apply %d voters: %w", len(batch), err)
+	}
+	if s.registered != nil {
+		s.registered(voters)
 	}
 	return res, nil
 }
