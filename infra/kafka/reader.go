@@ -37,8 +37,8 @@ func ReadRange(ctx context.Context, cfg Config, topic string, from, to map[int32
 	client, err := kgo.NewClient(cfg.kgoOpts(
 		kgo.ClientID(cfg.clientID()+"-replay"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchMaxBytes(8<<20),
+		kgo.FetchMaxPartitionBytes(1<<20),
 	)...)
 	if err != nil {
 		return fmt.Errorf("connect reader to %v: %w", cfg.Brokers, err)

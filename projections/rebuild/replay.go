@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/projections"
@@ -181,6 +182,15 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		}
 	}()
 	store := write.NewRebuildStore(pool, r.opener)
+	// The voters the registrations register, kept for deciding the votes
+	// (loadVotes checks they are the whole register).
+	kept := map[string]domain.Voter{}
+	store.OnRegistered(func(rows []db.ApplyVotersRow) {
+		for _, v := range rows {
+			kept[v.VoterID] = domain.UnmarshalVoterFromDatabase(v.VoterID, v.Gender, v.BirthDate.Time, v.Region)
+		}
+	})
+	r.log.Debug("replay step", "step", "schema created", "schema", rep.Schema, "since start", time.Since(start))
 
 	// The log's end now is what this replay rebuilds; whatever arrives
 	// later is caught up incrementally.
@@ -216,10 +226,12 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		rep.EventsRead[t] = n
 	}
 	bulkStart := time.Now()
+	r.log.Debug("replay step", "step", "registrations replayed", "since start", time.Since(start))
 	// Catch-up decides with the same rule 0 as the load: the topic's
 	// partition count is the log's.
 	store.SetVotePartitions(len(rep.Watermarks[domain.TopicVotes]))
-	n, err := r.loadVotes(ctx, pool, store, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
+	store.OnRegistered(nil) // catch-up registers through the live path's facts
+	n, err := r.loadVotes(ctx, pool, store, kept, low[domain.TopicVotes], rep.Watermarks[domain.TopicVotes], progress)
 	if err != nil {
 		return rep, err
 	}
@@ -232,6 +244,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 		}
 	}
 	rep.BulkVotes, rep.BulkVoteTime = n, time.Since(bulkStart)
+	r.log.Debug("replay step", "step", "votes replayed", "since start", time.Since(start))
 
 	// Catch up with events published during the rebuild, a few rounds, so
 	// the last step, done under the swap lock, is short.
@@ -269,6 +282,7 @@ func (r *Rebuilder) Run(ctx context.Context, opt ReplayOptions) (ReplayReport, e
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	lockedAt := time.Now()
+	r.log.Debug("replay step", "step", "caught up, swap lock asked", "since start", time.Since(start))
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", dbutil.SwapLockKey); err != nil {
 		return rep, fmt.Errorf("take swap lock: %w", err)
 	}
@@ -435,45 +449,98 @@ func (r *Rebuilder) waitForLive(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // applyRange applies a topic's events between offsets through store, in
-// the live path's batches, and returns how many it read.
+// the live path's batches, and returns how many it read. Two stages
+// overlap: reading and decoding a chunk (Go) runs ahead of applying the
+// one before (the database), which applies the chunks one by one, in
+// log order.
 func (r *Rebuilder) applyRange(ctx context.Context, store *write.Store, topic string, from, to map[int32]int64, progress func(int)) (int64, error) {
 	var n int64
-	err := r.events.ReadRange(ctx, topic, from, to, func(recs []projections.LogRecord) error {
-		n += int64(len(recs))
-		defer progress(len(recs))
-		for chunk := range slices.Chunk(recs, 5000) {
-			if err := r.applyRecords(ctx, store, topic, chunk); err != nil {
+	prepared := make(chan preparedChunk, 2)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(prepared)
+		return r.events.ReadRange(gctx, topic, from, to, func(recs []projections.LogRecord) error {
+			n += int64(len(recs))
+			for chunk := range slices.Chunk(recs, 5000) {
+				// A copy: ReadRange reuses recs, and the chunk is applied
+				// after this returns.
+				c := r.prepare(topic, slices.Clone(chunk))
+				select {
+				case prepared <- c:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	})
+	var applying, waiting time.Duration
+	g.Go(func() error {
+		for {
+			t := time.Now()
+			c, ok := <-prepared
+			waiting += time.Since(t)
+			if !ok {
+				return nil
+			}
+			t = time.Now()
+			if err := c.apply(gctx, store); err != nil {
 				return err
 			}
+			applying += time.Since(t)
+			progress(c.n)
 		}
-		return nil
 	})
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		return n, fmt.Errorf("replay %s: %w", topic, err)
+	}
+	if n > 0 {
+		r.log.Debug("replayed a topic", "topic", topic, "events", n, "applying", applying, "waiting for decoded events", waiting)
 	}
 	return n, nil
 }
 
-func (r *Rebuilder) applyRecords(ctx context.Context, store *write.Store, topic string, recs []projections.LogRecord) error {
+// preparedChunk is a chunk of n records, decoded where that is worth
+// doing ahead, and what applies it.
+type preparedChunk struct {
+	n     int
+	apply func(ctx context.Context, store *write.Store) error
+}
+
+// prepare decodes a registration topic's records ahead (the replay's
+// bulk of them); the other topics' few records are decoded as they are
+// applied.
+func (r *Rebuilder) prepare(topic string, recs []projections.LogRecord) preparedChunk {
+	c := preparedChunk{n: len(recs)}
 	switch topic {
 	case domain.TopicContests:
-		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeContestRegistered,
-			func(ctx context.Context, batch []projections.Envelope[domain.ContestRegistered]) error {
+		c.apply = applyRegistrations(r.events, topic, recs, domain.DecodeContestRegistered,
+			func(ctx context.Context, store *write.Store, batch []projections.Envelope[domain.ContestRegistered]) error {
 				_, err := store.ApplyContests(ctx, batch)
 				return err
 			})
 	case domain.TopicCandidates:
-		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeCandidateRegistered,
-			func(ctx context.Context, batch []projections.Envelope[domain.CandidateRegistered]) error {
+		c.apply = applyRegistrations(r.events, topic, recs, domain.DecodeCandidateRegistered,
+			func(ctx context.Context, store *write.Store, batch []projections.Envelope[domain.CandidateRegistered]) error {
 				_, err := store.ApplyCandidates(ctx, batch)
 				return err
 			})
 	case domain.TopicVoters:
-		return applyRegistrations(ctx, store, r.events, topic, recs, domain.DecodeVoterRegistered,
-			func(ctx context.Context, batch []projections.Envelope[domain.VoterRegistered]) error {
+		c.apply = applyRegistrations(r.events, topic, recs, domain.DecodeVoterRegistered,
+			func(ctx context.Context, store *write.Store, batch []projections.Envelope[domain.VoterRegistered]) error {
 				_, err := store.ApplyVoters(ctx, batch)
 				return err
 			})
+	default:
+		c.apply = func(ctx context.Context, store *write.Store) error { return r.applyRecords(ctx, store, topic, recs) }
+	}
+	return c
+}
+
+// applyRecords applies records of the topics prepare does not decode
+// ahead.
+func (r *Rebuilder) applyRecords(ctx context.Context, store *write.Store, topic string, recs []projections.LogRecord) error {
+	switch topic {
 	case domain.TopicStations:
 		batch, err := decodeRecords(ctx, store, topic, recs, domain.DecodeStationReported)
 		if err != nil || len(batch) == 0 {
@@ -527,45 +594,79 @@ func applyVotes(ctx context.Context, opener *domain.Opener, store *write.Store, 
 	return flush(recs[start:])
 }
 
-// applyRegistrations applies a registration topic's records in batches cut
-// at each close marker, so that the marker is recorded before anything
-// that follows it and a late registration is refused as it is live.
-func applyRegistrations[E any](ctx context.Context, store *write.Store, events projections.ReplayLog, topic string, recs []projections.LogRecord,
-	decode func([]byte) (E, error), apply func(context.Context, []projections.Envelope[E]) error,
-) error {
-	flush := func(recs []projections.LogRecord) error {
-		batch, err := decodeRecords(ctx, store, topic, recs, decode)
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		return apply(ctx, batch)
-	}
-	start := 0
+// registrationRecord is a registration topic's record decoded: a close
+// marker, an event, or what makes it a dead letter.
+type registrationRecord[E any] struct {
+	pos      projections.Position
+	value    []byte
+	isMarker bool
+	marker   domain.RegistrationClosed
+	event    E
+	err      error
+}
+
+// applyRegistrations decodes a registration topic's records now and
+// returns what applies them: in batches cut at each close marker, so that
+// the marker is recorded before anything that follows it and a late
+// registration is refused as it is live.
+func applyRegistrations[E any](events projections.ReplayLog, topic string, recs []projections.LogRecord,
+	decode func([]byte) (E, error), apply func(context.Context, *write.Store, []projections.Envelope[E]) error,
+) func(context.Context, *write.Store) error {
+	decoded := make([]registrationRecord[E], len(recs))
 	for i, rec := range recs {
-		marker, ok, err := domain.DecodeRegistrationClosed(rec.Value)
-		if !ok {
-			continue
+		d := &decoded[i]
+		d.pos, d.value = projections.Position{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}, rec.Value
+		if d.marker, d.isMarker, d.err = domain.DecodeRegistrationClosed(rec.Value); !d.isMarker {
+			d.event, d.err = decode(rec.Value)
 		}
-		if err := flush(recs[start:i]); err != nil {
-			return err
+	}
+	return func(ctx context.Context, store *write.Store) error {
+		// flush records the segment's dead letters, then applies its
+		// events in one batch.
+		flush := func(seg []registrationRecord[E]) error {
+			batch := make([]projections.Envelope[E], 0, len(seg))
+			for _, d := range seg {
+				if errors.Is(d.err, domain.ErrTallyKey) {
+					return d.err // not the message's fault: no dead letter
+				}
+				if d.err != nil {
+					if err := store.RecordDeadLetter(ctx, d.pos, d.err.Error(), d.value); err != nil {
+						return err
+					}
+					continue
+				}
+				batch = append(batch, projections.Envelope[E]{Event: d.event, Position: d.pos})
+			}
+			if len(batch) == 0 {
+				return nil
+			}
+			return apply(ctx, store, batch)
 		}
-		start = i + 1
-		pos := projections.Position{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Time: rec.Time}
-		if err != nil {
-			if err := store.RecordDeadLetter(ctx, pos, err.Error(), rec.Value); err != nil {
+		start := 0
+		for i, d := range decoded {
+			if !d.isMarker {
+				continue
+			}
+			if err := flush(decoded[start:i]); err != nil {
 				return err
 			}
-			continue
+			start = i + 1
+			if d.err != nil {
+				if err := store.RecordDeadLetter(ctx, d.pos, d.err.Error(), d.value); err != nil {
+					return err
+				}
+				continue
+			}
+			ends, err := events.HighWatermarks(ctx, topic)
+			if err != nil {
+				return err
+			}
+			if _, err := store.CloseRegistration(ctx, d.pos, d.marker, len(ends)); err != nil {
+				return err
+			}
 		}
-		ends, err := events.HighWatermarks(ctx, topic)
-		if err != nil {
-			return err
-		}
-		if _, err := store.CloseRegistration(ctx, pos, marker, len(ends)); err != nil {
-			return err
-		}
+		return flush(decoded[start:])
 	}
-	return flush(recs[start:])
 }
 
 // decodeRecords decodes records, recording undecodable ones as dead

@@ -49,9 +49,13 @@ const directChunk = 8192
 // Three stages overlap, passing chunks of directChunk records: reading and
 // decoding (every core), deciding (one goroutine, in log order per
 // partition) and COPY (the database's one backend).
-func (r *Rebuilder) loadVotes(ctx context.Context, pool *pgxpool.Pool, store *write.Store, from, to map[int32]int64, progress func(int)) (int64, error) {
+//
+// voters are the voters the registrations registered, when the replay kept
+// them: if they are the whole register (as many as it counts), the ledger
+// takes them instead of reading the register back.
+func (r *Rebuilder) loadVotes(ctx context.Context, pool *pgxpool.Pool, store *write.Store, voters map[string]domain.Voter, from, to map[int32]int64, progress func(int)) (int64, error) {
 	started := time.Now()
-	ledger, err := loadLedger(ctx, db.New(pool))
+	ledger, err := loadLedger(ctx, db.New(pool), voters)
 	if err != nil {
 		return 0, err
 	}
@@ -202,15 +206,26 @@ func (r *Rebuilder) loadVotes(ctx context.Context, pool *pgxpool.Pool, store *wr
 }
 
 // loadLedger reads the register of a freshly replayed projection into a
-// ledger, with whether registration is closed.
-func loadLedger(ctx context.Context, q *db.Queries) (*domain.Ledger, error) {
+// ledger, with whether registration is closed. kept are the voters the
+// replay saw registered; the register's voters are read only if they are
+// not all of them (every registered voter is counted in regions, which
+// GetTotals sums).
+func loadLedger(ctx context.Context, q *db.Queries, kept map[string]domain.Voter) (*domain.Ledger, error) {
 	l := domain.NewLedger()
-	voters, err := q.ListRegisterVoters(ctx)
+	totals, err := q.GetTotals(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the register's voters: %w", err)
+		return nil, fmt.Errorf("count the register's voters: %w", err)
 	}
-	for _, v := range voters {
-		l.Voters[v.VoterID] = domain.UnmarshalVoterFromDatabase(v.VoterID, v.Gender, v.BirthDate.Time, v.Region)
+	if int64(len(kept)) == totals.RegisteredVoters {
+		l.Voters = kept
+	} else {
+		voters, err := q.ListRegisterVoters(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the register's voters: %w", err)
+		}
+		for _, v := range voters {
+			l.Voters[v.VoterID] = domain.UnmarshalVoterFromDatabase(v.VoterID, v.Gender, v.BirthDate.Time, v.Region)
+		}
 	}
 	candidates, err := q.ListRegisterCandidates(ctx)
 	if err != nil {

@@ -42,6 +42,10 @@ type Store struct {
 	// opener opens the sealed choices of held votes when they are decided
 	// again (their messages are stored sealed, 00040).
 	opener *domain.Opener
+	// registered, when set (a replay's store), is handed the voters each
+	// committed ApplyVoters registered, so the replay need not read the
+	// register back before deciding the votes.
+	registered func([]db.ApplyVotersRow)
 }
 
 // OpenWith has the store open held votes' sealed choices with o, the
@@ -189,6 +193,10 @@ func (s *Store) ApplyContests(ctx context.Context, batch []projections.Envelope[
 	return res, nil
 }
 
+// OnRegistered has fn handed the voters each committed ApplyVoters
+// registered (a replay keeps them for its ledger); nil stops it.
+func (s *Store) OnRegistered(fn func([]db.ApplyVotersRow)) { s.registered = fn }
+
 // ApplyStationReports records polling stations' reports (registered,
 // closed): reporting progress. They decide no vote.
 func (s *Store) ApplyStationReports(ctx context.Context, batch []projections.Envelope[domain.StationReported]) error {
@@ -268,9 +276,10 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []projections.Envelope[do
 		p.Offsets = append(p.Offsets, e.Position.Offset)
 	}
 	var res RegistrationResult
+	var voters []db.ApplyVotersRow
 	err := s.inRegistrationTx(ctx, func(q striped) error {
-		voters, err := q.ApplyVoters(ctx, p)
-		if err != nil {
+		var err error
+		if voters, err = q.ApplyVoters(ctx, p); err != nil {
 			return err
 		}
 		ids := make([]string, len(voters))
@@ -285,6 +294,9 @@ func (s *Store) ApplyVoters(ctx context.Context, batch []projections.Envelope[do
 	})
 	if err != nil {
 		return RegistrationResult{}, fmt.Errorf("apply %d voters: %w", len(batch), err)
+	}
+	if s.registered != nil {
+		s.registered(voters)
 	}
 	return res, nil
 }
