@@ -491,6 +491,10 @@ func (s *Store) RecordStationClose(ctx context.Context, pos projections.Position
 // RecordVotesControl records a control event of the votes topic
 // (domain.DecodeVotesControl) read at pos.
 func (s *Store) RecordVotesControl(ctx context.Context, pos projections.Position, control any) error {
+	// A control event is not a vote: the projection's staleness follows
+	// the newest vote, so an intake opening its stations at start must not
+	// make an idle projection of old votes look fresh.
+	pos.Time = time.Time{}
 	switch c := control.(type) {
 	case domain.ElectionScheduled:
 		return s.RecordSchedule(ctx, pos, c)
