@@ -10,12 +10,46 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votewatch/votewatch/domain"
 	"github.com/votewatch/votewatch/infra/kafka"
 	"github.com/votewatch/votewatch/infra/outbox"
 	"github.com/votewatch/votewatch/internal/testutil"
 )
+
+// stationRig is an outbox that knows the votes topic's partitions, on a
+// fresh database and broker of partitions partitions, and the publisher
+// its relay forwards through.
+func stationRig(t *testing.T, partitions int32, cfg outbox.Config) (kafka.Config, *kafka.Publisher, *outbox.Outbox, *pgxpool.Pool) {
+	t.Helper()
+	kcfg := testutil.Kafka(t, partitions)
+	pub, err := kafka.NewPublisher(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	cfg.VotePartitions = func() (int, error) { return pub.Partitions(domain.TopicVotes) }
+	pool := testutil.Pool(t)
+	box, err := outbox.New(pool, watermill.NopLogger{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kcfg, pub, box, pool
+}
+
+// runRelay forwards box's outbox through pub until the test ends.
+func runRelay(t *testing.T, box *outbox.Outbox, pub *kafka.Publisher) {
+	t.Helper()
+	fwd, err := box.NewRelay(pub, outbox.RelayConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fwd.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
 
 // A station's close binds (issue 24 §2): it reaches the log after every
 // vote the intake accepted from the station, as a close marker on every
@@ -25,21 +59,11 @@ import (
 func TestAStationsCloseFollowsItsVotesOnEveryPartition(t *testing.T) {
 	t.Parallel()
 	const partitions = 3
-	kcfg := testutil.Kafka(t, partitions)
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
 	tally, err := domain.GenerateTallyKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	box, err := outbox.New(testutil.Pool(t), watermill.NopLogger{}, outbox.Config{DigestKey: []byte(rand.Text() + rand.Text()),
-		TallyKey: tally.Public(), VotePartitions: func() (int, error) { return pub.Partitions(domain.TopicVotes) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kcfg, pub, box, _ := stationRig(t, partitions, outbox.Config{DigestKey: []byte(rand.Text() + rand.Text()), TallyKey: tally.Public()})
 	ctx := context.Background()
 	north, _ := domain.NewRegion("North")
 	station, _ := domain.NewStation("north-1", north)
@@ -81,14 +105,7 @@ func TestAStationsCloseFollowsItsVotesOnEveryPartition(t *testing.T) {
 		t.Fatalf("another station's vote: %v", err)
 	}
 
-	fwd, err := box.NewRelay(pub, outbox.RelayConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- fwd.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runRelay(t, box, pub)
 
 	recs := testutil.ReadTopic(t, kcfg, domain.TopicVotes, 31+partitions, 60*time.Second)
 	closedAt := map[int32]int64{}
@@ -138,19 +155,8 @@ func TestAStationsCloseFollowsItsVotesOnEveryPartition(t *testing.T) {
 // key only the ghost, whose vote_id the intake never saw, is.
 func TestTheIntakeNamesVotesItNeverAccepted(t *testing.T) {
 	t.Parallel()
-	kcfg := testutil.Kafka(t, 2)
-	pub, err := kafka.NewPublisher(kcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
 	key := []byte(rand.Text() + rand.Text())
-	pool := testutil.Pool(t)
-	box, err := outbox.New(pool, watermill.NopLogger{}, outbox.Config{DigestKey: key,
-		VotePartitions: func() (int, error) { return pub.Partitions(domain.TopicVotes) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kcfg, pub, box, pool := stationRig(t, 2, outbox.Config{DigestKey: key})
 	ctx := context.Background()
 	north, _ := domain.NewRegion("North")
 	station, _ := domain.NewStation("north-1", north)
@@ -166,14 +172,7 @@ func TestTheIntakeNamesVotesItNeverAccepted(t *testing.T) {
 	if _, err := box.Accept(ctx, "north-1", votes); err != nil {
 		t.Fatal(err)
 	}
-	fwd, err := box.NewRelay(pub, outbox.RelayConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- fwd.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runRelay(t, box, pub)
 
 	ghostStation, _ := domain.NewStation("ghost-station", north)
 	ghost, _ := domain.NewVote("01900000-0000-7000-8000-000000000666", "voter-ghost", "c-ada", castAt)
