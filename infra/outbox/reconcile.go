@@ -48,6 +48,12 @@ type Reconciliation struct {
 	Served             int
 	Unaccepted         int
 	UnacceptedExamples []string
+	// Unserved counts the stations' openings and closes in the log that
+	// name a station the intake does not serve (a ghost station opened
+	// past the intake, so that the rule would count its votes);
+	// UnservedExamples names up to ten.
+	Unserved         int
+	UnservedExamples []string
 }
 
 // errAllFound stops reading the log early.
@@ -64,18 +70,33 @@ var errAllFound = errors.New("every accepted vote found")
 // The other way, once the intake serves a station, every station-stamped
 // vote in the log must be one the intake accepted: then the whole votes
 // topic is read, and digestKey (the intake's, when given) holds each to the
-// keyed digest the intake kept of it.
+// keyed digest the intake kept of it (a vote with no digest kept is then
+// unaccepted too), and every station opening or close in the log must name
+// a station it serves.
 func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog, digestKey []byte) (Reconciliation, error) {
 	var rec Reconciliation
 	missing := map[[16]byte]struct{}{}
 	macs := map[[16]byte][]byte{}
+	served := map[string]bool{}
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, "SELECT to_regclass('intake.votes') IS NOT NULL AND to_regclass('intake.outbox') IS NOT NULL").Scan(&rec.Deployed)
 		if err != nil || !rec.Deployed {
 			return err
 		}
-		if err := tx.QueryRow(ctx, "SELECT CASE WHEN to_regclass('intake.stations') IS NULL THEN 0 ELSE (SELECT count(*) FROM intake.stations) END").Scan(&rec.Served); err != nil {
+		var hasStations bool
+		if err := tx.QueryRow(ctx, "SELECT to_regclass('intake.stations') IS NOT NULL").Scan(&hasStations); err != nil {
 			return fmt.Errorf("read the stations served: %w", err)
+		}
+		if hasStations {
+			rows, err := tx.Query(ctx, "SELECT station FROM intake.stations")
+			if err != nil {
+				return fmt.Errorf("read the stations served: %w", err)
+			}
+			var station string
+			if _, err := pgx.ForEachRow(rows, []any{&station}, func() error { served[station] = true; return nil }); err != nil {
+				return fmt.Errorf("read the stations served: %w", err)
+			}
+			rec.Served = len(served)
 		}
 		rows, err := tx.Query(ctx, "SELECT vote_id, mac FROM intake.votes")
 		if err != nil {
@@ -100,16 +121,26 @@ func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog, digestKey 
 		var offset int64
 		var payload []byte
 		_, err = pgx.ForEachRow(rows, []any{&offset, &payload}, func() error {
-			// The row is Watermill's forwarder envelope around the vote.
+			// The row is Watermill's forwarder envelope around the message:
+			// a vote, or what else the intake writes through its outbox
+			// (stations' openings and closes, close reports, operator
+			// actions), which names no vote.
 			var envelope struct {
+				Topic   string `json:"destination_topic"`
 				Payload []byte `json:"payload"`
 			}
 			if err := json.Unmarshal(payload, &envelope); err != nil {
 				return fmt.Errorf("outbox row %d: %w", offset, err)
 			}
+			if envelope.Topic != domain.TopicVotes {
+				return nil
+			}
+			if _, control, _ := domain.DecodeVotesControl(envelope.Payload); control {
+				return nil
+			}
 			id, ok := voteID(envelope.Payload)
 			if !ok {
-				return fmt.Errorf("outbox row %d: no vote_id", offset)
+				return fmt.Errorf("outbox row %d: a vote with no vote_id", offset)
 			}
 			if _, ok := missing[id]; ok {
 				delete(missing, id)
@@ -148,13 +179,21 @@ func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog, digestKey 
 			if rec.Served == 0 {
 				continue
 			}
+			if c, control, err := domain.DecodeVotesControl(r.Value); control {
+				if err == nil {
+					rec.unserved(c, served, r)
+				}
+				continue
+			}
 			ev, err := domain.DecodeVoteCast(r.Value)
 			if err != nil || ev.Vote.Station() == (domain.Station{}) {
-				continue // a dead letter, a control event, or no station's
+				continue // a dead letter, or no station's
 			}
 			id, _ := voteID(r.Value)
 			mac, accepted := macs[id]
-			if !accepted || (len(digestKey) > 0 && mac != nil && !hmac.Equal(mac, check.mac(ev.Vote))) {
+			// With the key, a vote with no digest kept is not one the
+			// intake accepted under it: a row written past the intake.
+			if !accepted || (len(digestKey) > 0 && (mac == nil || !hmac.Equal(mac, check.mac(ev.Vote)))) {
 				rec.Unaccepted++
 				if len(rec.UnacceptedExamples) < 10 {
 					rec.UnacceptedExamples = append(rec.UnacceptedExamples, fmt.Sprintf("%s (station %s, %s/%d@%d)", ev.Vote.ID(), ev.Vote.Station().ID(), domain.TopicVotes, r.Partition, r.Offset))
@@ -176,6 +215,29 @@ func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog, digestKey 
 	slices.Sort(rec.Examples)
 	rec.Examples = rec.Examples[:min(len(rec.Examples), 10)]
 	return rec, nil
+}
+
+// unserved counts a station opening or close in the log that names a
+// station the intake does not serve.
+func (rec *Reconciliation) unserved(control any, served map[string]bool, r kafka.Record) {
+	var ids []string
+	switch c := control.(type) {
+	case domain.StationOpened:
+		for _, s := range c.Stations() {
+			ids = append(ids, s.ID())
+		}
+	case domain.StationClosed:
+		ids = c.StationIDs()
+	}
+	for _, id := range ids {
+		if served[id] {
+			continue
+		}
+		rec.Unserved++
+		if len(rec.UnservedExamples) < 10 {
+			rec.UnservedExamples = append(rec.UnservedExamples, fmt.Sprintf("station %s (%s/%d@%d)", id, domain.TopicVotes, r.Partition, r.Offset))
+		}
+	}
 }
 
 // voteID returns the vote_id of an encoded vote.

@@ -127,12 +127,16 @@ func (a *App) IntakeCheck(ctx context.Context, kcfg kafka.Config, digestKey []by
 	if rec.Served == 0 {
 		return []read.Check{accepted}, false
 	}
+	var problems []string
 	if rec.Unaccepted > 0 {
-		stamped.Detail = fmt.Sprintf("%d votes in the log bear a station but were never accepted by the intake (or differ from what it accepted), e.g. %s",
-			rec.Unaccepted, strings.Join(rec.UnacceptedExamples, ", "))
-	} else {
-		stamped.OK = true
+		problems = append(problems, fmt.Sprintf("%d votes in the log bear a station but were never accepted by the intake (or differ from what it accepted), e.g. %s",
+			rec.Unaccepted, strings.Join(rec.UnacceptedExamples, ", ")))
 	}
+	if rec.Unserved > 0 {
+		problems = append(problems, fmt.Sprintf("%d station openings or closes in the log name a station the intake does not serve, e.g. %s",
+			rec.Unserved, strings.Join(rec.UnservedExamples, ", ")))
+	}
+	stamped.Detail, stamped.OK = strings.Join(problems, "; "), len(problems) == 0
 	return []read.Check{accepted, stamped}, false
 }
 
