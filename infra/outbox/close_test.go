@@ -97,6 +97,14 @@ func TestAStationsCloseFollowsItsVotesOnEveryPartition(t *testing.T) {
 	if _, err := box.Accept(ctx, "north-1", []domain.VoteCast{{Vote: late.WithStation(station)}}); !errors.Is(err, domain.ErrStationClosed) {
 		t.Fatalf("a vote after the close: %v, want ErrStationClosed", err)
 	}
+	// A retry of votes accepted before the close (their answer lost) is a
+	// retry: no error, nothing new; with a new vote among them, refused.
+	if n, err := box.Accept(ctx, "north-1", votes); err != nil || n != 0 {
+		t.Fatalf("a retry after the close = %d, %v; want 0 new and no error", n, err)
+	}
+	if _, err := box.Accept(ctx, "north-1", []domain.VoteCast{votes[0], {Vote: late.WithStation(station)}}); !errors.Is(err, domain.ErrStationClosed) {
+		t.Fatalf("a retry with a new vote after the close: %v, want ErrStationClosed", err)
+	}
 	// Another station is not closed by it.
 	south, _ := domain.NewRegion("South")
 	other, _ := domain.NewStation("south-1", south)

@@ -157,7 +157,9 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 		params.Macs = append(params.Macs, mac)
 	}
 
-	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{})
+	// Read committed, whatever the server's default: the closed check
+	// below must see a close committed while this waited for the lock.
+	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return 0, fmt.Errorf("accept votes: begin: %w", err)
 	}
@@ -174,6 +176,16 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 		return 0, fmt.Errorf("accept votes: station closed: %w", err)
 	}
 	if closed {
+		// A retry of votes accepted before the close (its answer was
+		// lost) is answered as a retry: they count, and the terminal
+		// must not record them as refused.
+		retried, err := o.acceptedBefore(ctx, q, params)
+		if err != nil {
+			return 0, err
+		}
+		if retried {
+			return 0, nil
+		}
 		return 0, fmt.Errorf("station %s: %w", station, domain.ErrStationClosed)
 	}
 	inserted, err := q.InsertIntakeVotes(ctx, params)
@@ -314,7 +326,7 @@ func (o *Outbox) CloseStation(ctx context.Context, station string, report domain
 		return false, fmt.Errorf("close station %s: %w", station, err)
 	}
 
-	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{})
+	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return false, fmt.Errorf("close station %s: begin: %w", station, err)
 	}
@@ -349,6 +361,26 @@ func (o *Outbox) CloseStation(ctx context.Context, station string, report domain
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("close station %s: commit: %w", station, err)
+	}
+	return true, nil
+}
+
+// acceptedBefore reports whether every vote of params was accepted before,
+// as the same vote (its keyed digest, where one was kept).
+func (o *Outbox) acceptedBefore(ctx context.Context, q *db.Queries, params db.InsertIntakeVotesParams) (bool, error) {
+	rows, err := q.IntakeMACs(ctx, params.VoteIDs)
+	if err != nil {
+		return false, fmt.Errorf("accept votes: read earlier votes: %w", err)
+	}
+	stored := make(map[string][]byte, len(rows))
+	for _, r := range rows {
+		stored[r.VoteID] = r.Mac
+	}
+	for i, id := range params.VoteIDs {
+		prev, known := stored[id]
+		if !known || (prev != nil && !hmac.Equal(prev, params.Macs[i])) {
+			return false, nil
+		}
 	}
 	return true, nil
 }
