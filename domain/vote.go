@@ -166,9 +166,10 @@ type RejectionReason struct{ code string }
 
 // The rejection reasons. A vote is checked in this order (domain.Count):
 // its cast_at must be plausible for when it was logged and inside the
-// polls' window (CheckCastTime), it must not be logged after its station's
-// close report (CheckStationOpen), its station must be registered
-// (unknown_station), the voter must be registered, the station
+// polls' window (CheckCastTime), it must not come after its station's
+// close marker in its partition (after_station_close), its station must
+// have opened before it there, in its region (unknown_station), the voter
+// must be registered, the station
 // it came through (if given) must serve the voter's region, the candidate
 // must be registered, and the voter must not have a counted
 // ballot already (the first vote of a voter wins; the same vote_id

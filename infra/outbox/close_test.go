@@ -240,3 +240,26 @@ func TestTheIntakeNamesVotesItNeverAccepted(t *testing.T) {
 		t.Errorf("without the key: unaccepted %d %v, want the ghost's vote alone (the others' vote_ids are the intake's)", rec.Unaccepted, rec.UnacceptedExamples)
 	}
 }
+
+// A station's first opening fixes its region (rule 7): an intake started
+// again with the station under another region refuses to serve it, rather
+// than take votes the rule would reject as unknown_station.
+func TestServingAStationUnderAnotherRegionIsRefused(t *testing.T) {
+	t.Parallel()
+	_, _, box, _ := stationRig(t, 2, outbox.Config{})
+	ctx := context.Background()
+	north, _ := domain.NewRegion("North")
+	south, _ := domain.NewRegion("South")
+	first, _ := domain.NewStation("north-1", north)
+	moved, _ := domain.NewStation("north-1", south)
+	if err := box.Serve(ctx, []domain.Station{first}); err != nil {
+		t.Fatal(err)
+	}
+	if err := box.Serve(ctx, []domain.Station{first}); err != nil {
+		t.Fatalf("served again in the same region: %v", err)
+	}
+	err := box.Serve(ctx, []domain.Station{moved})
+	if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "north-1") || !strings.Contains(err.Error(), "North") {
+		t.Fatalf("served under another region: %v, want a refusal naming the station and its region", err)
+	}
+}

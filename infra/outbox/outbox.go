@@ -253,9 +253,10 @@ func (o *Outbox) Serve(ctx context.Context, stations []domain.Station) error {
 	if err != nil {
 		return fmt.Errorf("serve stations: %w", err)
 	}
-	names := make([]string, len(stations))
-	for i, s := range stations {
-		names[i] = s.ID()
+	params := db.ServeIntakeStationsParams{}
+	for _, s := range stations {
+		params.Stations = append(params.Stations, s.ID())
+		params.Regions = append(params.Regions, s.Region().String())
 	}
 	markers := make([]*message.Message, parts)
 	for p := range parts {
@@ -266,8 +267,16 @@ func (o *Outbox) Serve(ctx context.Context, stations []domain.Station) error {
 		return fmt.Errorf("serve stations: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := db.New(tx).ServeIntakeStations(ctx, names); err != nil {
+	moved, err := db.New(tx).ServeIntakeStations(ctx, params)
+	if err != nil {
 		return fmt.Errorf("serve stations: record them: %w", err)
+	}
+	if len(moved) > 0 {
+		// Its first opening fixed its region (rule 7): served under
+		// another, every vote would be unknown_station.
+		m := moved[0]
+		return fmt.Errorf("serve stations: station %s opened in %s, and the tokens file now says %s: a station's region is fixed for the election, so give the terminal a new station name (and revoke the old token): %w",
+			m.Station, m.ServedRegion, m.AskedRegion, domain.ErrInvalid)
 	}
 	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: o.schema}, o.log)
 	if err != nil {

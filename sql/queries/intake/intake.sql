@@ -33,7 +33,17 @@ INSERT INTO intake.station_closures (station, ballots) VALUES (@station::text, s
 ON CONFLICT (station) DO NOTHING
 RETURNING station;
 
--- name: ServeIntakeStations :exec
--- Records the stations this intake serves.
-INSERT INTO intake.stations (station) SELECT unnest(@stations::text[]) ORDER BY 1
-ON CONFLICT (station) DO NOTHING;
+-- name: ServeIntakeStations :many
+-- Records the stations this intake serves, and returns those served
+-- before under another region.
+WITH input AS (
+    SELECT unnest(@stations::text[]) AS station, unnest(@regions::text[]) AS region
+),
+added AS (
+    INSERT INTO intake.stations (station, region) SELECT station, region FROM input ORDER BY 1
+    ON CONFLICT (station) DO NOTHING
+)
+SELECT s.station, s.region AS served_region, i.region AS asked_region
+FROM intake.stations s JOIN input i ON i.station = s.station
+WHERE s.region <> i.region
+ORDER BY s.station;

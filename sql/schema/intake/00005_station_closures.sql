@@ -16,8 +16,11 @@ CREATE TABLE intake.station_closures (
 -- start: every vote in the log stamped with a station must then have been
 -- accepted by the intake, which `votewatch verify` checks by the keyed
 -- digest (issue 24 §3).
+-- A station's first opening fixes its region for the election (rule 7),
+-- so the intake refuses to start serving it under another.
 CREATE TABLE intake.stations (
     station      text PRIMARY KEY,
+    region       text NOT NULL,
     served_since timestamptz NOT NULL DEFAULT now()
 );
 

@@ -158,13 +158,49 @@ func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 	return i, err
 }
 
-const serveIntakeStations = `-- name: ServeIntakeStations :exec
-INSERT INTO intake.stations (station) SELECT unnest($1::text[]) ORDER BY 1
-ON CONFLICT (station) DO NOTHING
+const serveIntakeStations = `-- name: ServeIntakeStations :many
+WITH input AS (
+    SELECT unnest($1::text[]) AS station, unnest($2::text[]) AS region
+),
+added AS (
+    INSERT INTO intake.stations (station, region) SELECT station, region FROM input ORDER BY 1
+    ON CONFLICT (station) DO NOTHING
+)
+SELECT s.station, s.region AS served_region, i.region AS asked_region
+FROM intake.stations s JOIN input i ON i.station = s.station
+WHERE s.region <> i.region
+ORDER BY s.station
 `
 
-// Records the stations this intake serves.
-func (q *Queries) ServeIntakeStations(ctx context.Context, stations []string) error {
-	_, err := q.db.Exec(ctx, serveIntakeStations, stations)
-	return err
+type ServeIntakeStationsParams struct {
+	Stations []string
+	Regions  []string
+}
+
+type ServeIntakeStationsRow struct {
+	Station      string
+	ServedRegion string
+	AskedRegion  interface{}
+}
+
+// Records the stations this intake serves, and returns those served
+// before under another region.
+func (q *Queries) ServeIntakeStations(ctx context.Context, arg ServeIntakeStationsParams) ([]ServeIntakeStationsRow, error) {
+	rows, err := q.db.Query(ctx, serveIntakeStations, arg.Stations, arg.Regions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ServeIntakeStationsRow{}
+	for rows.Next() {
+		var i ServeIntakeStationsRow
+		if err := rows.Scan(&i.Station, &i.ServedRegion, &i.AskedRegion); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

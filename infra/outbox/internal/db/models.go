@@ -21,6 +21,7 @@ type IntakeOutbox struct {
 
 type IntakeStation struct {
 	Station     string
+	Region      string
 	ServedSince time.Time
 }
 
