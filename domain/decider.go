@@ -208,21 +208,8 @@ type Ledger struct {
 	decided    map[string]bool
 	// schedules holds each partition's schedules in offset order.
 	schedules map[int32][]scheduleAt
-	// stationCloses holds, per station and votes partition, the offset of
-	// the station's first close marker there; stationOpens its first
-	// opening's.
-	stationCloses map[stationPartition]int64
-	stationOpens  map[stationPartition]openedAt
-}
-
-type openedAt struct {
-	offset int64
-	region Region
-}
-
-type stationPartition struct {
-	station   string
-	partition int32
+	// StationMarkers answers StationOpened and StationClosed.
+	*StationMarkers
 }
 
 type scheduleAt struct {
@@ -234,7 +221,7 @@ type scheduleAt struct {
 func NewLedger() *Ledger {
 	return &Ledger{Voters: map[string]Voter{}, Candidates: map[string]Candidate{}, Contests: map[string]Contest{},
 		counted: map[BallotKey]bool{}, held: map[BallotKey]bool{},
-		decided: map[string]bool{}, schedules: map[int32][]scheduleAt{}, stationCloses: map[stationPartition]int64{}, stationOpens: map[stationPartition]openedAt{}}
+		decided: map[string]bool{}, schedules: map[int32][]scheduleAt{}, StationMarkers: NewStationMarkers()}
 }
 
 // Voter implements Facts.
@@ -275,43 +262,6 @@ func (l *Ledger) Schedule(partition int32, offset int64) *ElectionScheduled {
 // Schedule records a schedule read at a votes partition's offset.
 func (l *Ledger) AddSchedule(partition int32, offset int64, s ElectionScheduled) {
 	l.schedules[partition] = append(l.schedules[partition], scheduleAt{offset, s})
-}
-
-// StationOpened implements Facts.
-func (l *Ledger) StationOpened(station string, partition int32, offset int64) (Region, bool) {
-	at, ok := l.stationOpens[stationPartition{station, partition}]
-	if !ok || at.offset >= offset {
-		return Region{}, false
-	}
-	return at.region, true
-}
-
-// AddStationOpen records an opening read at a votes partition's offset;
-// the first of a station in a partition counts.
-func (l *Ledger) AddStationOpen(partition int32, offset int64, o StationOpened) {
-	for _, s := range o.stations {
-		key := stationPartition{s.id, partition}
-		if at, ok := l.stationOpens[key]; !ok || offset < at.offset {
-			l.stationOpens[key] = openedAt{offset, s.region}
-		}
-	}
-}
-
-// StationClosed implements Facts.
-func (l *Ledger) StationClosed(station string, partition int32, offset int64) bool {
-	at, ok := l.stationCloses[stationPartition{station, partition}]
-	return ok && at < offset
-}
-
-// AddStationClose records a close marker read at a votes partition's
-// offset; the first of a station in a partition counts.
-func (l *Ledger) AddStationClose(partition int32, offset int64, c StationClosed) {
-	for _, id := range c.stationIDs {
-		key := stationPartition{id, partition}
-		if at, ok := l.stationCloses[key]; !ok || offset < at {
-			l.stationCloses[key] = offset
-		}
-	}
 }
 
 // Record folds Decide's verdicts on entries into the ledger (evolve).

@@ -141,8 +141,8 @@ func NewStationOpened(at time.Time, stations ...Station) (StationOpened, error) 
 	if len(stations) == 0 {
 		return StationOpened{}, invalid("stations", "is required")
 	}
-	if len(stations) > MaxStationsClosed {
-		return StationOpened{}, invalid("stations", "holds more than %d stations", MaxStationsClosed)
+	if len(stations) > MaxStationsPerMarker {
+		return StationOpened{}, invalid("stations", "holds more than %d stations", MaxStationsPerMarker)
 	}
 	for i, s := range stations {
 		if s == (Station{}) {
@@ -225,8 +225,8 @@ type StationClosed struct {
 	closedAt   time.Time
 }
 
-// MaxStationsClosed bounds the stations one marker closes.
-const MaxStationsClosed = 10_000
+// MaxStationsPerMarker bounds the stations one opening or close marker names.
+const MaxStationsPerMarker = 10_000
 
 // NewStationClosed validates a close marker for the stations ids, closed
 // at at.
@@ -234,8 +234,8 @@ func NewStationClosed(at time.Time, ids ...string) (StationClosed, error) {
 	if len(ids) == 0 {
 		return StationClosed{}, invalid("station_ids", "is required")
 	}
-	if len(ids) > MaxStationsClosed {
-		return StationClosed{}, invalid("station_ids", "holds more than %d stations", MaxStationsClosed)
+	if len(ids) > MaxStationsPerMarker {
+		return StationClosed{}, invalid("station_ids", "holds more than %d stations", MaxStationsPerMarker)
 	}
 	for i, id := range ids {
 		if err := validID(fmt.Sprintf("station_ids[%d]", i), id); err != nil {

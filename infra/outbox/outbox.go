@@ -90,11 +90,16 @@ const macPrefix = "votewatch intake v2"
 // mac is the keyed digest of what the station knows about a vote and the
 // intake must hold it to on a retry: never the choice, so that neither the
 // table nor the answer to a re-post depends on it.
-func (o *Outbox) mac(v domain.Vote) []byte {
-	if len(o.cfg.DigestKey) == 0 {
+func (o *Outbox) mac(v domain.Vote) []byte { return voteMAC(o.cfg.DigestKey, v) }
+
+// voteMAC is the keyed digest of v under key (nil without a key): what the
+// intake keeps of an accepted vote, and what Reconcile checks a vote in
+// the log against.
+func voteMAC(key []byte, v domain.Vote) []byte {
+	if len(key) == 0 {
 		return nil
 	}
-	m := hmac.New(sha256.New, o.cfg.DigestKey)
+	m := hmac.New(sha256.New, key)
 	for _, p := range []string{macPrefix, v.ID(), v.VoterID(), v.ContestID(), v.CastAt().Format(time.RFC3339Nano), v.Station().ID()} {
 		m.Write([]byte(p))
 		m.Write([]byte{0})
@@ -200,11 +205,6 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 		return 0, err
 	}
 
-	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: o.schema}, o.log)
-	if err != nil {
-		return 0, fmt.Errorf("accept votes: outbox publisher: %w", err)
-	}
-	outbox := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic})
 	var msgs []*message.Message
 	for _, v := range votes {
 		id := v.Vote.ID()
@@ -218,8 +218,8 @@ func (o *Outbox) Accept(ctx context.Context, station string, votes []domain.Vote
 	if len(msgs) == 0 {
 		return 0, nil // every vote was a retry: nothing to store
 	}
-	if err := outbox.Publish(domain.TopicVotes, msgs...); err != nil {
-		return 0, fmt.Errorf("accept votes: write outbox: %w", err)
+	if err := o.write(tx, domain.TopicVotes, msgs...); err != nil {
+		return 0, fmt.Errorf("accept votes: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("accept votes: commit: %w", err)
@@ -238,18 +238,11 @@ func (o *Outbox) Serve(ctx context.Context, stations []domain.Station) error {
 	if len(stations) == 0 {
 		return nil
 	}
-	if o.cfg.VotePartitions == nil {
-		return errors.New("serve stations: the outbox does not know the votes topic's partitions")
-	}
-	parts, err := o.cfg.VotePartitions()
-	if err != nil {
-		return fmt.Errorf("serve stations: %w", err)
-	}
 	opening, err := domain.NewStationOpened(time.Now(), stations...)
 	if err != nil {
 		return fmt.Errorf("serve stations: %w", err)
 	}
-	body, err := opening.MarshalJSON()
+	markers, err := o.onEveryVotesPartition(opening)
 	if err != nil {
 		return fmt.Errorf("serve stations: %w", err)
 	}
@@ -257,10 +250,6 @@ func (o *Outbox) Serve(ctx context.Context, stations []domain.Station) error {
 	for _, s := range stations {
 		params.Stations = append(params.Stations, s.ID())
 		params.Regions = append(params.Regions, s.Region().String())
-	}
-	markers := make([]*message.Message, parts)
-	for p := range parts {
-		markers[p] = kafka.PartitionedMessage(p, body)
 	}
 	tx, err := o.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
@@ -278,12 +267,8 @@ func (o *Outbox) Serve(ctx context.Context, stations []domain.Station) error {
 		return fmt.Errorf("serve stations: station %s opened in %s, and the tokens file now says %s: a station's region is fixed for the election, so give the terminal a new station name (and revoke the old token): %w",
 			m.Station, m.ServedRegion, m.AskedRegion, domain.ErrInvalid)
 	}
-	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: o.schema}, o.log)
-	if err != nil {
-		return fmt.Errorf("serve stations: outbox publisher: %w", err)
-	}
-	if err := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic}).Publish(domain.TopicVotes, markers...); err != nil {
-		return fmt.Errorf("serve stations: write outbox: %w", err)
+	if err := o.write(tx, domain.TopicVotes, markers...); err != nil {
+		return fmt.Errorf("serve stations: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("serve stations: commit: %w", err)
@@ -303,24 +288,13 @@ func (o *Outbox) CloseStation(ctx context.Context, station string, report domain
 	if !report.Closed() || report.Station().ID() != station {
 		return false, fmt.Errorf("close station %s: the report is not its close report", station)
 	}
-	if o.cfg.VotePartitions == nil {
-		return false, fmt.Errorf("close station %s: the outbox does not know the votes topic's partitions", station)
-	}
-	parts, err := o.cfg.VotePartitions()
-	if err != nil {
-		return false, fmt.Errorf("close station %s: %w", station, err)
-	}
 	marker, err := domain.NewStationClosed(report.ReportedAt(), station)
 	if err != nil {
 		return false, fmt.Errorf("close station %s: %w", station, err)
 	}
-	body, err := marker.MarshalJSON()
+	markers, err := o.onEveryVotesPartition(marker)
 	if err != nil {
 		return false, fmt.Errorf("close station %s: %w", station, err)
-	}
-	markers := make([]*message.Message, parts)
-	for p := range parts {
-		markers[p] = kafka.PartitionedMessage(p, body)
 	}
 	rep, err := kafka.EventMessage(report)
 	if err != nil {
@@ -355,23 +329,52 @@ func (o *Outbox) CloseStation(ctx context.Context, station string, report domain
 	if len(closed) == 0 {
 		return false, nil // closed before: its close is on its way or in the log
 	}
-	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: o.schema}, o.log)
-	if err != nil {
-		return false, fmt.Errorf("close station %s: outbox publisher: %w", station, err)
-	}
-	outbox := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic})
 	for _, m := range []struct {
 		topic string
 		msgs  []*message.Message
 	}{{domain.TopicVotes, markers}, {domain.TopicStations, []*message.Message{rep}}, {domain.TopicOperatorActions, []*message.Message{action}}} {
-		if err := outbox.Publish(m.topic, m.msgs...); err != nil {
-			return false, fmt.Errorf("close station %s: write outbox: %w", station, err)
+		if err := o.write(tx, m.topic, m.msgs...); err != nil {
+			return false, fmt.Errorf("close station %s: %w", station, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("close station %s: commit: %w", station, err)
 	}
 	return true, nil
+}
+
+// write adds msgs for topic to the outbox in tx: the relay forwards them,
+// in the order written, once tx commits.
+func (o *Outbox) write(tx pgx.Tx, topic string, msgs ...*message.Message) error {
+	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: o.schema}, o.log)
+	if err != nil {
+		return fmt.Errorf("outbox publisher: %w", err)
+	}
+	if err := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic}).Publish(topic, msgs...); err != nil {
+		return fmt.Errorf("write outbox: %w", err)
+	}
+	return nil
+}
+
+// onEveryVotesPartition is a control event's message for each partition
+// of the votes topic (a station's opening or close marker).
+func (o *Outbox) onEveryVotesPartition(control interface{ MarshalJSON() ([]byte, error) }) ([]*message.Message, error) {
+	if o.cfg.VotePartitions == nil {
+		return nil, errors.New("the outbox does not know the votes topic's partitions")
+	}
+	parts, err := o.cfg.VotePartitions()
+	if err != nil {
+		return nil, err
+	}
+	body, err := control.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]*message.Message, parts)
+	for p := range parts {
+		msgs[p] = kafka.PartitionedMessage(p, body)
+	}
+	return msgs, nil
 }
 
 // acceptedBefore reports whether every vote of params was accepted before,

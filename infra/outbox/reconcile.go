@@ -159,7 +159,6 @@ func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog, digestKey 
 	if len(missing) == 0 && rec.Served == 0 {
 		return rec, nil
 	}
-	check := &Outbox{cfg: Config{DigestKey: digestKey}}
 
 	from, err := log.LowWatermarks(ctx, domain.TopicVotes)
 	if err != nil {
@@ -193,7 +192,7 @@ func Reconcile(ctx context.Context, pool *pgxpool.Pool, log VotesLog, digestKey 
 			mac, accepted := macs[id]
 			// With the key, a vote with no digest kept is not one the
 			// intake accepted under it: a row written past the intake.
-			if !accepted || (len(digestKey) > 0 && (mac == nil || !hmac.Equal(mac, check.mac(ev.Vote)))) {
+			if !accepted || (len(digestKey) > 0 && (mac == nil || !hmac.Equal(mac, voteMAC(digestKey, ev.Vote)))) {
 				rec.Unaccepted++
 				if len(rec.UnacceptedExamples) < 10 {
 					rec.UnacceptedExamples = append(rec.UnacceptedExamples, fmt.Sprintf("%s (station %s, %s/%d@%d)", ev.Vote.ID(), ev.Vote.Station().ID(), domain.TopicVotes, r.Partition, r.Offset))

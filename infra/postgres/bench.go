@@ -25,7 +25,7 @@ func DropSchemas(ctx context.Context, pool *pgxpool.Pool, schemas ...string) err
 }
 
 // CopyRegister copies the projection's register (candidates, voters,
-// regions, stations, the close markers, and the registration topics' applied
+// regions, and the registration topics' applied
 // offsets) into schema, a freshly migrated projection, so a projector there
 // starts at the votes.
 func CopyRegister(ctx context.Context, pool *pgxpool.Pool, schema string) error {
@@ -33,8 +33,6 @@ func CopyRegister(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 	if _, err := pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %[2]s.candidates SELECT * FROM %[1]s.candidates;
 		INSERT INTO %[2]s.voters SELECT * FROM %[1]s.voters;
 		INSERT INTO %[2]s.regions (region, registered_voters) SELECT region, registered_voters FROM %[1]s.regions;
-		INSERT INTO %[2]s.stations SELECT * FROM %[1]s.stations;
-		INSERT INTO %[2]s.registration_closures SELECT * FROM %[1]s.registration_closures;
 		INSERT INTO %[2]s.applied_offsets SELECT * FROM %[1]s.applied_offsets WHERE topic <> 'votes'`, l, n)); err != nil {
 		return fmt.Errorf("copy the register: %w", err)
 	}

@@ -30,11 +30,8 @@ type dbFacts struct {
 	held       map[domain.BallotKey]bool
 	decided    map[string]bool
 	schedules  []db.VoteSchedule
-	// openings maps a station and votes partition to its opening there.
-	openings map[stationPartition]opening
-	// closures maps a station and votes partition to its close marker's
-	// offset there.
-	closures   map[stationPartition]int64
+	// StationMarkers are the batch's stations' openings and closes.
+	*domain.StationMarkers
 	closed     bool
 	partitions int
 }
@@ -45,29 +42,6 @@ func (f *dbFacts) Candidate(id string) (domain.Candidate, bool) {
 	return c, ok
 }
 func (f *dbFacts) Contest(id string) (domain.Contest, bool) { c, ok := f.contests[id]; return c, ok }
-
-type opening struct {
-	offset int64
-	region domain.Region
-}
-
-func (f *dbFacts) StationOpened(station string, partition int32, offset int64) (domain.Region, bool) {
-	at, ok := f.openings[stationPartition{station, partition}]
-	if !ok || at.offset >= offset {
-		return domain.Region{}, false
-	}
-	return at.region, true
-}
-
-type stationPartition struct {
-	station   string
-	partition int32
-}
-
-func (f *dbFacts) StationClosed(station string, partition int32, offset int64) bool {
-	at, ok := f.closures[stationPartition{station, partition}]
-	return ok && at < offset
-}
 
 func (f *dbFacts) HasCounted(voter, contest string) bool {
 	return f.counted[domain.BallotKey{Voter: voter, Contest: contest}]
@@ -131,18 +105,22 @@ func loadFacts(ctx context.Context, q *db.Queries, entries []domain.VoteEntry, p
 		voters: make(map[string]domain.Voter, len(row.VoterIDs)), candidates: make(map[string]domain.Candidate, len(row.CandidateIDs)),
 		contests: make(map[string]domain.Contest, len(row.ContestIDs)), counted: make(map[domain.BallotKey]bool, len(row.CountedVoters)),
 		held: make(map[domain.BallotKey]bool, len(row.HeldVoters)), decided: make(map[string]bool, len(row.DecidedIds)),
-		openings: make(map[stationPartition]opening, len(row.OpeningStationIds)), closed: row.RegistrationClosed, partitions: partitions,
+		StationMarkers: domain.NewStationMarkers(), closed: row.RegistrationClosed, partitions: partitions,
 	}
 	for i, id := range row.OpeningStationIds {
 		region, err := domain.NewRegion(row.OpeningRegions[i])
+		if err == nil {
+			var st domain.Station
+			if st, err = domain.NewStation(id, region); err == nil {
+				f.AddOpening(row.OpeningPartitions[i], row.OpeningOffsets[i], st)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("station %q: %w", id, err)
 		}
-		f.openings[stationPartition{id, row.OpeningPartitions[i]}] = opening{row.OpeningOffsets[i], region}
 	}
-	f.closures = make(map[stationPartition]int64, len(row.ClosureStationIds))
 	for i, id := range row.ClosureStationIds {
-		f.closures[stationPartition{id, row.ClosurePartitions[i]}] = row.ClosureOffsets[i]
+		f.AddClosing(row.ClosurePartitions[i], row.ClosureOffsets[i], id)
 	}
 	for i, id := range row.VoterIDs {
 		f.voters[id] = domain.UnmarshalVoterFromDatabase(id, row.VoterGenders[i], row.VoterBirths[i].Time, row.VoterRegions[i])
